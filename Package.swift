@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "Hyperstep",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "hyperstep", targets: ["hyperstep"]),
+    .library(name: "Machine", targets: ["Machine"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+  ],
+  targets: [
+    // Bottom layers: the only places that touch pointers or system calls.
+    .target(name: "CKVM"),
+    .target(name: "KVM", dependencies: ["CKVM"]),
+    .target(name: "GuestMemory", dependencies: ["KVM"]),
+    // Pure Swift: no KVM, testable anywhere.
+    .target(name: "Devices"),
+    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"]),
+    // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
+    .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
+    .target(name: "TestGuests", plugins: ["GuestBuilder"]),
+    .plugin(name: "GuestBuilder", capability: .buildTool()),
+    .executableTarget(
+      name: "hyperstep",
+      dependencies: [
+        "Machine", "DemoGuest",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+  ]
+)

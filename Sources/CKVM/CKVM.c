@@ -1,0 +1,1 @@
+// Intentionally empty: CKVM is header-only; SwiftPM needs one source file.

@@ -1,0 +1,128 @@
+import KVM
+
+/// One contiguous guest-physical range backed by host memory.
+public struct MemoryRegionSpec: Sendable, Equatable {
+  public var start: GuestAddress
+  public var size: UInt64
+  /// Read-only to the guest (a ROM): guest stores to it become MMIO exits that the VMM ignores.
+  public var readOnly: Bool
+
+  public init(start: GuestAddress, size: UInt64, readOnly: Bool = false) {
+    self.start = start
+    self.size = size
+    self.readOnly = readOnly
+  }
+
+  var end: UInt64 { start.value + size }
+}
+
+/// Guest-physical memory: a fixed set of regions, each bounds-checked on every access.
+///
+/// Reads and writes from the VMM side ignore `readOnly` (that is how ROM contents are loaded);
+/// the guest side is enforced by KVM.
+public final class GuestRAM: @unchecked Sendable {
+  private struct Region {
+    let spec: MemoryRegionSpec
+    let mapping: AnonymousMapping
+  }
+
+  private let regions: [Region]
+
+  public var layout: [MemoryRegionSpec] { regions.map(\.spec) }
+
+  /// Total bytes of guest RAM (read-only regions excluded).
+  public var ramSize: UInt64 { regions.filter { !$0.spec.readOnly }.reduce(0) { $0 + $1.spec.size } }
+
+  public init(_ specs: [MemoryRegionSpec]) throws(MemoryError) {
+    let sorted = specs.sorted { $0.start < $1.start }
+    for spec in sorted where spec.size == 0 || spec.start.advanced(by: spec.size) == nil {
+      throw .invalidLayout("region at \(spec.start) has size 0x\(String(spec.size, radix: 16))")
+    }
+    for (first, second) in zip(sorted, sorted.dropFirst()) where first.end > second.start.value {
+      throw .invalidLayout("regions at \(first.start) and \(second.start) overlap")
+    }
+    var regions: [Region] = []
+    for spec in sorted {
+      guard spec.size <= UInt64(Int.max) else {
+        throw .hostAllocationFailed(size: spec.size, reason: "larger than the host address space")
+      }
+      do {
+        regions.append(Region(spec: spec, mapping: try AnonymousMapping(size: Int(spec.size))))
+      } catch {
+        throw .hostAllocationFailed(size: spec.size, reason: error.description)
+      }
+    }
+    self.regions = regions
+  }
+
+  /// Hands every region to KVM as a memory slot. The VM must not outlive this object.
+  public func register(with vm: VirtualMachine) throws(KVMError) {
+    for (slot, region) in regions.enumerated() {
+      try vm.setUserMemoryRegion(
+        slot: UInt32(slot), guestAddress: region.spec.start.value, size: region.spec.size,
+        hostAddress: region.mapping.pointer, readOnly: region.spec.readOnly)
+    }
+  }
+
+  /// Whether every byte of [address, address+length) is backed by one region.
+  public func contains(_ address: GuestAddress, length: UInt64 = 1) -> Bool {
+    (try? locate(address, length)) != nil
+  }
+
+  /// Finds the region holding the whole range and the offset of `address` in it.
+  @inline(__always)
+  private func locate(_ address: GuestAddress, _ length: UInt64) throws(MemoryError) -> (Region, Int) {
+    for region in regions where address.value >= region.spec.start.value {
+      let offset = address.value - region.spec.start.value
+      if offset < region.spec.size && length <= region.spec.size - offset {
+        return (region, Int(offset))
+      }
+    }
+    throw .outOfRange(address: address, length: length)
+  }
+
+  // MARK: Bytes
+
+  public func read(at address: GuestAddress, count: Int) throws(MemoryError) -> [UInt8] {
+    let (region, offset) = try locate(address, UInt64(count))
+    // SAFETY: locate() proved [offset, offset+count) lies inside this region's live mapping.
+    return unsafe Array(UnsafeRawBufferPointer(start: region.mapping.pointer + offset, count: count))
+  }
+
+  /// Copies guest bytes into `buffer` (no allocation), filling it completely.
+  public func read(at address: GuestAddress, into buffer: inout [UInt8]) throws(MemoryError) {
+    let (region, offset) = try locate(address, UInt64(buffer.count))
+    // SAFETY: locate() proved the source range is inside the mapping; the destination is the array's storage.
+    unsafe buffer.withUnsafeMutableBytes { destination in
+      unsafe destination.copyMemory(from: UnsafeRawBufferPointer(start: region.mapping.pointer + offset, count: destination.count))
+    }
+  }
+
+  public func write(_ bytes: some Collection<UInt8>, at address: GuestAddress) throws(MemoryError) {
+    let (region, offset) = try locate(address, UInt64(bytes.count))
+    // SAFETY: locate() proved [offset, offset+count) lies inside this region's live mapping.
+    let destination = unsafe UnsafeMutableRawBufferPointer(start: region.mapping.pointer + offset, count: bytes.count)
+    unsafe destination.copyBytes(from: bytes)
+  }
+
+  /// Sets `count` bytes at `address` to `value`.
+  public func fill(at address: GuestAddress, count: Int, with value: UInt8) throws(MemoryError) {
+    let (region, offset) = try locate(address, UInt64(count))
+    // SAFETY: locate() proved [offset, offset+count) lies inside this region's live mapping.
+    unsafe (region.mapping.pointer + offset).initializeMemory(as: UInt8.self, repeating: value, count: count)
+  }
+
+  // MARK: Little-endian integers
+
+  public func load<T: FixedWidthInteger>(_ type: T.Type = T.self, at address: GuestAddress) throws(MemoryError) -> T {
+    let (region, offset) = try locate(address, UInt64(MemoryLayout<T>.size))
+    // SAFETY: locate() proved the integer's bytes lie inside the mapping; the load tolerates misalignment.
+    return T(littleEndian: unsafe (region.mapping.pointer + offset).loadUnaligned(as: T.self))
+  }
+
+  public func store<T: FixedWidthInteger>(_ value: T, at address: GuestAddress) throws(MemoryError) {
+    let (region, offset) = try locate(address, UInt64(MemoryLayout<T>.size))
+    // SAFETY: locate() proved the integer's bytes lie inside the mapping.
+    unsafe (region.mapping.pointer + offset).storeBytes(of: value.littleEndian, as: T.self)
+  }
+}

@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// File and terminal I/O for the layers above, which hold no pointers of their own.
+public enum HostIO {
+  /// Why a host file could not be read.
+  public struct FileError: Error, Equatable, CustomStringConvertible {
+    public let path: String
+    public let errno: Int32
+    public var description: String { String(cString: strerror(errno)) }
+  }
+
+  /// Reads a whole regular file. Refuses directories and devices with a clear errno.
+  public static func readFile(_ path: String, limit: Int = 1 << 32) throws(FileError) -> [UInt8] {
+    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileError(path: path, errno: Glibc.errno) }
+    defer { _ = Glibc.close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw FileError(path: path, errno: Glibc.errno) }
+    if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(path: path, errno: EISDIR) }
+    guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, errno: EINVAL) }
+    guard info.st_size <= limit else { throw FileError(path: path, errno: EFBIG) }
+    var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+    var done = 0
+    while done < bytes.count {
+      // SAFETY: the destination is the unfilled tail of the array's own storage.
+      let count = unsafe bytes.withUnsafeMutableBytes { buffer in
+        unsafe Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
+      }
+      if count < 0 && Glibc.errno == EINTR { continue }
+      guard count > 0 else { throw FileError(path: path, errno: count == 0 ? EIO : Glibc.errno) }
+      done += count
+    }
+    return bytes
+  }
+
+  /// Writes all of `bytes` to a file descriptor, retrying short writes. Returns false on error.
+  @discardableResult
+  public static func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+    var done = 0
+    while done < bytes.count {
+      // SAFETY: the source is the slice's own storage, read within its bounds.
+      let count = unsafe bytes.withUnsafeBytes { buffer in
+        unsafe Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
+      }
+      if count < 0 && Glibc.errno == EINTR { continue }
+      guard count > 0 else { return false }
+      done += count
+    }
+    return true
+  }
+
+  /// Blocks until some bytes can be read from `fd`; returns nil at end of file or on error.
+  public static func readSome(_ fd: Int32, max: Int = 256) -> [UInt8]? {
+    var buffer = [UInt8](repeating: 0, count: max)
+    while true {
+      // SAFETY: the destination is the array's own storage, `max` bytes long.
+      let count = unsafe buffer.withUnsafeMutableBytes { unsafe Glibc.read(fd, $0.baseAddress!, max) }
+      if count < 0 && Glibc.errno == EINTR { continue }
+      guard count > 0 else { return nil }
+      return Array(buffer[..<count])
+    }
+  }
+
+  public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+  /// Total physical memory of this host, in bytes.
+  public static var physicalMemory: UInt64 {
+    UInt64(sysconf(Int32(_SC_PHYS_PAGES))) * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+  }
+
+  /// Monotonic time in nanoseconds.
+  public static func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+  }
+
+  /// Sleeps the calling thread.
+  public static func sleep(milliseconds: Int) {
+    var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && Glibc.errno == EINTR { request = remaining }
+  }
+}

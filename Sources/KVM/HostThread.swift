@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A plain POSIX thread, for vCPUs and the console reader. Lives here because starting
+/// one means handing a pointer to pthread_create.
+public final class HostThread: @unchecked Sendable {
+  private var handle: pthread_t
+
+  private final class Box {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+  }
+
+  /// Starts `body` on a new thread.
+  public init(name: String, _ body: @escaping @Sendable () -> Void) {
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    let result = unsafe pthread_create(
+      &thread, nil,
+      { argument in
+        // SAFETY: `argument` is the retained Box passed below, released exactly once here.
+        let box = unsafe Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+        box.body()
+        return nil
+      }, box)
+    precondition(result == 0, "pthread_create failed: \(result)")
+    handle = thread
+    _ = name  // names are set by the thread itself (glibc has no portable setter in Swift)
+  }
+
+  /// Waits for the thread to finish.
+  public func join() {
+    _ = pthread_join(handle, nil)
+  }
+}

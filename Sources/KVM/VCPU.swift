@@ -1,0 +1,267 @@
+import CKVM
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One virtual CPU: its file descriptor and the `kvm_run` area it shares with the kernel.
+///
+/// A VCPU is driven from one thread at a time (KVM requires vCPU ioctls to come from the
+/// thread that runs it); `kick()` is the only method that may be called from elsewhere.
+public final class VCPU: @unchecked Sendable {
+  public let id: Int
+  let fd: OwnedFileDescriptor
+  let shared: UnsafeMutablePointer<kvm_run>
+  let mmapSize: Int
+  /// Kept so the VM (and its memory) outlives its vCPUs.
+  public let vm: VirtualMachine
+  /// The thread that runs this vCPU, once known, so `kick()` can signal it.
+  private let runner = Mutex<pthread_t?>(nil)
+
+  init(id: Int, fd: OwnedFileDescriptor, mmapSize: Int, vm: VirtualMachine) throws(KVMError) {
+    self.id = id
+    self.fd = fd
+    self.mmapSize = mmapSize
+    self.vm = vm
+    let area = try Syscall.mmap(
+      length: mmapSize, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: fd.rawValue, name: "mmap kvm_run")
+    // SAFETY: KVM guarantees the vCPU mapping starts with a struct kvm_run.
+    shared = unsafe area.bindMemory(to: kvm_run.self, capacity: 1)
+    VCPU.installKickHandler
+  }
+
+  deinit {
+    Syscall.munmap(UnsafeMutableRawPointer(shared), length: mmapSize)
+  }
+
+  // MARK: Running
+
+  /// Enters the guest until the next exit that needs user space.
+  public func run() throws(KVMError) -> VCPUExit {
+    let entered = try Syscall.run(fd.rawValue)
+    // SAFETY: `run` maps this vCPU's kvm_run for the lifetime of self; only this thread reads it now.
+    let area = unsafe shared
+    guard entered else {
+      unsafe area.pointee.immediate_exit = 0
+      return .interrupted
+    }
+    switch Int32(unsafe area.pointee.exit_reason) {
+    case KVM_EXIT_IO:
+      let io = unsafe area.pointee.io
+      let size = Int(io.size)
+      let count = Int(io.count)
+      return io.direction == UInt8(KVM_EXIT_IO_OUT)
+        ? .portOut(port: io.port, size: size, count: count) : .portIn(port: io.port, size: size, count: count)
+    case KVM_EXIT_MMIO:
+      let mmio = unsafe area.pointee.mmio
+      let size = Int(mmio.len)
+      if mmio.is_write == 0 { return .mmioRead(address: mmio.phys_addr, size: size) }
+      var value: UInt64 = 0
+      unsafe withUnsafeBytes(of: mmio.data) { bytes in
+        for index in 0..<min(size, 8) { value |= UInt64(bytes[index]) << (8 * index) }
+      }
+      return .mmioWrite(address: mmio.phys_addr, size: size, value: value)
+    case KVM_EXIT_HLT:
+      return .halt
+    case KVM_EXIT_SHUTDOWN:
+      return .shutdown
+    case KVM_EXIT_DEBUG:
+      let arch = unsafe area.pointee.debug.arch
+      return .debug(DebugExit(exception: arch.exception, pc: arch.pc, dr6: arch.dr6, dr7: arch.dr7))
+    case KVM_EXIT_INTR:
+      return .interrupted
+    case KVM_EXIT_FAIL_ENTRY:
+      return .failedEntry(reason: unsafe area.pointee.fail_entry.hardware_entry_failure_reason)
+    case KVM_EXIT_INTERNAL_ERROR:
+      let info = unsafe area.pointee.internal
+      let count = min(Int(info.ndata), 16)
+      let data = unsafe withUnsafeBytes(of: info.data) { bytes in
+        (0..<count).map { bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) }
+      }
+      return .internalError(suberror: info.suberror, data: data)
+    case KVM_EXIT_SYSTEM_EVENT:
+      return .systemEvent(type: unsafe area.pointee.system_event.type)
+    default:
+      return .other(reason: unsafe area.pointee.exit_reason)
+    }
+  }
+
+  /// The `index`th value of the current OUT/OUTS exit.
+  @inline(__always)
+  public func ioValue(at index: Int) -> UInt32 {
+    // SAFETY: only called while a port I/O exit is current; KVM placed count*size bytes at data_offset.
+    let io = unsafe shared.pointee.io
+    let base = unsafe UnsafeRawPointer(shared) + Int(io.data_offset) + index * Int(io.size)
+    switch io.size {
+    case 1: return UInt32(unsafe base.load(as: UInt8.self))
+    case 2: return UInt32(unsafe base.loadUnaligned(as: UInt16.self))
+    default: return unsafe base.loadUnaligned(as: UInt32.self)
+    }
+  }
+
+  /// Supplies the `index`th value for the current IN/INS exit.
+  @inline(__always)
+  public func setIOValue(_ value: UInt32, at index: Int) {
+    // SAFETY: only called while a port I/O exit is current; KVM reads count*size bytes from data_offset.
+    let io = unsafe shared.pointee.io
+    let base = unsafe UnsafeMutableRawPointer(shared) + Int(io.data_offset) + index * Int(io.size)
+    switch io.size {
+    case 1: unsafe base.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+    case 2: unsafe base.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: 0, as: UInt16.self)
+    default: unsafe base.storeBytes(of: value, toByteOffset: 0, as: UInt32.self)
+    }
+  }
+
+  /// Supplies the value of the current MMIO read exit.
+  public func setMMIOReadValue(_ value: UInt64) {
+    // SAFETY: kvm_run.mmio.data is 8 bytes in the mapping this vCPU owns.
+    unsafe withUnsafeMutableBytes(of: &shared.pointee.mmio.data) { bytes in
+      for index in 0..<8 { bytes[index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+    }
+  }
+
+  // MARK: Kicking
+
+  /// Records the calling thread as the one that runs this vCPU, so `kick()` can reach it.
+  public func bindToCurrentThread() {
+    runner.withLock { $0 = pthread_self() }
+  }
+
+  /// Makes the current or next KVM_RUN of this vCPU return `.interrupted`. Safe from any thread.
+  public func kick() {
+    // SAFETY: immediate_exit is a byte the kernel reads on entry; a racing store is benign.
+    unsafe shared.pointee.immediate_exit = 1
+    runner.withLock { thread in
+      if let thread { _ = pthread_kill(thread, VCPU.kickSignal) }
+    }
+  }
+
+  /// The signal used to knock a vCPU thread out of KVM_RUN. Its handler does nothing: the
+  /// point is the EINTR it causes.
+  public static let kickSignal = SIGUSR1
+
+  private static let installKickHandler: Void = {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0  // no SA_RESTART: the interruption is the message
+    sigaction(kickSignal, &action, nil)
+  }()
+
+  // MARK: Registers
+
+  public func registers() throws(KVMError) -> Registers {
+    var raw = kvm_regs()
+    try ioctl(CKVM_GET_REGS, &raw, "KVM_GET_REGS")
+    return Registers(raw)
+  }
+
+  public func setRegisters(_ registers: Registers) throws(KVMError) {
+    var raw = registers.raw
+    try ioctl(CKVM_SET_REGS, &raw, "KVM_SET_REGS")
+  }
+
+  public func specialRegisters() throws(KVMError) -> SpecialRegisters {
+    var raw = kvm_sregs()
+    try ioctl(CKVM_GET_SREGS, &raw, "KVM_GET_SREGS")
+    return SpecialRegisters(raw)
+  }
+
+  public func setSpecialRegisters(_ registers: SpecialRegisters) throws(KVMError) {
+    var raw = registers.raw
+    try ioctl(CKVM_SET_SREGS, &raw, "KVM_SET_SREGS")
+  }
+
+  /// Sets the CPUID leaves the guest sees (KVM_SET_CPUID2).
+  public func setCPUID(_ entries: [CPUIDEntry]) throws(KVMError) {
+    let size = MemoryLayout<kvm_cpuid2>.size + entries.count * MemoryLayout<kvm_cpuid_entry2>.stride
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+    defer { buffer.deallocate() }
+    // SAFETY: the buffer holds a kvm_cpuid2 header followed by `entries.count` entries.
+    let header = unsafe buffer.bindMemory(to: kvm_cpuid2.self, capacity: 1)
+    unsafe header.pointee.nent = UInt32(entries.count)
+    unsafe header.pointee.padding = 0
+    let slots = unsafe (buffer + MemoryLayout<kvm_cpuid2>.size).bindMemory(
+      to: kvm_cpuid_entry2.self, capacity: entries.count)
+    for (index, entry) in entries.enumerated() { unsafe slots[index] = entry.raw }
+    _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_CPUID2, buffer, "KVM_SET_CPUID2")
+  }
+
+  /// Reads model-specific registers by index; the result is in the same order.
+  public func modelSpecificRegisters(_ indices: [UInt32]) throws(KVMError) -> [UInt64] {
+    try withMSRBuffer(indices.map { ($0, 0) }) { header throws(KVMError) in
+      let read = try Syscall.ioctl(fd.rawValue, CKVM_GET_MSRS, UnsafeMutableRawPointer(header), "KVM_GET_MSRS")
+      guard read == indices.count else { throw KVMError(errno: EINVAL, operation: "KVM_GET_MSRS (read \(read) of \(indices.count))") }
+      // SAFETY: KVM filled `indices.count` entries after the header.
+      let entries = unsafe UnsafeMutableRawPointer(header + 1).bindMemory(to: kvm_msr_entry.self, capacity: indices.count)
+      return (0..<indices.count).map { unsafe entries[$0].data }
+    }
+  }
+
+  public func setModelSpecificRegisters(_ values: [(index: UInt32, value: UInt64)]) throws(KVMError) {
+    try withMSRBuffer(values.map { ($0.index, $0.value) }) { header throws(KVMError) in
+      let written = try Syscall.ioctl(fd.rawValue, CKVM_SET_MSRS, UnsafeMutableRawPointer(header), "KVM_SET_MSRS")
+      guard written == values.count else {
+        let failed = values[Int(written)].index
+        throw KVMError(errno: EINVAL, operation: "KVM_SET_MSRS (MSR 0x\(String(failed, radix: 16)) refused)")
+      }
+    }
+  }
+
+  private func withMSRBuffer<Result>(
+    _ entries: [(UInt32, UInt64)], _ body: (UnsafeMutablePointer<kvm_msrs>) throws(KVMError) -> Result
+  ) throws(KVMError) -> Result {
+    let size = MemoryLayout<kvm_msrs>.size + entries.count * MemoryLayout<kvm_msr_entry>.stride
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+    defer { buffer.deallocate() }
+    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+    // SAFETY: the buffer holds a kvm_msrs header followed by `entries.count` kvm_msr_entry slots.
+    let header = unsafe buffer.bindMemory(to: kvm_msrs.self, capacity: 1)
+    unsafe header.pointee.nmsrs = UInt32(entries.count)
+    let slots = unsafe (buffer + MemoryLayout<kvm_msrs>.size).bindMemory(to: kvm_msr_entry.self, capacity: entries.count)
+    for (offset, entry) in entries.enumerated() {
+      unsafe slots[offset].index = entry.0
+      unsafe slots[offset].data = entry.1
+    }
+    return try body(header)
+  }
+
+  @inline(__always)
+  private func ioctl<T>(_ request: UInt, _ value: inout T, _ name: StaticString) throws(KVMError) {
+    // SAFETY: `value` is a live instance of the struct type `request` reads or writes.
+    _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
+      try Syscall.ioctl(fd.rawValue, request, pointer, name)
+    }
+  }
+}
+
+/// A vCPU's multiprocessing state (KVM_GET_MP_STATE), as the local APIC sees it.
+public enum MPState: Sendable, Equatable {
+  case runnable
+  /// An application processor waiting for INIT/SIPI.
+  case uninitialized
+  case initReceived
+  /// Halted in the kernel (HLT with an in-kernel local APIC).
+  case halted
+  case sipiReceived
+  case other(UInt32)
+}
+
+extension VCPU {
+  public func multiprocessingState() throws(KVMError) -> MPState {
+    var raw = kvm_mp_state()
+    // SAFETY: `raw` is a live kvm_mp_state for the duration of the call.
+    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
+      try Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, pointer, "KVM_GET_MP_STATE")
+    }
+    switch Int32(raw.mp_state) {
+    case KVM_MP_STATE_RUNNABLE: return .runnable
+    case KVM_MP_STATE_UNINITIALIZED: return .uninitialized
+    case KVM_MP_STATE_INIT_RECEIVED: return .initReceived
+    case KVM_MP_STATE_HALTED: return .halted
+    case KVM_MP_STATE_SIPI_RECEIVED: return .sipiReceived
+    default: return .other(raw.mp_state)
+    }
+  }
+}

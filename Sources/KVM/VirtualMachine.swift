@@ -1,0 +1,72 @@
+import CKVM
+
+/// A KVM virtual machine file descriptor: memory slots, vCPUs and VM-wide devices.
+public final class VirtualMachine: @unchecked Sendable {
+  let fd: OwnedFileDescriptor
+  /// Kept so the /dev/kvm descriptor outlives every VM made from it.
+  public let hypervisor: Hypervisor
+
+  init(fd: OwnedFileDescriptor, hypervisor: Hypervisor) {
+    self.fd = fd
+    self.hypervisor = hypervisor
+  }
+
+  /// Maps `size` bytes of host memory at `hostAddress` into guest-physical space at `guestAddress`.
+  /// The caller keeps the host mapping alive for as long as this VM exists.
+  public func setUserMemoryRegion(
+    slot: UInt32, guestAddress: UInt64, size: UInt64, hostAddress: UnsafeMutableRawPointer, readOnly: Bool = false
+  ) throws(KVMError) {
+    var region = kvm_userspace_memory_region(
+      slot: slot, flags: readOnly ? UInt32(KVM_MEM_READONLY) : 0, guest_phys_addr: guestAddress,
+      memory_size: size, userspace_addr: UInt64(UInt(bitPattern: hostAddress)))
+    // SAFETY: `region` is a live kvm_userspace_memory_region for the duration of the call.
+    _ = try unsafe withUnsafeMutablePointer(to: &region) { pointer throws(KVMError) in
+      try Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, pointer, "KVM_SET_USER_MEMORY_REGION")
+    }
+  }
+
+  /// Where the three pages Intel VT-x needs for real-mode emulation live (ignored on AMD, required to be set).
+  public func setTSSAddress(_ address: UInt64) throws(KVMError) {
+    _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_TSS_ADDR, value: UInt(address), "KVM_SET_TSS_ADDR")
+  }
+
+  public func setIdentityMapAddress(_ address: UInt64) throws(KVMError) {
+    var value = address
+    // SAFETY: `value` is a live UInt64 for the duration of the call.
+    _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
+      try Syscall.ioctl(fd.rawValue, CKVM_SET_IDENTITY_MAP_ADDR, pointer, "KVM_SET_IDENTITY_MAP_ADDR")
+    }
+  }
+
+  /// The in-kernel PIC, IOAPIC and local APICs.
+  public func createInterruptController() throws(KVMError) {
+    _ = try Syscall.ioctl(fd.rawValue, CKVM_CREATE_IRQCHIP, value: 0, "KVM_CREATE_IRQCHIP")
+  }
+
+  /// The in-kernel 8254 PIT (needs the interrupt controller first).
+  public func createPIT() throws(KVMError) {
+    var config = kvm_pit_config()
+    config.flags = UInt32(KVM_PIT_SPEAKER_DUMMY)
+    // SAFETY: `config` is a live kvm_pit_config for the duration of the call.
+    _ = try unsafe withUnsafeMutablePointer(to: &config) { pointer throws(KVMError) in
+      try Syscall.ioctl(fd.rawValue, CKVM_CREATE_PIT2, pointer, "KVM_CREATE_PIT2")
+    }
+  }
+
+  /// Raises or lowers an interrupt line of the in-kernel interrupt controller.
+  public func setInterruptLine(_ line: UInt32, high: Bool) throws(KVMError) {
+    var level = kvm_irq_level()
+    level.irq = line
+    level.level = high ? 1 : 0
+    // SAFETY: `level` is a live kvm_irq_level for the duration of the call.
+    _ = try unsafe withUnsafeMutablePointer(to: &level) { pointer throws(KVMError) in
+      try Syscall.ioctl(fd.rawValue, CKVM_IRQ_LINE, pointer, "KVM_IRQ_LINE")
+    }
+  }
+
+  public func makeVCPU(id: Int) throws(KVMError) -> VCPU {
+    let raw = try Syscall.ioctl(fd.rawValue, CKVM_CREATE_VCPU, value: UInt(id), "KVM_CREATE_VCPU")
+    let owned = OwnedFileDescriptor(raw)
+    return try VCPU(id: id, fd: owned, mmapSize: hypervisor.vcpuMmapSize, vm: self)
+  }
+}

@@ -1,0 +1,213 @@
+import Devices
+import GuestMemory
+import KVM
+import Synchronization
+
+/// A built virtual machine: KVM VM, guest RAM with the kernel loaded, devices and vCPUs in
+/// their boot state. `run()` starts it.
+public final class Machine: @unchecked Sendable {
+  // @unchecked: the bus and devices are only touched under `busLock`; each VCPU is driven by
+  // one thread; shared run state lives in `runState`.
+  public let configuration: MachineConfiguration
+  public let image: BootImage
+  public let memory: GuestRAM
+  public let vm: VirtualMachine
+  public let vcpus: [VCPU]
+  public let bus = IOBus()
+  public let serial: Serial8250
+  let console: any ConsoleSink
+  let busLock = Mutex(0)
+  /// With more than one vCPU the in-kernel local APICs are needed so that application
+  /// processors wait for INIT/SIPI as on a PC.
+  public let hasInterruptController: Bool
+  let runState: Mutex<RunState>
+
+  struct RunState {
+    var outcome: RunOutcome?
+    /// Tick number at which each vCPU last reported itself halted with interrupts off.
+    var quiescentTick: [Int]
+    var tick = 0
+  }
+
+  /// Validates the configuration and image, then builds the VM. Bad input is reported
+  /// before /dev/kvm is touched.
+  public init(configuration: MachineConfiguration, console: any ConsoleSink = StandardOutputConsole()) throws(MachineError) {
+    self.configuration = configuration
+    self.console = console
+    try Self.validate(configuration)
+    let image: BootImage
+    do {
+      image = try BootImage.parse(configuration.kernel, format: configuration.format, loadAddress: configuration.loadAddress)
+    } catch {
+      throw .badImage(file: configuration.kernelName, error)
+    }
+    self.image = image
+    let ram = BootLayout.ramRegions(memorySize: configuration.memorySize)
+    do {
+      try Self.checkPlacement(image, ram: ram, commandLineLength: configuration.commandLine.utf8.count)
+    } catch {
+      throw .badImage(file: configuration.kernelName, error)
+    }
+
+    let hypervisor: Hypervisor
+    do {
+      hypervisor = try Hypervisor()
+    } catch {
+      throw .host("cannot use KVM: \(error)")
+    }
+    let maximumVCPUs = hypervisor.maximumVCPUs
+    guard configuration.cpuCount <= maximumVCPUs else {
+      throw .badConfiguration("--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
+    }
+    hasInterruptController = configuration.cpuCount > 1
+    runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
+    serial = Serial8250(output: { console.write($0) })
+
+    do {
+      var specs = ram.map { MemoryRegionSpec(start: GuestAddress($0.start), size: $0.size) }
+      if hypervisor.check(.readOnlyMemory) != 0 {
+        specs.append(MemoryRegionSpec(start: GuestAddress(BootLayout.rom), size: BootLayout.romSize, readOnly: true))
+      }
+      memory = try GuestRAM(specs)
+      if specs.last?.readOnly == true {
+        try memory.fill(at: GuestAddress(BootLayout.rom), count: Int(BootLayout.romSize), with: 0xf4)  // HLT
+      }
+    } catch {
+      throw .host(error.description)
+    }
+
+    do {
+      vm = try hypervisor.makeVirtualMachine()
+      try vm.setTSSAddress(BootLayout.tss)
+      try vm.setIdentityMapAddress(BootLayout.identityMap)
+      if hasInterruptController {
+        try vm.createInterruptController()
+        try vm.createPIT()
+      }
+      try memory.register(with: vm)
+      let cpuid = try hypervisor.supportedCPUID()
+      var vcpus: [VCPU] = []
+      for id in 0..<configuration.cpuCount {
+        let vcpu = try vm.makeVCPU(id: id)
+        try vcpu.setCPUID(CPUIDTable.forVCPU(id, supported: cpuid))
+        vcpus.append(vcpu)
+      }
+      self.vcpus = vcpus
+    } catch {
+      throw .host("cannot create the virtual machine: \(error)")
+    }
+
+    do {
+      try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)
+      try bus.register(DebugExitPort(), ports: DebugExitPort.defaultPort...DebugExitPort.defaultPort)
+    } catch {
+      throw .host(error.description)
+    }
+
+    do {
+      try load(image)
+      try BootState.apply(image.entry, multibootInfo: multibootInfoAddress, to: vcpus[0], memory: memory)
+    } catch let error as MachineError {
+      throw error
+    } catch {
+      throw .host("cannot prepare the boot state: \(error)")
+    }
+  }
+
+  private var multibootInfoAddress: UInt64? {
+    image.multiboot ? BootLayout.multibootInfo : nil
+  }
+
+  // MARK: Validation
+
+  static func validate(_ configuration: MachineConfiguration) throws(MachineError) {
+    let size = configuration.memorySize
+    guard size >= MachineConfiguration.minimumMemory else {
+      throw .badConfiguration("memory size \(describeSize(size)) is too small; Hyperstep needs at least 2 MiB")
+    }
+    guard size % 4096 == 0 else {
+      throw .badConfiguration("memory size \(size) bytes is not a whole number of 4 KiB pages")
+    }
+    let host = HostIO.physicalMemory
+    guard size <= host else {
+      throw .badConfiguration("memory size \(describeSize(size)) is more than this host has (\(describeSize(host)))")
+    }
+    guard configuration.cpuCount >= 1 else {
+      throw .badConfiguration("--cpus must be at least 1, got \(configuration.cpuCount)")
+    }
+    guard configuration.cpuCount <= 255 else {
+      throw .badConfiguration("--cpus \(configuration.cpuCount) is more than the 255 vCPUs an xAPIC machine can address")
+    }
+    if let timeout = configuration.timeoutMilliseconds, timeout <= 0 {
+      throw .badConfiguration("the timeout must be positive")
+    }
+  }
+
+  /// Checks that every chunk lands in RAM, clear of the others and of Hyperstep's own boot data.
+  static func checkPlacement(_ image: BootImage, ram: [(start: UInt64, size: UInt64)], commandLineLength: Int) throws(ImageError) {
+    let ramEnd = ram.last.map { $0.start + $0.size } ?? 0
+    func inRAM(_ start: UInt64, _ length: UInt64) -> Bool {
+      ram.contains { start >= $0.start && start - $0.start <= $0.size && length <= $0.size - (start - $0.start) }
+    }
+    let ordered = image.chunks.sorted { $0.address < $1.address }
+    for chunk in ordered {
+      let (end, overflow) = chunk.address.addingReportingOverflow(chunk.memorySize)
+      guard !overflow, inRAM(chunk.address, chunk.memorySize) else {
+        throw .segmentOutsideRAM(start: chunk.address, end: overflow ? .max : end, ramEnd: ramEnd)
+      }
+      for (start, stop, what) in reservedRanges(for: image, commandLineLength: commandLineLength)
+      where chunk.address < stop && start < end {
+        throw .overlapsBootData(start: chunk.address, end: end, what: what)
+      }
+    }
+    for (first, second) in zip(ordered, ordered.dropFirst()) where first.address + first.memorySize > second.address {
+      throw .segmentsOverlap(first.address, second.address)
+    }
+    guard inRAM(image.entry.entryAddress, 1) else { throw .entryOutsideRAM(image.entry.entryAddress) }
+    if image.multiboot && commandLineLength >= BootLayout.commandLineMaximum {
+      throw .commandLineTooLong(length: commandLineLength, maximum: BootLayout.commandLineMaximum - 1)
+    }
+  }
+
+  /// The low-memory ranges Hyperstep writes for this kind of entry.
+  static func reservedRanges(for image: BootImage, commandLineLength: Int) -> [(UInt64, UInt64, String)] {
+    var ranges: [(UInt64, UInt64, String)] = []
+    switch image.entry {
+    case .real: return []
+    case .protected32: break
+    case .long64: ranges.append((BootLayout.pageTables, BootLayout.pageTablesEnd, "identity-mapped page tables"))
+    }
+    ranges.append((BootLayout.gdt, BootLayout.gdt + 0x100, "GDT"))
+    ranges.append((BootLayout.stackBottom, BootLayout.stackTop, "boot stack"))
+    if image.multiboot {
+      ranges.append((BootLayout.multibootInfo, BootLayout.multibootInfoEnd, "Multiboot information"))
+      ranges.append((BootLayout.commandLine, BootLayout.commandLine + UInt64(commandLineLength) + 1, "command line"))
+    }
+    return ranges
+  }
+
+  // MARK: Loading
+
+  private func load(_ image: BootImage) throws {
+    for chunk in image.chunks {
+      try memory.write(chunk.bytes, at: GuestAddress(chunk.address))
+      let bss = chunk.memorySize - UInt64(chunk.bytes.count)
+      if bss > 0 { try memory.fill(at: GuestAddress(chunk.address + UInt64(chunk.bytes.count)), count: Int(bss), with: 0) }
+    }
+    if case .real = image.entry { return }
+    try memory.write(Descriptors.gdtEntries.flatMap { entry in (0..<8).map { UInt8(truncatingIfNeeded: entry >> (8 * $0)) } }, at: GuestAddress(BootLayout.gdt))
+    if image.multiboot {
+      try memory.write(Array(configuration.commandLine.utf8) + [0], at: GuestAddress(BootLayout.commandLine))
+      _ = try MultibootInfo.write(
+        into: memory, at: BootLayout.multibootInfo, ramRegions: BootLayout.ramRegions(memorySize: configuration.memorySize),
+        commandLine: BootLayout.commandLine)
+    }
+  }
+}
+
+func describeSize(_ bytes: UInt64) -> String {
+  if bytes >= 1 << 30 && bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
+  if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+  if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+  return "\(bytes) bytes"
+}

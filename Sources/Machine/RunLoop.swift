@@ -1,0 +1,148 @@
+import Devices
+import KVM
+
+extension Machine {
+  /// How often the ticker wakes vCPUs to check the timeout and, with an interrupt
+  /// controller, whether every vCPU has halted for good.
+  static let tickMilliseconds = 50
+
+  /// Runs the machine until the guest ends it. vCPU 0 runs on the calling thread, the
+  /// others on threads of their own.
+  public func run() -> RunOutcome {
+    let others = vcpus.dropFirst().map { vcpu in
+      HostThread(name: "vcpu\(vcpu.id)") { [self] in
+        if let outcome = runLoop(vcpu) { finish(outcome) }
+      }
+    }
+    let needsTicker = configuration.timeoutMilliseconds != nil || hasInterruptController
+    let ticker = needsTicker ? HostThread(name: "ticker") { [self] in tick() } : nil
+    if let outcome = runLoop(vcpus[0]) { finish(outcome) }
+    others.forEach { $0.join() }
+    ticker?.join()
+    console.flush()
+    return runState.withLock { $0.outcome! }
+  }
+
+  /// Records the first outcome and knocks every vCPU out of the guest.
+  private func finish(_ outcome: RunOutcome) {
+    let first = runState.withLock { state in
+      guard state.outcome == nil else { return false }
+      state.outcome = outcome
+      return true
+    }
+    if first { vcpus.forEach { $0.kick() } }
+  }
+
+  private var isFinished: Bool { runState.withLock { $0.outcome != nil } }
+
+  private func tick() {
+    let start = HostIO.monotonicNanoseconds()
+    while !isFinished {
+      HostIO.sleep(milliseconds: Self.tickMilliseconds)
+      if let limit = configuration.timeoutMilliseconds,
+        HostIO.monotonicNanoseconds() - start >= UInt64(limit) * 1_000_000
+      {
+        finish(.timedOut)
+        return
+      }
+      if hasInterruptController {
+        runState.withLock { $0.tick += 1 }
+        vcpus.forEach { $0.kick() }
+      }
+    }
+  }
+
+  /// Drives one vCPU until it produces an outcome (returned) or another vCPU did (nil).
+  func runLoop(_ vcpu: VCPU) -> RunOutcome? {
+    vcpu.bindToCurrentThread()
+    while true {
+      let exit: VCPUExit
+      do {
+        exit = try vcpu.run()
+      } catch {
+        return .internalError(description: "\(error)", snapshot(vcpu))
+      }
+      switch exit {
+      case .portOut(let port, let size, let count):
+        for index in 0..<count {
+          let value = vcpu.ioValue(at: index)
+          let action = busLock.withLock { _ in bus.portWrite(port, size: size, value: value) }
+          if let outcome = outcome(of: action) { return outcome }
+        }
+      case .portIn(let port, let size, let count):
+        console.flush()  // the guest may be waiting for input after a prompt
+        busLock.withLock { _ in
+          for index in 0..<count { vcpu.setIOValue(bus.portRead(port, size: size), at: index) }
+        }
+      case .mmioRead(let address, let size):
+        vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
+      case .mmioWrite(let address, let size, let value):
+        let action = busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
+        if let outcome = outcome(of: action) { return outcome }
+      case .halt:
+        let state = snapshot(vcpu)
+        return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
+      case .shutdown:
+        return .tripleFault(snapshot(vcpu))
+      case .internalError(let suberror, let data):
+        let what =
+          suberror == VCPUExit.emulationFailureSuberror
+          ? "KVM failed to emulate an instruction" : "KVM internal error (suberror \(suberror))"
+        let detail = data.isEmpty ? "" : " [" + data.map { "0x" + String($0, radix: 16) }.joined(separator: " ") + "]"
+        return .internalError(description: what + detail, snapshot(vcpu))
+      case .failedEntry(let reason):
+        return .entryFailed(reason: reason, snapshot(vcpu))
+      case .systemEvent(let type):
+        // KVM_SYSTEM_EVENT_SHUTDOWN = 1, RESET = 2, CRASH = 3.
+        switch type {
+        case 1: return .powerOff
+        case 2: return .reset
+        default: return .internalError(description: "guest crash event (system event \(type))", snapshot(vcpu))
+        }
+      case .debug:
+        continue  // no guest debugging is requested by a plain run
+      case .interrupted:
+        if isFinished { return nil }
+        if hasInterruptController, let outcome = checkQuiescence(vcpu) { return outcome }
+      case .other(let reason):
+        return .internalError(description: "unexpected KVM exit reason \(reason)", snapshot(vcpu))
+      }
+    }
+  }
+
+  /// With an in-kernel APIC, HLT never reaches user space, so halts are sampled on each
+  /// tick: when every vCPU is halted with interrupts off (or was never started) in the
+  /// same tick, nothing can wake the machine and it has halted cleanly.
+  private func checkQuiescence(_ vcpu: VCPU) -> RunOutcome? {
+    let quiet: Bool
+    do {
+      switch try vcpu.multiprocessingState() {
+      case .uninitialized: quiet = true
+      case .halted: quiet = try vcpu.registers().rflags & RFlags.interruptEnable == 0
+      default: quiet = false
+      }
+    } catch {
+      return .internalError(description: "\(error)", snapshot(vcpu))
+    }
+    let allQuiet = runState.withLock { state in
+      state.quiescentTick[vcpu.id] = quiet ? state.tick : -1
+      return state.quiescentTick.allSatisfy { $0 == state.tick }
+    }
+    return allQuiet ? .halted : nil
+  }
+
+  private func outcome(of action: DeviceAction) -> RunOutcome? {
+    switch action {
+    case .none: return nil
+    case .debugExit(let value): return .debugExit(value: value, status: DebugExitPort.status(forValue: value))
+    case .reset: return .reset
+    case .powerOff: return .powerOff
+    }
+  }
+
+  func snapshot(_ vcpu: VCPU) -> CPUState {
+    CPUState(
+      vcpu: vcpu.id, registers: (try? vcpu.registers()) ?? Registers(),
+      special: (try? vcpu.specialRegisters()) ?? SpecialRegisters())
+  }
+}

@@ -1,0 +1,1 @@
+// Guest images are generated into this module by the GuestBuilder plugin.

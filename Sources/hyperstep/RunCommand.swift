@@ -1,0 +1,74 @@
+import ArgumentParser
+import DemoGuest
+import KVM
+import Machine
+
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "Boot a guest with its serial console on stdout (the bundled demo if no --kernel).")
+
+  @OptionGroup var machine: MachineOptions
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Treat a debug-exit write of this value as success: exit 0 instead of (value << 1) | 1.", valueName: "value"))
+  var debugExitSuccess: String?
+
+  func run() throws {
+    let configuration = machine.configuration()
+    var successValue: UInt32? = machine.kernel == nil ? DemoGuestInfo.successValue : nil
+    if let text = debugExitSuccess {
+      guard let value = parseAddress(text), value <= UInt32.max else {
+        fail("--debug-exit-success '\(text)' is not a 32-bit value", status: .badInput)
+      }
+      successValue = UInt32(value)
+    }
+    let vm: Machine
+    do {
+      vm = try Machine(configuration: configuration)
+    } catch {
+      fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
+    }
+    if HostIO.isTerminal(0) {
+      let serial = vm.serial
+      _ = HostThread(name: "console-in") {
+        while let bytes = HostIO.readSome(0) { serial.receive(bytes) }
+      }
+    }
+    report(vm.run(), successValue: successValue)
+  }
+
+  private func report(_ outcome: RunOutcome, successValue: UInt32?) -> Never {
+    switch outcome {
+    case .debugExit(let value, let status):
+      Glibc.exit(value == successValue ? 0 : status)
+    case .halted, .powerOff:
+      Glibc.exit(ExitStatus.success.rawValue)
+    case .reset:
+      warn("guest reset the machine; Hyperstep stops on reset")
+      Glibc.exit(ExitStatus.success.rawValue)
+    case .haltedForever(let state):
+      crash("guest halted with interrupts enabled, but this machine has no interrupt source to wake it", state, .haltedForever)
+    case .tripleFault(let state):
+      crash("guest triple-faulted (shutdown) on vCPU \(state.vcpu)", state, .guestCrashed)
+    case .internalError(let description, let state):
+      crash("\(description) on vCPU \(state.vcpu)", state, .guestCrashed)
+    case .entryFailed(let reason, let state):
+      crash("VM entry failed on vCPU \(state.vcpu) (hardware reason 0x\(String(reason, radix: 16)))", state, .guestCrashed)
+    case .timedOut:
+      fail("guest still running after --timeout \(machine.timeout ?? 0) s; stopped it", status: .timedOut)
+    }
+  }
+
+  private func crash(_ message: String, _ state: CPUState, _ status: ExitStatus) -> Never {
+    warn("error: " + message)
+    HostIO.write(2, Array((state.dump + "\n").utf8)[...])
+    Glibc.exit(status.rawValue)
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif
