@@ -61,7 +61,23 @@ bad_loader:
     cli
     hlt
 
-#include "serial32.inc"
+#include "serial.inc"
+
+putdec:                       // print %eax in decimal; clobbers %eax, %ebx, %ecx, %edx
+    mov $10, %ecx
+    push $0                   // sentinel below the digits
+5:  xor %edx, %edx
+    div %ecx
+    add $'0', %dl
+    push %edx
+    test %eax, %eax
+    jnz 5b
+6:  pop %ebx
+    test %ebx, %ebx
+    jz 7f
+    call putc
+    jmp 6b
+7:  ret
 
 banner:        .asciz "Hyperstep demo guest: hello from a Multiboot kernel running under KVM\n"
 memory_text:   .asciz "  guest memory: "
