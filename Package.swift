@@ -29,5 +29,9 @@ let package = Package(
         "Machine", "DemoGuest",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+    .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
+    .testTarget(name: "MachineTests", dependencies: ["Machine", "TestGuests"]),
+    .testTarget(name: "CLITests", dependencies: ["KVM", "TestGuests", "hyperstep"]),
   ]
 )

@@ -124,7 +124,13 @@ public final class VCPU: @unchecked Sendable {
   // MARK: Kicking
 
   /// Records the calling thread as the one that runs this vCPU, so `kick()` can reach it.
+  /// Also unblocks the kick signal here: threads made by libdispatch, or by threads that
+  /// were, start with every signal blocked, and a blocked kick would never interrupt KVM_RUN.
   public func bindToCurrentThread() {
+    var kickOnly = sigset_t()
+    sigemptyset(&kickOnly)
+    sigaddset(&kickOnly, VCPU.kickSignal)
+    pthread_sigmask(SIG_UNBLOCK, &kickOnly, nil)
     runner.withLock { $0 = pthread_self() }
   }
 

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import TestGuests
+
+/// Every kind of bad input gets one line on stderr naming the problem, exit status 2, and
+/// no crash. None of these need KVM: they are refused before /dev/kvm is opened.
+@Suite struct BadInputTests {
+  func expectRefused(_ arguments: [String], mentioning fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let run = try CLI.run(arguments)
+    #expect(run.status == 2, "status \(run.status) for \(arguments)", sourceLocation: sourceLocation)
+    #expect(run.stdout.isEmpty, sourceLocation: sourceLocation)
+    let lines = run.stderr.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+    #expect(lines.count == 1, "expected one line, got: \(run.stderr)", sourceLocation: sourceLocation)
+    #expect(run.stderr.hasPrefix("hyperstep: error: "), sourceLocation: sourceLocation)
+    for fragment in fragments {
+      #expect(run.stderr.contains(fragment), "'\(fragment)' missing from: \(run.stderr)", sourceLocation: sourceLocation)
+    }
+  }
+
+  @Test func missingFile() throws {
+    try expectRefused(["run", "--kernel", "/nonexistent/kernel.elf"], mentioning: ["/nonexistent/kernel.elf", "No such file"])
+  }
+
+  @Test func directoryInsteadOfFile() throws {
+    try expectRefused(["run", "--kernel", "/tmp"], mentioning: ["/tmp", "directory"])
+  }
+
+  @Test func emptyFile() throws {
+    let path = try CLI.temporaryFile([], name: "empty.elf")
+    try expectRefused(["run", "--kernel", path], mentioning: [path, "empty"])
+  }
+
+  @Test func badMagic() throws {
+    let path = try CLI.temporaryFile(Array("MZ this is not a kernel".utf8), name: "bad-magic.bin")
+    try expectRefused(["run", "--kernel", path], mentioning: [path, "bad magic: 4d 5a 20 74"])
+  }
+
+  @Test func truncatedELF() throws {
+    let path = try CLI.temporaryFile(Array(TestGuests.longMode.elf.prefix(100)), name: "truncated.elf")
+    try expectRefused(["run", "--kernel", path], mentioning: [path, "truncated"])
+  }
+
+  @Test func elfForAnotherMachine() throws {
+    var elf = SyntheticELF.haltAtOneMiB
+    elf.machine = 183
+    let path = try CLI.temporaryFile(elf.bytes, name: "aarch64.elf")
+    try expectRefused(["run", "--kernel", path], mentioning: [path, "AArch64"])
+  }
+
+  @Test func segmentOutsideGuestRAM() throws {
+    let elf = SyntheticELF(entry: 0x10_0000, segments: [.init(at: 0x8000_0000, bytes: [0xf4])])
+    let path = try CLI.temporaryFile(elf.bytes, name: "high.elf")
+    try expectRefused(["run", "--kernel", path, "--memory", "64M"], mentioning: [path, "outside guest RAM"])
+  }
+
+  @Test func entryOutsideGuestRAM() throws {
+    let elf = SyntheticELF(entry: 0x9000_0000, segments: [.init(at: 0x10_0000, bytes: [0xf4])])
+    let path = try CLI.temporaryFile(elf.bytes, name: "entry.elf")
+    try expectRefused(["run", "--kernel", path], mentioning: [path, "entry point 0x90000000"])
+  }
+
+  @Test func overlappingSegments() throws {
+    let elf = SyntheticELF(
+      entry: 0x10_0000, segments: [.init(at: 0x10_0000, bytes: [0xf4, 0xf4]), .init(at: 0x10_0001, bytes: [0xf4])])
+    let path = try CLI.temporaryFile(elf.bytes, name: "overlap.elf")
+    try expectRefused(["run", "--kernel", path], mentioning: [path, "overlap"])
+  }
+
+  @Test func zeroMemory() throws {
+    try expectRefused(["run", "--memory", "0"], mentioning: ["too small"])
+  }
+
+  @Test func absurdMemory() throws {
+    try expectRefused(["run", "--memory", "64T"], mentioning: ["more than this host has"])
+    try expectRefused(["run", "--memory", "99999999999999999999G"], mentioning: ["--memory"])
+  }
+
+  @Test func memoryThatIsNotASize() throws {
+    try expectRefused(["run", "--memory", "lots"], mentioning: ["--memory 'lots' is not a size"])
+  }
+
+  @Test func badCPUCounts() throws {
+    try expectRefused(["run", "--cpus", "0"], mentioning: ["--cpus must be at least 1"])
+    try expectRefused(["run", "--cpus", "-1"], mentioning: ["cpus"])
+    try expectRefused(["run", "--cpus", "many"], mentioning: ["cpus"])
+    try expectRefused(["run", "--cpus", "100000"], mentioning: ["255"])
+  }
+
+  @Test func badFormatAndAddress() throws {
+    try expectRefused(["run", "--format", "pe"], mentioning: ["--format 'pe'"])
+    try expectRefused(["run", "--load-address", "here"], mentioning: ["--load-address"])
+  }
+
+  @Test func unknownOption() throws {
+    try expectRefused(["run", "--bogus"], mentioning: ["--bogus"])
+  }
+
+  @Test func helpIsNotAnError() throws {
+    let run = try CLI.run(["run", "--help"])
+    #expect(run.status == 0)
+    #expect(run.stdout.contains("--kernel"))
+  }
+}

@@ -1,0 +1,141 @@
+import Testing
+import TestGuests
+
+@testable import Machine
+
+/// Boots each test guest in KVM and checks what it printed and how it ended. The expected
+/// values come from the architecture manuals and the boot protocols, not from a run: see
+/// each guest's source in Guests/tests for what it prints.
+@Suite(requiresKVM) struct GuestBootTests {
+  struct Result {
+    var outcome: RunOutcome
+    var output: String
+  }
+
+  func boot(
+    _ guest: GuestImage, format: ImageFormat = .auto, memory: UInt64 = 64 << 20, cpus: Int = 1,
+    commandLine: String = "", timeoutMilliseconds: Int? = 20_000
+  ) throws -> Result {
+    var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.format = format
+    configuration.memorySize = memory
+    configuration.cpuCount = cpus
+    configuration.commandLine = commandLine
+    configuration.timeoutMilliseconds = timeoutMilliseconds
+    let console = CapturedConsole()
+    let machine = try Machine(configuration: configuration, console: console)
+    let outcome = machine.run()
+    return Result(outcome: outcome, output: console.text)
+  }
+
+  static let pass = RunOutcome.debugExit(value: 0x10, status: 33)
+
+  @Test func realModeFlatBinary() throws {
+    let result = try boot(TestGuests.realMode, format: .flatReal)
+    // CR0 at reset is 0x60000010 (Intel SDM vol. 3, 9.1.1): its low word has only ET set.
+    #expect(result.output == "real mode: msw=00000010 cs=00000000\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func protectedModeFlatBinary() throws {
+    let result = try boot(TestGuests.protectedFlat, format: .flatProtected)
+    // Hyperstep's protected-mode entry: CR0 = PE | ET, CS = GDT entry 1.
+    #expect(result.output == "protected mode: cr0=00000011 cs=00000008\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func elf32EntersWithInterruptsOff() throws {
+    let result = try boot(TestGuests.protectedElf32)
+    #expect(result.output == "ELF32 entry: eflags=00000002\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func elf64EntersLongModeWithIdentityPaging() throws {
+    let result = try boot(TestGuests.longMode)
+    // EFER.LME (bit 8) and EFER.LMA (bit 10); CR4.PAE (bit 5); the ROM holds HLT (0xf4) bytes.
+    #expect(result.output == "long mode: efer=00000500 cr4=00000020 rom=f4f4f4f4\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func multibootKernelGetsTheSpecifiedBootState() throws {
+    let result = try boot(TestGuests.multiboot, commandLine: "console=ttyS0 answer=42")
+    // flags: mem (0x1) | cmdline (0x4) | mods (0x8) | mmap (0x40) | boot_loader_name (0x200).
+    // mem_lower: 639 KiB below the EBDA; mem_upper: 63 MiB above 1 MiB = 64512 KiB.
+    #expect(
+      result.output == """
+        multiboot: flags=0000024d mem_lower=0000027f mem_upper=0000fc00
+        cmdline=console=ttyS0 answer=42
+        loader=Hyperstep
+        mmap 00000000 0009fc00 00000001
+        mmap 0009fc00 00060400 00000002
+        mmap 00100000 03f00000 00000001
+
+        """)
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func multibootAddressFieldsBootARawImage() throws {
+    let result = try boot(TestGuests.multibootAout)
+    #expect(result.output == "multiboot a.out kludge: entered\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func portIOReachesTheBus() throws {
+    let result = try boot(TestGuests.portIo)
+    #expect(result.output == "rep outsb reached the UART\nport I/O checks passed\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func mmioToNothingAndToROMIsHarmless() throws {
+    let result = try boot(TestGuests.mmio)
+    #expect(result.output == "MMIO checks passed\n")
+    #expect(result.outcome == Self.pass)
+  }
+
+  @Test func haltWithInterruptsOffIsACleanEnd() throws {
+    let result = try boot(TestGuests.halt)
+    #expect(result.output == "halting with interrupts off\n")
+    #expect(result.outcome == .halted)
+  }
+
+  @Test func haltWithInterruptsOffIsACleanEndWithSeveralVCPUs() throws {
+    // With two vCPUs the in-kernel APIC handles HLT; the quiescence check must still see it.
+    let result = try boot(TestGuests.halt, cpus: 2)
+    #expect(result.output == "halting with interrupts off\n")
+    #expect(result.outcome == .halted)
+  }
+
+  @Test func haltWithNothingToWakeItIsReported() throws {
+    let result = try boot(TestGuests.haltInterruptsOn)
+    guard case .haltedForever(let state) = result.outcome else {
+      Issue.record("expected haltedForever, got \(result.outcome)")
+      return
+    }
+    #expect(state.registers.rip == 0x10_0002)  // after sti (1 byte) and hlt (1 byte)
+    #expect(state.registers.rflags & 0x200 != 0)
+  }
+
+  @Test func tripleFaultIsReportedWithTheFaultingState() throws {
+    let result = try boot(TestGuests.tripleFault)
+    #expect(result.output == "about to triple fault\n")
+    guard case .tripleFault(let state) = result.outcome else {
+      Issue.record("expected tripleFault, got \(result.outcome)")
+      return
+    }
+    #expect(state.special.idt.limit == 0)
+    #expect(state.dump.contains("RIP="))
+  }
+
+  @Test func aGuestSpinningOnAnUnknownPortIsStoppedByTheTimeout() throws {
+    let result = try boot(TestGuests.spinOnPort, timeoutMilliseconds: 300)
+    #expect(result.outcome == .timedOut)
+  }
+
+  @Test func largeMemoryIsSplitAroundTheDeviceHole() throws {
+    let result = try boot(TestGuests.multiboot, memory: 4 << 30)
+    // 3 GiB below the hole: mem_upper = 3 GiB - 1 MiB = 3144704 KiB = 0x2ffc00.
+    #expect(result.output.contains("mem_upper=002ffc00"))
+    #expect(result.output.contains("mmap 00000000 40000000 00000001"))  // the 1 GiB at 4 GiB (low 32 bits)
+    #expect(result.outcome == Self.pass)
+  }
+}
