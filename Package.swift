@@ -29,6 +29,8 @@ let package = Package(
         "Machine", "DemoGuest",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .executableTarget(
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "TestGuests"]),
