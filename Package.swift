@@ -1,5 +1,9 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
+
+/// Unsafe constructs are checked everywhere: the three bottom modules mark each one with
+/// `unsafe` and a SAFETY comment; everywhere else the compiler flags any that creep in.
+let strictSafety: [SwiftSetting] = [.strictMemorySafety()]
 
 let package = Package(
   name: "Hyperstep",
@@ -14,11 +18,11 @@ let package = Package(
   targets: [
     // Bottom layers: the only places that touch pointers or system calls.
     .target(name: "CKVM"),
-    .target(name: "KVM", dependencies: ["CKVM"]),
-    .target(name: "GuestMemory", dependencies: ["KVM"]),
+    .target(name: "KVM", dependencies: ["CKVM"], swiftSettings: strictSafety),
+    .target(name: "GuestMemory", dependencies: ["KVM"], swiftSettings: strictSafety),
     // Pure Swift: no KVM, testable anywhere.
-    .target(name: "Devices"),
-    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"]),
+    .target(name: "Devices", swiftSettings: strictSafety),
+    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
     .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
     .target(name: "TestGuests", plugins: ["GuestBuilder"]),
@@ -28,7 +32,7 @@ let package = Package(
       dependencies: [
         "Machine", "DemoGuest",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ], swiftSettings: strictSafety),
     .executableTarget(
       name: "hyperstep-bench", dependencies: ["KVM", "Machine", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),

@@ -19,7 +19,8 @@ func usage() -> Never {
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "boot":
-  guard arguments.count == 3, let iterations = Int(arguments.dropFirst().first!), let mib = UInt64(arguments.last!) else {
+  guard arguments.count == 3, let iterations = Int(arguments.dropFirst().first!), let mib = UInt64(arguments.last!)
+  else {
     usage()
   }
   var configuration = MachineConfiguration(kernel: TestGuests.minimal.image, kernelName: "minimal")
@@ -40,7 +41,8 @@ case "boot":
   }
   print(HostIO.monotonicNanoseconds() - start)
 case "write-guest":
-  guard arguments.count == 3, let guest = TestGuests.all.first(where: { $0.name == arguments.dropFirst().first! }) else {
+  guard arguments.count == 3, let guest = TestGuests.all.first(where: { $0.name == arguments.dropFirst().first! })
+  else {
     usage()
   }
   let path = arguments.last!

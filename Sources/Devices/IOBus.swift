@@ -21,7 +21,9 @@ public final class IOBus {
   public enum RegistrationError: Error, Equatable, CustomStringConvertible {
     case overlap(String)
     public var description: String {
-      switch self { case .overlap(let what): "I/O ranges overlap: \(what)" }
+      switch self {
+      case .overlap(let what): "I/O ranges overlap: \(what)"
+      }
     }
   }
 

@@ -58,7 +58,8 @@ public final class GuestRAM: @unchecked Sendable {
   /// Hands every region to KVM as a memory slot. The VM must not outlive this object.
   public func register(with vm: VirtualMachine) throws(KVMError) {
     for (slot, region) in regions.enumerated() {
-      try vm.setUserMemoryRegion(
+      // SAFETY: each mapping stays alive as long as this GuestRAM, which the VM must not outlive.
+      try unsafe vm.setUserMemoryRegion(
         slot: UInt32(slot), guestAddress: region.spec.start.value, size: region.spec.size,
         hostAddress: region.mapping.pointer, readOnly: region.spec.readOnly)
     }
@@ -94,7 +95,8 @@ public final class GuestRAM: @unchecked Sendable {
     let (region, offset) = try locate(address, UInt64(buffer.count))
     // SAFETY: locate() proved the source range is inside the mapping; the destination is the array's storage.
     unsafe buffer.withUnsafeMutableBytes { destination in
-      unsafe destination.copyMemory(from: UnsafeRawBufferPointer(start: region.mapping.pointer + offset, count: destination.count))
+      unsafe destination.copyMemory(
+        from: UnsafeRawBufferPointer(start: region.mapping.pointer + offset, count: destination.count))
     }
   }
 

@@ -3,7 +3,7 @@
 #endif
 
 /// Zero-filled private host memory, unmapped when dropped. Guest RAM is made of these.
-public final class AnonymousMapping: @unchecked Sendable {
+@safe public final class AnonymousMapping: @unchecked Sendable {
   /// The first byte of the mapping. Valid for `size` bytes for the lifetime of this object.
   public let pointer: UnsafeMutableRawPointer
   public let size: Int
@@ -12,10 +12,12 @@ public final class AnonymousMapping: @unchecked Sendable {
   /// so a large guest costs nothing until it uses its memory.
   public init(size: Int) throws(KVMError) {
     self.size = size
-    pointer = try Syscall.mmap(
+    // SAFETY: a fresh anonymous mapping owned by this object alone.
+    unsafe pointer = try Syscall.mmap(
       length: size, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, fd: -1,
       name: "mmap guest memory")
   }
 
-  deinit { Syscall.munmap(pointer, length: size) }
+  // SAFETY: the mapping is unmapped once, when its only owner goes away.
+  deinit { unsafe Syscall.munmap(pointer, length: size) }
 }

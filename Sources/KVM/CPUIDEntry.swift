@@ -10,7 +10,9 @@ public struct CPUIDEntry: Sendable, Equatable {
   public var ecx: UInt32
   public var edx: UInt32
 
-  public init(function: UInt32, index: UInt32 = 0, flags: UInt32 = 0, eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
+  public init(
+    function: UInt32, index: UInt32 = 0, flags: UInt32 = 0, eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32
+  ) {
     self.function = function
     self.index = index
     self.flags = flags
@@ -22,7 +24,8 @@ public struct CPUIDEntry: Sendable, Equatable {
 
   init(_ raw: kvm_cpuid_entry2) {
     self.init(
-      function: raw.function, index: raw.index, flags: raw.flags, eax: raw.eax, ebx: raw.ebx, ecx: raw.ecx, edx: raw.edx)
+      function: raw.function, index: raw.index, flags: raw.flags, eax: raw.eax, ebx: raw.ebx, ecx: raw.ecx, edx: raw.edx
+    )
   }
 
   var raw: kvm_cpuid_entry2 {

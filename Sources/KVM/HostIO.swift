@@ -8,16 +8,18 @@ public enum HostIO {
   public struct FileError: Error, Equatable, CustomStringConvertible {
     public let path: String
     public let errno: Int32
-    public var description: String { String(cString: strerror(errno)) }
+    // SAFETY: strerror returns a static, NUL-terminated message for any errno.
+    public var description: String { unsafe String(cString: strerror(errno)) }
   }
 
   /// Reads a whole regular file. Refuses directories and devices with a clear errno.
   public static func readFile(_ path: String, limit: Int = 1 << 32) throws(FileError) -> [UInt8] {
-    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    // SAFETY: open(2) and fstat(2) with a C string and a local stat buffer.
+    let fd = unsafe Glibc.open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileError(path: path, errno: Glibc.errno) }
     defer { _ = Glibc.close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0 else { throw FileError(path: path, errno: Glibc.errno) }
+    guard unsafe fstat(fd, &info) == 0 else { throw FileError(path: path, errno: Glibc.errno) }
     if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(path: path, errno: EISDIR) }
     guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, errno: EINVAL) }
     guard info.st_size <= limit else { throw FileError(path: path, errno: EFBIG) }
@@ -73,7 +75,8 @@ public enum HostIO {
   /// Monotonic time in nanoseconds.
   public static func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
+    // SAFETY: clock_gettime writes only the local timespec.
+    unsafe clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
   }
 
@@ -81,6 +84,7 @@ public enum HostIO {
   public static func sleep(milliseconds: Int) {
     var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
     var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && Glibc.errno == EINTR { request = remaining }
+    // SAFETY: nanosleep reads and writes only the two local timespecs.
+    while unsafe nanosleep(&request, &remaining) != 0 && Glibc.errno == EINTR { request = remaining }
   }
 }

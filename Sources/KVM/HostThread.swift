@@ -14,7 +14,8 @@ public final class HostThread: @unchecked Sendable {
 
   /// Starts `body` on a new thread.
   public init(name: String, _ body: @escaping @Sendable () -> Void) {
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    // SAFETY: the Box is retained here and released exactly once by the new thread.
+    let box = unsafe Unmanaged.passRetained(Box(body)).toOpaque()
     var thread = pthread_t()
     let result = unsafe pthread_create(
       &thread, nil,

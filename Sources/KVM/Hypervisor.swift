@@ -51,19 +51,21 @@ public final class Hypervisor: Sendable {
     while true {
       let size = MemoryLayout<kvm_cpuid2>.size + capacity * MemoryLayout<kvm_cpuid_entry2>.stride
       let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-      defer { buffer.deallocate() }
+      // SAFETY: the buffer is allocated just above and freed when this scope ends.
+      defer { unsafe buffer.deallocate() }
       // SAFETY: the buffer is large enough for a kvm_cpuid2 header plus `capacity` entries.
       let header = unsafe buffer.bindMemory(to: kvm_cpuid2.self, capacity: 1)
       unsafe header.pointee.nent = UInt32(capacity)
       do {
-        _ = try Syscall.ioctl(fd.rawValue, CKVM_GET_SUPPORTED_CPUID, buffer, "KVM_GET_SUPPORTED_CPUID")
-      } catch where error.errno == E2BIG {
+        _ = try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_SUPPORTED_CPUID, buffer, "KVM_GET_SUPPORTED_CPUID")
+      } catch  where error.errno == E2BIG {
         capacity *= 2
         continue
       }
       let count = Int(unsafe header.pointee.nent)
       // SAFETY: KVM filled `count` entries directly after the header.
-      let entries = unsafe (buffer + MemoryLayout<kvm_cpuid2>.size).bindMemory(to: kvm_cpuid_entry2.self, capacity: count)
+      let entries = unsafe (buffer + MemoryLayout<kvm_cpuid2>.size).bindMemory(
+        to: kvm_cpuid_entry2.self, capacity: count)
       return (0..<count).map { unsafe CPUIDEntry(entries[$0]) }
     }
   }

@@ -15,10 +15,12 @@ public struct KVMError: Error, Equatable, CustomStringConvertible {
   }
 
   public var description: String {
-    let reason = String(cString: strerror(errno))
+    // SAFETY: strerror returns a static, NUL-terminated message for any errno.
+    let reason = unsafe String(cString: strerror(errno))
     switch errno {
     case ENOENT where operation.hasPrefix("open /dev/kvm"):
-      return "\(operation) failed: \(reason) (is the kvm module loaded, and is this a machine with hardware virtualization?)"
+      return
+        "\(operation) failed: \(reason) (is the kvm module loaded, and is this a machine with hardware virtualization?)"
     case EACCES where operation.hasPrefix("open /dev/kvm"):
       return "\(operation) failed: \(reason) (add your user to the kvm group, or run as root)"
     default:

@@ -13,11 +13,24 @@ public struct Registers: Sendable, Equatable {
   public init() {}
 
   init(_ raw: kvm_regs) {
-    rax = raw.rax; rbx = raw.rbx; rcx = raw.rcx; rdx = raw.rdx
-    rsi = raw.rsi; rdi = raw.rdi; rsp = raw.rsp; rbp = raw.rbp
-    r8 = raw.r8; r9 = raw.r9; r10 = raw.r10; r11 = raw.r11
-    r12 = raw.r12; r13 = raw.r13; r14 = raw.r14; r15 = raw.r15
-    rip = raw.rip; rflags = raw.rflags
+    rax = raw.rax
+    rbx = raw.rbx
+    rcx = raw.rcx
+    rdx = raw.rdx
+    rsi = raw.rsi
+    rdi = raw.rdi
+    rsp = raw.rsp
+    rbp = raw.rbp
+    r8 = raw.r8
+    r9 = raw.r9
+    r10 = raw.r10
+    r11 = raw.r11
+    r12 = raw.r12
+    r13 = raw.r13
+    r14 = raw.r14
+    r15 = raw.r15
+    rip = raw.rip
+    rflags = raw.rflags
   }
 
   var raw: kvm_regs {

@@ -87,12 +87,21 @@ public struct SpecialRegisters: Sendable, Equatable {
   public init() {}
 
   init(_ raw: kvm_sregs) {
-    cs = Segment(raw.cs); ds = Segment(raw.ds); es = Segment(raw.es)
-    fs = Segment(raw.fs); gs = Segment(raw.gs); ss = Segment(raw.ss)
-    tr = Segment(raw.tr); ldt = Segment(raw.ldt)
+    cs = Segment(raw.cs)
+    ds = Segment(raw.ds)
+    es = Segment(raw.es)
+    fs = Segment(raw.fs)
+    gs = Segment(raw.gs)
+    ss = Segment(raw.ss)
+    tr = Segment(raw.tr)
+    ldt = Segment(raw.ldt)
     gdt = DescriptorTable(base: raw.gdt.base, limit: raw.gdt.limit)
     idt = DescriptorTable(base: raw.idt.base, limit: raw.idt.limit)
-    cr0 = raw.cr0; cr2 = raw.cr2; cr3 = raw.cr3; cr4 = raw.cr4; cr8 = raw.cr8
+    cr0 = raw.cr0
+    cr2 = raw.cr2
+    cr3 = raw.cr3
+    cr4 = raw.cr4
+    cr8 = raw.cr8
     efer = raw.efer
     apicBase = raw.apic_base
     interruptBitmap = raw.interrupt_bitmap
@@ -100,12 +109,23 @@ public struct SpecialRegisters: Sendable, Equatable {
 
   var raw: kvm_sregs {
     var raw = kvm_sregs()
-    raw.cs = cs.raw; raw.ds = ds.raw; raw.es = es.raw
-    raw.fs = fs.raw; raw.gs = gs.raw; raw.ss = ss.raw
-    raw.tr = tr.raw; raw.ldt = ldt.raw
-    raw.gdt.base = gdt.base; raw.gdt.limit = gdt.limit
-    raw.idt.base = idt.base; raw.idt.limit = idt.limit
-    raw.cr0 = cr0; raw.cr2 = cr2; raw.cr3 = cr3; raw.cr4 = cr4; raw.cr8 = cr8
+    raw.cs = cs.raw
+    raw.ds = ds.raw
+    raw.es = es.raw
+    raw.fs = fs.raw
+    raw.gs = gs.raw
+    raw.ss = ss.raw
+    raw.tr = tr.raw
+    raw.ldt = ldt.raw
+    raw.gdt.base = gdt.base
+    raw.gdt.limit = gdt.limit
+    raw.idt.base = idt.base
+    raw.idt.limit = idt.limit
+    raw.cr0 = cr0
+    raw.cr2 = cr2
+    raw.cr3 = cr3
+    raw.cr4 = cr4
+    raw.cr8 = cr8
     raw.efer = efer
     raw.apic_base = apicBase
     raw.interrupt_bitmap = interruptBitmap

@@ -47,7 +47,8 @@ enum Syscall {
   }
 
   static func open(_ path: String, _ flags: Int32) throws(KVMError) -> Int32 {
-    let fd = Glibc.open(path, flags | O_CLOEXEC)
+    // SAFETY: open(2) with a Swift string converted to a C string for the call.
+    let fd = unsafe Glibc.open(path, flags | O_CLOEXEC)
     if fd < 0 { throw KVMError(errno: Glibc.errno, operation: "open \(path)") }
     return fd
   }
@@ -61,10 +62,10 @@ enum Syscall {
   {
     // SAFETY: a fresh mapping chosen by the kernel; nothing else aliases it yet.
     let address = unsafe Glibc.mmap(nil, length, protection, flags, fd, 0)
-    guard let address, address != MAP_FAILED else {
+    guard let address = unsafe address, unsafe address != MAP_FAILED else {
       throw KVMError(errno: Glibc.errno, operation: name.description)
     }
-    return address
+    return unsafe address
   }
 
   static func munmap(_ address: UnsafeMutableRawPointer, length: Int) {

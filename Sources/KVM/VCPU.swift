@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// A VCPU is driven from one thread at a time (KVM requires vCPU ioctls to come from the
 /// thread that runs it); `kick()` is the only method that may be called from elsewhere.
-public final class VCPU: @unchecked Sendable {
+@safe public final class VCPU: @unchecked Sendable {
   public let id: Int
   let fd: OwnedFileDescriptor
   let shared: UnsafeMutablePointer<kvm_run>
@@ -24,15 +24,17 @@ public final class VCPU: @unchecked Sendable {
     self.fd = fd
     self.mmapSize = mmapSize
     self.vm = vm
-    let area = try Syscall.mmap(
+    // SAFETY: the vCPU fd offers a shared kvm_run mapping of exactly mmapSize bytes.
+    let area = try unsafe Syscall.mmap(
       length: mmapSize, protection: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: fd.rawValue, name: "mmap kvm_run")
     // SAFETY: KVM guarantees the vCPU mapping starts with a struct kvm_run.
-    shared = unsafe area.bindMemory(to: kvm_run.self, capacity: 1)
+    unsafe shared = area.bindMemory(to: kvm_run.self, capacity: 1)
     VCPU.installKickHandler
   }
 
   deinit {
-    Syscall.munmap(UnsafeMutableRawPointer(shared), length: mmapSize)
+    // SAFETY: unmaps the kvm_run mapping made in init, once, when nothing can use it any more.
+    unsafe Syscall.munmap(UnsafeMutableRawPointer(shared), length: mmapSize)
   }
 
   // MARK: Running
@@ -59,7 +61,7 @@ public final class VCPU: @unchecked Sendable {
       if mmio.is_write == 0 { return .mmioRead(address: mmio.phys_addr, size: size) }
       var value: UInt64 = 0
       unsafe withUnsafeBytes(of: mmio.data) { bytes in
-        for index in 0..<min(size, 8) { value |= UInt64(bytes[index]) << (8 * index) }
+        for index in 0..<min(size, 8) { value |= unsafe UInt64(bytes[index]) << (8 * index) }
       }
       return .mmioWrite(address: mmio.phys_addr, size: size, value: value)
     case KVM_EXIT_HLT:
@@ -77,7 +79,7 @@ public final class VCPU: @unchecked Sendable {
       let info = unsafe area.pointee.internal
       let count = min(Int(info.ndata), 16)
       let data = unsafe withUnsafeBytes(of: info.data) { bytes in
-        (0..<count).map { bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) }
+        (0..<count).map { unsafe bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) }
       }
       return .internalError(suberror: info.suberror, data: data)
     case KVM_EXIT_SYSTEM_EVENT:
@@ -117,7 +119,7 @@ public final class VCPU: @unchecked Sendable {
   public func setMMIOReadValue(_ value: UInt64) {
     // SAFETY: kvm_run.mmio.data is 8 bytes in the mapping this vCPU owns.
     unsafe withUnsafeMutableBytes(of: &shared.pointee.mmio.data) { bytes in
-      for index in 0..<8 { bytes[index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+      for index in 0..<8 { unsafe bytes[index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
     }
   }
 
@@ -128,9 +130,10 @@ public final class VCPU: @unchecked Sendable {
   /// were, start with every signal blocked, and a blocked kick would never interrupt KVM_RUN.
   public func bindToCurrentThread() {
     var kickOnly = sigset_t()
-    sigemptyset(&kickOnly)
-    sigaddset(&kickOnly, VCPU.kickSignal)
-    pthread_sigmask(SIG_UNBLOCK, &kickOnly, nil)
+    // SAFETY: a local sigset_t, changed only through the libc calls made for it.
+    unsafe sigemptyset(&kickOnly)
+    unsafe sigaddset(&kickOnly, VCPU.kickSignal)
+    unsafe pthread_sigmask(SIG_UNBLOCK, &kickOnly, nil)
     runner.withLock { $0 = pthread_self() }
   }
 
@@ -149,10 +152,11 @@ public final class VCPU: @unchecked Sendable {
 
   private static let installKickHandler: Void = {
     var action = sigaction()
-    action.__sigaction_handler.sa_handler = { _ in }
-    sigemptyset(&action.sa_mask)
+    // SAFETY: installs a handler that touches no state, once per process (a lazy static).
+    unsafe action.__sigaction_handler.sa_handler = { _ in }
+    unsafe sigemptyset(&action.sa_mask)
     action.sa_flags = 0  // no SA_RESTART: the interruption is the message
-    sigaction(kickSignal, &action, nil)
+    unsafe sigaction(kickSignal, &action, nil)
   }()
 
   // MARK: Registers
@@ -183,7 +187,8 @@ public final class VCPU: @unchecked Sendable {
   public func setCPUID(_ entries: [CPUIDEntry]) throws(KVMError) {
     let size = MemoryLayout<kvm_cpuid2>.size + entries.count * MemoryLayout<kvm_cpuid_entry2>.stride
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-    defer { buffer.deallocate() }
+    // SAFETY: the buffer is allocated just above and freed when this scope ends.
+    defer { unsafe buffer.deallocate() }
     // SAFETY: the buffer holds a kvm_cpuid2 header followed by `entries.count` entries.
     let header = unsafe buffer.bindMemory(to: kvm_cpuid2.self, capacity: 1)
     unsafe header.pointee.nent = UInt32(entries.count)
@@ -191,23 +196,29 @@ public final class VCPU: @unchecked Sendable {
     let slots = unsafe (buffer + MemoryLayout<kvm_cpuid2>.size).bindMemory(
       to: kvm_cpuid_entry2.self, capacity: entries.count)
     for (index, entry) in entries.enumerated() { unsafe slots[index] = entry.raw }
-    _ = try Syscall.ioctl(fd.rawValue, CKVM_SET_CPUID2, buffer, "KVM_SET_CPUID2")
+    _ = try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_CPUID2, buffer, "KVM_SET_CPUID2")
   }
 
   /// Reads model-specific registers by index; the result is in the same order.
   public func modelSpecificRegisters(_ indices: [UInt32]) throws(KVMError) -> [UInt64] {
-    try withMSRBuffer(indices.map { ($0, 0) }) { header throws(KVMError) in
-      let read = try Syscall.ioctl(fd.rawValue, CKVM_GET_MSRS, UnsafeMutableRawPointer(header), "KVM_GET_MSRS")
-      guard read == indices.count else { throw KVMError(errno: EINVAL, operation: "KVM_GET_MSRS (read \(read) of \(indices.count))") }
+    // SAFETY: withMSRBuffer hands over a kvm_msrs header with room for every requested entry.
+    try unsafe withMSRBuffer(indices.map { ($0, 0) }) { header throws(KVMError) in
+      let read = try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_MSRS, UnsafeMutableRawPointer(header), "KVM_GET_MSRS")
+      guard read == indices.count else {
+        throw KVMError(errno: EINVAL, operation: "KVM_GET_MSRS (read \(read) of \(indices.count))")
+      }
       // SAFETY: KVM filled `indices.count` entries after the header.
-      let entries = unsafe UnsafeMutableRawPointer(header + 1).bindMemory(to: kvm_msr_entry.self, capacity: indices.count)
+      let entries = unsafe UnsafeMutableRawPointer(header + 1).bindMemory(
+        to: kvm_msr_entry.self, capacity: indices.count)
       return (0..<indices.count).map { unsafe entries[$0].data }
     }
   }
 
   public func setModelSpecificRegisters(_ values: [(index: UInt32, value: UInt64)]) throws(KVMError) {
-    try withMSRBuffer(values.map { ($0.index, $0.value) }) { header throws(KVMError) in
-      let written = try Syscall.ioctl(fd.rawValue, CKVM_SET_MSRS, UnsafeMutableRawPointer(header), "KVM_SET_MSRS")
+    // SAFETY: withMSRBuffer hands over a kvm_msrs header with room for every entry to write.
+    try unsafe withMSRBuffer(values.map { ($0.index, $0.value) }) { header throws(KVMError) in
+      let written = try unsafe Syscall.ioctl(
+        fd.rawValue, CKVM_SET_MSRS, UnsafeMutableRawPointer(header), "KVM_SET_MSRS")
       guard written == values.count else {
         let failed = values[Int(written)].index
         throw KVMError(errno: EINVAL, operation: "KVM_SET_MSRS (MSR 0x\(String(failed, radix: 16)) refused)")
@@ -220,24 +231,26 @@ public final class VCPU: @unchecked Sendable {
   ) throws(KVMError) -> Result {
     let size = MemoryLayout<kvm_msrs>.size + entries.count * MemoryLayout<kvm_msr_entry>.stride
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-    defer { buffer.deallocate() }
-    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+    // SAFETY: the buffer is allocated just above, zeroed in full, and freed when this scope ends.
+    defer { unsafe buffer.deallocate() }
+    unsafe buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
     // SAFETY: the buffer holds a kvm_msrs header followed by `entries.count` kvm_msr_entry slots.
     let header = unsafe buffer.bindMemory(to: kvm_msrs.self, capacity: 1)
     unsafe header.pointee.nmsrs = UInt32(entries.count)
-    let slots = unsafe (buffer + MemoryLayout<kvm_msrs>.size).bindMemory(to: kvm_msr_entry.self, capacity: entries.count)
+    let slots = unsafe (buffer + MemoryLayout<kvm_msrs>.size).bindMemory(
+      to: kvm_msr_entry.self, capacity: entries.count)
     for (offset, entry) in entries.enumerated() {
       unsafe slots[offset].index = entry.0
       unsafe slots[offset].data = entry.1
     }
-    return try body(header)
+    return try unsafe body(header)
   }
 
   @inline(__always)
   private func ioctl<T>(_ request: UInt, _ value: inout T, _ name: StaticString) throws(KVMError) {
     // SAFETY: `value` is a live instance of the struct type `request` reads or writes.
     _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
-      try Syscall.ioctl(fd.rawValue, request, pointer, name)
+      try unsafe Syscall.ioctl(fd.rawValue, request, pointer, name)
     }
   }
 }
@@ -259,7 +272,7 @@ extension VCPU {
     var raw = kvm_mp_state()
     // SAFETY: `raw` is a live kvm_mp_state for the duration of the call.
     _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, pointer, "KVM_GET_MP_STATE")
+      try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, pointer, "KVM_GET_MP_STATE")
     }
     switch Int32(raw.mp_state) {
     case KVM_MP_STATE_RUNNABLE: return .runnable

@@ -21,7 +21,7 @@ public final class VirtualMachine: @unchecked Sendable {
       memory_size: size, userspace_addr: UInt64(UInt(bitPattern: hostAddress)))
     // SAFETY: `region` is a live kvm_userspace_memory_region for the duration of the call.
     _ = try unsafe withUnsafeMutablePointer(to: &region) { pointer throws(KVMError) in
-      try Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, pointer, "KVM_SET_USER_MEMORY_REGION")
+      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, pointer, "KVM_SET_USER_MEMORY_REGION")
     }
   }
 
@@ -34,7 +34,7 @@ public final class VirtualMachine: @unchecked Sendable {
     var value = address
     // SAFETY: `value` is a live UInt64 for the duration of the call.
     _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
-      try Syscall.ioctl(fd.rawValue, CKVM_SET_IDENTITY_MAP_ADDR, pointer, "KVM_SET_IDENTITY_MAP_ADDR")
+      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_IDENTITY_MAP_ADDR, pointer, "KVM_SET_IDENTITY_MAP_ADDR")
     }
   }
 
@@ -49,7 +49,7 @@ public final class VirtualMachine: @unchecked Sendable {
     config.flags = UInt32(KVM_PIT_SPEAKER_DUMMY)
     // SAFETY: `config` is a live kvm_pit_config for the duration of the call.
     _ = try unsafe withUnsafeMutablePointer(to: &config) { pointer throws(KVMError) in
-      try Syscall.ioctl(fd.rawValue, CKVM_CREATE_PIT2, pointer, "KVM_CREATE_PIT2")
+      try unsafe Syscall.ioctl(fd.rawValue, CKVM_CREATE_PIT2, pointer, "KVM_CREATE_PIT2")
     }
   }
 
@@ -60,7 +60,7 @@ public final class VirtualMachine: @unchecked Sendable {
     level.level = high ? 1 : 0
     // SAFETY: `level` is a live kvm_irq_level for the duration of the call.
     _ = try unsafe withUnsafeMutablePointer(to: &level) { pointer throws(KVMError) in
-      try Syscall.ioctl(fd.rawValue, CKVM_IRQ_LINE, pointer, "KVM_IRQ_LINE")
+      try unsafe Syscall.ioctl(fd.rawValue, CKVM_IRQ_LINE, pointer, "KVM_IRQ_LINE")
     }
   }
 

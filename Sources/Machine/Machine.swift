@@ -31,13 +31,16 @@ public final class Machine: @unchecked Sendable {
 
   /// Validates the configuration and image, then builds the VM. Bad input is reported
   /// before /dev/kvm is touched.
-  public init(configuration: MachineConfiguration, console: any ConsoleSink = StandardOutputConsole()) throws(MachineError) {
+  public init(configuration: MachineConfiguration, console: any ConsoleSink = StandardOutputConsole())
+    throws(MachineError)
+  {
     self.configuration = configuration
     self.console = console
     try Self.validate(configuration)
     let image: BootImage
     do {
-      image = try BootImage.parse(configuration.kernel, format: configuration.format, loadAddress: configuration.loadAddress)
+      image = try BootImage.parse(
+        configuration.kernel, format: configuration.format, loadAddress: configuration.loadAddress)
     } catch {
       throw .badImage(file: configuration.kernelName, error)
     }
@@ -57,7 +60,8 @@ public final class Machine: @unchecked Sendable {
     }
     let maximumVCPUs = hypervisor.maximumVCPUs
     guard configuration.cpuCount <= maximumVCPUs else {
-      throw .badConfiguration("--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
+      throw .badConfiguration(
+        "--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
     }
     hasInterruptController = configuration.cpuCount > 1
     runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
@@ -136,7 +140,8 @@ public final class Machine: @unchecked Sendable {
       throw .badConfiguration("--cpus must be at least 1, got \(configuration.cpuCount)")
     }
     guard configuration.cpuCount <= 255 else {
-      throw .badConfiguration("--cpus \(configuration.cpuCount) is more than the 255 vCPUs an xAPIC machine can address")
+      throw .badConfiguration(
+        "--cpus \(configuration.cpuCount) is more than the 255 vCPUs an xAPIC machine can address")
     }
     if let timeout = configuration.timeoutMilliseconds, timeout <= 0 {
       throw .badConfiguration("the timeout must be positive")
@@ -144,7 +149,9 @@ public final class Machine: @unchecked Sendable {
   }
 
   /// Checks that every chunk lands in RAM, clear of the others and of Hyperstep's own boot data.
-  static func checkPlacement(_ image: BootImage, ram: [(start: UInt64, size: UInt64)], commandLineLength: Int) throws(ImageError) {
+  static func checkPlacement(_ image: BootImage, ram: [(start: UInt64, size: UInt64)], commandLineLength: Int)
+    throws(ImageError)
+  {
     let ramEnd = ram.last.map { $0.start + $0.size } ?? 0
     func inRAM(_ start: UInt64, _ length: UInt64) -> Bool {
       ram.contains { start >= $0.start && start - $0.start <= $0.size && length <= $0.size - (start - $0.start) }
@@ -192,14 +199,19 @@ public final class Machine: @unchecked Sendable {
     for chunk in image.chunks {
       try memory.write(chunk.bytes, at: GuestAddress(chunk.address))
       let bss = chunk.memorySize - UInt64(chunk.bytes.count)
-      if bss > 0 { try memory.fill(at: GuestAddress(chunk.address + UInt64(chunk.bytes.count)), count: Int(bss), with: 0) }
+      if bss > 0 {
+        try memory.fill(at: GuestAddress(chunk.address + UInt64(chunk.bytes.count)), count: Int(bss), with: 0)
+      }
     }
     if case .real = image.entry { return }
-    try memory.write(Descriptors.gdtEntries.flatMap { entry in (0..<8).map { UInt8(truncatingIfNeeded: entry >> (8 * $0)) } }, at: GuestAddress(BootLayout.gdt))
+    try memory.write(
+      Descriptors.gdtEntries.flatMap { entry in (0..<8).map { UInt8(truncatingIfNeeded: entry >> (8 * $0)) } },
+      at: GuestAddress(BootLayout.gdt))
     if image.multiboot {
       try memory.write(Array(configuration.commandLine.utf8) + [0], at: GuestAddress(BootLayout.commandLine))
       _ = try MultibootInfo.write(
-        into: memory, at: BootLayout.multibootInfo, ramRegions: BootLayout.ramRegions(memorySize: configuration.memorySize),
+        into: memory, at: BootLayout.multibootInfo,
+        ramRegions: BootLayout.ramRegions(memorySize: configuration.memorySize),
         commandLine: BootLayout.commandLine)
     }
   }
@@ -207,6 +219,10 @@ public final class Machine: @unchecked Sendable {
 
 func describeSize(_ bytes: UInt64) -> String {
   if bytes >= 1 << 30 && bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
+  if bytes >= 1 << 30 {
+    let tenths = (bytes * 10) >> 30
+    return "\(tenths / 10).\(tenths % 10) GiB"
+  }
   if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
   if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
   return "\(bytes) bytes"

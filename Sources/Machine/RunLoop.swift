@@ -17,7 +17,7 @@ extension Machine {
     let needsTicker = configuration.timeoutMilliseconds != nil || hasInterruptController
     let ticker = needsTicker ? HostThread(name: "ticker") { [self] in tick() } : nil
     if let outcome = runLoop(vcpus[0]) { finish(outcome) }
-    others.forEach { $0.join() }
+    for thread in others { thread.join() }
     ticker?.join()
     console.flush()
     return runState.withLock { $0.outcome! }
@@ -30,7 +30,7 @@ extension Machine {
       state.outcome = outcome
       return true
     }
-    if first { vcpus.forEach { $0.kick() } }
+    if first { for vcpu in vcpus { vcpu.kick() } }
   }
 
   private var isFinished: Bool { runState.withLock { $0.outcome != nil } }
@@ -47,7 +47,7 @@ extension Machine {
       }
       if hasInterruptController {
         runState.withLock { $0.tick += 1 }
-        vcpus.forEach { $0.kick() }
+        for vcpu in vcpus { vcpu.kick() }
       }
     }
   }

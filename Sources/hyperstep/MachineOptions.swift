@@ -5,10 +5,13 @@ import Machine
 
 /// Options shared by every command that boots a guest.
 struct MachineOptions: ParsableArguments {
-  @Option(name: .long, help: ArgumentHelp("Kernel to boot: ELF, Multiboot, or a raw binary with --format.", valueName: "file"))
+  @Option(
+    name: .long, help: ArgumentHelp("Kernel to boot: ELF, Multiboot, or a raw binary with --format.", valueName: "file")
+  )
   var kernel: String?
 
-  @Option(name: .long, help: ArgumentHelp("Guest RAM, e.g. 64M, 1G, 512K (a bare number means MiB).", valueName: "size"))
+  @Option(
+    name: .long, help: ArgumentHelp("Guest RAM, e.g. 64M, 1G, 512K (a bare number means MiB).", valueName: "size"))
   var memory: String = "64M"
 
   @Option(name: .long, help: "Number of vCPUs.")
@@ -17,10 +20,14 @@ struct MachineOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Kernel command line (Multiboot).", valueName: "string"))
   var cmdline: String = ""
 
-  @Option(name: .long, help: ArgumentHelp("Image format: auto, elf, multiboot, flat-real or flat-protected.", valueName: "format"))
+  @Option(
+    name: .long,
+    help: ArgumentHelp("Image format: auto, elf, multiboot, flat-real or flat-protected.", valueName: "format"))
   var format: String = "auto"
 
-  @Option(name: .long, help: ArgumentHelp("Load address of a flat binary (default 0x7c00 real, 0x100000 protected).", valueName: "addr"))
+  @Option(
+    name: .long,
+    help: ArgumentHelp("Load address of a flat binary (default 0x7c00 real, 0x100000 protected).", valueName: "addr"))
   var loadAddress: String?
 
   @Option(name: .long, help: ArgumentHelp("Stop the guest after this many seconds.", valueName: "seconds"))
@@ -45,7 +52,9 @@ struct MachineOptions: ParsableArguments {
     configuration.cpuCount = cpus
     configuration.commandLine = cmdline
     guard let format = ImageFormat(rawValue: format) else {
-      fail("--format '\(format)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))", status: .badInput)
+      fail(
+        "--format '\(format)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",
+        status: .badInput)
     }
     configuration.format = format
     if let loadAddress {
@@ -55,7 +64,9 @@ struct MachineOptions: ParsableArguments {
       configuration.loadAddress = address
     }
     if let timeout {
-      guard timeout > 0, timeout < 1e7 else { fail("--timeout must be a positive number of seconds", status: .badInput) }
+      guard timeout > 0, timeout < 1e7 else {
+        fail("--timeout must be a positive number of seconds", status: .badInput)
+      }
       configuration.timeoutMilliseconds = Int(timeout * 1000)
     }
     return configuration

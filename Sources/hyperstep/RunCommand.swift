@@ -50,13 +50,16 @@ struct RunCommand: ParsableCommand {
       warn("guest reset the machine; Hyperstep stops on reset")
       Glibc.exit(ExitStatus.success.rawValue)
     case .haltedForever(let state):
-      crash("guest halted with interrupts enabled, but this machine has no interrupt source to wake it", state, .haltedForever)
+      crash(
+        "guest halted with interrupts enabled, but this machine has no interrupt source to wake it", state,
+        .haltedForever)
     case .tripleFault(let state):
       crash("guest triple-faulted (shutdown) on vCPU \(state.vcpu)", state, .guestCrashed)
     case .internalError(let description, let state):
       crash("\(description) on vCPU \(state.vcpu)", state, .guestCrashed)
     case .entryFailed(let reason, let state):
-      crash("VM entry failed on vCPU \(state.vcpu) (hardware reason 0x\(String(reason, radix: 16)))", state, .guestCrashed)
+      crash(
+        "VM entry failed on vCPU \(state.vcpu) (hardware reason 0x\(String(reason, radix: 16)))", state, .guestCrashed)
     case .timedOut:
       fail("guest still running after --timeout \(machine.timeout ?? 0) s; stopped it", status: .timedOut)
     }

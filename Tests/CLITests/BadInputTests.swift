@@ -1,11 +1,13 @@
 import Foundation
-import Testing
 import TestGuests
+import Testing
 
 /// Every kind of bad input gets one line on stderr naming the problem, exit status 2, and
 /// no crash. None of these need KVM: they are refused before /dev/kvm is opened.
 @Suite struct BadInputTests {
-  func expectRefused(_ arguments: [String], mentioning fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+  func expectRefused(
+    _ arguments: [String], mentioning fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
     let run = try CLI.run(arguments)
     #expect(run.status == 2, "status \(run.status) for \(arguments)", sourceLocation: sourceLocation)
     #expect(run.stdout.isEmpty, sourceLocation: sourceLocation)
@@ -13,12 +15,14 @@ import TestGuests
     #expect(lines.count == 1, "expected one line, got: \(run.stderr)", sourceLocation: sourceLocation)
     #expect(run.stderr.hasPrefix("hyperstep: error: "), sourceLocation: sourceLocation)
     for fragment in fragments {
-      #expect(run.stderr.contains(fragment), "'\(fragment)' missing from: \(run.stderr)", sourceLocation: sourceLocation)
+      #expect(
+        run.stderr.contains(fragment), "'\(fragment)' missing from: \(run.stderr)", sourceLocation: sourceLocation)
     }
   }
 
   @Test func missingFile() throws {
-    try expectRefused(["run", "--kernel", "/nonexistent/kernel.elf"], mentioning: ["/nonexistent/kernel.elf", "No such file"])
+    try expectRefused(
+      ["run", "--kernel", "/nonexistent/kernel.elf"], mentioning: ["/nonexistent/kernel.elf", "No such file"])
   }
 
   @Test func directoryInsteadOfFile() throws {

@@ -12,7 +12,9 @@ struct CLIRun {
 enum CLI {
   /// The `hyperstep` binary next to this test bundle in the build folder.
   static let executable: URL = {
-    let me = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    let me = URL(
+      fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0])
     return me.deletingLastPathComponent().appendingPathComponent("hyperstep")
   }()
 

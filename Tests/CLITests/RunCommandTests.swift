@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestGuests
+import Testing
 
 /// `hyperstep run` end to end, as a user would call it.
 @Suite(requiresKVM) struct RunCommandTests {

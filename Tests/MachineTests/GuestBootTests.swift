@@ -1,5 +1,5 @@
-import Testing
 import TestGuests
+import Testing
 
 @testable import Machine
 

@@ -1,5 +1,5 @@
-import Testing
 import TestGuests
+import Testing
 
 @testable import Machine
 
@@ -32,7 +32,8 @@ import TestGuests
   @Test func otherMachinesClassesAndTypesAreRefused() {
     var arm = SyntheticELF.haltAtOneMiB
     arm.machine = 183
-    #expect(throws: ImageError.wrongMachine("ELF64 for AArch64 (machine 183), but Hyperstep boots x86-64 ELF64 images")) {
+    #expect(throws: ImageError.wrongMachine("ELF64 for AArch64 (machine 183), but Hyperstep boots x86-64 ELF64 images"))
+    {
       try ELFFile(arm.bytes)
     }
     var pie = SyntheticELF.haltAtOneMiB
@@ -108,7 +109,9 @@ import TestGuests
 @Suite struct FormatDetectionTests {
   @Test func emptyAndUnknownFilesAreRefused() {
     #expect(throws: ImageError.empty) { try BootImage.parse([]) }
-    #expect(throws: ImageError.unrecognized(firstBytes: [0x67, 0x61, 0x72, 0x62])) { try BootImage.parse(Array("garbage".utf8)) }
+    #expect(throws: ImageError.unrecognized(firstBytes: [0x67, 0x61, 0x72, 0x62])) {
+      try BootImage.parse(Array("garbage".utf8))
+    }
   }
 
   @Test func aBzImageIsRecognisedButNotYetBooted() {
@@ -142,8 +145,11 @@ import TestGuests
 
   @Test func segmentsOutsideRAMAreRefused() {
     let high = SyntheticELF(entry: 0x10_0000, segments: [.init(at: 0x10_0000, bytes: [0xf4], memorySize: 64 << 20)])
-    #expect(throws: ImageError.segmentOutsideRAM(start: 0x10_0000, end: 0x410_0000, ramEnd: 0x400_0000)) { try check(high) }
-    let wraps = SyntheticELF(entry: 0x10_0000, segments: [.init(at: 0xffff_ffff_ffff_f000, bytes: [0xf4], memorySize: 0x2000)])
+    #expect(throws: ImageError.segmentOutsideRAM(start: 0x10_0000, end: 0x410_0000, ramEnd: 0x400_0000)) {
+      try check(high)
+    }
+    let wraps = SyntheticELF(
+      entry: 0x10_0000, segments: [.init(at: 0xffff_ffff_ffff_f000, bytes: [0xf4], memorySize: 0x2000)])
     #expect(throws: ImageError.self) { try check(wraps) }
   }
 

@@ -46,7 +46,9 @@ extension BootImage {
   ///
   /// Automatic detection follows QEMU's `-kernel`: a Multiboot header wins, then an ELF
   /// executable. Raw binaries have no magic number, so they must be asked for by format.
-  public static func parse(_ bytes: [UInt8], format: ImageFormat = .auto, loadAddress: UInt64? = nil) throws(ImageError) -> BootImage {
+  public static func parse(_ bytes: [UInt8], format: ImageFormat = .auto, loadAddress: UInt64? = nil) throws(ImageError)
+    -> BootImage
+  {
     guard !bytes.isEmpty else { throw .empty }
     switch format {
     case .flatReal:
@@ -73,7 +75,9 @@ extension BootImage {
   static func flat(_ bytes: [UInt8], realMode: Bool, at address: UInt64) throws(ImageError) -> BootImage {
     let chunk = Chunk(address: address, bytes: bytes[...], memorySize: UInt64(bytes.count))
     guard realMode else {
-      return BootImage(chunks: [chunk], entry: .protected32(entry: address), multiboot: false, formatName: "flat binary (protected mode)")
+      return BootImage(
+        chunks: [chunk], entry: .protected32(entry: address), multiboot: false,
+        formatName: "flat binary (protected mode)")
     }
     // Real mode reaches the first MiB only; enter at 0:addr like a BIOS does for a boot sector,
     // or at addr/16:0 for images above 64 KiB.
@@ -85,17 +89,22 @@ extension BootImage {
     if address < 0x1_0000 {
       entry = .real(segment: 0, offset: UInt16(address))
     } else {
-      guard address % 16 == 0 else { throw .unsupported("a real-mode load address above 64 KiB must be 16-byte aligned") }
+      guard address % 16 == 0 else {
+        throw .unsupported("a real-mode load address above 64 KiB must be 16-byte aligned")
+      }
       entry = .real(segment: UInt16(address >> 4), offset: 0)
     }
     return BootImage(chunks: [chunk], entry: entry, multiboot: false, formatName: "flat binary (real mode)")
   }
 
   static func elf(_ file: ELFFile) throws(ImageError) -> BootImage {
-    let chunks = file.segments.map { Chunk(address: $0.physicalAddress, bytes: file.fileBytes(of: $0), memorySize: $0.memorySize) }
+    let chunks = file.segments.map {
+      Chunk(address: $0.physicalAddress, bytes: file.fileBytes(of: $0), memorySize: $0.memorySize)
+    }
     let entry = file.physicalAddress(ofVirtual: file.entry) ?? file.entry
     switch file.elfClass {
-    case .elf32: return BootImage(chunks: chunks, entry: .protected32(entry: entry), multiboot: false, formatName: "ELF32")
+    case .elf32:
+      return BootImage(chunks: chunks, entry: .protected32(entry: entry), multiboot: false, formatName: "ELF32")
     case .elf64: return BootImage(chunks: chunks, entry: .long64(entry: entry), multiboot: false, formatName: "ELF64")
     }
   }
@@ -104,7 +113,8 @@ extension BootImage {
     if let a = header.addresses {
       // The a.out kludge: the file is loaded from the header's position backwards to load_addr.
       guard a.header >= a.load, UInt64(a.header - a.load) <= UInt64(header.offset) else {
-        throw .malformed("Multiboot load_addr 0x\(hex(a.load)) is not at or before header_addr 0x\(hex(a.header)) within the file")
+        throw .malformed(
+          "Multiboot load_addr 0x\(hex(a.load)) is not at or before header_addr 0x\(hex(a.header)) within the file")
       }
       let fileStart = header.offset - Int(a.header - a.load)
       let fileEnd: Int
@@ -113,16 +123,22 @@ extension BootImage {
       } else {
         guard a.loadEnd >= a.load else { throw .malformed("Multiboot load_end_addr is below load_addr") }
         fileEnd = fileStart + Int(a.loadEnd - a.load)
-        guard fileEnd <= bytes.count else { throw .truncated("Multiboot load_end_addr asks for more bytes than the file has") }
+        guard fileEnd <= bytes.count else {
+          throw .truncated("Multiboot load_end_addr asks for more bytes than the file has")
+        }
       }
       let loadSize = UInt64(fileEnd - fileStart)
       var memorySize = loadSize
       if a.bssEnd != 0 {
-        guard UInt64(a.bssEnd) >= UInt64(a.load) + loadSize else { throw .malformed("Multiboot bss_end_addr is below the loaded image") }
+        guard UInt64(a.bssEnd) >= UInt64(a.load) + loadSize else {
+          throw .malformed("Multiboot bss_end_addr is below the loaded image")
+        }
         memorySize = UInt64(a.bssEnd - a.load)
       }
       let chunk = Chunk(address: UInt64(a.load), bytes: bytes[fileStart..<fileEnd], memorySize: memorySize)
-      return BootImage(chunks: [chunk], entry: .protected32(entry: UInt64(a.entry)), multiboot: true, formatName: "Multiboot (a.out kludge)")
+      return BootImage(
+        chunks: [chunk], entry: .protected32(entry: UInt64(a.entry)), multiboot: true,
+        formatName: "Multiboot (a.out kludge)")
     }
     let file = try ELFFile(bytes)
     guard file.elfClass == .elf32 else {

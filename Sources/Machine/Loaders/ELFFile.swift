@@ -43,17 +43,21 @@ public struct ELFFile: Sendable {
     default: throw .malformed("unknown ELF class \(classByte)")
     }
     guard dataByte == 1 else {
-      throw dataByte == 2 ? .unsupported("big-endian ELF; x86 needs little-endian") : .malformed("unknown ELF data encoding \(dataByte)")
+      throw dataByte == 2
+        ? .unsupported("big-endian ELF; x86 needs little-endian") : .malformed("unknown ELF data encoding \(dataByte)")
     }
     let is64 = elfClass == .elf64
-    guard r.has(0, is64 ? 64 : 52) else { throw .truncated("the ELF header needs \(is64 ? 64 : 52) bytes, the file has \(bytes.count)") }
+    guard r.has(0, is64 ? 64 : 52) else {
+      throw .truncated("the ELF header needs \(is64 ? 64 : 52) bytes, the file has \(bytes.count)")
+    }
     let type = r.u16(16)!
     let machine = r.u16(18)!
     let expected: UInt16 = is64 ? 62 : 3
     guard machine == expected else {
       let name = Self.machineNames[machine].map { "\($0) (machine \(machine))" } ?? "machine \(machine)"
       throw .wrongMachine(
-        "ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(is64 ? "x86-64" : "i386") \(is64 ? "ELF64" : "ELF32") images")
+        "ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(is64 ? "x86-64" : "i386") \(is64 ? "ELF64" : "ELF32") images"
+      )
     }
     guard type == 2 else {
       throw type == 3
@@ -71,7 +75,8 @@ public struct ELFFile: Sendable {
       throw .malformed("program header entries are \(programEntrySize) bytes")
     }
     guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)) else {
-      throw .truncated("the program header table (\(programCount) entries at 0x\(hex(programOffset))) runs past the end")
+      throw .truncated(
+        "the program header table (\(programCount) entries at 0x\(hex(programOffset))) runs past the end")
     }
     var segments: [LoadSegment] = []
     for index in 0..<programCount {
@@ -84,19 +89,23 @@ public struct ELFFile: Sendable {
           fileSize: r.u64(base + 32)!, memorySize: r.u64(base + 40)!)
         : LoadSegment(
           physicalAddress: UInt64(r.u32(base + 12)!), virtualAddress: UInt64(r.u32(base + 8)!),
-          fileOffset: UInt64(r.u32(base + 4)!), fileSize: UInt64(r.u32(base + 16)!), memorySize: UInt64(r.u32(base + 20)!))
+          fileOffset: UInt64(r.u32(base + 4)!), fileSize: UInt64(r.u32(base + 16)!),
+          memorySize: UInt64(r.u32(base + 20)!))
       guard segment.fileSize <= segment.memorySize else {
         throw .malformed("segment at 0x\(hex(segment.physicalAddress)) has more file bytes than memory bytes")
       }
       guard r.has(segment.fileOffset, segment.fileSize) else {
-        throw .truncated("segment at 0x\(hex(segment.physicalAddress)) needs file bytes 0x\(hex(segment.fileOffset))+0x\(hex(segment.fileSize))")
+        throw .truncated(
+          "segment at 0x\(hex(segment.physicalAddress)) needs file bytes 0x\(hex(segment.fileOffset))+0x\(hex(segment.fileSize))"
+        )
       }
       if segment.memorySize > 0 { segments.append(segment) }
     }
     guard !segments.isEmpty else { throw .malformed("no loadable (PT_LOAD) segments") }
     self.segments = segments
     self.reader = r
-    let tableFits = sectionEntrySize >= (is64 ? 64 : 40) && r.has(sectionOffset, UInt64(sectionCount) * UInt64(sectionEntrySize))
+    let tableFits =
+      sectionEntrySize >= (is64 ? 64 : 40) && r.has(sectionOffset, UInt64(sectionCount) * UInt64(sectionEntrySize))
     sectionTable = tableFits ? (sectionOffset, sectionEntrySize, sectionCount) : (0, 0, 0)
   }
 

@@ -12,7 +12,11 @@ enum BootState {
     case .real(let segment, let offset):
       special.cs = Descriptors.realMode(segment: segment, code: true)
       let data = Descriptors.realMode(segment: 0, code: false)
-      special.ds = data; special.es = data; special.fs = data; special.gs = data; special.ss = data
+      special.ds = data
+      special.es = data
+      special.fs = data
+      special.gs = data
+      special.ss = data
       registers.rip = UInt64(offset)
       registers.rsp = 0x7c00  // below a boot sector, where a BIOS leaves it
 
@@ -20,7 +24,11 @@ enum BootState {
       special.gdt = DescriptorTable(base: BootLayout.gdt, limit: Descriptors.gdtLimit)
       special.idt = DescriptorTable(base: 0, limit: 0)
       let data = Descriptors.data()
-      special.ds = data; special.es = data; special.fs = data; special.gs = data; special.ss = data
+      special.ds = data
+      special.es = data
+      special.fs = data
+      special.gs = data
+      special.ss = data
       special.tr = Descriptors.taskRegister()
       special.cr0 = ControlBits.cr0ProtectionEnable | ControlBits.cr0ExtensionType
       registers.rip = address
@@ -29,7 +37,8 @@ enum BootState {
         special.cs = Descriptors.code64()
         special.cr3 = try PageTables.writeIdentityMap(into: memory, at: BootLayout.pageTables)
         special.cr4 = ControlBits.cr4PAE
-        special.cr0 |= ControlBits.cr0Paging | ControlBits.cr0WriteProtect | ControlBits.cr0MonitorCoprocessor
+        special.cr0 |=
+          ControlBits.cr0Paging | ControlBits.cr0WriteProtect | ControlBits.cr0MonitorCoprocessor
           | ControlBits.cr0NumericError
         special.efer = ControlBits.eferLongModeEnable | ControlBits.eferLongModeActive
       } else {

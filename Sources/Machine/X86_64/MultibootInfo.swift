@@ -50,8 +50,10 @@ enum MultibootInfo {
 
     // mem_upper counts the contiguous KiB from 1 MiB to the first hole.
     let firstRegionEnd = ramRegions.first.map { $0.start + $0.size } ?? 0
-    let upperKiB = firstRegionEnd > BootLayout.highMemoryStart ? (firstRegionEnd - BootLayout.highMemoryStart) / 1024 : 0
-    try memory.store(Flag.memory | Flag.commandLine | Flag.modules | Flag.memoryMap | Flag.bootLoaderName, at: GuestAddress(base))
+    let upperKiB =
+      firstRegionEnd > BootLayout.highMemoryStart ? (firstRegionEnd - BootLayout.highMemoryStart) / 1024 : 0
+    try memory.store(
+      Flag.memory | Flag.commandLine | Flag.modules | Flag.memoryMap | Flag.bootLoaderName, at: GuestAddress(base))
     try memory.store(UInt32(BootLayout.lowMemoryEnd / 1024), at: GuestAddress(base + 4))  // mem_lower
     try memory.store(UInt32(truncatingIfNeeded: upperKiB), at: GuestAddress(base + 8))  // mem_upper
     try memory.store(UInt32(commandLine), at: GuestAddress(base + 16))  // cmdline
