@@ -31,6 +31,9 @@ struct RunCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
+    if !configuration.commandLine.isEmpty && !vm.image.multiboot {
+      warn("warning: --cmdline is ignored: \(vm.image.formatName) kernels are given no command line")
+    }
     if HostIO.isTerminal(0) {
       let serial = vm.serial
       _ = HostThread(name: "console-in") {

@@ -34,6 +34,13 @@ import Testing
     #expect(mapped.status == 0)
   }
 
+  @Test func aCommandLineForAKernelThatCannotReceiveOneIsFlagged() throws {
+    let kernel = try CLI.temporaryFile(TestGuests.halt.image, name: "halt-cmdline.elf")
+    let run = try CLI.run(["run", "--kernel", kernel, "--cmdline", "quiet"])
+    #expect(run.status == 0)
+    #expect(run.stderr == "hyperstep: warning: --cmdline is ignored: ELF64 kernels are given no command line\n")
+  }
+
   @Test func flatBinaryNeedsItsFormat() throws {
     let kernel = try CLI.temporaryFile(TestGuests.realMode.image, name: "real_mode.bin")
     let run = try CLI.run(["run", "--kernel", kernel, "--format", "flat-real"])
