@@ -37,7 +37,7 @@ let package = Package(
       name: "hyperstep-bench", dependencies: ["KVM", "Machine", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
-    .testTarget(name: "MachineTests", dependencies: ["Machine", "TestGuests"]),
+    .testTarget(name: "MachineTests", dependencies: ["Machine", "TestGuests", "GuestMemory", "KVM"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "TestGuests", "hyperstep"]),
   ]
 )

@@ -1,0 +1,132 @@
+/// The paging state that decides how a linear address becomes a physical one.
+public struct PagingMode: Sendable, Equatable {
+  public var cr0: UInt64
+  public var cr3: UInt64
+  public var cr4: UInt64
+  public var efer: UInt64
+
+  public init(cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64) {
+    self.cr0 = cr0
+    self.cr3 = cr3
+    self.cr4 = cr4
+    self.efer = efer
+  }
+
+  var pagingEnabled: Bool { cr0 & (1 << 31) != 0 && cr0 & 1 != 0 }
+  var pae: Bool { cr4 & (1 << 5) != 0 }
+  var longMode: Bool { efer & (1 << 10) != 0 }
+  var fiveLevel: Bool { cr4 & (1 << 12) != 0 }
+  var pse: Bool { cr4 & (1 << 4) != 0 }
+}
+
+/// Why a linear address has no physical address.
+public enum TranslationError: Error, Equatable, CustomStringConvertible {
+  /// A paging-structure entry on the way is not present.
+  case notMapped(linear: UInt64, level: Int)
+  /// A paging structure itself lies outside guest RAM.
+  case tableOutsideRAM(linear: UInt64, table: UInt64)
+  /// A 48- or 57-bit address whose upper bits are not a sign extension.
+  case nonCanonical(UInt64)
+
+  public var description: String {
+    switch self {
+    case .notMapped(let linear, let level): "0x\(String(linear, radix: 16)) is not mapped (level \(level) entry not present)"
+    case .tableOutsideRAM(let linear, let table):
+      "0x\(String(linear, radix: 16)): page table at 0x\(String(table, radix: 16)) is outside guest RAM"
+    case .nonCanonical(let linear): "0x\(String(linear, radix: 16)) is not canonical"
+    }
+  }
+}
+
+/// Walks the guest's own page tables, as the MMU would: no paging, 32-bit (with 4 MiB
+/// pages under PSE), PAE, and 4- or 5-level long-mode paging. Access rights are not
+/// checked: a debugger may read what the guest could not.
+public struct PageWalker {
+  public let memory: GuestRAM
+  public let mode: PagingMode
+
+  public init(memory: GuestRAM, mode: PagingMode) {
+    self.memory = memory
+    self.mode = mode
+  }
+
+  public func translate(_ linear: UInt64) throws(TranslationError) -> GuestAddress {
+    guard mode.pagingEnabled else { return GuestAddress(linear & 0xffff_ffff) }
+    if mode.longMode {
+      let bits: UInt64 = mode.fiveLevel ? 57 : 48
+      let upper = linear >> (bits - 1)
+      guard upper == 0 || upper == (UInt64.max >> (bits - 1)) else { throw .nonCanonical(linear) }
+      return try walk(linear, levels: mode.fiveLevel ? 5 : 4, entryBytes: 8, root: mode.cr3 & 0x000f_ffff_ffff_f000)
+    }
+    let address = linear & 0xffff_ffff
+    if mode.pae {
+      // The 4-entry PDPT is 32-byte aligned and indexed by bits 31:30.
+      let pdpte = try entry(at: (mode.cr3 & 0xffff_ffe0) + ((address >> 30) & 3) * 8, linear: address)
+      guard pdpte & 1 != 0 else { throw .notMapped(linear: address, level: 3) }
+      return try walk(address, levels: 2, entryBytes: 8, root: pdpte & 0x000f_ffff_ffff_f000)
+    }
+    return try walk(address, levels: 2, entryBytes: 4, root: mode.cr3 & 0xffff_f000)
+  }
+
+  /// Descends `levels` tables; each index has 9 bits (8-byte entries) or 10 (4-byte).
+  private func walk(_ linear: UInt64, levels: Int, entryBytes: UInt64, root: UInt64) throws(TranslationError)
+    -> GuestAddress
+  {
+    let indexBits: UInt64 = entryBytes == 8 ? 9 : 10
+    var table = root
+    for level in stride(from: levels, through: 1, by: -1) {
+      let shift = 12 + indexBits * UInt64(level - 1)
+      let index = (linear >> shift) & ((1 << indexBits) - 1)
+      let value = try entry(at: table + index * entryBytes, linear: linear, fourBytes: entryBytes == 4)
+      guard value & 1 != 0 else { throw .notMapped(linear: linear, level: level) }
+      let addressMask: UInt64 = entryBytes == 8 ? 0x000f_ffff_ffff_f000 : 0xffff_f000
+      let large = value & (1 << 7) != 0 && level > 1 && (entryBytes == 8 || mode.pse)
+      if large {
+        let pageMask = (UInt64(1) << shift) - 1
+        if entryBytes == 4 {
+          // PSE-36: bits 20:13 of a 4 MiB PDE hold physical-address bits 39:32.
+          let high = ((value >> 13) & 0xff) << 32
+          return GuestAddress((value & 0xffc0_0000) | high | (linear & pageMask))
+        }
+        return GuestAddress((value & addressMask & ~pageMask) | (linear & pageMask))
+      }
+      table = value & addressMask
+    }
+    return GuestAddress(table | (linear & 0xfff))
+  }
+
+  private func entry(at address: UInt64, linear: UInt64, fourBytes: Bool = false) throws(TranslationError) -> UInt64 {
+    do {
+      return fourBytes
+        ? UInt64(try memory.load(UInt32.self, at: GuestAddress(address)))
+        : try memory.load(UInt64.self, at: GuestAddress(address))
+    } catch {
+      throw .tableOutsideRAM(linear: linear, table: address)
+    }
+  }
+
+  /// Reads `count` bytes at a linear address, page by page.
+  public func read(linear: UInt64, count: Int) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count)
+    var cursor = linear
+    while bytes.count < count {
+      let inPage = min(count - bytes.count, Int(0x1000 - (cursor & 0xfff)))
+      bytes += try memory.read(at: try translate(cursor), count: inPage)
+      cursor &+= UInt64(inPage)
+    }
+    return bytes
+  }
+
+  /// Writes bytes at a linear address, page by page.
+  public func write(_ bytes: [UInt8], linear: UInt64) throws {
+    var done = 0
+    var cursor = linear
+    while done < bytes.count {
+      let inPage = min(bytes.count - done, Int(0x1000 - (cursor & 0xfff)))
+      try memory.write(bytes[done..<done + inPage], at: try translate(cursor))
+      done += inPage
+      cursor &+= UInt64(inPage)
+    }
+  }
+}

@@ -1,0 +1,93 @@
+/// Just enough x86 decoding to see the instructions that need the stepper's help: HLT,
+/// the flag pushes and pops that can reveal or change TF, IRET, and software interrupts.
+/// Everything else is `.other`; its length is not needed.
+public struct DecodedInstruction: Equatable, Sendable {
+  public enum Kind: Equatable, Sendable {
+    case halt
+    case pushFlags(operandBytes: Int)
+    case popFlags(operandBytes: Int)
+    case interruptReturn(operandBytes: Int)
+    /// INT n, INT3 (3), INTO (4) and INT1/ICEBP (1).
+    case softwareInterrupt(vector: UInt8, opcode: SoftwareInterruptOpcode)
+    /// MOV SS / POP SS: the next instruction runs in their interrupt shadow.
+    case loadStackSegment
+    case other
+  }
+
+  public enum SoftwareInterruptOpcode: Equatable, Sendable { case int3, intN, into, int1 }
+
+  public var kind: Kind
+  /// Bytes consumed, prefixes included (valid for every kind but `.other`).
+  public var length: Int
+}
+
+public enum CodeSize: Int, Sendable {
+  case bits16 = 2
+  case bits32 = 4
+  case bits64 = 8
+}
+
+public enum InstructionDecoder {
+  public static func decode(_ bytes: [UInt8], size: CodeSize) -> DecodedInstruction {
+    var index = 0
+    var operandOverride = false
+    var rexW = false
+    // Legacy prefixes, at most 14 of them before the opcode (15-byte limit).
+    while index < bytes.count && index < 14 {
+      switch bytes[index] {
+      case 0x66: operandOverride = true
+      case 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65: break
+      default:
+        if size == .bits64, bytes[index] & 0xf0 == 0x40 {
+          rexW = bytes[index] & 0x08 != 0
+          index += 1
+        }
+        return classify(bytes, at: index, size: size, operandOverride: operandOverride, rexW: rexW)
+      }
+      index += 1
+    }
+    return DecodedInstruction(kind: .other, length: 0)
+  }
+
+  private static func classify(_ bytes: [UInt8], at index: Int, size: CodeSize, operandOverride: Bool, rexW: Bool)
+    -> DecodedInstruction
+  {
+    guard index < bytes.count else { return DecodedInstruction(kind: .other, length: 0) }
+    // Operand size of PUSHF/POPF: 64-bit mode defaults to 8 bytes (66 gives 2, no 4-byte form).
+    let stackOperand: Int
+    switch size {
+    case .bits64: stackOperand = operandOverride ? 2 : 8
+    case .bits32: stackOperand = operandOverride ? 2 : 4
+    case .bits16: stackOperand = operandOverride ? 4 : 2
+    }
+    // IRET: 32-bit default in 64-bit mode unless REX.W.
+    let iretOperand: Int
+    switch size {
+    case .bits64: iretOperand = rexW ? 8 : (operandOverride ? 2 : 4)
+    case .bits32: iretOperand = operandOverride ? 2 : 4
+    case .bits16: iretOperand = operandOverride ? 4 : 2
+    }
+    let opcode = bytes[index]
+    func done(_ kind: DecodedInstruction.Kind, _ length: Int) -> DecodedInstruction {
+      DecodedInstruction(kind: kind, length: index + length)
+    }
+    switch opcode {
+    case 0xf4: return done(.halt, 1)
+    case 0x9c: return done(.pushFlags(operandBytes: stackOperand), 1)
+    case 0x9d: return done(.popFlags(operandBytes: stackOperand), 1)
+    case 0xcf: return done(.interruptReturn(operandBytes: iretOperand), 1)
+    case 0xcc: return done(.softwareInterrupt(vector: 3, opcode: .int3), 1)
+    case 0xcd:
+      guard index + 1 < bytes.count else { return done(.other, 1) }
+      return done(.softwareInterrupt(vector: bytes[index + 1], opcode: .intN), 2)
+    case 0xce where size != .bits64: return done(.softwareInterrupt(vector: 4, opcode: .into), 1)
+    case 0xf1: return done(.softwareInterrupt(vector: 1, opcode: .int1), 1)
+    case 0x17 where size != .bits64: return done(.loadStackSegment, 1)  // POP SS
+    case 0x8e:
+      // MOV Sreg, r/m: reg field 2 is SS.
+      guard index + 1 < bytes.count, (bytes[index + 1] >> 3) & 7 == 2 else { return done(.other, 0) }
+      return done(.loadStackSegment, 0)
+    default: return done(.other, 0)
+    }
+  }
+}
