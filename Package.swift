@@ -23,6 +23,8 @@ let package = Package(
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
     .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
+    .target(
+      name: "Debugger", dependencies: ["Machine", "KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
     .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
     .target(name: "TestGuests", plugins: ["GuestBuilder"]),
@@ -30,14 +32,15 @@ let package = Package(
     .executableTarget(
       name: "hyperstep",
       dependencies: [
-        "Machine", "DemoGuest",
+        "Machine", "Debugger", "DemoGuest",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
       name: "hyperstep-bench", dependencies: ["KVM", "Machine", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
-    .testTarget(name: "MachineTests", dependencies: ["Machine", "TestGuests", "GuestMemory", "KVM"]),
+    .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
+    .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "TestGuests", "hyperstep"]),
   ]
 )

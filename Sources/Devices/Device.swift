@@ -7,6 +7,8 @@ public enum DeviceAction: Equatable, Sendable {
   case reset
   /// Power the machine off cleanly.
   case powerOff
+  /// The guest wrote to Hyperstep's control port (see `ControlPort`).
+  case guestRequest(value: UInt32)
 }
 
 /// A device on the x86 port-I/O bus. `offset` counts from the start of the device's port range.

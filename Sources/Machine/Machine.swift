@@ -104,6 +104,7 @@ public final class Machine: @unchecked Sendable {
     do {
       try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)
       try bus.register(DebugExitPort(), ports: DebugExitPort.defaultPort...DebugExitPort.defaultPort)
+      try bus.register(ControlPort(), ports: ControlPort.port...ControlPort.port + 3)
     } catch {
       throw .host(error.description)
     }

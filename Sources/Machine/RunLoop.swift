@@ -63,22 +63,8 @@ extension Machine {
         return .internalError(description: "\(error)", snapshot(vcpu))
       }
       switch exit {
-      case .portOut(let port, let size, let count):
-        for index in 0..<count {
-          let value = vcpu.ioValue(at: index)
-          let action = busLock.withLock { _ in bus.portWrite(port, size: size, value: value) }
-          if let outcome = outcome(of: action) { return outcome }
-        }
-      case .portIn(let port, let size, let count):
-        console.flush()  // the guest may be waiting for input after a prompt
-        busLock.withLock { _ in
-          for index in 0..<count { vcpu.setIOValue(bus.portRead(port, size: size), at: index) }
-        }
-      case .mmioRead(let address, let size):
-        vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
-      case .mmioWrite(let address, let size, let value):
-        let action = busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
-        if let outcome = outcome(of: action) { return outcome }
+      case .portOut, .portIn, .mmioRead, .mmioWrite:
+        if let outcome = outcome(of: serviceDeviceExit(exit, on: vcpu)) { return outcome }
       case .halt:
         let state = snapshot(vcpu)
         return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
@@ -139,16 +125,42 @@ extension Machine {
     return allQuiet ? .halted : nil
   }
 
-  private func outcome(of action: DeviceAction) -> RunOutcome? {
+  /// Carries out the device access behind an I/O or MMIO exit. For string I/O, stops at
+  /// the first access that asks for more than `.none` (an exit request ends the run anyway).
+  public func serviceDeviceExit(_ exit: VCPUExit, on vcpu: VCPU) -> DeviceAction {
+    switch exit {
+    case .portOut(let port, let size, let count):
+      for index in 0..<count {
+        let value = vcpu.ioValue(at: index)
+        let action = busLock.withLock { _ in bus.portWrite(port, size: size, value: value) }
+        if action != .none { return action }
+      }
+    case .portIn(let port, let size, let count):
+      console.flush()  // the guest may be waiting for input after a prompt
+      busLock.withLock { _ in
+        for index in 0..<count { vcpu.setIOValue(bus.portRead(port, size: size), at: index) }
+      }
+    case .mmioRead(let address, let size):
+      vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
+    case .mmioWrite(let address, let size, let value):
+      return busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
+    default:
+      break
+    }
+    return .none
+  }
+
+  /// What a device action means for a plain run: guest requests are for debuggers only.
+  public func outcome(of action: DeviceAction) -> RunOutcome? {
     switch action {
-    case .none: return nil
+    case .none, .guestRequest: return nil
     case .debugExit(let value): return .debugExit(value: value, status: DebugExitPort.status(forValue: value))
     case .reset: return .reset
     case .powerOff: return .powerOff
     }
   }
 
-  func snapshot(_ vcpu: VCPU) -> CPUState {
+  public func snapshot(_ vcpu: VCPU) -> CPUState {
     CPUState(
       vcpu: vcpu.id, registers: (try? vcpu.registers()) ?? Registers(),
       special: (try? vcpu.specialRegisters()) ?? SpecialRegisters())

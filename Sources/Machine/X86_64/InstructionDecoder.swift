@@ -19,6 +19,9 @@ public struct DecodedInstruction: Equatable, Sendable {
   public var kind: Kind
   /// Bytes consumed, prefixes included (valid for every kind but `.other`).
   public var length: Int
+  /// The instruction may change segment, descriptor-table, control or mode state, so a
+  /// cached copy of the special registers must be refreshed after it.
+  public var changesSystemState = false
 }
 
 public enum CodeSize: Int, Sendable {
@@ -75,18 +78,42 @@ public enum InstructionDecoder {
     case 0xf4: return done(.halt, 1)
     case 0x9c: return done(.pushFlags(operandBytes: stackOperand), 1)
     case 0x9d: return done(.popFlags(operandBytes: stackOperand), 1)
-    case 0xcf: return done(.interruptReturn(operandBytes: iretOperand), 1)
+    case 0xcf:
+      var result = done(.interruptReturn(operandBytes: iretOperand), 1)
+      result.changesSystemState = true
+      return result
     case 0xcc: return done(.softwareInterrupt(vector: 3, opcode: .int3), 1)
     case 0xcd:
       guard index + 1 < bytes.count else { return done(.other, 1) }
       return done(.softwareInterrupt(vector: bytes[index + 1], opcode: .intN), 2)
     case 0xce where size != .bits64: return done(.softwareInterrupt(vector: 4, opcode: .into), 1)
     case 0xf1: return done(.softwareInterrupt(vector: 1, opcode: .int1), 1)
-    case 0x17 where size != .bits64: return done(.loadStackSegment, 1)  // POP SS
-    case 0x8e:
-      // MOV Sreg, r/m: reg field 2 is SS.
-      guard index + 1 < bytes.count, (bytes[index + 1] >> 3) & 7 == 2 else { return done(.other, 0) }
-      return done(.loadStackSegment, 0)
+    case 0x17 where size != .bits64:  // POP SS
+      var result = done(.loadStackSegment, 1)
+      result.changesSystemState = true
+      return result
+    case 0x8e where index + 1 < bytes.count && (bytes[index + 1] >> 3) & 7 == 2:  // MOV SS, r/m
+      var result = done(.loadStackSegment, 0)
+      result.changesSystemState = true
+      return result
+    case 0x0f:
+      guard index + 1 < bytes.count else { return done(.other, 0) }
+      var result = done(.other, 0)
+      // LGDT/LIDT/LMSW/SMSW group, MOV to/from CR, WRMSR, SYSCALL/SYSRET/SYSENTER/SYSEXIT,
+      // RSM, POP FS/GS, LSS/LFS/LGS.
+      result.changesSystemState = [0x01, 0x22, 0x30, 0x05, 0x07, 0x34, 0x35, 0xaa, 0xa1, 0xa9, 0xb2, 0xb4, 0xb5]
+        .contains(bytes[index + 1])
+      return result
+    case 0xea, 0x9a, 0xca, 0xcb, 0x07, 0x1f, 0xc4, 0xc5, 0x8e:
+      // Far JMP/CALL/RET, POP ES/DS, LES/LDS (outside 64-bit mode), MOV Sreg.
+      var result = done(.other, 0)
+      result.changesSystemState = true
+      return result
+    case 0xff:
+      // FF /3 and /5: far CALL and far JMP through memory.
+      var result = done(.other, 0)
+      if index + 1 < bytes.count { result.changesSystemState = [3, 5].contains((bytes[index + 1] >> 3) & 7) }
+      return result
     default: return done(.other, 0)
     }
   }

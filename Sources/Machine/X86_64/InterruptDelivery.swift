@@ -137,7 +137,7 @@ public enum InterruptDelivery {
   }
 
   /// The hidden-cache form of a GDT (or LDT) descriptor.
-  static func descriptor(_ selector: UInt16, special: SpecialRegisters, walker: PageWalker) throws -> Segment {
+  public static func descriptor(_ selector: UInt16, special: SpecialRegisters, walker: PageWalker) throws -> Segment {
     let table = selector & 4 != 0 ? special.ldt : Segment(base: special.gdt.base, limit: UInt32(special.gdt.limit))
     let index = UInt64(selector & ~7)
     guard index != 0 || selector & 4 != 0, index + 7 <= UInt64(table.limit) else {

@@ -1,0 +1,110 @@
+import GuestMemory
+import KVM
+import Machine
+
+/// INT3 bytes planted at the first instruction of every handler the guest's IDT names,
+/// so that the stop after an exception or interrupt is at the handler's first instruction
+/// rather than after it. (Delivery clears TF, so single-stepping alone runs the first
+/// handler instruction, or the whole handler, unseen.)
+///
+/// While planted, a guest that reads its own handler code sees 0xCC there; the debugger's
+/// own memory reads go through `originalBytes` and see the real code.
+final class HandlerBreakpoints {
+  struct Planted {
+    var physical: GuestAddress
+    var original: UInt8
+    var vectors: [UInt8]
+    var lifted = false
+  }
+
+  private(set) var planted: [UInt64: Planted] = [:]
+  private(set) var table: DescriptorTable?
+  private let memory: GuestRAM
+
+  init(memory: GuestRAM) { self.memory = memory }
+
+  var isEmpty: Bool { planted.isEmpty }
+
+  func vectors(at linear: UInt64) -> [UInt8]? { planted[linear]?.vectors }
+
+  /// Reads the IDT (or real-mode IVT) and plants a breakpoint at each distinct handler.
+  func plant(for special: SpecialRegisters) {
+    remove()
+    table = special.idt
+    let walker = PageWalker(
+      memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
+    var handlers: [UInt64: [UInt8]] = [:]
+    for (vector, address) in Self.handlerAddresses(special, walker) { handlers[address, default: []].append(vector) }
+    let tableRange = special.idt.base...(special.idt.base + UInt64(special.idt.limit))
+    for (address, vectors) in handlers where !tableRange.contains(address) {
+      guard let physical = try? walker.translate(address), let original = try? memory.load(UInt8.self, at: physical),
+        original != 0xcc
+      else { continue }
+      try? memory.store(UInt8(0xcc), at: physical)
+      planted[address] = Planted(physical: physical, original: original, vectors: vectors)
+    }
+  }
+
+  /// Restores every original byte.
+  func remove() {
+    for (_, entry) in planted where !entry.lifted { try? memory.store(entry.original, at: entry.physical) }
+    planted.removeAll()
+    table = nil
+  }
+
+  /// Puts the original byte back at `linear` for one step; returns whether there was one.
+  func lift(at linear: UInt64) -> Bool {
+    guard var entry = planted[linear], !entry.lifted else { return false }
+    try? memory.store(entry.original, at: entry.physical)
+    entry.lifted = true
+    planted[linear] = entry
+    return true
+  }
+
+  func replant(at linear: UInt64) {
+    guard var entry = planted[linear], entry.lifted else { return }
+    try? memory.store(UInt8(0xcc), at: entry.physical)
+    entry.lifted = false
+    planted[linear] = entry
+  }
+
+  /// The bytes the guest really has at a physical range, with planted INT3s taken out.
+  func originalBytes(_ bytes: [UInt8], at physical: GuestAddress) -> [UInt8] {
+    var result = bytes
+    for (_, entry) in planted where !entry.lifted {
+      let offset = Int64(bitPattern: entry.physical.value &- physical.value)
+      if offset >= 0 && offset < Int64(result.count) { result[Int(offset)] = entry.original }
+    }
+    return result
+  }
+
+  /// Handler linear addresses by vector, from whichever table the mode uses.
+  static func handlerAddresses(_ special: SpecialRegisters, _ walker: PageWalker) -> [(UInt8, UInt64)] {
+    var result: [(UInt8, UInt64)] = []
+    let protected = special.cr0 & 1 != 0
+    let long = special.efer & (1 << 10) != 0
+    let gateSize: UInt64 = protected ? (long ? 16 : 8) : 4
+    let count = min(256, (UInt64(special.idt.limit) + 1) / gateSize)
+    guard count > 0, let raw = try? walker.read(linear: special.idt.base, count: Int(count * gateSize)) else { return [] }
+    for vector in 0..<Int(count) {
+      let gate = raw[vector * Int(gateSize)..<(vector + 1) * Int(gateSize)].map { UInt64($0) }
+      let g = Array(gate)
+      if !protected {
+        let offset = g[0] | g[1] << 8
+        let segment = g[2] | g[3] << 8
+        if offset == 0 && segment == 0 { continue }
+        result.append((UInt8(vector), (segment << 4) + offset))
+        continue
+      }
+      let attributes = g[5]
+      let type = attributes & 0xf
+      guard attributes & 0x80 != 0, [0x6, 0x7, 0xe, 0xf].contains(type) else { continue }
+      var offset = g[0] | g[1] << 8 | g[6] << 16 | g[7] << 24
+      if long { offset |= (g[8] | g[9] << 8 | g[10] << 16 | g[11] << 24) << 32 }
+      let selector = UInt16(g[2] | g[3] << 8)
+      let base = long ? 0 : ((try? InterruptDelivery.descriptor(selector, special: special, walker: walker))?.base ?? 0)
+      result.append((UInt8(vector), base &+ offset))
+    }
+    return result
+  }
+}

@@ -1,0 +1,345 @@
+import Devices
+import GuestMemory
+import KVM
+import Machine
+
+/// Steps one vCPU precisely: every instruction the guest executes is reported exactly once,
+/// in order, with the guest unable to tell that it is being stepped. See the README's
+/// "step contract" for the rules; the comments here say how each is kept.
+///
+/// Must be driven from one thread (KVM wants vCPU ioctls from the thread that runs it).
+public final class Stepper {
+  public let machine: Machine
+  public let vcpu: VCPU
+  public private(set) var policy: InterruptPolicy
+
+  /// The guest's own EFLAGS.TF. KVM hides TF from KVM_GET_REGS while it single-steps and
+  /// drops it when stepping is switched off, so the stepper keeps the guest's copy.
+  private var guestTrapFlag: Bool
+  /// Halted with interrupts off: nothing will run again.
+  private var halted = false
+  /// Segment and control registers, refreshed only after instructions that can change them.
+  private var special: SpecialRegisters
+  private let handlers: HandlerBreakpoints
+  private var mode: Mode = .idle
+
+  private enum Mode: Equatable {
+    case idle
+    case stepping
+    case running(breakpoints: [UInt64])
+  }
+
+  static let trapFlag: UInt64 = 1 << 8
+  static let interruptFlag: UInt64 = 1 << 9
+  static let overflowFlag: UInt64 = 1 << 11
+  static let resumeFlag: UInt64 = 1 << 16
+  /// DR6.BS: the #DB came from single-stepping.
+  static let singleStepStatus: UInt64 = 1 << 14
+  static let vectorsWithErrorCode: Set<UInt8> = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30]
+
+  public init(machine: Machine, vcpu index: Int = 0, policy: InterruptPolicy = .block) throws {
+    guard machine.vcpus.indices.contains(index) else { throw DebuggerError("there is no vCPU \(index)") }
+    self.machine = machine
+    self.vcpu = machine.vcpus[index]
+    self.policy = policy
+    vcpu.bindToCurrentThread()
+    guestTrapFlag = try vcpu.registers().rflags & Self.trapFlag != 0
+    special = try vcpu.specialRegisters()
+    handlers = HandlerBreakpoints(memory: machine.memory)
+  }
+
+  deinit {
+    handlers.remove()
+  }
+
+  /// The linear address of the next instruction.
+  public func pc() throws -> UInt64 {
+    special.cs.base &+ (try vcpu.registers().rip)
+  }
+
+  public func setPolicy(_ policy: InterruptPolicy) throws {
+    self.policy = policy
+    if mode == .stepping { try applyDebugState(.stepping) }
+  }
+
+  // MARK: Modes
+
+  private func applyDebugState(_ newMode: Mode) throws {
+    var debug = GuestDebug(options: [.softwareBreakpoints])
+    switch newMode {
+    case .idle:
+      debug = GuestDebug()
+      handlers.remove()
+    case .stepping:
+      debug.options.insert(.singleStep)
+      if policy == .block { debug.options.insert(.blockInterrupts) }
+      if handlers.table != special.idt || handlers.isEmpty { handlers.plant(for: special) }
+    case .running(let breakpoints):
+      // Full speed: the handler breakpoints would stop every exception, so they come out.
+      handlers.remove()
+      if !breakpoints.isEmpty {
+        debug.options.insert(.hardwareBreakpoints)
+        var dr7: UInt64 = 0
+        for (slot, address) in breakpoints.prefix(4).enumerated() {
+          debug.debugRegisters[slot] = address
+          dr7 |= 1 << (2 * UInt64(slot))  // Ln: local enable; R/W and LEN 0: execution
+        }
+        debug.debugRegisters[7] = dr7
+      }
+    }
+    try vcpu.setGuestDebug(debug)
+    // Switching KVM's single-step off clears TF; put the guest's own back.
+    if newMode != .stepping && guestTrapFlag {
+      var registers = try vcpu.registers()
+      registers.rflags |= Self.trapFlag
+      try vcpu.setRegisters(registers)
+    }
+    mode = newMode
+  }
+
+  private func stop(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
+    Stop(reason: reason, pc: try pc ?? self.pc(), vcpu: vcpu.id)
+  }
+
+  // MARK: Stepping
+
+  /// Executes exactly one instruction (or delivers one event) and stops before the next.
+  public func step() throws -> Stop {
+    if halted { return try stop(.halt(interruptsEnabled: false)) }
+    if mode != .stepping { try applyDebugState(.stepping) }
+    var registers = try vcpu.registers()
+    let pc = special.cs.base &+ registers.rip
+    let lifted = handlers.lift(at: pc)
+    defer { if lifted { handlers.replant(at: pc) } }
+    let cpu = GuestCPU(registers: registers, special: special)
+    let decoded = cpu.decode(machine.memory)
+    let trapDue = guestTrapFlag
+    var trapFlagAfter: Bool?
+
+    switch decoded.kind {
+    case .halt:
+      // KVM's single-step runs straight past HLT; the stepper retires it itself.
+      registers.rip &+= UInt64(decoded.length)
+      try vcpu.setRegisters(registers)
+      try applyDebugState(.stepping)
+      let interruptsOn = registers.rflags & Self.interruptFlag != 0
+      if !interruptsOn || !machine.hasInterruptController { halted = true }
+      return try stop(.halt(interruptsEnabled: interruptsOn))
+    case .softwareInterrupt(let vector, let opcode) where opcode != .into || registers.rflags & Self.overflowFlag != 0:
+      // Delivered here, so the frame shows the guest's own TF and the stop is at the handler.
+      var newSpecial = special
+      var flags = registers.rflags & ~Self.trapFlag
+      if guestTrapFlag { flags |= Self.trapFlag }
+      let frame = try InterruptDelivery.deliver(
+        vector: vector, returnAddress: registers.rip &+ UInt64(decoded.length), flags: flags,
+        software: opcode != .int1, registers: &registers, special: &newSpecial, memory: machine.memory)
+      try vcpu.setSpecialRegisters(newSpecial)
+      try vcpu.setRegisters(registers)
+      special = newSpecial
+      guestTrapFlag = false
+      try applyDebugState(.stepping)
+      return try stop(.exception(vector: vector), pc: frame.handler)
+    case .popFlags:
+      trapFlagAfter = try stackFlagsTrapBit(registers, slot: 0, width: 0)
+    case .interruptReturn(let width):
+      // Retired here: a host that emulates IRET may lose the step trap after it.
+      var newSpecial = special
+      let flags = try InterruptDelivery.interruptReturn(
+        operandBytes: width, registers: &registers, special: &newSpecial, memory: machine.memory)
+      guestTrapFlag = flags & Self.trapFlag != 0
+      registers.rflags &= ~Self.trapFlag
+      try vcpu.setSpecialRegisters(newSpecial)
+      try vcpu.setRegisters(registers)
+      special = newSpecial
+      if handlers.table != special.idt { handlers.plant(for: special) }
+      try applyDebugState(.stepping)
+      if trapDue { return try deliverGuestSingleStep() }
+      return try stop(.step)
+    default:
+      break
+    }
+
+    var request: UInt32?
+    var completing = false
+    runLoop: while true {
+      let exit = try vcpu.run()
+      switch exit {
+      case .debug(let info):
+        if info.exception == 3, let vectors = handlers.vectors(at: info.pc) {
+          return try handlerEntry(at: info.pc, vectors: vectors, trapDue: trapDue, decoded: decoded)
+        }
+        break runLoop
+      case .portOut, .portIn, .mmioRead, .mmioWrite:
+        // KVM drops the step trap after I/O it hands to user space; completing the
+        // instruction with immediate_exit set returns right after it instead.
+        let action = machine.serviceDeviceExit(exit, on: vcpu)
+        if case .guestRequest(let value) = action {
+          request = value
+        } else if let outcome = machine.outcome(of: action) {
+          return try stop(.exit(outcome))
+        }
+        vcpu.requestImmediateExit()
+        completing = true
+      case .interrupted:
+        if completing { break runLoop }
+      case .halt:
+        break runLoop
+      case .internalError(let suberror, let data):
+        let now = special.cs.base &+ (try vcpu.registers().rip)
+        if suberror == VCPUExit.emulationFailureSuberror, let vectors = handlers.vectors(at: now) {
+          // Some hosts (PVM) report an executed INT3 as an emulation failure at its address.
+          return try handlerEntry(at: now, vectors: vectors, trapDue: trapDue, decoded: decoded)
+        }
+        let what = suberror == VCPUExit.emulationFailureSuberror ? "KVM failed to emulate an instruction" : "KVM internal error \(suberror)"
+        _ = data
+        return try stop(.exit(.internalError(description: what, machine.snapshot(vcpu))))
+      case .shutdown:
+        return try stop(.exit(.tripleFault(machine.snapshot(vcpu))))
+      case .failedEntry(let reason):
+        return try stop(.exit(.entryFailed(reason: reason, machine.snapshot(vcpu))))
+      case .systemEvent(let type):
+        return try stop(.exit(type == 2 ? .reset : .powerOff))
+      case .other(let reason):
+        return try stop(.exit(.internalError(description: "unexpected KVM exit \(reason)", machine.snapshot(vcpu))))
+      }
+    }
+
+    if let trapFlagAfter {
+      guestTrapFlag = trapFlagAfter
+      try applyDebugState(.stepping)  // KVM forgets its own TF when the guest pops one
+    }
+    if decoded.changesSystemState {
+      special = try vcpu.specialRegisters()
+      if handlers.table != special.idt { handlers.plant(for: special) }
+    }
+    if trapDue {
+      // The guest's own single-step trap, which KVM swallowed: deliver #DB with DR6.BS.
+      return try deliverGuestSingleStep()
+    }
+    if let request { return try stop(.guestRequest(value: request)) }
+    return try stop(.step)
+  }
+
+  /// The flags word a POPF (slot 0) or IRET (slot 2) is about to load: its TF bit.
+  private func stackFlagsTrapBit(_ registers: Registers, slot: UInt64, width: Int) throws -> Bool {
+    let cpu = GuestCPU(registers: registers, special: special)
+    let stackWidth = UInt64(width == 0 ? cpu.codeSize.rawValue : width)
+    let address = special.ss.base &+ registers.rsp &+ slot * stackWidth
+    let flags = try cpu.walker(machine.memory).read(linear: address + 1, count: 1)[0]
+    return flags & 1 != 0  // bit 8 of the flags word
+  }
+
+  /// A stop at a handler's first instruction: the hardware (or KVM) delivered an exception
+  /// or interrupt and ran into the INT3 planted there, which has not executed.
+  private func handlerEntry(at pc: UInt64, vectors: [UInt8], trapDue: Bool, decoded: DecodedInstruction) throws -> Stop {
+    var registers = try vcpu.registers()
+    special = try vcpu.specialRegisters()
+    let vector = vectors.count == 1 ? vectors[0] : Self.likelyVector(vectors, decoded: decoded)
+    // The pushed flags must show the guest's TF as it was, not the host's.
+    let cpu = GuestCPU(registers: registers, special: special)
+    let width = UInt64(cpu.codeSize.rawValue)
+    let errorCodeSlots: UInt64 = Self.vectorsWithErrorCode.contains(vector) ? 1 : 0
+    let flagsAddress = special.ss.base &+ registers.rsp &+ (errorCodeSlots + 2) * width + 1
+    let walker = cpu.walker(machine.memory)
+    if var byte = try? walker.read(linear: flagsAddress, count: 1)[0] {
+      byte = trapDue ? byte | 1 : byte & ~1
+      try? walker.write([byte], linear: flagsAddress)
+    }
+    guestTrapFlag = false
+    registers.rflags &= ~Self.resumeFlag
+    try applyDebugState(.stepping)
+    let reason: StopReason = vector >= 32 && policy == .deliver ? .interrupt(vector: vector) : .exception(vector: vector)
+    return try stop(reason, pc: pc)
+  }
+
+  /// For handlers shared by several vectors: the one the last instruction most likely raised.
+  static func likelyVector(_ vectors: [UInt8], decoded: DecodedInstruction) -> UInt8 {
+    if case .softwareInterrupt(let vector, _) = decoded.kind, vectors.contains(vector) { return vector }
+    for preferred: UInt8 in [13, 14, 6, 0] where vectors.contains(preferred) { return preferred }
+    return vectors.min() ?? 0
+  }
+
+  private func deliverGuestSingleStep() throws -> Stop {
+    var registers = try vcpu.registers()
+    var newSpecial = try vcpu.specialRegisters()
+    var debugRegisters = try vcpu.debugRegisters()
+    debugRegisters.dr6 |= Self.singleStepStatus
+    try vcpu.setDebugRegisters(debugRegisters)
+    let frame = try InterruptDelivery.deliver(
+      vector: 1, returnAddress: registers.rip,
+      flags: (registers.rflags & ~Self.trapFlag) | (guestTrapFlag ? Self.trapFlag : 0), software: false,
+      registers: &registers, special: &newSpecial, memory: machine.memory)
+    try vcpu.setSpecialRegisters(newSpecial)
+    try vcpu.setRegisters(registers)
+    special = newSpecial
+    guestTrapFlag = false
+    try applyDebugState(.stepping)
+    return try stop(.exception(vector: 1), pc: frame.handler)
+  }
+
+  // MARK: Running
+
+  /// Runs at full speed until the guest reaches one of up to four addresses (hardware
+  /// breakpoints), asks for stepping or other attention through the control port, or ends.
+  public func run(until breakpoints: [UInt64] = []) throws -> Stop {
+    guard breakpoints.count <= 4 else { throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for") }
+    if halted { return try stop(.halt(interruptsEnabled: false)) }
+    try applyDebugState(.running(breakpoints: breakpoints))
+    while true {
+      let exit = try vcpu.run()
+      switch exit {
+      case .debug(let info):
+        if let slot = (0..<4).first(where: { info.dr6 & (1 << UInt64($0)) != 0 }), slot < breakpoints.count {
+          special = try vcpu.specialRegisters()
+          try applyDebugState(.idle)
+          return try stop(.breakpoint(address: breakpoints[slot]), pc: info.pc)
+        }
+      case .portOut, .portIn, .mmioRead, .mmioWrite:
+        let action = machine.serviceDeviceExit(exit, on: vcpu)
+        if case .guestRequest(let value) = action {
+          vcpu.requestImmediateExit()
+          _ = try vcpu.run()  // finish the OUT; nothing after it runs
+          special = try vcpu.specialRegisters()
+          try applyDebugState(.idle)
+          return try stop(.guestRequest(value: value))
+        }
+        if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
+      case .halt:
+        let registers = try vcpu.registers()
+        if registers.rflags & Self.interruptFlag == 0 {
+          halted = true
+          return try stop(.exit(.halted))
+        }
+        return try stop(.exit(.haltedForever(machine.snapshot(vcpu))))
+      case .interrupted:
+        continue
+      case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
+        var cpu = GuestCPU(registers: try vcpu.registers(), special: try vcpu.specialRegisters())
+        if case .softwareInterrupt(let vector, let opcode) = cpu.decode(machine.memory).kind {
+          let length = UInt64(cpu.decode(machine.memory).length)
+          if opcode == .into && cpu.registers.rflags & Self.overflowFlag == 0 {
+            cpu.registers.rip &+= length
+          } else {
+            _ = try InterruptDelivery.deliver(
+              vector: vector, returnAddress: cpu.registers.rip &+ length, flags: cpu.registers.rflags,
+              software: opcode != .int1, registers: &cpu.registers, special: &cpu.special, memory: machine.memory)
+            try vcpu.setSpecialRegisters(cpu.special)
+          }
+          try vcpu.setRegisters(cpu.registers)
+          continue
+        }
+        return try stop(.exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
+      case .internalError(let suberror, _):
+        return try stop(.exit(.internalError(description: "KVM internal error \(suberror)", machine.snapshot(vcpu))))
+      case .shutdown:
+        return try stop(.exit(.tripleFault(machine.snapshot(vcpu))))
+      case .failedEntry(let reason):
+        return try stop(.exit(.entryFailed(reason: reason, machine.snapshot(vcpu))))
+      case .systemEvent(let type):
+        return try stop(.exit(type == 2 ? .reset : .powerOff))
+      case .other(let reason):
+        return try stop(.exit(.internalError(description: "unexpected KVM exit \(reason)", machine.snapshot(vcpu))))
+      }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import Debugger
+import Machine
+import Testing
+import TestGuests
+
+/// The step contract, checked on real guests. Expected traces are written from each guest's
+/// disassembly (`llvm-objdump -d` of the ELF the build produces), never from a run.
+@Suite(requiresKVM) struct StepContractTests {
+  func machine(_ guest: GuestImage, console: CapturedConsole = CapturedConsole()) throws -> Machine {
+    var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.timeoutMilliseconds = 20_000
+    return try Machine(configuration: configuration, console: console)
+  }
+
+  func symbol(_ name: String, in guest: GuestImage) throws -> UInt64 {
+    try #require(try ELFFile(guest.elf).symbols().first { $0.name == name }).address
+  }
+
+  @Test func everyExitKindStopsOnceAfterEachInstruction() throws {
+    let stepper = try Stepper(machine: machine(TestGuests.stepExits))
+    var trace: [UInt64] = [try stepper.pc()]
+    var last = try stepper.step()
+    trace.append(last.pc)
+    while last.reason == .step {
+      last = try stepper.step()
+      trace.append(last.pc)
+    }
+    // From `llvm-objdump -d step_exits.elf`: one stop before each instruction, HLT retired.
+    #expect(
+      trace == [
+        0x10_0000,  // mov $0x3ff,%dx
+        0x10_0004,  // mov $0x5a,%al
+        0x10_0006,  // out %al,%dx      (VMM port)
+        0x10_0007,  // in %dx,%al       (VMM port)
+        0x10_0008,  // mov $0xd0000000,%ebx
+        0x10_000d,  // movl $1,(%rbx)   (MMIO store)
+        0x10_0013,  // movl (%rbx),%eax (MMIO load)
+        0x10_0015,  // incl (%rbx)      (MMIO read-modify-write)
+        0x10_0017,  // xor %eax,%eax
+        0x10_0019,  // cpuid
+        0x10_001b,  // cli
+        0x10_001c,  // hlt
+        0x10_001d,  // after hlt: reported as a halt, not run past
+      ])
+    #expect(last.reason == .halt(interruptsEnabled: false))
+    // Halted with interrupts off: nothing runs any more.
+    #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_001d, vcpu: 0))
+  }
+
+  @Test func guestCountsTheSameHandlerEntriesWhenStepped() throws {
+    let console = CapturedConsole()
+    let stepper = try Stepper(machine: machine(TestGuests.longEvents, console: console))
+    var entries: [(UInt8, UInt64)] = []
+    var steps = 0
+    while steps < 100_000 {
+      let stop = try stepper.step()
+      steps += 1
+      if case .exception(let vector) = stop.reason { entries.append((vector, stop.pc)) }
+      if case .exit(let outcome) = stop.reason {
+        #expect(outcome == .debugExit(value: 0x10, status: 33))
+        break
+      }
+    }
+    // The guest's own counters, identical to an unstepped run (GuestEventTests).
+    #expect(console.text == longEventsCounts)
+    // Each stop at a handler is at that handler's first instruction, with its vector.
+    let guest = TestGuests.longEvents
+    let expected: [(UInt8, String)] = [
+      (3, "bp_handler"), (0x40, "int40_handler"), (6, "ud_handler"), (0, "de_handler"), (13, "gp_handler"),
+      (14, "pf_handler"), (1, "db_handler"), (1, "db_handler"), (1, "db_handler"), (1, "db_handler"),
+      (1, "db_handler"),
+    ]
+    #expect(entries.count == expected.count)
+    for ((vector, pc), (expectedVector, name)) in zip(entries, expected) {
+      #expect(vector == expectedVector)
+      #expect(pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
+    }
+  }
+}
+
+/// What Guests/tests/long_events.S prints: one count per handler, derived from its source.
+let longEventsCounts = """
+  db=00000005
+  bp=00000001
+  int40=00000001
+  ud=00000001
+  de=00000001
+  gp=00000001
+  pf=00000001
+  pushf_tf=00000000
+
+  """
