@@ -37,6 +37,16 @@ public enum HostIO {
     return bytes
   }
 
+  /// Creates (or truncates) a file for writing and returns its descriptor.
+  public static func createFile(_ path: String) throws(FileError) -> Int32 {
+    // SAFETY: open(2) with a C string converted for the call.
+    let fd = unsafe Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileError(path: path, errno: Glibc.errno) }
+    return fd
+  }
+
+  public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
   /// Writes all of `bytes` to a file descriptor, retrying short writes. Returns false on error.
   @discardableResult
   public static func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {

@@ -6,7 +6,7 @@ import Machine
 /// Options shared by every command that boots a guest.
 struct MachineOptions: ParsableArguments {
   @Option(
-    name: .long, help: ArgumentHelp("Kernel to boot: ELF, Multiboot, or a raw binary with --format.", valueName: "file")
+    name: .long, help: ArgumentHelp("Kernel to boot: ELF, Multiboot, or a raw binary with --kernel-format.", valueName: "file")
   )
   var kernel: String?
 
@@ -23,7 +23,7 @@ struct MachineOptions: ParsableArguments {
   @Option(
     name: .long,
     help: ArgumentHelp("Image format: auto, elf, multiboot, flat-real or flat-protected.", valueName: "format"))
-  var format: String = "auto"
+  var kernelFormat: String = "auto"
 
   @Option(
     name: .long,
@@ -51,9 +51,9 @@ struct MachineOptions: ParsableArguments {
     configuration.memorySize = size
     configuration.cpuCount = cpus
     configuration.commandLine = cmdline
-    guard let format = ImageFormat(rawValue: format) else {
+    guard let format = ImageFormat(rawValue: kernelFormat) else {
       fail(
-        "--format '\(format)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",
+        "--kernel-format '\(kernelFormat)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",
         status: .badInput)
     }
     configuration.format = format

@@ -91,7 +91,7 @@ import Testing
   }
 
   @Test func badFormatAndAddress() throws {
-    try expectRefused(["run", "--format", "pe"], mentioning: ["--format 'pe'"])
+    try expectRefused(["run", "--kernel-format", "pe"], mentioning: ["--kernel-format 'pe'"])
     try expectRefused(["run", "--load-address", "here"], mentioning: ["--load-address"])
   }
 

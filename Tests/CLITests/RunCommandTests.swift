@@ -43,7 +43,7 @@ import Testing
 
   @Test func flatBinaryNeedsItsFormat() throws {
     let kernel = try CLI.temporaryFile(TestGuests.realMode.image, name: "real_mode.bin")
-    let run = try CLI.run(["run", "--kernel", kernel, "--format", "flat-real"])
+    let run = try CLI.run(["run", "--kernel", kernel, "--kernel-format", "flat-real"])
     #expect(run.status == 33)
     #expect(run.stdout == "real mode: msw=00000010 cs=00000000\n")
   }

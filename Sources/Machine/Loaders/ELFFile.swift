@@ -145,7 +145,9 @@ public struct ELFFile: Sendable {
         let value = is64 ? r.u64(entry + 8)! : UInt64(r.u32(entry + 4)!)
         let symbolSize = is64 ? r.u64(entry + 16)! : UInt64(r.u32(entry + 8)!)
         let kind = info & 0xf
+        let section = r.u16(entry + (is64 ? 6 : 14))!
         guard nameOffset != 0, kind != 3, kind != 4,  // STT_SECTION, STT_FILE
+          section != 0, section != 0xfff1,  // undefined and absolute (linker-script constants)
           let name = r.cString(stringsOffset + nameOffset), !name.isEmpty
         else { continue }
         result.append(Symbol(name: name, address: value, size: symbolSize, isFunction: kind == 2))

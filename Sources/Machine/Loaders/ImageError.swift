@@ -20,7 +20,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case .unrecognized(let bytes):
       let magic = bytes.prefix(4).map { hex2($0) }.joined(separator: " ")
       return "not an ELF, Multiboot or Linux kernel image (bad magic: \(magic)); "
-        + "for a raw binary pass --format flat-real or --format flat-protected"
+        + "for a raw binary pass --kernel-format flat-real or flat-protected"
     case .truncated(let what):
       return "file is truncated: \(what)"
     case .malformed(let what):

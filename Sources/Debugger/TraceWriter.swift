@@ -1,0 +1,143 @@
+import KVM
+import Machine
+
+/// Writes one line per stop, as text or JSON Lines, through a large buffer so that a
+/// trace costs no allocation and no system call per step.
+public final class TraceWriter {
+  public enum Format: String, Sendable, CaseIterable { case text, jsonl }
+
+  private let fd: Int32
+  private let format: Format
+  private let symbols: SymbolTable?
+  private var buffer: [UInt8] = []
+  private var count = 0
+  /// The last symbol found, reused while the PC stays inside it.
+  private var cached: (start: UInt64, end: UInt64, name: [UInt8])?
+
+  public init(fd: Int32, format: Format, symbols: SymbolTable?) {
+    self.fd = fd
+    self.format = format
+    self.symbols = symbols
+    buffer.reserveCapacity(1 << 16)
+  }
+
+  public var linesWritten: Int { count }
+
+  public func write(_ stop: Stop) {
+    switch format {
+    case .text:
+      appendHex(stop.pc)
+      if appendSymbol(stop.pc, prefix: " ") {}
+      if stop.reason != .step {
+        append(" ")
+        append(stop.reason.name)
+        appendDetail(stop.reason, json: false)
+      }
+      buffer.append(0x0a)
+    case .jsonl:
+      append("{\"step\":")
+      appendDecimal(UInt64(count))
+      append(",\"vcpu\":")
+      appendDecimal(UInt64(stop.vcpu))
+      append(",\"rip\":\"")
+      appendHex(stop.pc)
+      append("\",\"event\":\"")
+      append(stop.reason.name)
+      append("\"")
+      if symbols != nil {
+        let mark = buffer.count
+        append(",\"symbol\":\"")
+        if appendSymbol(stop.pc, prefix: "") { append("\"") } else { buffer.removeSubrange(mark...) }
+      }
+      appendDetail(stop.reason, json: true)
+      append("}\n")
+    }
+    count += 1
+    if buffer.count >= 60_000 { flush() }
+  }
+
+  public func flush() {
+    guard !buffer.isEmpty else { return }
+    HostIO.write(fd, buffer[...])
+    buffer.removeAll(keepingCapacity: true)
+  }
+
+  private func appendDetail(_ reason: StopReason, json: Bool) {
+    switch reason {
+    case .exception(let vector), .interrupt(let vector):
+      append(json ? ",\"vector\":" : " ")
+      appendDecimal(UInt64(vector))
+    case .guestRequest(let value):
+      append(json ? ",\"value\":" : " ")
+      appendDecimal(UInt64(value))
+    case .halt(let interruptsEnabled):
+      if interruptsEnabled { append(json ? ",\"interrupts\":true" : " interrupts-enabled") }
+    case .exit(let outcome):
+      if case .debugExit(let value, _) = outcome {
+        append(json ? ",\"exit_value\":" : " debug-exit ")
+        appendDecimal(UInt64(value))
+      } else {
+        append(json ? ",\"outcome\":\"" : " ")
+        append(Self.outcomeName(outcome))
+        if json { append("\"") }
+      }
+    case .step, .breakpoint:
+      break
+    }
+  }
+
+  public static func outcomeName(_ outcome: RunOutcome) -> String {
+    switch outcome {
+    case .debugExit: "debug-exit"
+    case .halted: "halted"
+    case .haltedForever: "halted-forever"
+    case .tripleFault: "triple-fault"
+    case .internalError: "internal-error"
+    case .entryFailed: "entry-failed"
+    case .timedOut: "timed-out"
+    case .powerOff: "power-off"
+    case .reset: "reset"
+    }
+  }
+
+  private func appendSymbol(_ pc: UInt64, prefix: String) -> Bool {
+    guard let symbols else { return false }
+    if cached == nil || pc < cached!.start || pc >= cached!.end {
+      guard let entry = symbols.entry(containing: pc) else { return false }
+      let index = symbols.entries.firstIndex(of: entry)!
+      let end = index + 1 < symbols.entries.count ? symbols.entries[index + 1].address : .max
+      cached = (entry.address, end, Array(entry.name.utf8))
+    }
+    append(prefix)
+    buffer.append(contentsOf: cached!.name)
+    let offset = pc - cached!.start
+    if offset != 0 {
+      append("+")
+      appendHex(offset)
+    }
+    return true
+  }
+
+  @inline(__always)
+  private func append(_ text: String) {
+    buffer.append(contentsOf: text.utf8)
+  }
+
+  private func appendHex(_ value: UInt64) {
+    buffer.append(0x30)
+    buffer.append(0x78)
+    var started = false
+    for shift in stride(from: 60, through: 0, by: -4) {
+      let digit = UInt8((value >> UInt64(shift)) & 0xf)
+      if digit != 0 || started || shift == 0 {
+        started = true
+        buffer.append(digit < 10 ? 0x30 + digit : 0x57 + digit)
+      }
+    }
+  }
+
+  private func appendDecimal(_ value: UInt64) {
+    if value >= 10 { appendDecimal(value / 10) }
+    buffer.append(0x30 + UInt8(value % 10))
+  }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Debugger
+import Devices
+import KVM
+import Machine
+
+struct TraceCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "trace",
+    abstract: "Run a guest to --from at full speed, then single-step it, one line per instruction.",
+    discussion: """
+      --from and --until take an address (0x...) or a symbol from the kernel's ELF symbol \
+      table (or --symbols FILE: an ELF or a System.map). --from request waits for the guest to \
+      write 1 to Hyperstep's control port (0x600); the trace then starts at the instruction \
+      after that write, and ends when the guest writes 0.
+
+      Exit status: as `hyperstep run` for how the guest ended; 0 when --until or --limit ended \
+      the trace; 12 when the guest ended before reaching --from.
+      """)
+
+  @OptionGroup var machine: MachineOptions
+
+  @Option(help: ArgumentHelp("Where tracing starts: an address, a symbol, or 'request'.", valueName: "addr|symbol"))
+  var from: String?
+
+  @Option(help: ArgumentHelp("The last address traced.", valueName: "addr|symbol"))
+  var until: String?
+
+  @Option(help: "The most lines to write.")
+  var limit: Int = 1_000_000
+
+  @Option(help: ArgumentHelp("Interrupts while stepping: block (default) or deliver.", valueName: "policy"))
+  var irq: String = "block"
+
+  @Option(help: ArgumentHelp("text (default) or jsonl.", valueName: "format"))
+  var format: String = "text"
+
+  @Option(help: ArgumentHelp("Write the trace here instead of standard output.", valueName: "file"))
+  var output: String?
+
+  @Option(help: ArgumentHelp("Symbols from this ELF or System.map instead of the kernel's.", valueName: "file"))
+  var symbols: String?
+
+  func run() throws {
+    guard limit > 0 else { fail("--limit must be at least 1, got \(limit)", status: .badInput) }
+    guard let policy = InterruptPolicy(rawValue: irq) else { fail("--irq '\(irq)' is not block or deliver", status: .badInput) }
+    guard let traceFormat = TraceWriter.Format(rawValue: format) else {
+      fail("--format '\(format)' is not text or jsonl", status: .badInput)
+    }
+    let configuration = machine.configuration()
+    let table = loadSymbols(configuration)
+    let fromAddress = from == "request" ? nil : from.map { resolve($0, table, option: "--from") }
+    let untilAddress = until.map { resolve($0, table, option: "--until") }
+    if let fromAddress, fromAddress == untilAddress {
+      fail("--until 0x\(String(fromAddress, radix: 16)) is the --from address: nothing to trace", status: .badInput)
+    }
+    var fd: Int32 = 1
+    if let output {
+      do { fd = try HostIO.createFile(output) } catch { fail("\(output): cannot write the trace: \(error)", status: .badInput) }
+    }
+    let vm: Machine
+    do {
+      vm = try Machine(configuration: configuration)
+    } catch {
+      fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
+    }
+    let writer = TraceWriter(fd: fd, format: traceFormat, symbols: table)
+    let status = trace(vm, writer: writer, policy: policy, from: fromAddress, until: untilAddress)
+    writer.flush()
+    if fd != 1 { HostIO.close(fd) }
+    Glibc.exit(status)
+  }
+
+  private func loadSymbols(_ configuration: MachineConfiguration) -> SymbolTable? {
+    if let path = symbols {
+      let bytes: [UInt8]
+      do { bytes = try HostIO.readFile(path) } catch { fail("\(path): \(error)", status: .badInput) }
+      if ELFFile.hasMagic(bytes) {
+        guard let elf = try? ELFFile(bytes) else { fail("\(path): not a usable ELF file", status: .badInput) }
+        return SymbolTable(elf: elf, source: path)
+      }
+      return SymbolTable(systemMap: String(decoding: bytes, as: UTF8.self), source: path)
+    }
+    guard ELFFile.hasMagic(configuration.kernel), let elf = try? ELFFile(configuration.kernel) else { return nil }
+    return SymbolTable(elf: elf, source: configuration.kernelName)
+  }
+
+  private func resolve(_ text: String, _ table: SymbolTable?, option: String) -> UInt64 {
+    if let address = parseAddress(text), text.first?.isNumber == true { return address }
+    guard let table, !table.isEmpty else {
+      fail("\(option) \(text): no symbol table to look it up in (\(machine.kernel ?? "the demo guest") has none; try --symbols)", status: .badInput)
+    }
+    guard let address = table.address(of: text) else {
+      fail("\(option) \(text): no such symbol in \(table.source) (\(table.entries.count) symbols searched)", status: .badInput)
+    }
+    return address
+  }
+
+  /// Runs the session; returns the process exit status.
+  private func trace(_ vm: Machine, writer: TraceWriter, policy: InterruptPolicy, from: UInt64?, until: UInt64?) -> Int32 {
+    do {
+      let stepper = try Stepper(machine: vm, policy: policy)
+      // Phase 1: full speed to where tracing starts.
+      if from != nil || self.from == "request" {
+        let targets = [from, until].compactMap { $0 }
+        while true {
+          let stop = try stepper.run(until: targets)
+          switch stop.reason {
+          case .breakpoint(let address) where address == from:
+            break
+          case .breakpoint:
+            warn("error: --until 0x\(String(until ?? 0, radix: 16)) was reached before --from")
+            return ExitStatus.badInput.rawValue
+          case .guestRequest(let value) where self.from == "request" && value == ControlPort.startStepping:
+            break
+          case .guestRequest:
+            continue
+          case .exit(let outcome):
+            warn("error: the guest ended (\(TraceWriter.outcomeName(outcome))) before reaching --from \(self.from ?? "")")
+            return ExitStatus.fromNeverReached.rawValue
+          default:
+            continue
+          }
+          break
+        }
+      }
+      // Phase 2: one line per stop.
+      var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
+      while true {
+        writer.write(stop)
+        if stop.pc == until || writer.linesWritten >= limit { return ExitStatus.success.rawValue }
+        if case .exit(let outcome) = stop.reason { writer.flush(); return report(outcome) }
+        if case .guestRequest(let value) = stop.reason, value == ControlPort.stopStepping, self.from == "request" {
+          writer.flush()
+          let end = try stepper.run()
+          if case .exit(let outcome) = end.reason { return report(outcome) }
+          return ExitStatus.success.rawValue
+        }
+        if case .halt(false) = stop.reason { return ExitStatus.success.rawValue }
+        stop = try stepper.step()
+      }
+    } catch {
+      writer.flush()
+      warn("error: \(error)")
+      return ExitStatus.hostFailure.rawValue
+    }
+  }
+
+  private func report(_ outcome: RunOutcome) -> Int32 {
+    switch outcome {
+    case .debugExit(_, let status): return status
+    case .halted, .powerOff, .reset: return ExitStatus.success.rawValue
+    case .tripleFault(let state), .internalError(_, let state), .entryFailed(_, let state), .haltedForever(let state):
+      warn("error: the guest stopped: \(TraceWriter.outcomeName(outcome)) on vCPU \(state.vcpu)")
+      HostIO.write(2, Array((state.dump + "\n").utf8)[...])
+      return ExitStatus.guestCrashed.rawValue
+    case .timedOut:
+      return ExitStatus.timedOut.rawValue
+    }
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif
