@@ -3,6 +3,7 @@
 //
 //   hyperstep-bench boot ITERATIONS MEMORY_MIB   total nanoseconds to build + boot the minimal guest
 //   hyperstep-bench write-guest NAME PATH        write a bundled test guest's image to PATH
+//   hyperstep-bench write-flat NAME PATH         write its loadable bytes (the ELF's one segment)
 import KVM
 import Machine
 import TestGuests
@@ -12,7 +13,10 @@ import TestGuests
 #endif
 
 func usage() -> Never {
-  HostIO.write(2, Array("usage: hyperstep-bench boot ITERATIONS MEMORY_MIB | write-guest NAME PATH\n".utf8)[...])
+  HostIO.write(
+    2,
+    Array("usage: hyperstep-bench boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH\n".utf8)[
+      ...])
   exit(2)
 }
 
@@ -48,6 +52,13 @@ case "write-guest":
   let path = arguments.last!
   let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
   guard fd >= 0, HostIO.write(fd, guest.image[...]) else { usage() }
+  close(fd)
+case "write-flat":
+  guard arguments.count == 3, let guest = TestGuests.all.first(where: { $0.name == arguments.dropFirst().first! }),
+    let elf = try? ELFFile(guest.elf), let segment = elf.segments.first
+  else { usage() }
+  let fd = open(arguments.last!, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+  guard fd >= 0, HostIO.write(fd, elf.fileBytes(of: segment)) else { usage() }
   close(fd)
 default:
   usage()

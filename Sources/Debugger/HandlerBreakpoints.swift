@@ -85,7 +85,9 @@ final class HandlerBreakpoints {
     let long = special.efer & (1 << 10) != 0
     let gateSize: UInt64 = protected ? (long ? 16 : 8) : 4
     let count = min(256, (UInt64(special.idt.limit) + 1) / gateSize)
-    guard count > 0, let raw = try? walker.read(linear: special.idt.base, count: Int(count * gateSize)) else { return [] }
+    guard count > 0, let raw = try? walker.read(linear: special.idt.base, count: Int(count * gateSize)) else {
+      return []
+    }
     for vector in 0..<Int(count) {
       let gate = raw[vector * Int(gateSize)..<(vector + 1) * Int(gateSize)].map { UInt64($0) }
       let g = Array(gate)

@@ -19,9 +19,20 @@ public final class Stepper {
   /// Halted with interrupts off: nothing will run again.
   private var halted = false
   /// Segment and control registers, refreshed only after instructions that can change them.
-  private var special: SpecialRegisters
+  private var special: SpecialRegisters {
+    didSet { specialGeneration &+= 1 }
+  }
+  /// Bumped on every change of `special`, so caches keyed on it compare one integer.
+  private var specialGeneration = 0
+  /// Reused for instruction bytes: no allocation per step.
+  private var fetchBuffer = [UInt8](repeating: 0, count: 15)
   private let handlers: HandlerBreakpoints
   private var mode: Mode = .idle
+  /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
+  /// the dearest part of a step on some hosts, so a plain step does without it).
+  private var knownPC: UInt64?
+  /// The last code page translated, reused while paging state is unchanged.
+  private var codePage: (linear: UInt64, physical: UInt64, generation: Int)?
 
   private enum Mode: Equatable {
     case idle
@@ -54,7 +65,37 @@ public final class Stepper {
 
   /// The linear address of the next instruction.
   public func pc() throws -> UInt64 {
-    special.cs.base &+ (try vcpu.registers().rip)
+    if let knownPC { return knownPC }
+    let pc = special.cs.base &+ (try vcpu.registers().rip)
+    knownPC = pc
+    return pc
+  }
+
+  /// Decodes the instruction at `pc` through the guest's page tables (one translation per page).
+  private func decode(at pc: UInt64) -> DecodedInstruction {
+    let page = pc & ~0xfff
+    let physical: UInt64
+    if let cached = codePage, cached.linear == page, cached.generation == specialGeneration {
+      physical = cached.physical
+    } else {
+      let walker = PageWalker(
+        memory: machine.memory,
+        mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
+      guard let translated = try? walker.translate(page) else { return DecodedInstruction(kind: .other, length: 0) }
+      physical = translated.value
+      codePage = (page, physical, specialGeneration)
+    }
+    let offset = pc & 0xfff
+    let size = GuestCPU(registers: Registers(), special: special).codeSize
+    if offset <= 0x1000 - 15, (try? machine.memory.read(at: GuestAddress(physical + offset), into: &fetchBuffer)) != nil
+    {
+      return InstructionDecoder.decode(fetchBuffer, size: size)
+    }
+    // Near the end of a page (or of RAM) the instruction may continue on the next page.
+    let cpu = GuestCPU(registers: Registers(), special: special)
+    var bytes = (try? machine.memory.read(at: GuestAddress(physical + offset), count: Int(0x1000 - offset))) ?? []
+    bytes += (try? cpu.walker(machine.memory).read(linear: page + 0x1000, count: 15 - bytes.count)) ?? []
+    return InstructionDecoder.decode(bytes, size: size)
   }
 
   public func setPolicy(_ policy: InterruptPolicy) throws {
@@ -98,7 +139,8 @@ public final class Stepper {
   }
 
   private func stop(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
-    Stop(reason: reason, pc: try pc ?? self.pc(), vcpu: vcpu.id)
+    if let pc { knownPC = pc }
+    return Stop(reason: reason, pc: try self.pc(), vcpu: vcpu.id)
   }
 
   // MARK: Stepping
@@ -107,14 +149,15 @@ public final class Stepper {
   public func step() throws -> Stop {
     if halted { return try stop(.halt(interruptsEnabled: false)) }
     if mode != .stepping { try applyDebugState(.stepping) }
-    var registers = try vcpu.registers()
-    let pc = special.cs.base &+ registers.rip
+    let pc = try self.pc()
     let lifted = handlers.lift(at: pc)
     defer { if lifted { handlers.replant(at: pc) } }
-    let cpu = GuestCPU(registers: registers, special: special)
-    let decoded = cpu.decode(machine.memory)
+    let decoded = decode(at: pc)
     let trapDue = guestTrapFlag
     var trapFlagAfter: Bool?
+    var registers = Registers()
+    if decoded.kind != .other { registers = try vcpu.registers() }
+    knownPC = nil
 
     switch decoded.kind {
     case .halt:
@@ -168,6 +211,7 @@ public final class Stepper {
         if info.exception == 3, let vectors = handlers.vectors(at: info.pc) {
           return try handlerEntry(at: info.pc, vectors: vectors, trapDue: trapDue, decoded: decoded)
         }
+        if !completing { knownPC = info.pc }
         break runLoop
       case .portOut, .portIn, .mmioRead, .mmioWrite:
         // KVM drops the step trap after I/O it hands to user space; completing the
@@ -190,7 +234,9 @@ public final class Stepper {
           // Some hosts (PVM) report an executed INT3 as an emulation failure at its address.
           return try handlerEntry(at: now, vectors: vectors, trapDue: trapDue, decoded: decoded)
         }
-        let what = suberror == VCPUExit.emulationFailureSuberror ? "KVM failed to emulate an instruction" : "KVM internal error \(suberror)"
+        let what =
+          suberror == VCPUExit.emulationFailureSuberror
+          ? "KVM failed to emulate an instruction" : "KVM internal error \(suberror)"
         _ = data
         return try stop(.exit(.internalError(description: what, machine.snapshot(vcpu))))
       case .shutdown:
@@ -210,6 +256,7 @@ public final class Stepper {
     }
     if decoded.changesSystemState {
       special = try vcpu.specialRegisters()
+      knownPC = nil
       if handlers.table != special.idt { handlers.plant(for: special) }
     }
     if trapDue {
@@ -231,7 +278,8 @@ public final class Stepper {
 
   /// A stop at a handler's first instruction: the hardware (or KVM) delivered an exception
   /// or interrupt and ran into the INT3 planted there, which has not executed.
-  private func handlerEntry(at pc: UInt64, vectors: [UInt8], trapDue: Bool, decoded: DecodedInstruction) throws -> Stop {
+  private func handlerEntry(at pc: UInt64, vectors: [UInt8], trapDue: Bool, decoded: DecodedInstruction) throws -> Stop
+  {
     var registers = try vcpu.registers()
     special = try vcpu.specialRegisters()
     let vector = vectors.count == 1 ? vectors[0] : Self.likelyVector(vectors, decoded: decoded)
@@ -248,7 +296,8 @@ public final class Stepper {
     guestTrapFlag = false
     registers.rflags &= ~Self.resumeFlag
     try applyDebugState(.stepping)
-    let reason: StopReason = vector >= 32 && policy == .deliver ? .interrupt(vector: vector) : .exception(vector: vector)
+    let reason: StopReason =
+      vector >= 32 && policy == .deliver ? .interrupt(vector: vector) : .exception(vector: vector)
     return try stop(reason, pc: pc)
   }
 
@@ -282,8 +331,11 @@ public final class Stepper {
   /// Runs at full speed until the guest reaches one of up to four addresses (hardware
   /// breakpoints), asks for stepping or other attention through the control port, or ends.
   public func run(until breakpoints: [UInt64] = []) throws -> Stop {
-    guard breakpoints.count <= 4 else { throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for") }
+    guard breakpoints.count <= 4 else {
+      throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
+    }
     if halted { return try stop(.halt(interruptsEnabled: false)) }
+    knownPC = nil
     try applyDebugState(.running(breakpoints: breakpoints))
     while true {
       let exit = try vcpu.run()
@@ -328,7 +380,8 @@ public final class Stepper {
           try vcpu.setRegisters(cpu.registers)
           continue
         }
-        return try stop(.exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
+        return try stop(
+          .exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
       case .internalError(let suberror, _):
         return try stop(.exit(.internalError(description: "KVM internal error \(suberror)", machine.snapshot(vcpu))))
       case .shutdown:

@@ -26,7 +26,7 @@ public enum StopReason: Sendable, Equatable {
   /// The guest wrote this value to the control port (see `ControlPort`).
   case guestRequest(value: UInt32)
   /// The machine ended (debug exit, triple fault, failure).
-  case exit(RunOutcome)
+  indirect case exit(RunOutcome)
 
   /// A short name for traces.
   public var name: String {

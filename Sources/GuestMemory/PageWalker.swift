@@ -30,7 +30,8 @@ public enum TranslationError: Error, Equatable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .notMapped(let linear, let level): "0x\(String(linear, radix: 16)) is not mapped (level \(level) entry not present)"
+    case .notMapped(let linear, let level):
+      "0x\(String(linear, radix: 16)) is not mapped (level \(level) entry not present)"
     case .tableOutsideRAM(let linear, let table):
       "0x\(String(linear, radix: 16)): page table at 0x\(String(table, radix: 16)) is outside guest RAM"
     case .nonCanonical(let linear): "0x\(String(linear, radix: 16)) is not canonical"

@@ -40,7 +40,8 @@ public struct DebugRegisters: Sendable, Equatable {
   public var dr6: UInt64
   public var dr7: UInt64
 
-  public init(address: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0), dr6: UInt64 = 0xffff_0ff0, dr7: UInt64 = 0x400) {
+  public init(address: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0), dr6: UInt64 = 0xffff_0ff0, dr7: UInt64 = 0x400)
+  {
     self.address = address
     self.dr6 = dr6
     self.dr7 = dr7

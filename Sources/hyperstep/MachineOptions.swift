@@ -6,7 +6,8 @@ import Machine
 /// Options shared by every command that boots a guest.
 struct MachineOptions: ParsableArguments {
   @Option(
-    name: .long, help: ArgumentHelp("Kernel to boot: ELF, Multiboot, or a raw binary with --kernel-format.", valueName: "file")
+    name: .long,
+    help: ArgumentHelp("Kernel to boot: ELF, Multiboot, or a raw binary with --kernel-format.", valueName: "file")
   )
   var kernel: String?
 

@@ -41,9 +41,14 @@ struct TraceCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Symbols from this ELF or System.map instead of the kernel's.", valueName: "file"))
   var symbols: String?
 
+  @Flag(help: "Print the number of stops, the stepping time and the rate to stderr at the end.")
+  var stats = false
+
   func run() throws {
     guard limit > 0 else { fail("--limit must be at least 1, got \(limit)", status: .badInput) }
-    guard let policy = InterruptPolicy(rawValue: irq) else { fail("--irq '\(irq)' is not block or deliver", status: .badInput) }
+    guard let policy = InterruptPolicy(rawValue: irq) else {
+      fail("--irq '\(irq)' is not block or deliver", status: .badInput)
+    }
     guard let traceFormat = TraceWriter.Format(rawValue: format) else {
       fail("--format '\(format)' is not text or jsonl", status: .badInput)
     }
@@ -56,7 +61,9 @@ struct TraceCommand: ParsableCommand {
     }
     var fd: Int32 = 1
     if let output {
-      do { fd = try HostIO.createFile(output) } catch { fail("\(output): cannot write the trace: \(error)", status: .badInput) }
+      do { fd = try HostIO.createFile(output) } catch {
+        fail("\(output): cannot write the trace: \(error)", status: .badInput)
+      }
     }
     let vm: Machine
     do {
@@ -88,16 +95,22 @@ struct TraceCommand: ParsableCommand {
   private func resolve(_ text: String, _ table: SymbolTable?, option: String) -> UInt64 {
     if let address = parseAddress(text), text.first?.isNumber == true { return address }
     guard let table, !table.isEmpty else {
-      fail("\(option) \(text): no symbol table to look it up in (\(machine.kernel ?? "the demo guest") has none; try --symbols)", status: .badInput)
+      fail(
+        "\(option) \(text): no symbol table to look it up in (\(machine.kernel ?? "the demo guest") has none; try --symbols)",
+        status: .badInput)
     }
     guard let address = table.address(of: text) else {
-      fail("\(option) \(text): no such symbol in \(table.source) (\(table.entries.count) symbols searched)", status: .badInput)
+      fail(
+        "\(option) \(text): no such symbol in \(table.source) (\(table.entries.count) symbols searched)",
+        status: .badInput)
     }
     return address
   }
 
   /// Runs the session; returns the process exit status.
-  private func trace(_ vm: Machine, writer: TraceWriter, policy: InterruptPolicy, from: UInt64?, until: UInt64?) -> Int32 {
+  private func trace(_ vm: Machine, writer: TraceWriter, policy: InterruptPolicy, from: UInt64?, until: UInt64?)
+    -> Int32
+  {
     do {
       let stepper = try Stepper(machine: vm, policy: policy)
       // Phase 1: full speed to where tracing starts.
@@ -116,7 +129,8 @@ struct TraceCommand: ParsableCommand {
           case .guestRequest:
             continue
           case .exit(let outcome):
-            warn("error: the guest ended (\(TraceWriter.outcomeName(outcome))) before reaching --from \(self.from ?? "")")
+            warn(
+              "error: the guest ended (\(TraceWriter.outcomeName(outcome))) before reaching --from \(self.from ?? "")")
             return ExitStatus.fromNeverReached.rawValue
           default:
             continue
@@ -125,11 +139,22 @@ struct TraceCommand: ParsableCommand {
         }
       }
       // Phase 2: one line per stop.
+      let start = HostIO.monotonicNanoseconds()
+      defer {
+        if stats {
+          let seconds = Double(HostIO.monotonicNanoseconds() - start) / 1e9
+          let rate = Int(Double(writer.linesWritten) / max(seconds, 1e-9))
+          warn("traced \(writer.linesWritten) stops in \(seconds) s (\(rate) stops/s)")
+        }
+      }
       var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
       while true {
         writer.write(stop)
         if stop.pc == until || writer.linesWritten >= limit { return ExitStatus.success.rawValue }
-        if case .exit(let outcome) = stop.reason { writer.flush(); return report(outcome) }
+        if case .exit(let outcome) = stop.reason {
+          writer.flush()
+          return report(outcome)
+        }
         if case .guestRequest(let value) = stop.reason, value == ControlPort.stopStepping, self.from == "request" {
           writer.flush()
           let end = try stepper.run()

@@ -1,7 +1,7 @@
 import Debugger
 import Machine
-import Testing
 import TestGuests
+import Testing
 
 /// The step contract, checked on real guests. Expected traces are written from each guest's
 /// disassembly (`llvm-objdump -d` of the ELF the build produces), never from a run.
@@ -73,7 +73,8 @@ import TestGuests
     #expect(entries.count == expected.count)
     for ((vector, pc), (expectedVector, name)) in zip(entries, expected) {
       #expect(vector == expectedVector)
-      #expect(pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
+      #expect(
+        pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
     }
   }
 }

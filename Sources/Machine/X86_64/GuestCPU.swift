@@ -22,7 +22,8 @@ public struct GuestCPU {
   public var linearPC: UInt64 { special.cs.base &+ registers.rip }
 
   public func walker(_ memory: GuestRAM) -> PageWalker {
-    PageWalker(memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
+    PageWalker(
+      memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
   }
 
   /// Up to 15 instruction bytes at the PC (fewer if the rest is unmapped).

@@ -22,6 +22,12 @@ public struct DecodedInstruction: Equatable, Sendable {
   /// The instruction may change segment, descriptor-table, control or mode state, so a
   /// cached copy of the special registers must be refreshed after it.
   public var changesSystemState = false
+
+  public init(kind: Kind, length: Int, changesSystemState: Bool = false) {
+    self.kind = kind
+    self.length = length
+    self.changesSystemState = changesSystemState
+  }
 }
 
 public enum CodeSize: Int, Sendable {

@@ -62,7 +62,10 @@ public enum InterruptDelivery {
     }
     let is32BitGate = type == 0xe || type == 0xf
     guard is32BitGate else {
-      throw Failure(reason: "IDT gate \(vector) has type 0x\(String(type, radix: 16)); only 32/64-bit interrupt and trap gates are delivered")
+      throw Failure(
+        reason:
+          "IDT gate \(vector) has type 0x\(String(type, radix: 16)); only 32/64-bit interrupt and trap gates are delivered"
+      )
     }
     let isInterruptGate = type == 0xe
     var handler = u16(0) | u16(6) << 16
@@ -83,7 +86,8 @@ public enum InterruptDelivery {
         let slot = ist != 0 ? 0x24 + 8 * UInt64(ist - 1) : 4 + 8 * UInt64(newCPL)
         stackPointer = try readUInt64(walker, tss + slot)
         if newCPL < cpl {
-          newSS = Segment(base: 0, limit: 0xffff_ffff, selector: UInt16(newCPL), type: 3, privilegeLevel: newCPL,
+          newSS = Segment(
+            base: 0, limit: 0xffff_ffff, selector: UInt16(newCPL), type: 3, privilegeLevel: newCPL,
             defaultSize32: true, granularity: true)
         }
       } else {
@@ -154,6 +158,8 @@ public enum InterruptDelivery {
   }
 
   static func readUInt64(_ walker: PageWalker, _ linear: UInt64) throws -> UInt64 {
-    try walker.read(linear: linear, count: 8).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    try walker.read(linear: linear, count: 8).enumerated().reduce(0) {
+      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+    }
   }
 }

@@ -31,7 +31,9 @@ extension InterruptDelivery {
       registers.rsp = (registers.rsp & ~0xffff) | ((registers.rsp &+ 3 * w) & 0xffff)
       return registers.rflags
     }
-    guard poppedFlags & nestedTask == 0 || long else { throw Failure(reason: "IRET with NT set (task return) is not supported") }
+    guard poppedFlags & nestedTask == 0 || long else {
+      throw Failure(reason: "IRET with NT set (task return) is not supported")
+    }
     guard poppedFlags & virtual8086 == 0 else { throw Failure(reason: "IRET to virtual-8086 mode is not supported") }
     let cpl = UInt64(special.cs.selector & 3)
     let newCPL = UInt64(newCS & 3)
@@ -51,7 +53,8 @@ extension InterruptDelivery {
       let newSP = try pop(3)
       let newSS = UInt16(try pop(4) & 0xffff)
       if newSS & ~3 == 0 {
-        special.ss = Segment(base: 0, limit: 0xffff_ffff, selector: newSS, type: 3, privilegeLevel: UInt8(newCPL),
+        special.ss = Segment(
+          base: 0, limit: 0xffff_ffff, selector: newSS, type: 3, privilegeLevel: UInt8(newCPL),
           defaultSize32: true, granularity: true)
       } else {
         special.ss = try descriptor(newSS, special: special, walker: walker)
