@@ -41,6 +41,6 @@ let package = Package(
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM"]),
-    .testTarget(name: "CLITests", dependencies: ["KVM", "TestGuests", "hyperstep"]),
+    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "hyperstep"]),
   ]
 )

@@ -12,7 +12,8 @@ struct TraceCommand: ParsableCommand {
       --from and --until take an address (0x...) or a symbol from the kernel's ELF symbol \
       table (or --symbols FILE: an ELF or a System.map). --from request waits for the guest to \
       write 1 to Hyperstep's control port (0x600); the trace then starts at the instruction \
-      after that write, and ends when the guest writes 0.
+      after that write, and ends when the guest writes 0. The guest's serial console goes to \
+      standard output when the trace has --output, otherwise to standard error.
 
       Exit status: as `hyperstep run` for how the guest ended; 0 when --until or --limit ended \
       the trace; 12 when the guest ended before reaching --from.
@@ -67,7 +68,8 @@ struct TraceCommand: ParsableCommand {
     }
     let vm: Machine
     do {
-      vm = try Machine(configuration: configuration)
+      // A trace on standard output keeps it to itself: the guest's console goes to stderr.
+      vm = try Machine(configuration: configuration, console: StandardOutputConsole(fd: output == nil ? 2 : 1))
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }

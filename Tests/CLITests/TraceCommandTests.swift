@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+import Machine
+import TestGuests
+
+/// `hyperstep trace` end to end. Expected lines come from `llvm-objdump -d` of each guest's ELF.
+@Suite(requiresKVM) struct TraceCommandTests {
+  func kernel(_ guest: GuestImage) throws -> String {
+    try CLI.temporaryFile(guest.image, name: "\(guest.name).elf")
+  }
+
+  @Test func everyInstructionOnceWithSymbols() throws {
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits)])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(
+      run.stdout == """
+        0x100000 _start
+        0x100004 _start+0x4
+        0x100006 _start+0x6
+        0x100007 _start+0x7
+        0x100008 _start+0x8
+        0x10000d _start+0xd
+        0x100013 _start+0x13
+        0x100015 _start+0x15
+        0x100017 _start+0x17
+        0x100019 _start+0x19
+        0x10001b _start+0x1b
+        0x10001c _start+0x1c
+        0x10001d _start+0x1d halt
+
+        """)
+  }
+
+  @Test func theGuestCanAskForItsOwnTrace() throws {
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.guestRequest), "--from", "request"])
+    #expect(run.status == 33)  // the guest goes on to its debug exit after the trace
+    #expect(
+      run.stdout == """
+        0x10000a traced
+        0x10000b traced+0x1
+        0x10000e traced+0x4
+        0x100010 traced+0x6
+        0x100011 untraced request 0
+
+        """)
+  }
+
+  @Test func fromAndUntilAreTheFirstAndLastLines() throws {
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.longEvents), "--from", "events", "--until", "report"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let lines = run.stdout.split(separator: "\n")
+    let symbols = try ELFFile(TestGuests.longEvents.elf).symbols()
+    let events = symbols.first { $0.name == "events" }!.address
+    let report = symbols.first { $0.name == "report" }!.address
+    #expect(lines.first == "0x\(String(events, radix: 16)) events")
+    #expect(lines.last == "0x\(String(report, radix: 16)) report")
+    #expect(lines.contains("0x\(String(symbols.first { $0.name == "gp_handler" }!.address, radix: 16)) gp_handler exception 13"))
+  }
+
+  @Test func limitStopsTheTrace() throws {
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
+    #expect(run.status == 0)
+    #expect(run.stdout == "0x100000 _start\n0x100004 _start+0x4\n0x100006 _start+0x6\n")
+  }
+
+  @Test func jsonLinesCarryStepRipEventAndVCPU() throws {
+    let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid()).jsonl"
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl", "--output", path])
+    #expect(run.status == 0)
+    #expect(run.stdout.isEmpty)
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+    #expect(lines.count == 13)
+    for (index, line) in lines.enumerated() {
+      let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      #expect(object["step"] as? Int == index)
+      #expect(object["vcpu"] as? Int == 0)
+      #expect((object["rip"] as? String)?.hasPrefix("0x") == true)
+      #expect(object["event"] as? String == (index == 12 ? "halt" : "step"))
+    }
+  }
+
+  @Test func aTripleFaultEndsTheTraceWithTheFaultAndKeepsTheLines() throws {
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.tripleFault)])
+    #expect(run.status == 4)
+    let lines = run.stdout.split(separator: "\n")
+    #expect(lines.first == "0x100000 _start")
+    #expect(lines.last?.hasSuffix("exit triple-fault") == true, "\(lines.last ?? "")")
+    // With the trace on stdout, the guest's console is on stderr, ahead of the error line.
+    #expect(run.stderr.hasPrefix("about to triple fault\nhyperstep: error: the guest stopped: triple-fault on vCPU 0\n"))
+    #expect(run.stdout.contains("about to triple fault") == false)
+  }
+}
+
+/// Bad input for `hyperstep trace`: one line, a defined status, no crash.
+@Suite struct TraceBadInputTests {
+  func expectRefused(_ arguments: [String], status: Int32 = 2, mentioning fragment: String) throws {
+    let run = try CLI.run(arguments)
+    #expect(run.status == status, "\(arguments): \(run.stderr)")
+    #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    #expect(run.stderr.contains(fragment), "\(run.stderr)")
+  }
+
+  @Test func unknownSymbolSaysWhichFileWasSearched() throws {
+    let path = try CLI.temporaryFile(TestGuests.longEvents.image, name: "symbols.elf")
+    try expectRefused(["trace", "--kernel", path, "--from", "no_such_function"], mentioning: "no such symbol in \(path)")
+  }
+
+  @Test func aZeroLimitIsRefused() throws {
+    try expectRefused(["trace", "--limit", "0"], mentioning: "--limit must be at least 1")
+  }
+
+  @Test func anUnwritableOutputIsRefused() throws {
+    try expectRefused(["trace", "--output", "/nonexistent/dir/trace.txt"], mentioning: "/nonexistent/dir/trace.txt: cannot write")
+  }
+
+  @Test func badPolicyAndFormatAreRefused() throws {
+    try expectRefused(["trace", "--irq", "sometimes"], mentioning: "--irq 'sometimes'")
+    try expectRefused(["trace", "--format", "xml"], mentioning: "--format 'xml'")
+  }
+
+  @Test(requiresKVM) func untilReachedBeforeFromIsAnError() throws {
+    let path = try CLI.temporaryFile(TestGuests.longEvents.image, name: "order.elf")
+    try expectRefused(["trace", "--kernel", path, "--from", "report", "--until", "events"], mentioning: "was reached before --from")
+  }
+
+  @Test(requiresKVM) func fromNeverReachedHasItsOwnStatus() throws {
+    let path = try CLI.temporaryFile(TestGuests.stepExits.image, name: "never.elf")
+    // 0x10001d is the UD2 after the final HLT: the guest halts before it.
+    try expectRefused(["trace", "--kernel", path, "--from", "0x10001d"], status: 12, mentioning: "before reaching --from 0x10001d")
+  }
+}
