@@ -366,22 +366,8 @@ public final class Stepper {
       case .interrupted:
         continue
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
-        var cpu = GuestCPU(registers: try vcpu.registers(), special: try vcpu.specialRegisters())
-        if case .softwareInterrupt(let vector, let opcode) = cpu.decode(machine.memory).kind {
-          let length = UInt64(cpu.decode(machine.memory).length)
-          if opcode == .into && cpu.registers.rflags & Self.overflowFlag == 0 {
-            cpu.registers.rip &+= length
-          } else {
-            _ = try InterruptDelivery.deliver(
-              vector: vector, returnAddress: cpu.registers.rip &+ length, flags: cpu.registers.rflags,
-              software: opcode != .int1, registers: &cpu.registers, special: &cpu.special, memory: machine.memory)
-            try vcpu.setSpecialRegisters(cpu.special)
-          }
-          try vcpu.setRegisters(cpu.registers)
-          continue
-        }
-        return try stop(
-          .exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
+        if try machine.completeFailedEmulation(on: vcpu) { continue }
+        return try stop(.exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
       case .internalError(let suberror, _):
         return try stop(.exit(.internalError(description: "KVM internal error \(suberror)", machine.snapshot(vcpu))))
       case .shutdown:

@@ -70,14 +70,9 @@ extension Machine {
         return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
       case .shutdown:
         return .tripleFault(snapshot(vcpu))
-      case .internalError(let suberror, let data) where suberror == VCPUExit.emulationFailureSuberror:
-        do {
-          if try deliverSoftwareInterrupt(on: vcpu) != nil { continue }
-          _ = data
-        } catch {
-          return .internalError(description: "cannot deliver the guest's software interrupt: \(error)", snapshot(vcpu))
-        }
-        fallthrough
+      case .internalError(let suberror, _)
+      where suberror == VCPUExit.emulationFailureSuberror && (try? completeFailedEmulation(on: vcpu)) == true:
+        continue
       case .internalError(let suberror, let data):
         let what =
           suberror == VCPUExit.emulationFailureSuberror

@@ -47,37 +47,62 @@ import Testing
     #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_001d, vcpu: 0))
   }
 
-  @Test func guestCountsTheSameHandlerEntriesWhenStepped() throws {
+  /// Steps a guest to its end; returns the handler entries seen and what the guest printed.
+  func stepToTheEnd(_ guest: GuestImage) throws -> (entries: [(UInt8, UInt64)], output: String) {
     let console = CapturedConsole()
-    let stepper = try Stepper(machine: machine(TestGuests.longEvents, console: console))
+    let stepper = try Stepper(machine: machine(guest, console: console))
     var entries: [(UInt8, UInt64)] = []
-    var steps = 0
-    while steps < 100_000 {
+    for _ in 0..<100_000 {
       let stop = try stepper.step()
-      steps += 1
       if case .exception(let vector) = stop.reason { entries.append((vector, stop.pc)) }
       if case .exit(let outcome) = stop.reason {
         #expect(outcome == .debugExit(value: 0x10, status: 33))
         break
       }
     }
-    // The guest's own counters, identical to an unstepped run (GuestEventTests).
-    #expect(console.text == longEventsCounts)
-    // Each stop at a handler is at that handler's first instruction, with its vector.
-    let guest = TestGuests.longEvents
-    let expected: [(UInt8, String)] = [
-      (3, "bp_handler"), (0x40, "int40_handler"), (6, "ud_handler"), (0, "de_handler"), (13, "gp_handler"),
-      (14, "pf_handler"), (1, "db_handler"), (1, "db_handler"), (1, "db_handler"), (1, "db_handler"),
-      (1, "db_handler"),
-    ]
+    return (entries, console.text)
+  }
+
+  func expectHandlerStops(_ entries: [(UInt8, UInt64)], _ expected: [(UInt8, String)], in guest: GuestImage) throws {
     #expect(entries.count == expected.count)
     for ((vector, pc), (expectedVector, name)) in zip(entries, expected) {
       #expect(vector == expectedVector)
-      #expect(
-        pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
+      #expect(pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
     }
   }
+
+  /// The handler entries long_events and protected_events make, in order, by vector.
+  static let handlerSequence: [(UInt8, String)] = [
+    (3, "bp_handler"), (0x40, "int40_handler"), (6, "ud_handler"), (0, "de_handler"), (13, "gp_handler"),
+  ]
+  static let guestSingleSteps = Array(repeating: (UInt8(1), "db_handler"), count: 5)
+
+  @Test func longModeGuestCountsTheSameHandlerEntriesWhenStepped() throws {
+    let (entries, output) = try stepToTheEnd(TestGuests.longEvents)
+    // The guest's own counters, identical to an unstepped run (GuestEventTests).
+    #expect(output == longEventsCounts)
+    // Each stop at a handler is at that handler's first instruction, with its vector.
+    try expectHandlerStops(
+      entries, Self.handlerSequence + [(14, "pf_handler")] + Self.guestSingleSteps, in: TestGuests.longEvents)
+  }
+
+  @Test func protectedModeGuestCountsTheSameHandlerEntriesWhenStepped() throws {
+    let (entries, output) = try stepToTheEnd(TestGuests.protectedEvents)
+    #expect(output == protectedEventsCounts)
+    try expectHandlerStops(entries, Self.handlerSequence + Self.guestSingleSteps, in: TestGuests.protectedEvents)
+  }
 }
+
+/// What Guests/tests/protected_events.S prints: one count per handler, derived from its source.
+let protectedEventsCounts = """
+  db=00000005
+  bp=00000001
+  int40=00000001
+  ud=00000001
+  de=00000001
+  gp=00000001
+
+  """
 
 /// What Guests/tests/long_events.S prints: one count per handler, derived from its source.
 let longEventsCounts = """

@@ -164,4 +164,14 @@ let longEventsCounts = """
     #expect(console.text == longEventsCounts)
     #expect(outcome == .debugExit(value: 0x10, status: 33))
   }
+
+  @Test func protectedModeHandlersAreReachedOnceInAPlainRun() throws {
+    // IRET too: KVM's emulator handles it in real mode only, so the run loop retires it.
+    var configuration = MachineConfiguration(kernel: TestGuests.protectedEvents.image, kernelName: "protected_events")
+    configuration.timeoutMilliseconds = 20_000
+    let console = CapturedConsole()
+    let outcome = try Machine(configuration: configuration, console: console).run()
+    #expect(console.text == "db=00000005\nbp=00000001\nint40=00000001\nud=00000001\nde=00000001\ngp=00000001\n")
+    #expect(outcome == .debugExit(value: 0x10, status: 33))
+  }
 }
