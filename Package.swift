@@ -40,7 +40,7 @@ let package = Package(
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
-    .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM"]),
+    .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "hyperstep"]),
   ]
 )

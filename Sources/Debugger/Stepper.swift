@@ -259,6 +259,12 @@ public final class Stepper {
       knownPC = nil
       if handlers.table != special.idt { handlers.plant(for: special) }
     }
+    if decoded.kind == .loadStackSegment {
+      // MOV SS / POP SS: the next instruction runs in their shadow, with no trap (and so no
+      // stop) between them. Some hosts stop there anyway; the stepper runs on to match the CPU.
+      if let request { return try stop(.guestRequest(value: request)) }
+      return try step()
+    }
     if trapDue {
       // The guest's own single-step trap, which KVM swallowed: deliver #DB with DR6.BS.
       return try deliverGuestSingleStep()

@@ -1,4 +1,5 @@
 import Debugger
+import GuestMemory
 import Machine
 import TestGuests
 import Testing
@@ -45,6 +46,34 @@ import Testing
     #expect(last.reason == .halt(interruptsEnabled: false))
     // Halted with interrupts off: nothing runs any more.
     #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_001d, vcpu: 0))
+  }
+
+  @Test func movSSShadowHasNoStopOfItsOwn() throws {
+    let stepper = try Stepper(machine: machine(TestGuests.stepSpecial))
+    var trace = [try stepper.pc()]
+    for _ in 0..<3 { trace.append(try stepper.step().pc) }
+    // llvm-objdump: 100000 mov $0x10,%eax; 100005 mov %eax,%ss; 100007 nop; 100008 nop; 100009 lea.
+    // The NOP at 100007 runs in the MOV SS shadow, so no stop lands on it (SDM vol. 3, 6.8.3).
+    #expect(trace == [0x10_0000, 0x10_0005, 0x10_0008, 0x10_0009])
+  }
+
+  @Test func repStringStopsStayOnTheInstructionUntilItsLastIteration() throws {
+    let machine = try machine(TestGuests.stepSpecial)
+    let stepper = try Stepper(machine: machine)
+    var stop = try stepper.step()
+    while stop.pc != 0x10_001c { stop = try stepper.step() }  // up to `rep movsb`
+    var stopsOnRep = 1
+    stop = try stepper.step()
+    while stop.pc == 0x10_001c {
+      stopsOnRep += 1
+      stop = try stepper.step()
+    }
+    // One stop before the REP, then one per trap delivered (at most one per iteration, 3 here),
+    // RIP staying on the REP until the last iteration; then the next instruction, PUSHF.
+    #expect((2...4).contains(stopsOnRep))
+    #expect(stop.pc == 0x10_001e)
+    let target = try #require(try ELFFile(TestGuests.stepSpecial.elf).symbols().first { $0.name == "target" })
+    #expect(try machine.memory.read(at: GuestAddress(target.address), count: 4) == Array("abc".utf8) + [0])
   }
 
   /// Steps a guest to its end; returns the handler entries seen and what the guest printed.
