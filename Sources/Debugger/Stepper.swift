@@ -18,6 +18,8 @@ public final class Stepper {
   private var guestTrapFlag: Bool
   /// Halted with interrupts off: nothing will run again.
   private var halted = false
+  /// Halted with interrupts on (in-kernel APIC): the next step waits for an interrupt.
+  private var waitingForInterrupt = false
   /// Segment and control registers, refreshed only after instructions that can change them.
   private var special: SpecialRegisters {
     didSet { specialGeneration &+= 1 }
@@ -105,7 +107,7 @@ public final class Stepper {
 
   // MARK: Modes
 
-  private func applyDebugState(_ newMode: Mode) throws {
+  private func applyDebugState(_ newMode: Mode, admitInterrupts: Bool = false) throws {
     var debug = GuestDebug(options: [.softwareBreakpoints])
     switch newMode {
     case .idle:
@@ -113,7 +115,7 @@ public final class Stepper {
       handlers.remove()
     case .stepping:
       debug.options.insert(.singleStep)
-      if policy == .block { debug.options.insert(.blockInterrupts) }
+      if policy == .block && !admitInterrupts { debug.options.insert(.blockInterrupts) }
       if handlers.table != special.idt || handlers.isEmpty { handlers.plant(for: special) }
     case .running(let breakpoints):
       // Full speed: the handler breakpoints would stop every exception, so they come out.
@@ -148,6 +150,7 @@ public final class Stepper {
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
     if halted { return try stop(.halt(interruptsEnabled: false)) }
+    if waitingForInterrupt { return try waitForInterrupt() }
     if mode != .stepping { try applyDebugState(.stepping) }
     let pc = try self.pc()
     let lifted = handlers.lift(at: pc)
@@ -166,7 +169,13 @@ public final class Stepper {
       try vcpu.setRegisters(registers)
       try applyDebugState(.stepping)
       let interruptsOn = registers.rflags & Self.interruptFlag != 0
-      if !interruptsOn || !machine.hasInterruptController { halted = true }
+      if interruptsOn && machine.hasInterruptController {
+        // Wait in the kernel for the interrupt, as the CPU would after HLT.
+        try vcpu.setMultiprocessingState(.halted)
+        waitingForInterrupt = true
+      } else {
+        halted = true
+      }
       return try stop(.halt(interruptsEnabled: interruptsOn))
     case .softwareInterrupt(let vector, let opcode) where opcode != .into || registers.rflags & Self.overflowFlag != 0:
       // Delivered here, so the frame shows the guest's own TF and the stop is at the handler.
@@ -273,6 +282,42 @@ public final class Stepper {
     return try stop(.step)
   }
 
+  /// After HLT with interrupts on: the vCPU sleeps until an interrupt arrives, even under the
+  /// `block` policy (nothing else could wake it), and the stop is at the handler's first
+  /// instruction.
+  private func waitForInterrupt() throws -> Stop {
+    waitingForInterrupt = false
+    try applyDebugState(.stepping, admitInterrupts: true)
+    defer { try? applyDebugState(.stepping) }
+    knownPC = nil
+    let none = DecodedInstruction(kind: .other, length: 0)
+    while true {
+      let exit = try vcpu.run()
+      switch exit {
+      case .debug(let info):
+        if info.exception == 3, let vectors = handlers.vectors(at: info.pc) {
+          return try handlerEntry(at: info.pc, vectors: vectors, trapDue: false, decoded: none)
+        }
+        return try stop(.step, pc: info.pc)
+      case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
+        let now = special.cs.base &+ (try vcpu.registers().rip)
+        if let vectors = handlers.vectors(at: now) {
+          return try handlerEntry(at: now, vectors: vectors, trapDue: false, decoded: none)
+        }
+        return try stop(
+          .exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
+      case .interrupted:
+        continue
+      case .shutdown:
+        return try stop(.exit(.tripleFault(machine.snapshot(vcpu))))
+      default:
+        if case .portOut = exit {} else if case .portIn = exit {} else { return try stop(.step) }
+        let action = machine.serviceDeviceExit(exit, on: vcpu)
+        if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
+      }
+    }
+  }
+
   /// The flags word a POPF (slot 0) or IRET (slot 2) is about to load: its TF bit.
   private func stackFlagsTrapBit(_ registers: Registers, slot: UInt64, width: Int) throws -> Bool {
     let cpu = GuestCPU(registers: registers, special: special)
@@ -302,8 +347,9 @@ public final class Stepper {
     guestTrapFlag = false
     registers.rflags &= ~Self.resumeFlag
     try applyDebugState(.stepping)
-    let reason: StopReason =
-      vector >= 32 && policy == .deliver ? .interrupt(vector: vector) : .exception(vector: vector)
+    var software = false
+    if case .softwareInterrupt(let number, _) = decoded.kind, number == vector { software = true }
+    let reason: StopReason = vector >= 32 && !software ? .interrupt(vector: vector) : .exception(vector: vector)
     return try stop(reason, pc: pc)
   }
 
@@ -373,7 +419,8 @@ public final class Stepper {
         continue
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
         if try machine.completeFailedEmulation(on: vcpu) { continue }
-        return try stop(.exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
+        return try stop(
+          .exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
       case .internalError(let suberror, _):
         return try stop(.exit(.internalError(description: "KVM internal error \(suberror)", machine.snapshot(vcpu))))
       case .shutdown:

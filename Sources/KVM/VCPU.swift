@@ -268,6 +268,24 @@ public enum MPState: Sendable, Equatable {
 }
 
 extension VCPU {
+  /// Puts the vCPU into a multiprocessing state; `.halted` makes it wait in the kernel for
+  /// an interrupt, as after HLT (needs the in-kernel local APIC).
+  public func setMultiprocessingState(_ state: MPState) throws(KVMError) {
+    var raw = kvm_mp_state()
+    switch state {
+    case .runnable: raw.mp_state = UInt32(KVM_MP_STATE_RUNNABLE)
+    case .uninitialized: raw.mp_state = UInt32(KVM_MP_STATE_UNINITIALIZED)
+    case .initReceived: raw.mp_state = UInt32(KVM_MP_STATE_INIT_RECEIVED)
+    case .halted: raw.mp_state = UInt32(KVM_MP_STATE_HALTED)
+    case .sipiReceived: raw.mp_state = UInt32(KVM_MP_STATE_SIPI_RECEIVED)
+    case .other(let value): raw.mp_state = value
+    }
+    // SAFETY: `raw` is a live kvm_mp_state for the duration of the call.
+    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
+      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_MP_STATE, pointer, "KVM_SET_MP_STATE")
+    }
+  }
+
   public func multiprocessingState() throws(KVMError) -> MPState {
     var raw = kvm_mp_state()
     // SAFETY: `raw` is a live kvm_mp_state for the duration of the call.

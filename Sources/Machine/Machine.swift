@@ -63,7 +63,7 @@ public final class Machine: @unchecked Sendable {
       throw .badConfiguration(
         "--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
     }
-    hasInterruptController = configuration.cpuCount > 1
+    hasInterruptController = configuration.interruptController ?? (configuration.cpuCount > 1)
     runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
     serial = Serial8250(output: { console.write($0) })
 

@@ -12,6 +12,9 @@ public struct MachineConfiguration: Sendable {
   public var commandLine: String = ""
   /// Stop the run after this many milliseconds (nil: never).
   public var timeoutMilliseconds: Int?
+  /// In-kernel PIC, IOAPIC, local APICs and PIT. nil: only with more than one vCPU, so a
+  /// single-vCPU guest's HLT reaches Hyperstep directly.
+  public var interruptController: Bool?
 
   public static let minimumMemory: UInt64 = 2 << 20
 

@@ -31,6 +31,9 @@ struct MachineOptions: ParsableArguments {
     help: ArgumentHelp("Load address of a flat binary (default 0x7c00 real, 0x100000 protected).", valueName: "addr"))
   var loadAddress: String?
 
+  @Flag(help: "Give even a single-vCPU guest the in-kernel PIC, IOAPIC, local APIC and PIT (timer interrupts).")
+  var irqchip = false
+
   @Option(name: .long, help: ArgumentHelp("Stop the guest after this many seconds.", valueName: "seconds"))
   var timeout: Double?
 
@@ -51,6 +54,7 @@ struct MachineOptions: ParsableArguments {
     }
     configuration.memorySize = size
     configuration.cpuCount = cpus
+    if irqchip { configuration.interruptController = true }
     configuration.commandLine = cmdline
     guard let format = ImageFormat(rawValue: kernelFormat) else {
       fail(

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import Machine
 import TestGuests
+import Testing
 
 /// `hyperstep trace` end to end. Expected lines come from `llvm-objdump -d` of each guest's ELF.
 @Suite(requiresKVM) struct TraceCommandTests {
@@ -46,7 +46,9 @@ import TestGuests
   }
 
   @Test func fromAndUntilAreTheFirstAndLastLines() throws {
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.longEvents), "--from", "events", "--until", "report"])
+    let run = try CLI.run([
+      "trace", "--kernel", try kernel(TestGuests.longEvents), "--from", "events", "--until", "report",
+    ])
     #expect(run.status == 0, "\(run.stderr)")
     let lines = run.stdout.split(separator: "\n")
     let symbols = try ELFFile(TestGuests.longEvents.elf).symbols()
@@ -54,7 +56,9 @@ import TestGuests
     let report = symbols.first { $0.name == "report" }!.address
     #expect(lines.first == "0x\(String(events, radix: 16)) events")
     #expect(lines.last == "0x\(String(report, radix: 16)) report")
-    #expect(lines.contains("0x\(String(symbols.first { $0.name == "gp_handler" }!.address, radix: 16)) gp_handler exception 13"))
+    #expect(
+      lines.contains(
+        "0x\(String(symbols.first { $0.name == "gp_handler" }!.address, radix: 16)) gp_handler exception 13"))
   }
 
   @Test func limitStopsTheTrace() throws {
@@ -65,7 +69,9 @@ import TestGuests
 
   @Test func jsonLinesCarryStepRipEventAndVCPU() throws {
     let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid()).jsonl"
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl", "--output", path])
+    let run = try CLI.run([
+      "trace", "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl", "--output", path,
+    ])
     #expect(run.status == 0)
     #expect(run.stdout.isEmpty)
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
@@ -86,7 +92,8 @@ import TestGuests
     #expect(lines.first == "0x100000 _start")
     #expect(lines.last?.hasSuffix("exit triple-fault") == true, "\(lines.last ?? "")")
     // With the trace on stdout, the guest's console is on stderr, ahead of the error line.
-    #expect(run.stderr.hasPrefix("about to triple fault\nhyperstep: error: the guest stopped: triple-fault on vCPU 0\n"))
+    #expect(
+      run.stderr.hasPrefix("about to triple fault\nhyperstep: error: the guest stopped: triple-fault on vCPU 0\n"))
     #expect(run.stdout.contains("about to triple fault") == false)
   }
 }
@@ -102,7 +109,8 @@ import TestGuests
 
   @Test func unknownSymbolSaysWhichFileWasSearched() throws {
     let path = try CLI.temporaryFile(TestGuests.longEvents.image, name: "symbols.elf")
-    try expectRefused(["trace", "--kernel", path, "--from", "no_such_function"], mentioning: "no such symbol in \(path)")
+    try expectRefused(
+      ["trace", "--kernel", path, "--from", "no_such_function"], mentioning: "no such symbol in \(path)")
   }
 
   @Test func aZeroLimitIsRefused() throws {
@@ -110,7 +118,8 @@ import TestGuests
   }
 
   @Test func anUnwritableOutputIsRefused() throws {
-    try expectRefused(["trace", "--output", "/nonexistent/dir/trace.txt"], mentioning: "/nonexistent/dir/trace.txt: cannot write")
+    try expectRefused(
+      ["trace", "--output", "/nonexistent/dir/trace.txt"], mentioning: "/nonexistent/dir/trace.txt: cannot write")
   }
 
   @Test func badPolicyAndFormatAreRefused() throws {
@@ -120,12 +129,14 @@ import TestGuests
 
   @Test(requiresKVM) func untilReachedBeforeFromIsAnError() throws {
     let path = try CLI.temporaryFile(TestGuests.longEvents.image, name: "order.elf")
-    try expectRefused(["trace", "--kernel", path, "--from", "report", "--until", "events"], mentioning: "was reached before --from")
+    try expectRefused(
+      ["trace", "--kernel", path, "--from", "report", "--until", "events"], mentioning: "was reached before --from")
   }
 
   @Test(requiresKVM) func fromNeverReachedHasItsOwnStatus() throws {
     let path = try CLI.temporaryFile(TestGuests.stepExits.image, name: "never.elf")
     // 0x10001d is the UD2 after the final HLT: the guest halts before it.
-    try expectRefused(["trace", "--kernel", path, "--from", "0x10001d"], status: 12, mentioning: "before reaching --from 0x10001d")
+    try expectRefused(
+      ["trace", "--kernel", path, "--from", "0x10001d"], status: 12, mentioning: "before reaching --from 0x10001d")
   }
 }

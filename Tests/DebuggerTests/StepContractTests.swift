@@ -114,7 +114,8 @@ import Testing
     #expect(entries.count == expected.count)
     for ((vector, pc), (expectedVector, name)) in zip(entries, expected) {
       #expect(vector == expectedVector)
-      #expect(pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
+      #expect(
+        pc == (try symbol(name, in: guest)), "vector \(vector) stopped at 0x\(String(pc, radix: 16)), not \(name)")
     }
   }
 

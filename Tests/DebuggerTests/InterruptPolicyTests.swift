@@ -1,0 +1,55 @@
+import Debugger
+import Machine
+import TestGuests
+import Testing
+
+/// Both interrupt policies on a guest with a 1 kHz PIT tick (Guests/tests/timer.S).
+@Suite(requiresKVM) struct InterruptPolicyTests {
+  func stops(_ policy: InterruptPolicy) throws -> [Stop] {
+    var configuration = MachineConfiguration(kernel: TestGuests.timer.image, kernelName: "timer")
+    configuration.interruptController = true
+    configuration.timeoutMilliseconds = 30_000
+    let stepper = try Stepper(
+      machine: Machine(configuration: configuration, console: CapturedConsole()), policy: policy)
+    var stops: [Stop] = []
+    for _ in 0..<200_000 {
+      let stop = try stepper.step()
+      stops.append(stop)
+      if case .exit(let outcome) = stop.reason {
+        #expect(outcome == .debugExit(value: 0x10, status: 33))
+        break
+      }
+    }
+    return stops
+  }
+
+  func address(_ name: String) throws -> UInt64 {
+    try #require(try ELFFile(TestGuests.timer.elf).symbols().first { $0.name == name }).address
+  }
+
+  @Test func blockKeepsTicksOutOfStepsUntilTheGuestWaitsForOne() throws {
+    let stops = try stops(.block)
+    let handler = try address("timer_handler")
+    let firstHalt = try #require(stops.firstIndex { if case .halt = $0.reason { true } else { false } })
+    // 20000 iterations of `dec; jnz` with interrupts on, and not one tick stepped into.
+    #expect(!stops[..<firstHalt].contains { if case .interrupt = $0.reason { true } else { false } })
+    #expect(stops[firstHalt].reason == .halt(interruptsEnabled: true))
+    // HLT with interrupts on waits for the tick even under `block`; the stop is at the handler.
+    #expect(stops[firstHalt + 1] == Stop(reason: .interrupt(vector: 0x20), pc: handler, vcpu: 0))
+    let interrupts = stops.filter { if case .interrupt = $0.reason { true } else { false } }
+    #expect(interrupts.count == 3)  // one per HLT until the handler has counted three
+  }
+
+  @Test func deliverShowsTicksAndTheirHandlersWhileStepping() throws {
+    let stops = try stops(.deliver)
+    let handler = try address("timer_handler")
+    let firstHalt = stops.firstIndex { if case .halt = $0.reason { true } else { false } } ?? stops.count
+    let early = stops[..<firstHalt].indices.filter { stops[$0].reason == .interrupt(vector: 0x20) }
+    #expect(!early.isEmpty, "no tick arrived during 40000 stepped instructions with interrupts on")
+    for index in early {
+      #expect(stops[index].pc == handler)
+      // The handler's own instructions follow in the trace: `incl ticks(%rip)` is 6 bytes.
+      #expect(stops[index + 1] == Stop(reason: .step, pc: handler + 6, vcpu: 0))
+    }
+  }
+}
