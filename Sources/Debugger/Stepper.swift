@@ -220,7 +220,8 @@ public final class Stepper {
         if info.exception == 3, let vectors = handlers.vectors(at: info.pc) {
           return try handlerEntry(at: info.pc, vectors: vectors, trapDue: trapDue, decoded: decoded)
         }
-        if !completing { knownPC = info.pc }
+        if completing { vcpu.cancelImmediateExit() }
+        knownPC = info.pc
         break runLoop
       case .portOut, .portIn, .mmioRead, .mmioWrite:
         // KVM drops the step trap after I/O it hands to user space; completing the
@@ -234,7 +235,20 @@ public final class Stepper {
         vcpu.requestImmediateExit()
         completing = true
       case .interrupted:
-        if completing { break runLoop }
+        if completing {
+          if let countBytes = decoded.repeatCountBytes {
+            // KVM finishes a REP string instruction's last I/O iteration without moving RIP
+            // on; it retires it on the next entry, executing nothing. Let it, so the stop
+            // after the last iteration is at the next instruction, as on the CPU.
+            let now = try vcpu.registers()
+            let mask: UInt64 = countBytes == 8 ? .max : (1 << (8 * UInt64(countBytes))) - 1
+            if special.cs.base &+ now.rip == pc && now.rcx & mask == 0 {
+              completing = false
+              continue
+            }
+          }
+          break runLoop
+        }
       case .halt:
         break runLoop
       case .internalError(let suberror, let data):

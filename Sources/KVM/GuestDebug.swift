@@ -176,4 +176,11 @@ extension VCPU {
     // SAFETY: immediate_exit is a byte of this vCPU's kvm_run, written by its own thread.
     unsafe shared.pointee.immediate_exit = 1
   }
+
+  /// Withdraws `requestImmediateExit()` when KVM returned with another exit first (it can
+  /// report the step trap of the completed instruction instead), so the next KVM_RUN runs.
+  public func cancelImmediateExit() {
+    // SAFETY: immediate_exit is a byte of this vCPU's kvm_run, written by its own thread.
+    unsafe shared.pointee.immediate_exit = 0
+  }
 }

@@ -19,14 +19,27 @@ import Testing
         0x100006 _start+0x6
         0x100007 _start+0x7
         0x100008 _start+0x8
-        0x10000d _start+0xd
-        0x100013 _start+0x13
+        0x10000f _start+0xf
+        0x100010 _start+0x10
+        0x100015 _start+0x15
         0x100015 _start+0x15
         0x100017 _start+0x17
-        0x100019 _start+0x19
-        0x10001b _start+0x1b
-        0x10001c _start+0x1c
-        0x10001d _start+0x1d halt
+        0x10001e _start+0x1e
+        0x10001f _start+0x1f
+        0x100024 _start+0x24
+        0x10002a _start+0x2a
+        0x10002c _start+0x2c
+        0x10002e _start+0x2e
+        0x100030 _start+0x30
+        0x100032 _start+0x32
+        0x100037 _start+0x37
+        0x100039 _start+0x39
+        0x10003b _start+0x3b
+        0x10003e _start+0x3e
+        0x100041 _start+0x41
+        0x100043 _start+0x43
+        0x100044 _start+0x44
+        0x100045 _start+0x45 halt
 
         """)
   }
@@ -75,13 +88,13 @@ import Testing
     #expect(run.status == 0)
     #expect(run.stdout.isEmpty)
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
-    #expect(lines.count == 13)
+    #expect(lines.count == 26)
     for (index, line) in lines.enumerated() {
       let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
       #expect(object["step"] as? Int == index)
       #expect(object["vcpu"] as? Int == 0)
       #expect((object["rip"] as? String)?.hasPrefix("0x") == true)
-      #expect(object["event"] as? String == (index == 12 ? "halt" : "step"))
+      #expect(object["event"] as? String == (index == 25 ? "halt" : "step"))
     }
   }
 

@@ -26,26 +26,40 @@ import Testing
       last = try stepper.step()
       trace.append(last.pc)
     }
-    // From `llvm-objdump -d step_exits.elf`: one stop before each instruction, HLT retired.
+    // From `llvm-objdump -d step_exits.elf`: one stop before each instruction (and one per
+    // REP iteration), HLT retired and reported.
     #expect(
       trace == [
         0x10_0000,  // mov $0x3ff,%dx
         0x10_0004,  // mov $0x5a,%al
-        0x10_0006,  // out %al,%dx      (VMM port)
-        0x10_0007,  // in %dx,%al       (VMM port)
-        0x10_0008,  // mov $0xd0000000,%ebx
-        0x10_000d,  // movl $1,(%rbx)   (MMIO store)
-        0x10_0013,  // movl (%rbx),%eax (MMIO load)
-        0x10_0015,  // incl (%rbx)      (MMIO read-modify-write)
-        0x10_0017,  // xor %eax,%eax
-        0x10_0019,  // cpuid
-        0x10_001b,  // cli
-        0x10_001c,  // hlt
-        0x10_001d,  // after hlt: reported as a halt, not run past
+        0x10_0006,  // out %al,%dx       (VMM port)
+        0x10_0007,  // in %dx,%al        (VMM port)
+        0x10_0008,  // lea text,%rsi
+        0x10_000f,  // outsb             (VMM port)
+        0x10_0010,  // mov $2,%ecx
+        0x10_0015,  // rep outsb         (two iterations)
+        0x10_0015,  //   after the first iteration
+        0x10_0017,  // lea buffer,%rdi
+        0x10_001e,  // insb              (VMM port)
+        0x10_001f,  // mov $0xd0000000,%ebx
+        0x10_0024,  // movl $1,(%rbx)    (MMIO store)
+        0x10_002a,  // movl (%rbx),%eax  (MMIO load)
+        0x10_002c,  // incl (%rbx)       (MMIO read-modify-write)
+        0x10_002e,  // xor %eax,%eax
+        0x10_0030,  // cpuid
+        0x10_0032,  // mov $0xc0000080,%ecx
+        0x10_0037,  // rdmsr
+        0x10_0039,  // wrmsr
+        0x10_003b,  // mov %cr0,%rax
+        0x10_003e,  // mov %rax,%cr0
+        0x10_0041,  // rdtsc
+        0x10_0043,  // cli
+        0x10_0044,  // hlt
+        0x10_0045,  // after hlt: reported as a halt, not run past
       ])
     #expect(last.reason == .halt(interruptsEnabled: false))
     // Halted with interrupts off: nothing runs any more.
-    #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_001d, vcpu: 0))
+    #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_0045, vcpu: 0))
   }
 
   @Test func movSSShadowHasNoStopOfItsOwn() throws {

@@ -22,6 +22,8 @@ public struct DecodedInstruction: Equatable, Sendable {
   /// The instruction may change segment, descriptor-table, control or mode state, so a
   /// cached copy of the special registers must be refreshed after it.
   public var changesSystemState = false
+  /// A REP/REPE/REPNE string instruction: the width of its count register in bytes (2, 4 or 8).
+  public var repeatCountBytes: Int?
 
   public init(kind: Kind, length: Int, changesSystemState: Bool = false) {
     self.kind = kind
@@ -40,23 +42,38 @@ public enum InstructionDecoder {
   public static func decode(_ bytes: [UInt8], size: CodeSize) -> DecodedInstruction {
     var index = 0
     var operandOverride = false
+    var addressOverride = false
+    var repeated = false
     var rexW = false
     // Legacy prefixes, at most 14 of them before the opcode (15-byte limit).
     while index < bytes.count && index < 14 {
       switch bytes[index] {
       case 0x66: operandOverride = true
-      case 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65: break
+      case 0x67: addressOverride = true
+      case 0xf2, 0xf3: repeated = true
+      case 0xf0, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65: break
       default:
         if size == .bits64, bytes[index] & 0xf0 == 0x40 {
           rexW = bytes[index] & 0x08 != 0
           index += 1
         }
-        return classify(bytes, at: index, size: size, operandOverride: operandOverride, rexW: rexW)
+        var result = classify(bytes, at: index, size: size, operandOverride: operandOverride, rexW: rexW)
+        if repeated, index < bytes.count, Self.stringOpcodes.contains(bytes[index]) {
+          switch size {
+          case .bits64: result.repeatCountBytes = addressOverride ? 4 : 8
+          case .bits32: result.repeatCountBytes = addressOverride ? 2 : 4
+          case .bits16: result.repeatCountBytes = addressOverride ? 4 : 2
+          }
+        }
+        return result
       }
       index += 1
     }
     return DecodedInstruction(kind: .other, length: 0)
   }
+
+  /// INS, OUTS, MOVS, CMPS, STOS, LODS, SCAS (byte and word/dword/qword forms).
+  static let stringOpcodes: Set<UInt8> = [0x6c, 0x6d, 0x6e, 0x6f, 0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf]
 
   private static func classify(_ bytes: [UInt8], at index: Int, size: CodeSize, operandOverride: Bool, rexW: Bool)
     -> DecodedInstruction
