@@ -20,6 +20,11 @@ final class HandlerBreakpoints {
   private(set) var planted: [UInt64: Planted] = [:]
   private(set) var table: DescriptorTable?
   private let memory: GuestRAM
+  /// The table's bytes when last planted, to notice a guest that rewrites its gates
+  /// (or fills the real-mode IVT) without loading a new IDTR.
+  private var tableBytes: [UInt8] = []
+  private var scratch: [UInt8] = []
+  private var tablePhysical: GuestAddress?
 
   init(memory: GuestRAM) { self.memory = memory }
 
@@ -27,15 +32,35 @@ final class HandlerBreakpoints {
 
   func vectors(at linear: UInt64) -> [UInt8]? { planted[linear]?.vectors }
 
+  /// Replants when the IDTR or the table's contents changed since the last planting. The
+  /// contents check is one copy and compare of at most 4 KiB, done before every step.
+  func refresh(for special: SpecialRegisters) {
+    guard table == special.idt, let physical = tablePhysical else {
+      plant(for: special)
+      return
+    }
+    guard !tableBytes.isEmpty else { return }
+    if scratch.count != tableBytes.count { scratch = [UInt8](repeating: 0, count: tableBytes.count) }
+    guard (try? memory.read(at: physical, into: &scratch)) != nil else { return }
+    if scratch != tableBytes { plant(for: special) }
+  }
+
   /// Reads the IDT (or real-mode IVT) and plants a breakpoint at each distinct handler.
   func plant(for special: SpecialRegisters) {
     remove()
     table = special.idt
+    snapshotTable(special)
     let walker = PageWalker(
       memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
     var handlers: [UInt64: [UInt8]] = [:]
     for (vector, address) in Self.handlerAddresses(special, walker) { handlers[address, default: []].append(vector) }
-    let tableRange = special.idt.base...(special.idt.base + UInt64(special.idt.limit))
+    // The gates themselves (at most 256 of them) are never patched.
+    let protected = special.cr0 & 1 != 0
+    let gateSize: UInt64 = protected ? (special.efer & (1 << 10) != 0 ? 16 : 8) : 4
+    let tableRange = special.idt.base...(special.idt.base + min(UInt64(special.idt.limit), 256 * gateSize - 1))
+    // In real mode KVM emulates every instruction, and its emulator takes a planted INT3 for
+    // the guest's own; the stepper uses a hardware breakpoint there instead (see Stepper).
+    guard protected else { return }
     for (address, vectors) in handlers where !tableRange.contains(address) {
       guard let physical = try? walker.translate(address), let original = try? memory.load(UInt8.self, at: physical),
         original != 0xcc
@@ -50,6 +75,27 @@ final class HandlerBreakpoints {
     for (_, entry) in planted where !entry.lifted { try? memory.store(entry.original, at: entry.physical) }
     planted.removeAll()
     table = nil
+    tablePhysical = nil
+    tableBytes = []
+  }
+
+  /// Remembers where the table is and what it holds, when it is physically contiguous.
+  private func snapshotTable(_ special: SpecialRegisters) {
+    let protected = special.cr0 & 1 != 0
+    let gateSize: UInt64 = protected ? (special.efer & (1 << 10) != 0 ? 16 : 8) : 4
+    let size = min(256 * gateSize, UInt64(special.idt.limit) + 1)
+    let walker = PageWalker(
+      memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
+    guard size > 0, let start = try? walker.translate(special.idt.base),
+      let end = try? walker.translate(special.idt.base + size - 1), end.value - start.value == size - 1,
+      let bytes = try? memory.read(at: start, count: Int(size))
+    else {
+      tablePhysical = GuestAddress(0)
+      tableBytes = []
+      return
+    }
+    tablePhysical = start
+    tableBytes = bytes
   }
 
   /// Puts the original byte back at `linear` for one step; returns whether there was one.

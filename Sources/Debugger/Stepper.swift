@@ -107,7 +107,9 @@ public final class Stepper {
 
   // MARK: Modes
 
-  private func applyDebugState(_ newMode: Mode, admitInterrupts: Bool = false) throws {
+  private func applyDebugState(_ newMode: Mode, admitInterrupts: Bool = false, handlerBreakpoint: UInt64? = nil)
+    throws
+  {
     var debug = GuestDebug(options: [.softwareBreakpoints])
     switch newMode {
     case .idle:
@@ -116,7 +118,12 @@ public final class Stepper {
     case .stepping:
       debug.options.insert(.singleStep)
       if policy == .block && !admitInterrupts { debug.options.insert(.blockInterrupts) }
-      if handlers.table != special.idt || handlers.isEmpty { handlers.plant(for: special) }
+      if let handlerBreakpoint {
+        debug.options.insert(.hardwareBreakpoints)
+        debug.debugRegisters[0] = handlerBreakpoint
+        debug.debugRegisters[7] = 1  // L0, execution
+      }
+      handlers.refresh(for: special)
     case .running(let breakpoints):
       // Full speed: the handler breakpoints would stop every exception, so they come out.
       handlers.remove()
@@ -151,7 +158,7 @@ public final class Stepper {
   public func step() throws -> Stop {
     if halted { return try stop(.halt(interruptsEnabled: false)) }
     if waitingForInterrupt { return try waitForInterrupt() }
-    if mode != .stepping { try applyDebugState(.stepping) }
+    if mode != .stepping { try applyDebugState(.stepping) } else { handlers.refresh(for: special) }
     let pc = try self.pc()
     let lifted = handlers.lift(at: pc)
     defer { if lifted { handlers.replant(at: pc) } }
@@ -203,13 +210,25 @@ public final class Stepper {
       try vcpu.setSpecialRegisters(newSpecial)
       try vcpu.setRegisters(registers)
       special = newSpecial
-      if handlers.table != special.idt { handlers.plant(for: special) }
+      handlers.refresh(for: special)
       try applyDebugState(.stepping)
       if trapDue { return try deliverGuestSingleStep() }
       return try stop(.step)
     default:
       break
     }
+
+    // Real mode has no planted INT3s (see HandlerBreakpoints): for an instruction that will
+    // likely fault, a hardware breakpoint on its handler gives the stop at the handler.
+    var faultHandler: (vector: UInt8, address: UInt64)?
+    if special.cr0 & 1 == 0, let vector = decoded.likelyFault,
+      let entry = HandlerBreakpoints.handlerAddresses(special, GuestCPU(registers: registers, special: special).walker(machine.memory))
+        .first(where: { $0.0 == vector })
+    {
+      faultHandler = (vector, entry.1)
+      try applyDebugState(.stepping, handlerBreakpoint: entry.1)
+    }
+    defer { if faultHandler != nil { try? applyDebugState(.stepping) } }
 
     var request: UInt32?
     var completing = false
@@ -219,6 +238,9 @@ public final class Stepper {
       case .debug(let info):
         if info.exception == 3, let vectors = handlers.vectors(at: info.pc) {
           return try handlerEntry(at: info.pc, vectors: vectors, trapDue: trapDue, decoded: decoded)
+        }
+        if let faultHandler, info.dr6 & 1 != 0, info.pc == faultHandler.address {
+          return try handlerEntry(at: info.pc, vectors: [faultHandler.vector], trapDue: trapDue, decoded: decoded)
         }
         if completing { vcpu.cancelImmediateExit() }
         knownPC = info.pc
@@ -280,7 +302,7 @@ public final class Stepper {
     if decoded.changesSystemState {
       special = try vcpu.specialRegisters()
       knownPC = nil
-      if handlers.table != special.idt { handlers.plant(for: special) }
+      handlers.refresh(for: special)
     }
     if decoded.kind == .loadStackSegment {
       // MOV SS / POP SS: the next instruction runs in their shadow, with no trap (and so no

@@ -9,6 +9,7 @@ import Testing
 @Suite(requiresKVM) struct StepContractTests {
   func machine(_ guest: GuestImage, console: CapturedConsole = CapturedConsole()) throws -> Machine {
     var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    if guest.format == "flat-real" { configuration.format = .flatReal }
     configuration.timeoutMilliseconds = 20_000
     return try Machine(configuration: configuration, console: console)
   }
@@ -146,6 +147,17 @@ import Testing
     // Each stop at a handler is at that handler's first instruction, with its vector.
     try expectHandlerStops(
       entries, Self.handlerSequence + [(14, "pf_handler")] + Self.guestSingleSteps, in: TestGuests.longEvents)
+  }
+
+  @Test func realModeGuestCountsTheSameHandlerEntriesWhenStepped() throws {
+    let console = CapturedConsole()
+    _ = try machine(TestGuests.realEvents, console: console).run()
+    #expect(console.text == "db=00000005\nbp=00000001\nint40=00000001\nud=00000001\nde=00000001\n")
+    let (entries, output) = try stepToTheEnd(TestGuests.realEvents)
+    #expect(output == console.text)
+    try expectHandlerStops(
+      entries, [(3, "bp_handler"), (0x40, "int40_handler"), (6, "ud_handler"), (0, "de_handler")] + Self.guestSingleSteps,
+      in: TestGuests.realEvents)
   }
 
   @Test func protectedModeGuestCountsTheSameHandlerEntriesWhenStepped() throws {

@@ -24,6 +24,9 @@ public struct DecodedInstruction: Equatable, Sendable {
   public var changesSystemState = false
   /// A REP/REPE/REPNE string instruction: the width of its count register in bytes (2, 4 or 8).
   public var repeatCountBytes: Int?
+  /// An exception this instruction raises by its nature, when it is easy to tell: #UD for
+  /// UD2, #DE for DIV and IDIV.
+  public var likelyFault: UInt8?
 
   public init(kind: Kind, length: Int, changesSystemState: Bool = false) {
     self.kind = kind
@@ -122,6 +125,7 @@ public enum InstructionDecoder {
     case 0x0f:
       guard index + 1 < bytes.count else { return done(.other, 0) }
       var result = done(.other, 0)
+      if bytes[index + 1] == 0x0b { result.likelyFault = 6 }  // UD2
       // LGDT/LIDT/LMSW/SMSW group, MOV to/from CR, WRMSR, SYSCALL/SYSRET/SYSENTER/SYSEXIT,
       // RSM, POP FS/GS, LSS/LFS/LGS.
       result.changesSystemState = [0x01, 0x22, 0x30, 0x05, 0x07, 0x34, 0x35, 0xaa, 0xa1, 0xa9, 0xb2, 0xb4, 0xb5]
@@ -131,6 +135,11 @@ public enum InstructionDecoder {
       // Far JMP/CALL/RET, POP ES/DS, LES/LDS (outside 64-bit mode), MOV Sreg.
       var result = done(.other, 0)
       result.changesSystemState = true
+      return result
+    case 0xf6, 0xf7:
+      // F6/F7 /6 and /7: DIV and IDIV, which raise #DE on a zero divisor or an overflow.
+      var result = done(.other, 0)
+      if index + 1 < bytes.count, (bytes[index + 1] >> 3) & 7 >= 6 { result.likelyFault = 0 }
       return result
     case 0xff:
       // FF /3 and /5: far CALL and far JMP through memory.
