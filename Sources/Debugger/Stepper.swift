@@ -73,6 +73,13 @@ public final class Stepper {
     return pc
   }
 
+  /// The code size the cached segment state implies (as `GuestCPU.codeSize`).
+  private var codeSize: CodeSize {
+    if special.cr0 & 1 == 0 { return .bits16 }
+    if special.cs.longMode && special.efer & (1 << 10) != 0 { return .bits64 }
+    return special.cs.defaultSize32 ? .bits32 : .bits16
+  }
+
   /// Decodes the instruction at `pc` through the guest's page tables (one translation per page).
   private func decode(at pc: UInt64) -> DecodedInstruction {
     let page = pc & ~0xfff
@@ -88,7 +95,7 @@ public final class Stepper {
       codePage = (page, physical, specialGeneration)
     }
     let offset = pc & 0xfff
-    let size = GuestCPU(registers: Registers(), special: special).codeSize
+    let size = codeSize
     if offset <= 0x1000 - 15, (try? machine.memory.read(at: GuestAddress(physical + offset), into: &fetchBuffer)) != nil
     {
       return InstructionDecoder.decode(fetchBuffer, size: size)
@@ -222,8 +229,10 @@ public final class Stepper {
     // likely fault, a hardware breakpoint on its handler gives the stop at the handler.
     var faultHandler: (vector: UInt8, address: UInt64)?
     if special.cr0 & 1 == 0, let vector = decoded.likelyFault,
-      let entry = HandlerBreakpoints.handlerAddresses(special, GuestCPU(registers: registers, special: special).walker(machine.memory))
-        .first(where: { $0.0 == vector })
+      let entry = HandlerBreakpoints.handlerAddresses(
+        special, GuestCPU(registers: registers, special: special).walker(machine.memory)
+      )
+      .first(where: { $0.0 == vector })
     {
       faultHandler = (vector, entry.1)
       try applyDebugState(.stepping, handlerBreakpoint: entry.1)

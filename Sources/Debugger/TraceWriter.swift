@@ -27,7 +27,7 @@ public final class TraceWriter {
     switch format {
     case .text:
       appendHex(stop.pc)
-      if appendSymbol(stop.pc, prefix: " ") {}
+      _ = appendSymbol(stop.pc, prefix: Self.space)
       if stop.reason != .step {
         append(" ")
         append(stop.reason.name)
@@ -47,7 +47,7 @@ public final class TraceWriter {
       if symbols != nil {
         let mark = buffer.count
         append(",\"symbol\":\"")
-        if appendSymbol(stop.pc, prefix: "") { append("\"") } else { buffer.removeSubrange(mark...) }
+        if appendSymbol(stop.pc, prefix: []) { append("\"") } else { buffer.removeSubrange(mark...) }
       }
       appendDetail(stop.reason, json: true)
       append("}\n")
@@ -100,7 +100,7 @@ public final class TraceWriter {
     }
   }
 
-  private func appendSymbol(_ pc: UInt64, prefix: String) -> Bool {
+  private func appendSymbol(_ pc: UInt64, prefix: [UInt8]) -> Bool {
     guard let symbols else { return false }
     if cached == nil || pc < cached!.start || pc >= cached!.end {
       guard let entry = symbols.entry(containing: pc) else { return false }
@@ -112,7 +112,7 @@ public final class TraceWriter {
     buffer.append(contentsOf: cached!.name)
     let offset = pc - cached!.start
     if offset != 0 {
-      append("+")
+      append(Self.plus)
       appendHex(offset)
     }
     return true
@@ -122,6 +122,15 @@ public final class TraceWriter {
   private func append(_ text: String) {
     buffer.append(contentsOf: text.utf8)
   }
+
+  @inline(__always)
+  private func append(_ bytes: [UInt8]) {
+    buffer.append(contentsOf: bytes)
+  }
+
+  // Pieces of every line, as bytes once rather than as strings on every step.
+  private static let space: [UInt8] = [0x20]
+  private static let plus: [UInt8] = [0x2b]
 
   private func appendHex(_ value: UInt64) {
     buffer.append(0x30)

@@ -149,15 +149,23 @@ struct TraceCommand: ParsableCommand {
           warn("traced \(writer.linesWritten) stops in \(seconds) s (\(rate) stops/s)")
         }
       }
+      // Option values are read once: property wrappers are not free on a per-step path.
+      let limit = self.limit
+      let requested = self.from == "request"
+      let untilAddress = until ?? .max
       var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
       while true {
         writer.write(stop)
-        if stop.pc == until || writer.linesWritten >= limit { return ExitStatus.success.rawValue }
+        if stop.pc == untilAddress || writer.linesWritten >= limit { return ExitStatus.success.rawValue }
+        if stop.reason == .step {
+          stop = try stepper.step()
+          continue
+        }
         if case .exit(let outcome) = stop.reason {
           writer.flush()
           return report(outcome)
         }
-        if case .guestRequest(let value) = stop.reason, value == ControlPort.stopStepping, self.from == "request" {
+        if case .guestRequest(let value) = stop.reason, value == ControlPort.stopStepping, requested {
           writer.flush()
           let end = try stepper.run()
           if case .exit(let outcome) = end.reason { return report(outcome) }

@@ -156,7 +156,8 @@ import Testing
     let (entries, output) = try stepToTheEnd(TestGuests.realEvents)
     #expect(output == console.text)
     try expectHandlerStops(
-      entries, [(3, "bp_handler"), (0x40, "int40_handler"), (6, "ud_handler"), (0, "de_handler")] + Self.guestSingleSteps,
+      entries,
+      [(3, "bp_handler"), (0x40, "int40_handler"), (6, "ud_handler"), (0, "de_handler")] + Self.guestSingleSteps,
       in: TestGuests.realEvents)
   }
 
