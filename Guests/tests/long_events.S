@@ -3,8 +3,8 @@
 // the handler itself: INT3 (#BP), INT 0x40, UD2 (#UD), DIV by zero (#DE), a
 // non-canonical load (#GP), a load above the 4 GiB identity map (#PF), and the guest's
 // own TF single-stepping (#DB: the five instructions from the first NOP after POPF sets
-// TF up to and including the POPF that clears it). It also records whether PUSHF ever
-// showed TF outside the guest's own stepping. It prints the counters and exits with 0x10.
+// TF up to and including the POPF that clears it). It also records whether PUSHF, or the
+// RFLAGS image in a fault's frame, ever showed TF outside the guest's own stepping. It prints the counters and exits with 0x10.
 // The counts are architectural: they must be the same whether or not a debugger steps it.
     .code64
     .text
@@ -86,6 +86,9 @@ report:
     lea tf_text(%rip), %rsi
     mov pushf_tf(%rip), %edi
     call print_count
+    lea frame_text(%rip), %rsi
+    mov frame_tf(%rip), %edi
+    call print_count
     mov $0x10, %al
     out %al, $0xf4
 
@@ -123,7 +126,10 @@ int40_handler:
     iretq
 ud_handler:
     incl ud_count(%rip)
-    addq $2, (%rsp)
+    testl $0x100, 16(%rsp)    // TF in the frame's RFLAGS image: must be clear
+    jz 1f
+    incl frame_tf(%rip)
+1:  addq $2, (%rsp)
     iretq
 de_handler:
     incl de_count(%rip)
@@ -131,6 +137,10 @@ de_handler:
     iretq
 gp_handler:
     incl gp_count(%rip)
+    testl $0x100, 24(%rsp)    // past the error code
+    jz 1f
+    incl frame_tf(%rip)
+1:
     addq $3, 8(%rsp)          // past the error code to the saved RIP
     add $8, %rsp              // drop the error code
     iretq
@@ -150,6 +160,7 @@ de_text:    .asciz "de="
 gp_text:    .asciz "gp="
 pf_text:    .asciz "pf="
 tf_text:    .asciz "pushf_tf="
+frame_text: .asciz "frame_tf="
     .p2align 3
 idtr:   .word 256 * 16 - 1
         .quad idt
@@ -162,6 +173,7 @@ de_count:    .long 0
 gp_count:    .long 0
 pf_count:    .long 0
 pushf_tf:    .long 0
+frame_tf:    .long 0
     .p2align 4
 idt:    .fill 256 * 16, 1, 0
     .fill 1024, 1, 0

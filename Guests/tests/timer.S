@@ -20,6 +20,7 @@ _start:
     mov %eax, 0x208(%rdx)
     lidt idtr(%rip)
 
+program_pic:                  // from here to `enable`, every instruction is 2 bytes long
     mov $0x11, %al            // ICW1: edge triggered, cascade, ICW4 follows
     out %al, $0x20
     out %al, $0xa0
@@ -46,6 +47,7 @@ _start:
     mov $1193 >> 8, %al
     out %al, $0x40
 
+enable:
     sti
     mov $20000, %ecx
 busy:

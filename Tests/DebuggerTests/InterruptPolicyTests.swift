@@ -38,6 +38,12 @@ import Testing
     #expect(stops[firstHalt + 1] == Stop(reason: .interrupt(vector: 0x20), pc: handler, vcpu: 0))
     let interrupts = stops.filter { if case .interrupt = $0.reason { true } else { false } }
     #expect(interrupts.count == 3)  // one per HLT until the handler has counted three
+    // Programming the in-kernel PIC and PIT: OUTs to ports KVM handles itself, one stop
+    // after each instruction (all 2 bytes long there, per the disassembly).
+    let start = try address("program_pic")
+    let end = try address("enable")
+    let programming = stops.map(\.pc).filter { $0 > start && $0 <= end }
+    #expect(programming == Array(stride(from: start + 2, through: end, by: 2)))
   }
 
   @Test func deliverShowsTicksAndTheirHandlersWhileStepping() throws {

@@ -189,5 +189,6 @@ let longEventsCounts = """
   gp=00000001
   pf=00000001
   pushf_tf=00000000
+  frame_tf=00000000
 
   """
