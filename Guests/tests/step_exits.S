@@ -30,8 +30,10 @@ _start:
     mov %cr0, %rax
     mov %rax, %cr0
     rdtsc
+    mov $2, %ecx
+    rep insb
     cli
     hlt
     ud2
 text:   .ascii "abc"
-buffer: .byte 0
+buffer: .fill 3, 1, 0

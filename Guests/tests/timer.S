@@ -20,6 +20,11 @@ _start:
     mov %eax, 0x208(%rdx)
     lidt idtr(%rip)
 
+    mov $0xfee00030, %ebx     // the local APIC's version register
+lapic_read:
+    mov (%rbx), %eax          // MMIO that KVM handles in the kernel
+lapic_done:
+
 program_pic:                  // from here to `enable`, every instruction is 2 bytes long
     mov $0x11, %al            // ICW1: edge triggered, cascade, ICW4 follows
     out %al, $0x20
@@ -37,6 +42,7 @@ program_pic:                  // from here to `enable`, every instruction is 2 b
     out %al, $0xa1
     mov $0xfe, %al            // mask all but IRQ 0
     out %al, $0x21
+    in $0x21, %al             // read the mask back (a port KVM handles)
     mov $0xff, %al
     out %al, $0xa1
 

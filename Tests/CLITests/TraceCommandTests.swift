@@ -38,8 +38,11 @@ import Testing
         0x10003e _start+0x3e
         0x100041 _start+0x41
         0x100043 _start+0x43
-        0x100044 _start+0x44
-        0x100045 _start+0x45 halt
+        0x100048 _start+0x48
+        0x100048 _start+0x48
+        0x10004a _start+0x4a
+        0x10004b _start+0x4b
+        0x10004c _start+0x4c halt
 
         """)
   }
@@ -88,13 +91,13 @@ import Testing
     #expect(run.status == 0)
     #expect(run.stdout.isEmpty)
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
-    #expect(lines.count == 26)
+    #expect(lines.count == 29)
     for (index, line) in lines.enumerated() {
       let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
       #expect(object["step"] as? Int == index)
       #expect(object["vcpu"] as? Int == 0)
       #expect((object["rip"] as? String)?.hasPrefix("0x") == true)
-      #expect(object["event"] as? String == (index == 25 ? "halt" : "step"))
+      #expect(object["event"] as? String == (index == 28 ? "halt" : "step"))
     }
   }
 

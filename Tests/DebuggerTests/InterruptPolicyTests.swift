@@ -44,6 +44,10 @@ import Testing
     let end = try address("enable")
     let programming = stops.map(\.pc).filter { $0 > start && $0 <= end }
     #expect(programming == Array(stride(from: start + 2, through: end, by: 2)))
+    // A load from the in-kernel local APIC: one stop after it, at the next instruction.
+    let pcs = stops.map(\.pc)
+    let afterRead = try #require(pcs.firstIndex(of: try address("lapic_done")))
+    #expect(pcs[afterRead - 1] == (try address("lapic_read")))
   }
 
   @Test func deliverShowsTicksAndTheirHandlersWhileStepping() throws {

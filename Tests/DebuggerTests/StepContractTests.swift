@@ -54,13 +54,16 @@ import Testing
         0x10_003b,  // mov %cr0,%rax
         0x10_003e,  // mov %rax,%cr0
         0x10_0041,  // rdtsc
-        0x10_0043,  // cli
-        0x10_0044,  // hlt
-        0x10_0045,  // after hlt: reported as a halt, not run past
+        0x10_0043,  // mov $2,%ecx
+        0x10_0048,  // rep insb          (two iterations, VMM port)
+        0x10_0048,  //   after the first iteration
+        0x10_004a,  // cli
+        0x10_004b,  // hlt
+        0x10_004c,  // after hlt: reported as a halt, not run past
       ])
     #expect(last.reason == .halt(interruptsEnabled: false))
     // Halted with interrupts off: nothing runs any more.
-    #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_0045, vcpu: 0))
+    #expect(try stepper.step() == Stop(reason: .halt(interruptsEnabled: false), pc: 0x10_004c, vcpu: 0))
   }
 
   @Test func movSSShadowHasNoStopOfItsOwn() throws {
