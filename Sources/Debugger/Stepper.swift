@@ -282,25 +282,15 @@ public final class Stepper {
         }
       case .halt:
         break runLoop
-      case .internalError(let suberror, let data):
+      case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
         let now = special.cs.base &+ (try vcpu.registers().rip)
-        if suberror == VCPUExit.emulationFailureSuberror, let vectors = handlers.vectors(at: now) {
+        if let vectors = handlers.vectors(at: now) {
           // Some hosts (PVM) report an executed INT3 as an emulation failure at its address.
           return try handlerEntry(at: now, vectors: vectors, trapDue: trapDue, decoded: decoded)
         }
-        let what =
-          suberror == VCPUExit.emulationFailureSuberror
-          ? "KVM failed to emulate an instruction" : "KVM internal error \(suberror)"
-        _ = data
-        return try stop(.exit(.internalError(description: what, machine.snapshot(vcpu))))
-      case .shutdown:
-        return try stop(.exit(.tripleFault(machine.snapshot(vcpu))))
-      case .failedEntry(let reason):
-        return try stop(.exit(.entryFailed(reason: reason, machine.snapshot(vcpu))))
-      case .systemEvent(let type):
-        return try stop(.exit(type == 2 ? .reset : .powerOff))
-      case .other(let reason):
-        return try stop(.exit(.internalError(description: "unexpected KVM exit \(reason)", machine.snapshot(vcpu))))
+        return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
+      case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
+        return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       }
     }
 
@@ -349,16 +339,16 @@ public final class Stepper {
         if let vectors = handlers.vectors(at: now) {
           return try handlerEntry(at: now, vectors: vectors, trapDue: false, decoded: none)
         }
-        return try stop(
-          .exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
+        return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       case .interrupted:
         continue
-      case .shutdown:
-        return try stop(.exit(.tripleFault(machine.snapshot(vcpu))))
-      default:
-        if case .portOut = exit {} else if case .portIn = exit {} else { return try stop(.step) }
+      case .portIn, .portOut, .mmioRead, .mmioWrite:
         let action = machine.serviceDeviceExit(exit, on: vcpu)
         if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
+      case .halt:
+        return try stop(.step)
+      case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
+        return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       }
     }
   }
@@ -464,18 +454,9 @@ public final class Stepper {
         continue
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
         if try machine.completeFailedEmulation(on: vcpu) { continue }
-        return try stop(
-          .exit(.internalError(description: "KVM failed to emulate an instruction", machine.snapshot(vcpu))))
-      case .internalError(let suberror, _):
-        return try stop(.exit(.internalError(description: "KVM internal error \(suberror)", machine.snapshot(vcpu))))
-      case .shutdown:
-        return try stop(.exit(.tripleFault(machine.snapshot(vcpu))))
-      case .failedEntry(let reason):
-        return try stop(.exit(.entryFailed(reason: reason, machine.snapshot(vcpu))))
-      case .systemEvent(let type):
-        return try stop(.exit(type == 2 ? .reset : .powerOff))
-      case .other(let reason):
-        return try stop(.exit(.internalError(description: "unexpected KVM exit \(reason)", machine.snapshot(vcpu))))
+        return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
+      case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
+        return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       }
     }
   }

@@ -68,33 +68,16 @@ extension Machine {
       case .halt:
         let state = snapshot(vcpu)
         return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
-      case .shutdown:
-        return .tripleFault(snapshot(vcpu))
       case .internalError(let suberror, _)
       where suberror == VCPUExit.emulationFailureSuberror && (try? completeFailedEmulation(on: vcpu)) == true:
         continue
-      case .internalError(let suberror, let data):
-        let what =
-          suberror == VCPUExit.emulationFailureSuberror
-          ? "KVM failed to emulate an instruction" : "KVM internal error (suberror \(suberror))"
-        let detail = data.isEmpty ? "" : " [" + data.map { "0x" + String($0, radix: 16) }.joined(separator: " ") + "]"
-        return .internalError(description: what + detail, snapshot(vcpu))
-      case .failedEntry(let reason):
-        return .entryFailed(reason: reason, snapshot(vcpu))
-      case .systemEvent(let type):
-        // KVM_SYSTEM_EVENT_SHUTDOWN = 1, RESET = 2, CRASH = 3.
-        switch type {
-        case 1: return .powerOff
-        case 2: return .reset
-        default: return .internalError(description: "guest crash event (system event \(type))", snapshot(vcpu))
-        }
+      case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
+        return terminalOutcome(of: exit, on: vcpu)!
       case .debug:
         continue  // no guest debugging is requested by a plain run
       case .interrupted:
         if isFinished { return nil }
         if hasInterruptController, let outcome = checkQuiescence(vcpu) { return outcome }
-      case .other(let reason):
-        return .internalError(description: "unexpected KVM exit reason \(reason)", snapshot(vcpu))
       }
     }
   }
@@ -143,6 +126,34 @@ extension Machine {
       break
     }
     return .none
+  }
+
+  /// The outcome for an exit that ends any run (plain, stepped or traced): a triple fault,
+  /// a failed entry, a KVM internal error, a system event or an unknown exit. nil for others.
+  public func terminalOutcome(of exit: VCPUExit, on vcpu: VCPU) -> RunOutcome? {
+    switch exit {
+    case .shutdown:
+      return .tripleFault(snapshot(vcpu))
+    case .internalError(let suberror, let data):
+      let what =
+        suberror == VCPUExit.emulationFailureSuberror
+        ? "KVM failed to emulate an instruction" : "KVM internal error (suberror \(suberror))"
+      let detail = data.isEmpty ? "" : " [" + data.map { "0x" + String($0, radix: 16) }.joined(separator: " ") + "]"
+      return .internalError(description: what + detail, snapshot(vcpu))
+    case .failedEntry(let reason):
+      return .entryFailed(reason: reason, snapshot(vcpu))
+    case .systemEvent(let type):
+      // KVM_SYSTEM_EVENT_SHUTDOWN = 1, RESET = 2, CRASH = 3.
+      switch type {
+      case 1: return .powerOff
+      case 2: return .reset
+      default: return .internalError(description: "guest crash event (system event \(type))", snapshot(vcpu))
+      }
+    case .other(let reason):
+      return .internalError(description: "unexpected KVM exit reason \(reason)", snapshot(vcpu))
+    default:
+      return nil
+    }
   }
 
   /// What a device action means for a plain run: guest requests are for debuggers only.
