@@ -23,6 +23,7 @@ let package = Package(
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
     .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
+    .target(name: "GDBRemote", swiftSettings: strictSafety),
     .target(
       name: "Debugger", dependencies: ["Machine", "KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
@@ -32,7 +33,7 @@ let package = Package(
     .executableTarget(
       name: "hyperstep",
       dependencies: [
-        "Machine", "Debugger", "DemoGuest",
+        "Machine", "Debugger", "GDBRemote", "GuestMemory", "DemoGuest",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
@@ -41,6 +42,7 @@ let package = Package(
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
+    .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "hyperstep"]),
   ]
 )

@@ -2,6 +2,7 @@ import Devices
 import GuestMemory
 import KVM
 import Machine
+import Synchronization
 
 /// Steps one vCPU precisely: every instruction the guest executes is reported exactly once,
 /// in order, with the guest unable to tell that it is being stepped. See the README's
@@ -30,6 +31,10 @@ public final class Stepper {
   private var fetchBuffer = [UInt8](repeating: 0, count: 15)
   private let handlers: HandlerBreakpoints
   private var mode: Mode = .idle
+  /// The host's own INT3 breakpoints (gdb's Z0): linear address -> where and what they replaced.
+  private var softwareBreakpoints: [UInt64: (physical: GuestAddress, original: UInt8)] = [:]
+  /// How other threads stop a running `run(until:)`.
+  public let stopSwitch: StopSwitch
   /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
   /// the dearest part of a step on some hosts, so a plain step does without it).
   private var knownPC: UInt64?
@@ -59,6 +64,7 @@ public final class Stepper {
     guestTrapFlag = try vcpu.registers().rflags & Self.trapFlag != 0
     special = try vcpu.specialRegisters()
     handlers = HandlerBreakpoints(memory: machine.memory)
+    stopSwitch = StopSwitch(vcpu: vcpu)
   }
 
   deinit {
@@ -111,6 +117,68 @@ public final class Stepper {
     self.policy = policy
     if mode == .stepping { try applyDebugState(.stepping) }
   }
+
+  // MARK: Host breakpoints, memory and interruption
+
+  /// Plants an INT3 at a linear address (through the current page tables).
+  public func insertSoftwareBreakpoint(at linear: UInt64) throws {
+    guard softwareBreakpoints[linear] == nil else { return }
+    let physical = try GuestCPU(registers: Registers(), special: special).walker(machine.memory).translate(linear)
+    let current = try machine.memory.load(UInt8.self, at: physical)
+    let original = handlers.originalBytes([current], at: physical)[0]
+    softwareBreakpoints[linear] = (physical, original)
+    try machine.memory.store(UInt8(0xcc), at: physical)
+  }
+
+  public func removeSoftwareBreakpoint(at linear: UInt64) throws {
+    guard let entry = softwareBreakpoints.removeValue(forKey: linear) else { return }
+    let handlerPlanted = handlers.vectors(at: linear) != nil
+    try machine.memory.store(handlerPlanted ? UInt8(0xcc) : entry.original, at: entry.physical)
+  }
+
+  /// Guest memory at a linear address as the guest wrote it: the stepper's own INT3s are
+  /// shown as the bytes they replaced.
+  public func readMemory(linear: UInt64, count: Int) throws -> [UInt8] {
+    let walker = GuestCPU(registers: Registers(), special: try vcpu.specialRegisters()).walker(machine.memory)
+    var bytes = try walker.read(linear: linear, count: count)
+    for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(count) {
+      bytes[Int(address - linear)] = entry.original
+    }
+    for offset in 0..<count {
+      if let physical = try? walker.translate(linear &+ UInt64(offset)) {
+        let original = handlers.originalBytes([bytes[offset]], at: physical)[0]
+        if original != bytes[offset] && bytes[offset] == 0xcc { bytes[offset] = original }
+      }
+    }
+    return bytes
+  }
+
+  /// Writes guest memory at a linear address, keeping planted breakpoints planted.
+  public func writeMemory(linear: UInt64, _ bytes: [UInt8]) throws {
+    let walker = GuestCPU(registers: Registers(), special: try vcpu.specialRegisters()).walker(machine.memory)
+    try walker.write(bytes, linear: linear)
+    for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(bytes.count) {
+      softwareBreakpoints[address] = (entry.physical, bytes[Int(address - linear)])
+      try machine.memory.store(UInt8(0xcc), at: entry.physical)
+    }
+  }
+
+  /// RFLAGS as the guest sees it: KVM hides the guest's own TF while stepping.
+  public func guestFlags(_ registers: Registers) -> UInt64 {
+    (registers.rflags & ~Self.trapFlag) | (guestTrapFlag ? Self.trapFlag : 0)
+  }
+
+  /// Records a register write from a debugger, keeping the stepper's view in step.
+  public func registersChanged(_ registers: Registers, special newSpecial: SpecialRegisters?) {
+    guestTrapFlag = registers.rflags & Self.trapFlag != 0
+    if let newSpecial { special = newSpecial }
+    knownPC = nil
+  }
+
+  /// Makes a running `run(until:)` return `.interrupted` soon. Safe from any thread.
+  public func requestStop() { stopSwitch.requestStop() }
+
+  private func takeStopRequest() -> Bool { stopSwitch.take() }
 
   // MARK: Modes
 
@@ -169,6 +237,9 @@ public final class Stepper {
     let pc = try self.pc()
     let lifted = handlers.lift(at: pc)
     defer { if lifted { handlers.replant(at: pc) } }
+    let hostBreakpoint = softwareBreakpoints[pc]
+    if let hostBreakpoint { try machine.memory.store(hostBreakpoint.original, at: hostBreakpoint.physical) }
+    defer { if let hostBreakpoint { try? machine.memory.store(UInt8(0xcc), at: hostBreakpoint.physical) } }
     let decoded = decode(at: pc)
     let trapDue = guestTrapFlag
     var trapFlagAfter: Bool?
@@ -423,10 +494,15 @@ public final class Stepper {
     }
     if halted { return try stop(.halt(interruptsEnabled: false)) }
     knownPC = nil
+    _ = takeStopRequest()  // a Ctrl-C that came while stopped is not for this run
     try applyDebugState(.running(breakpoints: breakpoints))
     while true {
       let exit = try vcpu.run()
       switch exit {
+      case .debug(let info) where info.exception == 3 && softwareBreakpoints[info.pc] != nil:
+        special = try vcpu.specialRegisters()
+        try applyDebugState(.idle)
+        return try stop(.breakpoint(address: info.pc), pc: info.pc)
       case .debug(let info):
         if let slot = (0..<4).first(where: { info.dr6 & (1 << UInt64($0)) != 0 }), slot < breakpoints.count {
           special = try vcpu.specialRegisters()
@@ -451,13 +527,46 @@ public final class Stepper {
         }
         return try stop(.exit(.haltedForever(machine.snapshot(vcpu))))
       case .interrupted:
+        if takeStopRequest() {
+          special = try vcpu.specialRegisters()
+          try applyDebugState(.idle)
+          return try stop(.interrupted)
+        }
         continue
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
+        // On PVM an executed INT3 is an emulation failure at its address: ours, or the guest's.
+        let now = special.cs.base &+ (try vcpu.registers().rip)
+        if softwareBreakpoints[now] != nil {
+          special = try vcpu.specialRegisters()
+          try applyDebugState(.idle)
+          return try stop(.breakpoint(address: now), pc: now)
+        }
         if try machine.completeFailedEmulation(on: vcpu) { continue }
         return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
         return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       }
+    }
+  }
+}
+
+/// Stops a running stepper from another thread (a debugger's Ctrl-C, a new client).
+public final class StopSwitch: Sendable {
+  private let requested = Mutex(false)
+  private let vcpu: VCPU
+
+  init(vcpu: VCPU) { self.vcpu = vcpu }
+
+  /// Makes the stepper's current or next `run(until:)` return `.interrupted`.
+  public func requestStop() {
+    requested.withLock { $0 = true }
+    vcpu.kick()
+  }
+
+  func take() -> Bool {
+    requested.withLock { value in
+      defer { value = false }
+      return value
     }
   }
 }

@@ -25,6 +25,8 @@ public enum StopReason: Sendable, Equatable {
   case breakpoint(address: UInt64)
   /// The guest wrote this value to the control port (see `ControlPort`).
   case guestRequest(value: UInt32)
+  /// `requestStop()` stopped a running vCPU (a debugger's Ctrl-C).
+  case interrupted
   /// The machine ended (debug exit, triple fault, failure).
   indirect case exit(RunOutcome)
 
@@ -37,6 +39,7 @@ public enum StopReason: Sendable, Equatable {
     case .interrupt: "interrupt"
     case .breakpoint: "breakpoint"
     case .guestRequest: "request"
+    case .interrupted: "interrupted"
     case .exit: "exit"
     }
   }

@@ -81,7 +81,7 @@ public final class TraceWriter {
         append(Self.outcomeName(outcome))
         if json { append("\"") }
       }
-    case .step, .breakpoint:
+    case .step, .breakpoint, .interrupted:
       break
     }
   }

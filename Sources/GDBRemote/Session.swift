@@ -1,0 +1,303 @@
+/// The GDB remote protocol's conversation: parses each packet, asks the target, and formats
+/// the reply. Transport-free: the server feeds it payloads and sends what it returns.
+public final class Session {
+  public let target: any DebugTarget
+  public let maximumPacket: Int
+  /// Acks are off once the client sent QStartNoAckMode.
+  public private(set) var noAck = false
+  /// The session is over: detached or killed.
+  public private(set) var finished = false
+  public private(set) var killed = false
+  private var generalThread: Int
+  private var continueThread: Int
+  private var lastStop: StopEvent
+  private var registerImage: [UInt8]
+
+  public init(target: any DebugTarget, maximumPacket: Int = 16384) {
+    self.target = target
+    self.maximumPacket = maximumPacket
+    let first = target.threads.first ?? 1
+    generalThread = first
+    continueThread = first
+    lastStop = .interrupted(thread: first)
+    registerImage = [UInt8](repeating: 0, count: X86_64.totalBytes)
+  }
+
+  /// The reply to one packet (nil: send nothing).
+  public func handle(_ payload: [UInt8]) -> [UInt8]? {
+    guard let first = payload.first else { return [] }
+    let text = String(decoding: payload, as: UTF8.self)
+    do {
+      switch first {
+      case UInt8(ascii: "?"): return stopReply(lastStop)
+      case UInt8(ascii: "q"): return try query(text)
+      case UInt8(ascii: "Q"):
+        if text == "QStartNoAckMode" {
+          noAck = true
+          return ok
+        }
+        return []
+      case UInt8(ascii: "H"): return try setThread(text)
+      case UInt8(ascii: "T"):
+        guard let thread = Int(text.dropFirst(), radix: 16), target.threads.contains(thread) else { return error(1) }
+        return ok
+      case UInt8(ascii: "g"):
+        try target.readRegisters(thread: generalThread, into: &registerImage)
+        return hexEncoded(registerImage)
+      case UInt8(ascii: "G"):
+        guard let bytes = hexDecoded(payload.dropFirst()), bytes.count == X86_64.totalBytes else { return error(1) }
+        try target.writeRegisters(thread: generalThread, bytes)
+        return ok
+      case UInt8(ascii: "p"): return try readRegister(text)
+      case UInt8(ascii: "P"): return try writeRegister(text)
+      case UInt8(ascii: "m"): return try readMemory(text)
+      case UInt8(ascii: "M"): return try writeMemoryHex(text)
+      case UInt8(ascii: "X"): return try writeMemoryBinary(payload)
+      case UInt8(ascii: "Z"), UInt8(ascii: "z"): return try breakpoint(text, insert: first == UInt8(ascii: "Z"))
+      case UInt8(ascii: "s"): return try run(step: true, thread: continueThread)
+      case UInt8(ascii: "c"): return try run(step: false, thread: continueThread)
+      case UInt8(ascii: "v"): return try verbose(text)
+      case UInt8(ascii: "D"):
+        target.detach()
+        finished = true
+        return ok
+      case UInt8(ascii: "k"):
+        target.kill()
+        finished = true
+        killed = true
+        return nil
+      default:
+        return []
+      }
+    } catch let failure as TargetError {
+      return error(failure.code)
+    } catch {
+      return self.error(1)
+    }
+  }
+
+  // MARK: Queries
+
+  private func query(_ text: String) throws -> [UInt8] {
+    if text.hasPrefix("qSupported") {
+      return Array(
+        "PacketSize=\(String(maximumPacket, radix: 16));qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+"
+          .utf8)
+    }
+    if text.hasPrefix("qXfer:features:read:") {
+      let parts = text.dropFirst("qXfer:features:read:".count).split(separator: ":")
+      guard parts.count == 2, parts[0] == "target.xml" else { return Array("E00".utf8) }
+      let range = parts[1].split(separator: ",")
+      guard range.count == 2, let offset = Int(range[0], radix: 16), let length = Int(range[1], radix: 16) else {
+        return error(1)
+      }
+      let document = Array(X86_64.targetDescription.utf8)
+      guard offset <= document.count else { return error(1) }
+      let end = min(document.count, offset + min(length, maximumPacket - 8))
+      return [end == document.count ? UInt8(ascii: "l") : UInt8(ascii: "m")] + document[offset..<end]
+    }
+    switch text {
+    case "qAttached": return Array("1".utf8)
+    case "qC": return Array("QC\(String(generalThread, radix: 16))".utf8)
+    case "qfThreadInfo": return Array(("m" + target.threads.map { String($0, radix: 16) }.joined(separator: ",")).utf8)
+    case "qsThreadInfo": return Array("l".utf8)
+    case "qOffsets": return Array("Text=0;Data=0;Bss=0".utf8)
+    case "qSymbol::": return ok
+    default: break
+    }
+    if text.hasPrefix("qThreadExtraInfo,") {
+      guard let thread = Int(text.dropFirst("qThreadExtraInfo,".count), radix: 16) else { return error(1) }
+      return hexEncoded(Array(target.threadName(thread).utf8))
+    }
+    if text.hasPrefix("qRcmd,") {
+      guard let command = hexDecoded(Array(text.utf8).dropFirst("qRcmd,".count)) else { return error(1) }
+      let output = target.monitor(String(decoding: command, as: UTF8.self))
+      return output.isEmpty ? ok : hexEncoded(Array(output.utf8))
+    }
+    return []
+  }
+
+  private func setThread(_ text: String) throws -> [UInt8] {
+    let body = text.dropFirst(2)
+    guard text.count >= 3 else { return error(1) }
+    let thread: Int
+    if body == "-1" || body == "0" {
+      thread = target.threads.first ?? 1
+    } else {
+      guard let value = Int(body, radix: 16), target.threads.contains(value) else { return error(1) }
+      thread = value
+    }
+    if text.dropFirst().first == "g" { generalThread = thread } else { continueThread = thread }
+    return ok
+  }
+
+  // MARK: Registers and memory
+
+  private func readRegister(_ text: String) throws -> [UInt8] {
+    guard let number = Int(text.dropFirst(), radix: 16), X86_64.registers.indices.contains(number) else {
+      return error(1)
+    }
+    try target.readRegisters(thread: generalThread, into: &registerImage)
+    let offset = X86_64.offsets[number]
+    return hexEncoded(registerImage[offset..<offset + X86_64.registers[number].bytes])
+  }
+
+  private func writeRegister(_ text: String) throws -> [UInt8] {
+    let parts = text.dropFirst().split(separator: "=", maxSplits: 1)
+    guard parts.count == 2, let number = Int(parts[0], radix: 16), X86_64.registers.indices.contains(number),
+      let value = hexDecoded(Array(parts[1].utf8)), value.count == X86_64.registers[number].bytes
+    else { return error(1) }
+    try target.readRegisters(thread: generalThread, into: &registerImage)
+    let offset = X86_64.offsets[number]
+    registerImage.replaceSubrange(offset..<offset + value.count, with: value)
+    try target.writeRegisters(thread: generalThread, registerImage)
+    return ok
+  }
+
+  private func addressAndLength(_ text: Substring) -> (UInt64, Int)? {
+    let parts = text.split(separator: ",")
+    guard parts.count == 2, let address = UInt64(parts[0], radix: 16), let length = Int(parts[1], radix: 16),
+      length >= 0
+    else { return nil }
+    return (address, length)
+  }
+
+  private func readMemory(_ text: String) throws -> [UInt8] {
+    guard let (address, length) = addressAndLength(text.dropFirst()) else { return error(1) }
+    guard length * 2 <= maximumPacket else { return error(1) }
+    return hexEncoded(try target.readMemory(thread: generalThread, address: address, count: length))
+  }
+
+  private func writeMemoryHex(_ text: String) throws -> [UInt8] {
+    let parts = text.dropFirst().split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+    guard parts.count == 2, let (address, length) = addressAndLength(parts[0]),
+      let bytes = hexDecoded(Array(parts[1].utf8)), bytes.count == length
+    else { return error(1) }
+    try target.writeMemory(thread: generalThread, address: address, bytes)
+    return ok
+  }
+
+  private func writeMemoryBinary(_ payload: [UInt8]) throws -> [UInt8] {
+    guard let colon = payload.firstIndex(of: UInt8(ascii: ":")),
+      let (address, length) = addressAndLength(Substring(String(decoding: payload[1..<colon], as: UTF8.self)))
+    else { return error(1) }
+    let data = Array(payload[(colon + 1)...])
+    guard data.count == length else { return error(1) }
+    if length > 0 { try target.writeMemory(thread: generalThread, address: address, data) }
+    return ok
+  }
+
+  private func breakpoint(_ text: String, insert: Bool) throws -> [UInt8] {
+    let parts = text.dropFirst().split(separator: ",")
+    guard parts.count >= 3, let kindNumber = Int(parts[0]), let kind = BreakpointKind(rawValue: kindNumber),
+      let address = UInt64(parts[1], radix: 16), let length = Int(parts[2].prefix { $0 != ";" }, radix: 16)
+    else { return error(1) }
+    let supported =
+      insert
+      ? try target.insertBreakpoint(kind, address: address, length: length)
+      : try target.removeBreakpoint(kind, address: address, length: length)
+    return supported ? ok : []
+  }
+
+  // MARK: Execution
+
+  private func verbose(_ text: String) throws -> [UInt8] {
+    if text == "vCont?" { return Array("vCont;c;C;s;S".utf8) }
+    if text == "vMustReplyEmpty" { return [] }
+    if text.hasPrefix("vKill") {
+      target.kill()
+      finished = true
+      killed = true
+      return ok
+    }
+    guard text.hasPrefix("vCont;") else { return [] }
+    // The first action that names a thread (or none) decides; gdb steps one vCPU at a time.
+    for action in text.dropFirst("vCont;".count).split(separator: ";") {
+      let fields = action.split(separator: ":")
+      let verb = fields[0].first
+      var thread = continueThread
+      if fields.count > 1 {
+        let id = fields[1]
+        if id != "-1", let value = Int(id, radix: 16), target.threads.contains(value) { thread = value }
+      }
+      switch verb {
+      case "s", "S": return try run(step: true, thread: thread)
+      case "c", "C": return try run(step: false, thread: thread)
+      default: continue
+      }
+    }
+    return error(1)
+  }
+
+  private func run(step: Bool, thread: Int) throws -> [UInt8] {
+    let event = step ? try target.step(thread: thread) : try target.resume(thread: thread)
+    lastStop = event
+    switch event {
+    case .step(let thread), .breakpoint(let thread, _, _), .interrupted(let thread), .crashed(let thread, _):
+      generalThread = thread
+      continueThread = thread
+    case .exited:
+      finished = true
+    }
+    return stopReply(event)
+  }
+
+  /// `T05thread:1;swbreak:;` and the like.
+  public func stopReply(_ event: StopEvent) -> [UInt8] {
+    func thread(_ id: Int) -> String { "thread:\(String(id, radix: 16));" }
+    switch event {
+    case .step(let id):
+      return Array("T05\(thread(id))".utf8)
+    case .breakpoint(let id, let kind, let address):
+      let detail: String
+      switch kind {
+      case .software: detail = "swbreak:;"
+      case .hardware: detail = "hwbreak:;"
+      case .write: detail = "watch:\(String(address, radix: 16));"
+      case .read: detail = "rwatch:\(String(address, radix: 16));"
+      case .access: detail = "awatch:\(String(address, radix: 16));"
+      }
+      return Array("T05\(thread(id))\(detail)".utf8)
+    case .interrupted(let id):
+      return Array("T02\(thread(id))".utf8)
+    case .crashed(let id, _):
+      return Array("T0b\(thread(id))".utf8)
+    case .exited(let status):
+      return Array("W\(String(format2(UInt8(truncatingIfNeeded: status))))".utf8)
+    }
+  }
+
+  private var ok: [UInt8] { [UInt8(ascii: "O"), UInt8(ascii: "K")] }
+
+  private func error(_ code: UInt8) -> [UInt8] {
+    [UInt8(ascii: "E"), hexDigit(code >> 4), hexDigit(code & 0xf)]
+  }
+}
+
+func format2(_ value: UInt8) -> String {
+  String(decoding: [hexDigit(value >> 4), hexDigit(value & 0xf)], as: UTF8.self)
+}
+
+/// Lowercase hex, two digits a byte.
+public func hexEncoded<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> [UInt8] {
+  var out: [UInt8] = []
+  out.reserveCapacity(bytes.count * 2)
+  for byte in bytes {
+    out.append(hexDigit(byte >> 4))
+    out.append(hexDigit(byte & 0xf))
+  }
+  return out
+}
+
+/// nil for odd lengths or non-hex digits.
+public func hexDecoded<Bytes: Collection<UInt8>>(_ digits: Bytes) -> [UInt8]? {
+  guard digits.count % 2 == 0 else { return nil }
+  var out: [UInt8] = []
+  out.reserveCapacity(digits.count / 2)
+  var iterator = digits.makeIterator()
+  while let high = iterator.next(), let low = iterator.next() {
+    guard let h = hexValue(high), let l = hexValue(low) else { return nil }
+    out.append(h << 4 | l)
+  }
+  return out
+}

@@ -1,0 +1,280 @@
+import Debugger
+import GDBRemote
+import GuestMemory
+import KVM
+import Machine
+
+/// The machine as the GDB server sees it: one thread per vCPU (one vCPU for now), driven by
+/// the stepper so that `stepi` keeps the step contract.
+final class GDBMachineTarget: DebugTarget {
+  let machine: Machine
+  let stepper: Stepper
+  private var hardwareBreakpoints: [UInt64] = []
+  /// Set once the guest has ended: later requests are refused.
+  private(set) var exitStatus: Int32?
+  /// Translate addresses as guest-physical rather than guest-virtual (`monitor phys on`).
+  private var physicalMode = false
+
+  static let kernelGSBase: UInt32 = 0xc000_0102
+
+  init(machine: Machine, stepper: Stepper) {
+    self.machine = machine
+    self.stepper = stepper
+  }
+
+  var threads: [Int] { machine.vcpus.map { $0.id + 1 } }
+
+  func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
+
+  private var vcpu: VCPU { stepper.vcpu }
+
+  // MARK: Registers
+
+  func readRegisters(thread: Int, into buffer: inout [UInt8]) throws {
+    let registers = try vcpu.registers()
+    let special = try vcpu.specialRegisters()
+    let fpu = try vcpu.fpuRegisters()
+    let kernelGSBase = (try? vcpu.modelSpecificRegisters([Self.kernelGSBase]).first) ?? 0
+    var image = RegisterImage(buffer: buffer)
+    let general = [
+      registers.rax, registers.rbx, registers.rcx, registers.rdx, registers.rsi, registers.rdi, registers.rbp,
+      registers.rsp, registers.r8, registers.r9, registers.r10, registers.r11, registers.r12, registers.r13,
+      registers.r14, registers.r15, registers.rip,
+    ]
+    for (number, value) in general.enumerated() { image.set(number, value) }
+    image.set(17, stepper.guestFlags(registers))
+    for (offset, segment) in [special.cs, special.ss, special.ds, special.es, special.fs, special.gs].enumerated() {
+      image.set(18 + offset, UInt64(segment.selector))
+    }
+    for index in 0..<8 { image.setBytes(24 + index, fpu.st[index]) }
+    // FXSAVE's abridged tag has one bit per register; gdb wants the full word (11 = empty).
+    var tag: UInt64 = 0
+    for index in 0..<8 where fpu.abridgedTag & (1 << index) == 0 { tag |= 3 << (2 * UInt64(index)) }
+    let x87: [UInt64] = [
+      UInt64(fpu.controlWord), UInt64(fpu.statusWord), tag, 0, fpu.lastInstructionPointer & 0xffff_ffff, 0,
+      fpu.lastDataPointer & 0xffff_ffff, UInt64(fpu.lastOpcode),
+    ]
+    for (offset, value) in x87.enumerated() { image.set(32 + offset, value) }
+    for index in 0..<16 { image.setBytes(40 + index, fpu.xmm[index]) }
+    image.set(56, UInt64(fpu.mxcsr))
+    image.set(57, special.fs.base)
+    image.set(58, special.gs.base)
+    image.set(59, kernelGSBase)
+    for (offset, value) in [special.cr0, special.cr2, special.cr3, special.cr4, special.cr8, special.efer].enumerated()
+    {
+      image.set(60 + offset, value)
+    }
+    buffer = image.buffer
+  }
+
+  func writeRegisters(thread: Int, _ bytes: [UInt8]) throws {
+    let image = RegisterImage(buffer: bytes)
+    var registers = Registers()
+    registers.rax = image.get(0)
+    registers.rbx = image.get(1)
+    registers.rcx = image.get(2)
+    registers.rdx = image.get(3)
+    registers.rsi = image.get(4)
+    registers.rdi = image.get(5)
+    registers.rbp = image.get(6)
+    registers.rsp = image.get(7)
+    registers.r8 = image.get(8)
+    registers.r9 = image.get(9)
+    registers.r10 = image.get(10)
+    registers.r11 = image.get(11)
+    registers.r12 = image.get(12)
+    registers.r13 = image.get(13)
+    registers.r14 = image.get(14)
+    registers.r15 = image.get(15)
+    registers.rip = image.get(16)
+    registers.rflags = image.get(17) | 0x2
+    var special = try vcpu.specialRegisters()
+    special.fs.base = image.get(57)
+    special.gs.base = image.get(58)
+    special.cr0 = image.get(60)
+    special.cr2 = image.get(61)
+    special.cr3 = image.get(62)
+    special.cr4 = image.get(63)
+    special.cr8 = image.get(64)
+    special.efer = image.get(65)
+    var fpu = try vcpu.fpuRegisters()
+    for index in 0..<8 { fpu.st[index] = image.bytes(24 + index) }
+    fpu.controlWord = UInt16(truncatingIfNeeded: image.get(32))
+    fpu.statusWord = UInt16(truncatingIfNeeded: image.get(33))
+    for index in 0..<16 { fpu.xmm[index] = image.bytes(40 + index) }
+    fpu.mxcsr = UInt32(truncatingIfNeeded: image.get(56))
+    do {
+      try vcpu.setSpecialRegisters(special)
+      try vcpu.setRegisters(registers)
+      try vcpu.setFPURegisters(fpu)
+      try vcpu.setModelSpecificRegisters([(Self.kernelGSBase, image.get(59))])
+    } catch {
+      throw TargetError("\(error)")
+    }
+    stepper.registersChanged(registers, special: special)
+  }
+
+  // MARK: Memory
+
+  func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {
+    do {
+      if physicalMode { return try machine.memory.read(at: GuestAddress(address), count: count) }
+      return try stepper.readMemory(linear: address, count: count)
+    } catch {
+      throw TargetError("\(error)")
+    }
+  }
+
+  func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws {
+    do {
+      if physicalMode { return try machine.memory.write(bytes, at: GuestAddress(address)) }
+      try stepper.writeMemory(linear: address, bytes)
+    } catch {
+      throw TargetError("\(error)")
+    }
+  }
+
+  // MARK: Breakpoints
+
+  func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
+    switch kind {
+    case .software:
+      do { try stepper.insertSoftwareBreakpoint(at: address) } catch { throw TargetError("\(error)") }
+      return true
+    case .hardware:
+      guard !hardwareBreakpoints.contains(address) else { return true }
+      guard hardwareBreakpoints.count < 4 else {
+        throw TargetError(code: 0x0e, "all four debug-register slots are in use")
+      }
+      hardwareBreakpoints.append(address)
+      return true
+    case .write, .read, .access:
+      // This host delivers no data breakpoints (see README); gdb then watches by stepping.
+      return false
+    }
+  }
+
+  func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
+    switch kind {
+    case .software:
+      do { try stepper.removeSoftwareBreakpoint(at: address) } catch { throw TargetError("\(error)") }
+      return true
+    case .hardware:
+      hardwareBreakpoints.removeAll { $0 == address }
+      return true
+    case .write, .read, .access:
+      return false
+    }
+  }
+
+  // MARK: Execution
+
+  func step(thread: Int) throws -> StopEvent {
+    try event(for: stepper.step(), thread: thread)
+  }
+
+  func resume(thread: Int) throws -> StopEvent {
+    while true {
+      let stop = try stepper.run(until: hardwareBreakpoints)
+      if case .guestRequest = stop.reason { continue }  // guest requests are for tracing
+      return try event(for: stop, thread: thread)
+    }
+  }
+
+  func interrupt() { stepper.requestStop() }
+
+  private func event(for stop: Stop, thread: Int) throws -> StopEvent {
+    switch stop.reason {
+    case .step, .halt, .exception, .interrupt, .guestRequest:
+      return .step(thread: thread)
+    case .breakpoint(let address):
+      let kind: BreakpointKind = hardwareBreakpoints.contains(address) ? .hardware : .software
+      return .breakpoint(thread: thread, kind: kind, address: address)
+    case .interrupted:
+      return .interrupted(thread: thread)
+    case .exit(let outcome):
+      switch outcome {
+      case .debugExit(_, let status):
+        exitStatus = status
+        return .exited(status: status)
+      case .halted, .powerOff, .reset:
+        exitStatus = 0
+        return .exited(status: 0)
+      case .timedOut:
+        exitStatus = 8
+        return .exited(status: 8)
+      case .tripleFault, .internalError, .entryFailed, .haltedForever:
+        return .crashed(thread: thread, reason: TraceWriter.outcomeName(outcome))
+      }
+    }
+  }
+
+  // MARK: Session
+
+  func monitor(_ command: String) -> String {
+    let words = command.split(separator: " ").map(String.init)
+    switch words.first {
+    case "help", nil:
+      return """
+        Hyperstep monitor commands:
+          help                 this list
+          registers            control registers, EFER and the descriptor tables
+          phys on|off          read and write memory by guest-physical address (now \(physicalMode ? "on" : "off"))
+
+        """
+    case "registers", "cr":
+      guard let special = try? vcpu.specialRegisters() else { return "cannot read the special registers\n" }
+      func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+      return """
+        cr0=\(hex(special.cr0)) cr2=\(hex(special.cr2)) cr3=\(hex(special.cr3)) cr4=\(hex(special.cr4)) cr8=\(hex(special.cr8))
+        efer=\(hex(special.efer)) gdt=\(hex(special.gdt.base))/\(hex(UInt64(special.gdt.limit))) idt=\(hex(special.idt.base))/\(hex(UInt64(special.idt.limit)))
+
+        """
+    case "phys":
+      guard words.count == 2, ["on", "off"].contains(words[1]) else { return "usage: monitor phys on|off\n" }
+      physicalMode = words[1] == "on"
+      return "memory addresses are now guest-\(physicalMode ? "physical" : "virtual")\n"
+    default:
+      return "unknown monitor command '\(command)'; try 'monitor help'\n"
+    }
+  }
+
+  func detach() {}
+
+  func kill() {}
+}
+
+/// The `g` packet's binary image, addressed by gdb register number.
+struct RegisterImage {
+  var buffer: [UInt8]
+
+  init(buffer: [UInt8]) {
+    self.buffer = buffer.count == X86_64.totalBytes ? buffer : [UInt8](repeating: 0, count: X86_64.totalBytes)
+  }
+
+  mutating func set(_ number: Int, _ value: UInt64) {
+    let offset = X86_64.offsets[number]
+    for index in 0..<X86_64.registers[number].bytes {
+      buffer[offset + index] = index < 8 ? UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) : 0
+    }
+  }
+
+  mutating func setBytes(_ number: Int, _ bytes: [UInt8]) {
+    let offset = X86_64.offsets[number]
+    for index in 0..<X86_64.registers[number].bytes { buffer[offset + index] = index < bytes.count ? bytes[index] : 0 }
+  }
+
+  func get(_ number: Int) -> UInt64 {
+    let offset = X86_64.offsets[number]
+    var value: UInt64 = 0
+    for index in 0..<min(8, X86_64.registers[number].bytes) {
+      value |= UInt64(buffer[offset + index]) << (8 * UInt64(index))
+    }
+    return value
+  }
+
+  func bytes(_ number: Int) -> [UInt8] {
+    let offset = X86_64.offsets[number]
+    return Array(buffer[offset..<offset + X86_64.registers[number].bytes])
+  }
+}

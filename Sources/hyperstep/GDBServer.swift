@@ -1,0 +1,140 @@
+import GDBRemote
+import KVM
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Serves the GDB remote protocol on a listening socket, one client at a time.
+final class GDBServer {
+  let listener: Int32
+  let target: GDBMachineTarget
+
+  enum ClientEnd {
+    case killed
+    case exited(Int32)
+    case detached
+    case disconnected
+  }
+
+  init(listener: Int32, target: GDBMachineTarget) {
+    self.listener = listener
+    self.target = target
+  }
+
+  /// Runs until the guest ends or a client kills it; returns the process exit status.
+  func serve() -> Int32 {
+    var next = HostSocket.accept(listener)
+    while let client = next {
+      let end = serveClient(client)
+      HostIO.close(client)
+      switch end {
+      case .killed: return 0
+      case .exited(let status): return status
+      case .detached, .disconnected:
+        // The guest runs on until it ends or the next client connects.
+        switch runUntilNextClient() {
+        case .guestEnded(let status): return status
+        case .client(let fd): next = fd
+        }
+      }
+    }
+    warn("error: cannot accept a debugger connection")
+    return ExitStatus.hostFailure.rawValue
+  }
+
+  private func serveClient(_ fd: Int32) -> ClientEnd {
+    var decoder = PacketDecoder(maximumPayload: 16384)
+    let session = Session(target: target, maximumPacket: 16384)
+    var lastReply: [UInt8] = []
+    while let bytes = HostIO.readSome(fd, max: 4096) {
+      for event in decoder.feed(bytes) {
+        switch event {
+        case .packet(let payload):
+          if !session.noAck { HostIO.write(fd, [UInt8(ascii: "+")][...]) }
+          let resumes =
+            payload.first == UInt8(ascii: "c") || payload.first == UInt8(ascii: "s")
+            || payload.starts(with: Array("vCont;".utf8))
+          let reply = resumes ? whileWatching(fd) { session.handle(payload) } : session.handle(payload)
+          if let reply {
+            lastReply = framePacket(reply)
+            HostIO.write(fd, lastReply[...])
+          }
+          if session.killed { return .killed }
+          if let status = target.exitStatus { return .exited(status) }
+          if session.finished { return .detached }
+        case .badChecksum:
+          HostIO.write(fd, [UInt8(ascii: "-")][...])
+        case .overlong:
+          if !session.noAck { HostIO.write(fd, [UInt8(ascii: "+")][...]) }
+          lastReply = framePacket(Array("E01".utf8))
+          HostIO.write(fd, lastReply[...])
+        case .nack:
+          if !lastReply.isEmpty { HostIO.write(fd, lastReply[...]) }
+        case .ack, .interrupt:
+          break  // Ctrl-C while stopped: nothing is running
+        }
+      }
+    }
+    return .disconnected
+  }
+
+  /// Runs `body` (a resume) while another thread watches the client for Ctrl-C or a hang-up,
+  /// either of which stops the guest.
+  private func whileWatching(_ fd: Int32, _ body: () -> [UInt8]?) -> [UInt8]? {
+    let done = Mutex(false)
+    let stopSwitch = target.stepper.stopSwitch
+    let watcher = HostThread(name: "gdb-watch") {
+      while !done.withLock({ $0 }) {
+        guard HostSocket.readable(fd, milliseconds: 20) else { continue }
+        guard let bytes = HostIO.readSome(fd, max: 64) else {
+          stopSwitch.requestStop()  // the client went away
+          return
+        }
+        if bytes.contains(0x03) { stopSwitch.requestStop() }
+      }
+    }
+    let reply = body()
+    done.withLock { $0 = true }
+    watcher.join()
+    return reply
+  }
+
+  private enum DetachedEnd {
+    case guestEnded(Int32)
+    case client(Int32)
+  }
+
+  /// Lets the guest run with no client; a new connection stops it and is served.
+  private func runUntilNextClient() -> DetachedEnd {
+    let accepted = Mutex<Int32?>(nil)
+    let listener = self.listener
+    let stopSwitch = target.stepper.stopSwitch
+    let acceptor = HostThread(name: "gdb-accept") {
+      if let fd = HostSocket.accept(listener) {
+        accepted.withLock { $0 = fd }
+        stopSwitch.requestStop()
+      }
+    }
+    while true {
+      let event =
+        (try? target.resume(thread: target.threads.first ?? 1)) ?? .exited(status: ExitStatus.hostFailure.rawValue)
+      switch event {
+      case .exited(let status):
+        HostIO.close(listener)  // unblocks the acceptor
+        return .guestEnded(status)
+      case .interrupted:
+        if let fd = accepted.withLock({ $0 }) {
+          acceptor.join()
+          return .client(fd)
+        }
+      case .crashed:
+        HostIO.close(listener)
+        return .guestEnded(ExitStatus.guestCrashed.rawValue)
+      case .step, .breakpoint:
+        continue  // breakpoints left behind by the last client: run on
+      }
+    }
+  }
+}
