@@ -1,0 +1,118 @@
+import Foundation
+import Machine
+import TestGuests
+import Testing
+
+/// A `hyperstep debug` process on a Unix socket of its own.
+final class DebugServerProcess {
+  let process = Process()
+  let socket: String
+  let stderr = Pipe()
+
+  init(_ guest: GuestImage, extra: [String] = []) throws {
+    let kernel = try CLI.temporaryFile(guest.image, name: "\(guest.name)-debug.elf")
+    socket = NSTemporaryDirectory() + "hyperstep-gdb-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
+    process.executableURL = CLI.executable
+    process.arguments = ["debug", "--kernel", kernel, "--gdb", "unix:\(socket)"] + extra
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = stderr
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(10)
+    while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
+  }
+
+  /// Runs gdb in batch mode with these commands; returns what it printed.
+  func gdb(_ commands: [String], symbols: GuestImage? = nil) throws -> String {
+    let gdb = Process()
+    gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
+    var arguments = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off"]
+    if let symbols {
+      arguments += ["-ex", "file \(try CLI.temporaryFile(symbols.elf, name: "\(symbols.name)-symbols.elf"))"]
+    }
+    arguments += ["-ex", "target remote \(socket)"]
+    for command in commands { arguments += ["-ex", command] }
+    gdb.arguments = arguments
+    let out = Pipe()
+    gdb.standardOutput = out
+    gdb.standardError = out
+    gdb.standardInput = FileHandle.nullDevice
+    try gdb.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    gdb.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  func finish() -> Int32 {
+    let deadline = Date().addingTimeInterval(10)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning { process.terminate() }
+    process.waitUntilExit()
+    try? FileManager.default.removeItem(atPath: socket)
+    return process.terminationStatus
+  }
+}
+
+let hasGDB = FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb")
+
+/// Values gdb printed with `p/x`: "$3 = 0x100004" -> 0x100004, in order.
+func printedValues(_ output: String) -> [UInt64] {
+  output.split(separator: "\n").compactMap { line in
+    guard line.hasPrefix("$"), let range = line.range(of: " = 0x") else { return nil }
+    return UInt64(line[range.upperBound...].prefix { $0.isHexDigit }, radix: 16)
+  }
+}
+
+@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (.ci/run installs it)"))
+struct GDBTests {
+  @Test func stepiFollowsTheStepContract() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits)
+    let output = try server.gdb(
+      ["p/x $pc"] + Array(repeating: ["stepi", "p/x $pc"], count: 25).flatMap { $0 } + ["kill"])
+    #expect(server.finish() == 0)
+    // The same trace the stepper tests expect, from `llvm-objdump -d step_exits.elf`.
+    #expect(
+      printedValues(output) == [
+        0x10_0000, 0x10_0004, 0x10_0006, 0x10_0007, 0x10_0008, 0x10_000f, 0x10_0010, 0x10_0015, 0x10_0015,
+        0x10_0017, 0x10_001e, 0x10_001f, 0x10_0024, 0x10_002a, 0x10_002c, 0x10_002e, 0x10_0030, 0x10_0032,
+        0x10_0037, 0x10_0039, 0x10_003b, 0x10_003e, 0x10_0041, 0x10_0043, 0x10_0048, 0x10_0048,
+      ], "\(output)")
+  }
+
+  @Test func stepiIntoHandlersKeepsTheGuestsCounts() throws {
+    let server = try DebugServerProcess(TestGuests.longEvents)
+    // Step the whole guest: about 1900 instructions; then let it run to its debug exit.
+    let output = try server.gdb(
+      ["stepi 1950", "p/x $pc", "continue"], symbols: TestGuests.longEvents)
+    #expect(server.finish() == 33, "\(output)")
+    #expect(output.contains("exited with code 041"), "\(output)")  // (0x10 << 1) | 1 = 33 = 041 octal
+  }
+
+  @Test func breakpointsStopWhereSet() throws {
+    let server = try DebugServerProcess(TestGuests.longEvents)
+    let symbols = try ELFFile(TestGuests.longEvents.elf).symbols()
+    let report = symbols.first { $0.name == "report" }!.address
+    let gp = symbols.first { $0.name == "gp_handler" }!.address
+    let output = try server.gdb(
+      [
+        "hbreak *0x\(String(gp, radix: 16))", "continue", "p/x $pc", "delete", "break *0x\(String(report, radix: 16))",
+        "continue", "p/x $pc", "kill",
+      ], symbols: TestGuests.longEvents)
+    #expect(server.finish() == 0)
+    #expect(printedValues(output) == [gp, report], "\(output)")
+  }
+
+  @Test func registerAndMemoryWritesTakeEffect() throws {
+    let server = try DebugServerProcess(TestGuests.longEvents)
+    let counter = try ELFFile(TestGuests.longEvents.elf).symbols().first { $0.name == "bp_count" }!.address
+    let output = try server.gdb(
+      [
+        "set $rbx = 0x1234abcd", "p/x $rbx", "set {int}0x\(String(counter, radix: 16)) = 0x2a",
+        "p/x *(int*)0x\(String(counter, radix: 16))", "set $xmm1.v2_int64[0] = 0x55", "p/x $xmm1.v2_int64[0]",
+        "p/x $cr0", "kill",
+      ])
+    #expect(server.finish() == 0)
+    // CR0 as Hyperstep's long-mode entry sets it: PE | MP | ET | NE | WP | PG.
+    #expect(printedValues(output) == [0x1234_abcd, 0x2a, 0x55, 0x8001_0033], "\(output)")
+  }
+}

@@ -1,0 +1,131 @@
+import Testing
+
+@testable import GDBRemote
+
+/// A target with 64 KiB of memory at 0 and recorded calls, to check the session alone.
+final class FakeTarget: DebugTarget {
+  var memory = [UInt8](repeating: 0, count: 0x10000)
+  var registers = [UInt8](repeating: 0, count: X86_64.totalBytes)
+  var calls: [String] = []
+  var threads: [Int] { [1, 2] }
+  func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
+  func readRegisters(thread: Int, into buffer: inout [UInt8]) throws { buffer = registers }
+  func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
+  func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {
+    guard address + UInt64(count) <= UInt64(memory.count) else { throw TargetError("outside guest RAM") }
+    return Array(memory[Int(address)..<Int(address) + count])
+  }
+  func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws {
+    guard address + UInt64(bytes.count) <= UInt64(memory.count) else { throw TargetError("outside guest RAM") }
+    memory.replaceSubrange(Int(address)..<Int(address) + bytes.count, with: bytes)
+  }
+  func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
+    calls.append("Z\(kind.rawValue) \(String(address, radix: 16))")
+    return kind == .software || kind == .hardware
+  }
+  func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
+    calls.append("z\(kind.rawValue) \(String(address, radix: 16))")
+    return kind == .software || kind == .hardware
+  }
+  func step(thread: Int) throws -> StopEvent {
+    calls.append("step \(thread)")
+    return .step(thread: thread)
+  }
+  func resume(thread: Int) throws -> StopEvent {
+    calls.append("resume \(thread)")
+    return .breakpoint(thread: thread, kind: .software, address: 0x1000)
+  }
+  func interrupt() {}
+  func monitor(_ command: String) -> String { "did \(command)\n" }
+  func detach() { calls.append("detach") }
+  func kill() { calls.append("kill") }
+}
+
+@Suite struct SessionTests {
+  func reply(_ session: Session, _ text: String) -> String? {
+    session.handle(Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) }
+  }
+
+  @Test func supportedFeaturesAndNoAckMode() {
+    let session = Session(target: FakeTarget())
+    let features = reply(session, "qSupported:multiprocess+;swbreak+") ?? ""
+    #expect(features.contains("PacketSize=4000"))
+    #expect(features.contains("qXfer:features:read+"))
+    #expect(features.contains("QStartNoAckMode+"))
+    #expect(reply(session, "QStartNoAckMode") == "OK")
+    #expect(session.noAck)
+  }
+
+  @Test func targetDescriptionComesInChunks() {
+    let session = Session(target: FakeTarget(), maximumPacket: 256)
+    var document = ""
+    var offset = 0
+    while true {
+      let chunk = reply(session, "qXfer:features:read:target.xml:\(String(offset, radix: 16)),ff") ?? ""
+      document += chunk.dropFirst()
+      offset += chunk.count - 1
+      if chunk.first == "l" { break }
+      #expect(chunk.first == "m")
+    }
+    #expect(document == X86_64.targetDescription)
+    #expect(document.contains("<feature name=\"org.gnu.gdb.i386.core\">"))
+    #expect(document.contains("name=\"k_gs_base\""))
+    #expect(reply(session, "qXfer:features:read:other.xml:0,ff") == "E00")
+  }
+
+  @Test func registersRoundTripThroughGAndP() {
+    let target = FakeTarget()
+    let session = Session(target: target)
+    #expect(reply(session, "g")?.count == X86_64.totalBytes * 2)
+    // P for rip (register 16): little-endian 0x100004.
+    #expect(reply(session, "P10=0400100000000000") == "OK")
+    #expect(reply(session, "p10") == "0400100000000000")
+    #expect(reply(session, "p999") == "E01")
+    #expect(reply(session, "P10=04") == "E01")  // wrong size
+    #expect(reply(session, "Gzz") == "E01")
+  }
+
+  @Test func memoryReadsWritesAndErrors() {
+    let target = FakeTarget()
+    let session = Session(target: target)
+    #expect(reply(session, "M100,3:aabbcc") == "OK")
+    #expect(reply(session, "m100,3") == "aabbcc")
+    #expect(session.handle(Array("X200,2:".utf8) + [0x24, 0x00]) == Array("OK".utf8))
+    #expect(target.memory[0x200] == 0x24)
+    #expect(reply(session, "m20000,4") == "E01")  // outside RAM: an error, not a crash
+    #expect(reply(session, "mzz,4") == "E01")
+    #expect(reply(session, "M100,2:aabbcc") == "E01")  // length mismatch
+    #expect(reply(session, "m0,100000") == "E01")  // beyond PacketSize
+  }
+
+  @Test func breakpointsExecutionAndStopReplies() {
+    let target = FakeTarget()
+    let session = Session(target: target)
+    #expect(reply(session, "Z0,1000,1") == "OK")
+    #expect(reply(session, "Z2,2000,4") == "")  // unsupported kinds: empty reply
+    #expect(reply(session, "vCont?") == "vCont;c;C;s;S")
+    #expect(reply(session, "vCont;s:2;c") == "T05thread:2;")
+    #expect(reply(session, "c") == "T05thread:2;swbreak:;")
+    #expect(target.calls == ["Z0 1000", "Z2 2000", "step 2", "resume 2"])
+  }
+
+  @Test func threadsMonitorUnknownAndEnding() {
+    let target = FakeTarget()
+    let session = Session(target: target)
+    #expect(reply(session, "qfThreadInfo") == "m1,2")
+    #expect(reply(session, "qsThreadInfo") == "l")
+    #expect(reply(session, "Hg2") == "OK")
+    #expect(reply(session, "qC") == "QC2")
+    #expect(reply(session, "Hg9") == "E01")
+    #expect(reply(session, "T9") == "E01")
+    #expect(reply(session, "qThreadExtraInfo,1") == String(decoding: hexEncoded(Array("vCPU 0".utf8)), as: UTF8.self))
+    #expect(
+      reply(session, "qRcmd," + String(decoding: hexEncoded(Array("help".utf8)), as: UTF8.self))
+        == String(decoding: hexEncoded(Array("did help\n".utf8)), as: UTF8.self))
+    #expect(reply(session, "qWhatever") == "")
+    #expect(reply(session, "!") == "")
+    #expect(reply(session, "D") == "OK")
+    #expect(session.finished)
+    #expect(target.calls == ["detach"])
+  }
+}
