@@ -87,6 +87,11 @@ public enum HostSocket {
     }
   }
 
+  /// A client that hangs up must not kill the server with SIGPIPE: writes then fail instead.
+  public static func ignoreBrokenPipes() {
+    _ = signal(SIGPIPE, SIG_IGN)
+  }
+
   /// Whether `fd` has data (or a hang-up) within `milliseconds`.
   public static func readable(_ fd: Int32, milliseconds: Int32) -> Bool {
     var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

@@ -26,6 +26,7 @@ struct DebugCommand: ParsableCommand {
       fail("--irq '\(irq)' is not block or deliver", status: .badInput)
     }
     let configuration = machine.configuration()
+    HostSocket.ignoreBrokenPipes()
     let listener = listen()
     let vm: Machine
     do {

@@ -27,7 +27,7 @@ final class GDBServer {
   func serve() -> Int32 {
     var next = HostSocket.accept(listener)
     while let client = next {
-      let end = serveClient(client)
+      let end = whileRefusingOthers { serveClient(client) }
       HostIO.close(client)
       switch end {
       case .killed: return 0
@@ -80,19 +80,41 @@ final class GDBServer {
     return .disconnected
   }
 
+  /// Runs `body` while another thread turns away any second client: it is accepted, told
+  /// why in a protocol error reply, and closed.
+  private func whileRefusingOthers(_ body: () -> ClientEnd) -> ClientEnd {
+    let done = Mutex(false)
+    let listener = self.listener
+    let refuser = HostThread(name: "gdb-refuse") {
+      while !done.withLock({ $0 }) {
+        guard HostSocket.readable(listener, milliseconds: 50), let extra = HostSocket.accept(listener) else { continue }
+        HostIO.write(extra, framePacket(Array("E.another debugger is attached".utf8))[...])
+        HostIO.close(extra)
+      }
+    }
+    let end = body()
+    done.withLock { $0 = true }
+    refuser.join()
+    return end
+  }
+
   /// Runs `body` (a resume) while another thread watches the client for Ctrl-C or a hang-up,
   /// either of which stops the guest.
   private func whileWatching(_ fd: Int32, _ body: () -> [UInt8]?) -> [UInt8]? {
     let done = Mutex(false)
     let stopSwitch = target.stepper.stopSwitch
     let watcher = HostThread(name: "gdb-watch") {
+      // A short poll: joining this thread waits for it once the guest has stopped.
       while !done.withLock({ $0 }) {
-        guard HostSocket.readable(fd, milliseconds: 20) else { continue }
+        guard HostSocket.readable(fd, milliseconds: 5) else { continue }
         guard let bytes = HostIO.readSome(fd, max: 64) else {
           stopSwitch.requestStop()  // the client went away
           return
         }
-        if bytes.contains(0x03) { stopSwitch.requestStop() }
+        if bytes.contains(0x03) {
+          stopSwitch.requestStop()
+          return
+        }
       }
     }
     let reply = body()
