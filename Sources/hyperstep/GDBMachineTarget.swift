@@ -219,7 +219,10 @@ final class GDBMachineTarget: DebugTarget {
         Hyperstep monitor commands:
           help                 this list
           registers            control registers, EFER and the descriptor tables
+          dr                   the guest's own debug registers DR0-DR3, DR6, DR7
+          irq block|deliver    interrupts while stepping (now \(stepper.policy.rawValue))
           phys on|off          read and write memory by guest-physical address (now \(physicalMode ? "on" : "off"))
+          translate ADDR       guest-virtual to guest-physical through the guest's page tables
 
         """
     case "registers", "cr":
@@ -230,6 +233,27 @@ final class GDBMachineTarget: DebugTarget {
         efer=\(hex(special.efer)) gdt=\(hex(special.gdt.base))/\(hex(UInt64(special.gdt.limit))) idt=\(hex(special.idt.base))/\(hex(UInt64(special.idt.limit)))
 
         """
+    case "dr":
+      guard let registers = try? vcpu.debugRegisters() else { return "cannot read the debug registers\n" }
+      func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+      let (dr0, dr1, dr2, dr3) = registers.address
+      return "dr0=\(hex(dr0)) dr1=\(hex(dr1)) dr2=\(hex(dr2)) dr3=\(hex(dr3)) dr6=\(hex(registers.dr6)) dr7=\(hex(registers.dr7))\n"
+    case "irq":
+      guard words.count == 2, let policy = InterruptPolicy(rawValue: words[1]) else {
+        return "usage: monitor irq block|deliver\n"
+      }
+      do { try stepper.setPolicy(policy) } catch { return "cannot change the policy: \(error)\n" }
+      return "interrupts while stepping: \(policy.rawValue)\n"
+    case "translate":
+      guard words.count == 2, let address = parseAddress(words[1]) else { return "usage: monitor translate ADDR\n" }
+      guard let special = try? vcpu.specialRegisters() else { return "cannot read the special registers\n" }
+      let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
+      do {
+        let physical = try walker.translate(address)
+        return "0x\(String(address, radix: 16)) -> guest-physical \(physical)\n"
+      } catch {
+        return "0x\(String(address, radix: 16)): \(error)\n"
+      }
     case "phys":
       guard words.count == 2, ["on", "off"].contains(words[1]) else { return "usage: monitor phys on|off\n" }
       physicalMode = words[1] == "on"

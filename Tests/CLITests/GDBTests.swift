@@ -102,6 +102,25 @@ struct GDBTests {
     #expect(printedValues(output) == [gp, report], "\(output)")
   }
 
+  @Test func monitorCommandsAnswer() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits)
+    let output = try server.gdb([
+      "monitor help", "monitor dr", "monitor translate 0x100000", "monitor translate 0x100000000",
+      "monitor irq deliver", "monitor phys on", "x/2xb 0x100000", "monitor registers", "monitor bogus", "kill",
+    ])
+    #expect(server.finish() == 0)
+    #expect(output.contains("translate ADDR"))
+    // DR6 and DR7 as after reset (SDM vol. 3, 18.2.3 and 18.2.4): 0xffff0ff0 and 0x400.
+    #expect(output.contains("dr6=0xffff0ff0 dr7=0x400"), "\(output)")
+    // The identity map Hyperstep builds for long-mode entry covers the low 4 GiB only.
+    #expect(output.contains("0x100000 -> guest-physical 0x100000"))
+    #expect(output.contains("0x100000000: 0x100000000 is not mapped"))
+    #expect(output.contains("interrupts while stepping: deliver"))
+    #expect(output.contains("0x100000:\t0x66\t0xba"))  // mov $0x3ff,%dx by physical address
+    #expect(output.contains("cr0=0x80010033") && output.contains("cr3=0x9000"))
+    #expect(output.contains("unknown monitor command 'bogus'"))
+  }
+
   @Test func registerAndMemoryWritesTakeEffect() throws {
     let server = try DebugServerProcess(TestGuests.longEvents)
     let counter = try ELFFile(TestGuests.longEvents.elf).symbols().first { $0.name == "bp_count" }!.address
