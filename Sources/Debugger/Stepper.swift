@@ -136,10 +136,14 @@ public final class Stepper {
     try machine.memory.store(handlerPlanted ? UInt8(0xcc) : entry.original, at: entry.physical)
   }
 
+  /// The segment and control registers as of the last stop (kept current by the stepper, so
+  /// a debugger need not ask KVM at every stop).
+  public var specialRegisters: SpecialRegisters { special }
+
   /// Guest memory at a linear address as the guest wrote it: the stepper's own INT3s are
   /// shown as the bytes they replaced.
   public func readMemory(linear: UInt64, count: Int) throws -> [UInt8] {
-    let walker = GuestCPU(registers: Registers(), special: try vcpu.specialRegisters()).walker(machine.memory)
+    let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
     var bytes = try walker.read(linear: linear, count: count)
     for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(count) {
       bytes[Int(address - linear)] = entry.original
@@ -155,7 +159,7 @@ public final class Stepper {
 
   /// Writes guest memory at a linear address, keeping planted breakpoints planted.
   public func writeMemory(linear: UInt64, _ bytes: [UInt8]) throws {
-    let walker = GuestCPU(registers: Registers(), special: try vcpu.specialRegisters()).walker(machine.memory)
+    let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
     try walker.write(bytes, linear: linear)
     for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(bytes.count) {
       softwareBreakpoints[address] = (entry.physical, bytes[Int(address - linear)])

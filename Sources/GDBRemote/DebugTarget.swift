@@ -6,7 +6,9 @@ public protocol DebugTarget: AnyObject {
   func threadName(_ thread: Int) -> String
 
   /// The `g` image of `thread`'s registers (see `X86_64.registers`), written into `buffer`.
-  func readRegisters(thread: Int, into buffer: inout [UInt8]) throws
+  /// Unless `full`, only the general registers (`X86_64.generalCount`) need be filled: the
+  /// `g` reply carries those, and gdb fetches the rest with `p` when it wants them.
+  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws
   func writeRegisters(thread: Int, _ image: [UInt8]) throws
 
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8]

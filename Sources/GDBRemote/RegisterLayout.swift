@@ -53,6 +53,11 @@ public enum X86_64 {
 
   public static let totalBytes = registers.reduce(0) { $0 + $1.bytes }
 
+  /// rax..gs: what a `g` reply carries. The x87, SSE, segment-base and system registers
+  /// follow only on request (`p`), so a stop costs the target one register read, not four.
+  public static let generalCount = 24
+  public static var generalBytes: Int { offsets[generalCount] }
+
   public static func number(of name: String) -> Int? { registers.firstIndex { $0.name == name } }
 
   /// The target description gdb and LLDB read with `qXfer:features:read:target.xml`.

@@ -42,11 +42,18 @@ public final class Session {
         guard let thread = Int(text.dropFirst(), radix: 16), target.threads.contains(thread) else { return error(1) }
         return ok
       case UInt8(ascii: "g"):
-        try target.readRegisters(thread: generalThread, into: &registerImage)
-        return hexEncoded(registerImage)
+        try target.readRegisters(thread: generalThread, into: &registerImage, full: false)
+        return hexEncoded(registerImage[..<X86_64.generalBytes])
       case UInt8(ascii: "G"):
-        guard let bytes = hexDecoded(payload.dropFirst()), bytes.count == X86_64.totalBytes else { return error(1) }
-        try target.writeRegisters(thread: generalThread, bytes)
+        guard let bytes = hexDecoded(payload.dropFirst()),
+          bytes.count == X86_64.totalBytes || bytes.count == X86_64.generalBytes
+        else { return error(1) }
+        var image = bytes
+        if bytes.count < X86_64.totalBytes {  // the rest stays as it is
+          try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
+          image += registerImage[bytes.count...]
+        }
+        try target.writeRegisters(thread: generalThread, image)
         return ok
       case UInt8(ascii: "p"): return try readRegister(text)
       case UInt8(ascii: "P"): return try writeRegister(text)
@@ -137,7 +144,7 @@ public final class Session {
     guard let number = Int(text.dropFirst(), radix: 16), X86_64.registers.indices.contains(number) else {
       return error(1)
     }
-    try target.readRegisters(thread: generalThread, into: &registerImage)
+    try target.readRegisters(thread: generalThread, into: &registerImage, full: number >= X86_64.generalCount)
     let offset = X86_64.offsets[number]
     return hexEncoded(registerImage[offset..<offset + X86_64.registers[number].bytes])
   }
@@ -147,7 +154,7 @@ public final class Session {
     guard parts.count == 2, let number = Int(parts[0], radix: 16), X86_64.registers.indices.contains(number),
       let value = hexDecoded(Array(parts[1].utf8)), value.count == X86_64.registers[number].bytes
     else { return error(1) }
-    try target.readRegisters(thread: generalThread, into: &registerImage)
+    try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
     let offset = X86_64.offsets[number]
     registerImage.replaceSubrange(offset..<offset + value.count, with: value)
     try target.writeRegisters(thread: generalThread, registerImage)
@@ -242,9 +249,24 @@ public final class Session {
     return stopReply(event)
   }
 
-  /// `T05thread:1;swbreak:;` and the like.
+  /// Registers sent with every stop reply (rbp, rsp, rip, eflags): what gdb needs to show
+  /// where it stopped, so it need not ask for all of them with `g` after each step.
+  static let expedited = [6, 7, 16, 17]
+
+  /// `T05thread:1;06:...;07:...;10:...;11:...;swbreak:;` and the like.
   public func stopReply(_ event: StopEvent) -> [UInt8] {
-    func thread(_ id: Int) -> String { "thread:\(String(id, radix: 16));" }
+    func thread(_ id: Int) -> String {
+      var text = "thread:\(String(id, radix: 16));"
+      if (try? target.readRegisters(thread: id, into: &registerImage, full: false)) != nil {
+        for number in Self.expedited {
+          let offset = X86_64.offsets[number]
+          let value = String(
+            decoding: hexEncoded(registerImage[offset..<offset + X86_64.registers[number].bytes]), as: UTF8.self)
+          text += "\(format2(UInt8(number))):\(value);"
+        }
+      }
+      return text
+    }
     switch event {
     case .step(let id):
       return Array("T05\(thread(id))".utf8)

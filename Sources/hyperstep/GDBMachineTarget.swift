@@ -30,11 +30,9 @@ final class GDBMachineTarget: DebugTarget {
 
   // MARK: Registers
 
-  func readRegisters(thread: Int, into buffer: inout [UInt8]) throws {
+  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {
     let registers = try vcpu.registers()
-    let special = try vcpu.specialRegisters()
-    let fpu = try vcpu.fpuRegisters()
-    let kernelGSBase = (try? vcpu.modelSpecificRegisters([Self.kernelGSBase]).first) ?? 0
+    let special = stepper.specialRegisters
     var image = RegisterImage(buffer: buffer)
     let general = [
       registers.rax, registers.rbx, registers.rcx, registers.rdx, registers.rsi, registers.rdi, registers.rbp,
@@ -46,6 +44,12 @@ final class GDBMachineTarget: DebugTarget {
     for (offset, segment) in [special.cs, special.ss, special.ds, special.es, special.fs, special.gs].enumerated() {
       image.set(18 + offset, UInt64(segment.selector))
     }
+    guard full else {
+      buffer = image.buffer
+      return
+    }
+    let fpu = try vcpu.fpuRegisters()
+    let kernelGSBase = (try? vcpu.modelSpecificRegisters([Self.kernelGSBase]).first) ?? 0
     for index in 0..<8 { image.setBytes(24 + index, fpu.st[index]) }
     // FXSAVE's abridged tag has one bit per register; gdb wants the full word (11 = empty).
     var tag: UInt64 = 0
@@ -88,7 +92,7 @@ final class GDBMachineTarget: DebugTarget {
     registers.r15 = image.get(15)
     registers.rip = image.get(16)
     registers.rflags = image.get(17) | 0x2
-    var special = try vcpu.specialRegisters()
+    var special = stepper.specialRegisters
     special.fs.base = image.get(57)
     special.gs.base = image.get(58)
     special.cr0 = image.get(60)
@@ -237,7 +241,8 @@ final class GDBMachineTarget: DebugTarget {
       guard let registers = try? vcpu.debugRegisters() else { return "cannot read the debug registers\n" }
       func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
       let (dr0, dr1, dr2, dr3) = registers.address
-      return "dr0=\(hex(dr0)) dr1=\(hex(dr1)) dr2=\(hex(dr2)) dr3=\(hex(dr3)) dr6=\(hex(registers.dr6)) dr7=\(hex(registers.dr7))\n"
+      return
+        "dr0=\(hex(dr0)) dr1=\(hex(dr1)) dr2=\(hex(dr2)) dr3=\(hex(dr3)) dr6=\(hex(registers.dr6)) dr7=\(hex(registers.dr7))\n"
     case "irq":
       guard words.count == 2, let policy = InterruptPolicy(rawValue: words[1]) else {
         return "usage: monitor irq block|deliver\n"

@@ -53,10 +53,7 @@ final class GDBServer {
         switch event {
         case .packet(let payload):
           if !session.noAck { HostIO.write(fd, [UInt8(ascii: "+")][...]) }
-          let resumes =
-            payload.first == UInt8(ascii: "c") || payload.first == UInt8(ascii: "s")
-            || payload.starts(with: Array("vCont;".utf8))
-          let reply = resumes ? whileWatching(fd) { session.handle(payload) } : session.handle(payload)
+          let reply = Self.continues(payload) ? whileWatching(fd) { session.handle(payload) } : session.handle(payload)
           if let reply {
             lastReply = framePacket(reply)
             HostIO.write(fd, lastReply[...])
@@ -78,6 +75,15 @@ final class GDBServer {
       }
     }
     return .disconnected
+  }
+
+  /// Whether a packet resumes the guest for more than one step (so Ctrl-C must be watched
+  /// for): `c`, or a `vCont` without a step action. A step is over too soon to interrupt.
+  static func continues(_ payload: [UInt8]) -> Bool {
+    if payload.first == UInt8(ascii: "c") { return true }
+    guard payload.starts(with: Array("vCont;".utf8)) else { return false }
+    let actions = String(decoding: payload.dropFirst(6), as: UTF8.self).split(separator: ";")
+    return !actions.contains { $0.first == "s" || $0.first == "S" }
   }
 
   /// Runs `body` while another thread turns away any second client: it is accepted, told

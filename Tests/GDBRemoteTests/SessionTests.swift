@@ -9,7 +9,7 @@ final class FakeTarget: DebugTarget {
   var calls: [String] = []
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
-  func readRegisters(thread: Int, into buffer: inout [UInt8]) throws { buffer = registers }
+  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
   func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {
     guard address + UInt64(count) <= UInt64(memory.count) else { throw TargetError("outside guest RAM") }
@@ -76,7 +76,7 @@ final class FakeTarget: DebugTarget {
   @Test func registersRoundTripThroughGAndP() {
     let target = FakeTarget()
     let session = Session(target: target)
-    #expect(reply(session, "g")?.count == X86_64.totalBytes * 2)
+    #expect(reply(session, "g")?.count == X86_64.generalBytes * 2)  // rax..gs; the rest by p
     // P for rip (register 16): little-endian 0x100004.
     #expect(reply(session, "P10=0400100000000000") == "OK")
     #expect(reply(session, "p10") == "0400100000000000")
@@ -104,8 +104,11 @@ final class FakeTarget: DebugTarget {
     #expect(reply(session, "Z0,1000,1") == "OK")
     #expect(reply(session, "Z2,2000,4") == "")  // unsupported kinds: empty reply
     #expect(reply(session, "vCont?") == "vCont;c;C;s;S")
-    #expect(reply(session, "vCont;s:2;c") == "T05thread:2;")
-    #expect(reply(session, "c") == "T05thread:2;swbreak:;")
+    // Stop replies carry the thread and expedite rbp (06), rsp (07), rip (10) and eflags (11).
+    let zeros64 = String(repeating: "0", count: 16)
+    let expedited = "06:\(zeros64);07:\(zeros64);10:\(zeros64);11:00000000;"
+    #expect(reply(session, "vCont;s:2;c") == "T05thread:2;" + expedited)
+    #expect(reply(session, "c") == "T05thread:2;" + expedited + "swbreak:;")
     #expect(target.calls == ["Z0 1000", "Z2 2000", "step 2", "resume 2"])
   }
 
