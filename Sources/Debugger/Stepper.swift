@@ -130,6 +130,8 @@ public final class Stepper {
     try machine.memory.store(UInt8(0xcc), at: physical)
   }
 
+  public func isSoftwareBreakpoint(_ linear: UInt64) -> Bool { softwareBreakpoints[linear] != nil }
+
   public func removeSoftwareBreakpoint(at linear: UInt64) throws {
     guard let entry = softwareBreakpoints.removeValue(forKey: linear) else { return }
     let handlerPlanted = handlers.vectors(at: linear) != nil
@@ -567,7 +569,8 @@ public final class StopSwitch: Sendable {
     vcpu.kick()
   }
 
-  func take() -> Bool {
+  /// Consumes a pending stop request; true if there was one.
+  public func take() -> Bool {
     requested.withLock { value in
       defer { value = false }
       return value

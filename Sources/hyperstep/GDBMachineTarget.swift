@@ -10,6 +10,11 @@ final class GDBMachineTarget: DebugTarget {
   let machine: Machine
   let stepper: Stepper
   private var hardwareBreakpoints: [UInt64] = []
+  /// Write watchpoints, kept by stepping: the host delivers no data breakpoints (README), so
+  /// a continue with watchpoints set single-steps the guest in-process and compares the
+  /// watched bytes after every instruction, as gdb's own software watchpoints would, only
+  /// without a round trip per step.
+  private var watchpoints: [(address: UInt64, length: Int, value: [UInt8])] = []
   /// Set once the guest has ended: later requests are refused.
   private(set) var exitStatus: Int32?
   /// Translate addresses as guest-physical rather than guest-virtual (`monitor phys on`).
@@ -152,9 +157,17 @@ final class GDBMachineTarget: DebugTarget {
       }
       hardwareBreakpoints.append(address)
       return true
-    case .write, .read, .access:
-      // This host delivers no data breakpoints (see README); gdb then watches by stepping.
-      return false
+    case .write:
+      guard (1...8).contains(length) else { throw TargetError(code: 0x16, "watch 1 to 8 bytes") }
+      guard hardwareBreakpoints.count + watchpoints.count < 4 else {
+        throw TargetError(code: 0x0e, "all four debug-register slots are in use")
+      }
+      let value = try readMemory(thread: 1, address: address, count: length)
+      watchpoints.append((address, length, value))
+      return true
+    case .read, .access:
+      // x86 has no read-only watchpoints, and this host no access watchpoints either.
+      throw TargetError(code: 0x16, "read and access watchpoints are not supported")
     }
   }
 
@@ -166,7 +179,10 @@ final class GDBMachineTarget: DebugTarget {
     case .hardware:
       hardwareBreakpoints.removeAll { $0 == address }
       return true
-    case .write, .read, .access:
+    case .write:
+      watchpoints.removeAll { $0.address == address && $0.length == length }
+      return true
+    case .read, .access:
       return false
     }
   }
@@ -178,6 +194,7 @@ final class GDBMachineTarget: DebugTarget {
   }
 
   func resume(thread: Int) throws -> StopEvent {
+    if !watchpoints.isEmpty { return try resumeWatching(thread: thread) }
     while true {
       let stop = try stepper.run(until: hardwareBreakpoints)
       if case .guestRequest = stop.reason { continue }  // guest requests are for tracing
@@ -186,6 +203,29 @@ final class GDBMachineTarget: DebugTarget {
   }
 
   func interrupt() { stepper.requestStop() }
+
+  /// Continue with write watchpoints: step, and stop after the first instruction that
+  /// changed a watched value, or at a breakpoint, or on Ctrl-C.
+  private func resumeWatching(thread: Int) throws -> StopEvent {
+    var steps = 0
+    while true {
+      let stop = try stepper.step()
+      steps += 1
+      if case .exit = stop.reason { return try event(for: stop, thread: thread) }
+      if case .halt(false) = stop.reason { return try event(for: stop, thread: thread) }
+      for index in watchpoints.indices {
+        let current = try readMemory(
+          thread: thread, address: watchpoints[index].address, count: watchpoints[index].length)
+        if current != watchpoints[index].value {
+          watchpoints[index].value = current
+          return .breakpoint(thread: thread, kind: .write, address: watchpoints[index].address)
+        }
+      }
+      if stepper.isSoftwareBreakpoint(stop.pc) { return .breakpoint(thread: thread, kind: .software, address: stop.pc) }
+      if hardwareBreakpoints.contains(stop.pc) { return .breakpoint(thread: thread, kind: .hardware, address: stop.pc) }
+      if steps % 256 == 0 && stepper.stopSwitch.take() { return .interrupted(thread: thread) }
+    }
+  }
 
   private func event(for stop: Stop, thread: Int) throws -> StopEvent {
     switch stop.reason {

@@ -68,14 +68,16 @@ struct GDBTests {
   @Test func stepiFollowsTheStepContract() throws {
     let server = try DebugServerProcess(TestGuests.stepExits)
     let output = try server.gdb(
-      ["p/x $pc"] + Array(repeating: ["stepi", "p/x $pc"], count: 25).flatMap { $0 } + ["kill"])
+      ["p/x $pc"] + Array(repeating: ["stepi", "p/x $pc"], count: 29).flatMap { $0 } + ["kill"])
     #expect(server.finish() == 0)
     // The same trace the stepper tests expect, from `llvm-objdump -d step_exits.elf`.
     #expect(
       printedValues(output) == [
         0x10_0000, 0x10_0004, 0x10_0006, 0x10_0007, 0x10_0008, 0x10_000f, 0x10_0010, 0x10_0015, 0x10_0015,
         0x10_0017, 0x10_001e, 0x10_001f, 0x10_0024, 0x10_002a, 0x10_002c, 0x10_002e, 0x10_0030, 0x10_0032,
-        0x10_0037, 0x10_0039, 0x10_003b, 0x10_003e, 0x10_0041, 0x10_0043, 0x10_0048, 0x10_0048,
+        0x10_0037, 0x10_0039, 0x10_003b, 0x10_003e, 0x10_0041, 0x10_0043, 0x10_0048, 0x10_0048, 0x10_004a,
+        0x10_004b,  // hlt
+        0x10_004c, 0x10_004c,  // halted with interrupts off: never run past, however often stepped
       ], "\(output)")
   }
 
@@ -86,6 +88,27 @@ struct GDBTests {
       ["stepi 1950", "p/x $pc", "continue"], symbols: TestGuests.longEvents)
     #expect(server.finish() == 33, "\(output)")
     #expect(output.contains("exited with code 041"), "\(output)")  // (0x10 << 1) | 1 = 33 = 041 octal
+  }
+
+  @Test func movSSShadowThroughGDB() throws {
+    let server = try DebugServerProcess(TestGuests.stepSpecial)
+    let output = try server.gdb(["p/x $pc", "stepi", "p/x $pc", "stepi", "p/x $pc", "stepi", "p/x $pc", "kill"])
+    #expect(server.finish() == 0)
+    // As StepContractTests: the NOP at 0x100007 runs in the MOV SS shadow, without a stop.
+    #expect(printedValues(output) == [0x10_0000, 0x10_0005, 0x10_0008, 0x10_0009], "\(output)")
+  }
+
+  @Test func watchpointsWorkThroughGDBsSteppedWatching() throws {
+    // This host delivers no data breakpoints, so the server refuses Z2; gdb then watches by
+    // single-stepping, which the step contract makes exact.
+    let server = try DebugServerProcess(TestGuests.longEvents)
+    let output = try server.gdb(
+      ["watch *(int*)&bp_count", "continue", "p/x $pc", "p *(int*)&bp_count", "kill"], symbols: TestGuests.longEvents)
+    #expect(server.finish() == 0)
+    let handler = try ELFFile(TestGuests.longEvents.elf).symbols().first { $0.name == "bp_handler" }!.address
+    // The stop comes after `incl bp_count(%rip)`, the handler's first instruction (6 bytes).
+    #expect(printedValues(output) == [handler + 6], "\(output)")
+    #expect(output.contains("New value = 1"), "\(output)")
   }
 
   @Test func breakpointsStopWhereSet() throws {
