@@ -79,12 +79,7 @@ public final class Stepper {
     return pc
   }
 
-  /// The code size the cached segment state implies (as `GuestCPU.codeSize`).
-  private var codeSize: CodeSize {
-    if special.cr0 & 1 == 0 { return .bits16 }
-    if special.cs.longMode && special.efer & (1 << 10) != 0 { return .bits64 }
-    return special.cs.defaultSize32 ? .bits32 : .bits16
-  }
+  private var codeSize: CodeSize { GuestCPU.codeSize(of: special) }
 
   /// Decodes the instruction at `pc` through the guest's page tables (one translation per page).
   private func decode(at pc: UInt64) -> DecodedInstruction {
@@ -150,11 +145,16 @@ public final class Stepper {
     for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(count) {
       bytes[Int(address - linear)] = entry.original
     }
-    for offset in 0..<count {
-      if let physical = try? walker.translate(linear &+ UInt64(offset)) {
-        let original = handlers.originalBytes([bytes[offset]], at: physical)[0]
-        if original != bytes[offset] && bytes[offset] == 0xcc { bytes[offset] = original }
+    // Handler breakpoints are kept by physical address: undo them page by page.
+    var offset = 0
+    while offset < count {
+      let address = linear &+ UInt64(offset)
+      let inPage = min(count - offset, Int(0x1000 - (address & 0xfff)))
+      if let physical = try? walker.translate(address) {
+        bytes.replaceSubrange(
+          offset..<offset + inPage, with: handlers.originalBytes(Array(bytes[offset..<offset + inPage]), at: physical))
       }
+      offset += inPage
     }
     return bytes
   }

@@ -68,9 +68,13 @@ extension Machine {
       case .halt:
         let state = snapshot(vcpu)
         return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
-      case .internalError(let suberror, _)
-      where suberror == VCPUExit.emulationFailureSuberror && (try? completeFailedEmulation(on: vcpu)) == true:
-        continue
+      case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
+        do {
+          if try completeFailedEmulation(on: vcpu) { continue }
+        } catch {
+          return .internalError(description: "cannot carry out the guest's instruction: \(error)", snapshot(vcpu))
+        }
+        return terminalOutcome(of: exit, on: vcpu)!
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
         return terminalOutcome(of: exit, on: vcpu)!
       case .debug:

@@ -12,7 +12,10 @@ public struct GuestCPU {
     self.special = special
   }
 
-  public var codeSize: CodeSize {
+  public var codeSize: CodeSize { Self.codeSize(of: special) }
+
+  /// Real mode, or the code segment's L and D bits in protected and long mode.
+  public static func codeSize(of special: SpecialRegisters) -> CodeSize {
     if special.cr0 & 1 == 0 { return .bits16 }
     if special.cs.longMode && special.efer & (1 << 10) != 0 { return .bits64 }
     return special.cs.defaultSize32 ? .bits32 : .bits16
