@@ -33,11 +33,27 @@ final class GDBMachineTarget: DebugTarget {
 
   private var vcpu: VCPU { stepper.vcpu }
 
+  /// The vCPU behind a gdb thread id. Other vCPUs are stopped while the debugger holds the
+  /// machine, so their registers can be read from this thread.
+  private func vcpu(for thread: Int) throws -> VCPU {
+    guard machine.vcpus.indices.contains(thread - 1) else { throw TargetError("no thread \(thread)") }
+    return machine.vcpus[thread - 1]
+  }
+
+  /// Only the stepped vCPU runs under the debugger for now; the others stay where they are.
+  private func requireSteppedThread(_ thread: Int) throws {
+    guard thread - 1 == stepper.vcpu.id else {
+      throw TargetError("only vCPU \(stepper.vcpu.id) (thread \(stepper.vcpu.id + 1)) runs under the debugger")
+    }
+  }
+
   // MARK: Registers
 
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {
+    let vcpu = try vcpu(for: thread)
+    let stepped = vcpu === stepper.vcpu
     let registers = try vcpu.registers()
-    let special = stepper.specialRegisters
+    let special = stepped ? stepper.specialRegisters : try vcpu.specialRegisters()
     var image = RegisterImage(buffer: buffer)
     let general = [
       registers.rax, registers.rbx, registers.rcx, registers.rdx, registers.rsi, registers.rdi, registers.rbp,
@@ -45,7 +61,7 @@ final class GDBMachineTarget: DebugTarget {
       registers.r14, registers.r15, registers.rip,
     ]
     for (number, value) in general.enumerated() { image.set(number, value) }
-    image.set(17, stepper.guestFlags(registers))
+    image.set(17, stepped ? stepper.guestFlags(registers) : registers.rflags)
     for (offset, segment) in [special.cs, special.ss, special.ds, special.es, special.fs, special.gs].enumerated() {
       image.set(18 + offset, UInt64(segment.selector))
     }
@@ -77,6 +93,7 @@ final class GDBMachineTarget: DebugTarget {
   }
 
   func writeRegisters(thread: Int, _ bytes: [UInt8]) throws {
+    try requireSteppedThread(thread)
     let image = RegisterImage(buffer: bytes)
     var registers = Registers()
     registers.rax = image.get(0)
@@ -190,10 +207,12 @@ final class GDBMachineTarget: DebugTarget {
   // MARK: Execution
 
   func step(thread: Int) throws -> StopEvent {
-    try event(for: stepper.step(), thread: thread)
+    try requireSteppedThread(thread)
+    return try event(for: stepper.step(), thread: thread)
   }
 
   func resume(thread: Int) throws -> StopEvent {
+    try requireSteppedThread(thread)
     if !watchpoints.isEmpty { return try resumeWatching(thread: thread) }
     while true {
       let stop = try stepper.run(until: hardwareBreakpoints)

@@ -144,6 +144,20 @@ struct GDBTests {
     #expect(output.contains("unknown monitor command 'bogus'"))
   }
 
+  @Test func vCPUsAreThreads() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits, extra: ["--cpus", "2"])
+    let output = try server.gdb([
+      "info threads", "thread 2", "p/x $pc", "p/x $cs", "stepi", "thread 1", "stepi", "p/x $pc", "kill",
+    ])
+    #expect(server.finish() == 0)
+    #expect(output.contains("vCPU 0") && output.contains("vCPU 1"), "\(output)")
+    // vCPU 1 is an application processor still in its reset state (SDM vol. 3, 9.1.1:
+    // CS selector 0xf000, IP 0xfff0), waiting for INIT/SIPI; only vCPU 0 runs here for now,
+    // so stepping thread 2 is refused and thread 1 steps on from its entry.
+    #expect(printedValues(output) == [0xfff0, 0xf000, 0x10_0004], "\(output)")
+    #expect(output.contains("Remote failure reply: E01"))
+  }
+
   @Test func registerAndMemoryWritesTakeEffect() throws {
     let server = try DebugServerProcess(TestGuests.longEvents)
     let counter = try ELFFile(TestGuests.longEvents.elf).symbols().first { $0.name == "bp_count" }!.address
