@@ -1,6 +1,7 @@
 import GuestMemory
 import KVM
 import Machine
+import Synchronization
 
 /// INT3 bytes planted at the first instruction of every handler the guest's IDT names,
 /// so that the stop after an exception or interrupt is at the handler's first instruction
@@ -9,7 +10,8 @@ import Machine
 ///
 /// While planted, a guest that reads its own handler code sees 0xCC there; the debugger's
 /// own memory reads go through `originalBytes` and see the real code.
-final class HandlerBreakpoints {
+final class HandlerBreakpoints: @unchecked Sendable {
+  // @unchecked: shared by the steppers of all vCPUs; every entry point takes `lock`.
   struct Planted {
     var physical: GuestAddress
     var original: UInt8
@@ -18,8 +20,10 @@ final class HandlerBreakpoints {
   }
 
   private(set) var planted: [UInt64: Planted] = [:]
-  private(set) var table: DescriptorTable?
+  private var currentTable: DescriptorTable?
+  var table: DescriptorTable? { lock.withLock { _ in currentTable } }
   private let memory: GuestRAM
+  private let lock = Mutex(())
   /// The table's bytes when last planted, to notice a guest that rewrites its gates
   /// (or fills the real-mode IVT) without loading a new IDTR.
   private var tableBytes: [UInt8] = []
@@ -28,27 +32,31 @@ final class HandlerBreakpoints {
 
   init(memory: GuestRAM) { self.memory = memory }
 
-  var isEmpty: Bool { planted.isEmpty }
+  var isEmpty: Bool { lock.withLock { _ in planted.isEmpty } }
 
-  func vectors(at linear: UInt64) -> [UInt8]? { planted[linear]?.vectors }
+  func vectors(at linear: UInt64) -> [UInt8]? { lock.withLock { _ in planted[linear]?.vectors } }
 
   /// Replants when the IDTR or the table's contents changed since the last planting. The
   /// contents check is one copy and compare of at most 4 KiB, done before every step.
-  func refresh(for special: SpecialRegisters) {
-    guard table == special.idt, let physical = tablePhysical else {
-      plant(for: special)
+  func refresh(for special: SpecialRegisters) { lock.withLock { _ in unlockedRefresh(for: special) } }
+
+  private func unlockedRefresh(for special: SpecialRegisters) {
+    guard currentTable == special.idt, let physical = tablePhysical else {
+      unlockedPlant(for: special)
       return
     }
     guard !tableBytes.isEmpty else { return }
     if scratch.count != tableBytes.count { scratch = [UInt8](repeating: 0, count: tableBytes.count) }
     guard (try? memory.read(at: physical, into: &scratch)) != nil else { return }
-    if scratch != tableBytes { plant(for: special) }
+    if scratch != tableBytes { unlockedPlant(for: special) }
   }
 
   /// Reads the IDT (or real-mode IVT) and plants a breakpoint at each distinct handler.
-  func plant(for special: SpecialRegisters) {
-    remove()
-    table = special.idt
+  func plant(for special: SpecialRegisters) { lock.withLock { _ in unlockedPlant(for: special) } }
+
+  private func unlockedPlant(for special: SpecialRegisters) {
+    unlockedRemove()
+    currentTable = special.idt
     snapshotTable(special)
     let walker = PageWalker(
       memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
@@ -71,10 +79,12 @@ final class HandlerBreakpoints {
   }
 
   /// Restores every original byte.
-  func remove() {
+  func remove() { lock.withLock { _ in unlockedRemove() } }
+
+  private func unlockedRemove() {
     for (_, entry) in planted where !entry.lifted { try? memory.store(entry.original, at: entry.physical) }
     planted.removeAll()
-    table = nil
+    currentTable = nil
     tablePhysical = nil
     tableBytes = []
   }
@@ -99,7 +109,9 @@ final class HandlerBreakpoints {
   }
 
   /// Puts the original byte back at `linear` for one step; returns whether there was one.
-  func lift(at linear: UInt64) -> Bool {
+  func lift(at linear: UInt64) -> Bool { lock.withLock { _ in unlockedLift(at: linear) } }
+
+  private func unlockedLift(at linear: UInt64) -> Bool {
     guard var entry = planted[linear], !entry.lifted else { return false }
     try? memory.store(entry.original, at: entry.physical)
     entry.lifted = true
@@ -107,7 +119,9 @@ final class HandlerBreakpoints {
     return true
   }
 
-  func replant(at linear: UInt64) {
+  func replant(at linear: UInt64) { lock.withLock { _ in unlockedReplant(at: linear) } }
+
+  private func unlockedReplant(at linear: UInt64) {
     guard var entry = planted[linear], entry.lifted else { return }
     try? memory.store(UInt8(0xcc), at: entry.physical)
     entry.lifted = false
@@ -116,6 +130,10 @@ final class HandlerBreakpoints {
 
   /// The bytes the guest really has at a physical range, with planted INT3s taken out.
   func originalBytes(_ bytes: [UInt8], at physical: GuestAddress) -> [UInt8] {
+    lock.withLock { _ in unlockedOriginalBytes(bytes, at: physical) }
+  }
+
+  private func unlockedOriginalBytes(_ bytes: [UInt8], at physical: GuestAddress) -> [UInt8] {
     var result = bytes
     for (_, entry) in planted where !entry.lifted {
       let offset = Int64(bitPattern: entry.physical.value &- physical.value)

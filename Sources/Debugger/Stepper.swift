@@ -29,10 +29,10 @@ public final class Stepper {
   private var specialGeneration = 0
   /// Reused for instruction bytes: no allocation per step.
   private var fetchBuffer = [UInt8](repeating: 0, count: 15)
-  private let handlers: HandlerBreakpoints
+  /// Breakpoint bytes in guest memory, shared with the steppers of the other vCPUs.
+  public let breakpoints: BreakpointStore
+  private var handlers: HandlerBreakpoints { breakpoints.handlers }
   private var mode: Mode = .idle
-  /// The host's own INT3 breakpoints (gdb's Z0): linear address -> where and what they replaced.
-  private var softwareBreakpoints: [UInt64: (physical: GuestAddress, original: UInt8)] = [:]
   /// How other threads stop a running `run(until:)`.
   public let stopSwitch: StopSwitch
   /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
@@ -55,7 +55,10 @@ public final class Stepper {
   static let singleStepStatus: UInt64 = 1 << 14
   static let vectorsWithErrorCode: Set<UInt8> = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30]
 
-  public init(machine: Machine, vcpu index: Int = 0, policy: InterruptPolicy = .block) throws {
+  /// - Parameter breakpoints: the store shared with the other vCPUs' steppers (a new one if nil).
+  public init(machine: Machine, vcpu index: Int = 0, policy: InterruptPolicy = .block, breakpoints: BreakpointStore? = nil)
+    throws
+  {
     guard machine.vcpus.indices.contains(index) else { throw DebuggerError("there is no vCPU \(index)") }
     self.machine = machine
     self.vcpu = machine.vcpus[index]
@@ -63,13 +66,10 @@ public final class Stepper {
     vcpu.bindToCurrentThread()
     guestTrapFlag = try vcpu.registers().rflags & Self.trapFlag != 0
     special = try vcpu.specialRegisters()
-    handlers = HandlerBreakpoints(memory: machine.memory)
+    self.breakpoints = breakpoints ?? BreakpointStore(memory: machine.memory)
     stopSwitch = StopSwitch(vcpu: vcpu)
   }
 
-  deinit {
-    handlers.remove()
-  }
 
   /// The linear address of the next instruction.
   public func pc() throws -> UInt64 {
@@ -117,18 +117,19 @@ public final class Stepper {
 
   /// Plants an INT3 at a linear address (through the current page tables).
   public func insertSoftwareBreakpoint(at linear: UInt64) throws {
-    guard softwareBreakpoints[linear] == nil else { return }
+    guard breakpoints[linear] == nil else { return }
     let physical = try GuestCPU(registers: Registers(), special: special).walker(machine.memory).translate(linear)
     let current = try machine.memory.load(UInt8.self, at: physical)
     let original = handlers.originalBytes([current], at: physical)[0]
-    softwareBreakpoints[linear] = (physical, original)
+    breakpoints[linear] = (physical, original)
     try machine.memory.store(UInt8(0xcc), at: physical)
   }
 
-  public func isSoftwareBreakpoint(_ linear: UInt64) -> Bool { softwareBreakpoints[linear] != nil }
+  public func isSoftwareBreakpoint(_ linear: UInt64) -> Bool { breakpoints[linear] != nil }
 
   public func removeSoftwareBreakpoint(at linear: UInt64) throws {
-    guard let entry = softwareBreakpoints.removeValue(forKey: linear) else { return }
+    guard let entry = breakpoints[linear] else { return }
+    breakpoints[linear] = nil
     let handlerPlanted = handlers.vectors(at: linear) != nil
     try machine.memory.store(handlerPlanted ? UInt8(0xcc) : entry.original, at: entry.physical)
   }
@@ -142,7 +143,7 @@ public final class Stepper {
   public func readMemory(linear: UInt64, count: Int) throws -> [UInt8] {
     let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
     var bytes = try walker.read(linear: linear, count: count)
-    for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(count) {
+    for (address, entry) in breakpoints.entries(from: linear, count: count) {
       bytes[Int(address - linear)] = entry.original
     }
     // Handler breakpoints are kept by physical address: undo them page by page.
@@ -163,8 +164,8 @@ public final class Stepper {
   public func writeMemory(linear: UInt64, _ bytes: [UInt8]) throws {
     let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
     try walker.write(bytes, linear: linear)
-    for (address, entry) in softwareBreakpoints where address >= linear && address - linear < UInt64(bytes.count) {
-      softwareBreakpoints[address] = (entry.physical, bytes[Int(address - linear)])
+    for (address, entry) in breakpoints.entries(from: linear, count: bytes.count) {
+      breakpoints[address] = (entry.physical, bytes[Int(address - linear)])
       try machine.memory.store(UInt8(0xcc), at: entry.physical)
     }
   }
@@ -243,7 +244,7 @@ public final class Stepper {
     let pc = try self.pc()
     let lifted = handlers.lift(at: pc)
     defer { if lifted { handlers.replant(at: pc) } }
-    let hostBreakpoint = softwareBreakpoints[pc]
+    let hostBreakpoint = breakpoints[pc]
     if let hostBreakpoint { try machine.memory.store(hostBreakpoint.original, at: hostBreakpoint.physical) }
     defer { if let hostBreakpoint { try? machine.memory.store(UInt8(0xcc), at: hostBreakpoint.physical) } }
     let decoded = decode(at: pc)
@@ -505,7 +506,7 @@ public final class Stepper {
     while true {
       let exit = try vcpu.run()
       switch exit {
-      case .debug(let info) where info.exception == 3 && softwareBreakpoints[info.pc] != nil:
+      case .debug(let info) where info.exception == 3 && self.breakpoints[info.pc] != nil:
         special = try vcpu.specialRegisters()
         try applyDebugState(.idle)
         return try stop(.breakpoint(address: info.pc), pc: info.pc)
@@ -542,7 +543,7 @@ public final class Stepper {
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
         // On PVM an executed INT3 is an emulation failure at its address: ours, or the guest's.
         let now = special.cs.base &+ (try vcpu.registers().rip)
-        if softwareBreakpoints[now] != nil {
+        if self.breakpoints[now] != nil {
           special = try vcpu.specialRegisters()
           try applyDebugState(.idle)
           return try stop(.breakpoint(address: now), pc: now)
