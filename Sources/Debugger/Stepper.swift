@@ -56,7 +56,9 @@ public final class Stepper {
   static let vectorsWithErrorCode: Set<UInt8> = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30]
 
   /// - Parameter breakpoints: the store shared with the other vCPUs' steppers (a new one if nil).
-  public init(machine: Machine, vcpu index: Int = 0, policy: InterruptPolicy = .block, breakpoints: BreakpointStore? = nil)
+  public init(
+    machine: Machine, vcpu index: Int = 0, policy: InterruptPolicy = .block, breakpoints: BreakpointStore? = nil
+  )
     throws
   {
     guard machine.vcpus.indices.contains(index) else { throw DebuggerError("there is no vCPU \(index)") }
@@ -69,7 +71,6 @@ public final class Stepper {
     self.breakpoints = breakpoints ?? BreakpointStore(memory: machine.memory)
     stopSwitch = StopSwitch(vcpu: vcpu)
   }
-
 
   /// The linear address of the next instruction.
   public func pc() throws -> UInt64 {
@@ -238,7 +239,22 @@ public final class Stepper {
 
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
+    vcpu.bindToCurrentThread()  // any one thread at a time may drive a stepper
     if halted { return try stop(.halt(interruptsEnabled: false)) }
+    if machine.hasInterruptController && !waitingForInterrupt {
+      // A vCPU that halted (in the kernel) while running, or never started, cannot step:
+      // KVM_RUN would wait for an interrupt or a SIPI. Report it instead of blocking.
+      switch try vcpu.multiprocessingState() {
+      case .halted:
+        let interruptsOn = try vcpu.registers().rflags & Self.interruptFlag != 0
+        if interruptsOn { waitingForInterrupt = true } else { halted = true }
+        return try stop(.halt(interruptsEnabled: interruptsOn))
+      case .uninitialized, .initReceived:
+        return try stop(.halt(interruptsEnabled: false))
+      default:
+        break
+      }
+    }
     if waitingForInterrupt { return try waitForInterrupt() }
     if mode != .stepping { try applyDebugState(.stepping) } else { handlers.refresh(for: special) }
     let pc = try self.pc()
@@ -261,9 +277,12 @@ public final class Stepper {
       try vcpu.setRegisters(registers)
       try applyDebugState(.stepping)
       let interruptsOn = registers.rflags & Self.interruptFlag != 0
-      if interruptsOn && machine.hasInterruptController {
-        // Wait in the kernel for the interrupt, as the CPU would after HLT.
+      if machine.hasInterruptController {
+        // Halted in the kernel, as the CPU would be after HLT: an interrupt (or INIT, NMI)
+        // wakes it when it runs again.
         try vcpu.setMultiprocessingState(.halted)
+      }
+      if interruptsOn && machine.hasInterruptController {
         waitingForInterrupt = true
       } else {
         halted = true
@@ -499,10 +518,18 @@ public final class Stepper {
     guard breakpoints.count <= 4 else {
       throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
     }
-    if halted { return try stop(.halt(interruptsEnabled: false)) }
-    knownPC = nil
-    _ = takeStopRequest()  // a Ctrl-C that came while stopped is not for this run
-    try applyDebugState(.running(breakpoints: breakpoints))
+    vcpu.bindToCurrentThread()
+    // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;
+    // with one, it sleeps in the kernel until something does (or until it is stopped).
+    if halted && !machine.hasInterruptController { return try stop(.halt(interruptsEnabled: false)) }
+    knownPC = nil  // (a stop requested before this call ends it at once: callers clear stale ones)
+    halted = false
+    waitingForInterrupt = false
+    // An application processor still waiting for INIT/SIPI never starts while KVM loads
+    // debug registers for it (seen on PVM): it runs without hardware breakpoints until then.
+    let state = machine.hasInterruptController ? try vcpu.multiprocessingState() : .runnable
+    let waitingForStartup = state == .uninitialized || state == .initReceived
+    try applyDebugState(.running(breakpoints: waitingForStartup ? [] : breakpoints))
     while true {
       let exit = try vcpu.run()
       switch exit {

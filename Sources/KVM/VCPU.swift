@@ -129,6 +129,8 @@ import Synchronization
   /// Also unblocks the kick signal here: threads made by libdispatch, or by threads that
   /// were, start with every signal blocked, and a blocked kick would never interrupt KVM_RUN.
   public func bindToCurrentThread() {
+    let me = pthread_self()
+    if runner.withLock({ $0.map { pthread_equal($0, me) != 0 } ?? false }) { return }
     var kickOnly = sigset_t()
     // SAFETY: a local sigset_t, changed only through the libc calls made for it.
     unsafe sigemptyset(&kickOnly)

@@ -34,13 +34,14 @@ struct DebugCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
-    let stepper: Stepper
+    let steppers: [Stepper]
     do {
-      stepper = try Stepper(machine: vm, policy: policy)
+      let store = BreakpointStore(memory: vm.memory)
+      steppers = try vm.vcpus.indices.map { try Stepper(machine: vm, vcpu: $0, policy: policy, breakpoints: store) }
     } catch {
       fail("\(error)", status: .hostFailure)
     }
-    let server = GDBServer(listener: listener, target: GDBMachineTarget(machine: vm, stepper: stepper))
+    let server = GDBServer(listener: listener, target: GDBMachineTarget(machine: vm, steppers: steppers))
     Glibc.exit(server.serve())
   }
 

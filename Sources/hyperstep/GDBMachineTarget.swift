@@ -1,14 +1,19 @@
 import Debugger
+import Dispatch
 import GDBRemote
 import GuestMemory
 import KVM
 import Machine
+import Synchronization
 
 /// The machine as the GDB server sees it: one thread per vCPU (one vCPU for now), driven by
 /// the stepper so that `stepi` keeps the step contract.
 final class GDBMachineTarget: DebugTarget {
   let machine: Machine
-  let stepper: Stepper
+  /// One stepper per vCPU, sharing one breakpoint store.
+  let steppers: [Stepper]
+  /// vCPU 0's stepper: memory, breakpoints and monitor commands go through it.
+  var stepper: Stepper { steppers[0] }
   private var hardwareBreakpoints: [UInt64] = []
   /// Write watchpoints, kept by stepping: the host delivers no data breakpoints (README), so
   /// a continue with watchpoints set single-steps the guest in-process and compares the
@@ -22,10 +27,13 @@ final class GDBMachineTarget: DebugTarget {
 
   static let kernelGSBase: UInt32 = 0xc000_0102
 
-  init(machine: Machine, stepper: Stepper) {
+  init(machine: Machine, steppers: [Stepper]) {
     self.machine = machine
-    self.stepper = stepper
+    self.steppers = steppers
   }
+
+  /// Stops every vCPU's run; safe from any thread.
+  var stopSwitches: [StopSwitch] { steppers.map(\.stopSwitch) }
 
   var threads: [Int] { machine.vcpus.map { $0.id + 1 } }
 
@@ -40,20 +48,18 @@ final class GDBMachineTarget: DebugTarget {
     return machine.vcpus[thread - 1]
   }
 
-  /// Only the stepped vCPU runs under the debugger for now; the others stay where they are.
-  private func requireSteppedThread(_ thread: Int) throws {
-    guard thread - 1 == stepper.vcpu.id else {
-      throw TargetError("only vCPU \(stepper.vcpu.id) (thread \(stepper.vcpu.id + 1)) runs under the debugger")
-    }
+  private func stepper(for thread: Int) throws -> Stepper {
+    guard steppers.indices.contains(thread - 1) else { throw TargetError("no thread \(thread)") }
+    return steppers[thread - 1]
   }
 
   // MARK: Registers
 
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {
-    let vcpu = try vcpu(for: thread)
-    let stepped = vcpu === stepper.vcpu
+    let stepper = try stepper(for: thread)
+    let vcpu = stepper.vcpu
     let registers = try vcpu.registers()
-    let special = stepped ? stepper.specialRegisters : try vcpu.specialRegisters()
+    let special = stepper.specialRegisters
     var image = RegisterImage(buffer: buffer)
     let general = [
       registers.rax, registers.rbx, registers.rcx, registers.rdx, registers.rsi, registers.rdi, registers.rbp,
@@ -61,7 +67,7 @@ final class GDBMachineTarget: DebugTarget {
       registers.r14, registers.r15, registers.rip,
     ]
     for (number, value) in general.enumerated() { image.set(number, value) }
-    image.set(17, stepped ? stepper.guestFlags(registers) : registers.rflags)
+    image.set(17, stepper.guestFlags(registers))
     for (offset, segment) in [special.cs, special.ss, special.ds, special.es, special.fs, special.gs].enumerated() {
       image.set(18 + offset, UInt64(segment.selector))
     }
@@ -93,7 +99,8 @@ final class GDBMachineTarget: DebugTarget {
   }
 
   func writeRegisters(thread: Int, _ bytes: [UInt8]) throws {
-    try requireSteppedThread(thread)
+    let stepper = try stepper(for: thread)
+    let vcpu = stepper.vcpu
     let image = RegisterImage(buffer: bytes)
     var registers = Registers()
     registers.rax = image.get(0)
@@ -207,21 +214,47 @@ final class GDBMachineTarget: DebugTarget {
   // MARK: Execution
 
   func step(thread: Int) throws -> StopEvent {
-    try requireSteppedThread(thread)
-    return try event(for: stepper.step(), thread: thread)
+    try event(for: try stepper(for: thread).step(), thread: thread)
   }
 
+  /// All-stop: every vCPU runs, each on a thread of its own, until one of them stops; the
+  /// others are then stopped too, and the first stop is the one reported.
   func resume(thread: Int) throws -> StopEvent {
-    try requireSteppedThread(thread)
     if !watchpoints.isEmpty { return try resumeWatching(thread: thread) }
+    for stopSwitch in stopSwitches { _ = stopSwitch.take() }  // a Ctrl-C from while stopped is stale
+    if steppers.count == 1 { return try runOne(0) }
+    let first = Mutex<(Int, Result<StopEvent, any Error>)?>(nil)
+    let finished = DispatchSemaphore(value: 0)
+    let switches = stopSwitches
+    let runners = steppers.indices.map { index in
+      let runner = SendableBox(self)
+      return HostThread(name: "vcpu\(index)-run") {
+        let result = Result { try runner.value.runOne(index) }
+        let isFirst = first.withLock { winner in
+          if winner == nil { winner = (index, result) }
+          return winner!.0 == index
+        }
+        if isFirst {
+          for (other, stopSwitch) in switches.enumerated() where other != index { stopSwitch.requestStop() }
+        }
+        finished.signal()
+      }
+    }
+    for _ in runners { finished.wait() }
+    for runner in runners { runner.join() }
+    return try first.withLock { $0! }.1.get()
+  }
+
+  /// Runs one vCPU until it stops for a reason worth reporting.
+  fileprivate func runOne(_ index: Int) throws -> StopEvent {
     while true {
-      let stop = try stepper.run(until: hardwareBreakpoints)
+      let stop = try steppers[index].run(until: hardwareBreakpoints)
       if case .guestRequest = stop.reason { continue }  // guest requests are for tracing
-      return try event(for: stop, thread: thread)
+      return try event(for: stop, thread: index + 1)
     }
   }
 
-  func interrupt() { stepper.requestStop() }
+  func interrupt() { for stopSwitch in stopSwitches { stopSwitch.requestStop() } }
 
   /// Continue with write watchpoints: step, and stop after the first instruction that
   /// changed a watched value, or at a breakpoint, or on Ctrl-C.
@@ -306,7 +339,9 @@ final class GDBMachineTarget: DebugTarget {
       guard words.count == 2, let policy = InterruptPolicy(rawValue: words[1]) else {
         return "usage: monitor irq block|deliver\n"
       }
-      do { try stepper.setPolicy(policy) } catch { return "cannot change the policy: \(error)\n" }
+      do { for stepper in steppers { try stepper.setPolicy(policy) } } catch {
+        return "cannot change the policy: \(error)\n"
+      }
       return "interrupts while stepping: \(policy.rawValue)\n"
     case "translate":
       guard words.count == 2, let address = parseAddress(words[1]) else { return "usage: monitor translate ADDR\n" }
@@ -365,4 +400,10 @@ struct RegisterImage {
     let offset = X86_64.offsets[number]
     return Array(buffer[offset..<offset + X86_64.registers[number].bytes])
   }
+}
+
+/// Hands a non-Sendable reference to a thread that uses it while its owner waits.
+struct SendableBox<Value>: @unchecked Sendable {
+  let value: Value
+  init(_ value: Value) { self.value = value }
 }

@@ -108,17 +108,17 @@ final class GDBServer {
   /// either of which stops the guest.
   private func whileWatching(_ fd: Int32, _ body: () -> [UInt8]?) -> [UInt8]? {
     let done = Mutex(false)
-    let stopSwitch = target.stepper.stopSwitch
+    let stopSwitches = target.stopSwitches
     let watcher = HostThread(name: "gdb-watch") {
       // A short poll: joining this thread waits for it once the guest has stopped.
       while !done.withLock({ $0 }) {
         guard HostSocket.readable(fd, milliseconds: 5) else { continue }
         guard let bytes = HostIO.readSome(fd, max: 64) else {
-          stopSwitch.requestStop()  // the client went away
+          for stopSwitch in stopSwitches { stopSwitch.requestStop() }  // the client went away
           return
         }
         if bytes.contains(0x03) {
-          stopSwitch.requestStop()
+          for stopSwitch in stopSwitches { stopSwitch.requestStop() }
           return
         }
       }
@@ -138,11 +138,11 @@ final class GDBServer {
   private func runUntilNextClient() -> DetachedEnd {
     let accepted = Mutex<Int32?>(nil)
     let listener = self.listener
-    let stopSwitch = target.stepper.stopSwitch
+    let stopSwitches = target.stopSwitches
     let acceptor = HostThread(name: "gdb-accept") {
       if let fd = HostSocket.accept(listener) {
         accepted.withLock { $0 = fd }
-        stopSwitch.requestStop()
+        for stopSwitch in stopSwitches { stopSwitch.requestStop() }
       }
     }
     while true {

@@ -147,15 +147,29 @@ struct GDBTests {
   @Test func vCPUsAreThreads() throws {
     let server = try DebugServerProcess(TestGuests.stepExits, extra: ["--cpus", "2"])
     let output = try server.gdb([
-      "info threads", "thread 2", "p/x $pc", "p/x $cs", "stepi", "thread 1", "stepi", "p/x $pc", "kill",
+      "info threads", "thread 2", "p/x $pc", "p/x $cs", "stepi", "p/x $pc", "thread 1", "stepi", "p/x $pc", "kill",
     ])
     #expect(server.finish() == 0)
     #expect(output.contains("vCPU 0") && output.contains("vCPU 1"), "\(output)")
     // vCPU 1 is an application processor still in its reset state (SDM vol. 3, 9.1.1:
-    // CS selector 0xf000, IP 0xfff0), waiting for INIT/SIPI; only vCPU 0 runs here for now,
-    // so stepping thread 2 is refused and thread 1 steps on from its entry.
-    #expect(printedValues(output) == [0xfff0, 0xf000, 0x10_0004], "\(output)")
-    #expect(output.contains("Remote failure reply: E01"))
+    // CS selector 0xf000, IP 0xfff0) waiting for INIT/SIPI, which this guest never sends: a
+    // step leaves it there. Thread 1 steps on from its entry.
+    #expect(printedValues(output) == [0xfff0, 0xf000, 0xfff0, 0x10_0004], "\(output)")
+  }
+
+  @Test func applicationProcessorsRunAndStopWithTheRest() throws {
+    let server = try DebugServerProcess(TestGuests.smp, extra: ["--cpus", "2"])
+    let apSeen = try ELFFile(TestGuests.smp.elf).symbols().first { $0.name == "ap_seen" }!.address
+    let output = try server.gdb([
+      "hbreak *0x\(String(apSeen, radix: 16))", "continue", "p/x $pc", "thread 2", "p/x $cs", "p/x $pc", "stepi",
+      "p/x $pc", "thread 1", "delete", "continue",
+    ])
+    #expect(server.finish() == 33, "\(output)")
+    // The BSP stops where it saw the AP; the AP, started by SIPI vector 8 at 0800:0000, has run
+    // its trampoline (xor, mov ds, lock incw, cli: 2+2+5+1 bytes) and its HLT: IP 0xb, halted
+    // with interrupts off, so a step leaves it there. Then everything runs to the guest's exit.
+    #expect(printedValues(output) == [apSeen, 0x800, 0xb, 0xb], "\(output)")
+    #expect(output.contains("exited with code 041"), "\(output)")
   }
 
   @Test func registerAndMemoryWritesTakeEffect() throws {

@@ -105,6 +105,12 @@ import Testing
     #expect(result.outcome == .halted)
   }
 
+  @Test func applicationProcessorsStartThroughINITAndSIPI() throws {
+    let result = try boot(TestGuests.smp, cpus: 2)
+    #expect(result.output == "aps: 00000001\n")  // the AP ran its trampoline once
+    #expect(result.outcome == Self.pass)
+  }
+
   @Test func haltWithNothingToWakeItIsReported() throws {
     let result = try boot(TestGuests.haltInterruptsOn)
     guard case .haltedForever(let state) = result.outcome else {
