@@ -17,7 +17,9 @@ import Synchronization
   /// Kept so the VM (and its memory) outlives its vCPUs.
   public let vm: VirtualMachine
   /// The thread that runs this vCPU, once known, so `kick()` can signal it.
-  private let runner = Mutex<pthread_t?>(nil)
+  /// (pthread_t is an integer on Linux; 0 means none yet. Atomic, as `bindToCurrentThread`
+  /// runs before every step and must stay cheap.)
+  private let runner = Atomic<UInt>(0)
 
   init(id: Int, fd: OwnedFileDescriptor, mmapSize: Int, vm: VirtualMachine) throws(KVMError) {
     self.id = id
@@ -130,22 +132,21 @@ import Synchronization
   /// were, start with every signal blocked, and a blocked kick would never interrupt KVM_RUN.
   public func bindToCurrentThread() {
     let me = pthread_self()
-    if runner.withLock({ $0.map { pthread_equal($0, me) != 0 } ?? false }) { return }
+    if runner.load(ordering: .acquiring) == me { return }
     var kickOnly = sigset_t()
     // SAFETY: a local sigset_t, changed only through the libc calls made for it.
     unsafe sigemptyset(&kickOnly)
     unsafe sigaddset(&kickOnly, VCPU.kickSignal)
     unsafe pthread_sigmask(SIG_UNBLOCK, &kickOnly, nil)
-    runner.withLock { $0 = pthread_self() }
+    runner.store(me, ordering: .releasing)
   }
 
   /// Makes the current or next KVM_RUN of this vCPU return `.interrupted`. Safe from any thread.
   public func kick() {
     // SAFETY: immediate_exit is a byte the kernel reads on entry; a racing store is benign.
     unsafe shared.pointee.immediate_exit = 1
-    runner.withLock { thread in
-      if let thread { _ = pthread_kill(thread, VCPU.kickSignal) }
-    }
+    let thread = runner.load(ordering: .acquiring)
+    if thread != 0 { _ = pthread_kill(thread, VCPU.kickSignal) }
   }
 
   /// The signal used to knock a vCPU thread out of KVM_RUN. Its handler does nothing: the
