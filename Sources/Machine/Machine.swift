@@ -63,7 +63,8 @@ public final class Machine: @unchecked Sendable {
       throw .badConfiguration(
         "--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
     }
-    hasInterruptController = configuration.interruptController ?? (configuration.cpuCount > 1)
+    // Linux needs the local APIC and the PIT for its timers even on one vCPU.
+    hasInterruptController = configuration.interruptController ?? (configuration.cpuCount > 1 || image.linux != nil)
     runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
     serial = Serial8250(output: { console.write($0) })
 
@@ -111,7 +112,8 @@ public final class Machine: @unchecked Sendable {
 
     do {
       try load(image)
-      try BootState.apply(image.entry, multibootInfo: multibootInfoAddress, to: vcpus[0], memory: memory)
+      try BootState.apply(
+        image.entry, multibootInfo: multibootInfoAddress, linux: image.linux != nil, to: vcpus[0], memory: memory)
     } catch let error as MachineError {
       throw error
     } catch {
@@ -175,6 +177,10 @@ public final class Machine: @unchecked Sendable {
     if image.multiboot && commandLineLength >= BootLayout.commandLineMaximum {
       throw .commandLineTooLong(length: commandLineLength, maximum: BootLayout.commandLineMaximum - 1)
     }
+    if let linux = image.linux, commandLineLength > min(linux.commandLineMaximum, BootLayout.commandLineMaximum - 1) {
+      throw .commandLineTooLong(
+        length: commandLineLength, maximum: min(linux.commandLineMaximum, BootLayout.commandLineMaximum - 1))
+    }
   }
 
   /// The low-memory ranges Hyperstep writes for this kind of entry.
@@ -189,6 +195,11 @@ public final class Machine: @unchecked Sendable {
     ranges.append((BootLayout.stackBottom, BootLayout.stackTop, "boot stack"))
     if image.multiboot {
       ranges.append((BootLayout.multibootInfo, BootLayout.multibootInfoEnd, "Multiboot information"))
+    }
+    if image.linux != nil {
+      ranges.append((BootLayout.zeroPage, BootLayout.zeroPage + UInt64(LinuxBootParams.size), "Linux zero page"))
+    }
+    if image.multiboot || image.linux != nil {
       ranges.append((BootLayout.commandLine, BootLayout.commandLine + UInt64(commandLineLength) + 1, "command line"))
     }
     return ranges
@@ -205,9 +216,23 @@ public final class Machine: @unchecked Sendable {
       }
     }
     if case .real = image.entry { return }
+    let gdt = image.linux != nil ? Descriptors.linuxGDTEntries : Descriptors.gdtEntries
     try memory.write(
-      Descriptors.gdtEntries.flatMap { entry in (0..<8).map { UInt8(truncatingIfNeeded: entry >> (8 * $0)) } },
+      gdt.flatMap { entry in (0..<8).map { UInt8(truncatingIfNeeded: entry >> (8 * $0)) } },
       at: GuestAddress(BootLayout.gdt))
+    if let linux = image.linux {
+      try memory.write(Array(configuration.commandLine.utf8) + [0], at: GuestAddress(BootLayout.commandLine))
+      var initrd: (UInt64, UInt64)?
+      if let bytes = configuration.initrd {
+        let address = try Self.initrdAddress(
+          size: UInt64(bytes.count), kernel: linux, image: image, memorySize: configuration.memorySize)
+        try memory.write(bytes, at: GuestAddress(address))
+        initrd = (address, UInt64(bytes.count))
+      }
+      try LinuxBootParams.write(
+        into: memory, at: BootLayout.zeroPage, kernel: linux, commandLine: BootLayout.commandLine, initrd: initrd,
+        memoryMap: MemoryMapEntry.entries(for: BootLayout.ramRegions(memorySize: configuration.memorySize)))
+    }
     if image.multiboot {
       try memory.write(Array(configuration.commandLine.utf8) + [0], at: GuestAddress(BootLayout.commandLine))
       _ = try MultibootInfo.write(
@@ -215,6 +240,25 @@ public final class Machine: @unchecked Sendable {
         ramRegions: BootLayout.ramRegions(memorySize: configuration.memorySize),
         commandLine: BootLayout.commandLine)
     }
+  }
+}
+
+extension Machine {
+  /// Where the initrd goes: as high as the kernel allows in the RAM below the 3 GiB hole,
+  /// page-aligned, above the kernel's whole init_size.
+  static func initrdAddress(size: UInt64, kernel: LinuxKernel, image: BootImage, memorySize: UInt64)
+    throws(MachineError)
+    -> UInt64
+  {
+    let lowEnd = BootLayout.ramRegions(memorySize: memorySize)[0].size
+    let ceiling = min(lowEnd, kernel.initrdAddressMaximum + 1)
+    let kernelEnd = image.chunks.map { $0.address + $0.memorySize }.max() ?? 0
+    guard size <= ceiling, (ceiling - size) & ~0xfff >= kernelEnd else {
+      throw .badConfiguration(
+        "the initrd (\(describeSize(size))) does not fit in guest memory above the kernel; raise --memory (now \(describeSize(memorySize)))"
+      )
+    }
+    return (ceiling - size) & ~0xfff
   }
 }
 

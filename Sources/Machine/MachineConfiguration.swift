@@ -10,6 +10,9 @@ public struct MachineConfiguration: Sendable {
   /// Where a flat binary goes (defaults: 0x7c00 for real mode, 1 MiB for protected mode).
   public var loadAddress: UInt64?
   public var commandLine: String = ""
+  /// An initial ramdisk for a Linux kernel.
+  public var initrd: [UInt8]?
+  public var initrdName = "initrd"
   /// Stop the run after this many milliseconds (nil: never).
   public var timeoutMilliseconds: Int?
   /// In-kernel PIC, IOAPIC, local APICs and PIT. nil: only with more than one vCPU, so a

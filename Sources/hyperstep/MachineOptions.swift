@@ -18,8 +18,11 @@ struct MachineOptions: ParsableArguments {
   @Option(name: .long, help: "Number of vCPUs.")
   var cpus: Int = 1
 
-  @Option(name: .long, help: ArgumentHelp("Kernel command line (Multiboot).", valueName: "string"))
+  @Option(name: .long, help: ArgumentHelp("Kernel command line (Multiboot and Linux).", valueName: "string"))
   var cmdline: String = ""
+
+  @Option(name: .long, help: ArgumentHelp("Initial ramdisk for a Linux kernel.", valueName: "file"))
+  var initrd: String?
 
   @Option(
     name: .long,
@@ -56,6 +59,14 @@ struct MachineOptions: ParsableArguments {
     configuration.cpuCount = cpus
     if irqchip { configuration.interruptController = true }
     configuration.commandLine = cmdline
+    if let initrd {
+      do {
+        configuration.initrd = try HostIO.readFile(initrd)
+        configuration.initrdName = initrd
+      } catch {
+        fail("\(initrd): \(error)", status: .badInput)
+      }
+    }
     guard let format = ImageFormat(rawValue: kernelFormat) else {
       fail(
         "--kernel-format '\(kernelFormat)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",

@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
-    if !configuration.commandLine.isEmpty && !vm.image.multiboot {
+    if !configuration.commandLine.isEmpty && !vm.image.multiboot && vm.image.linux == nil {
       warn("warning: --cmdline is ignored: \(vm.image.formatName) kernels are given no command line")
     }
     if HostIO.isTerminal(0) {

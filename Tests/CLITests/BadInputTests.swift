@@ -105,3 +105,46 @@ import Testing
     #expect(run.stdout.contains("--kernel"))
   }
 }
+
+/// Linux kernels that cannot be booted: one line, status 2.
+@Suite struct LinuxBadInputTests {
+  func expectRefused(_ arguments: [String], mentioning fragment: String) throws {
+    let run = try CLI.run(arguments)
+    #expect(run.status == 2, "\(run.stderr)")
+    #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    #expect(run.stderr.contains(fragment), "\(run.stderr)")
+  }
+
+  @Test func aBzImageTooOldFor64BitBoot() throws {
+    let path = try CLI.temporaryFile(syntheticBzImage(version: 0x20a), name: "old-bzImage")
+    try expectRefused(
+      ["run", "--kernel", path],
+      mentioning: "\(path): unsupported image: Linux boot protocol 2.10 has no 64-bit entry point")
+  }
+
+  @Test func aBzImageWithoutItsBootSectorSignature() throws {
+    var bytes = syntheticBzImage()
+    bytes[0x1fe] = 0
+    let path = try CLI.temporaryFile(bytes, name: "unsigned-bzImage")
+    try expectRefused(["run", "--kernel", path], mentioning: "0xaa55")
+  }
+
+  @Test func anInitrdLargerThanMemoryAllows() throws {
+    let kernel = try CLI.temporaryFile(syntheticBzImage(), name: "bzImage")
+    let initrd = try CLI.temporaryFile([UInt8](repeating: 0, count: 8 << 20), name: "big.initrd")
+    try expectRefused(
+      ["run", "--kernel", kernel, "--initrd", initrd, "--memory", "24M"], mentioning: "the initrd (8 MiB) does not fit")
+  }
+
+  @Test func aCommandLineLongerThanTheKernelTakes() throws {
+    let kernel = try CLI.temporaryFile(syntheticBzImage(), name: "bzImage-cmdline")
+    try expectRefused(
+      ["run", "--kernel", kernel, "--cmdline", String(repeating: "x", count: 3000)],
+      mentioning: "command line is 3000 bytes; at most 2047 fit")
+  }
+
+  @Test func aMissingInitrd() throws {
+    let kernel = try CLI.temporaryFile(syntheticBzImage(), name: "bzImage-noinitrd")
+    try expectRefused(["run", "--kernel", kernel, "--initrd", "/nonexistent.cpio"], mentioning: "/nonexistent.cpio")
+  }
+}

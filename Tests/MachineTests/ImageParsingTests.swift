@@ -114,12 +114,6 @@ import Testing
     }
   }
 
-  @Test func aBzImageIsRecognisedButNotYetBooted() {
-    var bytes = [UInt8](repeating: 0, count: 0x400)
-    bytes.replaceSubrange(0x202..<0x206, with: Array("HdrS".utf8))
-    #expect(throws: ImageError.unsupported("Linux bzImage boot is not implemented yet")) { try BootImage.parse(bytes) }
-  }
-
   @Test func flatBinariesNeedTheirFormatNamed() throws {
     let real = try BootImage.parse(TestGuests.realMode.image, format: .flatReal)
     #expect(real.entry == .real(segment: 0, offset: 0x7c00))
@@ -215,5 +209,55 @@ import Testing
     var bad = configuration()
     bad.kernel = Array("not a kernel".utf8)
     expectBadInput(bad, "test.elf: not an ELF")
+  }
+}
+
+@Suite struct LinuxKernelParsingTests {
+  @Test func headerFieldsAndThe64BitEntry() throws {
+    let kernel = try LinuxKernel(syntheticBzImage())
+    #expect(kernel.protocolVersion == 0x20f)
+    #expect(kernel.payloadOffset == 5 * 512)
+    #expect(kernel.loadAddress == 0x100_0000)
+    #expect(kernel.entry == 0x100_0200)  // startup_64 is 0x200 into the protected-mode kernel
+    #expect(kernel.initSize == 0x40_0000)
+    #expect(kernel.commandLineMaximum == 2047)
+    #expect(kernel.header.count == 0x26c - 0x1f1)
+    let image = try BootImage.parse(syntheticBzImage())
+    #expect(image.entry == .long64(entry: 0x100_0200))
+    #expect(image.chunks[0].memorySize == 0x40_0000)  // init_size, not just the file bytes
+    #expect(image.linux == kernel)
+  }
+
+  @Test func tooOldOrNot64BitOrMalformedIsRefused() {
+    #expect(throws: ImageError.self) { try LinuxKernel(syntheticBzImage(version: 0x20b)) }
+    #expect(throws: ImageError.self) { try LinuxKernel(syntheticBzImage(xloadflags: 0)) }
+    var unsigned = syntheticBzImage()
+    unsigned[0x1fe] = 0
+    #expect(throws: ImageError.malformed("bzImage boot sector signature 0xaa55 is missing")) {
+      try LinuxKernel(unsigned)
+    }
+    #expect(throws: ImageError.self) { try LinuxKernel(Array(syntheticBzImage().prefix(5 * 512))) }
+  }
+
+  @Test func aSetupSectorCountOfZeroMeansFour() throws {
+    #expect(try LinuxKernel(syntheticBzImage(setupSectors: 0)).payloadOffset == 5 * 512)
+  }
+
+  @Test func initrdGoesHighButAboveTheKernel() throws {
+    let kernel = try LinuxKernel(syntheticBzImage())
+    let image = try BootImage.parse(syntheticBzImage())
+    // 64 MiB of RAM: the initrd ends at the top, page-aligned.
+    #expect(try Machine.initrdAddress(size: 0x1800, kernel: kernel, image: image, memorySize: 64 << 20) == 0x3ffe000)
+    // 20 MiB of RAM: the kernel with its init_size ends at 20 MiB, so nothing fits above it.
+    #expect(throws: MachineError.self) {
+      try Machine.initrdAddress(size: 0x1000, kernel: kernel, image: image, memorySize: 20 << 20)
+    }
+  }
+
+  @Test func commandLinesLongerThanTheKernelTakesAreRefused() throws {
+    let image = try BootImage.parse(syntheticBzImage())
+    #expect(throws: ImageError.commandLineTooLong(length: 3000, maximum: 2047)) {
+      try Machine.checkPlacement(image, ram: BootLayout.ramRegions(memorySize: 64 << 20), commandLineLength: 3000)
+    }
   }
 }

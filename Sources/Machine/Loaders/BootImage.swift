@@ -28,6 +28,8 @@ public struct BootImage: Sendable {
   public var entry: EntryMode
   /// Multiboot kernels get EAX/EBX and an information structure.
   public var multiboot: Bool
+  /// Linux kernels get the zero page (boot_params) in RSI.
+  public var linux: LinuxKernel? = nil
   /// What format was recognised, for messages.
   public var formatName: String
 }
@@ -65,11 +67,20 @@ extension BootImage {
     case .auto:
       if let header = try MultibootHeader.find(in: bytes) { return try multiboot(bytes, header: header) }
       if ELFFile.hasMagic(bytes) { return try elf(ELFFile(bytes)) }
-      if bytes.count >= 0x206, bytes[0x202..<0x206].elementsEqual("HdrS".utf8) {
-        throw .unsupported("Linux bzImage boot is not implemented yet")
-      }
+      if LinuxKernel.hasMagic(bytes) { return try linux(bytes) }
       throw .unrecognized(firstBytes: Array(bytes.prefix(4)))
     }
+  }
+
+  static func linux(_ bytes: [UInt8]) throws(ImageError) -> BootImage {
+    let kernel = try LinuxKernel(bytes)
+    let payload = bytes[kernel.payloadOffset...]
+    let chunk = Chunk(
+      address: kernel.loadAddress, bytes: payload, memorySize: max(UInt64(payload.count), kernel.initSize))
+    var image = BootImage(
+      chunks: [chunk], entry: .long64(entry: kernel.entry), multiboot: false, formatName: "Linux bzImage")
+    image.linux = kernel
+    return image
   }
 
   static func flat(_ bytes: [UInt8], realMode: Bool, at address: UInt64) throws(ImageError) -> BootImage {

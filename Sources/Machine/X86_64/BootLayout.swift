@@ -4,6 +4,8 @@
 public enum BootLayout {
   /// GDT with flat code and data descriptors (after the BIOS data area).
   static let gdt: UInt64 = 0x500
+  /// Linux's zero page (boot_params).
+  static let zeroPage: UInt64 = 0x7000
   /// Initial stack for protected- and long-mode entries: grows down from here.
   static let stackTop: UInt64 = 0x7000
   static let stackBottom: UInt64 = 0x1000

@@ -3,7 +3,9 @@ import KVM
 
 /// Puts a vCPU into the processor state a kernel expects at its entry point.
 enum BootState {
-  static func apply(_ entry: EntryMode, multibootInfo: UInt64?, to vcpu: VCPU, memory: GuestRAM) throws {
+  static func apply(_ entry: EntryMode, multibootInfo: UInt64?, linux: Bool = false, to vcpu: VCPU, memory: GuestRAM)
+    throws
+  {
     var special = try vcpu.specialRegisters()
     var registers = Registers()
     registers.rflags = 0x2  // interrupts off, as every boot protocol here specifies
@@ -33,8 +35,20 @@ enum BootState {
       special.cr0 = ControlBits.cr0ProtectionEnable | ControlBits.cr0ExtensionType
       registers.rip = address
       registers.rsp = BootLayout.stackTop
+      if linux {
+        // The 64-bit boot protocol: __BOOT_CS/__BOOT_DS and the zero page in RSI.
+        var data = Descriptors.data()
+        data.selector = Descriptors.linuxDataSelector
+        special.ds = data
+        special.es = data
+        special.fs = data
+        special.gs = data
+        special.ss = data
+        registers.rsi = BootLayout.zeroPage
+      }
       if case .long64 = entry {
         special.cs = Descriptors.code64()
+        if linux { special.cs.selector = Descriptors.linuxCodeSelector }
         special.cr3 = try PageTables.writeIdentityMap(into: memory, at: BootLayout.pageTables)
         special.cr4 = ControlBits.cr4PAE
         special.cr0 |=

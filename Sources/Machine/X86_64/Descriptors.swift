@@ -17,6 +17,11 @@ enum Descriptors {
 
   static var gdtLimit: UInt16 { UInt16(gdtEntries.count * 8 - 1) }
 
+  /// The Linux boot protocol wants __BOOT_CS at 0x10 and __BOOT_DS at 0x18.
+  static let linuxCodeSelector: UInt16 = 0x10
+  static let linuxDataSelector: UInt16 = 0x18
+  static let linuxGDTEntries: [UInt64] = [0, 0, gdtEntries[3], gdtEntries[2]]
+
   static func code32() -> Segment {
     Segment(base: 0, limit: 0xffff_ffff, selector: code32Selector, type: 0xb, defaultSize32: true, granularity: true)
   }

@@ -10,10 +10,6 @@ enum MultibootInfo {
     static let bootLoaderName: UInt32 = 1 << 9
   }
 
-  /// Multiboot memory-map types.
-  static let available: UInt32 = 1
-  static let reserved: UInt32 = 2
-
   static let bootLoaderName = "Hyperstep"
 
   /// Writes the structure at `base`, followed by its memory map and strings, with the
@@ -27,16 +23,8 @@ enum MultibootInfo {
 
     // Memory map: conventional memory, the EBDA/ROM hole, then RAM above 1 MiB.
     let mapStart = cursor
-    var entries: [(UInt64, UInt64, UInt32)] = [
-      (0, BootLayout.lowMemoryEnd, available),
-      (BootLayout.lowMemoryEnd, BootLayout.highMemoryStart - BootLayout.lowMemoryEnd, reserved),
-    ]
-    for region in ramRegions {
-      let start = max(region.start, BootLayout.highMemoryStart)
-      let end = region.start + region.size
-      if end > start { entries.append((start, end - start, available)) }
-    }
-    for (start, length, type) in entries {
+    for entry in MemoryMapEntry.entries(for: ramRegions) {
+      let (start, length, type) = (entry.start, entry.length, entry.type)
       try memory.store(UInt32(20), at: GuestAddress(cursor))  // size of the rest of this entry
       try memory.store(start, at: GuestAddress(cursor + 4))
       try memory.store(length, at: GuestAddress(cursor + 12))

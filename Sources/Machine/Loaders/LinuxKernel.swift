@@ -1,0 +1,52 @@
+/// A Linux bzImage, read through its setup header (Documentation/arch/x86/boot.rst, "The
+/// real-mode kernel header"). Hyperstep uses the 64-bit boot protocol: no real-mode setup
+/// code runs, the VMM fills the zero page and enters the kernel at its 64-bit entry.
+public struct LinuxKernel: Sendable, Equatable {
+  /// The header fields, from byte 0x1f1 of the file to the header's end.
+  public let header: [UInt8]
+  public let protocolVersion: UInt16
+  /// The protected-mode kernel: everything after the setup sectors.
+  public let payloadOffset: Int
+  public let loadAddress: UInt64
+  /// Memory the kernel needs from its load address while it decompresses and starts.
+  public let initSize: UInt64
+  public let commandLineMaximum: Int
+  public let initrdAddressMaximum: UInt64
+
+  /// The 64-bit entry point is 0x200 bytes into the protected-mode kernel.
+  public var entry: UInt64 { loadAddress + 0x200 }
+
+  static let headerStart = 0x1f1
+
+  public static func hasMagic(_ bytes: [UInt8]) -> Bool {
+    bytes.count >= 0x206 && bytes[0x202..<0x206].elementsEqual("HdrS".utf8)
+  }
+
+  public init(_ bytes: [UInt8]) throws(ImageError) {
+    let r = ByteReader(bytes: bytes)
+    guard Self.hasMagic(bytes) else { throw .unrecognized(firstBytes: Array(bytes.prefix(4))) }
+    guard r.u16(0x1fe) == 0xaa55 else { throw .malformed("bzImage boot sector signature 0xaa55 is missing") }
+    let version = r.u16(0x206)!
+    // 2.12 brought xloadflags, and with them the 64-bit entry point.
+    guard version >= 0x20c, let xloadflags = r.u16(0x236), xloadflags & 1 != 0 else {
+      throw .unsupported(
+        "Linux boot protocol \(version >> 8).\(version & 0xff) has no 64-bit entry point (needs 2.12 or later with XLF_KERNEL_64)"
+      )
+    }
+    protocolVersion = version
+    let headerEnd = 0x202 + Int(r.u8(0x201)!)
+    guard headerEnd <= bytes.count else { throw .truncated("the setup header runs past the end") }
+    header = Array(bytes[Self.headerStart..<headerEnd])
+    var setupSectors = Int(r.u8(0x1f1)!)
+    if setupSectors == 0 { setupSectors = 4 }
+    payloadOffset = (setupSectors + 1) * 512
+    guard payloadOffset < bytes.count else {
+      throw .truncated("no protected-mode kernel after \(setupSectors) setup sectors")
+    }
+    let preferred = r.u64(0x258) ?? 0
+    loadAddress = preferred >= 0x10_0000 ? preferred : 0x10_0000
+    initSize = UInt64(r.u32(0x260) ?? 0)
+    commandLineMaximum = Int(r.u32(0x238) ?? 255)
+    initrdAddressMaximum = UInt64(r.u32(0x22c) ?? 0x37ff_ffff)
+  }
+}
