@@ -5,6 +5,11 @@ public struct SymbolTable: Sendable {
   public struct Entry: Sendable, Equatable {
     public var address: UInt64
     public var name: String
+
+    public init(address: UInt64, name: String) {
+      self.address = address
+      self.name = name
+    }
   }
 
   /// Sorted by address.

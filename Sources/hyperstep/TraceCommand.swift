@@ -33,7 +33,10 @@ struct TraceCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Interrupts while stepping: block (default) or deliver.", valueName: "policy"))
   var irq: String = "block"
 
-  @Option(help: ArgumentHelp("text (default) or jsonl.", valueName: "format"))
+  @Option(
+    help: ArgumentHelp(
+      "text (default) or jsonl: a line per stop; summary, calltree, folded or chrome: a function-level profile.",
+      valueName: "format"))
   var format: String = "text"
 
   @Option(help: ArgumentHelp("Write the trace here instead of standard output.", valueName: "file"))
@@ -50,8 +53,10 @@ struct TraceCommand: ParsableCommand {
     guard let policy = InterruptPolicy(rawValue: irq) else {
       fail("--irq '\(irq)' is not block or deliver", status: .badInput)
     }
-    guard let traceFormat = TraceWriter.Format(rawValue: format) else {
-      fail("--format '\(format)' is not text or jsonl", status: .badInput)
+    let profileFormats = ["summary", "calltree", "folded", "chrome"]
+    let traceFormat = TraceWriter.Format(rawValue: format)
+    guard traceFormat != nil || profileFormats.contains(format) else {
+      fail("--format '\(format)' is not text, jsonl, \(profileFormats.joined(separator: ", "))", status: .badInput)
     }
     let configuration = machine.configuration()
     let table = loadSymbols(configuration)
@@ -73,9 +78,11 @@ struct TraceCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
-    let writer = TraceWriter(fd: fd, format: traceFormat, symbols: table)
-    let status = trace(vm, writer: writer, policy: policy, from: fromAddress, until: untilAddress)
-    writer.flush()
+    let sink: TraceSink =
+      traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }
+      ?? .profile(TraceProfile(symbols: table), format)
+    let status = trace(vm, sink: sink, policy: policy, from: fromAddress, until: untilAddress)
+    sink.finish(fd: fd)
     if fd != 1 { HostIO.close(fd) }
     Glibc.exit(status)
   }
@@ -110,7 +117,7 @@ struct TraceCommand: ParsableCommand {
   }
 
   /// Runs the session; returns the process exit status.
-  private func trace(_ vm: Machine, writer: TraceWriter, policy: InterruptPolicy, from: UInt64?, until: UInt64?)
+  private func trace(_ vm: Machine, sink: TraceSink, policy: InterruptPolicy, from: UInt64?, until: UInt64?)
     -> Int32
   {
     do {
@@ -142,11 +149,12 @@ struct TraceCommand: ParsableCommand {
       }
       // Phase 2: one line per stop.
       let start = HostIO.monotonicNanoseconds()
+      var recorded = 0
       defer {
         if stats {
           let seconds = Double(HostIO.monotonicNanoseconds() - start) / 1e9
-          let rate = Int(Double(writer.linesWritten) / max(seconds, 1e-9))
-          warn("traced \(writer.linesWritten) stops in \(seconds) s (\(rate) stops/s)")
+          let rate = Int(Double(recorded) / max(seconds, 1e-9))
+          warn("traced \(recorded) stops in \(seconds) s (\(rate) stops/s)")
         }
       }
       // Option values are read once: property wrappers are not free on a per-step path.
@@ -155,18 +163,19 @@ struct TraceCommand: ParsableCommand {
       let untilAddress = until ?? .max
       var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
       while true {
-        writer.write(stop)
-        if stop.pc == untilAddress || writer.linesWritten >= limit { return ExitStatus.success.rawValue }
+        sink.record(stop)
+        recorded += 1
+        if stop.pc == untilAddress || recorded >= limit { return ExitStatus.success.rawValue }
         if stop.reason == .step {
           stop = try stepper.step()
           continue
         }
         if case .exit(let outcome) = stop.reason {
-          writer.flush()
+          sink.flush()
           return report(outcome)
         }
         if case .guestRequest(let value) = stop.reason, value == ControlPort.stopStepping, requested {
-          writer.flush()
+          sink.flush()
           let end = try stepper.run()
           if case .exit(let outcome) = end.reason { return report(outcome) }
           return ExitStatus.success.rawValue
@@ -175,7 +184,7 @@ struct TraceCommand: ParsableCommand {
         stop = try stepper.step()
       }
     } catch {
-      writer.flush()
+      sink.flush()
       warn("error: \(error)")
       return ExitStatus.hostFailure.rawValue
     }
@@ -198,3 +207,38 @@ struct TraceCommand: ParsableCommand {
 #if canImport(Glibc)
   import Glibc
 #endif
+
+/// Where the stops of a trace go: a line each, or a profile written at the end.
+enum TraceSink {
+  case lines(TraceWriter)
+  case profile(TraceProfile, String)
+
+  func record(_ stop: Stop) {
+    switch self {
+    case .lines(let writer): writer.write(stop)
+    case .profile(let profile, _): profile.record(stop)
+    }
+  }
+
+  func flush() {
+    if case .lines(let writer) = self { writer.flush() }
+  }
+
+  /// Writes what is still buffered, or the whole profile.
+  func finish(fd: Int32) {
+    switch self {
+    case .lines(let writer):
+      writer.flush()
+    case .profile(let profile, let format):
+      profile.finish()
+      let text: String
+      switch format {
+      case "summary": text = profile.summary()
+      case "calltree": text = profile.callTree()
+      case "folded": text = profile.folded()
+      default: text = profile.chromeTrace()
+      }
+      HostIO.write(fd, Array(text.utf8)[...])
+    }
+  }
+}

@@ -77,6 +77,39 @@ import Testing
         "0x\(String(symbols.first { $0.name == "gp_handler" }!.address, radix: 16)) gp_handler exception 13"))
   }
 
+  /// Guests/tests/calls.S: _start runs 6 instructions of its own and calls leaf (3
+  /// instructions), middle (3 of its own, calling leaf) and leaf again: 18 in all.
+  @Test func profilesCountInstructionsPerFunctionAndCall() throws {
+    let kernel = try kernel(TestGuests.calls)
+    let summary = try CLI.run(["trace", "--kernel", kernel, "--format", "summary"])
+    #expect(summary.status == 33)  // the guest's own debug exit
+    #expect(summary.stdout == "9 leaf\n6 _start\n3 middle\n")
+    let tree = try CLI.run(["trace", "--kernel", kernel, "--format", "calltree"])
+    #expect(
+      tree.stdout == """
+        _start  calls=1  instructions=18 (self 6)
+          leaf  calls=2  instructions=6 (self 6)
+          middle  calls=1  instructions=6 (self 3)
+            leaf  calls=1  instructions=3 (self 3)
+
+        """)
+    let folded = try CLI.run(["trace", "--kernel", kernel, "--format", "folded"])
+    #expect(folded.stdout == "_start 6\n_start;leaf 6\n_start;middle 3\n_start;middle;leaf 3\n")
+  }
+
+  @Test func chromeTraceEventsOpenInPerfetto() throws {
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.calls), "--format", "chrome"])
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    let events = try #require(object["traceEvents"] as? [[String: Any]])
+    let spans = events.filter { $0["ph"] as? String == "X" }.map {
+      "\($0["name"] as? String ?? "?") \($0["ts"] as? Int ?? -1)+\($0["dur"] as? Int ?? -1)"
+    }
+    // Start and length in instructions: leaf is called at instruction 2, middle at 6 (its
+    // leaf at 8), leaf again at 13.
+    #expect(spans == ["_start 0+18", "leaf 2+3", "middle 6+6", "leaf 8+3", "leaf 13+3"])
+    #expect(events.contains { $0["ph"] as? String == "M" })
+  }
+
   @Test func limitStopsTheTrace() throws {
     let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
     #expect(run.status == 0)
@@ -140,7 +173,7 @@ import Testing
 
   @Test func badPolicyAndFormatAreRefused() throws {
     try expectRefused(["trace", "--irq", "sometimes"], mentioning: "--irq 'sometimes'")
-    try expectRefused(["trace", "--format", "xml"], mentioning: "--format 'xml'")
+    try expectRefused(["trace", "--format", "xml"], mentioning: "--format 'xml' is not text, jsonl, summary")
   }
 
   @Test(requiresKVM) func untilReachedBeforeFromIsAnError() throws {
