@@ -48,6 +48,15 @@ struct TraceCommand: ParsableCommand {
   @Flag(help: "Print the number of stops, the stepping time and the rate to stderr at the end.")
   var stats = false
 
+  @Option(help: ArgumentHelp("Keep only stops in this address range (START-END).", valueName: "range"))
+  var filterRange: String?
+
+  @Option(help: ArgumentHelp("Keep only stops in the address space with this page-aligned CR3.", valueName: "cr3"))
+  var filterCr3: String?
+
+  @Option(help: ArgumentHelp("Keep only stops in this ring: kernel (0) or user (3).", valueName: "ring"))
+  var filterRing: String?
+
   func run() throws {
     guard limit > 0 else { fail("--limit must be at least 1, got \(limit)", status: .badInput) }
     guard let policy = InterruptPolicy(rawValue: irq) else {
@@ -57,6 +66,19 @@ struct TraceCommand: ParsableCommand {
     let traceFormat = TraceWriter.Format(rawValue: format)
     guard traceFormat != nil || profileFormats.contains(format) else {
       fail("--format '\(format)' is not text, jsonl, \(profileFormats.joined(separator: ", "))", status: .badInput)
+    }
+    var filter = TraceFilter()
+    do {
+      if let filterRange { filter.range = try TraceFilter.parseRange(filterRange) }
+      if let filterCr3 { filter.cr3 = try TraceFilter.parseCR3(filterCr3) }
+    } catch {
+      fail("--filter-\(filterRange != nil && filter.range == nil ? "range" : "cr3"): \(error)", status: .badInput)
+    }
+    if let filterRing {
+      guard let ring = TraceFilter.Ring(rawValue: filterRing) else {
+        fail("--filter-ring '\(filterRing)' is not kernel or user", status: .badInput)
+      }
+      filter.ring = ring
     }
     let configuration = machine.configuration()
     let table = loadSymbols(configuration)
@@ -81,7 +103,7 @@ struct TraceCommand: ParsableCommand {
     let sink: TraceSink =
       traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }
       ?? .profile(TraceProfile(symbols: table), format)
-    let status = trace(vm, sink: sink, policy: policy, from: fromAddress, until: untilAddress)
+    let status = trace(vm, sink: sink, filter: filter, policy: policy, from: fromAddress, until: untilAddress)
     sink.finish(fd: fd)
     if fd != 1 { HostIO.close(fd) }
     Glibc.exit(status)
@@ -117,7 +139,9 @@ struct TraceCommand: ParsableCommand {
   }
 
   /// Runs the session; returns the process exit status.
-  private func trace(_ vm: Machine, sink: TraceSink, policy: InterruptPolicy, from: UInt64?, until: UInt64?)
+  private func trace(
+    _ vm: Machine, sink: TraceSink, filter: TraceFilter, policy: InterruptPolicy, from: UInt64?, until: UInt64?
+  )
     -> Int32
   {
     do {
@@ -162,9 +186,12 @@ struct TraceCommand: ParsableCommand {
       let requested = self.from == "request"
       let untilAddress = until ?? .max
       var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
+      let filtered = !filter.isEmpty
       while true {
-        sink.record(stop)
-        recorded += 1
+        if !filtered || filter.keeps(pc: stop.pc, special: stepper.specialRegisters) {
+          sink.record(stop)
+          recorded += 1
+        }
         if stop.pc == untilAddress || recorded >= limit { return ExitStatus.success.rawValue }
         if stop.reason == .step {
           stop = try stepper.step()

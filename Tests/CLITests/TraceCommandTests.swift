@@ -110,6 +110,20 @@ import Testing
     #expect(events.contains { $0["ph"] as? String == "M" })
   }
 
+  @Test func filtersKeepOnlyTheirStops() throws {
+    let kernel = try kernel(TestGuests.calls)
+    // leaf is 0x10001a-0x10001c (llvm-objdump); it runs three times, and the exit lands at
+    // its address too (the OUT before it is the last instruction of _start).
+    let leaf = try CLI.run(["trace", "--kernel", kernel, "--filter-range", "0x10001a-0x10001c"])
+    #expect(leaf.stdout.split(separator: "\n").count == 10)
+    #expect(!leaf.stdout.contains("_start") && !leaf.stdout.contains("middle"))
+    // Ring 0 with Hyperstep's identity-map CR3 (0x9000): everything; ring 3: nothing.
+    let kernelRing = try CLI.run(["trace", "--kernel", kernel, "--filter-ring", "kernel", "--filter-cr3", "0x9000"])
+    #expect(kernelRing.stdout.split(separator: "\n").count == 19)
+    let user = try CLI.run(["trace", "--kernel", kernel, "--filter-ring", "user"])
+    #expect(user.stdout.isEmpty)
+  }
+
   @Test func limitStopsTheTrace() throws {
     let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
     #expect(run.status == 0)
@@ -169,6 +183,13 @@ import Testing
   @Test func anUnwritableOutputIsRefused() throws {
     try expectRefused(
       ["trace", "--output", "/nonexistent/dir/trace.txt"], mentioning: "/nonexistent/dir/trace.txt: cannot write")
+  }
+
+  @Test func badFiltersAreRefused() throws {
+    try expectRefused(["trace", "--filter-range", "0x2000-0x1000"], mentioning: "is inverted")
+    try expectRefused(["trace", "--filter-range", "here"], mentioning: "is not START-END")
+    try expectRefused(["trace", "--filter-cr3", "0x9001"], mentioning: "is not page-aligned")
+    try expectRefused(["trace", "--filter-ring", "2"], mentioning: "--filter-ring '2' is not kernel or user")
   }
 
   @Test func badPolicyAndFormatAreRefused() throws {
