@@ -187,7 +187,23 @@ struct TraceCommand: ParsableCommand {
       let untilAddress = until ?? .max
       var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
       let filtered = !filter.isEmpty
+      // Progress on a terminal while the trace goes to a file: stops, rate, elapsed time.
+      let showProgress = output != nil && HostIO.isTerminal(2)
+      var nextProgress = start + 500_000_000
+      var steps = 0
+      defer { if showProgress { HostIO.write(2, Array("\n".utf8)[...]) } }
       while true {
+        steps += 1
+        if showProgress && steps & 0x3ff == 0 {
+          let now = HostIO.monotonicNanoseconds()
+          if now >= nextProgress {
+            nextProgress = now + 500_000_000
+            let seconds = Double(now - start) / 1e9
+            let line =
+              "\rhyperstep: \(steps) steps, \(Int(Double(steps) / seconds)) steps/s, \(Int(seconds)) s elapsed  "
+            HostIO.write(2, Array(line.utf8)[...])
+          }
+        }
         if !filtered || filter.keeps(pc: stop.pc, special: stepper.specialRegisters) {
           sink.record(stop)
           recorded += 1

@@ -21,8 +21,13 @@ enum CLI {
   static let hasKVM = Hypervisor.isAvailable
 
   static func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> CLIRun {
+    try runProgram(executable.path, arguments, timeout: timeout)
+  }
+
+  /// Runs any program the same way (for wrappers such as `script`).
+  static func runProgram(_ path: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> CLIRun {
     let process = Process()
-    process.executableURL = executable
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     let out = Pipe()
     let err = Pipe()

@@ -124,6 +124,17 @@ import Testing
     #expect(user.stdout.isEmpty)
   }
 
+  @Test func progressShowsOnATerminalOnly() throws {
+    let kernel = try kernel(TestGuests.forever)
+    let path = NSTemporaryDirectory() + "hyperstep-progress-\(getpid()).trace"
+    let command = "\(CLI.executable.path) trace --kernel \(kernel) --limit 100000 --output \(path)"
+    // util-linux's script gives the command a terminal for its stderr.
+    let terminal = try CLI.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+    #expect(terminal.stdout.contains(" steps/s, "), "\(terminal.stdout)")
+    let piped = try CLI.run(["trace", "--kernel", kernel, "--limit", "100000", "--output", path])
+    #expect(piped.stderr.isEmpty)
+  }
+
   @Test func limitStopsTheTrace() throws {
     let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
     #expect(run.status == 0)
