@@ -146,7 +146,7 @@ import Testing
   @Test func longModeGuestCountsTheSameHandlerEntriesWhenStepped() throws {
     let (entries, output) = try stepToTheEnd(TestGuests.longEvents)
     // The guest's own counters, identical to an unstepped run (GuestEventTests).
-    #expect(output == longEventsCounts)
+    #expect(output == ExpectedOutput.longEvents)
     // Each stop at a handler is at that handler's first instruction, with its vector.
     try expectHandlerStops(
       entries, Self.handlerSequence + [(14, "pf_handler")] + Self.guestSingleSteps, in: TestGuests.longEvents)
@@ -166,32 +166,7 @@ import Testing
 
   @Test func protectedModeGuestCountsTheSameHandlerEntriesWhenStepped() throws {
     let (entries, output) = try stepToTheEnd(TestGuests.protectedEvents)
-    #expect(output == protectedEventsCounts)
+    #expect(output == ExpectedOutput.protectedEvents)
     try expectHandlerStops(entries, Self.handlerSequence + Self.guestSingleSteps, in: TestGuests.protectedEvents)
   }
 }
-
-/// What Guests/tests/protected_events.S prints: one count per handler, derived from its source.
-let protectedEventsCounts = """
-  db=00000005
-  bp=00000001
-  int40=00000001
-  ud=00000001
-  de=00000001
-  gp=00000001
-
-  """
-
-/// What Guests/tests/long_events.S prints: one count per handler, derived from its source.
-let longEventsCounts = """
-  db=00000005
-  bp=00000001
-  int40=00000001
-  ud=00000001
-  de=00000001
-  gp=00000001
-  pf=00000001
-  pushf_tf=00000000
-  frame_tf=00000000
-
-  """

@@ -146,20 +146,6 @@ import Testing
   }
 }
 
-/// Handler entries counted by the guest itself (see Guests/tests/long_events.S).
-let longEventsCounts = """
-  db=00000005
-  bp=00000001
-  int40=00000001
-  ud=00000001
-  de=00000001
-  gp=00000001
-  pf=00000001
-  pushf_tf=00000000
-  frame_tf=00000000
-
-  """
-
 @Suite(requiresKVM) struct GuestEventTests {
   @Test func everyHandlerIsReachedOnceInAPlainRun() throws {
     // INT3 and INT n included: where KVM cannot deliver them (an emulation failure), the
@@ -168,7 +154,7 @@ let longEventsCounts = """
     configuration.timeoutMilliseconds = 20_000
     let console = CapturedConsole()
     let outcome = try Machine(configuration: configuration, console: console).run()
-    #expect(console.text == longEventsCounts)
+    #expect(console.text == ExpectedOutput.longEvents)
     #expect(outcome == .debugExit(value: 0x10, status: 33))
   }
 
@@ -178,7 +164,7 @@ let longEventsCounts = """
     configuration.timeoutMilliseconds = 20_000
     let console = CapturedConsole()
     let outcome = try Machine(configuration: configuration, console: console).run()
-    #expect(console.text == "db=00000005\nbp=00000001\nint40=00000001\nud=00000001\nde=00000001\ngp=00000001\n")
+    #expect(console.text == ExpectedOutput.protectedEvents)
     #expect(outcome == .debugExit(value: 0x10, status: 33))
   }
 }
