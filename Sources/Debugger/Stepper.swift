@@ -337,6 +337,7 @@ public final class Stepper {
     defer { if faultHandler != nil { try? applyDebugState(.stepping) } }
 
     var request: UInt32?
+    var msrWrite: (index: UInt32, value: UInt64)?
     var completing = false
     runLoop: while true {
       let exit = try vcpu.run()
@@ -360,6 +361,10 @@ public final class Stepper {
         } else if let outcome = machine.outcome(of: action) {
           return try stop(.exit(outcome))
         }
+        vcpu.requestImmediateExit()
+        completing = true
+      case .msrRead, .msrWrite:
+        msrWrite = machine.serviceMSRExit(exit, on: vcpu)
         vcpu.requestImmediateExit()
         completing = true
       case .interrupted:
@@ -411,6 +416,7 @@ public final class Stepper {
       return try deliverGuestSingleStep()
     }
     if let request { return try stop(.guestRequest(value: request)) }
+    if let msrWrite { return try stop(.msrWrite(index: msrWrite.index, value: msrWrite.value)) }
     return try stop(.step)
   }
 
@@ -442,6 +448,8 @@ public final class Stepper {
       case .portIn, .portOut, .mmioRead, .mmioWrite:
         let action = machine.serviceDeviceExit(exit, on: vcpu)
         if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
+      case .msrRead, .msrWrite:
+        _ = machine.serviceMSRExit(exit, on: vcpu)
       case .halt:
         return try stop(.step)
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
@@ -553,6 +561,15 @@ public final class Stepper {
           return try stop(.guestRequest(value: value))
         }
         if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
+      case .msrRead, .msrWrite:
+        if let write = machine.serviceMSRExit(exit, on: vcpu) {
+          vcpu.requestImmediateExit()
+          _ = try vcpu.run()  // finish the WRMSR; nothing after it runs
+          vcpu.cancelImmediateExit()
+          special = try vcpu.specialRegisters()
+          try applyDebugState(.idle)
+          return try stop(.msrWrite(index: write.index, value: write.value))
+        }
       case .halt:
         let registers = try vcpu.registers()
         if registers.rflags & Self.interruptFlag == 0 {

@@ -27,6 +27,9 @@ public enum StopReason: Sendable, Equatable {
   case guestRequest(value: UInt32)
   /// `requestStop()` stopped a running vCPU (a debugger's Ctrl-C).
   case interrupted
+  /// The guest wrote an MSR that is being watched (`Stepper.watchMSRWrites`); the write has
+  /// taken effect and the next instruction is the one after the WRMSR.
+  case msrWrite(index: UInt32, value: UInt64)
   /// The machine ended (debug exit, triple fault, failure).
   indirect case exit(RunOutcome)
 
@@ -40,6 +43,7 @@ public enum StopReason: Sendable, Equatable {
     case .breakpoint: "breakpoint"
     case .guestRequest: "request"
     case .interrupted: "interrupted"
+    case .msrWrite: "msr-write"
     case .exit: "exit"
     }
   }

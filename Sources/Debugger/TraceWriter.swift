@@ -81,6 +81,12 @@ public final class TraceWriter {
         append(Self.outcomeName(outcome))
         if json { append("\"") }
       }
+    case .msrWrite(let index, let value):
+      append(json ? ",\"msr\":\"" : " ")
+      append(MSRNames.name(of: index))
+      append(json ? "\",\"value\":\"" : " ")
+      appendHex(value)
+      if json { append("\"") }
     case .step, .breakpoint, .interrupted:
       break
     }

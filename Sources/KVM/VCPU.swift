@@ -84,6 +84,10 @@ import Synchronization
         (0..<count).map { unsafe bytes.load(fromByteOffset: $0 * 8, as: UInt64.self) }
       }
       return .internalError(suberror: info.suberror, data: data)
+    case KVM_EXIT_X86_RDMSR:
+      return .msrRead(index: unsafe area.pointee.msr.index)
+    case KVM_EXIT_X86_WRMSR:
+      return .msrWrite(index: unsafe area.pointee.msr.index, value: unsafe area.pointee.msr.data)
     case KVM_EXIT_SYSTEM_EVENT:
       return .systemEvent(type: unsafe area.pointee.system_event.type)
     default:

@@ -20,6 +20,11 @@ public enum VCPUExit: Sendable, Equatable {
   case failedEntry(reason: UInt64)
   /// KVM could not handle an exit in the kernel (for example an instruction it cannot emulate).
   case internalError(suberror: UInt32, data: [UInt64])
+  /// A guest RDMSR of an MSR user space asked for; answer with `VCPU.completeMSRAccess`.
+  case msrRead(index: UInt32)
+  /// A guest WRMSR of an MSR user space asked for (`VirtualMachine.trapMSRWrites`): the
+  /// write has not happened; user space does it (or refuses it) and completes the access.
+  case msrWrite(index: UInt32, value: UInt64)
   /// KVM_EXIT_SYSTEM_EVENT (shutdown, reset, crash).
   case systemEvent(type: UInt32)
   /// Any other exit reason, reported as its KVM number.

@@ -65,6 +65,8 @@ extension Machine {
       switch exit {
       case .portOut, .portIn, .mmioRead, .mmioWrite:
         if let outcome = outcome(of: serviceDeviceExit(exit, on: vcpu)) { return outcome }
+      case .msrRead, .msrWrite:
+        _ = serviceMSRExit(exit, on: vcpu)
       case .halt:
         let state = snapshot(vcpu)
         return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
@@ -155,6 +157,24 @@ extension Machine {
       }
     case .other(let reason):
       return .internalError(description: "unexpected KVM exit reason \(reason)", snapshot(vcpu))
+    default:
+      return nil
+    }
+  }
+
+  /// Carries out a trapped MSR access for the guest: a write goes to the vCPU from here (a
+  /// write KVM refuses raises #GP in the guest, as the hardware would); reads are not trapped.
+  /// Returns the write, for whoever watches MSRs.
+  public func serviceMSRExit(_ exit: VCPUExit, on vcpu: VCPU) -> (index: UInt32, value: UInt64)? {
+    switch exit {
+    case .msrWrite(let index, let value):
+      let accepted = (try? vcpu.setModelSpecificRegisters([(index, value)])) != nil
+      vcpu.completeMSRAccess(error: !accepted)
+      return accepted ? (index, value) : nil
+    case .msrRead(let index):
+      let value = try? vcpu.modelSpecificRegisters([index]).first
+      vcpu.completeMSRAccess(error: value == nil, value: value ?? 0)
+      return nil
     default:
       return nil
     }

@@ -250,6 +250,7 @@ final class GDBMachineTarget: DebugTarget {
     while true {
       let stop = try steppers[index].run(until: hardwareBreakpoints)
       if case .guestRequest = stop.reason { continue }  // guest requests are for tracing
+      if case .msrWrite = stop.reason { continue }  // MSR events are for tracing too
       return try event(for: stop, thread: index + 1)
     }
   }
@@ -281,7 +282,7 @@ final class GDBMachineTarget: DebugTarget {
 
   private func event(for stop: Stop, thread: Int) throws -> StopEvent {
     switch stop.reason {
-    case .step, .halt, .exception, .interrupt, .guestRequest:
+    case .step, .halt, .exception, .interrupt, .guestRequest, .msrWrite:
       return .step(thread: thread)
     case .breakpoint(let address):
       let kind: BreakpointKind = hardwareBreakpoints.contains(address) ? .hardware : .software

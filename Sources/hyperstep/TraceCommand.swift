@@ -48,6 +48,12 @@ struct TraceCommand: ParsableCommand {
   @Flag(help: "Print the number of stops, the stepping time and the rate to stderr at the end.")
   var stats = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Report guest writes of these MSRs (names such as LSTAR, EFER, SYSENTER_EIP, or numbers), comma-separated.",
+      valueName: "msrs"))
+  var msrEvents: String?
+
   @Option(help: ArgumentHelp("Keep only stops in this address range (START-END).", valueName: "range"))
   var filterRange: String?
 
@@ -80,6 +86,18 @@ struct TraceCommand: ParsableCommand {
       }
       filter.ring = ring
     }
+    var watchedMSRs: [UInt32] = []
+    if let msrEvents {
+      for name in msrEvents.split(separator: ",").map(String.init) {
+        guard let index = MSRNames.index(of: name) else {
+          fail(
+            "--msr-events: unknown MSR '\(name)' (known: \(MSRNames.known.map(\.name).joined(separator: ", ")), or a number)",
+            status: .badInput)
+        }
+        watchedMSRs.append(index)
+      }
+      guard watchedMSRs.count <= 16 else { fail("--msr-events: at most 16 MSRs can be watched", status: .badInput) }
+    }
     let configuration = machine.configuration()
     let table = loadSymbols(configuration)
     let fromAddress = from == "request" ? nil : from.map { resolve($0, table, option: "--from") }
@@ -99,6 +117,11 @@ struct TraceCommand: ParsableCommand {
       vm = try Machine(configuration: configuration, console: StandardOutputConsole(fd: output == nil ? 2 : 1))
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
+    }
+    if !watchedMSRs.isEmpty {
+      do { try vm.vm.trapMSRWrites(watchedMSRs) } catch {
+        fail("cannot watch MSR writes: \(error)", status: .hostFailure)
+      }
     }
     let sink: TraceSink =
       traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }

@@ -135,6 +135,21 @@ import Testing
     #expect(piped.stderr.isEmpty)
   }
 
+  @Test func msrWritesAreReportedAndStillTakeEffect() throws {
+    let symbols = try ELFFile(TestGuests.msrWrites.elf).symbols()
+    let entry = symbols.first { $0.name == "syscall_entry" }!.address
+    let checks = symbols.first { $0.name == "checks" }!.address
+    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.msrWrites), "--msr-events", "lstar,EFER"])
+    #expect(run.status == 33, "\(run.stderr)")  // the guest read both MSRs back as written
+    #expect(run.stderr.contains("msrs ok"))  // its console, on stderr beside a trace on stdout
+    let events = run.stdout.split(separator: "\n").filter { $0.contains("msr-write") }
+    // LSTAR gets the address of syscall_entry; EFER goes from 0x500 (LME, LMA at entry) to 0x501
+    // (SCE), and the stop is at the next instruction, the one labelled `checks`.
+    #expect(events.count == 2)
+    #expect(events.first?.hasSuffix("msr-write LSTAR 0x\(String(entry, radix: 16))") == true, "\(events)")
+    #expect(events.last == "0x\(String(checks, radix: 16)) checks msr-write EFER 0x501")
+  }
+
   @Test func limitStopsTheTrace() throws {
     let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
     #expect(run.status == 0)
@@ -194,6 +209,10 @@ import Testing
   @Test func anUnwritableOutputIsRefused() throws {
     try expectRefused(
       ["trace", "--output", "/nonexistent/dir/trace.txt"], mentioning: "/nonexistent/dir/trace.txt: cannot write")
+  }
+
+  @Test func unknownMSRNamesAreRefused() throws {
+    try expectRefused(["trace", "--msr-events", "LSTAR,NOSUCH"], mentioning: "unknown MSR 'NOSUCH'")
   }
 
   @Test func badFiltersAreRefused() throws {
