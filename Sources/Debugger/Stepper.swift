@@ -33,6 +33,9 @@ public final class Stepper {
   public let breakpoints: BreakpointStore
   private var handlers: HandlerBreakpoints { breakpoints.handlers }
   private var mode: Mode = .idle
+  /// The hardware breakpoint the last `run(until:)` stopped at, while still standing there.
+  private var stoppedAtBreakpoint: UInt64?
+
   /// How other threads stop a running `run(until:)`.
   public let stopSwitch: StopSwitch
   /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
@@ -232,6 +235,7 @@ public final class Stepper {
 
   private func stop(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
     if let pc { knownPC = pc }
+    if case .breakpoint(let address) = reason { stoppedAtBreakpoint = address } else { stoppedAtBreakpoint = nil }
     return Stop(reason: reason, pc: try self.pc(), vcpu: vcpu.id)
   }
 
@@ -525,6 +529,12 @@ public final class Stepper {
   public func run(until breakpoints: [UInt64] = []) throws -> Stop {
     guard breakpoints.count <= 4 else {
       throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
+    }
+    // Stopped by a hardware breakpoint where we stand: step off it first, or it would fire
+    // again at once. (Arriving at one by other means is a hit, which the run reports.)
+    if let hit = stoppedAtBreakpoint, breakpoints.contains(hit), try pc() == hit {
+      let first = try step()
+      if first.reason != .step { return first }
     }
     vcpu.bindToCurrentThread()
     // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;

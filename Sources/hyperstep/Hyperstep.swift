@@ -12,7 +12,7 @@ struct Hyperstep: ParsableCommand {
       emulation failure), 6 when it halted with interrupts on and nothing can wake it, \
       8 on --timeout, 10 when the host cannot run a VM.
       """,
-    subcommands: [RunCommand.self, TraceCommand.self, DebugCommand.self],
+    subcommands: [RunCommand.self, TraceCommand.self, DebugCommand.self, MonitorCommand.self],
     defaultSubcommand: RunCommand.self)
 
   /// Argument errors become one line on stderr and exit status 2; --help still prints in full.

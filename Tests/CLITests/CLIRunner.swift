@@ -20,12 +20,14 @@ enum CLI {
 
   static let hasKVM = Hypervisor.isAvailable
 
-  static func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> CLIRun {
-    try runProgram(executable.path, arguments, timeout: timeout)
+  static func run(_ arguments: [String], input: String? = nil, timeout: TimeInterval = 60) throws -> CLIRun {
+    try runProgram(executable.path, arguments, input: input, timeout: timeout)
   }
 
   /// Runs any program the same way (for wrappers such as `script`).
-  static func runProgram(_ path: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> CLIRun {
+  static func runProgram(_ path: String, _ arguments: [String], input: String? = nil, timeout: TimeInterval = 60)
+    throws -> CLIRun
+  {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -33,8 +35,13 @@ enum CLI {
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+      stdin.fileHandleForWriting.write(Data(input.utf8))
+      try stdin.fileHandleForWriting.close()
+    }
     // Drain both pipes while the process runs so a chatty guest can never block on a full pipe.
     nonisolated(unsafe) var outData = Data()
     nonisolated(unsafe) var errData = Data()
