@@ -19,6 +19,17 @@ public enum RunOutcome: Sendable, Equatable {
   /// The guest asked to power off or reset.
   case powerOff
   case reset
+
+  /// The snapshot of the vCPU that crashed or hung the guest; nil for an orderly end.
+  public var crashState: CPUState? {
+    switch self {
+    case .tripleFault(let state), .internalError(_, let state), .entryFailed(_, let state),
+      .haltedForever(let state):
+      return state
+    case .debugExit, .halted, .timedOut, .powerOff, .reset:
+      return nil
+    }
+  }
 }
 
 /// A snapshot of one vCPU for error reports.

@@ -290,19 +290,11 @@ final class GDBMachineTarget: DebugTarget {
     case .interrupted:
       return .interrupted(thread: thread)
     case .exit(let outcome):
-      switch outcome {
-      case .debugExit(_, let status):
-        exitStatus = status
-        return .exited(status: status)
-      case .halted, .powerOff, .reset:
-        exitStatus = 0
-        return .exited(status: 0)
-      case .timedOut:
-        exitStatus = 8
-        return .exited(status: 8)
-      case .tripleFault, .internalError, .entryFailed, .haltedForever:
+      guard let status = outcome.cleanExitStatus else {
         return .crashed(thread: thread, reason: TraceWriter.outcomeName(outcome))
       }
+      exitStatus = status
+      return .exited(status: status)
     }
   }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import KVM
+import Machine
 
 @main
 struct Hyperstep: ParsableCommand {
@@ -43,6 +44,21 @@ enum ExitStatus: Int32 {
   case timedOut = 8
   case hostFailure = 10
   case fromNeverReached = 12
+}
+
+extension RunOutcome {
+  /// The exit status of a run that ended on its own terms (a debug-exit write, a halt, a
+  /// power-off or reset, the --timeout), or nil when the guest crashed or hung and the
+  /// caller must say how. `trace`, `monitor` and the GDB server share this so one guest
+  /// ending gives one status whichever command ran it.
+  var cleanExitStatus: Int32? {
+    switch self {
+    case .debugExit(_, let status): return status
+    case .halted, .powerOff, .reset: return ExitStatus.success.rawValue
+    case .timedOut: return ExitStatus.timedOut.rawValue
+    case .tripleFault, .internalError, .entryFailed, .haltedForever: return nil
+    }
+  }
 }
 
 /// Prints one line to stderr and exits.

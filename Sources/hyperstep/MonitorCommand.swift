@@ -74,7 +74,7 @@ final class MonitorSession {
       while true {
         if announce { say("stop: " + describe(stop)) }
         announce = true
-        if case .exit(let outcome) = stop.reason { return status(of: outcome) }
+        if case .exit(let outcome) = stop.reason { return outcome.cleanExitStatus ?? ExitStatus.guestCrashed.rawValue }
         guard let line = prompt() else { return ExitStatus.success.rawValue }
         let words = line.split(separator: " ").map(String.init)
         switch words.first {
@@ -167,14 +167,6 @@ final class MonitorSession {
     parseAddress(text) ?? symbols?.address(of: text)
   }
 
-  private func status(of outcome: RunOutcome) -> Int32 {
-    switch outcome {
-    case .debugExit(_, let status): return status
-    case .halted, .powerOff, .reset: return ExitStatus.success.rawValue
-    case .timedOut: return ExitStatus.timedOut.rawValue
-    default: return ExitStatus.guestCrashed.rawValue
-    }
-  }
 }
 
 /// Lines from a file descriptor, without Foundation.

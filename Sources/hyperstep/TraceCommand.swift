@@ -257,16 +257,12 @@ struct TraceCommand: ParsableCommand {
   }
 
   private func report(_ outcome: RunOutcome) -> Int32 {
-    switch outcome {
-    case .debugExit(_, let status): return status
-    case .halted, .powerOff, .reset: return ExitStatus.success.rawValue
-    case .tripleFault(let state), .internalError(_, let state), .entryFailed(_, let state), .haltedForever(let state):
+    if let status = outcome.cleanExitStatus { return status }
+    if let state = outcome.crashState {
       warn("error: the guest stopped: \(TraceWriter.outcomeName(outcome)) on vCPU \(state.vcpu)")
       HostIO.write(2, Array((state.dump + "\n").utf8)[...])
-      return ExitStatus.guestCrashed.rawValue
-    case .timedOut:
-      return ExitStatus.timedOut.rawValue
     }
+    return ExitStatus.guestCrashed.rawValue
   }
 }
 
