@@ -63,18 +63,12 @@ public struct FPURegisters: Sendable, Equatable {
 extension VCPU {
   public func fpuRegisters() throws(KVMError) -> FPURegisters {
     var raw = kvm_fpu()
-    // SAFETY: `raw` is a live kvm_fpu for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_FPU, pointer, "KVM_GET_FPU")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_GET_FPU, on: &raw, "KVM_GET_FPU")
     return FPURegisters(raw)
   }
 
   public func setFPURegisters(_ registers: FPURegisters) throws(KVMError) {
     var raw = registers.raw
-    // SAFETY: `raw` is a live kvm_fpu for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_FPU, pointer, "KVM_SET_FPU")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_FPU, on: &raw, "KVM_SET_FPU")
   }
 }

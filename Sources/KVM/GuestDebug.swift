@@ -127,18 +127,12 @@ public struct VCPUEvents: Sendable, Equatable {
 extension VCPU {
   public func setGuestDebug(_ debug: GuestDebug) throws(KVMError) {
     var raw = debug.raw
-    // SAFETY: `raw` is a live kvm_guest_debug for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_GUEST_DEBUG, pointer, "KVM_SET_GUEST_DEBUG")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_GUEST_DEBUG, on: &raw, "KVM_SET_GUEST_DEBUG")
   }
 
   public func debugRegisters() throws(KVMError) -> DebugRegisters {
     var raw = kvm_debugregs()
-    // SAFETY: `raw` is a live kvm_debugregs for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_DEBUGREGS, pointer, "KVM_GET_DEBUGREGS")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_GET_DEBUGREGS, on: &raw, "KVM_GET_DEBUGREGS")
     return DebugRegisters(address: (raw.db.0, raw.db.1, raw.db.2, raw.db.3), dr6: raw.dr6, dr7: raw.dr7)
   }
 
@@ -147,27 +141,18 @@ extension VCPU {
     raw.db = registers.address
     raw.dr6 = registers.dr6
     raw.dr7 = registers.dr7
-    // SAFETY: `raw` is a live kvm_debugregs for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_DEBUGREGS, pointer, "KVM_SET_DEBUGREGS")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_DEBUGREGS, on: &raw, "KVM_SET_DEBUGREGS")
   }
 
   public func events() throws(KVMError) -> VCPUEvents {
     var raw = kvm_vcpu_events()
-    // SAFETY: `raw` is a live kvm_vcpu_events for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_VCPU_EVENTS, pointer, "KVM_GET_VCPU_EVENTS")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_GET_VCPU_EVENTS, on: &raw, "KVM_GET_VCPU_EVENTS")
     return VCPUEvents(raw)
   }
 
   public func setEvents(_ events: VCPUEvents) throws(KVMError) {
     var raw = events.rawForSet
-    // SAFETY: `raw` is a live kvm_vcpu_events for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_VCPU_EVENTS, pointer, "KVM_SET_VCPU_EVENTS")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_VCPU_EVENTS, on: &raw, "KVM_SET_VCPU_EVENTS")
   }
 
   /// Makes the next KVM_RUN return at once, after finishing any I/O or MMIO the last exit left

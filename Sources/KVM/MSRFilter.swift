@@ -8,10 +8,7 @@ extension VirtualMachine {
     var enable = kvm_enable_cap()
     enable.cap = UInt32(KVM_CAP_X86_USER_SPACE_MSR)
     enable.args.0 = UInt64(KVM_MSR_EXIT_REASON_FILTER)
-    // SAFETY: `enable` is a live kvm_enable_cap for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &enable) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_ENABLE_CAP, pointer, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_ENABLE_CAP, on: &enable, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)")
     var filter = kvm_msr_filter()
     filter.flags = UInt32(KVM_MSR_FILTER_DEFAULT_ALLOW)
     // One range per MSR, each with a one-bit bitmap that is 0: "deny", so the write exits.
@@ -21,7 +18,7 @@ extension VirtualMachine {
     // SAFETY: `ranges` holds KVM_MSR_FILTER_MAX_RANGES structs; at most that many are written,
     // and the bitmap outlives the ioctl, which copies it.
     unsafe withUnsafeMutableBytes(of: &filter.ranges) { bytes in
-      let stride = MemoryLayout<kvm_msr_filter_range>.stride
+      let stride = unsafe MemoryLayout<kvm_msr_filter_range>.stride
       for (slot, index) in indices.prefix(Int(KVM_MSR_FILTER_MAX_RANGES)).enumerated() {
         var range = unsafe kvm_msr_filter_range()
         unsafe range.flags = UInt32(KVM_MSR_FILTER_WRITE)
@@ -31,10 +28,7 @@ extension VirtualMachine {
         unsafe bytes.storeBytes(of: range, toByteOffset: slot * stride, as: kvm_msr_filter_range.self)
       }
     }
-    // SAFETY: `filter` is a live kvm_msr_filter for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &filter) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_X86_SET_MSR_FILTER, pointer, "KVM_X86_SET_MSR_FILTER")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_X86_SET_MSR_FILTER, on: &filter, "KVM_X86_SET_MSR_FILTER")
   }
 }
 

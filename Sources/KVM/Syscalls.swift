@@ -24,6 +24,16 @@ enum Syscall {
     }
   }
 
+  /// ioctl on one value (a KVM struct, or an integer) that the request reads, fills or both.
+  @inline(__always)
+  static func ioctl<T>(_ fd: Int32, _ request: UInt, on value: inout T, _ name: StaticString) throws(KVMError) {
+    // SAFETY: `value` stays live and exclusively borrowed for the call; each caller passes the
+    // type its request is defined on (kvm_fpu for KVM_GET_FPU, ...).
+    _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
+      try unsafe ioctl(fd, request, pointer, name)
+    }
+  }
+
   /// ioctl with an integer argument (KVM_CREATE_VCPU, KVM_CHECK_EXTENSION, ...).
   @inline(__always)
   static func ioctl(_ fd: Int32, _ request: UInt, value: UInt, _ name: StaticString) throws(KVMError) -> Int32 {

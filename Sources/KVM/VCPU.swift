@@ -255,10 +255,7 @@ import Synchronization
 
   @inline(__always)
   private func ioctl<T>(_ request: UInt, _ value: inout T, _ name: StaticString) throws(KVMError) {
-    // SAFETY: `value` is a live instance of the struct type `request` reads or writes.
-    _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, request, pointer, name)
-    }
+    try Syscall.ioctl(fd.rawValue, request, on: &value, name)
   }
 }
 
@@ -287,18 +284,12 @@ extension VCPU {
     case .sipiReceived: raw.mp_state = UInt32(KVM_MP_STATE_SIPI_RECEIVED)
     case .other(let value): raw.mp_state = value
     }
-    // SAFETY: `raw` is a live kvm_mp_state for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_MP_STATE, pointer, "KVM_SET_MP_STATE")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_MP_STATE, on: &raw, "KVM_SET_MP_STATE")
   }
 
   public func multiprocessingState() throws(KVMError) -> MPState {
     var raw = kvm_mp_state()
-    // SAFETY: `raw` is a live kvm_mp_state for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &raw) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, pointer, "KVM_GET_MP_STATE")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, on: &raw, "KVM_GET_MP_STATE")
     switch Int32(raw.mp_state) {
     case KVM_MP_STATE_RUNNABLE: return .runnable
     case KVM_MP_STATE_UNINITIALIZED: return .uninitialized

@@ -19,10 +19,7 @@ public final class VirtualMachine: @unchecked Sendable {
     var region = kvm_userspace_memory_region(
       slot: slot, flags: readOnly ? UInt32(KVM_MEM_READONLY) : 0, guest_phys_addr: guestAddress,
       memory_size: size, userspace_addr: UInt64(UInt(bitPattern: hostAddress)))
-    // SAFETY: `region` is a live kvm_userspace_memory_region for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &region) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, pointer, "KVM_SET_USER_MEMORY_REGION")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, on: &region, "KVM_SET_USER_MEMORY_REGION")
   }
 
   /// Where the three pages Intel VT-x needs for real-mode emulation live (ignored on AMD, required to be set).
@@ -32,10 +29,7 @@ public final class VirtualMachine: @unchecked Sendable {
 
   public func setIdentityMapAddress(_ address: UInt64) throws(KVMError) {
     var value = address
-    // SAFETY: `value` is a live UInt64 for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &value) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_SET_IDENTITY_MAP_ADDR, pointer, "KVM_SET_IDENTITY_MAP_ADDR")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_SET_IDENTITY_MAP_ADDR, on: &value, "KVM_SET_IDENTITY_MAP_ADDR")
   }
 
   /// The in-kernel PIC, IOAPIC and local APICs.
@@ -47,10 +41,7 @@ public final class VirtualMachine: @unchecked Sendable {
   public func createPIT() throws(KVMError) {
     var config = kvm_pit_config()
     config.flags = UInt32(KVM_PIT_SPEAKER_DUMMY)
-    // SAFETY: `config` is a live kvm_pit_config for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &config) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_CREATE_PIT2, pointer, "KVM_CREATE_PIT2")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_CREATE_PIT2, on: &config, "KVM_CREATE_PIT2")
   }
 
   /// Raises or lowers an interrupt line of the in-kernel interrupt controller.
@@ -58,10 +49,7 @@ public final class VirtualMachine: @unchecked Sendable {
     var level = kvm_irq_level()
     level.irq = line
     level.level = high ? 1 : 0
-    // SAFETY: `level` is a live kvm_irq_level for the duration of the call.
-    _ = try unsafe withUnsafeMutablePointer(to: &level) { pointer throws(KVMError) in
-      try unsafe Syscall.ioctl(fd.rawValue, CKVM_IRQ_LINE, pointer, "KVM_IRQ_LINE")
-    }
+    try Syscall.ioctl(fd.rawValue, CKVM_IRQ_LINE, on: &level, "KVM_IRQ_LINE")
   }
 
   public func makeVCPU(id: Int) throws(KVMError) -> VCPU {
