@@ -50,10 +50,6 @@ public final class Stepper {
     case running(breakpoints: [UInt64])
   }
 
-  static let trapFlag: UInt64 = 1 << 8
-  static let interruptFlag: UInt64 = 1 << 9
-  static let overflowFlag: UInt64 = 1 << 11
-  static let resumeFlag: UInt64 = 1 << 16
   /// DR6.BS: the #DB came from single-stepping.
   static let singleStepStatus: UInt64 = 1 << 14
   static let vectorsWithErrorCode: Set<UInt8> = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30]
@@ -69,7 +65,7 @@ public final class Stepper {
     self.vcpu = machine.vcpus[index]
     self.policy = policy
     vcpu.bindToCurrentThread()
-    guestTrapFlag = try vcpu.registers().rflags & Self.trapFlag != 0
+    guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
     special = try vcpu.specialRegisters()
     self.breakpoints = breakpoints ?? BreakpointStore(memory: machine.memory)
     stopSwitch = StopSwitch(vcpu: vcpu)
@@ -176,12 +172,12 @@ public final class Stepper {
 
   /// RFLAGS as the guest sees it: KVM hides the guest's own TF while stepping.
   public func guestFlags(_ registers: Registers) -> UInt64 {
-    (registers.rflags & ~Self.trapFlag) | (guestTrapFlag ? Self.trapFlag : 0)
+    (registers.rflags & ~RFlags.trap) | (guestTrapFlag ? RFlags.trap : 0)
   }
 
   /// Records a register write from a debugger, keeping the stepper's view in step.
   public func registersChanged(_ registers: Registers, special newSpecial: SpecialRegisters?) {
-    guestTrapFlag = registers.rflags & Self.trapFlag != 0
+    guestTrapFlag = registers.rflags & RFlags.trap != 0
     if let newSpecial { special = newSpecial }
     knownPC = nil
   }
@@ -227,7 +223,7 @@ public final class Stepper {
     // Switching KVM's single-step off clears TF; put the guest's own back.
     if newMode != .stepping && guestTrapFlag {
       var registers = try vcpu.registers()
-      registers.rflags |= Self.trapFlag
+      registers.rflags |= RFlags.trap
       try vcpu.setRegisters(registers)
     }
     mode = newMode
@@ -250,7 +246,7 @@ public final class Stepper {
       // KVM_RUN would wait for an interrupt or a SIPI. Report it instead of blocking.
       switch try vcpu.multiprocessingState() {
       case .halted:
-        let interruptsOn = try vcpu.registers().rflags & Self.interruptFlag != 0
+        let interruptsOn = try vcpu.registers().rflags & RFlags.interruptEnable != 0
         if interruptsOn { waitingForInterrupt = true } else { halted = true }
         return try stop(.halt(interruptsEnabled: interruptsOn))
       case .uninitialized, .initReceived:
@@ -280,7 +276,7 @@ public final class Stepper {
       registers.rip &+= UInt64(decoded.length)
       try vcpu.setRegisters(registers)
       try applyDebugState(.stepping)
-      let interruptsOn = registers.rflags & Self.interruptFlag != 0
+      let interruptsOn = registers.rflags & RFlags.interruptEnable != 0
       if machine.hasInterruptController {
         // Halted in the kernel, as the CPU would be after HLT: an interrupt (or INIT, NMI)
         // wakes it when it runs again.
@@ -292,11 +288,11 @@ public final class Stepper {
         halted = true
       }
       return try stop(.halt(interruptsEnabled: interruptsOn))
-    case .softwareInterrupt(let vector, let opcode) where opcode != .into || registers.rflags & Self.overflowFlag != 0:
+    case .softwareInterrupt(let vector, let opcode) where opcode != .into || registers.rflags & RFlags.overflow != 0:
       // Delivered here, so the frame shows the guest's own TF and the stop is at the handler.
       var newSpecial = special
-      var flags = registers.rflags & ~Self.trapFlag
-      if guestTrapFlag { flags |= Self.trapFlag }
+      var flags = registers.rflags & ~RFlags.trap
+      if guestTrapFlag { flags |= RFlags.trap }
       let frame = try InterruptDelivery.deliver(
         vector: vector, returnAddress: registers.rip &+ UInt64(decoded.length), flags: flags,
         software: opcode != .int1, registers: &registers, special: &newSpecial, memory: machine.memory)
@@ -313,8 +309,8 @@ public final class Stepper {
       var newSpecial = special
       let flags = try InterruptDelivery.interruptReturn(
         operandBytes: width, registers: &registers, special: &newSpecial, memory: machine.memory)
-      guestTrapFlag = flags & Self.trapFlag != 0
-      registers.rflags &= ~Self.trapFlag
+      guestTrapFlag = flags & RFlags.trap != 0
+      registers.rflags &= ~RFlags.trap
       try vcpu.setSpecialRegisters(newSpecial)
       try vcpu.setRegisters(registers)
       special = newSpecial
@@ -489,7 +485,7 @@ public final class Stepper {
       try? walker.write([byte], linear: flagsAddress)
     }
     guestTrapFlag = false
-    registers.rflags &= ~Self.resumeFlag
+    registers.rflags &= ~RFlags.resume
     try applyDebugState(.stepping)
     var software = false
     if case .softwareInterrupt(let number, _) = decoded.kind, number == vector { software = true }
@@ -512,7 +508,7 @@ public final class Stepper {
     try vcpu.setDebugRegisters(debugRegisters)
     let frame = try InterruptDelivery.deliver(
       vector: 1, returnAddress: registers.rip,
-      flags: (registers.rflags & ~Self.trapFlag) | (guestTrapFlag ? Self.trapFlag : 0), software: false,
+      flags: (registers.rflags & ~RFlags.trap) | (guestTrapFlag ? RFlags.trap : 0), software: false,
       registers: &registers, special: &newSpecial, memory: machine.memory)
     try vcpu.setSpecialRegisters(newSpecial)
     try vcpu.setRegisters(registers)
@@ -582,7 +578,7 @@ public final class Stepper {
         }
       case .halt:
         let registers = try vcpu.registers()
-        if registers.rflags & Self.interruptFlag == 0 {
+        if registers.rflags & RFlags.interruptEnable == 0 {
           halted = true
           return try stop(.exit(.halted))
         }

@@ -41,9 +41,15 @@ public struct Registers: Sendable, Equatable {
   }
 }
 
-/// RFLAGS bits the VMM cares about.
+/// RFLAGS bits the VMM and the debugger read or change (SDM Vol. 1, 3.4.3).
 public enum RFlags {
   public static let trap: UInt64 = 1 << 8
   public static let interruptEnable: UInt64 = 1 << 9
+  public static let overflow: UInt64 = 1 << 11
+  /// IOPL, two bits.
+  public static let ioPrivilegeLevel: UInt64 = 3 << 12
+  public static let nestedTask: UInt64 = 1 << 14
   public static let resume: UInt64 = 1 << 16
+  public static let virtual8086: UInt64 = 1 << 17
+  public static let alignmentCheck: UInt64 = 1 << 18
 }

@@ -24,13 +24,6 @@ public enum InterruptDelivery {
     public var handler: UInt64
   }
 
-  static let trapFlag: UInt64 = 1 << 8
-  static let interruptFlag: UInt64 = 1 << 9
-  static let nestedTask: UInt64 = 1 << 14
-  static let resumeFlag: UInt64 = 1 << 16
-  static let virtual8086: UInt64 = 1 << 17
-  static let alignmentCheck: UInt64 = 1 << 18
-
   /// - Parameters:
   ///   - returnAddress: the RIP to push (the next instruction for INT n, the faulting one for faults).
   ///   - flags: the RFLAGS the guest should see pushed (its own TF, not the host's).
@@ -101,7 +94,7 @@ public enum InterruptDelivery {
 
     var slots: [UInt64] = []
     if long || switchStack { slots += [UInt64(special.ss.selector), registers.rsp] }
-    slots += [flags & ~resumeFlag, UInt64(special.cs.selector), returnAddress]
+    slots += [flags & ~RFlags.resume, UInt64(special.cs.selector), returnAddress]
     let frameSize = UInt64(slots.count) * width
     let frameBase = (long ? 0 : newSS.base) + ((stackPointer &- frameSize) & (long ? .max : 0xffff_ffff))
     var bytes: [UInt8] = []
@@ -112,8 +105,8 @@ public enum InterruptDelivery {
 
     registers.rsp = stackPointer &- frameSize
     if !long { registers.rsp &= 0xffff_ffff }
-    var newFlags = flags & ~(trapFlag | nestedTask | resumeFlag | virtual8086)
-    if isInterruptGate { newFlags &= ~interruptFlag }
+    var newFlags = flags & ~(RFlags.trap | RFlags.nestedTask | RFlags.resume | RFlags.virtual8086)
+    if isInterruptGate { newFlags &= ~RFlags.interruptEnable }
     registers.rflags = newFlags
     registers.rip = long ? handler : handler & 0xffff_ffff
     special.cs = codeSegment
@@ -133,7 +126,7 @@ public enum InterruptDelivery {
     let base = special.ss.base + sp
     try walker.write(values.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }, linear: base)
     registers.rsp = sp
-    registers.rflags = flags & ~(interruptFlag | trapFlag | alignmentCheck)
+    registers.rflags = flags & ~(RFlags.interruptEnable | RFlags.trap | RFlags.alignmentCheck)
     registers.rip = offset
     special.cs.selector = segment
     special.cs.base = UInt64(segment) << 4

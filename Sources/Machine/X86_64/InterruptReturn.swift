@@ -31,21 +31,23 @@ extension InterruptDelivery {
       registers.rsp = (registers.rsp & ~0xffff) | ((registers.rsp &+ 3 * w) & 0xffff)
       return registers.rflags
     }
-    guard poppedFlags & nestedTask == 0 || long else {
+    guard poppedFlags & RFlags.nestedTask == 0 || long else {
       throw Failure(reason: "IRET with NT set (task return) is not supported")
     }
-    guard poppedFlags & virtual8086 == 0 else { throw Failure(reason: "IRET to virtual-8086 mode is not supported") }
+    guard poppedFlags & RFlags.virtual8086 == 0 else {
+      throw Failure(reason: "IRET to virtual-8086 mode is not supported")
+    }
     let cpl = UInt64(special.cs.selector & 3)
     let newCPL = UInt64(newCS & 3)
     var codeSegment = try descriptor(newCS, special: special, walker: walker)
     codeSegment.selector = newCS
 
     // Which flags IRET may change depends on the privilege it runs at.
-    var changeable: UInt64 = 0x3f_7fd5 & ~virtual8086  // CF PF AF ZF SF TF DF OF NT RF AC ID, and IF/IOPL below
-    changeable &= ~(interruptFlag | 0x3000)
-    if cpl == 0 { changeable |= 0x3000 }  // IOPL
+    var changeable: UInt64 = 0x3f_7fd5 & ~RFlags.virtual8086  // CF PF AF ZF SF TF DF OF NT RF AC ID, and IF/IOPL below
+    changeable &= ~(RFlags.interruptEnable | RFlags.ioPrivilegeLevel)
+    if cpl == 0 { changeable |= RFlags.ioPrivilegeLevel }
     let iopl = (registers.rflags >> 12) & 3
-    if cpl <= iopl { changeable |= interruptFlag }
+    if cpl <= iopl { changeable |= RFlags.interruptEnable }
     if width == 2 { changeable &= 0xffff }
     registers.rflags = (registers.rflags & ~changeable) | (poppedFlags & changeable) | 0x2
 
