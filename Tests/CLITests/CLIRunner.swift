@@ -24,49 +24,16 @@ enum CLI {
     try runProgram(executable.path, arguments, input: input, timeout: timeout)
   }
 
-  /// Runs any program the same way (for wrappers such as `script`).
+  /// Runs any program the same way (for wrappers such as `script`). A program still running
+  /// after `timeout` seconds is killed, and the overrun recorded as a test issue.
   static func runProgram(_ path: String, _ arguments: [String], input: String? = nil, timeout: TimeInterval = 60)
     throws -> CLIRun
   {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let stdin = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    try process.run()
-    if let input {
-      stdin.fileHandleForWriting.write(Data(input.utf8))
-      try stdin.fileHandleForWriting.close()
+    let child = try ChildProcess(path, arguments, input: input)
+    if !child.wait(timeout: timeout) {
+      Issue.record("\(child.commandLine) did not finish within \(timeout) s; it was killed")
     }
-    // Drain both pipes while the process runs so a chatty guest can never block on a full pipe.
-    nonisolated(unsafe) var outData = Data()
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-      outData = out.fileHandleForReading.readDataToEndOfFile()
-      group.leave()
-    }
-    group.enter()
-    DispatchQueue.global().async {
-      errData = err.fileHandleForReading.readDataToEndOfFile()
-      group.leave()
-    }
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-      process.terminate()
-      Issue.record("hyperstep \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
-    }
-    process.waitUntilExit()
-    group.wait()
-    return CLIRun(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-      stderr: String(decoding: errData, as: UTF8.self))
+    return CLIRun(status: child.status ?? -1, stdout: child.outputText, stderr: child.errorsText)
   }
 
   /// Writes bytes to a fresh temporary file and returns its path.

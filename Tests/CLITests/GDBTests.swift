@@ -5,51 +5,47 @@ import Testing
 
 /// A `hyperstep debug` process on a Unix socket of its own.
 final class DebugServerProcess {
-  let process = Process()
+  let server: ChildProcess
   let socket: String
-  let stderr = Pipe()
 
   init(_ guest: GuestImage, extra: [String] = []) throws {
     let kernel = try CLI.temporaryFile(guest.image, name: "\(guest.name)-debug.elf")
     socket = NSTemporaryDirectory() + "hyperstep-gdb-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
-    process.executableURL = CLI.executable
-    process.arguments = ["debug", "--kernel", kernel, "--gdb", "unix:\(socket)"] + extra
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = stderr
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(10)
-    while !FileManager.default.fileExists(atPath: socket) && Date() < deadline { usleep(10_000) }
+    server = try ChildProcess(
+      CLI.executable.path, ["debug", "--kernel", kernel, "--gdb", "unix:\(socket)"] + extra, stdout: .discard)
+    // The server names its socket on stderr once it listens; the wait is generous because a
+    // loaded two-core machine runs many of these at once.
+    let socket = socket
+    let listening = server.poll(seconds: 30) { FileManager.default.fileExists(atPath: socket) }
+    if !listening {
+      Issue.record("hyperstep debug made no socket within 30 s: \(server.errorsText)")
+    }
   }
 
-  /// Runs gdb in batch mode with these commands; returns what it printed.
-  func gdb(_ commands: [String], symbols: GuestImage? = nil) throws -> String {
-    let gdb = Process()
-    gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
+  /// Runs gdb in batch mode with these commands; returns what it printed. gdb is killed, and
+  /// the overrun recorded, if it has not finished within `timeout` seconds.
+  func gdb(_ commands: [String], symbols: GuestImage? = nil, timeout: Double = 120) throws -> String {
     var arguments = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off"]
     if let symbols {
       arguments += ["-ex", "file \(try CLI.temporaryFile(symbols.elf, name: "\(symbols.name)-symbols.elf"))"]
     }
     arguments += ["-ex", "target remote \(socket)"]
     for command in commands { arguments += ["-ex", command] }
-    gdb.arguments = arguments
-    let out = Pipe()
-    gdb.standardOutput = out
-    gdb.standardError = out
-    gdb.standardInput = FileHandle.nullDevice
-    try gdb.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    gdb.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    let gdb = try ChildProcess("/usr/bin/gdb", arguments, stderr: .intoStandardOutput)
+    if !gdb.wait(timeout: timeout) {
+      Issue.record("gdb did not finish within \(timeout) s; it was killed. It printed: \(gdb.outputText)")
+    }
+    return gdb.outputText
   }
 
+  /// Waits for the server to end (gdb's `kill` or the guest's exit end it), killing it after
+  /// ten seconds; returns its exit status.
   func finish() -> Int32 {
-    let deadline = Date().addingTimeInterval(10)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
+    if !server.wait(timeout: 10) {
+      Issue.record("hyperstep debug was still running 10 s after its session; killed. stderr: \(server.errorsText)")
+    }
     try? FileManager.default.removeItem(atPath: socket)
-    return process.terminationStatus
+    return server.status ?? -1
   }
 }
 

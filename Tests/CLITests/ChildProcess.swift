@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A program the tests start, read and wait for with posix_spawn, poll and waitpid on the
+/// calling thread alone.
+///
+/// Foundation's `Process` is not used: on Linux it learns of a child's exit through a run loop
+/// and a dispatch source, and with many tests starting processes at once on a two-core machine
+/// `waitUntilExit()` was seen to wait for ever (a CI run timed out after 90 minutes with every
+/// test reported so far passing). Here a wait always ends: at the deadline the child is killed
+/// with SIGKILL and reaped, and the caller records the overrun.
+final class ChildProcess {
+  enum Output {
+    /// Kept in `output` / `errors`.
+    case capture
+    /// Sent to /dev/null.
+    case discard
+    /// Standard error goes where standard output goes (for gdb, whose messages interleave).
+    case intoStandardOutput
+  }
+
+  private static let spawnLock = NSLock()
+
+  let pid: pid_t
+  let commandLine: String
+  /// What the child wrote to standard output (and standard error, when merged) so far.
+  private(set) var output: [UInt8] = []
+  private(set) var errors: [UInt8] = []
+  /// The exit status, or 128 + the signal number when a signal ended it; nil while it runs.
+  private(set) var status: Int32?
+  /// Whether the last `wait` had to kill the child at its deadline.
+  private(set) var wasKilled = false
+
+  private var outputFD: Int32 = -1
+  private var errorsFD: Int32 = -1
+
+  /// Starts `path` with `arguments`; `input` (if any) is its whole standard input, else /dev/null.
+  init(
+    _ path: String, _ arguments: [String], input: String? = nil, stdout: Output = .capture,
+    stderr: Output = .capture
+  ) throws {
+    commandLine = ([path] + arguments).joined(separator: " ")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+
+    // Standard input: a file holding `input`, so no write can block on a full pipe.
+    var inputPath = "/dev/null"
+    if let input {
+      inputPath = try CLI.temporaryFile(Array(input.utf8), name: "stdin-\(UUID().uuidString.prefix(8))")
+    }
+    posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
+
+    // Every pipe end is close-on-exec, and pipes are made and children spawned under one lock,
+    // so a child another test starts at the same moment never inherits a write end (which
+    // would keep this reader from seeing end of file until that child ended).
+    Self.spawnLock.lock()
+    defer { Self.spawnLock.unlock() }
+    var childEnds: [Int32] = []
+    func pipeFor(_ target: Int32) throws -> Int32 {
+      var ends: [Int32] = [0, 0]
+      guard pipe(&ends) == 0 else { throw POSIXError(.EMFILE) }
+      for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+      posix_spawn_file_actions_adddup2(&actions, ends[1], target)
+      childEnds.append(ends[1])
+      return ends[0]
+    }
+    switch stdout {
+    case .capture, .intoStandardOutput: outputFD = try pipeFor(1)
+    case .discard: posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    }
+    switch stderr {
+    case .capture: errorsFD = try pipeFor(2)
+    case .discard: posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    case .intoStandardOutput: posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
+
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var child: pid_t = 0
+    let result = posix_spawn(&child, path, &actions, nil, argv, environ)
+    for end in childEnds { close(end) }
+    guard result == 0 else {
+      if outputFD >= 0 { close(outputFD) }
+      if errorsFD >= 0 { close(errorsFD) }
+      throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
+    }
+    pid = child
+  }
+
+  deinit {
+    if status == nil {
+      kill(pid, SIGKILL)
+      reap(blocking: true)
+    }
+    if outputFD >= 0 { close(outputFD) }
+    if errorsFD >= 0 { close(errorsFD) }
+  }
+
+  /// Reads what the child writes until it exits and its pipes reach end of file, or until
+  /// `timeout` seconds have passed, when it is killed. Returns false if it had to be killed.
+  @discardableResult
+  func wait(timeout: Double) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    var exitedAt: Date?
+    while true {
+      drain(milliseconds: 20)
+      if status == nil { reap(blocking: false) }
+      if status != nil {
+        if outputFD < 0 && errorsFD < 0 { return !wasKilled }
+        // A grandchild may still hold a pipe open; what the child wrote has been read by now.
+        if let exitedAt, Date().timeIntervalSince(exitedAt) > 2 {
+          closePipes()
+          return !wasKilled
+        }
+        if exitedAt == nil { exitedAt = Date() }
+      } else if Date() > deadline {
+        kill(pid, SIGKILL)
+        wasKilled = true
+        reap(blocking: true)
+      }
+    }
+  }
+
+  /// Polls until `done()` is true or the time is up, reading the child's output meanwhile so
+  /// that it can never block on a full pipe. Returns `done()`.
+  func poll(seconds: Double, until done: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while !done() && Date() < deadline {
+      drain(milliseconds: 10)
+      if status == nil { reap(blocking: false) }
+      if status != nil { break }
+    }
+    return done()
+  }
+
+  var outputText: String { String(decoding: output, as: UTF8.self) }
+  var errorsText: String { String(decoding: errors, as: UTF8.self) }
+
+  private func drain(milliseconds: Int32) {
+    var entries: [pollfd] = []
+    if outputFD >= 0 { entries.append(pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)) }
+    if errorsFD >= 0 { entries.append(pollfd(fd: errorsFD, events: Int16(POLLIN), revents: 0)) }
+    guard !entries.isEmpty else {
+      usleep(UInt32(milliseconds) * 1000)
+      return
+    }
+    guard Glibc.poll(&entries, nfds_t(entries.count), milliseconds) > 0 else { return }
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    for entry in entries where entry.revents != 0 {
+      let count = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+      if count > 0 {
+        if entry.fd == outputFD { output += buffer[..<count] } else { errors += buffer[..<count] }
+      } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+        close(entry.fd)
+        if entry.fd == outputFD { outputFD = -1 } else { errorsFD = -1 }
+      }
+    }
+  }
+
+  private func closePipes() {
+    if outputFD >= 0 { close(outputFD) }
+    if errorsFD >= 0 { close(errorsFD) }
+    outputFD = -1
+    errorsFD = -1
+  }
+
+  private func reap(blocking: Bool) {
+    var raw: Int32 = 0
+    var result: pid_t
+    repeat { result = waitpid(pid, &raw, blocking ? 0 : WNOHANG) } while result < 0 && errno == EINTR
+    guard result == pid else { return }
+    // The <sys/wait.h> macros by hand: low 7 bits are the signal (0 for a normal exit),
+    // bits 8-15 the exit status.
+    let signal = raw & 0x7f
+    status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+  }
+}
