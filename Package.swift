@@ -11,6 +11,7 @@ let package = Package(
   products: [
     .executable(name: "hyperstep", targets: ["hyperstep"]),
     .library(name: "Machine", targets: ["Machine"]),
+    .library(name: "Introspection", targets: ["Introspection"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -26,6 +27,9 @@ let package = Package(
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     .target(
       name: "Debugger", dependencies: ["Machine", "KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
+    // The event API: subscriptions and handlers on top of the steppers.
+    .target(
+      name: "Introspection", dependencies: ["Debugger", "Machine", "KVM", "GuestMemory"], swiftSettings: strictSafety),
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
     .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
     .target(name: "TestGuests", plugins: ["GuestBuilder"]),
@@ -33,16 +37,18 @@ let package = Package(
     .executableTarget(
       name: "hyperstep",
       dependencies: [
-        "Machine", "Debugger", "GDBRemote", "GuestMemory", "DemoGuest",
+        "Machine", "Debugger", "Introspection", "GDBRemote", "GuestMemory", "DemoGuest",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
-      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
+    .testTarget(
+      name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "hyperstep"]),
   ]
 )

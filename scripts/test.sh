@@ -10,4 +10,9 @@ if ! command -v gdb >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdb >/dev/null
 fi
-exec swift test "$@"
+# A hyperstep process a failed test left behind must not outlive the run: it would hold the
+# caller's output pipe open (CI waits for it to close).
+status=0
+swift test "$@" || status=$?
+pkill -KILL -f "$PWD/.build/.*/hyperstep (run|trace|debug|monitor) " 2>/dev/null || true
+exit "$status"

@@ -31,4 +31,31 @@ public final class BreakpointStore: @unchecked Sendable {
       software.filter { $0.key >= linear && $0.key - linear < UInt64(count) }.map { ($0.key, $0.value) }
     }
   }
+
+  /// `bytes`, read from guest-physical `physical`, with every INT3 planted there (host
+  /// breakpoints and handler entries) replaced by the byte it stands in for.
+  func unplanted(_ bytes: [UInt8], at physical: GuestAddress) -> [UInt8] {
+    var result = handlers.originalBytes(bytes, at: physical)
+    let start = physical.value
+    lock.withLock { _ in
+      for entry in software.values
+      where entry.physical.value >= start && entry.physical.value - start < UInt64(bytes.count) {
+        result[Int(entry.physical.value - start)] = entry.original
+      }
+    }
+    return result
+  }
+
+  /// After `bytes` were written at guest-physical `physical`: host breakpoints there keep
+  /// their INT3, and remember the newly written byte as the one to put back.
+  func rewritten(_ bytes: [UInt8], at physical: GuestAddress, memory: GuestRAM) throws {
+    let start = physical.value
+    try lock.withLock { _ in
+      for (linear, entry) in software
+      where entry.physical.value >= start && entry.physical.value - start < UInt64(bytes.count) {
+        software[linear] = (entry.physical, bytes[Int(entry.physical.value - start)])
+        try memory.store(UInt8(0xcc), at: entry.physical)
+      }
+    }
+  }
 }

@@ -35,6 +35,9 @@ public final class Stepper {
   private var mode: Mode = .idle
   /// The hardware breakpoint the last `run(until:)` stopped at, while still standing there.
   private var stoppedAtBreakpoint: UInt64?
+  /// The handler entry the last `run(until:watchingHandlers: true)` stopped at: its planted
+  /// INT3 has not run, and the next run steps the real first instruction before going on.
+  private var stoppedAtHandler: UInt64?
 
   /// How other threads stop a running `run(until:)`.
   public let stopSwitch: StopSwitch
@@ -47,7 +50,7 @@ public final class Stepper {
   private enum Mode: Equatable {
     case idle
     case stepping
-    case running(breakpoints: [UInt64])
+    case running(breakpoints: [UInt64], handlers: Bool)
   }
 
   /// DR6.BS: the #DB came from single-stepping.
@@ -139,35 +142,44 @@ public final class Stepper {
   public var specialRegisters: SpecialRegisters { special }
 
   /// Guest memory at a linear address as the guest wrote it: the stepper's own INT3s are
-  /// shown as the bytes they replaced.
-  public func readMemory(linear: UInt64, count: Int) throws -> [UInt8] {
-    let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
-    var bytes = try walker.read(linear: linear, count: count)
-    for (address, entry) in breakpoints.entries(from: linear, count: count) {
-      bytes[Int(address - linear)] = entry.original
-    }
-    // Handler breakpoints are kept by physical address: undo them page by page.
-    var offset = 0
-    while offset < count {
-      let address = linear &+ UInt64(offset)
-      let inPage = min(count - offset, Int(0x1000 - (address & 0xfff)))
-      if let physical = try? walker.translate(address) {
-        bytes.replaceSubrange(
-          offset..<offset + inPage, with: handlers.originalBytes(Array(bytes[offset..<offset + inPage]), at: physical))
-      }
-      offset += inPage
+  /// shown as the bytes they replaced. With `cr3`, the address is translated through that
+  /// address space (another process's page tables) in the current paging mode.
+  public func readMemory(linear: UInt64, count: Int, cr3: UInt64? = nil) throws -> [UInt8] {
+    let walker = self.walker(cr3: cr3)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count)
+    var cursor = linear
+    while bytes.count < count {
+      let inPage = min(count - bytes.count, Int(0x1000 - (cursor & 0xfff)))
+      let physical = try walker.translate(cursor)
+      bytes += breakpoints.unplanted(try machine.memory.read(at: physical, count: inPage), at: physical)
+      cursor &+= UInt64(inPage)
     }
     return bytes
   }
 
-  /// Writes guest memory at a linear address, keeping planted breakpoints planted.
-  public func writeMemory(linear: UInt64, _ bytes: [UInt8]) throws {
-    let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
-    try walker.write(bytes, linear: linear)
-    for (address, entry) in breakpoints.entries(from: linear, count: bytes.count) {
-      breakpoints[address] = (entry.physical, bytes[Int(address - linear)])
-      try machine.memory.store(UInt8(0xcc), at: entry.physical)
+  /// Writes guest memory at a linear address (under `cr3` if given), keeping planted
+  /// breakpoints planted.
+  public func writeMemory(linear: UInt64, _ bytes: [UInt8], cr3: UInt64? = nil) throws {
+    let walker = self.walker(cr3: cr3)
+    var done = 0
+    var cursor = linear
+    while done < bytes.count {
+      let inPage = min(bytes.count - done, Int(0x1000 - (cursor & 0xfff)))
+      let physical = try walker.translate(cursor)
+      let chunk = Array(bytes[done..<done + inPage])
+      try machine.memory.write(chunk[...], at: physical)
+      try breakpoints.rewritten(chunk, at: physical, memory: machine.memory)
+      done += inPage
+      cursor &+= UInt64(inPage)
     }
+  }
+
+  /// The guest's page walker for its current paging mode, through `cr3` or its own CR3.
+  public func walker(cr3: UInt64? = nil) -> PageWalker {
+    PageWalker(
+      memory: machine.memory,
+      mode: PagingMode(cr0: special.cr0, cr3: cr3 ?? special.cr3, cr4: special.cr4, efer: special.efer))
   }
 
   /// RFLAGS as the guest sees it: KVM hides the guest's own TF while stepping.
@@ -180,6 +192,12 @@ public final class Stepper {
     guestTrapFlag = registers.rflags & RFlags.trap != 0
     if let newSpecial { special = newSpecial }
     knownPC = nil
+  }
+
+  /// Reloads the segment and control registers from KVM (for callers inside a run, where the
+  /// guest may have changed them since the last stop).
+  public func refreshSpecialRegisters() throws {
+    special = try vcpu.specialRegisters()
   }
 
   /// Makes a running `run(until:)` return `.interrupted` soon. Safe from any thread.
@@ -206,9 +224,10 @@ public final class Stepper {
         debug.debugRegisters[7] = 1  // L0, execution
       }
       handlers.refresh(for: special)
-    case .running(let breakpoints):
-      // Full speed: the handler breakpoints would stop every exception, so they come out.
-      handlers.remove()
+    case .running(let breakpoints, let watchHandlers):
+      // Full speed: the handler breakpoints would stop every exception, so they come out
+      // unless exceptions and interrupts are being watched.
+      if watchHandlers { handlers.refresh(for: special) } else { handlers.remove() }
       if !breakpoints.isEmpty {
         debug.options.insert(.hardwareBreakpoints)
         var dr7: UInt64 = 0
@@ -232,6 +251,7 @@ public final class Stepper {
   private func stop(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
     if let pc { knownPC = pc }
     if case .breakpoint(let address) = reason { stoppedAtBreakpoint = address } else { stoppedAtBreakpoint = nil }
+    stoppedAtHandler = nil
     return Stop(reason: reason, pc: try self.pc(), vcpu: vcpu.id)
   }
 
@@ -256,7 +276,14 @@ public final class Stepper {
       }
     }
     if waitingForInterrupt { return try waitForInterrupt() }
-    if mode != .stepping { try applyDebugState(.stepping) } else { handlers.refresh(for: special) }
+    if mode != .stepping {
+      // Outside stepping KVM leaves TF alone, so RFLAGS holds the guest's own: after a
+      // full-speed run (the guest may have set or cleared it meanwhile) it is the copy to keep.
+      guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
+      try applyDebugState(.stepping)
+    } else {
+      handlers.refresh(for: special)
+    }
     let pc = try self.pc()
     let lifted = handlers.lift(at: pc)
     defer { if lifted { handlers.replant(at: pc) } }
@@ -522,13 +549,24 @@ public final class Stepper {
 
   /// Runs at full speed until the guest reaches one of up to four addresses (hardware
   /// breakpoints), asks for stepping or other attention through the control port, or ends.
-  public func run(until breakpoints: [UInt64] = []) throws -> Stop {
+  ///
+  /// With `watchingHandlers`, it also stops at the first instruction of the guest's handler
+  /// for any exception or interrupt delivered (through INT3s planted there, as for stepping;
+  /// not in real mode). Without stepping the cause is not seen, so vectors below 32 are
+  /// reported as exceptions and the rest as interrupts, a software INT n among them.
+  public func run(until breakpoints: [UInt64] = [], watchingHandlers: Bool = false) throws -> Stop {
     guard breakpoints.count <= 4 else {
       throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
     }
-    // Stopped by a hardware breakpoint where we stand: step off it first, or it would fire
-    // again at once. (Arriving at one by other means is a hit, which the run reports.)
-    if let hit = stoppedAtBreakpoint, breakpoints.contains(hit), try pc() == hit {
+    // Stopped by a host breakpoint where we stand: step off it first (a step runs the byte an
+    // INT3 replaced), or it would fire again at once. (Arriving at one by other means is a
+    // hit, which the run reports.)
+    // The same for a handler entry: its planted INT3 stands in for the real instruction.
+    let here = stoppedAtBreakpoint != nil || stoppedAtHandler != nil ? try pc() : nil
+    if let hit = stoppedAtBreakpoint, breakpoints.contains(hit) || self.breakpoints[hit] != nil, here == hit {
+      let first = try step()
+      if first.reason != .step { return first }
+    } else if let entry = stoppedAtHandler, here == entry {
       let first = try step()
       if first.reason != .step { return first }
     }
@@ -543,7 +581,8 @@ public final class Stepper {
     // debug registers for it (seen on PVM): it runs without hardware breakpoints until then.
     let state = machine.hasInterruptController ? try vcpu.multiprocessingState() : .runnable
     let waitingForStartup = state == .uninitialized || state == .initReceived
-    try applyDebugState(.running(breakpoints: waitingForStartup ? [] : breakpoints))
+    try applyDebugState(
+      .running(breakpoints: waitingForStartup ? [] : breakpoints, handlers: watchingHandlers && !waitingForStartup))
     while true {
       let exit = try vcpu.run()
       switch exit {
@@ -551,6 +590,8 @@ public final class Stepper {
         special = try vcpu.specialRegisters()
         try applyDebugState(.idle)
         return try stop(.breakpoint(address: info.pc), pc: info.pc)
+      case .debug(let info) where info.exception == 3 && watchingHandlers && handlers.vectors(at: info.pc) != nil:
+        return try handlerReached(at: info.pc)
       case .debug(let info):
         if let slot = (0..<4).first(where: { info.dr6 & (1 << UInt64($0)) != 0 }), slot < breakpoints.count {
           special = try vcpu.specialRegisters()
@@ -598,12 +639,28 @@ public final class Stepper {
           try applyDebugState(.idle)
           return try stop(.breakpoint(address: now), pc: now)
         }
+        if watchingHandlers && handlers.vectors(at: now) != nil { return try handlerReached(at: now) }
         if try machine.completeFailedEmulation(on: vcpu) { continue }
         return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
         return try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
       }
     }
+  }
+}
+
+extension Stepper {
+  /// A handler entry met at full speed: the guest has delivered the event and stands on the
+  /// INT3 planted over the handler's first instruction. The frame is the guest's own (no
+  /// host TF while running), so nothing in it needs undoing.
+  fileprivate func handlerReached(at pc: UInt64) throws -> Stop {
+    let vectors = handlers.vectors(at: pc) ?? []  // (before going idle takes the INT3s out)
+    special = try vcpu.specialRegisters()
+    try applyDebugState(.idle)
+    let vector = Self.likelyVector(vectors, decoded: DecodedInstruction(kind: .other, length: 0))
+    let result = try stop(vector < 32 ? .exception(vector: vector) : .interrupt(vector: vector), pc: pc)
+    stoppedAtHandler = pc
+    return result
   }
 }
 

@@ -21,6 +21,8 @@ public final class Machine: @unchecked Sendable {
   /// processors wait for INIT/SIPI as on a PC.
   public let hasInterruptController: Bool
   let runState: Mutex<RunState>
+  /// Who sees chosen accesses before they are carried out (the event API); nil: nobody.
+  let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
 
   struct RunState {
     var outcome: RunOutcome?

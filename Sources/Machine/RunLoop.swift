@@ -109,24 +109,53 @@ extension Machine {
     return allQuiet ? .halted : nil
   }
 
+  /// Installs (or with nil removes) the watcher that sees chosen port, MMIO and MSR accesses
+  /// before they are carried out.
+  public func watchAccesses(_ watcher: (any AccessWatcher)?) {
+    accessWatcher.withLock { $0 = watcher }
+  }
+
   /// Carries out the device access behind an I/O or MMIO exit. For string I/O, stops at
   /// the first access that asks for more than `.none` (an exit request ends the run anyway).
   public func serviceDeviceExit(_ exit: VCPUExit, on vcpu: VCPU) -> DeviceAction {
+    let watcher = accessWatcher.withLock { $0 }
     switch exit {
     case .portOut(let port, let size, let count):
       for index in 0..<count {
         let value = vcpu.ioValue(at: index)
+        if let watcher, watcher.watches(port: port),
+          watcher.decide(.portWrite(port: port, size: size, value: value), on: vcpu) != .perform
+        {
+          continue
+        }
         let action = busLock.withLock { _ in bus.portWrite(port, size: size, value: value) }
         if action != .none { return action }
       }
     case .portIn(let port, let size, let count):
       console.flush()  // the guest may be waiting for input after a prompt
-      busLock.withLock { _ in
-        for index in 0..<count { vcpu.setIOValue(bus.portRead(port, size: size), at: index) }
+      for index in 0..<count {
+        if let watcher, watcher.watches(port: port),
+          case .skip(let value) = watcher.decide(.portRead(port: port, size: size), on: vcpu)
+        {
+          vcpu.setIOValue(UInt32(truncatingIfNeeded: value), at: index)
+          continue
+        }
+        vcpu.setIOValue(busLock.withLock { _ in bus.portRead(port, size: size) }, at: index)
       }
     case .mmioRead(let address, let size):
+      if let watcher, watcher.watches(mmio: address),
+        case .skip(let value) = watcher.decide(.mmioRead(address: address, size: size), on: vcpu)
+      {
+        vcpu.setMMIOReadValue(value)
+        break
+      }
       vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
     case .mmioWrite(let address, let size, let value):
+      if let watcher, watcher.watches(mmio: address),
+        watcher.decide(.mmioWrite(address: address, size: size, value: value), on: vcpu) != .perform
+      {
+        break
+      }
       return busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
     default:
       break
@@ -168,6 +197,12 @@ extension Machine {
   public func serviceMSRExit(_ exit: VCPUExit, on vcpu: VCPU) -> (index: UInt32, value: UInt64)? {
     switch exit {
     case .msrWrite(let index, let value):
+      if let watcher = accessWatcher.withLock({ $0 }), watcher.watches(msr: index),
+        watcher.decide(.msrWrite(index: index, value: value), on: vcpu) != .perform
+      {
+        vcpu.completeMSRAccess(error: false)  // dropped, as a watcher asked: no #GP
+        return nil
+      }
       let accepted = (try? vcpu.setModelSpecificRegisters([(index, value)])) != nil
       vcpu.completeMSRAccess(error: !accepted)
       return accepted ? (index, value) : nil

@@ -60,6 +60,10 @@ final class ChildProcess {
     // would keep this reader from seeing end of file until that child ended).
     Self.spawnLock.lock()
     defer { Self.spawnLock.unlock() }
+    // Descriptors the test process holds without close-on-exec (sockets a test opened, say)
+    // would otherwise live on in the child, and a long-lived child would keep a peer from
+    // ever seeing the hang-up it waits for. Mark them all; the test process never execs.
+    Self.markEverythingCloseOnExec()
     var childEnds: [Int32] = []
     func pipeFor(_ target: Int32) throws -> Int32 {
       var ends: [Int32] = [0, 0]
@@ -81,8 +85,22 @@ final class ChildProcess {
 
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
+    // The child starts with no signals blocked and default handling for the usual ones: a
+    // test thread's mask (worker threads block most signals) would otherwise be inherited,
+    // and the child would ignore SIGTERM and SIGINT.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var child: pid_t = 0
-    let result = posix_spawn(&child, path, &actions, nil, argv, environ)
+    let result = posix_spawn(&child, path, &actions, &attributes, argv, environ)
     for end in childEnds { close(end) }
     guard result == 0 else {
       if outputFD >= 0 { close(outputFD) }
@@ -90,6 +108,15 @@ final class ChildProcess {
       throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
     }
     pid = child
+  }
+
+  private static func markEverythingCloseOnExec() {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+    for name in names {
+      guard let fd = Int32(name), fd > 2 else { continue }
+      let flags = fcntl(fd, F_GETFD)
+      if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+    }
   }
 
   deinit {

@@ -1,0 +1,83 @@
+import Machine
+
+/// What a session can subscribe to. Each subscription also names the vCPUs it covers.
+public enum EventFilter: Sendable, Equatable {
+  /// Every instruction a vCPU executes while single-stepping is on for it (see
+  /// `IntrospectionSession.setSingleStep` and `EventResponse.toggleSingleStep`).
+  case singleStep
+  /// A host INT3 planted at this linear address (under the CR3 current when the session starts).
+  case softwareBreakpoint(at: UInt64)
+  /// A host execution breakpoint in a debug-register slot (four at most, shared by all).
+  case hardwareBreakpoint(at: UInt64)
+  /// A change of 1 to 8 bytes at a linear address, seen after the instruction that made it.
+  /// This host kind delivers no data breakpoints, so a watching vCPU is single-stepped.
+  case writeWatchpoint(at: UInt64, length: Int)
+  /// Delivery of these exception vectors (0-31) to the guest's own handler; empty: all.
+  case exception(vectors: Set<UInt8>)
+  /// Delivery of these interrupt vectors; empty: all.
+  case interrupt(vectors: Set<UInt8>)
+  /// Port I/O in this range, before it is carried out.
+  case port(ClosedRange<UInt16>)
+  /// MMIO (guest-physical addresses no RAM backs) in this range, before it is carried out.
+  case mmio(ClosedRange<UInt64>)
+  /// WRMSR to one of these MSRs, before it takes effect (KVM_X86_SET_MSR_FILTER).
+  case msrWrite([UInt32])
+  /// HLT executed.
+  case halt
+  /// The machine ended: triple fault, reset, power-off, debug exit or a KVM failure.
+  case shutdown
+  /// The guest wrote to Hyperstep's control port (0x600).
+  case guestRequest
+}
+
+/// One event, as handed to a handler.
+public enum Event: Sendable, Equatable {
+  case singleStep(pc: UInt64)
+  case softwareBreakpoint(address: UInt64)
+  case hardwareBreakpoint(address: UInt64)
+  case writeWatchpoint(address: UInt64, old: [UInt8], new: [UInt8])
+  case exception(vector: UInt8)
+  case interrupt(vector: UInt8)
+  /// A port, MMIO or MSR access that has not been carried out yet.
+  case access(GuestAccess)
+  case halt(interruptsEnabled: Bool)
+  case shutdown(RunOutcome)
+  case guestRequest(value: UInt32)
+
+  /// Port, MMIO and MSR accesses arrive before the instruction making them has finished.
+  public var isAccess: Bool {
+    if case .access = self { true } else { false }
+  }
+}
+
+/// A handler's answer to an event.
+public enum EventResponse: Sendable, Equatable {
+  /// Go on.
+  case `continue`
+  /// Switch single-stepping of this vCPU on or off (Xen's TOGGLE_SINGLESTEP), then go on.
+  case toggleSingleStep
+  /// For access events: the handler has done what the access should do, so the machine does
+  /// not carry it out. A write goes nowhere (a WRMSR leaves the MSR as it was, with no #GP);
+  /// a read returns `readValue`. Other events cannot skip their instruction (its length is
+  /// not known without a full decoder): answering this to one ends the session with an error.
+  case emulateAndSkip(readValue: UInt64 = 0)
+  /// Stop the session: every vCPU stops at its next instruction boundary.
+  case stop
+}
+
+/// The handler of one subscription. It runs on the thread driving the event's vCPU.
+public typealias EventHandler = @Sendable (Event, EventContext) throws -> EventResponse
+
+/// How a session ended.
+public enum SessionEnd: Sendable, Equatable {
+  /// The machine ended (also reported to `.shutdown` subscribers).
+  case machineEnded(RunOutcome)
+  /// A handler answered `.stop`, or `IntrospectionSession.requestStop()` was called.
+  case stopped(vcpu: Int, event: Event?)
+}
+
+/// A bad subscription, or a handler failure that ended a session.
+public struct IntrospectionError: Error, CustomStringConvertible, Equatable {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}

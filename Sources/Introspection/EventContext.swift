@@ -1,0 +1,83 @@
+import Debugger
+import GuestMemory
+import KVM
+import Machine
+
+/// What a handler may look at and change while it handles an event on one vCPU.
+///
+/// Port, MMIO and MSR events arrive while the vCPU is inside the accessing instruction: their
+/// handlers may read registers and read or write memory, but a register write is refused
+/// (KVM would finish the instruction over it); answer `.stop` and write them then.
+public final class EventContext {
+  /// The vCPU the event happened on (0-based, as in `Stop.vcpu`).
+  public let vcpu: Int
+  let stepper: Stepper
+  var insideAccess = false
+
+  init(stepper: Stepper) {
+    self.stepper = stepper
+    vcpu = stepper.vcpu.id
+  }
+
+  /// The general registers, with EFLAGS as the guest sees it (never the host's stepping TF).
+  public func registers() throws -> Registers {
+    var registers = try stepper.vcpu.registers()
+    registers.rflags = stepper.guestFlags(registers)
+    return registers
+  }
+
+  public func setRegisters(_ registers: Registers) throws {
+    if insideAccess {
+      throw IntrospectionError("registers cannot be written during a port, MMIO or MSR event; answer .stop first")
+    }
+    try stepper.vcpu.setRegisters(registers)
+    stepper.registersChanged(registers, special: nil)
+  }
+
+  /// Segment, control and descriptor-table registers, read from KVM (never a stale copy).
+  public func specialRegisters() throws -> SpecialRegisters {
+    try stepper.refreshSpecialRegisters()
+    return stepper.specialRegisters
+  }
+
+  /// The linear PC of the instruction the vCPU will execute next (for access events: the
+  /// one making the access, or the one after it, as KVM left RIP).
+  public func pc() throws -> UInt64 {
+    let special = try specialRegisters()
+    return special.cs.base &+ (try stepper.vcpu.registers().rip)
+  }
+
+  /// Reads guest memory by virtual address, through the page tables at `cr3` (another
+  /// address space) or the vCPU's own. Host breakpoints show as the bytes they replaced.
+  public func readMemory(virtual address: UInt64, count: Int, cr3: UInt64? = nil) throws -> [UInt8] {
+    try stepper.refreshSpecialRegisters()
+    return try stepper.readMemory(linear: address, count: count, cr3: cr3)
+  }
+
+  public func writeMemory(virtual address: UInt64, _ bytes: [UInt8], cr3: UInt64? = nil) throws {
+    try stepper.refreshSpecialRegisters()
+    try stepper.writeMemory(linear: address, bytes, cr3: cr3)
+  }
+
+  /// The guest-physical address behind a virtual one, under `cr3` or the vCPU's own.
+  public func translate(virtual address: UInt64, cr3: UInt64? = nil) throws -> UInt64 {
+    try stepper.refreshSpecialRegisters()
+    return try stepper.walker(cr3: cr3).translate(address).value
+  }
+
+  public func readPhysical(_ address: UInt64, count: Int) throws -> [UInt8] {
+    try stepper.machine.memory.read(at: GuestAddress(address), count: count)
+  }
+
+  public func writePhysical(_ address: UInt64, _ bytes: [UInt8]) throws {
+    try stepper.machine.memory.write(bytes[...], at: GuestAddress(address))
+  }
+
+  /// Reads MSRs the guest has (KVM_GET_MSRS).
+  public func modelSpecificRegister(_ index: UInt32) throws -> UInt64 {
+    guard let value = try stepper.vcpu.modelSpecificRegisters([index]).first else {
+      throw IntrospectionError("MSR 0x\(String(index, radix: 16)) cannot be read")
+    }
+    return value
+  }
+}

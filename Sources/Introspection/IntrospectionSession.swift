@@ -1,0 +1,432 @@
+import Debugger
+import KVM
+import Machine
+import Synchronization
+
+/// Watches a machine from outside: typed events per vCPU, answered by Swift handlers.
+///
+/// Subscribe, then `run()`: every vCPU runs on a thread of its own (vCPU 0 on the caller's),
+/// at full speed unless something needs it stepped (single-step on, or a write watchpoint),
+/// until the machine ends, a handler answers `.stop` or throws, or `requestStop()` is called.
+/// The guest's own debug events (its INT3s, its #DB from TF or its debug registers) stay the
+/// guest's, as under the step contract; only the host's breakpoints become events.
+public final class IntrospectionSession: @unchecked Sendable {
+  // @unchecked: subscriptions change only while no run is going on (checked); each vCPU's
+  // state is touched only by the thread driving that vCPU; the ending is under a Mutex.
+  public let machine: Machine
+  public let policy: InterruptPolicy
+  private var subscriptions: [Subscription] = []
+  private var nextID = 0
+  private var vcpuStates: [VCPUState] = []
+  private let ending = Mutex<Ending?>(nil)
+  private let running = Atomic<Bool>(false)
+  private let breakpoints: BreakpointStore
+
+  /// A subscription's handle, for `unsubscribe`.
+  public struct SubscriptionID: Hashable, Sendable { let value: Int }
+
+  struct Subscription {
+    let id: SubscriptionID
+    let filter: EventFilter
+    /// nil: every vCPU.
+    let vcpus: Set<Int>?
+    let handler: EventHandler
+
+    func covers(_ vcpu: Int) -> Bool { vcpus?.contains(vcpu) ?? true }
+  }
+
+  enum Ending {
+    case end(SessionEnd)
+    case failure(IntrospectionError)
+  }
+
+  /// Per-vCPU state, owned by the thread driving that vCPU.
+  final class VCPUState: @unchecked Sendable {
+    let stepper: Stepper
+    let context: EventContext
+    var singleStepping = false
+    /// Set by access handlers, acted on at the next instruction boundary.
+    var toggleAfterAccess = false
+    var watched: [(address: UInt64, length: Int, value: [UInt8])] = []
+
+    init(stepper: Stepper) {
+      self.stepper = stepper
+      context = EventContext(stepper: stepper)
+    }
+  }
+
+  public init(machine: Machine, policy: InterruptPolicy = .block) throws {
+    self.machine = machine
+    self.policy = policy
+    breakpoints = BreakpointStore(memory: machine.memory)
+    vcpuStates = try machine.vcpus.indices.map {
+      VCPUState(stepper: try Stepper(machine: machine, vcpu: $0, policy: policy, breakpoints: breakpoints))
+    }
+  }
+
+  // MARK: Subscriptions
+
+  /// Calls `handler` for the events `filter` selects on the chosen vCPUs (nil: all).
+  /// Refused with a clear error for filters that cannot work (see `validate`).
+  @discardableResult
+  public func subscribe(_ filter: EventFilter, vcpus: Set<Int>? = nil, handler: @escaping EventHandler) throws
+    -> SubscriptionID
+  {
+    guard !running.load(ordering: .acquiring) else { throw IntrospectionError("subscribe before run(), not during it") }
+    try validate(filter, vcpus: vcpus)
+    let id = SubscriptionID(value: nextID)
+    nextID += 1
+    subscriptions.append(Subscription(id: id, filter: filter, vcpus: vcpus, handler: handler))
+    return id
+  }
+
+  public func unsubscribe(_ id: SubscriptionID) throws {
+    guard !running.load(ordering: .acquiring) else { throw IntrospectionError("unsubscribe between runs") }
+    subscriptions.removeAll { $0.id == id }
+  }
+
+  /// The current subscriptions, oldest first.
+  public var subscriptionIDs: [SubscriptionID] { subscriptions.map(\.id) }
+
+  /// Single-stepping on or off for a vCPU before a run (handlers toggle it during one).
+  public func setSingleStep(_ on: Bool, vcpu: Int) throws {
+    guard vcpuStates.indices.contains(vcpu) else { throw IntrospectionError("there is no vCPU \(vcpu)") }
+    vcpuStates[vcpu].singleStepping = on
+  }
+
+  public func isSingleStepping(vcpu: Int) -> Bool {
+    vcpuStates.indices.contains(vcpu) && vcpuStates[vcpu].singleStepping
+  }
+
+  private func validate(_ filter: EventFilter, vcpus: Set<Int>?) throws {
+    if let vcpus, let bad = vcpus.first(where: { !machine.vcpus.indices.contains($0) }) {
+      throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.vcpus.count))")
+    }
+    switch filter {
+    case .mmio(let range) where range.lowerBound > range.upperBound:
+      throw IntrospectionError("MMIO range is inverted")  // (ClosedRange cannot be, but keep the rule stated)
+    case .writeWatchpoint(_, let length) where !(1...8).contains(length):
+      throw IntrospectionError("a write watchpoint covers 1 to 8 bytes, not \(length)")
+    case .exception(let vectors) where vectors.contains { $0 >= 32 }:
+      throw IntrospectionError("exception vectors are 0-31; use .interrupt for vectors 32-255")
+    case .msrWrite(let indices) where indices.isEmpty:
+      throw IntrospectionError("an MSR-write subscription needs at least one MSR")
+    case .msrWrite(let indices):
+      let all = Set(msrIndices + indices)
+      guard all.count <= 16 else { throw IntrospectionError("at most 16 MSRs can be watched, \(all.count) asked for") }
+    case .hardwareBreakpoint(let address):
+      let all = Set(hardwareBreakpoints + [address])
+      guard all.count <= 4 else {
+        throw IntrospectionError(
+          "all four debug-register slots are in use: no hardware breakpoint at 0x\(String(address, radix: 16))")
+      }
+    default:
+      break
+    }
+  }
+
+  private var hardwareBreakpoints: [UInt64] {
+    subscriptions.compactMap { if case .hardwareBreakpoint(let address) = $0.filter { address } else { nil } }
+  }
+  private var softwareBreakpoints: Set<UInt64> {
+    Set(subscriptions.compactMap { if case .softwareBreakpoint(let address) = $0.filter { address } else { nil } })
+  }
+  private var msrIndices: [UInt32] {
+    subscriptions.flatMap { subscription -> [UInt32] in
+      if case .msrWrite(let indices) = subscription.filter { return indices }
+      return []
+    }
+  }
+
+  // MARK: Running
+
+  /// Runs the machine under the subscriptions until it ends or the session is stopped.
+  /// Throws if a handler throws (after stopping every vCPU), naming the event and the error.
+  public func run() throws -> SessionEnd {
+    guard !running.exchange(true, ordering: .acquiringAndReleasing) else {
+      throw IntrospectionError("the session is already running")
+    }
+    defer { running.store(false, ordering: .releasing) }
+    ending.withLock { $0 = nil }
+    for state in vcpuStates { _ = state.stepper.stopSwitch.take() }  // stale requests from before
+
+    let softwareBreakpoints = self.softwareBreakpoints
+    for address in softwareBreakpoints { try vcpuStates[0].stepper.insertSoftwareBreakpoint(at: address) }
+    defer {
+      for address in softwareBreakpoints { try? vcpuStates[0].stepper.removeSoftwareBreakpoint(at: address) }
+    }
+    let msrs = Array(Set(msrIndices)).sorted()
+    if !msrs.isEmpty { try machine.vm.trapMSRWrites(msrs) }
+    let watcher = AccessDispatcher(session: self)
+    if watcher.isNeeded { machine.watchAccesses(watcher) }
+    defer { machine.watchAccesses(nil) }
+    for state in vcpuStates {
+      state.watched = try subscriptions.compactMap { subscription in
+        guard case .writeWatchpoint(let address, let length) = subscription.filter,
+          subscription.covers(state.context.vcpu)
+        else { return nil }
+        return (address, length, try state.stepper.readMemory(linear: address, count: length))
+      }
+    }
+
+    let others = vcpuStates.dropFirst().map { state in
+      let session = SendableSession(self)
+      return HostThread(name: "vcpu\(state.context.vcpu)-events") { session.value.drive(state) }
+    }
+    drive(vcpuStates[0])
+    for thread in others { thread.join() }
+    switch ending.withLock({ $0 }) {
+    case .end(let end): return end
+    case .failure(let error): throw error
+    case nil: return .machineEnded(.halted)  // every vCPU halted with interrupts off
+    }
+  }
+
+  /// Stops a running session from any thread; `run()` returns `.stopped(vcpu: -1, event: nil)`.
+  public func requestStop() { finish(.end(.stopped(vcpu: -1, event: nil))) }
+
+  /// Records the first ending and stops every vCPU at its next instruction boundary.
+  private func finish(_ reason: Ending) {
+    let first = ending.withLock { current in
+      guard current == nil else { return false }
+      current = reason
+      return true
+    }
+    if first { for state in vcpuStates { state.stepper.requestStop() } }
+  }
+
+  private var isEnding: Bool { ending.withLock { $0 != nil } }
+
+  /// One vCPU's loop: run or step, turn stops into events, act on the answers.
+  fileprivate func drive(_ state: VCPUState) {
+    let stepper = state.stepper
+    let vcpu = state.context.vcpu
+    let hardware = hardwareBreakpoints
+    let software = softwareBreakpoints
+    let watchesHandlers = subscriptions.contains { subscription in
+      guard subscription.covers(vcpu) else { return false }
+      switch subscription.filter {
+      case .exception, .interrupt: return true
+      default: return false
+      }
+    }
+    do {
+      while !isEnding {
+        // Handler INT3s need an IDT: until a protected- or long-mode guest loads one (its IDTR
+        // limit is 0 from Hyperstep's entry state), the vCPU is stepped, so the LIDT is seen.
+        let special = stepper.specialRegisters
+        let noTableYet = watchesHandlers && special.cr0 & 1 != 0 && special.idt.limit == 0
+        let stepping = state.singleStepping || !state.watched.isEmpty || noTableYet
+        let stop = stepping ? try stepper.step() : try stepper.run(until: hardware, watchingHandlers: watchesHandlers)
+        var events: [Event] = []
+        var machineEnd: RunOutcome?
+        switch stop.reason {
+        case .step, .msrWrite:
+          break
+        case .halt(let interruptsOn):
+          events.append(.halt(interruptsEnabled: interruptsOn))
+          // Halted with interrupts off and nothing that could wake it: this vCPU is done.
+          if !interruptsOn && (!machine.hasInterruptController || machine.vcpus.count == 1) { machineEnd = .halted }
+        case .exception(let vector):
+          events.append(.exception(vector: vector))
+        case .interrupt(let vector):
+          events.append(.interrupt(vector: vector))
+        case .breakpoint(let address):
+          events.append(
+            software.contains(address) ? .softwareBreakpoint(address: address) : .hardwareBreakpoint(address: address))
+        case .guestRequest(let value):
+          events.append(.guestRequest(value: value))
+        case .interrupted:
+          break
+        case .exit(let outcome):
+          if case .halted = outcome { events.append(.halt(interruptsEnabled: false)) }
+          machineEnd = outcome
+        }
+        if state.singleStepping, stop.reason != .interrupted, machineEnd == nil {
+          events.insert(.singleStep(pc: stop.pc), at: 0)
+        }
+        if stepping { events += try watchpointChanges(state) }
+        if let machineEnd { events.append(.shutdown(machineEnd)) }
+
+        if state.toggleAfterAccess {
+          state.toggleAfterAccess = false
+          state.singleStepping.toggle()
+        }
+        for event in events {
+          let response = try dispatch(event, on: state)
+          if try apply(response, to: event, on: state) { return }
+        }
+        if let machineEnd {
+          if machineEnd == .halted && machine.vcpus.count > 1 { return }  // the others may go on
+          finish(.end(.machineEnded(machineEnd)))
+          return
+        }
+      }
+    } catch let error as IntrospectionError {
+      finish(.failure(error))
+    } catch {
+      finish(.failure(IntrospectionError("vCPU \(vcpu): \(error)")))
+    }
+  }
+
+  /// Write watchpoints, checked after each step: the changes the last instruction made.
+  private func watchpointChanges(_ state: VCPUState) throws -> [Event] {
+    var events: [Event] = []
+    for index in state.watched.indices {
+      let entry = state.watched[index]
+      let now = try state.stepper.readMemory(linear: entry.address, count: entry.length)
+      if now != entry.value {
+        events.append(.writeWatchpoint(address: entry.address, old: entry.value, new: now))
+        state.watched[index].value = now
+      }
+    }
+    return events
+  }
+
+  /// Calls every handler subscribed to `event` on this vCPU, in subscription order, and
+  /// combines their answers: a stop wins, toggles cancel in pairs, the first skip counts.
+  func dispatch(_ event: Event, on state: VCPUState) throws -> EventResponse {
+    var toggles = 0
+    var skip: EventResponse?
+    for subscription in subscriptions
+    where subscription.covers(state.context.vcpu) && matches(subscription.filter, event) {
+      let response: EventResponse
+      do { response = try subscription.handler(event, state.context) } catch {
+        throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
+      }
+      switch response {
+      case .continue: break
+      case .toggleSingleStep: toggles += 1
+      case .emulateAndSkip: if skip == nil { skip = response }
+      case .stop: return .stop
+      }
+    }
+    if let skip { return skip }
+    return toggles % 2 == 1 ? .toggleSingleStep : .continue
+  }
+
+  /// Acts on an answer to an instruction-boundary event; true when the session is over.
+  private func apply(_ response: EventResponse, to event: Event, on state: VCPUState) throws -> Bool {
+    switch response {
+    case .continue:
+      return false
+    case .toggleSingleStep:
+      state.singleStepping.toggle()
+      return false
+    case .emulateAndSkip:
+      throw IntrospectionError("emulate-and-skip answers port, MMIO and MSR events only, not \(describe(event))")
+    case .stop:
+      finish(.end(.stopped(vcpu: state.context.vcpu, event: event)))
+      return true
+    }
+  }
+
+  /// Port, MMIO and MSR events, from inside the vCPU's exit (see `AccessDispatcher`).
+  fileprivate func accessEvent(_ access: GuestAccess, vcpu: Int) -> AccessVerdict {
+    guard vcpuStates.indices.contains(vcpu), !isEnding else { return .perform }
+    let state = vcpuStates[vcpu]
+    state.context.insideAccess = true
+    defer { state.context.insideAccess = false }
+    let response: EventResponse
+    do { response = try dispatch(.access(access), on: state) } catch let error as IntrospectionError {
+      finish(.failure(error))
+      return .perform
+    } catch {
+      return .perform
+    }
+    switch response {
+    case .continue:
+      return .perform
+    case .emulateAndSkip(let value):
+      return .skip(readValue: value)
+    case .toggleSingleStep:
+      // Takes effect once the instruction is complete: a run stops for it then.
+      state.toggleAfterAccess = true
+      if !state.singleStepping { state.stepper.requestStop() }
+      return .perform
+    case .stop:
+      finish(.end(.stopped(vcpu: vcpu, event: .access(access))))
+      return .perform
+    }
+  }
+
+  func matches(_ filter: EventFilter, _ event: Event) -> Bool {
+    switch (filter, event) {
+    case (.singleStep, .singleStep): true
+    case (.softwareBreakpoint(let at), .softwareBreakpoint(let address)): at == address
+    case (.hardwareBreakpoint(let at), .hardwareBreakpoint(let address)): at == address
+    case (.writeWatchpoint(let at, _), .writeWatchpoint(let address, _, _)): at == address
+    case (.exception(let vectors), .exception(let vector)): vectors.isEmpty || vectors.contains(vector)
+    case (.interrupt(let vectors), .interrupt(let vector)): vectors.isEmpty || vectors.contains(vector)
+    case (.port(let range), .access(.portWrite(let port, _, _))), (.port(let range), .access(.portRead(let port, _))):
+      range.contains(port)
+    case (.mmio(let range), .access(.mmioWrite(let address, _, _))),
+      (.mmio(let range), .access(.mmioRead(let address, _))):
+      range.contains(address)
+    case (.msrWrite(let indices), .access(.msrWrite(let index, _))): indices.contains(index)
+    case (.halt, .halt): true
+    case (.shutdown, .shutdown): true
+    case (.guestRequest, .guestRequest): true
+    default: false
+    }
+  }
+
+  /// Which accesses the dispatcher must be asked about (fixed for a run).
+  fileprivate var accessFilters: (ports: [ClosedRange<UInt16>], mmio: [ClosedRange<UInt64>], msrs: Set<UInt32>) {
+    var ports: [ClosedRange<UInt16>] = []
+    var mmio: [ClosedRange<UInt64>] = []
+    for subscription in subscriptions {
+      if case .port(let range) = subscription.filter { ports.append(range) }
+      if case .mmio(let range) = subscription.filter { mmio.append(range) }
+    }
+    return (ports, mmio, Set(msrIndices))
+  }
+}
+
+/// A short name for an event in error messages.
+func describe(_ event: Event) -> String {
+  func hex<T: BinaryInteger>(_ value: T) -> String { "0x" + String(value, radix: 16) }
+  switch event {
+  case .singleStep(let pc): return "single-step at \(hex(pc))"
+  case .softwareBreakpoint(let address): return "software breakpoint at \(hex(address))"
+  case .hardwareBreakpoint(let address): return "hardware breakpoint at \(hex(address))"
+  case .writeWatchpoint(let address, _, _): return "write watchpoint at \(hex(address))"
+  case .exception(let vector): return "exception \(vector)"
+  case .interrupt(let vector): return "interrupt \(hex(vector))"
+  case .access(.portWrite(let port, _, _)): return "write to port \(hex(port))"
+  case .access(.portRead(let port, _)): return "read of port \(hex(port))"
+  case .access(.mmioWrite(let address, _, _)): return "MMIO write at \(hex(address))"
+  case .access(.mmioRead(let address, _)): return "MMIO read at \(hex(address))"
+  case .access(.msrWrite(let index, _)): return "write of MSR \(hex(index))"
+  case .halt: return "HLT"
+  case .shutdown: return "machine end"
+  case .guestRequest(let value): return "guest request \(value)"
+  }
+}
+
+/// Hands the machine's watched accesses to the session.
+struct AccessDispatcher: AccessWatcher {
+  let session: SendableSession
+  let ports: [ClosedRange<UInt16>]
+  let mmio: [ClosedRange<UInt64>]
+  let msrs: Set<UInt32>
+
+  init(session: IntrospectionSession) {
+    self.session = SendableSession(session)
+    (ports, mmio, msrs) = session.accessFilters
+  }
+
+  var isNeeded: Bool { !ports.isEmpty || !mmio.isEmpty || !msrs.isEmpty }
+  func watches(port: UInt16) -> Bool { ports.contains { $0.contains(port) } }
+  func watches(mmio address: UInt64) -> Bool { mmio.contains { $0.contains(address) } }
+  func watches(msr index: UInt32) -> Bool { msrs.contains(index) }
+  func decide(_ access: GuestAccess, on vcpu: VCPU) -> AccessVerdict {
+    session.value.accessEvent(access, vcpu: vcpu.id)
+  }
+}
+
+struct SendableSession: @unchecked Sendable {
+  // @unchecked: the session guards its own shared state (see IntrospectionSession).
+  let value: IntrospectionSession
+  init(_ value: IntrospectionSession) { self.value = value }
+}

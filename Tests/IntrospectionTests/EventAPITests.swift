@@ -1,0 +1,283 @@
+import Debugger
+import GuestMemory
+import Introspection
+import KVM
+import Machine
+import Synchronization
+import TestGuests
+import Testing
+
+let requiresKVM = ConditionTrait.enabled(
+  if: Hypervisor.isAvailable, "SKIPPED: /dev/kvm is not available here, so this KVM event test DID NOT RUN")
+
+/// Collects what handlers saw, from whichever thread drives the vCPU.
+final class Recorder<Value: Sendable>: Sendable {
+  private let values = Mutex<[Value]>([])
+  func append(_ value: Value) { values.withLock { $0.append(value) } }
+  var all: [Value] { values.withLock { $0 } }
+}
+
+struct HandlerFailure: Error, CustomStringConvertible {
+  var description: String { "the handler gave up on purpose" }
+}
+
+/// The event API on real guests. Expected events come from each guest's source and
+/// disassembly (`llvm-objdump -d`), never from a run.
+@Suite(requiresKVM) struct EventAPITests {
+  func session(_ guest: GuestImage, console: CapturedConsole = CapturedConsole(), cpus: Int = 1) throws
+    -> IntrospectionSession
+  {
+    var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.cpuCount = cpus
+    return try IntrospectionSession(machine: Machine(configuration: configuration, console: console))
+  }
+
+  func symbol(_ name: String, in guest: GuestImage) throws -> UInt64 {
+    try #require(try ELFFile(guest.elf).symbols().first { $0.name == name }).address
+  }
+
+  static let pass = RunOutcome.debugExit(value: 0x10, status: 33)
+
+  @Test func exceptionsAreSeenAtFullSpeedAndStillReachTheGuest() throws {
+    let console = CapturedConsole()
+    let session = try session(TestGuests.longEvents, console: console)
+    let seen = Recorder<(Event, UInt64)>()
+    for filter in [EventFilter.exception(vectors: []), .interrupt(vectors: [])] {
+      try session.subscribe(filter) { event, context in
+        seen.append((event, try context.pc()))
+        return .continue
+      }
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    // Guests/tests/long_events.S: INT3, INT 0x40, UD2, DIV by zero, a non-canonical load, a
+    // load above the identity map, then five #DB from its own TF; each at its handler. At
+    // full speed the cause is not seen, so vector 0x40 counts as an interrupt (see Stepper).
+    let handler = { (name: String) in try self.symbol(name, in: TestGuests.longEvents) }
+    let expected: [(Event, UInt64)] =
+      [
+        (.exception(vector: 3), try handler("bp_handler")), (.interrupt(vector: 0x40), try handler("int40_handler")),
+        (.exception(vector: 6), try handler("ud_handler")), (.exception(vector: 0), try handler("de_handler")),
+        (.exception(vector: 13), try handler("gp_handler")), (.exception(vector: 14), try handler("pf_handler")),
+      ] + Array(repeating: (Event.exception(vector: 1), try handler("db_handler")), count: 5)
+    #expect(seen.all.map(\.0) == expected.map(\.0))
+    #expect(seen.all.map(\.1) == expected.map(\.1))
+    #expect(console.text == ExpectedOutput.longEvents)
+  }
+
+  @Test func hostBreakpointsAreEventsAndTheGuestsOwnStayItsOwn() throws {
+    let console = CapturedConsole()
+    let session = try session(TestGuests.longEvents, console: console)
+    let report = try symbol("report", in: TestGuests.longEvents)
+    let events = try symbol("events", in: TestGuests.longEvents)
+    let seen = Recorder<Event>()
+    for filter in [EventFilter.softwareBreakpoint(at: report), .hardwareBreakpoint(at: events)] {
+      try session.subscribe(filter) { event, _ in
+        seen.append(event)
+        return .continue
+      }
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    // Each host breakpoint once; the guest's INT3 and TF traps went to its handlers.
+    #expect(seen.all == [.hardwareBreakpoint(address: events), .softwareBreakpoint(address: report)])
+    #expect(console.text == ExpectedOutput.longEvents)
+  }
+
+  @Test func aBreakpointInALoopFiresOncePerIterationWithItsRegisters() throws {
+    let session = try session(TestGuests.tightLoop)
+    let loop = try symbol("loop", in: TestGuests.tightLoop)
+    let counts = Recorder<UInt64>()
+    try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
+      counts.append(try context.registers().rcx)
+      return counts.all.count == 2000 ? .stop : .continue
+    }
+    #expect(try session.run() == .stopped(vcpu: 0, event: .softwareBreakpoint(address: loop)))
+    // tight_loop.S: ECX counts down from 100000, and `loop` is reached with each value (the
+    // first 2000 here; Benchmarks/events.sh runs all of them).
+    #expect(counts.all == Array(stride(from: 100_000, to: 98_000, by: -1)))
+    // Going on from the stop: the next hit is the next iteration.
+    let next = Recorder<UInt64>()
+    try session.unsubscribe(try #require(session.subscriptionIDs.first))
+    try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
+      next.append(try context.registers().rcx)
+      return .stop
+    }
+    _ = try session.run()
+    #expect(next.all == [98_000])
+  }
+
+  @Test func msrWritesArriveBeforeTheyTakeEffectAndCanBeRefused() throws {
+    let lstar: UInt32 = 0xc000_0082
+    let efer: UInt32 = 0xc000_0080
+    let entry = try symbol("syscall_entry", in: TestGuests.msrWrites)
+    let console = CapturedConsole()
+    let watched = try session(TestGuests.msrWrites, console: console)
+    let seen = Recorder<Event>()
+    try watched.subscribe(.msrWrite([lstar, efer])) { event, _ in
+      seen.append(event)
+      return .continue
+    }
+    #expect(try watched.run() == .machineEnded(Self.pass))
+    // msr_writes.S: LSTAR = syscall_entry, then EFER = 0x500 | SCE.
+    #expect(
+      seen.all == [.access(.msrWrite(index: lstar, value: entry)), .access(.msrWrite(index: efer, value: 0x501))])
+    #expect(console.text == "msrs ok\n")
+
+    // Refusing the LSTAR write: the guest reads the old value back and exits with 0x11.
+    let refused = try session(TestGuests.msrWrites)
+    let before = Recorder<UInt64>()
+    try refused.subscribe(.msrWrite([lstar])) { _, context in
+      before.append(try context.modelSpecificRegister(lstar))
+      return .emulateAndSkip()
+    }
+    #expect(try refused.run() == .machineEnded(.debugExit(value: 0x11, status: 35)))
+    #expect(before.all == [0])  // LSTAR is 0 after reset (SDM vol. 4) and not yet written
+  }
+
+  @Test func portAndMMIOAccessesArriveFirstAndReadsCanBeAnswered() throws {
+    let session = try session(TestGuests.stepExits)
+    let seen = Recorder<GuestAccess>()
+    let alAtOutsb = Recorder<UInt64>()
+    try session.subscribe(.port(0x3ff...0x3ff)) { event, context in
+      guard case .access(let access) = event else { return .continue }
+      seen.append(access)
+      if case .portWrite(_, _, 0x61) = access { alAtOutsb.append(try context.registers().rax & 0xff) }
+      if case .portRead = access { return .emulateAndSkip(readValue: 0x42) }
+      return .continue
+    }
+    try session.subscribe(.mmio(0xd000_0000...0xd000_0fff)) { event, _ in
+      guard case .access(let access) = event else { return .continue }
+      seen.append(access)
+      if case .mmioRead = access { return .emulateAndSkip(readValue: 0x41) }
+      return .continue
+    }
+    #expect(try session.run() == .machineEnded(.halted))
+    // step_exits.S, in order: OUT 0x5a; IN; OUTSB "a"; REP OUTSB "bc"; INSB; MMIO store 1,
+    // load, INCL (a read, then the write of what it read plus one). Its REP INSB reads the
+    // port RDTSC left in DX, outside the filter.
+    #expect(
+      seen.all == [
+        .portWrite(port: 0x3ff, size: 1, value: 0x5a), .portRead(port: 0x3ff, size: 1),
+        .portWrite(port: 0x3ff, size: 1, value: 0x61), .portWrite(port: 0x3ff, size: 1, value: 0x62),
+        .portWrite(port: 0x3ff, size: 1, value: 0x63), .portRead(port: 0x3ff, size: 1),
+        .mmioWrite(address: 0xd000_0000, size: 4, value: 1), .mmioRead(address: 0xd000_0000, size: 4),
+        .mmioRead(address: 0xd000_0000, size: 4), .mmioWrite(address: 0xd000_0000, size: 4, value: 0x42),
+      ])
+    // The IN got the handler's 0x42 instead of the floating bus's 0xff.
+    #expect(alAtOutsb.all == [0x42])
+  }
+
+  @Test func aGuestRequestTogglesSingleStepLikeXenAccess() throws {
+    let session = try session(TestGuests.guestRequest)
+    let seen = Recorder<Event>()
+    try session.subscribe(.guestRequest) { event, _ in
+      seen.append(event)
+      return .toggleSingleStep
+    }
+    try session.subscribe(.singleStep) { event, _ in
+      seen.append(event)
+      return .continue
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    // guest_request.S: request 1 (stepping on), then nop, add, xor and the OUT of request 0,
+    // one step event after each (at the next instruction), and the request that ends it.
+    #expect(
+      seen.all == [
+        .guestRequest(value: 1), .singleStep(pc: 0x10_000b), .singleStep(pc: 0x10_000e), .singleStep(pc: 0x10_0010),
+        .singleStep(pc: 0x10_0011), .guestRequest(value: 0),
+      ])
+  }
+
+  @Test func memoryIsReadableThroughAnotherAddressSpace() throws {
+    let session = try session(TestGuests.tightLoop)
+    let start = try symbol("_start", in: TestGuests.tightLoop)
+    let results = Recorder<[UInt8]>()
+    let translated = Recorder<UInt64>()
+    let failures = Recorder<String>()
+    try session.subscribe(.hardwareBreakpoint(at: start)) { _, context in
+      // A second 4-level address space built by hand (SDM vol. 3, 4.5): PML4 at 2 MiB, then
+      // PDPT, PD and PT in the next pages, mapping virtual 0x7f12_3456_7000 to physical
+      // 0x30_0000, a page holding a marker. Entry flags 0x3: present and writable.
+      let virtual: UInt64 = 0x7f12_3456_7000
+      let tables: UInt64 = 0x20_0000
+      let indices = [39, 30, 21, 12].map { Int((virtual >> UInt64($0)) & 0x1ff) }
+      for level in 0..<4 {
+        let next = level < 3 ? tables + UInt64(level + 1) * 0x1000 : 0x30_0000
+        let entry = next | 0x3
+        let bytes = (0..<8).map { UInt8(truncatingIfNeeded: entry >> (8 * UInt64($0))) }
+        try context.writePhysical(tables + UInt64(level) * 0x1000 + UInt64(indices[level] * 8), bytes)
+      }
+      try context.writePhysical(0x30_0000 + 0x123, Array("hyperstep".utf8))
+      results.append(try context.readMemory(virtual: virtual + 0x123, count: 9, cr3: tables))
+      translated.append(try context.translate(virtual: virtual + 0x123, cr3: tables))
+      // The guest's own CR3 (Hyperstep's identity map of the low 4 GiB) does not map it.
+      do { _ = try context.readMemory(virtual: virtual + 0x123, count: 9) } catch { failures.append("\(error)") }
+      try context.writeMemory(virtual: virtual + 0x200, [1, 2, 3], cr3: tables)
+      results.append(try context.readPhysical(0x30_0200, count: 3))
+      return .stop
+    }
+    #expect(try session.run() == .stopped(vcpu: 0, event: .hardwareBreakpoint(address: start)))
+    #expect(results.all == [Array("hyperstep".utf8), [1, 2, 3]])
+    #expect(translated.all == [0x30_0123])
+    #expect(failures.all.count == 1)
+  }
+
+  @Test func aThrowingHandlerEndsTheSessionWithItsError() throws {
+    let session = try session(TestGuests.tightLoop)
+    let loop = try symbol("loop", in: TestGuests.tightLoop)
+    let calls = Recorder<Int>()
+    let failing = try session.subscribe(.softwareBreakpoint(at: loop)) { _, _ in
+      calls.append(1)
+      if calls.all.count == 3 { throw HandlerFailure() }
+      return .continue
+    }
+    let error = #expect(throws: IntrospectionError.self) { try session.run() }
+    #expect(
+      error?.description
+        == "the handler for software breakpoint at 0x\(String(loop, radix: 16)) on vCPU 0 failed: the handler gave up on purpose"
+    )
+    #expect(calls.all.count == 3)
+    // The session stopped cleanly: the breakpoint is gone from guest memory, and the machine
+    // can be watched again from where it stopped (two iterations later, one breakpoint on).
+    let again = Recorder<UInt64>()
+    try session.unsubscribe(failing)
+    try session.subscribe(.halt) { _, _ in .continue }
+    try session.subscribe(.shutdown) { event, context in
+      again.append(try context.registers().rcx)
+      return .continue
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    #expect(again.all == [0])
+  }
+
+  @Test func answersThatCannotBeCarriedOutAreErrors() throws {
+    let session = try session(TestGuests.tightLoop)
+    let loop = try symbol("loop", in: TestGuests.tightLoop)
+    try session.subscribe(.softwareBreakpoint(at: loop)) { _, _ in .emulateAndSkip() }
+    let error = #expect(throws: IntrospectionError.self) { try session.run() }
+    #expect(error?.description.hasPrefix("emulate-and-skip answers port, MMIO and MSR events only") == true)
+  }
+
+  @Test func badSubscriptionsAreRefused() throws {
+    let session = try session(TestGuests.tightLoop)
+    for address: UInt64 in [0x1000, 0x2000, 0x3000, 0x4000] {
+      try session.subscribe(.hardwareBreakpoint(at: address)) { _, _ in .continue }
+    }
+    func refusal(_ filter: EventFilter, vcpus: Set<Int>? = nil) -> String? {
+      do {
+        try session.subscribe(filter, vcpus: vcpus) { _, _ in .continue }
+        return nil
+      } catch { return "\(error)" }
+    }
+    #expect(
+      refusal(.hardwareBreakpoint(at: 0x5000))
+        == "all four debug-register slots are in use: no hardware breakpoint at 0x5000")
+    #expect(refusal(.hardwareBreakpoint(at: 0x4000)) == nil)  // the same address shares its slot
+    #expect(refusal(.writeWatchpoint(at: 0x1000, length: 0)) == "a write watchpoint covers 1 to 8 bytes, not 0")
+    #expect(refusal(.writeWatchpoint(at: 0x1000, length: 9)) == "a write watchpoint covers 1 to 8 bytes, not 9")
+    #expect(refusal(.exception(vectors: [14, 40])) == "exception vectors are 0-31; use .interrupt for vectors 32-255")
+    #expect(refusal(.msrWrite([])) == "an MSR-write subscription needs at least one MSR")
+    #expect(refusal(.msrWrite((0..<17).map { 0xc000_0100 + $0 })) == "at most 16 MSRs can be watched, 17 asked for")
+    #expect(refusal(.halt, vcpus: [3]) == "there is no vCPU 3 (the machine has 1)")
+    #expect(throws: IntrospectionError.self) { try session.setSingleStep(true, vcpu: 1) }
+  }
+}
