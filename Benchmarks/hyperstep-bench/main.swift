@@ -4,8 +4,11 @@
 //   hyperstep-bench boot ITERATIONS MEMORY_MIB   total nanoseconds to build + boot the minimal guest
 //   hyperstep-bench write-guest NAME PATH        write a bundled test guest's image to PATH
 //   hyperstep-bench write-flat NAME PATH         write its loadable bytes (the ELF's one segment)
+//   hyperstep-bench events                       "<events> <ns> <sum of RCX>" for breakpoint events
+import Introspection
 import KVM
 import Machine
+import Synchronization
 import TestGuests
 
 #if canImport(Glibc)
@@ -60,6 +63,36 @@ case "write-flat":
   let fd = open(arguments.last!, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
   guard fd >= 0, HostIO.write(fd, elf.fileBytes(of: segment)) else { usage() }
   close(fd)
+case "events":
+  // Breakpoint events per second through the event API: a software breakpoint at `loop` in
+  // the tight-loop guest, the handler reading the registers once per event.
+  guard let elf = try? ELFFile(TestGuests.tightLoop.elf),
+    let loop = elf.symbols().first(where: { $0.name == "loop" })?.address
+  else { usage() }
+  do {
+    let machine = try Machine(
+      configuration: MachineConfiguration(kernel: TestGuests.tightLoop.image, kernelName: "tight_loop"),
+      console: CapturedConsole())
+    let session = try IntrospectionSession(machine: machine)
+    let tally = Mutex<(events: UInt64, checksum: UInt64)>((0, 0))
+    try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
+      let rcx = try context.registers().rcx
+      tally.withLock { $0 = ($0.events + 1, $0.checksum &+ rcx) }
+      return .continue
+    }
+    let start = HostIO.monotonicNanoseconds()
+    let end = try session.run()
+    let elapsed = HostIO.monotonicNanoseconds() - start
+    guard case .machineEnded(.debugExit) = end else {
+      HostIO.write(2, Array("tight_loop did not reach its debug exit: \(end)\n".utf8)[...])
+      exit(1)
+    }
+    let (events, checksum) = tally.withLock { $0 }
+    print("\(events) \(elapsed) \(checksum)")
+  } catch {
+    HostIO.write(2, Array("hyperstep-bench: \(error)\n".utf8)[...])
+    exit(1)
+  }
 default:
   usage()
 }
