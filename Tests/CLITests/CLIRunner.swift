@@ -40,8 +40,10 @@ enum CLI {
   static func temporaryFile(_ bytes: [UInt8], name: String) throws -> String {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hyperstep-tests-\(getpid())")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let url = directory.appendingPathComponent(name)
-    try Data(bytes).write(to: url)
+    // A name of its own per call: tests running at once write the same guest, and one must
+    // never read a file another is rewriting.
+    let url = directory.appendingPathComponent("\(UUID().uuidString.prefix(8))-\(name)")
+    try Data(bytes).write(to: url, options: .atomic)
     return url.path
   }
 }
