@@ -25,13 +25,6 @@ public final class BreakpointStore: @unchecked Sendable {
     set { lock.withLock { _ in software[linear] = newValue } }
   }
 
-  /// The host breakpoints within [linear, linear + count).
-  func entries(from linear: UInt64, count: Int) -> [(UInt64, Entry)] {
-    lock.withLock { _ in
-      software.filter { $0.key >= linear && $0.key - linear < UInt64(count) }.map { ($0.key, $0.value) }
-    }
-  }
-
   /// `bytes`, read from guest-physical `physical`, with every INT3 planted there (host
   /// breakpoints and handler entries) replaced by the byte it stands in for.
   func unplanted(_ bytes: [UInt8], at physical: GuestAddress) -> [UInt8] {

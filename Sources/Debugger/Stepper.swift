@@ -91,10 +91,7 @@ public final class Stepper {
     if let cached = codePage, cached.linear == page, cached.generation == specialGeneration {
       physical = cached.physical
     } else {
-      let walker = PageWalker(
-        memory: machine.memory,
-        mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
-      guard let translated = try? walker.translate(page) else { return DecodedInstruction(kind: .other, length: 0) }
+      guard let translated = try? walker().translate(page) else { return DecodedInstruction(kind: .other, length: 0) }
       physical = translated.value
       codePage = (page, physical, specialGeneration)
     }
@@ -105,9 +102,8 @@ public final class Stepper {
       return InstructionDecoder.decode(fetchBuffer, size: size)
     }
     // Near the end of a page (or of RAM) the instruction may continue on the next page.
-    let cpu = GuestCPU(registers: Registers(), special: special)
     var bytes = (try? machine.memory.read(at: GuestAddress(physical + offset), count: Int(0x1000 - offset))) ?? []
-    bytes += (try? cpu.walker(machine.memory).read(linear: page + 0x1000, count: 15 - bytes.count)) ?? []
+    bytes += (try? walker().read(linear: page + 0x1000, count: 15 - bytes.count)) ?? []
     return InstructionDecoder.decode(bytes, size: size)
   }
 
@@ -121,7 +117,7 @@ public final class Stepper {
   /// Plants an INT3 at a linear address (through the current page tables).
   public func insertSoftwareBreakpoint(at linear: UInt64) throws {
     guard breakpoints[linear] == nil else { return }
-    let physical = try GuestCPU(registers: Registers(), special: special).walker(machine.memory).translate(linear)
+    let physical = try walker().translate(linear)
     let current = try machine.memory.load(UInt8.self, at: physical)
     let original = handlers.originalBytes([current], at: physical)[0]
     breakpoints[linear] = (physical, original)
@@ -145,15 +141,10 @@ public final class Stepper {
   /// shown as the bytes they replaced. With `cr3`, the address is translated through that
   /// address space (another process's page tables) in the current paging mode.
   public func readMemory(linear: UInt64, count: Int, cr3: UInt64? = nil) throws -> [UInt8] {
-    let walker = self.walker(cr3: cr3)
     var bytes: [UInt8] = []
     bytes.reserveCapacity(count)
-    var cursor = linear
-    while bytes.count < count {
-      let inPage = min(count - bytes.count, Int(0x1000 - (cursor & 0xfff)))
-      let physical = try walker.translate(cursor)
-      bytes += breakpoints.unplanted(try machine.memory.read(at: physical, count: inPage), at: physical)
-      cursor &+= UInt64(inPage)
+    try walker(cr3: cr3).forEachPage(linear: linear, count: count) { physical, piece in
+      bytes += breakpoints.unplanted(try machine.memory.read(at: physical, count: piece.count), at: physical)
     }
     return bytes
   }
@@ -161,17 +152,9 @@ public final class Stepper {
   /// Writes guest memory at a linear address (under `cr3` if given), keeping planted
   /// breakpoints planted.
   public func writeMemory(linear: UInt64, _ bytes: [UInt8], cr3: UInt64? = nil) throws {
-    let walker = self.walker(cr3: cr3)
-    var done = 0
-    var cursor = linear
-    while done < bytes.count {
-      let inPage = min(bytes.count - done, Int(0x1000 - (cursor & 0xfff)))
-      let physical = try walker.translate(cursor)
-      let chunk = Array(bytes[done..<done + inPage])
-      try machine.memory.write(chunk[...], at: physical)
-      try breakpoints.rewritten(chunk, at: physical, memory: machine.memory)
-      done += inPage
-      cursor &+= UInt64(inPage)
+    try walker(cr3: cr3).forEachPage(linear: linear, count: bytes.count) { physical, piece in
+      try machine.memory.write(bytes[piece], at: physical)
+      try breakpoints.rewritten(Array(bytes[piece]), at: physical, memory: machine.memory)
     }
   }
 
@@ -562,11 +545,10 @@ public final class Stepper {
     // INT3 replaced), or it would fire again at once. (Arriving at one by other means is a
     // hit, which the run reports.)
     // The same for a handler entry: its planted INT3 stands in for the real instruction.
-    let here = stoppedAtBreakpoint != nil || stoppedAtHandler != nil ? try pc() : nil
-    if let hit = stoppedAtBreakpoint, breakpoints.contains(hit) || self.breakpoints[hit] != nil, here == hit {
-      let first = try step()
-      if first.reason != .step { return first }
-    } else if let entry = stoppedAtHandler, here == entry {
+    let standingOn =
+      stoppedAtHandler
+      ?? stoppedAtBreakpoint.flatMap { hit in breakpoints.contains(hit) || self.breakpoints[hit] != nil ? hit : nil }
+    if let standingOn, try pc() == standingOn {
       let first = try step()
       if first.reason != .step { return first }
     }

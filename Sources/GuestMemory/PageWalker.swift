@@ -106,28 +106,33 @@ public struct PageWalker {
     }
   }
 
+  /// Calls `body` for each piece of [linear, linear + count) that lies in one page, with the
+  /// piece's guest-physical address and its offsets within the whole range.
+  public func forEachPage(linear: UInt64, count: Int, _ body: (GuestAddress, Range<Int>) throws -> Void) throws {
+    var done = 0
+    var cursor = linear
+    while done < count {
+      let inPage = min(count - done, Int(0x1000 - (cursor & 0xfff)))
+      try body(try translate(cursor), done..<done + inPage)
+      done += inPage
+      cursor &+= UInt64(inPage)
+    }
+  }
+
   /// Reads `count` bytes at a linear address, page by page.
   public func read(linear: UInt64, count: Int) throws -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(count)
-    var cursor = linear
-    while bytes.count < count {
-      let inPage = min(count - bytes.count, Int(0x1000 - (cursor & 0xfff)))
-      bytes += try memory.read(at: try translate(cursor), count: inPage)
-      cursor &+= UInt64(inPage)
+    try forEachPage(linear: linear, count: count) { physical, piece in
+      bytes += try memory.read(at: physical, count: piece.count)
     }
     return bytes
   }
 
   /// Writes bytes at a linear address, page by page.
   public func write(_ bytes: [UInt8], linear: UInt64) throws {
-    var done = 0
-    var cursor = linear
-    while done < bytes.count {
-      let inPage = min(bytes.count - done, Int(0x1000 - (cursor & 0xfff)))
-      try memory.write(bytes[done..<done + inPage], at: try translate(cursor))
-      done += inPage
-      cursor &+= UInt64(inPage)
+    try forEachPage(linear: linear, count: bytes.count) { physical, piece in
+      try memory.write(bytes[piece], at: physical)
     }
   }
 }
