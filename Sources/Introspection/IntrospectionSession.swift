@@ -103,8 +103,6 @@ public final class IntrospectionSession: @unchecked Sendable {
       throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.vcpus.count))")
     }
     switch filter {
-    case .mmio(let range) where range.lowerBound > range.upperBound:
-      throw IntrospectionError("MMIO range is inverted")  // (ClosedRange cannot be, but keep the rule stated)
     case .writeWatchpoint(_, let length) where !(1...8).contains(length):
       throw IntrospectionError("a write watchpoint covers 1 to 8 bytes, not \(length)")
     case .exception(let vectors) where vectors.contains { $0 >= 32 }:
@@ -417,9 +415,13 @@ struct AccessDispatcher: AccessWatcher {
   }
 
   var isNeeded: Bool { !ports.isEmpty || !mmio.isEmpty || !msrs.isEmpty }
-  func watches(port: UInt16) -> Bool { ports.contains { $0.contains(port) } }
-  func watches(mmio address: UInt64) -> Bool { mmio.contains { $0.contains(address) } }
-  func watches(msr index: UInt32) -> Bool { msrs.contains(index) }
+  func watches(_ access: GuestAccess) -> Bool {
+    switch access {
+    case .portWrite(let port, _, _), .portRead(let port, _): ports.contains { $0.contains(port) }
+    case .mmioWrite(let address, _, _), .mmioRead(let address, _): mmio.contains { $0.contains(address) }
+    case .msrWrite(let index, _): msrs.contains(index)
+    }
+  }
   func decide(_ access: GuestAccess, on vcpu: VCPU) -> AccessVerdict {
     session.value.accessEvent(access, vcpu: vcpu.id)
   }

@@ -22,9 +22,7 @@ public enum AccessVerdict: Sendable, Equatable {
 /// Sees chosen guest accesses before the machine carries them out, on the thread of the vCPU
 /// that made them (the event API's port, MMIO and MSR events).
 public protocol AccessWatcher: Sendable {
-  /// Whether this port access is to be shown to `decide` (asked per access, so cheap).
-  func watches(port: UInt16) -> Bool
-  func watches(mmio address: UInt64) -> Bool
-  func watches(msr index: UInt32) -> Bool
+  /// Whether this access is to be shown to `decide` (asked per access, so cheap).
+  func watches(_ access: GuestAccess) -> Bool
   func decide(_ access: GuestAccess, on vcpu: VCPU) -> AccessVerdict
 }

@@ -118,49 +118,42 @@ extension Machine {
   /// Carries out the device access behind an I/O or MMIO exit. For string I/O, stops at
   /// the first access that asks for more than `.none` (an exit request ends the run anyway).
   public func serviceDeviceExit(_ exit: VCPUExit, on vcpu: VCPU) -> DeviceAction {
-    let watcher = accessWatcher.withLock { $0 }
     switch exit {
     case .portOut(let port, let size, let count):
       for index in 0..<count {
         let value = vcpu.ioValue(at: index)
-        if let watcher, watcher.watches(port: port),
-          watcher.decide(.portWrite(port: port, size: size, value: value), on: vcpu) != .perform
-        {
-          continue
-        }
+        guard verdict(on: .portWrite(port: port, size: size, value: value), by: vcpu) == .perform else { continue }
         let action = busLock.withLock { _ in bus.portWrite(port, size: size, value: value) }
         if action != .none { return action }
       }
     case .portIn(let port, let size, let count):
       console.flush()  // the guest may be waiting for input after a prompt
       for index in 0..<count {
-        if let watcher, watcher.watches(port: port),
-          case .skip(let value) = watcher.decide(.portRead(port: port, size: size), on: vcpu)
-        {
+        if case .skip(let value) = verdict(on: .portRead(port: port, size: size), by: vcpu) {
           vcpu.setIOValue(UInt32(truncatingIfNeeded: value), at: index)
-          continue
+        } else {
+          vcpu.setIOValue(busLock.withLock { _ in bus.portRead(port, size: size) }, at: index)
         }
-        vcpu.setIOValue(busLock.withLock { _ in bus.portRead(port, size: size) }, at: index)
       }
     case .mmioRead(let address, let size):
-      if let watcher, watcher.watches(mmio: address),
-        case .skip(let value) = watcher.decide(.mmioRead(address: address, size: size), on: vcpu)
-      {
+      if case .skip(let value) = verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
         vcpu.setMMIOReadValue(value)
-        break
+      } else {
+        vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
       }
-      vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
     case .mmioWrite(let address, let size, let value):
-      if let watcher, watcher.watches(mmio: address),
-        watcher.decide(.mmioWrite(address: address, size: size, value: value), on: vcpu) != .perform
-      {
-        break
-      }
+      guard verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform else { break }
       return busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
     default:
       break
     }
     return .none
+  }
+
+  /// What the access watcher (if any, and if it watches this access) says of it.
+  private func verdict(on access: GuestAccess, by vcpu: VCPU) -> AccessVerdict {
+    guard let watcher = accessWatcher.withLock({ $0 }), watcher.watches(access) else { return .perform }
+    return watcher.decide(access, on: vcpu)
   }
 
   /// The outcome for an exit that ends any run (plain, stepped or traced): a triple fault,
@@ -197,9 +190,7 @@ extension Machine {
   public func serviceMSRExit(_ exit: VCPUExit, on vcpu: VCPU) -> (index: UInt32, value: UInt64)? {
     switch exit {
     case .msrWrite(let index, let value):
-      if let watcher = accessWatcher.withLock({ $0 }), watcher.watches(msr: index),
-        watcher.decide(.msrWrite(index: index, value: value), on: vcpu) != .perform
-      {
+      if verdict(on: .msrWrite(index: index, value: value), by: vcpu) != .perform {
         vcpu.completeMSRAccess(error: false)  // dropped, as a watcher asked: no #GP
         return nil
       }

@@ -124,8 +124,7 @@ final class ChildProcess {
       kill(pid, SIGKILL)
       reap(blocking: true)
     }
-    if outputFD >= 0 { close(outputFD) }
-    if errorsFD >= 0 { close(errorsFD) }
+    closePipes()
   }
 
   /// Reads what the child writes until it exits and its pipes reach end of file, or until
