@@ -182,7 +182,9 @@ final class ChildProcess {
       if count > 0 {
         if entry.fd == outputFD { output += buffer[..<count] } else { errors += buffer[..<count] }
       } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-        close(entry.fd)
+        // Never close a descriptor that is no longer ours (EBADF): its number may be another
+        // test's by now.
+        if count == 0 || errno != EBADF { close(entry.fd) }
         if entry.fd == outputFD { outputFD = -1 } else { errorsFD = -1 }
       }
     }

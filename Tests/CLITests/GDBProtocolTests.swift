@@ -8,7 +8,7 @@ import Testing
 
 /// A bare remote-protocol client on a Unix socket, for what gdb itself never sends.
 final class RawClient {
-  let fd: Int32
+  private(set) var fd: Int32
 
   init(path: String) throws {
     // Close-on-exec, so no program another test starts can hold this end open.
@@ -26,7 +26,16 @@ final class RawClient {
     guard result == 0 else { throw CocoaError(.fileReadNoSuchFile) }
   }
 
-  deinit { close(fd) }
+  deinit { hangUp() }
+
+  /// Closes the socket once. The descriptor number is free for reuse the moment it is closed,
+  /// and tests run concurrently: a second close could hit another test's pipe (a child whose
+  /// output pipe vanished that way died of SIGPIPE, status 141, in a full-suite run).
+  func hangUp() {
+    guard fd >= 0 else { return }
+    close(fd)
+    fd = -1
+  }
 
   func send(_ bytes: [UInt8]) {
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -100,7 +109,7 @@ final class RawClient {
     // Running again, then the client vanishes: the guest runs on and a new client can attach.
     first.sendPacket("vCont;c")
     usleep(100_000)
-    close(first.fd)
+    first.hangUp()
     usleep(200_000)
     let second = try RawClient(path: server.socket)
     second.sendPacket("?")

@@ -58,8 +58,8 @@ import Testing
   @Test func tripleFaultGivesAOneLineErrorAndARegisterDump() throws {
     let kernel = try CLI.temporaryFile(TestGuests.tripleFault.image, name: "triple_fault.elf")
     let run = try CLI.run(["run", "--kernel", kernel])
-    #expect(run.status == 4)
-    #expect(run.stdout == "about to triple fault\n")  // output before the crash is not lost
+    #expect(run.status == 4, "stderr: \(run.stderr)")
+    #expect(run.stdout == "about to triple fault\n", "stderr: \(run.stderr)")  // output before the crash is not lost
     let lines = run.stderr.split(separator: "\n")
     #expect(lines.first == "hyperstep: error: guest triple-faulted (shutdown) on vCPU 0")
     #expect(run.stderr.contains("RIP="))
