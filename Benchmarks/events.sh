@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Event-API benchmark: breakpoint events per second for an INT3 in a tight loop (the
-# tight_loop guest, 100000 hits), the Swift handler reading the registers once per event,
-# against a bare C loop doing the same on the same guest (Benchmarks/c/kvm_events.c), run
-# alternately in one invocation; medians, start-up excluded, both sums of RCX compared.
+# Event-API benchmark, as ratios against bare C loops on the same guests in the same run:
+#
+# - breakpoint events per second: an INT3 in a tight loop (the tight_loop guest, 100000
+#   hits), against Benchmarks/c/kvm_events.c (stop, read registers, step over, replant);
+# - MSR-filter exits per second: the msr_loop guest's 100000 WRMSRs of one MSR sent to user
+#   space by KVM_X86_SET_MSR_FILTER, against Benchmarks/c/kvm_msr.c (read registers, carry
+#   the write out with KVM_SET_MSRS).
+#
+# The Swift handler reads the registers once per event. Each C loop runs twice: reading them
+# with KVM_GET_REGS, and from kvm_run (KVM_CAP_SYNC_REGS), which is how Hyperstep's stepper
+# reads them: the fair comparison. Runs alternate; medians; start-up excluded; every run's
+# event count and checksum are printed so they can be compared.
 #
 #   Benchmarks/events.sh [ROUNDS]
 set -euo pipefail
@@ -13,25 +21,49 @@ work=.build/bench
 mkdir -p "$work"
 swift build -c release --product hyperstep-bench >/dev/null
 bin=$(swift build -c release --show-bin-path)
-"$toolchain_bin/clang" -O2 -Wno-gnu-variable-sized-type-not-at-end -o "$work/kvm_events" Benchmarks/c/kvm_events.c
-"$bin/hyperstep-bench" write-flat tight_loop "$work/tight_loop.flat"
+for baseline in kvm_events kvm_msr; do
+  "$toolchain_bin/clang" -O2 -Wno-gnu-variable-sized-type-not-at-end -o "$work/$baseline" "Benchmarks/c/$baseline.c"
+done
+for guest in tight_loop msr_loop; do
+  "$bin/hyperstep-bench" write-flat "$guest" "$work/$guest.flat"
+done
 "$bin/hyperstep-bench" write-guest tight_loop "$work/tight_loop.elf"
 loop=$("$toolchain_bin/llvm-nm" "$work/tight_loop.elf" | awk '$3 == "loop" { print "0x" $1 }')
+sysenter_eip=0x176
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rate() { awk -v e="$1" -v n="$2" 'BEGIN { printf "%d", e / (n / 1e9) }'; }
-c_rates=() h_rates=() sums=""
+percent() { awk -v h="$1" -v c="$2" 'BEGIN { printf "%.1f", 100 * h / c }'; }
+
+# measure NAME COMMAND...: one run, its rate appended to the array NAME, its figures to $runs.
+runs=""
+measure() {
+  local name=$1 events ns sum
+  shift
+  read -r events ns sum < <("$@")
+  eval "$name+=(\"$(rate "$events" "$ns")\")"
+  runs="$runs $name:$events/$sum"
+}
+bp_c=() bp_sync=() bp_h=() msr_c=() msr_sync=() msr_h=()
 for ((round = 0; round < rounds; round++)); do
-  read -r events ns sum < <("$work/kvm_events" "$work/tight_loop.flat" 0x100000 "$loop")
-  c_rates+=("$(rate "$events" "$ns")")
-  sums="$sums c:$events/$sum"
-  read -r events ns sum < <("$bin/hyperstep-bench" events)
-  h_rates+=("$(rate "$events" "$ns")")
-  sums="$sums h:$events/$sum"
+  measure bp_c "$work/kvm_events" "$work/tight_loop.flat" 0x100000 "$loop"
+  measure bp_sync "$work/kvm_events" "$work/tight_loop.flat" 0x100000 "$loop" sync
+  measure bp_h "$bin/hyperstep-bench" events
+  measure msr_c "$work/kvm_msr" "$work/msr_loop.flat" 0x100000 "$sysenter_eip"
+  measure msr_sync "$work/kvm_msr" "$work/msr_loop.flat" 0x100000 "$sysenter_eip" sync
+  measure msr_h "$bin/hyperstep-bench" msr-events
 done
-c_rate=$(printf '%s\n' "${c_rates[@]}" | median)
-h_rate=$(printf '%s\n' "${h_rates[@]}" | median)
-echo "event benchmark: INT3 at tight_loop's loop ($loop), $rounds alternating rounds, medians"
-echo "  bare C breakpoint loop (GET_REGS, step over, replant)   $c_rate events/s"
-echo "  IntrospectionSession, handler reads registers          $h_rate events/s   ($(awk -v h="$h_rate" -v c="$c_rate" 'BEGIN { printf "%.1f", 100 * h / c }')% of the C loop)"
-echo "  events/sum of RCX per run:$sums"
+report() {
+  local title=$1 c s h
+  c=$(eval "printf '%s\n' \"\${$2[@]}\"" | median)
+  s=$(eval "printf '%s\n' \"\${$3[@]}\"" | median)
+  h=$(eval "printf '%s\n' \"\${$4[@]}\"" | median)
+  echo "$title"
+  echo "  bare C loop, KVM_GET_REGS            $c events/s"
+  echo "  bare C loop, registers from kvm_run  $s events/s"
+  echo "  IntrospectionSession + Swift handler $h events/s   ($(percent "$h" "$c")% of the first, $(percent "$h" "$s")% of the second)"
+}
+echo "event benchmark: $rounds alternating rounds, medians"
+report "breakpoint events (INT3 at tight_loop's loop, $loop)" bp_c bp_sync bp_h
+report "MSR-filter exits (msr_loop's WRMSRs of IA32_SYSENTER_EIP)" msr_c msr_sync msr_h
+echo "  events/checksum per run:$runs"

@@ -25,6 +25,7 @@ static uint64_t now_ns(void) {
 }
 
 struct flat_guest {
+    int vm;
     int vcpu;
     struct kvm_run *run;
     uint8_t *memory;
@@ -78,6 +79,7 @@ static struct flat_guest flat_guest_start(const char *path, uint64_t load) {
     if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0) die("KVM_SET_SREGS");
     struct kvm_regs regs = {.rip = load, .rflags = 2, .rsp = 0x7000};
     if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0) die("KVM_SET_REGS");
+    g.vm = vm;
     g.vcpu = vcpu;
     g.run = run;
     g.memory = memory;

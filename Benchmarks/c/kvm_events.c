@@ -1,12 +1,16 @@
 // Baseline for the event benchmark: a bare C breakpoint-event loop on the flat tight-loop
 // guest. Hyperstep's event API (hyperstep-bench events) is compared against it in one run.
 //
-//   kvm_events GUEST.bin LOAD_ADDRESS BREAKPOINT   prints "<events> <nanoseconds> <sum of RCX>"
+//   kvm_events GUEST.bin LOAD_ADDRESS BREAKPOINT [sync]
+//
+// prints "<events> <nanoseconds> <sum of RCX>". With "sync" the registers come from kvm_run
+// (KVM_CAP_SYNC_REGS, as Hyperstep's stepper reads them) instead of a KVM_GET_REGS per event.
 #include "flat_long_mode.h"
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s GUEST.bin LOAD_ADDRESS BREAKPOINT\n", argv[0]);
+    int sync = argc == 5 && strcmp(argv[4], "sync") == 0;
+    if (argc != 4 && !sync) {
+        fprintf(stderr, "usage: %s GUEST.bin LOAD_ADDRESS BREAKPOINT [sync]\n", argv[0]);
         return 2;
     }
     uint64_t breakpoint = strtoull(argv[3], NULL, 0);
@@ -24,13 +28,17 @@ int main(int argc, char **argv) {
     struct kvm_guest_debug running = {.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP};
     struct kvm_guest_debug stepping = {.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_SINGLESTEP};
     if (ioctl(vcpu, KVM_SET_GUEST_DEBUG, &running) < 0) die("KVM_SET_GUEST_DEBUG");
+    if (sync) run->kvm_valid_regs = KVM_SYNC_X86_REGS;
     uint64_t events = 0, checksum = 0, start = now_ns();
     for (;;) {
         if (ioctl(vcpu, KVM_RUN, 0) < 0) die("KVM_RUN");
         int hit = (run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 3) ||
                   run->exit_reason == KVM_EXIT_INTERNAL_ERROR;
         if (hit) {
-            if (ioctl(vcpu, KVM_GET_REGS, &regs) < 0) die("KVM_GET_REGS");
+            if (sync)
+                regs = run->s.regs.regs;
+            else if (ioctl(vcpu, KVM_GET_REGS, &regs) < 0)
+                die("KVM_GET_REGS");
             if (regs.rip != breakpoint) {
                 fprintf(stderr, "stopped at 0x%llx, not at the breakpoint\n", (unsigned long long)regs.rip);
                 return 1;

@@ -5,6 +5,7 @@
 //   hyperstep-bench write-guest NAME PATH        write a bundled test guest's image to PATH
 //   hyperstep-bench write-flat NAME PATH         write its loadable bytes (the ELF's one segment)
 //   hyperstep-bench events                       "<events> <ns> <sum of RCX>" for breakpoint events
+//   hyperstep-bench msr-events                   "<events> <ns> <sum of values>" for MSR-write events
 import Introspection
 import KVM
 import Machine
@@ -85,6 +86,37 @@ case "events":
     let elapsed = HostIO.monotonicNanoseconds() - start
     guard case .machineEnded(.debugExit) = end else {
       HostIO.write(2, Array("tight_loop did not reach its debug exit: \(end)\n".utf8)[...])
+      exit(1)
+    }
+    let (events, checksum) = tally.withLock { $0 }
+    print("\(events) \(elapsed) \(checksum)")
+  } catch {
+    HostIO.write(2, Array("hyperstep-bench: \(error)\n".utf8)[...])
+    exit(1)
+  }
+case "msr-events":
+  // MSR-write events per second through the event API: the msr_loop guest's 100000 writes of
+  // IA32_SYSENTER_EIP, the handler reading the registers once per event; the writes still
+  // take effect (the guest checks the last one and exits with 0x10).
+  let sysenterEIP: UInt32 = 0x176
+  do {
+    let machine = try Machine(
+      configuration: MachineConfiguration(kernel: TestGuests.msrLoop.image, kernelName: "msr_loop"),
+      console: CapturedConsole())
+    let session = try IntrospectionSession(machine: machine)
+    let tally = Mutex<(events: UInt64, checksum: UInt64)>((0, 0))
+    try session.subscribe(.msrWrite([sysenterEIP])) { event, context in
+      guard case .access(.msrWrite(_, let value)) = event, try context.registers().rcx == UInt64(sysenterEIP) else {
+        throw IntrospectionError("not the write of IA32_SYSENTER_EIP: \(event)")
+      }
+      tally.withLock { $0 = ($0.events + 1, $0.checksum &+ value) }
+      return .continue
+    }
+    let start = HostIO.monotonicNanoseconds()
+    let end = try session.run()
+    let elapsed = HostIO.monotonicNanoseconds() - start
+    guard case .machineEnded(.debugExit(value: 0x10, _)) = end else {
+      HostIO.write(2, Array("msr_loop did not end with 0x10 (a write lost?): \(end)\n".utf8)[...])
       exit(1)
     }
     let (events, checksum) = tally.withLock { $0 }

@@ -33,6 +33,9 @@ public final class Stepper {
   public let breakpoints: BreakpointStore
   private var handlers: HandlerBreakpoints { breakpoints.handlers }
   private var mode: Mode = .idle
+  /// Whether `run(until:)` stops after each trapped MSR write (`trace --msr-events` wants the
+  /// stop; the event API, which hears of the write from inside the exit, does not).
+  public var stopsAtMSRWrites = true
   /// The hardware breakpoint the last `run(until:)` stopped at, while still standing there.
   private var stoppedAtBreakpoint: UInt64?
   /// The handler entry the last `run(until:watchingHandlers: true)` stopped at: its planted
@@ -68,6 +71,8 @@ public final class Stepper {
     self.vcpu = machine.vcpus[index]
     self.policy = policy
     vcpu.bindToCurrentThread()
+    // Nearly every stop reads the registers; let KVM hand them over with the exit.
+    vcpu.mirrorStateOnExit([.registers, .specialRegisters])
     guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
     special = try vcpu.specialRegisters()
     self.breakpoints = breakpoints ?? BreakpointStore(memory: machine.memory)
@@ -196,8 +201,16 @@ public final class Stepper {
     var debug = GuestDebug(options: [.softwareBreakpoints])
     switch newMode {
     case .idle:
-      debug = GuestDebug()
       handlers.remove()
+      // Stopped after running free, KVM's setting can stay until the next step or run
+      // replaces it: it intercepts nothing while the vCPU stands still, and it hides nothing
+      // of the guest's state. After stepping it must go, as KVM hides the guest's own TF
+      // while it single-steps. (Saves an ioctl per breakpoint event.)
+      if mode != .stepping {
+        mode = newMode
+        return
+      }
+      debug = GuestDebug()
     case .stepping:
       debug.options.insert(.singleStep)
       if policy == .block && !admitInterrupts { debug.options.insert(.blockInterrupts) }
@@ -591,7 +604,7 @@ public final class Stepper {
         }
         if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
       case .msrRead, .msrWrite:
-        if let write = machine.serviceMSRExit(exit, on: vcpu) {
+        if let write = machine.serviceMSRExit(exit, on: vcpu), stopsAtMSRWrites {
           vcpu.requestImmediateExit()
           _ = try vcpu.run()  // finish the WRMSR; nothing after it runs
           vcpu.cancelImmediateExit()

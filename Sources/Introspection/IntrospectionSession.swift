@@ -51,6 +51,9 @@ public final class IntrospectionSession: @unchecked Sendable {
 
     init(stepper: Stepper) {
       self.stepper = stepper
+      // MSR writes reach the handlers from inside the exit (AccessDispatcher); a stop after
+      // each would only cost a second KVM_RUN.
+      stepper.stopsAtMSRWrites = false
       context = EventContext(stepper: stepper)
     }
   }

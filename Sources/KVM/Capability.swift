@@ -16,6 +16,7 @@ public enum Capability: Sendable, CaseIterable, CustomStringConvertible {
   case debugRegisters
   case msrFilter
   case userSpaceMSR
+  case syncRegisters
 
   var number: UInt {
     switch self {
@@ -33,6 +34,7 @@ public enum Capability: Sendable, CaseIterable, CustomStringConvertible {
     case .debugRegisters: UInt(KVM_CAP_DEBUGREGS)
     case .msrFilter: UInt(KVM_CAP_X86_MSR_FILTER)
     case .userSpaceMSR: UInt(KVM_CAP_X86_USER_SPACE_MSR)
+    case .syncRegisters: UInt(KVM_CAP_SYNC_REGS)
     }
   }
 
@@ -52,6 +54,7 @@ public enum Capability: Sendable, CaseIterable, CustomStringConvertible {
     case .debugRegisters: "KVM_CAP_DEBUGREGS"
     case .msrFilter: "KVM_CAP_X86_MSR_FILTER"
     case .userSpaceMSR: "KVM_CAP_X86_USER_SPACE_MSR"
+    case .syncRegisters: "KVM_CAP_SYNC_REGS"
     }
   }
 }

@@ -125,9 +125,16 @@ public struct VCPUEvents: Sendable, Equatable {
 }
 
 extension VCPU {
+  /// Sets what KVM intercepts for this vCPU. A setting equal to the one in force is not sent
+  /// again unless it single-steps: KVM forces the trap flag only while RIP is where the
+  /// setting was made, and an instruction it emulates (or a register write) clears the flag,
+  /// so every step needs the setting anew.
   public func setGuestDebug(_ debug: GuestDebug) throws(KVMError) {
+    if cache.guestDebug == debug && !debug.options.contains(.singleStep) { return }
+    cache.guestDebug = nil
     var raw = debug.raw
     try Syscall.ioctl(fd.rawValue, CKVM_SET_GUEST_DEBUG, on: &raw, "KVM_SET_GUEST_DEBUG")
+    cache.guestDebug = debug
   }
 
   public func debugRegisters() throws(KVMError) -> DebugRegisters {
@@ -151,6 +158,7 @@ extension VCPU {
   }
 
   public func setEvents(_ events: VCPUEvents) throws(KVMError) {
+    cache.forgetRegisters()  // the special registers' pending-interrupt bitmap, for one
     var raw = events.rawForSet
     try Syscall.ioctl(fd.rawValue, CKVM_SET_VCPU_EVENTS, on: &raw, "KVM_SET_VCPU_EVENTS")
   }

@@ -20,6 +20,14 @@ import Synchronization
   /// (pthread_t is an integer on Linux; 0 means none yet. Atomic, as `bindToCurrentThread`
   /// runs before every step and must stay cheap.)
   private let runner = Atomic<UInt>(0)
+  /// What this vCPU's state reads returned since it last ran, and the debug setting last
+  /// given to KVM. A vCPU's registers change only inside KVM_RUN or through our own set
+  /// calls, so while it is stopped one read serves every caller (a debugger stop reads the
+  /// registers several times over), and re-sending an unchanged KVM_SET_GUEST_DEBUG is saved.
+  var cache = StateCache()
+  /// What KVM copies into `kvm_run` on every exit (KVM_CAP_SYNC_REGS), so a debugger reads
+  /// it there instead of with an ioctl a stop; see `mirrorStateOnExit`.
+  public private(set) var mirrored = MirroredState()
 
   init(id: Int, fd: OwnedFileDescriptor, mmapSize: Int, vm: VirtualMachine) throws(KVMError) {
     self.id = id
@@ -43,12 +51,18 @@ import Synchronization
 
   /// Enters the guest until the next exit that needs user space.
   public func run() throws(KVMError) -> VCPUExit {
+    cache.forgetRegisters()
     let entered = try Syscall.run(fd.rawValue)
     // SAFETY: `run` maps this vCPU's kvm_run for the lifetime of self; only this thread reads it now.
     let area = unsafe shared
     guard entered else {
       unsafe area.pointee.immediate_exit = 0
       return .interrupted
+    }
+    if !mirrored.isEmpty {
+      // SAFETY: KVM filled the s.regs parts named in kvm_valid_regs on this exit (KVM API, "kvm_run").
+      if mirrored.contains(.registers) { cache.registers = Registers(unsafe area.pointee.s.regs.regs) }
+      if mirrored.contains(.specialRegisters) { cache.special = SpecialRegisters(unsafe area.pointee.s.regs.sregs) }
     }
     switch Int32(unsafe area.pointee.exit_reason) {
     case KVM_EXIT_IO:
@@ -129,6 +143,19 @@ import Synchronization
     }
   }
 
+  /// Asks KVM to copy these parts of the vCPU's state into `kvm_run` on every exit from now
+  /// on: worth it where nearly every exit is followed by reading them (stepping, events), a
+  /// waste where few are (a guest running free). Returns false, changing nothing, on a host
+  /// whose KVM_CAP_SYNC_REGS lacks any of them.
+  @discardableResult
+  public func mirrorStateOnExit(_ parts: MirroredState) -> Bool {
+    guard UInt64(vm.hypervisor.check(.syncRegisters)) & parts.rawValue == parts.rawValue else { return false }
+    // SAFETY: kvm_valid_regs is a field of this vCPU's kvm_run, written by its own thread.
+    unsafe shared.pointee.kvm_valid_regs = parts.rawValue
+    mirrored = parts
+    return true
+  }
+
   // MARK: Kicking
 
   /// Records the calling thread as the one that runs this vCPU, so `kick()` can reach it.
@@ -169,23 +196,33 @@ import Synchronization
   // MARK: Registers
 
   public func registers() throws(KVMError) -> Registers {
+    if let known = cache.registers { return known }
     var raw = kvm_regs()
     try ioctl(CKVM_GET_REGS, &raw, "KVM_GET_REGS")
-    return Registers(raw)
+    let registers = Registers(raw)
+    cache.registers = registers
+    return registers
   }
 
   public func setRegisters(_ registers: Registers) throws(KVMError) {
+    // Read back on next use rather than cached as written: KVM normalises some bits (RFLAGS
+    // bit 1, for one).
+    cache.registers = nil
     var raw = registers.raw
     try ioctl(CKVM_SET_REGS, &raw, "KVM_SET_REGS")
   }
 
   public func specialRegisters() throws(KVMError) -> SpecialRegisters {
+    if let known = cache.special { return known }
     var raw = kvm_sregs()
     try ioctl(CKVM_GET_SREGS, &raw, "KVM_GET_SREGS")
-    return SpecialRegisters(raw)
+    let special = SpecialRegisters(raw)
+    cache.special = special
+    return special
   }
 
   public func setSpecialRegisters(_ registers: SpecialRegisters) throws(KVMError) {
+    cache.special = nil
     var raw = registers.raw
     try ioctl(CKVM_SET_SREGS, &raw, "KVM_SET_SREGS")
   }
@@ -222,6 +259,7 @@ import Synchronization
   }
 
   public func setModelSpecificRegisters(_ values: [(index: UInt32, value: UInt64)]) throws(KVMError) {
+    cache.special = nil  // EFER and the APIC base are special registers too
     // SAFETY: withMSRBuffer hands over a kvm_msrs header with room for every entry to write.
     try unsafe withMSRBuffer(values.map { ($0.index, $0.value) }) { header throws(KVMError) in
       let written = try unsafe Syscall.ioctl(
@@ -284,6 +322,7 @@ extension VCPU {
     case .sipiReceived: raw.mp_state = UInt32(KVM_MP_STATE_SIPI_RECEIVED)
     case .other(let value): raw.mp_state = value
     }
+    cache.forgetRegisters()
     try Syscall.ioctl(fd.rawValue, CKVM_SET_MP_STATE, on: &raw, "KVM_SET_MP_STATE")
   }
 
@@ -299,4 +338,29 @@ extension VCPU {
     default: return .other(raw.mp_state)
     }
   }
+}
+
+/// Register state read from KVM while a vCPU is stopped, and the debug setting it was last
+/// given; see `VCPU.cache`.
+struct StateCache {
+  var registers: Registers?
+  var special: SpecialRegisters?
+  var guestDebug: GuestDebug?
+
+  /// After anything that may change the vCPU's registers behind our back (running it,
+  /// changing its multiprocessing state or pending events).
+  mutating func forgetRegisters() {
+    registers = nil
+    special = nil
+  }
+}
+
+/// The parts of a vCPU's state KVM can copy into `kvm_run` on each exit (KVM_SYNC_X86_*).
+public struct MirroredState: OptionSet, Sendable {
+  public let rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  /// The general-purpose registers, RIP and RFLAGS (what KVM_GET_REGS reads).
+  public static let registers = MirroredState(rawValue: UInt64(KVM_SYNC_X86_REGS))
+  /// Segments, control registers, EFER (what KVM_GET_SREGS reads).
+  public static let specialRegisters = MirroredState(rawValue: UInt64(KVM_SYNC_X86_SREGS))
 }

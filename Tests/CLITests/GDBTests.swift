@@ -13,10 +13,11 @@ final class DebugServerProcess {
     socket = NSTemporaryDirectory() + "hyperstep-gdb-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
     server = try ChildProcess(
       CLI.executable.path, ["debug", "--kernel", kernel, "--gdb", "unix:\(socket)"] + extra, stdout: .discard)
-    // The server names its socket on stderr once it listens; the wait is generous because a
+    // The server names its socket on stderr once it listens (the socket file appears a moment
+    // earlier, at bind, when a connection is still refused); the wait is generous because a
     // loaded two-core machine runs many of these at once.
-    let socket = socket
-    let listening = server.poll(seconds: 30) { FileManager.default.fileExists(atPath: socket) }
+    let server = self.server
+    let listening = server.poll(seconds: 30) { server.errorsText.contains("waiting for a debugger on") }
     if !listening {
       Issue.record("hyperstep debug made no socket within 30 s: \(server.errorsText)")
     }
