@@ -11,5 +11,6 @@ loop:
     add $1, %rax
     dec %ecx
     jnz loop
+done:
     mov $0x10, %al
     out %al, $0xf4

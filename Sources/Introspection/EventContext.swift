@@ -13,6 +13,7 @@ public final class EventContext {
   public let vcpu: Int
   let stepper: Stepper
   var insideAccess = false
+  weak var session: IntrospectionSession?
 
   init(stepper: Stepper) {
     self.stepper = stepper
@@ -71,6 +72,25 @@ public final class EventContext {
 
   public func writePhysical(_ address: UInt64, _ bytes: [UInt8]) throws {
     try stepper.machine.memory.write(bytes[...], at: GuestAddress(address))
+  }
+
+  /// Subscribes from inside a handler, during a run: the new subscription counts from this
+  /// vCPU's next instruction boundary, and other vCPUs running free are stopped once to pick
+  /// it up. A software breakpoint is planted at once. Port, MMIO and MSR filters are refused
+  /// here (their exits are arranged when the run starts): subscribe to them before `run()`.
+  @discardableResult
+  public func subscribe(_ filter: EventFilter, vcpus: Set<Int>? = nil, handler: @escaping EventHandler) throws
+    -> IntrospectionSession.SubscriptionID
+  {
+    guard let session else { throw IntrospectionError("the session of this context has ended") }
+    return try session.subscribe(fromHandlerOn: vcpu, filter, vcpus: vcpus, handler: handler)
+  }
+
+  /// Ends a subscription from inside a handler (a software breakpoint no other subscription
+  /// uses comes out of guest memory at once).
+  public func unsubscribe(_ id: IntrospectionSession.SubscriptionID) throws {
+    guard let session else { throw IntrospectionError("the session of this context has ended") }
+    try session.unsubscribe(fromHandlerOn: vcpu, id)
   }
 
   /// Reads MSRs the guest has (KVM_GET_MSRS).

@@ -11,12 +11,11 @@ import Synchronization
 /// The guest's own debug events (its INT3s, its #DB from TF or its debug registers) stay the
 /// guest's, as under the step contract; only the host's breakpoints become events.
 public final class IntrospectionSession: @unchecked Sendable {
-  // @unchecked: subscriptions change only while no run is going on (checked); each vCPU's
-  // state is touched only by the thread driving that vCPU; the ending is under a Mutex.
+  // @unchecked: the subscriptions and the ending are under Mutexes; each vCPU's state is
+  // touched only by the thread driving that vCPU.
   public let machine: Machine
   public let policy: InterruptPolicy
-  private var subscriptions: [Subscription] = []
-  private var nextID = 0
+  private let registry = Mutex(Registry())
   private var vcpuStates: [VCPUState] = []
   private let ending = Mutex<Ending?>(nil)
   private let running = Atomic<Bool>(false)
@@ -40,6 +39,24 @@ public final class IntrospectionSession: @unchecked Sendable {
     case failure(IntrospectionError)
   }
 
+  /// The subscriptions, which handlers may change during a run (`EventContext.subscribe`).
+  struct Registry: Sendable {
+    var subscriptions: [Subscription] = []
+    var nextID = 0
+    /// Bumped on every change, so each vCPU's loop notices one at its next boundary.
+    var generation = 0
+    /// Software breakpoints planted in guest memory for this run.
+    var planted: Set<UInt64> = []
+  }
+
+  /// What one vCPU's loop needs of the subscriptions, recomputed when they change.
+  struct Plan {
+    var hardware: [UInt64] = []
+    var software: Set<UInt64> = []
+    var watchesHandlers = false
+    var generation = -1
+  }
+
   /// Per-vCPU state, owned by the thread driving that vCPU.
   final class VCPUState: @unchecked Sendable {
     let stepper: Stepper
@@ -48,6 +65,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     /// Set by access handlers, acted on at the next instruction boundary.
     var toggleAfterAccess = false
     var watched: [(address: UInt64, length: Int, value: [UInt8])] = []
+    var plan = Plan()
 
     init(stepper: Stepper) {
       self.stepper = stepper
@@ -65,6 +83,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     vcpuStates = try machine.vcpus.indices.map {
       VCPUState(stepper: try Stepper(machine: machine, vcpu: $0, policy: policy, breakpoints: breakpoints))
     }
+    for state in vcpuStates { state.context.session = self }
   }
 
   // MARK: Subscriptions
@@ -75,21 +94,87 @@ public final class IntrospectionSession: @unchecked Sendable {
   public func subscribe(_ filter: EventFilter, vcpus: Set<Int>? = nil, handler: @escaping EventHandler) throws
     -> SubscriptionID
   {
-    guard !running.load(ordering: .acquiring) else { throw IntrospectionError("subscribe before run(), not during it") }
-    try validate(filter, vcpus: vcpus)
-    let id = SubscriptionID(value: nextID)
-    nextID += 1
-    subscriptions.append(Subscription(id: id, filter: filter, vcpus: vcpus, handler: handler))
-    return id
+    guard !running.load(ordering: .acquiring) else {
+      throw IntrospectionError("subscribe before run(), or from a handler (EventContext.subscribe) during it")
+    }
+    return try add(filter, vcpus: vcpus, handler: handler, from: nil)
   }
 
   public func unsubscribe(_ id: SubscriptionID) throws {
-    guard !running.load(ordering: .acquiring) else { throw IntrospectionError("unsubscribe between runs") }
-    subscriptions.removeAll { $0.id == id }
+    guard !running.load(ordering: .acquiring) else {
+      throw IntrospectionError("unsubscribe between runs, or from a handler (EventContext.unsubscribe) during one")
+    }
+    try remove(id, from: nil)
   }
 
   /// The current subscriptions, oldest first.
   public var subscriptionIDs: [SubscriptionID] { subscriptions.map(\.id) }
+
+  private var subscriptions: [Subscription] { registry.withLock { $0.subscriptions } }
+
+  /// Adds a subscription; during a run `caller` is the state of the vCPU whose handler asks.
+  func add(_ filter: EventFilter, vcpus: Set<Int>?, handler: @escaping EventHandler, from caller: VCPUState?) throws
+    -> SubscriptionID
+  {
+    try validate(filter, vcpus: vcpus)
+    if let caller {
+      switch filter {
+      case .port, .mmio, .msrWrite:
+        // The machine's access watcher and KVM's MSR filter are set up when a run starts.
+        throw IntrospectionError("port, MMIO and MSR subscriptions are made before run(), not from a handler")
+      case .softwareBreakpoint(let address):
+        let planted = registry.withLock { $0.planted.contains(address) }
+        if !planted {
+          try caller.stepper.insertSoftwareBreakpoint(at: address)
+          registry.withLock { _ = $0.planted.insert(address) }
+        }
+      default:
+        break
+      }
+    }
+    let id = registry.withLock { registry in
+      let id = SubscriptionID(value: registry.nextID)
+      registry.nextID += 1
+      registry.subscriptions.append(Subscription(id: id, filter: filter, vcpus: vcpus, handler: handler))
+      registry.generation += 1
+      return id
+    }
+    if let caller { interruptOthers(than: caller) }
+    return id
+  }
+
+  /// Removes a subscription (an unknown one is an error); see `add` for `caller`.
+  func remove(_ id: SubscriptionID, from caller: VCPUState?) throws {
+    let removed = registry.withLock { registry -> Subscription? in
+      guard let index = registry.subscriptions.firstIndex(where: { $0.id == id }) else { return nil }
+      registry.generation += 1
+      return registry.subscriptions.remove(at: index)
+    }
+    guard let removed else { throw IntrospectionError("no subscription \(id.value)") }
+    guard let caller else { return }
+    if case .softwareBreakpoint(let address) = removed.filter, !softwareBreakpoints.contains(address) {
+      try caller.stepper.removeSoftwareBreakpoint(at: address)
+      registry.withLock { _ = $0.planted.remove(address) }
+    }
+    interruptOthers(than: caller)
+  }
+
+  /// `EventContext.subscribe`/`unsubscribe`: from a handler on `vcpu`'s thread.
+  func subscribe(fromHandlerOn vcpu: Int, _ filter: EventFilter, vcpus: Set<Int>?, handler: @escaping EventHandler)
+    throws -> SubscriptionID
+  {
+    try add(filter, vcpus: vcpus, handler: handler, from: running.load(ordering: .acquiring) ? vcpuStates[vcpu] : nil)
+  }
+
+  func unsubscribe(fromHandlerOn vcpu: Int, _ id: SubscriptionID) throws {
+    try remove(id, from: running.load(ordering: .acquiring) ? vcpuStates[vcpu] : nil)
+  }
+
+  /// Makes the other vCPUs, which may be running free, stop once and pick up a change of
+  /// the subscriptions (an interrupted stop is no event).
+  private func interruptOthers(than caller: VCPUState) {
+    for state in vcpuStates where state !== caller { state.stepper.requestStop() }
+  }
 
   /// Single-stepping on or off for a vCPU before a run (handlers toggle it during one).
   public func setSingleStep(_ on: Bool, vcpu: Int) throws {
@@ -151,10 +236,17 @@ public final class IntrospectionSession: @unchecked Sendable {
     ending.withLock { $0 = nil }
     for state in vcpuStates { _ = state.stepper.stopSwitch.take() }  // stale requests from before
 
-    let softwareBreakpoints = self.softwareBreakpoints
-    for address in softwareBreakpoints { try vcpuStates[0].stepper.insertSoftwareBreakpoint(at: address) }
+    for address in softwareBreakpoints {
+      try vcpuStates[0].stepper.insertSoftwareBreakpoint(at: address)
+      registry.withLock { _ = $0.planted.insert(address) }
+    }
     defer {
-      for address in softwareBreakpoints { try? vcpuStates[0].stepper.removeSoftwareBreakpoint(at: address) }
+      // Also those handlers added: the run's thread is the only one left.
+      let planted = registry.withLock { registry in
+        defer { registry.planted.removeAll() }
+        return registry.planted
+      }
+      for address in planted { try? vcpuStates[0].stepper.removeSoftwareBreakpoint(at: address) }
     }
     let msrs = Array(Set(msrIndices)).sorted()
     if !msrs.isEmpty { try machine.vm.trapMSRWrites(msrs) }
@@ -162,12 +254,9 @@ public final class IntrospectionSession: @unchecked Sendable {
     if watcher.isNeeded { machine.watchAccesses(watcher) }
     defer { machine.watchAccesses(nil) }
     for state in vcpuStates {
-      state.watched = try subscriptions.compactMap { subscription in
-        guard case .writeWatchpoint(let address, let length) = subscription.filter,
-          subscription.covers(state.context.vcpu)
-        else { return nil }
-        return (address, length, try state.stepper.readMemory(linear: address, count: length))
-      }
+      state.watched = []
+      state.plan = Plan()
+      try refreshPlan(state)
     }
 
     let others = vcpuStates.dropFirst().map { state in
@@ -198,21 +287,44 @@ public final class IntrospectionSession: @unchecked Sendable {
 
   private var isEnding: Bool { ending.withLock { $0 != nil } }
 
+  /// Brings a vCPU's plan and write watches up to date with the subscriptions. Watches it
+  /// already had keep their last seen value; new ones start from memory as it is now.
+  private func refreshPlan(_ state: VCPUState) throws {
+    let vcpu = state.context.vcpu
+    let (current, generation) = registry.withLock { ($0.subscriptions, $0.generation) }
+    guard generation != state.plan.generation else { return }
+    let mine = current.filter { $0.covers(vcpu) }
+    state.plan = Plan(
+      hardware: Array(
+        Set(current.compactMap { if case .hardwareBreakpoint(let address) = $0.filter { address } else { nil } })
+      ).sorted(),
+      software: Set(
+        current.compactMap { if case .softwareBreakpoint(let address) = $0.filter { address } else { nil } }),
+      watchesHandlers: mine.contains { subscription in
+        switch subscription.filter {
+        case .exception, .interrupt: return true
+        default: return false
+        }
+      },
+      generation: generation)
+    let previous = state.watched
+    state.watched = try mine.compactMap { subscription in
+      guard case .writeWatchpoint(let address, let length) = subscription.filter else { return nil }
+      if let known = previous.first(where: { $0.address == address && $0.length == length }) { return known }
+      return (address, length, try state.stepper.readMemory(linear: address, count: length))
+    }
+  }
+
   /// One vCPU's loop: run or step, turn stops into events, act on the answers.
   fileprivate func drive(_ state: VCPUState) {
     let stepper = state.stepper
     let vcpu = state.context.vcpu
-    let hardware = hardwareBreakpoints
-    let software = softwareBreakpoints
-    let watchesHandlers = subscriptions.contains { subscription in
-      guard subscription.covers(vcpu) else { return false }
-      switch subscription.filter {
-      case .exception, .interrupt: return true
-      default: return false
-      }
-    }
     do {
       while !isEnding {
+        try refreshPlan(state)
+        let hardware = state.plan.hardware
+        let software = state.plan.software
+        let watchesHandlers = state.plan.watchesHandlers
         // Handler INT3s need an IDT: until a protected- or long-mode guest loads one (its IDTR
         // limit is 0 from Hyperstep's entry state), the vCPU is stepped, so the LIDT is seen.
         let special = stepper.specialRegisters

@@ -38,6 +38,12 @@ public struct CPUState: Sendable, Equatable {
   public var registers: Registers
   public var special: SpecialRegisters
 
+  public init(vcpu: Int, registers: Registers, special: SpecialRegisters) {
+    self.vcpu = vcpu
+    self.registers = registers
+    self.special = special
+  }
+
   /// A multi-line register dump in the style of QEMU's `info registers`.
   public var dump: String {
     let r = registers

@@ -249,6 +249,47 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(again.all == [0])
   }
 
+  @Test func handlersCanSubscribeAndUnsubscribeDuringARun() throws {
+    let session = try session(TestGuests.tightLoop)
+    let loop = try symbol("loop", in: TestGuests.tightLoop)
+    let done = try symbol("done", in: TestGuests.tightLoop)
+    let counts = Recorder<UInt64>()
+    let later = Recorder<(Event, UInt64)>()
+    try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
+      counts.append(try context.registers().rcx)
+      if counts.all.count == 3 {
+        // Enough of the loop: this breakpoint goes, one after the loop comes.
+        try context.unsubscribe(try #require(session.subscriptionIDs.first))
+        try context.subscribe(.hardwareBreakpoint(at: done)) { event, context in
+          later.append((event, try context.registers().rcx))
+          return .continue
+        }
+      }
+      return .continue
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    // tight_loop.S: `loop` is reached with ECX = 100000, 99999, 99998, ...; `done` once, with
+    // ECX = 0. The INT3 at `loop` is gone from memory (`add $1, %rax` begins with 0x48).
+    #expect(counts.all == [100_000, 99_999, 99_998])
+    #expect(later.all.map(\.0) == [.hardwareBreakpoint(address: done)])
+    #expect(later.all.map(\.1) == [0])
+    #expect(try session.machine.memory.read(at: GuestAddress(loop), count: 1) == [0x48])
+  }
+
+  @Test func accessSubscriptionsFromAHandlerAreRefused() throws {
+    let session = try session(TestGuests.tightLoop)
+    let loop = try symbol("loop", in: TestGuests.tightLoop)
+    try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
+      try context.subscribe(.port(0xf4...0xf4)) { _, _ in .continue }
+      return .continue
+    }
+    let error = #expect(throws: IntrospectionError.self) { try session.run() }
+    #expect(
+      error?.description
+        == "the handler for software breakpoint at 0x\(String(loop, radix: 16)) on vCPU 0 failed: "
+        + "port, MMIO and MSR subscriptions are made before run(), not from a handler")
+  }
+
   @Test func answersThatCannotBeCarriedOutAreErrors() throws {
     let session = try session(TestGuests.tightLoop)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
