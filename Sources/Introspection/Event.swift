@@ -41,7 +41,8 @@ public enum Event: Sendable, Equatable {
   /// A port, MMIO or MSR access that has not been carried out yet.
   case access(GuestAccess)
   case halt(interruptsEnabled: Bool)
-  case shutdown(RunOutcome)
+  // Boxed: a RunOutcome can carry a whole CPU state, and every event would be as large.
+  indirect case shutdown(RunOutcome)
   case guestRequest(value: UInt32)
 
   /// Port, MMIO and MSR accesses arrive before the instruction making them has finished.

@@ -14,6 +14,10 @@ public final class EventContext {
   let stepper: Stepper
   var insideAccess = false
   weak var session: IntrospectionSession?
+  /// The stop the vCPU stands at, for instruction-boundary events: its reason says what the
+  /// last instruction did (a step, the delivery of an exception, a guest request, ...), so a
+  /// tracer can write it as one line. Nil during port, MMIO and MSR events.
+  public internal(set) var stop: Stop?
 
   init(stepper: Stepper) {
     self.stepper = stepper

@@ -18,6 +18,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   private let registry = Mutex(Registry())
   private var vcpuStates: [VCPUState] = []
   private let ending = Mutex<Ending?>(nil)
+  /// Whether `ending` is set, readable without the lock on every step.
+  private let ended = Atomic<Bool>(false)
   private let running = Atomic<Bool>(false)
   private let breakpoints: BreakpointStore
 
@@ -51,6 +53,8 @@ public final class IntrospectionSession: @unchecked Sendable {
 
   /// What one vCPU's loop needs of the subscriptions, recomputed when they change.
   struct Plan {
+    /// The subscriptions as of `generation`, those covering this vCPU only.
+    var subscriptions: [Subscription] = []
     var hardware: [UInt64] = []
     var software: Set<UInt64> = []
     var watchesHandlers = false
@@ -234,6 +238,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     }
     defer { running.store(false, ordering: .releasing) }
     ending.withLock { $0 = nil }
+    ended.store(false, ordering: .releasing)
     for state in vcpuStates { _ = state.stepper.stopSwitch.take() }  // stale requests from before
 
     for address in softwareBreakpoints {
@@ -282,19 +287,22 @@ public final class IntrospectionSession: @unchecked Sendable {
       current = reason
       return true
     }
-    if first { for state in vcpuStates { state.stepper.requestStop() } }
+    guard first else { return }
+    ended.store(true, ordering: .releasing)
+    for state in vcpuStates { state.stepper.requestStop() }
   }
 
-  private var isEnding: Bool { ending.withLock { $0 != nil } }
+  private var isEnding: Bool { ended.load(ordering: .acquiring) }
 
   /// Brings a vCPU's plan and write watches up to date with the subscriptions. Watches it
   /// already had keep their last seen value; new ones start from memory as it is now.
   private func refreshPlan(_ state: VCPUState) throws {
     let vcpu = state.context.vcpu
+    guard registry.withLock({ $0.generation }) != state.plan.generation else { return }
     let (current, generation) = registry.withLock { ($0.subscriptions, $0.generation) }
-    guard generation != state.plan.generation else { return }
     let mine = current.filter { $0.covers(vcpu) }
     state.plan = Plan(
+      subscriptions: mine,
       hardware: Array(
         Set(current.compactMap { if case .hardwareBreakpoint(let address) = $0.filter { address } else { nil } })
       ).sorted(),
@@ -319,6 +327,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   fileprivate func drive(_ state: VCPUState) {
     let stepper = state.stepper
     let vcpu = state.context.vcpu
+    var events: [Event] = []
+    events.reserveCapacity(4)
     do {
       while !isEnding {
         try refreshPlan(state)
@@ -331,7 +341,8 @@ public final class IntrospectionSession: @unchecked Sendable {
         let noTableYet = watchesHandlers && special.cr0 & 1 != 0 && special.idt.limit == 0
         let stepping = state.singleStepping || !state.watched.isEmpty || noTableYet
         let stop = stepping ? try stepper.step() : try stepper.run(until: hardware, watchingHandlers: watchesHandlers)
-        var events: [Event] = []
+        // One array for the whole loop: a step is too short to allocate one each time.
+        events.removeAll(keepingCapacity: true)
         var machineEnd: RunOutcome?
         switch stop.reason {
         case .step, .msrWrite:
@@ -356,15 +367,16 @@ public final class IntrospectionSession: @unchecked Sendable {
           machineEnd = outcome
         }
         if state.singleStepping, stop.reason != .interrupted, machineEnd == nil {
-          events.insert(.singleStep(pc: stop.pc), at: 0)
+          events.insert(.singleStep(pc: stop.pc), at: 0)  // (at most a few events: a cheap insert)
         }
-        if stepping { events += try watchpointChanges(state) }
+        if stepping && !state.watched.isEmpty { events += try watchpointChanges(state) }
         if let machineEnd { events.append(.shutdown(machineEnd)) }
 
         if state.toggleAfterAccess {
           state.toggleAfterAccess = false
           state.singleStepping.toggle()
         }
+        state.context.stop = stop
         for event in events {
           let response = try dispatch(event, on: state)
           if try apply(response, to: event, on: state) { return }
@@ -401,8 +413,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   func dispatch(_ event: Event, on state: VCPUState) throws -> EventResponse {
     var toggles = 0
     var skip: EventResponse?
-    for subscription in subscriptions
-    where subscription.covers(state.context.vcpu) && matches(subscription.filter, event) {
+    // The vCPU's plan holds its subscriptions; one a handler adds counts from the next stop.
+    for subscription in state.plan.subscriptions where matches(subscription.filter, event) {
       let response: EventResponse
       do { response = try subscription.handler(event, state.context) } catch {
         throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
@@ -439,7 +451,12 @@ public final class IntrospectionSession: @unchecked Sendable {
     guard vcpuStates.indices.contains(vcpu), !isEnding else { return .perform }
     let state = vcpuStates[vcpu]
     state.context.insideAccess = true
-    defer { state.context.insideAccess = false }
+    let stop = state.context.stop
+    state.context.stop = nil
+    defer {
+      state.context.insideAccess = false
+      state.context.stop = stop
+    }
     let response: EventResponse
     do { response = try dispatch(.access(access), on: state) } catch let error as IntrospectionError {
       finish(.failure(error))

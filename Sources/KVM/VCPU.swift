@@ -60,9 +60,18 @@ import Synchronization
       return .interrupted
     }
     if !mirrored.isEmpty {
-      // SAFETY: KVM filled the s.regs parts named in kvm_valid_regs on this exit (KVM API, "kvm_run").
-      if mirrored.contains(.registers) { cache.registers = Registers(unsafe area.pointee.s.regs.regs) }
-      if mirrored.contains(.specialRegisters) { cache.special = SpecialRegisters(unsafe area.pointee.s.regs.sregs) }
+      // Loaded field by field from their offsets: reading `area.pointee.s.regs` would copy
+      // the whole 2 KiB union first, twice an exit.
+      let sync = unsafe UnsafeRawPointer(area) + VCPU.syncRegistersOffset
+      // SAFETY: KVM filled the s.regs parts named in kvm_valid_regs on this exit (KVM API,
+      // "kvm_run"); each is a kvm_regs / kvm_sregs at its offset in struct kvm_sync_regs.
+      if mirrored.contains(.registers) {
+        cache.registers = Registers(unsafe sync.loadUnaligned(fromByteOffset: VCPU.syncRegsOffset, as: kvm_regs.self))
+      }
+      if mirrored.contains(.specialRegisters) {
+        cache.special = SpecialRegisters(
+          unsafe sync.loadUnaligned(fromByteOffset: VCPU.syncSregsOffset, as: kvm_sregs.self))
+      }
     }
     switch Int32(unsafe area.pointee.exit_reason) {
     case KVM_EXIT_IO:
@@ -142,6 +151,11 @@ import Synchronization
       for index in 0..<8 { unsafe bytes[index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
     }
   }
+
+  /// Where `kvm_run.s.regs` (a struct kvm_sync_regs) begins, and its members within it.
+  static let syncRegistersOffset = MemoryLayout<kvm_run>.offset(of: \kvm_run.s)!
+  static let syncRegsOffset = MemoryLayout<kvm_sync_regs>.offset(of: \kvm_sync_regs.regs)!
+  static let syncSregsOffset = MemoryLayout<kvm_sync_regs>.offset(of: \kvm_sync_regs.sregs)!
 
   /// Asks KVM to copy these parts of the vCPU's state into `kvm_run` on every exit from now
   /// on: worth it where nearly every exit is followed by reading them (stepping, events), a

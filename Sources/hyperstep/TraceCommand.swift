@@ -118,15 +118,14 @@ struct TraceCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
-    if !watchedMSRs.isEmpty {
-      do { try vm.vm.trapMSRWrites(watchedMSRs) } catch {
-        fail("cannot watch MSR writes: \(error)", status: .hostFailure)
-      }
-    }
     let sink: TraceSink =
       traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }
       ?? .profile(TraceProfile(symbols: table), format)
-    let status = trace(vm, sink: sink, filter: filter, policy: policy, from: fromAddress, until: untilAddress)
+    let options = TraceSession.Options(
+      sink: sink, filter: filter, policy: policy, from: fromAddress, fromRequest: from == "request", fromText: from,
+      until: untilAddress, limit: limit, watchedMSRs: watchedMSRs, stats: stats,
+      showProgress: output != nil && HostIO.isTerminal(2))
+    let status = TraceSession(machine: vm, options: options).run()
     sink.finish(fd: fd)
     if fd != 1 { HostIO.close(fd) }
     Glibc.exit(status)
@@ -161,109 +160,6 @@ struct TraceCommand: ParsableCommand {
     return address
   }
 
-  /// Runs the session; returns the process exit status.
-  private func trace(
-    _ vm: Machine, sink: TraceSink, filter: TraceFilter, policy: InterruptPolicy, from: UInt64?, until: UInt64?
-  )
-    -> Int32
-  {
-    do {
-      let stepper = try Stepper(machine: vm, policy: policy)
-      // Phase 1: full speed to where tracing starts.
-      if from != nil || self.from == "request" {
-        let targets = [from, until].compactMap { $0 }
-        while true {
-          let stop = try stepper.run(until: targets)
-          switch stop.reason {
-          case .breakpoint(let address) where address == from:
-            break
-          case .breakpoint:
-            warn("error: --until 0x\(String(until ?? 0, radix: 16)) was reached before --from")
-            return ExitStatus.badInput.rawValue
-          case .guestRequest(let value) where self.from == "request" && value == ControlPort.startStepping:
-            break
-          case .guestRequest:
-            continue
-          case .exit(let outcome):
-            warn(
-              "error: the guest ended (\(TraceWriter.outcomeName(outcome))) before reaching --from \(self.from ?? "")")
-            return ExitStatus.fromNeverReached.rawValue
-          default:
-            continue
-          }
-          break
-        }
-      }
-      // Phase 2: one line per stop.
-      let start = HostIO.monotonicNanoseconds()
-      var recorded = 0
-      defer {
-        if stats {
-          let seconds = Double(HostIO.monotonicNanoseconds() - start) / 1e9
-          let rate = Int(Double(recorded) / max(seconds, 1e-9))
-          warn("traced \(recorded) stops in \(seconds) s (\(rate) stops/s)")
-        }
-      }
-      // Option values are read once: property wrappers are not free on a per-step path.
-      let limit = self.limit
-      let requested = self.from == "request"
-      let untilAddress = until ?? .max
-      var stop = Stop(reason: .step, pc: try stepper.pc(), vcpu: 0)
-      let filtered = !filter.isEmpty
-      // Progress on a terminal while the trace goes to a file: stops, rate, elapsed time.
-      let showProgress = output != nil && HostIO.isTerminal(2)
-      var nextProgress = start + 500_000_000
-      var steps = 0
-      defer { if showProgress { HostIO.write(2, Array("\n".utf8)[...]) } }
-      while true {
-        steps += 1
-        if showProgress && steps & 0x3ff == 0 {
-          let now = HostIO.monotonicNanoseconds()
-          if now >= nextProgress {
-            nextProgress = now + 500_000_000
-            let seconds = Double(now - start) / 1e9
-            let line =
-              "\rhyperstep: \(steps) steps, \(Int(Double(steps) / seconds)) steps/s, \(Int(seconds)) s elapsed  "
-            HostIO.write(2, Array(line.utf8)[...])
-          }
-        }
-        if !filtered || filter.keeps(pc: stop.pc, special: stepper.specialRegisters) {
-          sink.record(stop)
-          recorded += 1
-        }
-        if stop.pc == untilAddress || recorded >= limit { return ExitStatus.success.rawValue }
-        if stop.reason == .step {
-          stop = try stepper.step()
-          continue
-        }
-        if case .exit(let outcome) = stop.reason {
-          sink.flush()
-          return report(outcome)
-        }
-        if case .guestRequest(let value) = stop.reason, value == ControlPort.stopStepping, requested {
-          sink.flush()
-          let end = try stepper.run()
-          if case .exit(let outcome) = end.reason { return report(outcome) }
-          return ExitStatus.success.rawValue
-        }
-        if case .halt(false) = stop.reason { return ExitStatus.success.rawValue }
-        stop = try stepper.step()
-      }
-    } catch {
-      sink.flush()
-      warn("error: \(error)")
-      return ExitStatus.hostFailure.rawValue
-    }
-  }
-
-  private func report(_ outcome: RunOutcome) -> Int32 {
-    if let status = outcome.cleanExitStatus { return status }
-    if let state = outcome.crashState {
-      warn("error: the guest stopped: \(TraceWriter.outcomeName(outcome)) on vCPU \(state.vcpu)")
-      HostIO.write(2, Array((state.dump + "\n").utf8)[...])
-    }
-    return ExitStatus.guestCrashed.rawValue
-  }
 }
 
 #if canImport(Glibc)
