@@ -24,6 +24,37 @@ func usage() -> Never {
   exit(2)
 }
 
+/// Events counted by a handler, and a checksum of what it read.
+final class Tally: Sendable {
+  private let counts = Mutex<(events: UInt64, checksum: UInt64)>((0, 0))
+  func add(_ value: UInt64) { counts.withLock { $0 = ($0.events + 1, $0.checksum &+ value) } }
+  var total: (events: UInt64, checksum: UInt64) { counts.withLock { $0 } }
+}
+
+/// Runs `guest` under a session `subscribe` sets up, and prints "<events> <ns> <checksum>";
+/// the guest must reach its debug exit with 0x10 (its own checks passed).
+func measureEvents(of guest: GuestImage, subscribe: (IntrospectionSession, Tally) throws -> Void) {
+  do {
+    let machine = try Machine(
+      configuration: MachineConfiguration(kernel: guest.image, kernelName: guest.name), console: CapturedConsole())
+    let session = try IntrospectionSession(machine: machine)
+    let tally = Tally()
+    try subscribe(session, tally)
+    let start = HostIO.monotonicNanoseconds()
+    let end = try session.run()
+    let elapsed = HostIO.monotonicNanoseconds() - start
+    guard case .machineEnded(.debugExit(value: 0x10, _)) = end else {
+      HostIO.write(2, Array("\(guest.name) did not end with debug exit 0x10: \(end)\n".utf8)[...])
+      exit(1)
+    }
+    let (events, checksum) = tally.total
+    print("\(events) \(elapsed) \(checksum)")
+  } catch {
+    HostIO.write(2, Array("hyperstep-bench: \(error)\n".utf8)[...])
+    exit(1)
+  }
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "boot":
@@ -70,60 +101,26 @@ case "events":
   guard let elf = try? ELFFile(TestGuests.tightLoop.elf),
     let loop = elf.symbols().first(where: { $0.name == "loop" })?.address
   else { usage() }
-  do {
-    let machine = try Machine(
-      configuration: MachineConfiguration(kernel: TestGuests.tightLoop.image, kernelName: "tight_loop"),
-      console: CapturedConsole())
-    let session = try IntrospectionSession(machine: machine)
-    let tally = Mutex<(events: UInt64, checksum: UInt64)>((0, 0))
+  measureEvents(of: TestGuests.tightLoop) { session, tally in
     try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
       let rcx = try context.registers().rcx
-      tally.withLock { $0 = ($0.events + 1, $0.checksum &+ rcx) }
+      tally.add(rcx)
       return .continue
     }
-    let start = HostIO.monotonicNanoseconds()
-    let end = try session.run()
-    let elapsed = HostIO.monotonicNanoseconds() - start
-    guard case .machineEnded(.debugExit) = end else {
-      HostIO.write(2, Array("tight_loop did not reach its debug exit: \(end)\n".utf8)[...])
-      exit(1)
-    }
-    let (events, checksum) = tally.withLock { $0 }
-    print("\(events) \(elapsed) \(checksum)")
-  } catch {
-    HostIO.write(2, Array("hyperstep-bench: \(error)\n".utf8)[...])
-    exit(1)
   }
 case "msr-events":
   // MSR-write events per second through the event API: the msr_loop guest's 100000 writes of
   // IA32_SYSENTER_EIP, the handler reading the registers once per event; the writes still
-  // take effect (the guest checks the last one and exits with 0x10).
+  // take effect (the guest checks the last one, and exits with 0x11 if it was lost).
   let sysenterEIP: UInt32 = 0x176
-  do {
-    let machine = try Machine(
-      configuration: MachineConfiguration(kernel: TestGuests.msrLoop.image, kernelName: "msr_loop"),
-      console: CapturedConsole())
-    let session = try IntrospectionSession(machine: machine)
-    let tally = Mutex<(events: UInt64, checksum: UInt64)>((0, 0))
+  measureEvents(of: TestGuests.msrLoop) { session, tally in
     try session.subscribe(.msrWrite([sysenterEIP])) { event, context in
       guard case .access(.msrWrite(_, let value)) = event, try context.registers().rcx == UInt64(sysenterEIP) else {
         throw IntrospectionError("not the write of IA32_SYSENTER_EIP: \(event)")
       }
-      tally.withLock { $0 = ($0.events + 1, $0.checksum &+ value) }
+      tally.add(value)
       return .continue
     }
-    let start = HostIO.monotonicNanoseconds()
-    let end = try session.run()
-    let elapsed = HostIO.monotonicNanoseconds() - start
-    guard case .machineEnded(.debugExit(value: 0x10, _)) = end else {
-      HostIO.write(2, Array("msr_loop did not end with 0x10 (a write lost?): \(end)\n".utf8)[...])
-      exit(1)
-    }
-    let (events, checksum) = tally.withLock { $0 }
-    print("\(events) \(elapsed) \(checksum)")
-  } catch {
-    HostIO.write(2, Array("hyperstep-bench: \(error)\n".utf8)[...])
-    exit(1)
   }
 default:
   usage()
