@@ -186,6 +186,10 @@ public final class IntrospectionSession: @unchecked Sendable {
     vcpuStates[vcpu].singleStepping = on
   }
 
+  /// The stepper of one vCPU, for a client that also drives it itself between runs (the GDB
+  /// server's single steps and register access). Never while `run()` is going on.
+  public func stepper(forVCPU index: Int) -> Stepper { vcpuStates[index].stepper }
+
   public func isSingleStepping(vcpu: Int) -> Bool {
     vcpuStates.indices.contains(vcpu) && vcpuStates[vcpu].singleStepping
   }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Debugger
+import Introspection
 import KVM
 import Machine
 
@@ -34,14 +35,11 @@ struct DebugCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
-    let steppers: [Stepper]
-    do {
-      let store = BreakpointStore(memory: vm.memory)
-      steppers = try vm.vcpus.indices.map { try Stepper(machine: vm, vcpu: $0, policy: policy, breakpoints: store) }
-    } catch {
+    let session: IntrospectionSession
+    do { session = try IntrospectionSession(machine: vm, policy: policy) } catch {
       fail("\(error)", status: .hostFailure)
     }
-    let server = GDBServer(listener: listener, target: GDBMachineTarget(machine: vm, steppers: steppers))
+    let server = GDBServer(listener: listener, target: GDBMachineTarget(session: session))
     Glibc.exit(server.serve())
   }
 

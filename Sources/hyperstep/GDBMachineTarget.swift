@@ -1,25 +1,28 @@
 import Debugger
-import Dispatch
 import GDBRemote
 import GuestMemory
+import Introspection
 import KVM
 import Machine
-import Synchronization
 
-/// The machine as the GDB server sees it: one thread per vCPU (one vCPU for now), driven by
-/// the stepper so that `stepi` keeps the step contract.
+/// The machine as the GDB server sees it: one thread per vCPU. A continue is a run of the
+/// event API with gdb's breakpoints and watchpoints as subscriptions whose handlers stop it;
+/// a single step drives that vCPU's stepper directly, so `stepi` keeps the step contract.
 final class GDBMachineTarget: DebugTarget {
   let machine: Machine
-  /// One stepper per vCPU, sharing one breakpoint store.
+  let session: IntrospectionSession
+  /// One stepper per vCPU (the session's), sharing one breakpoint store.
   let steppers: [Stepper]
-  /// vCPU 0's stepper: memory, breakpoints and monitor commands go through it.
+  /// vCPU 0's stepper: memory and monitor commands go through it.
   var stepper: Stepper { steppers[0] }
+  /// gdb's breakpoints. Software ones are planted only while the guest runs (the session
+  /// does it), so memory gdb reads between runs needs no masking.
+  private var softwareBreakpoints: [UInt64] = []
   private var hardwareBreakpoints: [UInt64] = []
-  /// Write watchpoints, kept by stepping: the host delivers no data breakpoints (README), so
-  /// a continue with watchpoints set single-steps the guest in-process and compares the
-  /// watched bytes after every instruction, as gdb's own software watchpoints would, only
-  /// without a round trip per step.
-  private var watchpoints: [(address: UInt64, length: Int, value: [UInt8])] = []
+  /// Write watchpoints: this host delivers no data breakpoints (README), so the session
+  /// single-steps the guest in-process and compares the watched bytes after every
+  /// instruction, as gdb's own software watchpoints would, only without a round trip a step.
+  private var watchpoints: [(address: UInt64, length: Int)] = []
   /// Set once the guest has ended: later requests are refused.
   private(set) var exitStatus: Int32?
   /// Translate addresses as guest-physical rather than guest-virtual (`monitor phys on`).
@@ -27,13 +30,17 @@ final class GDBMachineTarget: DebugTarget {
 
   static let kernelGSBase: UInt32 = 0xc000_0102
 
-  init(machine: Machine, steppers: [Stepper]) {
-    self.machine = machine
-    self.steppers = steppers
+  init(session: IntrospectionSession) {
+    self.session = session
+    machine = session.machine
+    steppers = machine.vcpus.indices.map { session.stepper(forVCPU: $0) }
   }
 
-  /// Stops every vCPU's run; safe from any thread.
-  var stopSwitches: [StopSwitch] { steppers.map(\.stopSwitch) }
+  /// Stops a running continue, from any thread (Ctrl-C, a hang-up, a new client).
+  var interrupter: @Sendable () -> Void {
+    let session = self.session
+    return { session.requestStop() }
+  }
 
   var threads: [Int] { machine.vcpus.map { $0.id + 1 } }
 
@@ -172,7 +179,9 @@ final class GDBMachineTarget: DebugTarget {
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     switch kind {
     case .software:
-      do { try stepper.insertSoftwareBreakpoint(at: address) } catch { throw TargetError("\(error)") }
+      // Refused now if the address is not mapped, not at the next continue.
+      do { _ = try stepper.readMemory(linear: address, count: 1) } catch { throw TargetError("\(error)") }
+      if !softwareBreakpoints.contains(address) { softwareBreakpoints.append(address) }
       return true
     case .hardware:
       guard !hardwareBreakpoints.contains(address) else { return true }
@@ -186,8 +195,8 @@ final class GDBMachineTarget: DebugTarget {
       guard hardwareBreakpoints.count + watchpoints.count < 4 else {
         throw TargetError(code: 0x0e, "all four debug-register slots are in use")
       }
-      let value = try readMemory(thread: 1, address: address, count: length)
-      watchpoints.append((address, length, value))
+      _ = try readMemory(thread: 1, address: address, count: length)
+      watchpoints.append((address, length))
       return true
     case .read, .access:
       // x86 has no read-only watchpoints, and this host no access watchpoints either.
@@ -198,7 +207,7 @@ final class GDBMachineTarget: DebugTarget {
   func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     switch kind {
     case .software:
-      do { try stepper.removeSoftwareBreakpoint(at: address) } catch { throw TargetError("\(error)") }
+      softwareBreakpoints.removeAll { $0 == address }
       return true
     case .hardware:
       hardwareBreakpoints.removeAll { $0 == address }
@@ -217,68 +226,36 @@ final class GDBMachineTarget: DebugTarget {
     try event(for: try stepper(for: thread).step(), thread: thread)
   }
 
-  /// All-stop: every vCPU runs, each on a thread of its own, until one of them stops; the
-  /// others are then stopped too, and the first stop is the one reported.
+  /// All-stop: every vCPU runs on a thread of its own (the session's) until a breakpoint,
+  /// a watchpoint, Ctrl-C or the machine's end stops one; the others then stop too, and that
+  /// first stop is the one reported. Guest requests and MSR writes are for tracing: no
+  /// subscription, so no stop.
   func resume(thread: Int) throws -> StopEvent {
-    if !watchpoints.isEmpty { return try resumeWatching(thread: thread) }
-    for stopSwitch in stopSwitches { _ = stopSwitch.take() }  // a Ctrl-C from while stopped is stale
-    if steppers.count == 1 { return try runOne(0) }
-    let first = Mutex<(Int, Result<StopEvent, any Error>)?>(nil)
-    let finished = DispatchSemaphore(value: 0)
-    let switches = stopSwitches
-    let runners = steppers.indices.map { index in
-      let runner = SendableBox(self)
-      return HostThread(name: "vcpu\(index)-run") {
-        let result = Result { try runner.value.runOne(index) }
-        let isFirst = first.withLock { winner in
-          if winner == nil { winner = (index, result) }
-          return winner!.0 == index
-        }
-        if isFirst {
-          for (other, stopSwitch) in switches.enumerated() where other != index { stopSwitch.requestStop() }
-        }
-        finished.signal()
+    for id in session.subscriptionIDs { try session.unsubscribe(id) }
+    do {
+      for address in softwareBreakpoints { try session.subscribe(.softwareBreakpoint(at: address)) { _, _ in .stop } }
+      for address in hardwareBreakpoints { try session.subscribe(.hardwareBreakpoint(at: address)) { _, _ in .stop } }
+      for watch in watchpoints {
+        try session.subscribe(.writeWatchpoint(at: watch.address, length: watch.length)) { _, _ in .stop }
+      }
+    } catch {
+      throw TargetError("\(error)")
+    }
+    switch try session.run() {
+    case .machineEnded(let outcome):
+      return exitEvent(outcome, thread: outcome.crashState.map { $0.vcpu + 1 } ?? thread)
+    case .stopped(let vcpu, let event):
+      let stopped = vcpu >= 0 ? vcpu + 1 : thread
+      switch event {
+      case .softwareBreakpoint(let address): return .breakpoint(thread: stopped, kind: .software, address: address)
+      case .hardwareBreakpoint(let address): return .breakpoint(thread: stopped, kind: .hardware, address: address)
+      case .writeWatchpoint(let address, _, _): return .breakpoint(thread: stopped, kind: .write, address: address)
+      default: return .interrupted(thread: stopped)
       }
     }
-    for _ in runners { finished.wait() }
-    for runner in runners { runner.join() }
-    return try first.withLock { $0! }.1.get()
   }
 
-  /// Runs one vCPU until it stops for a reason worth reporting.
-  fileprivate func runOne(_ index: Int) throws -> StopEvent {
-    while true {
-      let stop = try steppers[index].run(until: hardwareBreakpoints)
-      if case .guestRequest = stop.reason { continue }  // guest requests are for tracing
-      if case .msrWrite = stop.reason { continue }  // MSR events are for tracing too
-      return try event(for: stop, thread: index + 1)
-    }
-  }
-
-  func interrupt() { for stopSwitch in stopSwitches { stopSwitch.requestStop() } }
-
-  /// Continue with write watchpoints: step, and stop after the first instruction that
-  /// changed a watched value, or at a breakpoint, or on Ctrl-C.
-  private func resumeWatching(thread: Int) throws -> StopEvent {
-    var steps = 0
-    while true {
-      let stop = try stepper.step()
-      steps += 1
-      if case .exit = stop.reason { return try event(for: stop, thread: thread) }
-      if case .halt(false) = stop.reason { return try event(for: stop, thread: thread) }
-      for index in watchpoints.indices {
-        let current = try readMemory(
-          thread: thread, address: watchpoints[index].address, count: watchpoints[index].length)
-        if current != watchpoints[index].value {
-          watchpoints[index].value = current
-          return .breakpoint(thread: thread, kind: .write, address: watchpoints[index].address)
-        }
-      }
-      if stepper.isSoftwareBreakpoint(stop.pc) { return .breakpoint(thread: thread, kind: .software, address: stop.pc) }
-      if hardwareBreakpoints.contains(stop.pc) { return .breakpoint(thread: thread, kind: .hardware, address: stop.pc) }
-      if steps % 256 == 0 && stepper.stopSwitch.take() { return .interrupted(thread: thread) }
-    }
-  }
+  func interrupt() { session.requestStop() }
 
   private func event(for stop: Stop, thread: Int) throws -> StopEvent {
     switch stop.reason {
@@ -290,12 +267,16 @@ final class GDBMachineTarget: DebugTarget {
     case .interrupted:
       return .interrupted(thread: thread)
     case .exit(let outcome):
-      guard let status = outcome.cleanExitStatus else {
-        return .crashed(thread: thread, reason: TraceWriter.outcomeName(outcome))
-      }
-      exitStatus = status
-      return .exited(status: status)
+      return exitEvent(outcome, thread: thread)
     }
+  }
+
+  private func exitEvent(_ outcome: RunOutcome, thread: Int) -> StopEvent {
+    guard let status = outcome.cleanExitStatus else {
+      return .crashed(thread: thread, reason: TraceWriter.outcomeName(outcome))
+    }
+    exitStatus = status
+    return .exited(status: status)
   }
 
   // MARK: Session
@@ -393,10 +374,4 @@ struct RegisterImage {
     let offset = X86_64.offsets[number]
     return Array(buffer[offset..<offset + X86_64.registers[number].bytes])
   }
-}
-
-/// Hands a non-Sendable reference to a thread that uses it while its owner waits.
-struct SendableBox<Value>: @unchecked Sendable {
-  let value: Value
-  init(_ value: Value) { self.value = value }
 }

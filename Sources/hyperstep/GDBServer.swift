@@ -108,17 +108,17 @@ final class GDBServer {
   /// either of which stops the guest.
   private func whileWatching(_ fd: Int32, _ body: () -> [UInt8]?) -> [UInt8]? {
     let done = Mutex(false)
-    let stopSwitches = target.stopSwitches
+    let stopGuest = target.interrupter
     let watcher = HostThread(name: "gdb-watch") {
       // A short poll: joining this thread waits for it once the guest has stopped.
       while !done.withLock({ $0 }) {
         guard HostSocket.readable(fd, milliseconds: 5) else { continue }
         guard let bytes = HostIO.readSome(fd, max: 64) else {
-          for stopSwitch in stopSwitches { stopSwitch.requestStop() }  // the client went away
+          stopGuest()  // the client went away
           return
         }
         if bytes.contains(0x03) {
-          for stopSwitch in stopSwitches { stopSwitch.requestStop() }
+          stopGuest()
           return
         }
       }
@@ -138,11 +138,11 @@ final class GDBServer {
   private func runUntilNextClient() -> DetachedEnd {
     let accepted = Mutex<Int32?>(nil)
     let listener = self.listener
-    let stopSwitches = target.stopSwitches
+    let stopGuest = target.interrupter
     let acceptor = HostThread(name: "gdb-accept") {
       if let fd = HostSocket.accept(listener) {
         accepted.withLock { $0 = fd }
-        for stopSwitch in stopSwitches { stopSwitch.requestStop() }
+        stopGuest()
       }
     }
     while true {
