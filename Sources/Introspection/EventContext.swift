@@ -55,19 +55,30 @@ public final class EventContext {
   /// Reads guest memory by virtual address, through the page tables at `cr3` (another
   /// address space) or the vCPU's own. Host breakpoints show as the bytes they replaced.
   public func readMemory(virtual address: UInt64, count: Int, cr3: UInt64? = nil) throws -> [UInt8] {
+    try check(cr3)
     try stepper.refreshSpecialRegisters()
     return try stepper.readMemory(linear: address, count: count, cr3: cr3)
   }
 
   public func writeMemory(virtual address: UInt64, _ bytes: [UInt8], cr3: UInt64? = nil) throws {
+    try check(cr3)
     try stepper.refreshSpecialRegisters()
     try stepper.writeMemory(linear: address, bytes, cr3: cr3)
   }
 
   /// The guest-physical address behind a virtual one, under `cr3` or the vCPU's own.
   public func translate(virtual address: UInt64, cr3: UInt64? = nil) throws -> UInt64 {
+    try check(cr3)
     try stepper.refreshSpecialRegisters()
     return try stepper.walker(cr3: cr3).translate(address).value
+  }
+
+  /// A CR3 given by the caller names a page-table page; low bits set are a mistake to say,
+  /// not to mask quietly (they may be a PCID copied from a live CR3, or a wrong number).
+  private func check(_ cr3: UInt64?) throws {
+    guard let cr3, cr3 & 0xfff != 0 else { return }
+    throw IntrospectionError(
+      "CR3 0x\(String(cr3, radix: 16)) is not page-aligned (bits 11:0 hold PCID or cache flags; pass cr3 & ~0xfff)")
   }
 
   public func readPhysical(_ address: UInt64, count: Int) throws -> [UInt8] {

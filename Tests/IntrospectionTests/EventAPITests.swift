@@ -213,12 +213,19 @@ struct HandlerFailure: Error, CustomStringConvertible {
       do { _ = try context.readMemory(virtual: virtual + 0x123, count: 9) } catch { failures.append("\(error)") }
       try context.writeMemory(virtual: virtual + 0x200, [1, 2, 3], cr3: tables)
       results.append(try context.readPhysical(0x30_0200, count: 3))
+      // A CR3 that is not page-aligned (its low bits are PCID or cache flags) is refused.
+      do { _ = try context.readMemory(virtual: virtual, count: 1, cr3: tables | 0x18) } catch {
+        failures.append("\(error)")
+      }
       return .stop
     }
     #expect(try session.run() == .stopped(vcpu: 0, event: .hardwareBreakpoint(address: start)))
     #expect(results.all == [Array("hyperstep".utf8), [1, 2, 3]])
     #expect(translated.all == [0x30_0123])
-    #expect(failures.all.count == 1)
+    #expect(failures.all.count == 2)
+    #expect(
+      failures.all.last
+        == "CR3 0x200018 is not page-aligned (bits 11:0 hold PCID or cache flags; pass cr3 & ~0xfff)")
   }
 
   @Test func aThrowingHandlerEndsTheSessionWithItsError() throws {
