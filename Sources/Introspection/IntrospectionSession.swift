@@ -219,12 +219,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     }
   }
 
-  private var hardwareBreakpoints: [UInt64] {
-    subscriptions.compactMap { if case .hardwareBreakpoint(let address) = $0.filter { address } else { nil } }
-  }
-  private var softwareBreakpoints: Set<UInt64> {
-    Set(subscriptions.compactMap { if case .softwareBreakpoint(let address) = $0.filter { address } else { nil } })
-  }
+  private var hardwareBreakpoints: [UInt64] { subscriptions.hardwareBreakpoints }
+  private var softwareBreakpoints: Set<UInt64> { subscriptions.softwareBreakpoints }
   private var msrIndices: [UInt32] {
     subscriptions.flatMap { subscription -> [UInt32] in
       if case .msrWrite(let indices) = subscription.filter { return indices }
@@ -307,11 +303,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     let mine = current.filter { $0.covers(vcpu) }
     state.plan = Plan(
       subscriptions: mine,
-      hardware: Array(
-        Set(current.compactMap { if case .hardwareBreakpoint(let address) = $0.filter { address } else { nil } })
-      ).sorted(),
-      software: Set(
-        current.compactMap { if case .softwareBreakpoint(let address) = $0.filter { address } else { nil } }),
+      hardware: current.hardwareBreakpoints,
+      software: current.softwareBreakpoints,
       watchesHandlers: mine.contains { subscription in
         switch subscription.filter {
         case .exception, .interrupt: return true
@@ -567,4 +560,14 @@ struct SendableSession: @unchecked Sendable {
   // @unchecked: the session guards its own shared state (see IntrospectionSession).
   let value: IntrospectionSession
   init(_ value: IntrospectionSession) { self.value = value }
+}
+
+extension [IntrospectionSession.Subscription] {
+  /// The distinct hardware-breakpoint addresses, in address order (one debug-register slot each).
+  var hardwareBreakpoints: [UInt64] {
+    Set(compactMap { if case .hardwareBreakpoint(let address) = $0.filter { address } else { nil } }).sorted()
+  }
+  var softwareBreakpoints: Set<UInt64> {
+    Set(compactMap { if case .softwareBreakpoint(let address) = $0.filter { address } else { nil } })
+  }
 }
