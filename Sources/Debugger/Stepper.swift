@@ -33,6 +33,10 @@ public final class Stepper {
   public let breakpoints: BreakpointStore
   private var handlers: HandlerBreakpoints { breakpoints.handlers }
   private var mode: Mode = .idle
+  /// The debug-register slot of each host breakpoint in the current run, and the slots the
+  /// guest's own breakpoints hold beside them (see `sharedDebugRegisters`).
+  private var hostSlots: [Int: UInt64] = [:]
+  private var guestSlots: [Int] = []
   /// Whether `run(until:)` stops after each trapped MSR write (`trace --msr-events` wants the
   /// stop; the event API, which hears of the write from inside the exit, does not).
   public var stopsAtMSRWrites = true
@@ -224,14 +228,11 @@ public final class Stepper {
       // Full speed: the handler breakpoints would stop every exception, so they come out
       // unless exceptions and interrupts are being watched.
       if watchHandlers { handlers.refresh(for: special) } else { handlers.remove() }
+      hostSlots = [:]
+      guestSlots = []
       if !breakpoints.isEmpty {
         debug.options.insert(.hardwareBreakpoints)
-        var dr7: UInt64 = 0
-        for (slot, address) in breakpoints.prefix(4).enumerated() {
-          debug.debugRegisters[slot] = address
-          dr7 |= 1 << (2 * UInt64(slot))  // Ln: local enable; R/W and LEN 0: execution
-        }
-        debug.debugRegisters[7] = dr7
+        debug.debugRegisters = try sharedDebugRegisters(hostBreakpoints: breakpoints)
       }
     }
     try vcpu.setGuestDebug(debug)
@@ -242,6 +243,38 @@ public final class Stepper {
       try vcpu.setRegisters(registers)
     }
     mode = newMode
+  }
+
+  /// DR0-DR7 for a run with host breakpoints, shared with the guest's own. While the host has
+  /// breakpoints KVM loads only what the host gives it (KVM_GUESTDBG_USE_HW_BP), so the
+  /// guest's enabled slots (L or G set in its DR7, as it last wrote them) are copied in as
+  /// they are, and the host takes free slots from DR3 down (guests start from DR0). The
+  /// guest still reads back what it wrote: KVM answers its MOV from DRn from its own copy.
+  /// A guest slot enabled while the vCPU runs counts from the next stop: KVM handles the
+  /// guest's DR writes itself, without an exit.
+  private func sharedDebugRegisters(hostBreakpoints: [UInt64]) throws -> [UInt64] {
+    let guest = try vcpu.debugRegisters()
+    let used = (0..<4).filter { guest.dr7 >> (2 * UInt64($0)) & 0b11 != 0 }
+    let free = (0..<4).reversed().filter { !used.contains($0) }
+    guard hostBreakpoints.count <= free.count else {
+      throw DebuggerError(
+        "no free debug-register slot for \(hostBreakpoints.count) host hardware breakpoints: the guest's own "
+          + "breakpoints hold \(used.map { "DR\($0)" }.joined(separator: ", ")) of the four")
+    }
+    var registers: [UInt64] = [guest.address.0, guest.address.1, guest.address.2, guest.address.3, 0, 0, 0, 0]
+    var dr7: UInt64 = 0
+    for slot in used {
+      let shift = UInt64(slot)
+      dr7 |= guest.dr7 & (0b11 << (2 * shift) | 0xf << (16 + 4 * shift))  // its enables, R/W and LEN
+    }
+    for (address, slot) in zip(hostBreakpoints, free) {
+      registers[slot] = address
+      dr7 |= 1 << (2 * UInt64(slot))  // Ln: local enable; R/W and LEN 0: execution
+      hostSlots[slot] = address
+    }
+    registers[7] = dr7
+    guestSlots = used
+    return registers
   }
 
   private func stop(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
@@ -524,10 +557,20 @@ public final class Stepper {
   }
 
   private func deliverGuestSingleStep() throws -> Stop {
+    let handler = try deliverGuestDebugException(status: Self.singleStepStatus)
+    guestTrapFlag = false
+    try applyDebugState(.stepping)
+    return try stop(.exception(vector: 1), pc: handler)
+  }
+
+  /// Delivers #DB to the guest's own handler with these DR6 status bits added, as the CPU
+  /// would have; returns the handler's address. The return address is RIP as it stands (a
+  /// breakpoint's fault: the instruction; a trap: the one after).
+  private func deliverGuestDebugException(status: UInt64) throws -> UInt64 {
     var registers = try vcpu.registers()
     var newSpecial = try vcpu.specialRegisters()
     var debugRegisters = try vcpu.debugRegisters()
-    debugRegisters.dr6 |= Self.singleStepStatus
+    debugRegisters.dr6 |= status
     try vcpu.setDebugRegisters(debugRegisters)
     let frame = try InterruptDelivery.deliver(
       vector: 1, returnAddress: registers.rip,
@@ -536,9 +579,7 @@ public final class Stepper {
     try vcpu.setSpecialRegisters(newSpecial)
     try vcpu.setRegisters(registers)
     special = newSpecial
-    guestTrapFlag = false
-    try applyDebugState(.stepping)
-    return try stop(.exception(vector: 1), pc: frame.handler)
+    return frame.handler
   }
 
   // MARK: Running
@@ -576,8 +617,9 @@ public final class Stepper {
     // debug registers for it (seen on PVM): it runs without hardware breakpoints until then.
     let state = machine.hasInterruptController ? try vcpu.multiprocessingState() : .runnable
     let waitingForStartup = state == .uninitialized || state == .initReceived
-    try applyDebugState(
-      .running(breakpoints: waitingForStartup ? [] : breakpoints, handlers: watchingHandlers && !waitingForStartup))
+    let running = Mode.running(
+      breakpoints: waitingForStartup ? [] : breakpoints, handlers: watchingHandlers && !waitingForStartup)
+    try applyDebugState(running)
     while true {
       let exit = try vcpu.run()
       switch exit {
@@ -588,10 +630,25 @@ public final class Stepper {
       case .debug(let info) where info.exception == 3 && watchingHandlers && handlers.vectors(at: info.pc) != nil:
         return try handlerReached(at: info.pc)
       case .debug(let info):
-        if let slot = (0..<4).first(where: { info.dr6 & (1 << UInt64($0)) != 0 }), slot < breakpoints.count {
+        let hits = (0..<4).filter { info.dr6 & (1 << UInt64($0)) != 0 }
+        if let slot = hits.first(where: { hostSlots[$0] != nil }), let address = hostSlots[slot] {
           special = try vcpu.specialRegisters()
           try applyDebugState(.idle)
-          return try stop(.breakpoint(address: breakpoints[slot]), pc: info.pc)
+          return try stop(.breakpoint(address: address), pc: info.pc)
+        }
+        if let slot = hits.first(where: { guestSlots.contains($0) }) {
+          // The guest's own breakpoint, in a slot it shares with ours: its #DB, its DR6 bit.
+          if try vcpu.registers().rflags & RFlags.resume != 0 {
+            // The guest returned to the instruction with RF set, which should have held this
+            // breakpoint back for one instruction; with the host's registers loaded in its
+            // place it fires anyway (seen on PVM). Run that instruction by a step, on.
+            let first = try step()
+            if first.reason != .step { return first }
+            try applyDebugState(running)
+            continue
+          }
+          _ = try deliverGuestDebugException(status: 1 << UInt64(slot))
+          continue
         }
       case .portOut, .portIn, .mmioRead, .mmioWrite:
         let action = machine.serviceDeviceExit(exit, on: vcpu)

@@ -283,6 +283,42 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(try session.machine.memory.read(at: GuestAddress(loop), count: 1) == [0x48])
   }
 
+  @Test func hostAndGuestBreakpointsShareTheDebugRegisters() throws {
+    let console = CapturedConsole()
+    let session = try session(TestGuests.sharedBreakpoints, console: console)
+    let hostA = try symbol("host_a", in: TestGuests.sharedBreakpoints)
+    let hostB = try symbol("host_b", in: TestGuests.sharedBreakpoints)
+    let seen = Recorder<Event>()
+    for address in [hostA, hostB] {
+      try session.subscribe(.hardwareBreakpoint(at: address)) { event, _ in
+        seen.append(event)
+        return .continue
+      }
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    // The host's two breakpoints fire as host events, once each (shared_breakpoints.S calls
+    // each once); the guest's own DR0 breakpoint reached its own handler twice with B0 in
+    // DR6, and DR0/DR7 read back what it wrote (the guest's output, from its source).
+    #expect(seen.all == [.hardwareBreakpoint(address: hostA), .hardwareBreakpoint(address: hostB)])
+    #expect(console.text == "dr0=ok dr7=ok\nhits=00000002\ndr6=ffff0ff1 ffff0ff1\n")
+  }
+
+  @Test func moreBreakpointsThanFreeSlotsIsAClearError() throws {
+    let session = try session(TestGuests.sharedBreakpoints)
+    let hostA = try symbol("host_a", in: TestGuests.sharedBreakpoints)
+    // Four host breakpoints fit while the guest has none; once it holds DR0 (from the stop at
+    // host_a on), the next run cannot place them all, and the guest keeps its own.
+    for address in [hostA, 0x1000, 0x2000, 0x3000] {
+      try session.subscribe(.hardwareBreakpoint(at: address)) { _, _ in .continue }
+    }
+    let error = #expect(throws: IntrospectionError.self) { try session.run() }
+    #expect(
+      error?.description
+        == "vCPU 0: no free debug-register slot for 4 host hardware breakpoints: the guest's own breakpoints hold DR0 of the four"
+    )
+    #expect(try session.machine.vcpus[0].debugRegisters().dr7 & 0xff == 0x01)
+  }
+
   @Test func accessSubscriptionsFromAHandlerAreRefused() throws {
     let session = try session(TestGuests.tightLoop)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
