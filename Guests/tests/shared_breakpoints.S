@@ -14,16 +14,7 @@
 _start:
     lea stack_top(%rip), %rsp
     call serial_init
-    lea idt(%rip), %rdx
-    lea db_handler(%rip), %rax
-    mov %ax, 16(%rdx)
-    movw $0x18, 18(%rdx)
-    movw $0x8e00, 20(%rdx)
-    shr $16, %rax
-    mov %ax, 22(%rdx)
-    shr $16, %rax
-    mov %eax, 24(%rdx)
-    lidt idtr(%rip)
+    call install_db_handler
 
     lea guest_bp(%rip), %rax
     mov %rax, %dr0
@@ -44,20 +35,7 @@ _start:
     jne bad_dr7
     lea ok_text(%rip), %rsi
     call puts
-    lea hits_text(%rip), %rsi
-    call puts
-    mov hits(%rip), %edi
-    call puthex
-    lea dr6_text(%rip), %rsi
-    call puts
-    mov dr6_first(%rip), %edi
-    call puthex
-    mov $' ', %bl
-    call putc
-    mov dr6_second(%rip), %edi
-    call puthex
-    mov $10, %bl
-    call putc
+    call print_db_results
     mov $0x10, %al
     out %al, $0xf4
 bad_dr0:
@@ -77,34 +55,10 @@ guest_bp:
     nop
     ret
 
-db_handler:
-    push %rax
-    mov %dr6, %rax
-    cmpl $0, hits(%rip)
-    jne 1f
-    mov %eax, dr6_first(%rip)
-    jmp 2f
-1:  mov %eax, dr6_second(%rip)
-2:  incl hits(%rip)
-    xor %eax, %eax
-    mov %rax, %dr6
-    orq $0x10000, 24(%rsp)    // RF in the saved RFLAGS (above the pushed RAX)
-    pop %rax
-    iretq
-
 #include "serial.inc"
+#include "debug_exception.inc"
 
 ok_text:   .asciz "dr0=ok dr7=ok\n"
-hits_text: .asciz "hits="
-dr6_text:  .asciz "\ndr6="
-    .p2align 3
-idtr:   .word 256 * 16 - 1
-        .quad idt
-    .p2align 2
-hits:       .long 0
-dr6_first:  .long 0
-dr6_second: .long 0
     .p2align 4
-idt:    .fill 256 * 16, 1, 0
     .fill 1024, 1, 0
 stack_top:
