@@ -1,28 +1,8 @@
-// Shared by the C baselines that run a flat long-mode guest (kvm_step.c, kvm_events.c): the
-// least set-up KVM needs for one, with nothing a baseline does not measure.
+// Shared by the C baselines that run a flat long-mode guest (kvm_step.c, kvm_events.c,
+// kvm_msr.c): the least set-up KVM needs for one, with nothing a baseline does not measure.
 #ifndef FLAT_LONG_MODE_H
 #define FLAT_LONG_MODE_H
-#include <fcntl.h>
-#include <linux/kvm.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
-
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
+#include "baseline.h"
 
 struct flat_guest {
     int vm;

@@ -3,27 +3,7 @@
 // against this in the same run (see Benchmarks/boot.sh).
 //
 //   kvm_boot GUEST.bin ITERATIONS MEMORY_MIB   prints the total nanoseconds for all boots
-#include <fcntl.h>
-#include <linux/kvm.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
-
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
+#include "baseline.h"
 
 static void boot_once(const uint8_t *guest, size_t guest_size, size_t memory_size) {
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
