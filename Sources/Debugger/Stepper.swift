@@ -23,7 +23,9 @@ public final class Stepper {
   private var waitingForInterrupt = false
   /// Segment and control registers, refreshed only after instructions that can change them.
   private var special: SpecialRegisters {
-    didSet { specialGeneration &+= 1 }
+    // Only a real change counts: stops and event handlers re-read these often, and every bump
+    // throws away the cached code-page translation.
+    didSet { if special != oldValue { specialGeneration &+= 1 } }
   }
   /// Bumped on every change of `special`, so caches keyed on it compare one integer.
   private var specialGeneration = 0
@@ -565,7 +567,8 @@ public final class Stepper {
 
   /// Delivers #DB to the guest's own handler with these DR6 status bits added, as the CPU
   /// would have; returns the handler's address. The return address is RIP as it stands (a
-  /// breakpoint's fault: the instruction; a trap: the one after).
+  /// breakpoint's fault: the instruction; a trap: the one after). The frame's TF is the
+  /// guest's: KVM's own while stepping is taken out, and at full speed RFLAGS is the guest's.
   private func deliverGuestDebugException(status: UInt64) throws -> UInt64 {
     var registers = try vcpu.registers()
     var newSpecial = try vcpu.specialRegisters()
@@ -574,7 +577,7 @@ public final class Stepper {
     try vcpu.setDebugRegisters(debugRegisters)
     let frame = try InterruptDelivery.deliver(
       vector: 1, returnAddress: registers.rip,
-      flags: (registers.rflags & ~RFlags.trap) | (guestTrapFlag ? RFlags.trap : 0), software: false,
+      flags: mode == .stepping ? guestFlags(registers) : registers.rflags, software: false,
       registers: &registers, special: &newSpecial, memory: machine.memory)
     try vcpu.setSpecialRegisters(newSpecial)
     try vcpu.setRegisters(registers)

@@ -80,7 +80,7 @@ final class TraceSession: @unchecked Sendable {
       if options.from == nil && !options.fromRequest {
         // From the first instruction: its line is written before anything runs.
         try session.setSingleStep(true, vcpu: 0)
-        if try beginTracing(at: firstPC()) { return status ?? ExitStatus.success.rawValue }
+        if try beginTracing(at: session.stepper(forVCPU: 0).pc()) { return status ?? ExitStatus.success.rawValue }
       }
       let end = try session.run()
       options.sink.flush()
@@ -128,12 +128,6 @@ final class TraceSession: @unchecked Sendable {
     start = HostIO.monotonicNanoseconds()
     nextProgress = start + 500_000_000
     return try record(Stop(reason: .step, pc: pc, vcpu: 0), context)
-  }
-
-  /// vCPU 0's linear PC before the session runs.
-  private func firstPC() throws -> UInt64 {
-    let vcpu = machine.vcpus[0]
-    return try vcpu.specialRegisters().cs.base &+ vcpu.registers().rip
   }
 
   /// Writes one stop if the filters keep it; true when it ends the trace (--until, --limit).
