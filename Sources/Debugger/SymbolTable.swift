@@ -26,14 +26,41 @@ public struct SymbolTable: Sendable {
     self.init(entries: elf.symbols().map { Entry(address: $0.address, name: $0.name) }, source: source)
   }
 
-  /// Parses `nm`-style lines: "ffffffff81000000 T _text".
-  public init(systemMap text: String, source: String) {
+  /// Why a file gives no symbols.
+  public struct LoadError: Error, Equatable, CustomStringConvertible {
+    public let description: String
+  }
+
+  /// Reads an ELF's symbol table or a System.map; refuses anything else, and a file with none.
+  public init(file bytes: [UInt8], source: String) throws(LoadError) {
+    if ELFFile.hasMagic(bytes) {
+      let elf: ELFFile
+      do { elf = try ELFFile(bytes) } catch { throw LoadError(description: "not a usable ELF file: \(error)") }
+      self.init(elf: elf, source: source)
+      guard !isEmpty else { throw LoadError(description: "the ELF file has no symbol table (is it stripped?)") }
+      return
+    }
+    try self.init(systemMap: String(decoding: bytes, as: UTF8.self), source: source)
+  }
+
+  /// Parses `nm`-style lines, "ffffffff81000000 T _text": every line must be one (a file
+  /// that is not a System.map must not pass as one with no symbols).
+  public init(systemMap text: String, source: String) throws(LoadError) {
     var entries: [Entry] = []
-    for line in text.split(separator: "\n") {
+    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
       let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-      guard fields.count >= 3, let address = UInt64(fields[0], radix: 16) else { continue }
+      if fields.isEmpty { continue }
+      guard fields.count == 3 || fields.count == 4,  // nm adds [module] for loadable modules
+        let address = UInt64(fields[0], radix: 16), fields[1].count == 1, fields[1].first!.isLetter
+          || "?-".contains(fields[1].first!)
+      else {
+        throw LoadError(
+          description:
+            "neither an ELF file nor a System.map: line \(number + 1) is not 'ADDRESS TYPE NAME' (as nm prints)")
+      }
       entries.append(Entry(address: address, name: String(fields[2])))
     }
+    guard !entries.isEmpty else { throw LoadError(description: "the System.map holds no symbols") }
     self.init(entries: entries, source: source)
   }
 
@@ -41,6 +68,18 @@ public struct SymbolTable: Sendable {
 
   public func address(of name: String) -> UInt64? {
     entries.first { $0.name == name }?.address
+  }
+
+  /// A symbol, or `symbol+OFFSET` (hex with 0x, or decimal) as traces print them.
+  public func address(ofExpression text: String) -> UInt64? {
+    if let address = address(of: text) { return address }
+    guard let plus = text.lastIndex(of: "+"), let base = address(of: String(text[..<plus])) else { return nil }
+    let offsetText = text[text.index(after: plus)...].lowercased()
+    let offset =
+      offsetText.hasPrefix("0x") ? UInt64(offsetText.dropFirst(2), radix: 16) : UInt64(offsetText, radix: 10)
+    guard let offset else { return nil }
+    let (sum, overflow) = base.addingReportingOverflow(offset)
+    return overflow ? nil : sum
   }
 
   /// The entry at or before `address`.

@@ -23,6 +23,10 @@ public final class TraceWriter {
 
   public var linesWritten: Int { count }
 
+  /// The first write that failed: the output is incomplete from there on, and the trace
+  /// must end (nothing more is written after it).
+  public private(set) var failure: HostIO.WriteError?
+
   public func write(_ stop: Stop) {
     switch format {
     case .text:
@@ -58,7 +62,9 @@ public final class TraceWriter {
 
   public func flush() {
     guard !buffer.isEmpty else { return }
-    HostIO.write(fd, buffer[...])
+    if failure == nil {
+      do { try HostIO.writeAll(fd, buffer[...]) } catch { failure = error }
+    }
     buffer.removeAll(keepingCapacity: true)
   }
 

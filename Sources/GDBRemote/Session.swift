@@ -257,6 +257,7 @@ public final class Session {
   public func stopReply(_ event: StopEvent) -> [UInt8] {
     func thread(_ id: Int) -> String {
       var text = "thread:\(String(id, radix: 16));"
+      // Expedited registers only save gdb a `g`; without them it asks, and gets the error then.
       if (try? target.readRegisters(thread: id, into: &registerImage, full: false)) != nil {
         for number in Self.expedited {
           let offset = X86_64.offsets[number]

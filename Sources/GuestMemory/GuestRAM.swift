@@ -67,7 +67,7 @@ public final class GuestRAM: @unchecked Sendable {
 
   /// Whether every byte of [address, address+length) is backed by one region.
   public func contains(_ address: GuestAddress, length: UInt64 = 1) -> Bool {
-    (try? locate(address, length)) != nil
+    (try? locate(address, length)) != nil  // the error says why not; this asks only whether
   }
 
   /// Finds the region holding the whole range and the offset of `address` in it.

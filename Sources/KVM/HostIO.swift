@@ -47,9 +47,15 @@ public enum HostIO {
 
   public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
-  /// Writes all of `bytes` to a file descriptor, retrying short writes. Returns false on error.
-  @discardableResult
-  public static func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+  /// Why a write failed: the errno of the first failed write(2).
+  public struct WriteError: Error, Equatable, CustomStringConvertible {
+    public let errno: Int32
+    // SAFETY: strerror returns a static, NUL-terminated message for any errno.
+    public var description: String { unsafe String(cString: strerror(errno)) }
+  }
+
+  /// Writes all of `bytes` to a file descriptor, retrying short and interrupted writes.
+  public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) throws(WriteError) {
     var done = 0
     while done < bytes.count {
       // SAFETY: the source is the slice's own storage, read within its bounds.
@@ -57,10 +63,28 @@ public enum HostIO {
         unsafe Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
       }
       if count < 0 && Glibc.errno == EINTR { continue }
-      guard count > 0 else { return false }
+      // write(2) returns 0 only for a zero-length request; treat it as "no space" so the loop ends.
+      guard count > 0 else { throw WriteError(errno: count == 0 ? ENOSPC : Glibc.errno) }
       done += count
     }
-    return true
+  }
+
+  /// `writeAll` for messages whose loss nobody could be told about (standard error, a
+  /// socket whose peer has gone, which the reader notices): returns false on error.
+  @discardableResult
+  public static func write(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+    do {
+      try writeAll(fd, bytes)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /// Closes a file that was written, reporting a failed close: some file systems (NFS, a full
+  /// disk with delayed allocation) report a lost write only there.
+  public static func closeWritten(_ fd: Int32) throws(WriteError) {
+    guard Glibc.close(fd) == 0 else { throw WriteError(errno: Glibc.errno) }
   }
 
   /// Blocks until some bytes can be read from `fd`; returns nil at end of file or on error.

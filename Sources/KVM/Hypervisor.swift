@@ -16,7 +16,7 @@ public final class Hypervisor: Sendable {
   /// Whether this process can open `/dev/kvm` and talk to it now (for tests that must say
   /// when they cannot run). Tries for real: permission bits alone mislead root.
   public static var isAvailable: Bool {
-    (try? Hypervisor()) != nil
+    (try? Hypervisor()) != nil  // a yes/no question: why not is for the caller that needs KVM
   }
 
   public init(path: String = Hypervisor.devicePath) throws(KVMError) {
@@ -30,6 +30,7 @@ public final class Hypervisor: Sendable {
   }
 
   /// The value KVM_CHECK_EXTENSION reports: 0 when absent, otherwise capability-specific.
+  /// KVM answers EINVAL for capabilities it does not know: that too means absent.
   public func check(_ capability: Capability) -> Int {
     Int((try? Syscall.ioctl(fd.rawValue, CKVM_CHECK_EXTENSION, value: capability.number, "KVM_CHECK_EXTENSION")) ?? 0)
   }

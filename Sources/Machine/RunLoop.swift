@@ -194,11 +194,12 @@ extension Machine {
         vcpu.completeMSRAccess(error: false)  // dropped, as a watcher asked: no #GP
         return nil
       }
+      // A write KVM refuses is the guest's #GP, not Hyperstep's error: the error is the answer.
       let accepted = (try? vcpu.setModelSpecificRegisters([(index, value)])) != nil
       vcpu.completeMSRAccess(error: !accepted)
       return accepted ? (index, value) : nil
     case .msrRead(let index):
-      let value = try? vcpu.modelSpecificRegisters([index]).first
+      let value = try? vcpu.modelSpecificRegisters([index]).first  // likewise: unreadable is #GP
       vcpu.completeMSRAccess(error: value == nil, value: value ?? 0)
       return nil
     default:
@@ -216,9 +217,15 @@ extension Machine {
     }
   }
 
+  /// The vCPU's registers for a crash report; when KVM cannot give them, the report says so
+  /// rather than showing zeros as if they were the guest's.
   public func snapshot(_ vcpu: VCPU) -> CPUState {
-    CPUState(
-      vcpu: vcpu.id, registers: (try? vcpu.registers()) ?? Registers(),
-      special: (try? vcpu.specialRegisters()) ?? SpecialRegisters())
+    do {
+      return CPUState(vcpu: vcpu.id, registers: try vcpu.registers(), special: try vcpu.specialRegisters())
+    } catch {
+      var state = CPUState(vcpu: vcpu.id, registers: Registers(), special: SpecialRegisters())
+      state.unreadable = "\(error)"
+      return state
+    }
   }
 }

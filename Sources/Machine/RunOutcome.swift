@@ -37,6 +37,8 @@ public struct CPUState: Sendable, Equatable {
   public var vcpu: Int
   public var registers: Registers
   public var special: SpecialRegisters
+  /// Why the registers above could not be read (they are then zero and not shown).
+  public var unreadable: String?
 
   public init(vcpu: Int, registers: Registers, special: SpecialRegisters) {
     self.vcpu = vcpu
@@ -46,6 +48,7 @@ public struct CPUState: Sendable, Equatable {
 
   /// A multi-line register dump in the style of QEMU's `info registers`.
   public var dump: String {
+    if let unreadable { return "vCPU \(vcpu): the registers could not be read: \(unreadable)" }
     let r = registers
     let s = special
     func h(_ value: UInt64) -> String {

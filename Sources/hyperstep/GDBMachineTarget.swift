@@ -83,7 +83,10 @@ final class GDBMachineTarget: DebugTarget {
       return
     }
     let fpu = try vcpu.fpuRegisters()
-    let kernelGSBase = (try? vcpu.modelSpecificRegisters([Self.kernelGSBase]).first) ?? 0
+    // A failed read is an error reply, never a 0 that gdb would show as the register's value.
+    guard let kernelGSBase = try vcpu.modelSpecificRegisters([Self.kernelGSBase]).first else {
+      throw TargetError("KVM returned no value for MSR_KERNEL_GS_BASE")
+    }
     for index in 0..<8 { image.setBytes(24 + index, fpu.st[index]) }
     // FXSAVE's abridged tag has one bit per register; gdb wants the full word (11 = empty).
     var tag: UInt64 = 0
@@ -296,7 +299,8 @@ final class GDBMachineTarget: DebugTarget {
 
         """
     case "registers", "cr":
-      guard let special = try? vcpu.specialRegisters() else { return "cannot read the special registers\n" }
+      let special: SpecialRegisters
+      do { special = try vcpu.specialRegisters() } catch { return "cannot read the special registers: \(error)\n" }
       func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
       return """
         cr0=\(hex(special.cr0)) cr2=\(hex(special.cr2)) cr3=\(hex(special.cr3)) cr4=\(hex(special.cr4)) cr8=\(hex(special.cr8))
@@ -304,7 +308,8 @@ final class GDBMachineTarget: DebugTarget {
 
         """
     case "dr":
-      guard let registers = try? vcpu.debugRegisters() else { return "cannot read the debug registers\n" }
+      let registers: DebugRegisters
+      do { registers = try vcpu.debugRegisters() } catch { return "cannot read the debug registers: \(error)\n" }
       func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
       let (dr0, dr1, dr2, dr3) = registers.address
       return
@@ -319,7 +324,8 @@ final class GDBMachineTarget: DebugTarget {
       return "interrupts while stepping: \(policy.rawValue)\n"
     case "translate":
       guard words.count == 2, let address = parseAddress(words[1]) else { return "usage: monitor translate ADDR\n" }
-      guard let special = try? vcpu.specialRegisters() else { return "cannot read the special registers\n" }
+      let special: SpecialRegisters
+      do { special = try vcpu.specialRegisters() } catch { return "cannot read the special registers: \(error)\n" }
       let walker = GuestCPU(registers: Registers(), special: special).walker(machine.memory)
       do {
         let physical = try walker.translate(address)

@@ -146,8 +146,11 @@ final class GDBServer {
       }
     }
     while true {
-      let event =
-        (try? target.resume(thread: target.threads.first ?? 1)) ?? .exited(status: ExitStatus.hostFailure.rawValue)
+      let event: StopEvent
+      do { event = try target.resume(thread: target.threads.first ?? 1) } catch {
+        warn("error: the guest cannot run on without a debugger: \(error)")
+        event = .exited(status: ExitStatus.hostFailure.rawValue)
+      }
       switch event {
       case .exited(let status):
         HostIO.close(listener)  // unblocks the acceptor

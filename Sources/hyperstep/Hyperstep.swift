@@ -44,6 +44,8 @@ enum ExitStatus: Int32 {
   case timedOut = 8
   case hostFailure = 10
   case fromNeverReached = 12
+  /// The trace or profile could not be written in full (a full disk, a closed pipe).
+  case outputFailed = 14
 }
 
 extension RunOutcome {

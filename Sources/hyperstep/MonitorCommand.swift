@@ -30,6 +30,7 @@ struct MonitorCommand: ParsableCommand {
     }
     let symbols: SymbolTable? =
       ELFFile.hasMagic(configuration.kernel)
+      // The machine has parsed this ELF already, so it cannot fail here; symbols are optional.
       ? (try? ELFFile(configuration.kernel)).map { SymbolTable(elf: $0, source: "") } : nil
     Glibc.exit(MonitorConsole(machine: vm, symbols: symbols).start())
   }
@@ -185,7 +186,7 @@ final class MonitorConsole: @unchecked Sendable {
   }
 
   private func resolve(_ text: String) -> UInt64? {
-    parseAddress(text) ?? symbols?.address(of: text)
+    parseAddress(text) ?? symbols?.address(ofExpression: text)
   }
 }
 

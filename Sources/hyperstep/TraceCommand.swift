@@ -27,8 +27,10 @@ struct TraceCommand: ParsableCommand {
   @Option(help: ArgumentHelp("The last address traced.", valueName: "addr|symbol"))
   var until: String?
 
-  @Option(help: "The most lines to write.")
-  var limit: Int = 1_000_000
+  static let defaultLimit = 1_000_000
+
+  @Option(help: "The most lines to write (a note on stderr says when it ends the trace).")
+  var limit: Int = defaultLimit
 
   @Option(help: ArgumentHelp("Interrupts while stepping: block (default) or deliver.", valueName: "policy"))
   var irq: String = "block"
@@ -98,6 +100,8 @@ struct TraceCommand: ParsableCommand {
       }
       guard watchedMSRs.count <= 16 else { fail("--msr-events: at most 16 MSRs can be watched", status: .badInput) }
     }
+    // A closed pipe on the trace's output is reported as a write error, not a silent SIGPIPE death.
+    HostSocket.ignoreBrokenPipes()
     let configuration = machine.configuration()
     let table = loadSymbols(configuration)
     let fromAddress = from == "request" ? nil : from.map { resolve($0, table, option: "--from") }
@@ -126,8 +130,13 @@ struct TraceCommand: ParsableCommand {
       until: untilAddress, limit: limit, watchedMSRs: watchedMSRs, stats: stats,
       showProgress: output != nil && HostIO.isTerminal(2))
     let status = TraceSession(machine: vm, options: options).run()
-    sink.finish(fd: fd)
-    if fd != 1 { HostIO.close(fd) }
+    do {
+      try sink.finish(fd: fd)
+      if fd != 1 { try HostIO.closeWritten(fd) }
+    } catch {
+      // The guest's own status would hide that the trace is incomplete.
+      fail("cannot write the trace to \(output ?? "standard output"): \(error); it is incomplete", status: .outputFailed)
+    }
     Glibc.exit(status)
   }
 
@@ -135,14 +144,13 @@ struct TraceCommand: ParsableCommand {
     if let path = symbols {
       let bytes: [UInt8]
       do { bytes = try HostIO.readFile(path) } catch { fail("\(path): \(error)", status: .badInput) }
-      if ELFFile.hasMagic(bytes) {
-        guard let elf = try? ELFFile(bytes) else { fail("\(path): not a usable ELF file", status: .badInput) }
-        return SymbolTable(elf: elf, source: path)
-      }
-      return SymbolTable(systemMap: String(decoding: bytes, as: UTF8.self), source: path)
+      do { return try SymbolTable(file: bytes, source: path) } catch { fail("--symbols \(path): \(error)", status: .badInput) }
     }
-    guard ELFFile.hasMagic(configuration.kernel), let elf = try? ELFFile(configuration.kernel) else { return nil }
-    return SymbolTable(elf: elf, source: configuration.kernelName)
+    // Other formats carry no symbols; an ELF that does not parse is reported as the machine would.
+    guard ELFFile.hasMagic(configuration.kernel) else { return nil }
+    do { return SymbolTable(elf: try ELFFile(configuration.kernel), source: configuration.kernelName) } catch {
+      fail("\(configuration.kernelName): \(error)", status: .badInput)
+    }
   }
 
   private func resolve(_ text: String, _ table: SymbolTable?, option: String) -> UInt64 {
@@ -152,9 +160,9 @@ struct TraceCommand: ParsableCommand {
         "\(option) \(text): no symbol table to look it up in (\(machine.kernel ?? "the demo guest") has none; try --symbols)",
         status: .badInput)
     }
-    guard let address = table.address(of: text) else {
+    guard let address = table.address(ofExpression: text) else {
       fail(
-        "\(option) \(text): no such symbol in \(table.source) (\(table.entries.count) symbols searched)",
+        "\(option) \(text): no such symbol in \(table.source) (\(table.entries.count) symbols searched; SYMBOL or SYMBOL+0xOFFSET)",
         status: .badInput)
     }
     return address
@@ -182,11 +190,18 @@ enum TraceSink {
     if case .lines(let writer) = self { writer.flush() }
   }
 
-  /// Writes what is still buffered, or the whole profile.
-  func finish(fd: Int32) {
+  /// The first failed write of the lines so far (a profile is written only at the end).
+  var failure: HostIO.WriteError? {
+    if case .lines(let writer) = self { return writer.failure }
+    return nil
+  }
+
+  /// Writes what is still buffered, or the whole profile; throws if any of the trace was lost.
+  func finish(fd: Int32) throws(HostIO.WriteError) {
     switch self {
     case .lines(let writer):
       writer.flush()
+      if let failure = writer.failure { throw failure }
     case .profile(let profile, let format):
       profile.finish()
       let text: String
@@ -196,7 +211,7 @@ enum TraceSink {
       case "folded": text = profile.folded()
       default: text = profile.chromeTrace()
       }
-      HostIO.write(fd, Array(text.utf8)[...])
+      try HostIO.writeAll(fd, Array(text.utf8)[...])
     }
   }
 }

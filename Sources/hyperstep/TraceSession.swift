@@ -37,6 +37,8 @@ final class TraceSession: @unchecked Sendable {
   private var nextProgress: UInt64 = 0
   /// Set by a handler that ends the trace with a status of its own.
   private var status: Int32?
+  /// --limit ended the trace (said on stderr: a silently cut trace looks complete).
+  private var limitReached = false
 
   init(machine: Machine, options: Options) {
     self.machine = machine
@@ -84,6 +86,11 @@ final class TraceSession: @unchecked Sendable {
       }
       let end = try session.run()
       options.sink.flush()
+      if limitReached && options.sink.failure == nil {
+        warn(
+          "note: the trace stopped at its limit of \(options.limit) lines\(options.limit == TraceCommand.defaultLimit ? " (the default)" : ""); raise --limit for more"
+        )
+      }
       if let status { return status }
       switch end {
       case .machineEnded(let outcome): return report(outcome)
@@ -138,7 +145,10 @@ final class TraceSession: @unchecked Sendable {
       options.sink.record(stop)
       recorded += 1
     }
-    return stop.pc == options.until || recorded >= options.limit
+    if stop.pc == options.until { return true }
+    if recorded >= options.limit { limitReached = true }
+    // A failed write ends the trace at once: the output is incomplete from there on.
+    return limitReached || options.sink.failure != nil
   }
 
   private func specialRegisters(_ context: EventContext?) throws -> SpecialRegisters {

@@ -130,7 +130,7 @@ import Testing
   let ram = BootLayout.ramRegions(memorySize: 64 << 20)
 
   func check(_ elf: SyntheticELF) throws {
-    try Machine.checkPlacement(try BootImage.parse(elf.bytes), ram: ram, commandLineLength: 0)
+    try BootImage.parse(elf.bytes).checkPlacement(ram: ram, commandLineLength: 0)
   }
 
   @Test func aWellPlacedImagePasses() throws {
@@ -257,7 +257,7 @@ import Testing
   @Test func commandLinesLongerThanTheKernelTakesAreRefused() throws {
     let image = try BootImage.parse(syntheticBzImage())
     #expect(throws: ImageError.commandLineTooLong(length: 3000, maximum: 2047)) {
-      try Machine.checkPlacement(image, ram: BootLayout.ramRegions(memorySize: 64 << 20), commandLineLength: 3000)
+      try image.checkPlacement(ram: BootLayout.ramRegions(memorySize: 64 << 20), commandLineLength: 3000)
     }
   }
 }

@@ -54,7 +54,15 @@ extension BootImage {
     guard !bytes.isEmpty else { throw .empty }
     switch format {
     case .flatReal:
-      return try flat(bytes, realMode: true, at: loadAddress ?? 0x7c00)
+      // An ELF of 16-bit code (what a linker makes before objcopy turns it into a .bin) is
+      // loaded as it was linked.
+      if ELFFile.hasMagic(bytes) {
+        guard loadAddress == nil else {
+          throw .unsupported("--load-address is for raw binaries; an ELF file is loaded where it was linked")
+        }
+        return try elf(ELFFile(bytes), realMode: true)
+      }
+      return try flat(bytes, realMode: true, at: loadAddress ?? bootSectorAddress)
     case .flatProtected:
       return try flat(bytes, realMode: false, at: loadAddress ?? 0x10_0000)
     case .multiboot:
@@ -85,37 +93,67 @@ extension BootImage {
 
   static func flat(_ bytes: [UInt8], realMode: Bool, at address: UInt64) throws(ImageError) -> BootImage {
     let chunk = Chunk(address: address, bytes: bytes[...], memorySize: UInt64(bytes.count))
+    let end = try end(of: chunk)
     guard realMode else {
+      // Entered with a 32-bit EIP: an image above 4 GiB could never run.
+      guard end <= 0x1_0000_0000 else {
+        throw .unsupported("a protected-mode image must end below 4 GiB, this one ends at 0x\(hex(end))")
+      }
       return BootImage(
         chunks: [chunk], entry: .protected32(entry: address), multiboot: false,
         formatName: "flat binary (protected mode)")
     }
-    // Real mode reaches the first MiB only; enter at 0:addr like a BIOS does for a boot sector,
-    // or at addr/16:0 for images above 64 KiB.
-    let end = address + UInt64(bytes.count)
-    guard end <= 0x10_0000 else {
-      throw .unsupported("a real-mode image must end below 1 MiB, this one ends at 0x\(hex(end))")
-    }
-    let entry: EntryMode
-    if address < 0x1_0000 {
-      entry = .real(segment: 0, offset: UInt16(address))
-    } else {
-      guard address % 16 == 0 else {
-        throw .unsupported("a real-mode load address above 64 KiB must be 16-byte aligned")
-      }
-      entry = .real(segment: UInt16(address >> 4), offset: 0)
-    }
-    return BootImage(chunks: [chunk], entry: entry, multiboot: false, formatName: "flat binary (real mode)")
+    return BootImage(
+      chunks: [chunk], entry: try realModeEntry(at: address, imageEnd: end), multiboot: false,
+      formatName: "flat binary (real mode)")
   }
 
-  static func elf(_ file: ELFFile) throws(ImageError) -> BootImage {
+  /// Where a chunk ends, or a bad-input error when it would wrap around the address space.
+  static func end(of chunk: Chunk) throws(ImageError) -> UInt64 {
+    let (end, overflow) = chunk.address.addingReportingOverflow(max(chunk.memorySize, UInt64(chunk.bytes.count)))
+    guard !overflow else {
+      throw .malformed(
+        "an image of \(chunk.bytes.count) bytes at 0x\(hex(chunk.address)) runs past the end of the address space")
+    }
+    return end
+  }
+
+  /// Real mode reaches the first MiB only; enter at 0:addr like a BIOS does for a boot sector,
+  /// or at addr/16:0 for entry points above 64 KiB.
+  static func realModeEntry(at address: UInt64, imageEnd: UInt64) throws(ImageError) -> EntryMode {
+    guard imageEnd <= 0x10_0000, address < 0x10_0000 else {
+      throw .unsupported(
+        "a real-mode image must lie below 1 MiB, this one ends at 0x\(hex(imageEnd)) (entry 0x\(hex(address)))")
+    }
+    if address < 0x1_0000 { return .real(segment: 0, offset: UInt16(address)) }
+    guard address % 16 == 0 else {
+      throw .unsupported("a real-mode entry point above 64 KiB must be 16-byte aligned, this one is 0x\(hex(address))")
+    }
+    return .real(segment: UInt16(address >> 4), offset: 0)
+  }
+
+  /// The BIOS loads a boot sector here and jumps to it in real mode.
+  static let bootSectorAddress: UInt64 = 0x7c00
+
+  /// `realMode`: the ELF holds 16-bit code (asked for with `--kernel-format flat-real`, or an
+  /// ELF32 whose entry point is the boot-sector address): its segments are loaded where they
+  /// were linked and entered in real mode.
+  static func elf(_ file: ELFFile, realMode: Bool = false) throws(ImageError) -> BootImage {
     let chunks = file.segments.map {
       Chunk(address: $0.physicalAddress, bytes: file.fileBytes(of: $0), memorySize: $0.memorySize)
     }
     let entry = file.physicalAddress(ofVirtual: file.entry) ?? file.entry
     switch file.elfClass {
+    case .elf32 where realMode || entry == bootSectorAddress:
+      var imageEnd: UInt64 = 0
+      for chunk in chunks { imageEnd = max(imageEnd, try end(of: chunk)) }
+      return BootImage(
+        chunks: chunks, entry: try realModeEntry(at: entry, imageEnd: imageEnd), multiboot: false,
+        formatName: "ELF32 (real mode)")
     case .elf32:
       return BootImage(chunks: chunks, entry: .protected32(entry: entry), multiboot: false, formatName: "ELF32")
+    case .elf64 where realMode:
+      throw .unsupported("an ELF64 image cannot be entered in real mode (--kernel-format flat-real)")
     case .elf64: return BootImage(chunks: chunks, entry: .long64(entry: entry), multiboot: false, formatName: "ELF64")
     }
   }

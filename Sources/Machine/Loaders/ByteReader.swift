@@ -16,6 +16,19 @@ struct ByteReader {
 
   func u64(_ offset: Int) -> UInt64? { value(offset, 8) }
 
+  /// A 32- or 64-bit field, widened: ELF32 and ELF64 structures differ mainly in this.
+  func word(_ offset: Int, wide: Bool) -> UInt64? { wide ? u64(offset) : u32(offset).map(UInt64.init) }
+
+  /// Fields a format requires: a read past the end is a truncated file, named by `what`.
+  func require(_ field: UInt64?, _ what: @autoclosure () -> String) throws(ImageError) -> UInt64 {
+    guard let field else { throw .truncated("\(what()) runs past the end of the file") }
+    return field
+  }
+
+  /// A file offset or size as an index into `bytes`: nil unless it is at most the file's size,
+  /// so later `Int` arithmetic on it cannot overflow.
+  func index(_ value: UInt64) -> Int? { value <= UInt64(bytes.count) ? Int(value) : nil }
+
   private func value(_ offset: Int, _ size: Int) -> UInt64? {
     guard offset >= 0, has(UInt64(offset), UInt64(size)) else { return nil }
     var result: UInt64 = 0

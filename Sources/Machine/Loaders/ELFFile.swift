@@ -21,7 +21,7 @@ public struct ELFFile: Sendable {
   public let entry: UInt64
   public let segments: [LoadSegment]
   let reader: ByteReader
-  let sectionTable: (offset: UInt64, entrySize: Int, count: Int)
+  let sectionTable: (offset: Int, entrySize: Int, count: Int)
 
   static let machineNames: [UInt16: String] = [
     2: "SPARC", 3: "i386", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "S/390", 40: "ARM", 50: "IA-64",
@@ -50,11 +50,19 @@ public struct ELFFile: Sendable {
     guard r.has(0, is64 ? 64 : 52) else {
       throw .truncated("the ELF header needs \(is64 ? 64 : 52) bytes, the file has \(bytes.count)")
     }
-    let type = r.u16(16)!
-    let machine = r.u16(18)!
-    let expected: UInt16 = is64 ? 62 : 3
+    // Each field is read with its own check: nothing below relies on an earlier test to
+    // make a read or an addition safe.
+    func half(_ offset: Int, _ what: String) throws(ImageError) -> Int {
+      Int(try r.require(r.u16(offset).map(UInt64.init), what))
+    }
+    func word(_ offset: Int, _ what: String) throws(ImageError) -> UInt64 {
+      try r.require(r.word(offset, wide: is64), what)
+    }
+    let type = try half(16, "e_type")
+    let machine = try half(18, "e_machine")
+    let expected = is64 ? 62 : 3
     guard machine == expected else {
-      let name = Self.machineNames[machine].map { "\($0) (machine \(machine))" } ?? "machine \(machine)"
+      let name = Self.machineNames[UInt16(machine)].map { "\($0) (machine \(machine))" } ?? "machine \(machine)"
       throw .wrongMachine(
         "ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(is64 ? "x86-64" : "i386") \(is64 ? "ELF64" : "ELF32") images"
       )
@@ -64,39 +72,45 @@ public struct ELFFile: Sendable {
         ? .unsupported("position-independent ELF (ET_DYN); link the kernel at a fixed address")
         : .unsupported("ELF type \(type) is not an executable (ET_EXEC)")
     }
-    entry = is64 ? r.u64(24)! : UInt64(r.u32(24)!)
-    let programOffset = is64 ? r.u64(32)! : UInt64(r.u32(28)!)
-    let programEntrySize = Int(r.u16(is64 ? 54 : 42)!)
-    let programCount = Int(r.u16(is64 ? 56 : 44)!)
-    let sectionOffset = is64 ? r.u64(40)! : UInt64(r.u32(32)!)
-    let sectionEntrySize = Int(r.u16(is64 ? 58 : 46)!)
-    let sectionCount = Int(r.u16(is64 ? 60 : 48)!)
+    entry = try word(24, "e_entry")
+    let programOffset = try word(is64 ? 32 : 28, "e_phoff")
+    let programEntrySize = try half(is64 ? 54 : 42, "e_phentsize")
+    let programCount = try half(is64 ? 56 : 44, "e_phnum")
+    let sectionOffset = try word(is64 ? 40 : 32, "e_shoff")
+    let sectionEntrySize = try half(is64 ? 58 : 46, "e_shentsize")
+    let sectionCount = try half(is64 ? 60 : 48, "e_shnum")
     guard programEntrySize >= (is64 ? 56 : 32) || programCount == 0 else {
       throw .malformed("program header entries are \(programEntrySize) bytes")
     }
-    guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)) else {
+    guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)), let programStart = r.index(programOffset)
+    else {
       throw .truncated(
         "the program header table (\(programCount) entries at 0x\(hex(programOffset))) runs past the end")
     }
     var segments: [LoadSegment] = []
     for index in 0..<programCount {
-      let base = Int(programOffset) + index * programEntrySize
-      guard r.u32(base)! == 1 else { continue }  // PT_LOAD only
-      let segment =
-        is64
-        ? LoadSegment(
-          physicalAddress: r.u64(base + 24)!, virtualAddress: r.u64(base + 16)!, fileOffset: r.u64(base + 8)!,
-          fileSize: r.u64(base + 32)!, memorySize: r.u64(base + 40)!)
-        : LoadSegment(
-          physicalAddress: UInt64(r.u32(base + 12)!), virtualAddress: UInt64(r.u32(base + 8)!),
-          fileOffset: UInt64(r.u32(base + 4)!), fileSize: UInt64(r.u32(base + 16)!),
-          memorySize: UInt64(r.u32(base + 20)!))
+      let base = programStart + index * programEntrySize
+      func field(_ offset64: Int, _ offset32: Int, _ what: String) throws(ImageError) -> UInt64 {
+        try r.require(r.word(base + (is64 ? offset64 : offset32), wide: is64), "program header \(index) \(what)")
+      }
+      guard try r.require(r.u32(base).map(UInt64.init), "program header \(index)") == 1 else { continue }  // PT_LOAD
+      let segment = LoadSegment(
+        physicalAddress: try field(24, 12, "p_paddr"), virtualAddress: try field(16, 8, "p_vaddr"),
+        fileOffset: try field(8, 4, "p_offset"), fileSize: try field(32, 16, "p_filesz"),
+        memorySize: try field(40, 20, "p_memsz"))
       guard segment.fileSize <= segment.memorySize else {
         throw .malformed("segment at 0x\(hex(segment.physicalAddress)) has more file bytes than memory bytes")
       }
       guard r.has(segment.fileOffset, segment.fileSize) else {
         throw .truncated(
           "segment at 0x\(hex(segment.physicalAddress)) needs file bytes 0x\(hex(segment.fileOffset))+0x\(hex(segment.fileSize))"
+        )
+      }
+      guard !segment.physicalAddress.addingReportingOverflow(segment.memorySize).overflow,
+        !segment.virtualAddress.addingReportingOverflow(segment.memorySize).overflow
+      else {
+        throw .malformed(
+          "segment at 0x\(hex(segment.physicalAddress)) of 0x\(hex(segment.memorySize)) bytes runs past the end of the address space"
         )
       }
       if segment.memorySize > 0 { segments.append(segment) }
@@ -106,15 +120,23 @@ public struct ELFFile: Sendable {
     self.reader = r
     let tableFits =
       sectionEntrySize >= (is64 ? 64 : 40) && r.has(sectionOffset, UInt64(sectionCount) * UInt64(sectionEntrySize))
-    sectionTable = tableFits ? (sectionOffset, sectionEntrySize, sectionCount) : (0, 0, 0)
+    if tableFits, let start = r.index(sectionOffset) {
+      sectionTable = (start, sectionEntrySize, sectionCount)
+    } else {
+      sectionTable = (0, 0, 0)
+    }
   }
 
-  /// The bytes of a segment that come from the file.
+  /// The bytes of a segment that come from the file (checked to be in the file when parsed).
   public func fileBytes(of segment: LoadSegment) -> ArraySlice<UInt8> {
-    reader.bytes[Int(segment.fileOffset)..<Int(segment.fileOffset + segment.fileSize)]
+    guard let start = reader.index(segment.fileOffset), let count = reader.index(segment.fileSize),
+      count <= reader.bytes.count - start
+    else { return [] }
+    return reader.bytes[start..<start + count]
   }
 
-  /// Where `virtualAddress` is loaded physically, through the segment that covers it.
+  /// Where `virtualAddress` is loaded physically, through the segment that covers it
+  /// (segments were checked not to wrap around the address space).
   public func physicalAddress(ofVirtual virtualAddress: UInt64) -> UInt64? {
     for segment in segments
     where virtualAddress >= segment.virtualAddress && virtualAddress - segment.virtualAddress < segment.memorySize {
@@ -124,31 +146,32 @@ public struct ELFFile: Sendable {
   }
 
   /// Symbols from the static symbol table (SHT_SYMTAB), skipping section and file symbols.
-  /// Returns an empty list for stripped files or unreadable tables.
+  /// Returns an empty list for stripped files; unreadable tables and entries are skipped.
   public func symbols() -> [Symbol] {
     let is64 = elfClass == .elf64
     let r = reader
     var result: [Symbol] = []
     for index in 0..<sectionTable.count {
-      let header = Int(sectionTable.offset) + index * sectionTable.entrySize
+      let header = sectionTable.offset + index * sectionTable.entrySize
       guard r.u32(header + 4) == 2 else { continue }  // SHT_SYMTAB
-      let offset = is64 ? r.u64(header + 24)! : UInt64(r.u32(header + 16)!)
-      let size = is64 ? r.u64(header + 32)! : UInt64(r.u32(header + 20)!)
-      let link = Int(r.u32(is64 ? header + 40 : header + 24)!)
-      let entrySize = Int(is64 ? r.u64(header + 56)! : UInt64(r.u32(header + 36)!))
-      guard link < sectionTable.count, entrySize >= (is64 ? 24 : 16), r.has(offset, size) else { continue }
-      let stringsHeader = Int(sectionTable.offset) + link * sectionTable.entrySize
-      let stringsOffset = Int(is64 ? r.u64(stringsHeader + 24)! : UInt64(r.u32(stringsHeader + 16)!))
-      for entry in stride(from: Int(offset), to: Int(offset + size) - entrySize + 1, by: entrySize) {
-        let nameOffset = Int(r.u32(entry)!)
-        let info = is64 ? r.u8(entry + 4)! : r.u8(entry + 12)!
-        let value = is64 ? r.u64(entry + 8)! : UInt64(r.u32(entry + 4)!)
-        let symbolSize = is64 ? r.u64(entry + 16)! : UInt64(r.u32(entry + 8)!)
+      guard let offset = r.word(header + (is64 ? 24 : 16), wide: is64),
+        let size = r.word(header + (is64 ? 32 : 20), wide: is64),
+        let link = r.u32(header + (is64 ? 40 : 24)).map(Int.init),
+        let entrySize = r.word(header + (is64 ? 56 : 36), wide: is64).flatMap(r.index),
+        link < sectionTable.count, entrySize >= (is64 ? 24 : 16), r.has(offset, size),
+        let start = r.index(offset), let end = r.index(offset + size),
+        let strings = r.word(sectionTable.offset + link * sectionTable.entrySize + (is64 ? 24 : 16), wide: is64)
+          .flatMap(r.index)
+      else { continue }
+      for entry in stride(from: start, to: end - entrySize + 1, by: entrySize) {
+        guard let nameOffset = r.u32(entry).map(Int.init), let info = r.u8(entry + (is64 ? 4 : 12)),
+          let value = r.word(entry + (is64 ? 8 : 4), wide: is64), let symbolSize = r.word(entry + (is64 ? 16 : 8), wide: is64),
+          let section = r.u16(entry + (is64 ? 6 : 14))
+        else { continue }
         let kind = info & 0xf
-        let section = r.u16(entry + (is64 ? 6 : 14))!
         guard nameOffset != 0, kind != 3, kind != 4,  // STT_SECTION, STT_FILE
           section != 0, section != 0xfff1,  // undefined and absolute (linker-script constants)
-          let name = r.cString(stringsOffset + nameOffset), !name.isEmpty
+          let name = r.cString(strings + nameOffset), !name.isEmpty
         else { continue }
         result.append(Symbol(name: name, address: value, size: symbolSize, isFunction: kind == 2))
       }

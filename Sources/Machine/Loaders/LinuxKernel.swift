@@ -26,7 +26,9 @@ public struct LinuxKernel: Sendable, Equatable {
     let r = ByteReader(bytes: bytes)
     guard Self.hasMagic(bytes) else { throw .unrecognized(firstBytes: Array(bytes.prefix(4))) }
     guard r.u16(0x1fe) == 0xaa55 else { throw .malformed("bzImage boot sector signature 0xaa55 is missing") }
-    let version = r.u16(0x206)!
+    guard let version = r.u16(0x206), let setupSize = r.u8(0x201), let setupSectorsField = r.u8(0x1f1) else {
+      throw .truncated("the setup header runs past the end")
+    }
     // 2.12 brought xloadflags, and with them the 64-bit entry point.
     guard version >= 0x20c, let xloadflags = r.u16(0x236), xloadflags & 1 != 0 else {
       throw .unsupported(
@@ -34,10 +36,10 @@ public struct LinuxKernel: Sendable, Equatable {
       )
     }
     protocolVersion = version
-    let headerEnd = 0x202 + Int(r.u8(0x201)!)
+    let headerEnd = 0x202 + Int(setupSize)
     guard headerEnd <= bytes.count else { throw .truncated("the setup header runs past the end") }
     header = Array(bytes[Self.headerStart..<headerEnd])
-    var setupSectors = Int(r.u8(0x1f1)!)
+    var setupSectors = Int(setupSectorsField)
     if setupSectors == 0 { setupSectors = 4 }
     payloadOffset = (setupSectors + 1) * 512
     guard payloadOffset < bytes.count else {
@@ -45,6 +47,10 @@ public struct LinuxKernel: Sendable, Equatable {
     }
     let preferred = r.u64(0x258) ?? 0
     loadAddress = preferred >= 0x10_0000 ? preferred : 0x10_0000
+    // The image and its entry point must fit in the address space (checked against RAM later).
+    guard loadAddress <= UInt64.max - 0x200 - UInt64(bytes.count - payloadOffset) else {
+      throw .malformed("pref_address 0x\(hex(preferred)) leaves no room for the kernel in the address space")
+    }
     initSize = UInt64(r.u32(0x260) ?? 0)
     commandLineMaximum = Int(r.u32(0x238) ?? 255)
     initrdAddressMaximum = UInt64(r.u32(0x22c) ?? 0x37ff_ffff)

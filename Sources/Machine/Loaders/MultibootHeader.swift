@@ -32,10 +32,9 @@ public struct MultibootHeader: Sendable, Equatable {
   public static func find(in bytes: [UInt8]) throws(ImageError) -> MultibootHeader? {
     let r = ByteReader(bytes: bytes)
     for offset in stride(from: 0, to: min(bytes.count, searchLimit) - 11, by: 4) {
-      guard r.u32(offset) == magic else { continue }
-      let flags = r.u32(offset + 4)!
-      let checksum = r.u32(offset + 8)!
-      guard magic &+ flags &+ checksum == 0 else { continue }  // a stray magic number, not a header
+      guard r.u32(offset) == magic, let flags = r.u32(offset + 4), let checksum = r.u32(offset + 8),
+        magic &+ flags &+ checksum == 0  // else a stray magic number, not a header
+      else { continue }
       return try MultibootHeader(reader: r, offset: offset, flags: flags)
     }
     return nil

@@ -6,6 +6,7 @@ public enum BootLayout {
   static let gdt: UInt64 = 0x500
   /// Linux's zero page (boot_params).
   static let zeroPage: UInt64 = 0x7000
+  static let zeroPageSize: UInt64 = 0x1000
   /// Initial stack for protected- and long-mode entries: grows down from here.
   static let stackTop: UInt64 = 0x7000
   static let stackBottom: UInt64 = 0x1000

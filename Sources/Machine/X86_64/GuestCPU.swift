@@ -34,6 +34,8 @@ public struct GuestCPU {
     let walker = walker(memory)
     let pc = linearPC
     let firstPage = Int(0x1000 - (pc & 0xfff))
+    // An instruction may end before an unmapped page: then only the bytes up to it exist,
+    // and the decoder reports an instruction it cannot finish as such.
     if let bytes = try? walker.read(linear: pc, count: 15) { return bytes }
     return (try? walker.read(linear: pc, count: min(15, firstPage))) ?? []
   }

@@ -4,7 +4,7 @@ import GuestMemory
 /// RSI: the kernel's own setup header, then what the loader adds (command line, initrd,
 /// memory map). Offsets from Documentation/arch/x86/zero-page.rst.
 enum LinuxBootParams {
-  static let size = 0x1000
+  static let size = Int(BootLayout.zeroPageSize)
   static let e820Count = 0x1e8
   static let e820Table = 0x2d0
   static let e820Maximum = 128
