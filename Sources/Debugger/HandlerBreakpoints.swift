@@ -67,7 +67,8 @@ final class HandlerBreakpoints: @unchecked Sendable {
     let gateSize: UInt64 = protected ? (special.efer & (1 << 10) != 0 ? 16 : 8) : 4
     let tableRange = special.idt.base...(special.idt.base + min(UInt64(special.idt.limit), 256 * gateSize - 1))
     // In real mode KVM emulates every instruction, and its emulator takes a planted INT3 for
-    // the guest's own; the stepper uses a hardware breakpoint there instead (see Stepper).
+    // the guest's own; the stepper uses a hardware breakpoint there instead (see
+    // Stepper+HandlerEntry).
     guard protected else { return }
     for (address, vectors) in handlers where !tableRange.contains(address) {
       guard let physical = try? walker.translate(address), let original = try? memory.load(UInt8.self, at: physical),

@@ -1,0 +1,169 @@
+import KVM
+import Machine
+
+/// Steps one vCPU precisely: every instruction the guest executes is reported exactly once,
+/// in order, with the guest unable to tell that it is being stepped. See the README's
+/// "step contract" for the rules.
+///
+/// This file holds the state and the two entry points, `step()` and `run(until:watchingHandlers:)`,
+/// which only dispatch; each rule is kept by an extension in a file of its own, whose comments
+/// say how. Those in `KVM/` make good what KVM's single-step gets wrong (an engine that steps
+/// exactly would need none of them); the others are the engine-agnostic part.
+///
+/// Must be driven from one thread (KVM wants vCPU ioctls from the thread that runs it).
+public final class Stepper {
+  public let machine: Machine
+  public let vcpu: VCPU
+  public internal(set) var policy: InterruptPolicy
+
+  /// The guest's own EFLAGS.TF. KVM hides TF from KVM_GET_REGS while it single-steps and
+  /// drops it when stepping is switched off, so the stepper keeps the guest's copy.
+  var guestTrapFlag: Bool
+  /// Halted with interrupts off: nothing will run again.
+  var halted = false
+  /// Halted with interrupts on (in-kernel APIC): the next step waits for an interrupt.
+  var waitingForInterrupt = false
+  /// Segment and control registers, refreshed only after instructions that can change them.
+  var special: SpecialRegisters {
+    // Only a real change counts: stops and event handlers re-read these often, and every bump
+    // throws away the cached code-page translation.
+    didSet { if special != oldValue { specialGeneration &+= 1 } }
+  }
+  /// Bumped on every change of `special`, so caches keyed on it compare one integer.
+  var specialGeneration = 0
+  /// Reused for instruction bytes: no allocation per step.
+  var fetchBuffer = [UInt8](repeating: 0, count: 15)
+  /// Breakpoint bytes in guest memory, shared with the steppers of the other vCPUs.
+  public let breakpoints: BreakpointStore
+  var handlers: HandlerBreakpoints { breakpoints.handlers }
+  var mode: Mode = .idle
+  /// Which debug-register slots the host's breakpoints and the guest's own hold in the
+  /// current run (see `DebugRegisterSharing`).
+  var debugRegisterSharing = DebugRegisterSharing()
+  /// Whether `run(until:)` stops after each trapped MSR write (`trace --msr-events` wants the
+  /// stop; the event API, which hears of the write from inside the exit, does not).
+  public var stopsAtMSRWrites = true
+  /// The hardware breakpoint the last `run(until:)` stopped at, while still standing there.
+  var stoppedAtBreakpoint: UInt64?
+  /// The handler entry the last `run(until:watchingHandlers: true)` stopped at: its planted
+  /// INT3 has not run, and the next run steps the real first instruction before going on.
+  var stoppedAtHandler: UInt64?
+
+  /// How other threads stop a running `run(until:)`.
+  public let stopSwitch: StopSwitch
+  /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
+  /// the dearest part of a step on some hosts, so a plain step does without it).
+  var knownPC: UInt64?
+  /// The last code page translated, reused while paging state is unchanged.
+  var codePage: (linear: UInt64, physical: UInt64, generation: Int)?
+
+  enum Mode: Equatable {
+    case idle
+    case stepping
+    case running(breakpoints: [UInt64], handlers: Bool)
+  }
+
+  /// - Parameter breakpoints: the store shared with the other vCPUs' steppers (a new one if nil).
+  public init(
+    machine: Machine, vcpu index: Int = 0, policy: InterruptPolicy = .block, breakpoints: BreakpointStore? = nil
+  )
+    throws
+  {
+    guard machine.vcpus.indices.contains(index) else { throw DebuggerError("there is no vCPU \(index)") }
+    self.machine = machine
+    self.vcpu = machine.vcpus[index]
+    self.policy = policy
+    vcpu.bindToCurrentThread()
+    // Nearly every stop reads the registers; let KVM hand them over with the exit.
+    vcpu.mirrorStateOnExit([.registers, .specialRegisters])
+    guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
+    special = try vcpu.specialRegisters()
+    self.breakpoints = breakpoints ?? BreakpointStore(memory: machine.memory)
+    stopSwitch = StopSwitch(vcpu: vcpu)
+  }
+
+  /// The linear address of the next instruction.
+  public func pc() throws -> UInt64 {
+    if let knownPC { return knownPC }
+    let pc = special.cs.base &+ (try vcpu.registers().rip)
+    knownPC = pc
+    return pc
+  }
+
+  /// Every stop is made here: it records what the next `run(until:)` must step off first.
+  func stop(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
+    if let pc { knownPC = pc }
+    if case .breakpoint(let address) = reason { stoppedAtBreakpoint = address } else { stoppedAtBreakpoint = nil }
+    stoppedAtHandler = nil
+    return Stop(reason: reason, pc: try self.pc(), vcpu: vcpu.id)
+  }
+
+  /// The stop for an exit that ends the machine (triple fault, failed entry, emulation failure...).
+  func terminalStop(_ exit: VCPUExit) throws -> Stop {
+    try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
+  }
+
+  /// Makes a running `run(until:)` return `.interrupted` soon. Safe from any thread.
+  public func requestStop() { stopSwitch.requestStop() }
+
+  // MARK: Stepping
+
+  /// Executes exactly one instruction (or delivers one event) and stops before the next.
+  public func step() throws -> Stop {
+    vcpu.bindToCurrentThread()  // any one thread at a time may drive a stepper
+    if let halt = try haltedStop() { return halt }
+    if waitingForInterrupt { return try waitForInterrupt() }
+    try enterStepping()
+    let pc = try self.pc()
+    // The stepper's own INT3s stand in for the instruction that runs now: lift them for one step.
+    let lifted = handlers.lift(at: pc)
+    defer { if lifted { handlers.replant(at: pc) } }
+    let hostBreakpoint = breakpoints[pc]
+    if let hostBreakpoint { try machine.memory.store(hostBreakpoint.original, at: hostBreakpoint.physical) }
+    defer { if let hostBreakpoint { try? machine.memory.store(UInt8(0xcc), at: hostBreakpoint.physical) } }
+    let decoded = decode(at: pc)
+    // A plain instruction needs no registers (no KVM_GET_REGS); the others read or retire it.
+    let registers = try decoded.kind == .other ? Registers() : vcpu.registers()
+    knownPC = nil
+
+    switch decoded.kind {
+    case .halt:
+      return try retireHalt(decoded, registers: registers)
+    case .softwareInterrupt(let vector, let opcode) where opcode != .into || registers.rflags & RFlags.overflow != 0:
+      return try deliverSoftwareInterrupt(vector: vector, opcode: opcode, decoded, registers: registers)
+    case .interruptReturn(let width):
+      return try retireInterruptReturn(operandBytes: width, registers: registers)
+    default:
+      return try singleStep(at: pc, decoded, registers: registers)
+    }
+  }
+
+  // MARK: Running
+
+  /// Runs at full speed until the guest reaches one of up to four addresses (hardware
+  /// breakpoints), asks for stepping or other attention through the control port, or ends.
+  ///
+  /// With `watchingHandlers`, it also stops at the first instruction of the guest's handler
+  /// for any exception or interrupt delivered (through INT3s planted there, as for stepping;
+  /// not in real mode). Without stepping the cause is not seen, so vectors below 32 are
+  /// reported as exceptions and the rest as interrupts, a software INT n among them.
+  public func run(until breakpoints: [UInt64] = [], watchingHandlers: Bool = false) throws -> Stop {
+    guard breakpoints.count <= 4 else {
+      throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
+    }
+    if let first = try stepOffStop(runningTo: breakpoints), first.reason != .step { return first }
+    vcpu.bindToCurrentThread()
+    // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;
+    // with one, it sleeps in the kernel until something does (or until it is stopped).
+    if halted && !machine.hasInterruptController { return try stop(.halt(interruptsEnabled: false)) }
+    knownPC = nil  // (a stop requested before this call ends it at once: callers clear stale ones)
+    halted = false
+    waitingForInterrupt = false
+    let running = try runningMode(breakpoints: breakpoints, watchingHandlers: watchingHandlers)
+    try applyDebugState(running)
+    while true {
+      let exit = try vcpu.run()
+      if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
+    }
+  }
+}
