@@ -49,6 +49,6 @@ let package = Package(
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
-    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "hyperstep"]),
+    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep"]),
   ]
 )

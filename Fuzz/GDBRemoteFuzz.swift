@@ -4,7 +4,7 @@
 
 final class FuzzTarget: DebugTarget {
   var memory = [UInt8](repeating: 0, count: 0x1000)
-  var registers = [UInt8](repeating: 0, count: X86_64.totalBytes)
+  var registers = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
@@ -34,11 +34,14 @@ final class FuzzTarget: DebugTarget {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
   let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
-  var decoder = PacketDecoder(maximumPayload: 4096)
-  let session = Session(target: FuzzTarget(), maximumPacket: 4096)
-  for event in decoder.feed(bytes) {
-    if case .packet(let payload) = event, let reply = session.handle(payload) {
-      _ = framePacket(reply)
+  // Both register layouts: the i386 one narrows and merges registers, the x86-64 one not.
+  for layout in [RegisterLayout.x86_64, .i386] {
+    var decoder = PacketDecoder(maximumPayload: 4096)
+    let session = Session(target: FuzzTarget(), layout: layout, maximumPacket: 4096)
+    for event in decoder.feed(bytes) {
+      if case .packet(let payload) = event, let reply = session.handle(payload) {
+        _ = framePacket(reply)
+      }
     }
   }
   return 0

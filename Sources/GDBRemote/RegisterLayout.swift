@@ -1,26 +1,78 @@
 /// One register as gdb sees it: its name, size, type and the target-description feature
-/// it belongs to. The order of `X86_64.registers` is the order of the `g` packet and of
-/// gdb's register numbers for `p`/`P`.
+/// it belongs to, and which machine register it shows.
 public struct RegisterInfo: Sendable, Equatable {
   public var name: String
   public var bits: Int
   public var type: String
   public var feature: String
+  /// The register's number in `RegisterLayout.x86_64`, the machine image targets fill: a
+  /// narrower layout shows the low `bits` of that register (eax is the low half of rax).
+  public var machineNumber: Int
 
   public var bytes: Int { bits / 8 }
 }
 
-public enum X86_64 {
+/// The registers gdb is offered: their order (that of the `g` packet and of gdb's numbers for
+/// `p`/`P`), sizes and target description. A `Session` is given one; targets always fill the
+/// full x86-64 image (`RegisterLayout.x86_64`), and the session narrows it to its layout.
+public struct RegisterLayout: Sendable {
+  /// The target description's `<architecture>`: "i386:x86-64" or "i386".
+  public let architecture: String
+  public let registers: [RegisterInfo]
+  /// Byte offset of each register in the `g` packet's binary image.
+  public let offsets: [Int]
+  public let totalBytes: Int
+  /// The general registers (up to gs): what a `g` reply carries. The x87, SSE, segment-base
+  /// and system registers follow only on request (`p`), so a stop costs the target one
+  /// register read, not four.
+  public let generalCount: Int
+  /// Registers sent with every stop reply (frame pointer, stack pointer, instruction pointer,
+  /// eflags): what gdb needs to show where it stopped, so it need not ask with `g` after each
+  /// step.
+  public let expedited: [Int]
+  /// The target description gdb and LLDB read with `qXfer:features:read:target.xml`.
+  public let targetDescription: String
+
+  public var generalBytes: Int { offsets[generalCount] }
+
+  /// Whether every register is its machine register in place (the x86-64 layout), so a
+  /// session passes the target's image through without copying.
+  public let isMachineLayout: Bool
+
+  public func number(of name: String) -> Int? { registers.firstIndex { $0.name == name } }
+
+  init(architecture: String, registers: [RegisterInfo], generalCount: Int, expedited: [String]) {
+    self.architecture = architecture
+    self.registers = registers
+    var offsets: [Int] = []
+    var cursor = 0
+    for register in registers {
+      offsets.append(cursor)
+      cursor += register.bytes
+    }
+    offsets.append(cursor)  // one past the last: generalBytes when all are general
+    self.offsets = offsets
+    totalBytes = cursor
+    self.generalCount = generalCount
+    self.expedited = expedited.map { name in registers.firstIndex { $0.name == name }! }
+    isMachineLayout = registers.indices.allSatisfy { registers[$0].machineNumber == $0 }
+    targetDescription = Self.describe(architecture, registers)
+  }
+
   static let core = "org.gnu.gdb.i386.core"
   static let sse = "org.gnu.gdb.i386.sse"
   static let segments = "org.gnu.gdb.i386.segments"
   /// Not one of gdb's: the system registers a kernel debugger wants (QEMU offers the same set).
   static let system = "org.hyperstep.x86.sys"
 
-  public static let registers: [RegisterInfo] = {
+  /// The 64-bit layout, gdb's amd64 order (features/i386/64bit-*.xml), and the machine image
+  /// every target fills.
+  // swift-format-ignore: AlwaysUseLowerCamelCase
+  // The architecture's own name, as in `--gdb-arch x86-64`.
+  public static let x86_64: RegisterLayout = {
     var list: [RegisterInfo] = []
     func add(_ name: String, _ bits: Int, _ type: String, _ feature: String) {
-      list.append(RegisterInfo(name: name, bits: bits, type: type, feature: feature))
+      list.append(RegisterInfo(name: name, bits: bits, type: type, feature: feature, machineNumber: list.count))
     }
     for name in ["rax", "rbx", "rcx", "rdx", "rsi", "rdi"] { add(name, 64, "int64", core) }
     add("rbp", 64, "data_ptr", core)
@@ -37,36 +89,49 @@ public enum X86_64 {
     add("gs_base", 64, "int", segments)
     add("k_gs_base", 64, "int", system)
     for name in ["cr0", "cr2", "cr3", "cr4", "cr8", "efer"] { add(name, 64, "int", system) }
-    return list
+    return RegisterLayout(
+      architecture: "i386:x86-64", registers: list, generalCount: 24, expedited: ["rbp", "rsp", "rip", "eflags"])
   }()
 
-  /// Byte offset of each register in the `g` packet's binary image.
-  public static let offsets: [Int] = {
-    var offsets: [Int] = []
-    var cursor = 0
-    for register in registers {
-      offsets.append(cursor)
-      cursor += register.bytes
+  /// The 32-bit layout, gdb's i386 order (features/i386/32bit-core.xml, 32bit-sse.xml),
+  /// each register the low part of its x86-64 namesake. The system feature keeps what a
+  /// 32-bit kernel has: the FS and GS bases, CR0, CR2, CR3 and CR4 as 32 bits, and EFER (NXE
+  /// for PAE, LME on the way to long mode); CR8 and KERNEL_GS_BASE exist in long mode only.
+  /// The bases are not offered as gdb's own org.gnu.gdb.i386.segments feature: gdb 13 knows
+  /// that feature for i386 only on GNU/Linux targets and otherwise fails an internal
+  /// assertion (tdesc_use_registers) on connecting.
+  public static let i386: RegisterLayout = {
+    let machine = RegisterLayout.x86_64
+    var list: [RegisterInfo] = []
+    func add(_ name: String, from machineName: String, _ bits: Int, _ type: String, _ feature: String) {
+      list.append(
+        RegisterInfo(
+          name: name, bits: bits, type: type, feature: feature, machineNumber: machine.number(of: machineName)!))
     }
-    return offsets
+    for name in ["ax", "cx", "dx", "bx"] { add("e" + name, from: "r" + name, 32, "int32", core) }
+    for name in ["sp", "bp"] { add("e" + name, from: "r" + name, 32, "data_ptr", core) }
+    for name in ["si", "di"] { add("e" + name, from: "r" + name, 32, "int32", core) }
+    add("eip", from: "rip", 32, "code_ptr", core)
+    add("eflags", from: "eflags", 32, "i386_eflags", core)
+    for name in ["cs", "ss", "ds", "es", "fs", "gs"] { add(name, from: name, 32, "int32", core) }
+    for index in 0...7 { add("st\(index)", from: "st\(index)", 80, "i387_ext", core) }
+    for name in ["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"] {
+      add(name, from: name, 32, "int", core)
+    }
+    for index in 0...7 { add("xmm\(index)", from: "xmm\(index)", 128, "vec128", sse) }
+    add("mxcsr", from: "mxcsr", 32, "i386_mxcsr", sse)
+    for name in ["fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4"] { add(name, from: name, 32, "int", system) }
+    add("efer", from: "efer", 64, "int", system)
+    return RegisterLayout(
+      architecture: "i386", registers: list, generalCount: 16, expedited: ["ebp", "esp", "eip", "eflags"])
   }()
 
-  public static let totalBytes = registers.reduce(0) { $0 + $1.bytes }
-
-  /// rax..gs: what a `g` reply carries. The x87, SSE, segment-base and system registers
-  /// follow only on request (`p`), so a stop costs the target one register read, not four.
-  public static let generalCount = 24
-  public static var generalBytes: Int { offsets[generalCount] }
-
-  public static func number(of name: String) -> Int? { registers.firstIndex { $0.name == name } }
-
-  /// The target description gdb and LLDB read with `qXfer:features:read:target.xml`.
-  public static let targetDescription: String = {
+  private static func describe(_ architecture: String, _ registers: [RegisterInfo]) -> String {
     var xml = """
       <?xml version="1.0"?>
       <!DOCTYPE target SYSTEM "gdb-target.dtd">
       <target version="1.0">
-      <architecture>i386:x86-64</architecture>
+      <architecture>\(architecture)</architecture>
 
       """
     var current = ""
@@ -85,7 +150,7 @@ public enum X86_64 {
     }
     xml += "</feature>\n</target>\n"
     return xml
-  }()
+  }
 
   private static func typesFor(_ feature: String) -> String {
     switch feature {

@@ -1,7 +1,13 @@
 /// The GDB remote protocol's conversation: parses each packet, asks the target, and formats
 /// the reply. Transport-free: the server feeds it payloads and sends what it returns.
+///
+/// Registers go to gdb in the session's `layout`, narrowed from the full x86-64 image the
+/// target fills. A write through a narrower layout (i386) replaces the low bits of each
+/// register it carries and keeps the rest: setting eip leaves the top half of rip alone, as
+/// a 32-bit view of a machine that may be in long mode must.
 public final class Session {
   public let target: any DebugTarget
+  public let layout: RegisterLayout
   public let maximumPacket: Int
   /// Acks are off once the client sent QStartNoAckMode.
   public private(set) var noAck = false
@@ -11,16 +17,19 @@ public final class Session {
   private var generalThread: Int
   private var continueThread: Int
   private var lastStop: StopEvent
+  /// The target's registers in the machine layout (`RegisterLayout.x86_64`).
   private var registerImage: [UInt8]
+  private let machine = RegisterLayout.x86_64
 
-  public init(target: any DebugTarget, maximumPacket: Int = 16384) {
+  public init(target: any DebugTarget, layout: RegisterLayout = .x86_64, maximumPacket: Int = 16384) {
     self.target = target
+    self.layout = layout
     self.maximumPacket = maximumPacket
     let first = target.threads.first ?? 1
     generalThread = first
     continueThread = first
     lastStop = .interrupted(thread: first)
-    registerImage = [UInt8](repeating: 0, count: X86_64.totalBytes)
+    registerImage = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   }
 
   /// The reply to one packet (nil: send nothing).
@@ -43,17 +52,27 @@ public final class Session {
         return ok
       case UInt8(ascii: "g"):
         try target.readRegisters(thread: generalThread, into: &registerImage, full: false)
-        return hexEncoded(registerImage[..<X86_64.generalBytes])
+        if layout.isMachineLayout { return hexEncoded(registerImage[..<layout.generalBytes]) }
+        var reply: [UInt8] = []
+        reply.reserveCapacity(layout.generalBytes * 2)
+        for number in 0..<layout.generalCount { reply += hexEncoded(machineBytes(of: number)) }
+        return reply
       case UInt8(ascii: "G"):
         guard let bytes = hexDecoded(payload.dropFirst()),
-          bytes.count == X86_64.totalBytes || bytes.count == X86_64.generalBytes
+          bytes.count == layout.totalBytes || bytes.count == layout.generalBytes
         else { return error(1) }
-        var image = bytes
-        if bytes.count < X86_64.totalBytes {  // the rest stays as it is
-          try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
-          image += registerImage[bytes.count...]
+        if layout.isMachineLayout && bytes.count == layout.totalBytes {
+          try target.writeRegisters(thread: generalThread, bytes)
+          return ok
         }
-        try target.writeRegisters(thread: generalThread, image)
+        // Registers the packet does not carry, and the bits a narrower layout does not show,
+        // stay as they are.
+        try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
+        for number in layout.registers.indices where layout.offsets[number + 1] <= bytes.count {
+          let offset = layout.offsets[number]
+          store(bytes[offset..<offset + layout.registers[number].bytes], as: number)
+        }
+        try target.writeRegisters(thread: generalThread, registerImage)
         return ok
       case UInt8(ascii: "p"): return try readRegister(text)
       case UInt8(ascii: "P"): return try writeRegister(text)
@@ -98,7 +117,7 @@ public final class Session {
       guard range.count == 2, let offset = Int(range[0], radix: 16), let length = Int(range[1], radix: 16) else {
         return error(1)
       }
-      let document = Array(X86_64.targetDescription.utf8)
+      let document = Array(layout.targetDescription.utf8)
       guard offset <= document.count else { return error(1) }
       let end = min(document.count, offset + min(length, maximumPacket - 8))
       return [end == document.count ? UInt8(ascii: "l") : UInt8(ascii: "m")] + document[offset..<end]
@@ -140,23 +159,35 @@ public final class Session {
 
   // MARK: Registers and memory
 
+  /// Register `number` of the layout: the low bytes of its machine register in the image.
+  private func machineBytes(of number: Int) -> ArraySlice<UInt8> {
+    let register = layout.registers[number]
+    let offset = machine.offsets[register.machineNumber]
+    return registerImage[offset..<offset + register.bytes]
+  }
+
+  /// Writes register `number` of the layout into the low bytes of its machine register.
+  private func store(_ value: ArraySlice<UInt8>, as number: Int) {
+    let offset = machine.offsets[layout.registers[number].machineNumber]
+    registerImage.replaceSubrange(offset..<offset + value.count, with: value)
+  }
+
   private func readRegister(_ text: String) throws -> [UInt8] {
-    guard let number = Int(text.dropFirst(), radix: 16), X86_64.registers.indices.contains(number) else {
+    guard let number = Int(text.dropFirst(), radix: 16), layout.registers.indices.contains(number) else {
       return error(1)
     }
-    try target.readRegisters(thread: generalThread, into: &registerImage, full: number >= X86_64.generalCount)
-    let offset = X86_64.offsets[number]
-    return hexEncoded(registerImage[offset..<offset + X86_64.registers[number].bytes])
+    let full = layout.registers[number].machineNumber >= machine.generalCount
+    try target.readRegisters(thread: generalThread, into: &registerImage, full: full)
+    return hexEncoded(machineBytes(of: number))
   }
 
   private func writeRegister(_ text: String) throws -> [UInt8] {
     let parts = text.dropFirst().split(separator: "=", maxSplits: 1)
-    guard parts.count == 2, let number = Int(parts[0], radix: 16), X86_64.registers.indices.contains(number),
-      let value = hexDecoded(Array(parts[1].utf8)), value.count == X86_64.registers[number].bytes
+    guard parts.count == 2, let number = Int(parts[0], radix: 16), layout.registers.indices.contains(number),
+      let value = hexDecoded(Array(parts[1].utf8)), value.count == layout.registers[number].bytes
     else { return error(1) }
     try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
-    let offset = X86_64.offsets[number]
-    registerImage.replaceSubrange(offset..<offset + value.count, with: value)
+    store(value[...], as: number)
     try target.writeRegisters(thread: generalThread, registerImage)
     return ok
   }
@@ -249,21 +280,15 @@ public final class Session {
     return stopReply(event)
   }
 
-  /// Registers sent with every stop reply (rbp, rsp, rip, eflags): what gdb needs to show
-  /// where it stopped, so it need not ask for all of them with `g` after each step.
-  static let expedited = [6, 7, 16, 17]
-
-  /// `T05thread:1;06:...;07:...;10:...;11:...;swbreak:;` and the like.
+  /// `T05thread:1;06:...;07:...;10:...;11:...;swbreak:;` and the like, with the layout's
+  /// expedited registers (`RegisterLayout.expedited`).
   public func stopReply(_ event: StopEvent) -> [UInt8] {
     func thread(_ id: Int) -> String {
       var text = "thread:\(String(id, radix: 16));"
       // Expedited registers only save gdb a `g`; without them it asks, and gets the error then.
       if (try? target.readRegisters(thread: id, into: &registerImage, full: false)) != nil {
-        for number in Self.expedited {
-          let offset = X86_64.offsets[number]
-          let value = String(
-            decoding: hexEncoded(registerImage[offset..<offset + X86_64.registers[number].bytes]), as: UTF8.self)
-          text += "\(format2(UInt8(number))):\(value);"
+        for number in layout.expedited {
+          text += "\(format2(UInt8(number))):\(String(decoding: hexEncoded(machineBytes(of: number)), as: UTF8.self));"
         }
       }
       return text

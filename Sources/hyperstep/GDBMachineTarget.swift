@@ -349,35 +349,39 @@ final class GDBMachineTarget: DebugTarget {
 
 /// The `g` packet's binary image, addressed by gdb register number.
 struct RegisterImage {
+  /// Targets always fill the full x86-64 image; the session narrows it for gdb.
+  static let layout = RegisterLayout.x86_64
   var buffer: [UInt8]
 
   init(buffer: [UInt8]) {
-    self.buffer = buffer.count == X86_64.totalBytes ? buffer : [UInt8](repeating: 0, count: X86_64.totalBytes)
+    self.buffer = buffer.count == Self.layout.totalBytes ? buffer : [UInt8](repeating: 0, count: Self.layout.totalBytes)
   }
 
   mutating func set(_ number: Int, _ value: UInt64) {
-    let offset = X86_64.offsets[number]
-    for index in 0..<X86_64.registers[number].bytes {
+    let offset = Self.layout.offsets[number]
+    for index in 0..<Self.layout.registers[number].bytes {
       buffer[offset + index] = index < 8 ? UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) : 0
     }
   }
 
   mutating func setBytes(_ number: Int, _ bytes: [UInt8]) {
-    let offset = X86_64.offsets[number]
-    for index in 0..<X86_64.registers[number].bytes { buffer[offset + index] = index < bytes.count ? bytes[index] : 0 }
+    let offset = Self.layout.offsets[number]
+    for index in 0..<Self.layout.registers[number].bytes {
+      buffer[offset + index] = index < bytes.count ? bytes[index] : 0
+    }
   }
 
   func get(_ number: Int) -> UInt64 {
-    let offset = X86_64.offsets[number]
+    let offset = Self.layout.offsets[number]
     var value: UInt64 = 0
-    for index in 0..<min(8, X86_64.registers[number].bytes) {
+    for index in 0..<min(8, Self.layout.registers[number].bytes) {
       value |= UInt64(buffer[offset + index]) << (8 * UInt64(index))
     }
     return value
   }
 
   func bytes(_ number: Int) -> [UInt8] {
-    let offset = X86_64.offsets[number]
-    return Array(buffer[offset..<offset + X86_64.registers[number].bytes])
+    let offset = Self.layout.offsets[number]
+    return Array(buffer[offset..<offset + Self.layout.registers[number].bytes])
   }
 }

@@ -10,17 +10,23 @@ import Synchronization
 final class GDBServer {
   let listener: Int32
   let target: GDBMachineTarget
+  /// The registers gdb is offered (`--gdb-arch`).
+  let layout: RegisterLayout
 
   enum ClientEnd {
     case killed
     case exited(Int32)
     case detached
     case disconnected
+    /// Hung up without sending a packet: a probe (a port scan, or `--gdb unix:PATH` checking
+    /// whether a socket is live), not a debugger leaving, so the guest stays stopped.
+    case silent
   }
 
-  init(listener: Int32, target: GDBMachineTarget) {
+  init(listener: Int32, target: GDBMachineTarget, layout: RegisterLayout) {
     self.listener = listener
     self.target = target
+    self.layout = layout
   }
 
   /// Runs until the guest ends or a client kills it; returns the process exit status.
@@ -32,6 +38,7 @@ final class GDBServer {
       switch end {
       case .killed: return 0
       case .exited(let status): return status
+      case .silent: next = HostSocket.accept(listener)
       case .detached, .disconnected:
         // The guest runs on until it ends or the next client connects.
         switch runUntilNextClient() {
@@ -46,12 +53,14 @@ final class GDBServer {
 
   private func serveClient(_ fd: Int32) -> ClientEnd {
     var decoder = PacketDecoder(maximumPayload: 16384)
-    let session = Session(target: target, maximumPacket: 16384)
+    let session = Session(target: target, layout: layout, maximumPacket: 16384)
     var lastReply: [UInt8] = []
+    var spoke = false
     while let bytes = HostIO.readSome(fd, max: 4096) {
       for event in decoder.feed(bytes) {
         switch event {
         case .packet(let payload):
+          spoke = true
           if !session.noAck { HostIO.write(fd, [UInt8(ascii: "+")][...]) }
           let reply = Self.continues(payload) ? whileWatching(fd) { session.handle(payload) } : session.handle(payload)
           if let reply {
@@ -74,7 +83,7 @@ final class GDBServer {
         }
       }
     }
-    return .disconnected
+    return spoke ? .disconnected : .silent
   }
 
   /// Whether a packet resumes the guest for more than one step (so Ctrl-C must be watched
@@ -86,15 +95,14 @@ final class GDBServer {
     return !actions.contains { $0.first == "s" || $0.first == "S" }
   }
 
-  /// Runs `body` while another thread turns away any second client: it is accepted, told
-  /// why in a protocol error reply, and closed.
+  /// Runs `body` while another thread turns away any second client (`refuse`).
   private func whileRefusingOthers(_ body: () -> ClientEnd) -> ClientEnd {
     let done = Mutex(false)
     let listener = self.listener
     let refuser = HostThread(name: "gdb-refuse") {
       while !done.withLock({ $0 }) {
         guard HostSocket.readable(listener, milliseconds: 50), let extra = HostSocket.accept(listener) else { continue }
-        HostIO.write(extra, framePacket(Array("E.another debugger is attached".utf8))[...])
+        Self.refuse(extra)
         HostIO.close(extra)
       }
     }
@@ -102,6 +110,33 @@ final class GDBServer {
     done.withLock { $0 = true }
     refuser.join()
     return end
+  }
+
+  static let refusal = "E.another debugger is attached to this VM (one at a time: detach or quit it first)"
+
+  /// Turns a client away so that it can say why. An error sent before the client speaks is
+  /// lost: gdb sends its handshake first, and closing with that unread resets the connection
+  /// ("Connection reset by peer", "Broken pipe"). So the first packet (gdb's qSupported) is
+  /// acknowledged and answered with an `E.` error, which gdb shows as "Remote failure reply";
+  /// then our side is shut, and what the client sends until it hangs up is read and dropped,
+  /// so it sees a clean end of the connection ("Remote connection closed").
+  static func refuse(_ fd: Int32) {
+    var decoder = PacketDecoder(maximumPayload: 4096)
+    // A client that never speaks gets the refusal after 5 s; one that hangs up gets nothing.
+    var spoke = false
+    var polls = 0
+    while !spoke && polls < 50 {
+      polls += 1
+      guard HostSocket.readable(fd, milliseconds: 100) else { continue }
+      guard let bytes = HostIO.readSome(fd, max: 4096) else { return }
+      spoke = decoder.feed(bytes).contains { if case .packet = $0 { true } else { false } }
+    }
+    HostIO.write(fd, ((spoke ? Array("+".utf8) : []) + framePacket(Array(refusal.utf8)))[...])
+    HostSocket.shutdownWrites(fd)
+    for _ in 0..<20 {  // at most 2 s
+      guard HostSocket.readable(fd, milliseconds: 100) else { continue }
+      if HostIO.readSome(fd, max: 4096) == nil { return }
+    }
   }
 
   /// Runs `body` (a resume) while another thread watches the client for Ctrl-C or a hang-up,

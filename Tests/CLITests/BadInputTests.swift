@@ -6,9 +6,10 @@ import Testing
 /// no crash. None of these need KVM: they are refused before /dev/kvm is opened.
 @Suite struct BadInputTests {
   func expectRefused(
-    _ arguments: [String], mentioning fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+    _ arguments: [String], mentioning fragments: [String], timeout: Double = 60,
+    sourceLocation: SourceLocation = #_sourceLocation
   ) throws {
-    let run = try CLI.run(arguments)
+    let run = try CLI.run(arguments, timeout: timeout)
     #expect(run.status == 2, "status \(run.status) for \(arguments)", sourceLocation: sourceLocation)
     #expect(run.stdout.isEmpty, sourceLocation: sourceLocation)
     let lines = run.stderr.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
@@ -97,6 +98,64 @@ import Testing
 
   @Test func unknownOption() throws {
     try expectRefused(["run", "--bogus"], mentioning: ["--bogus"])
+  }
+
+  // `hyperstep debug --gdb`: checked before the VM is made (so no KVM is needed). A server
+  // that did start instead would wait for a debugger: the short timeout ends such a failure.
+
+  @Test func gdbSocketPathOverARegularFileIsRefusedAndTheFileKept() throws {
+    let path = try CLI.temporaryFile(Array("a user's notes\n".utf8), name: "notes.txt")
+    try expectRefused(
+      ["debug", "--gdb", "unix:\(path)"], mentioning: ["--gdb unix:\(path)", "not a socket", "regular file"],
+      timeout: 15)
+    #expect(FileManager.default.contents(atPath: path) == Data("a user's notes\n".utf8))
+  }
+
+  @Test func gdbSocketPathOnADirectoryIsRefused() throws {
+    let directory = NSTemporaryDirectory() + "hyperstep-dir-\(getpid())-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try expectRefused(["debug", "--gdb", "unix:\(directory)"], mentioning: ["not a socket", "directory"], timeout: 15)
+    var isDirectory: ObjCBool = false
+    #expect(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue)
+  }
+
+  @Test func gdbSocketPathThatIsEmptyIsRefused() throws {
+    try expectRefused(["debug", "--gdb", "unix:"], mentioning: ["--gdb unix:", "no socket path"], timeout: 15)
+  }
+
+  @Test func gdbSocketSomeoneListensOnIsRefused() throws {
+    let path = DebugServerProcess.freshSocketPath()
+    let listener = boundUnixSocket(path, listening: true)
+    defer {
+      close(listener)
+      unlink(path)
+    }
+    try expectRefused(
+      ["debug", "--gdb", "unix:\(path)"], mentioning: [path, "something is listening on it"], timeout: 15)
+    // Still the test's own socket: a client reaches it.
+    #expect((try? RawClient(path: path)) != nil)
+  }
+
+  @Test func badGDBAddresses() throws {
+    let refusals: [(String, String)] = [
+      ("[::1]", "not HOST:PORT"),
+      ("::1:1234", "IPv6 addresses go in brackets"),
+      ("[::1:1234", "no closing ']'"),
+      ("[localhost]:1234", "'localhost' is not an IPv6 address"),
+      ("[]:1234", "not HOST:PORT"),
+      ("localhost:", "is not a port number"),
+      ("127.0.0.1:99999", "'99999' is not a port number"),
+      ("127.0.0.1:http", "'http' is not a port number"),
+      ("1234", "not HOST:PORT"),
+    ]
+    for (address, fragment) in refusals {
+      try expectRefused(["debug", "--gdb", address], mentioning: ["--gdb \(address)", fragment], timeout: 15)
+    }
+  }
+
+  @Test func badGDBArchitecture() throws {
+    try expectRefused(["debug", "--gdb-arch", "arm"], mentioning: ["--gdb-arch 'arm'", "i386, x86-64 or auto"])
   }
 
   @Test func helpIsNotAnError() throws {

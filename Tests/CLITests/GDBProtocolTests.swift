@@ -6,9 +6,18 @@ import Testing
   import Glibc
 #endif
 
-/// A bare remote-protocol client on a Unix socket, for what gdb itself never sends.
+/// A bare remote-protocol client on a Unix socket or loopback TCP, for what gdb itself never sends.
 final class RawClient {
   private(set) var fd: Int32
+
+  /// Connects to the server's Unix socket, or to its TCP port on `host` (a numeric address).
+  convenience init(_ server: DebugServerProcess, host: String = "127.0.0.1") throws {
+    if let socket = server.socket {
+      try self.init(path: socket)
+    } else {
+      try self.init(host: host, port: server.port ?? 0)
+    }
+  }
 
   init(path: String) throws {
     // Close-on-exec, so no program another test starts can hold this end open.
@@ -23,7 +32,36 @@ final class RawClient {
         connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
       }
     }
-    guard result == 0 else { throw CocoaError(.fileReadNoSuchFile) }
+    guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
+  }
+
+  /// TCP to "127.0.0.1" or "::1" (tests use loopback only).
+  init(host: String, port: UInt16) throws {
+    let ipv6 = host.contains(":")
+    fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    let result: Int32
+    if ipv6 {
+      var address = sockaddr_in6()
+      address.sin6_family = sa_family_t(AF_INET6)
+      address.sin6_port = port.bigEndian
+      inet_pton(AF_INET6, host, &address.sin6_addr)
+      result = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+        }
+      }
+    } else {
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = port.bigEndian
+      inet_pton(AF_INET, host, &address.sin_addr)
+      result = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+      }
+    }
+    guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
   }
 
   deinit { hangUp() }
@@ -60,12 +98,28 @@ final class RawClient {
     }
     return text
   }
+
+  /// Everything the peer sends until it closes the connection; nil if it is still open after
+  /// `seconds`.
+  func readUntilClosed(seconds: Double) -> String? {
+    var text: [UInt8] = []
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+      guard poll(&entry, 1, 20) > 0 else { continue }
+      var buffer = [UInt8](repeating: 0, count: 4096)
+      let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 4096) }
+      if count <= 0 { return String(decoding: text, as: UTF8.self) }
+      text += buffer[..<count]
+    }
+    return nil
+  }
 }
 
 @Suite(requiresKVM) struct GDBProtocolTests {
   @Test func badChecksumIsNakedAndTheRetransmitAnswered() throws {
     let server = try DebugServerProcess(TestGuests.stepExits)
-    let client = try RawClient(path: server.socket)
+    let client = try RawClient(server)
     client.send(Array("$qC#00".utf8))
     #expect(client.read(until: "-") == "-")
     client.sendPacket("qC")
@@ -76,7 +130,7 @@ final class RawClient {
 
   @Test func malformedAndUnknownPacketsGetDefinedReplies() throws {
     let server = try DebugServerProcess(TestGuests.stepExits)
-    let client = try RawClient(path: server.socket)
+    let client = try RawClient(server)
     client.sendPacket("QStartNoAckMode")
     #expect(client.read(until: "$OK#").contains("$OK#9a"))
     client.sendPacket("mzz,4")
@@ -95,7 +149,7 @@ final class RawClient {
 
   @Test func ctrlCStopsARunningGuestAndAHangUpLetsItRunOn() throws {
     let server = try DebugServerProcess(TestGuests.forever)
-    let first = try RawClient(path: server.socket)
+    let first = try RawClient(server)
     first.sendPacket("QStartNoAckMode")
     _ = first.read(until: "$OK#")
     first.sendPacket("vCont;c")
@@ -111,21 +165,97 @@ final class RawClient {
     usleep(100_000)
     first.hangUp()
     usleep(200_000)
-    let second = try RawClient(path: server.socket)
+    let second = try RawClient(server)
     second.sendPacket("?")
     #expect(second.read(until: "#").contains("$T02thread:1;"))
     second.sendPacket("k")
     #expect(server.finish() == 0)
   }
 
+  @Test func aConnectionThatSaysNothingLeavesTheGuestStopped() throws {
+    // A probe (a port scanner, or `--gdb unix:PATH` checking whether PATH is a live socket)
+    // connects and hangs up without a packet: that is no debugger detaching, so the guest
+    // must not start running.
+    let server = try DebugServerProcess(TestGuests.stepExits)
+    try RawClient(server).hangUp()
+    usleep(300_000)
+    let client = try RawClient(server)
+    client.sendPacket("?")
+    // Still before the first instruction: rip (register 0x10) at the entry, 0x100000.
+    #expect(client.read(until: "#").contains(";10:0000100000000000;"))
+    client.sendPacket("k")
+    #expect(server.finish() == 0)
+  }
+
   @Test func aSecondClientIsTurnedAway() throws {
     let server = try DebugServerProcess(TestGuests.stepExits)
-    let first = try RawClient(path: server.socket)
+    let first = try RawClient(server)
     first.sendPacket("qC")
     _ = first.read(until: "#")
-    let second = try RawClient(path: server.socket)
-    #expect(second.read(until: "#").contains("E.another debugger is attached"))
+    // The second client is answered as a client: its packet is acknowledged and answered with
+    // an error that says why (a refusal sent before the client spoke was lost with the
+    // connection), and then the server hangs up.
+    let second = try RawClient(server)
+    second.sendPacket("qSupported:multiprocess+;swbreak+")
+    let refusal = second.readUntilClosed(seconds: 10)
+    #expect(refusal?.hasPrefix("+$E.another debugger is attached") == true, "\(refusal ?? "not closed")")
     first.sendPacket("k")
     #expect(server.finish() == 0)
+  }
+}
+
+/// A Unix socket bound to `path`, listening if asked; the caller closes it. Closing it leaves
+/// the socket file behind with nobody listening: a stale socket, as a crashed server leaves.
+func boundUnixSocket(_ path: String, listening: Bool) -> Int32 {
+  let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+  var address = sockaddr_un()
+  address.sun_family = sa_family_t(AF_UNIX)
+  withUnsafeMutableBytes(of: &address.sun_path) { target in
+    for (index, byte) in path.utf8.enumerated() { target[index] = byte }
+  }
+  let bound = withUnsafePointer(to: &address) { pointer in
+    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+    }
+  }
+  #expect(bound == 0, "bind \(path): errno \(errno)")
+  if listening { #expect(listen(fd, 1) == 0) }
+  return fd
+}
+
+/// Where `--gdb` may listen: a stale socket is replaced; host names and IPv6 literals work.
+@Suite(requiresKVM) struct GDBListenTests {
+  @Test func aStaleSocketIsReplaced() throws {
+    let path = DebugServerProcess.freshSocketPath()
+    close(boundUnixSocket(path, listening: true))
+    var info = stat()
+    #expect(lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK, "no stale socket at \(path)")
+    let server = try DebugServerProcess(TestGuests.stepExits, listen: "unix:\(path)")
+    let client = try RawClient(server)
+    client.sendPacket("qC")
+    #expect(client.read(until: "#").hasPrefix("+$QC1#"))
+    client.sendPacket("k")
+    #expect(server.finish() == 0, "\(server.server.errorsText)")
+  }
+
+  @Test func aHostNameIsResolved() throws {
+    // Port 0: the kernel picks a free port, which the server's message names.
+    let server = try DebugServerProcess(TestGuests.stepExits, listen: "localhost:0")
+    #expect(server.remote.hasPrefix("127.0.0.1:") && (server.port ?? 0) > 0, "\(server.server.errorsText)")
+    let client = try RawClient(server)
+    client.sendPacket("qC")
+    #expect(client.read(until: "#").hasPrefix("+$QC1#"))
+    client.sendPacket("k")
+    #expect(server.finish() == 0, "\(server.server.errorsText)")
+  }
+
+  @Test func anIPv6LiteralInBrackets() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits, listen: "[::1]:0")
+    #expect(server.remote.hasPrefix("[::1]:") && (server.port ?? 0) > 0, "\(server.server.errorsText)")
+    let client = try RawClient(server, host: "::1")
+    client.sendPacket("qC")
+    #expect(client.read(until: "#").hasPrefix("+$QC1#"))
+    client.sendPacket("k")
+    #expect(server.finish() == 0, "\(server.server.errorsText)")
   }
 }

@@ -3,16 +3,25 @@ import Machine
 import TestGuests
 import Testing
 
-/// A `hyperstep debug` process on a Unix socket of its own.
+/// A `hyperstep debug` process, on a Unix socket of its own unless told where to listen.
 final class DebugServerProcess {
   let server: ChildProcess
-  let socket: String
+  /// The Unix socket's path (nil when listening on TCP).
+  let socket: String?
+  /// What gdb's `target remote` takes, from the server's own "waiting for a debugger" line.
+  private(set) var remote = ""
 
-  init(_ guest: GuestImage, extra: [String] = []) throws {
-    let kernel = try CLI.temporaryFile(guest.image, name: "\(guest.name)-debug.elf")
-    socket = NSTemporaryDirectory() + "hyperstep-gdb-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
+  convenience init(_ guest: GuestImage, extra: [String] = [], listen: String? = nil) throws {
+    try self.init(kernel: guest.image, name: guest.name, extra: extra, listen: listen)
+  }
+
+  /// `listen` is the `--gdb` argument; nil means a fresh Unix socket in the temporary directory.
+  init(kernel: [UInt8], name: String, extra: [String] = [], listen: String? = nil) throws {
+    let kernelPath = try CLI.temporaryFile(kernel, name: "\(name)-debug.elf")
+    let address = listen ?? "unix:" + Self.freshSocketPath()
+    socket = address.hasPrefix("unix:") ? String(address.dropFirst("unix:".count)) : nil
     server = try ChildProcess(
-      CLI.executable.path, ["debug", "--kernel", kernel, "--gdb", "unix:\(socket)"] + extra, stdout: .discard)
+      CLI.executable.path, ["debug", "--kernel", kernelPath, "--gdb", address] + extra, stdout: .discard)
     // The server names its socket on stderr once it listens (the socket file appears a moment
     // earlier, at bind, when a connection is still refused); the wait is generous because a
     // loaded two-core machine runs many of these at once.
@@ -21,16 +30,37 @@ final class DebugServerProcess {
     if !listening {
       Issue.record("hyperstep debug made no socket within 30 s: \(server.errorsText)")
     }
+    // "... (gdb -ex 'target remote 127.0.0.1:40123')": with port 0 the server picked the port.
+    if let start = server.errorsText.range(of: "target remote ") {
+      remote = String(server.errorsText[start.upperBound...].prefix { $0 != "'" })
+    }
   }
+
+  /// A socket path no other test uses.
+  static func freshSocketPath() -> String {
+    NSTemporaryDirectory() + "hyperstep-gdb-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
+  }
+
+  /// The TCP port the server listens on (from its "waiting for a debugger" line).
+  var port: UInt16? { remote.split(separator: ":").last.flatMap { UInt16($0) } }
 
   /// Runs gdb in batch mode with these commands; returns what it printed. gdb is killed, and
   /// the overrun recorded, if it has not finished within `timeout` seconds.
   func gdb(_ commands: [String], symbols: GuestImage? = nil, timeout: Double = 120) throws -> String {
-    var arguments = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off"]
-    if let symbols {
-      arguments += ["-ex", "file \(try CLI.temporaryFile(symbols.elf, name: "\(symbols.name)-symbols.elf"))"]
-    }
-    arguments += ["-ex", "target remote \(socket)"]
+    try gdb(commands, symbolFile: symbols.map { try CLI.temporaryFile($0.elf, name: "\($0.name)-symbols.elf") })
+  }
+
+  /// As above; `program` is given to gdb the usual way, as its argument (`gdb demo.elf`), and
+  /// `before` runs ahead of `target remote` (`target` replaces the server's own address).
+  func gdb(
+    _ commands: [String], program: String? = nil, symbolFile: String? = nil, before: [String] = [],
+    target: String? = nil, timeout: Double = 120
+  ) throws -> String {
+    var arguments = ["-batch", "-nx"] + (program.map { [$0] } ?? [])
+    arguments += ["-ex", "set pagination off", "-ex", "set confirm off"]
+    if let symbolFile { arguments += ["-ex", "file \(symbolFile)"] }
+    for command in before { arguments += ["-ex", command] }
+    arguments += ["-ex", "target remote \(target ?? remote)"]
     for command in commands { arguments += ["-ex", command] }
     let gdb = try ChildProcess("/usr/bin/gdb", arguments, stderr: .intoStandardOutput)
     if !gdb.wait(timeout: timeout) {
@@ -45,7 +75,7 @@ final class DebugServerProcess {
     if !server.wait(timeout: 10) {
       Issue.record("hyperstep debug was still running 10 s after its session; killed. stderr: \(server.errorsText)")
     }
-    try? FileManager.default.removeItem(atPath: socket)
+    if let socket { try? FileManager.default.removeItem(atPath: socket) }
     return server.status ?? -1
   }
 }
@@ -181,5 +211,52 @@ struct GDBTests {
     #expect(server.finish() == 0)
     // CR0 as Hyperstep's long-mode entry sets it: PE | MP | ET | NE | WP | PG.
     #expect(printedValues(output) == [0x1234_abcd, 0x2a, 0x55, 0x8001_0033], "\(output)")
+  }
+}
+
+/// The server as a new user meets it: a second debugger, host names, IPv6.
+@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (.ci/run installs it)"))
+struct GDBConnectionTests {
+  @Test func aSecondGDBIsToldWhyItIsTurnedAway() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits)
+    let first = try RawClient(server)
+    first.sendPacket("qC")
+    _ = first.read(until: "#")
+    let output = try server.gdb(["p/x $pc"], timeout: 60)
+    #expect(output.contains("another debugger is attached"), "\(output)")
+    #expect(!output.contains("Broken pipe") && !output.contains("Connection reset"), "\(output)")
+    // The first client is still served.
+    first.sendPacket("qC")
+    #expect(first.read(until: "#").contains("$QC1#"))
+    first.sendPacket("k")
+    #expect(server.finish() == 0)
+  }
+
+  @Test func gdbConnectsByHostName() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits, listen: "localhost:0")
+    let port = try #require(server.port, "\(server.server.errorsText)")
+    let output = try server.gdb(["p/x $pc", "kill"], target: "localhost:\(port)", timeout: 60)
+    #expect(server.finish() == 0)
+    #expect(printedValues(output) == [0x10_0000], "\(output)")  // step_exits' entry
+  }
+
+  @Test func gdbConnectsOverIPv6() throws {
+    let server = try DebugServerProcess(TestGuests.stepExits, listen: "[::1]:0")
+    #expect(server.remote.hasPrefix("[::1]:"), "\(server.server.errorsText)")
+    let output = try server.gdb(["p/x $pc", "kill"], timeout: 60)
+    #expect(server.finish() == 0)
+    #expect(printedValues(output) == [0x10_0000], "\(output)")
+  }
+
+  @Test func gdbArchI386ShowsALongModeGuestIn32Bits() throws {
+    // A 64-bit guest shown through the i386 description (as for a Multiboot kernel that has
+    // entered long mode): eip is the low half of rip, and gdb takes the target as i386.
+    let server = try DebugServerProcess(TestGuests.stepExits, extra: ["--gdb-arch", "i386"])
+    let output = try server.gdb(["show architecture", "p/x $eip", "stepi", "p/x $eip", "p $rip", "kill"], timeout: 60)
+    #expect(server.finish() == 0)
+    #expect(output.contains("(currently \"i386\")"), "\(output)")
+    // The first two stops of step_exits (llvm-objdump -d: a 4-byte mov at the entry).
+    #expect(printedValues(output) == [0x10_0000, 0x10_0004], "\(output)")
+    #expect(output.contains("= void"), "\(output)")  // no rip in the i386 description
   }
 }

@@ -1,3 +1,4 @@
+import Machine
 import Testing
 
 @testable import hyperstep
@@ -28,5 +29,27 @@ import Testing
     #expect(parseAddress("31744") == 0x7c00)
     #expect(parseAddress("0xzz") == nil)
     #expect(parseAddress("") == nil)
+  }
+
+  @Test func gdbAddresses() throws {
+    #expect(try GDBAddress.parse(":1234") == .tcp(host: "127.0.0.1", port: 1234, ipv6Literal: false))
+    #expect(try GDBAddress.parse("localhost:1234") == .tcp(host: "localhost", port: 1234, ipv6Literal: false))
+    #expect(try GDBAddress.parse("10.0.0.1:0") == .tcp(host: "10.0.0.1", port: 0, ipv6Literal: false))
+    #expect(try GDBAddress.parse("[::1]:1234") == .tcp(host: "::1", port: 1234, ipv6Literal: true))
+    #expect(try GDBAddress.parse("[fe80::1%eth0]:9") == .tcp(host: "fe80::1%eth0", port: 9, ipv6Literal: true))
+    #expect(try GDBAddress.parse("unix:/tmp/a:b") == .unix(path: "/tmp/a:b"))
+    for bad in [
+      "unix:", "1234", "[::1]", "[::1]1234", "[::1:1234", "::1:1234", "[]:1", "host:", "host:+80", "host:65536",
+    ] {
+      #expect(throws: GDBAddress.Invalid.self, "\(bad)") { try GDBAddress.parse(bad) }
+    }
+  }
+
+  @Test func gdbArchitectureFollowsTheEntryMode() {
+    #expect(DebugCommand.layout(for: .auto, entry: .long64(entry: 0x10_0000)).architecture == "i386:x86-64")
+    #expect(DebugCommand.layout(for: .auto, entry: .protected32(entry: 0x10_0000)).architecture == "i386")
+    #expect(DebugCommand.layout(for: .auto, entry: .real(segment: 0, offset: 0x7c00)).architecture == "i386")
+    #expect(DebugCommand.layout(for: .x86_64, entry: .protected32(entry: 0)).architecture == "i386:x86-64")
+    #expect(DebugCommand.layout(for: .i386, entry: .long64(entry: 0)).architecture == "i386")
   }
 }
