@@ -47,6 +47,7 @@ final class HandlerBreakpoints: @unchecked Sendable {
     }
     guard !tableBytes.isEmpty else { return }
     if scratch.count != tableBytes.count { scratch = [UInt8](repeating: 0, count: tableBytes.count) }
+    // The table was read at this physical address before; RAM does not move, so this holds.
     guard (try? memory.read(at: physical, into: &scratch)) != nil else { return }
     if scratch != tableBytes { unlockedPlant(for: special) }
   }
@@ -70,11 +71,13 @@ final class HandlerBreakpoints: @unchecked Sendable {
     // the guest's own; the stepper uses a hardware breakpoint there instead (see
     // Stepper+HandlerEntry).
     guard protected else { return }
+    // A handler address that is not mapped RAM gets no INT3: delivery there faults in the
+    // guest before any handler instruction runs, and that fault's handler is planted.
     for (address, vectors) in handlers where !tableRange.contains(address) {
       guard let physical = try? walker.translate(address), let original = try? memory.load(UInt8.self, at: physical),
         original != 0xcc
       else { continue }
-      try? memory.store(UInt8(0xcc), at: physical)
+      try? memory.store(UInt8(0xcc), at: physical)  // just read from there: cannot fail
       planted[address] = Planted(physical: physical, original: original, vectors: vectors)
     }
   }
@@ -83,6 +86,7 @@ final class HandlerBreakpoints: @unchecked Sendable {
   func remove() { lock.withLock { _ in unlockedRemove() } }
 
   private func unlockedRemove() {
+    // Each byte was read from its address when planted, and RAM does not move: these cannot fail.
     for (_, entry) in planted where !entry.lifted { try? memory.store(entry.original, at: entry.physical) }
     planted.removeAll()
     currentTable = nil
@@ -97,6 +101,8 @@ final class HandlerBreakpoints: @unchecked Sendable {
     let size = min(256 * gateSize, UInt64(special.idt.limit) + 1)
     let walker = PageWalker(
       memory: memory, mode: PagingMode(cr0: special.cr0, cr3: special.cr3, cr4: special.cr4, efer: special.efer))
+    // A table that is unmapped or split across physical pages gets no snapshot (left as a
+    // known limit): rewrites of its gates are then noticed only with a new IDTR.
     guard size > 0, let start = try? walker.translate(special.idt.base),
       let end = try? walker.translate(special.idt.base + size - 1), end.value - start.value == size - 1,
       let bytes = try? memory.read(at: start, count: Int(size))
@@ -114,7 +120,7 @@ final class HandlerBreakpoints: @unchecked Sendable {
 
   private func unlockedLift(at linear: UInt64) -> Bool {
     guard var entry = planted[linear], !entry.lifted else { return false }
-    try? memory.store(entry.original, at: entry.physical)
+    try? memory.store(entry.original, at: entry.physical)  // an address written when planted: cannot fail
     entry.lifted = true
     planted[linear] = entry
     return true
@@ -124,7 +130,7 @@ final class HandlerBreakpoints: @unchecked Sendable {
 
   private func unlockedReplant(at linear: UInt64) {
     guard var entry = planted[linear], entry.lifted else { return }
-    try? memory.store(UInt8(0xcc), at: entry.physical)
+    try? memory.store(UInt8(0xcc), at: entry.physical)  // an address written when planted: cannot fail
     entry.lifted = false
     planted[linear] = entry
   }
@@ -150,6 +156,7 @@ final class HandlerBreakpoints: @unchecked Sendable {
     let long = special.efer & (1 << 10) != 0
     let gateSize: UInt64 = protected ? (long ? 16 : 8) : 4
     let count = min(256, (UInt64(special.idt.limit) + 1) / gateSize)
+    // A table the guest has not mapped yet has no handlers to plant; the CPU could not use it either.
     guard count > 0, let raw = try? walker.read(linear: special.idt.base, count: Int(count * gateSize)) else {
       return []
     }
@@ -169,6 +176,8 @@ final class HandlerBreakpoints: @unchecked Sendable {
       var offset = g[0] | g[1] << 8 | g[6] << 16 | g[7] << 24
       if long { offset |= (g[8] | g[9] << 8 | g[10] << 16 | g[11] << 24) << 32 }
       let selector = UInt16(g[2] | g[3] << 8)
+      // A gate whose code selector does not resolve raises #GP/#NP when used, not the handler:
+      // base 0 then only plants a harmless INT3 at an address the guest never reaches this way.
       let base = long ? 0 : ((try? InterruptDelivery.descriptor(selector, special: special, walker: walker))?.base ?? 0)
       result.append((UInt8(vector), base &+ offset))
     }

@@ -251,6 +251,7 @@ public final class IntrospectionSession: @unchecked Sendable {
         defer { registry.planted.removeAll() }
         return registry.planted
       }
+      // A defer cannot throw, and each byte goes back to the RAM it was read from: cannot fail.
       for address in planted { try? vcpuStates[0].stepper.removeSoftwareBreakpoint(at: address) }
     }
     let msrs = Array(Set(msrIndices)).sorted()

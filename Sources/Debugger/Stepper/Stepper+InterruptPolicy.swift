@@ -16,6 +16,7 @@ extension Stepper {
   func waitForInterrupt() throws -> Stop {
     waitingForInterrupt = false
     try applyDebugState(.stepping, admitInterrupts: true)
+    // A defer cannot throw; if KVM refuses this setting it refuses the next step's too, which reports it.
     defer { try? applyDebugState(.stepping) }
     knownPC = nil
     let none = DecodedInstruction(kind: .other, length: 0)

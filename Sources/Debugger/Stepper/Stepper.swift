@@ -120,6 +120,7 @@ public final class Stepper {
     defer { if lifted { handlers.replant(at: pc) } }
     let hostBreakpoint = breakpoints[pc]
     if let hostBreakpoint { try machine.memory.store(hostBreakpoint.original, at: hostBreakpoint.physical) }
+    // The same byte was just written with `try`: putting the INT3 back cannot fail.
     defer { if let hostBreakpoint { try? machine.memory.store(UInt8(0xcc), at: hostBreakpoint.physical) } }
     let decoded = decode(at: pc)
     // A plain instruction needs no registers (no KVM_GET_REGS); the others read or retire it.

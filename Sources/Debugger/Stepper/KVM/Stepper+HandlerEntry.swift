@@ -52,6 +52,8 @@ extension Stepper {
     let errorCodeSlots: UInt64 = Self.vectorsWithErrorCode.contains(vector) ? 1 : 0
     let flagsAddress = special.ss.base &+ registers.rsp &+ (errorCodeSlots + 2) * width + 1
     let walker = cpu.walker(machine.memory)
+    // The CPU has just pushed this frame, so the byte is mapped; only a stack in device
+    // memory (not RAM) has no byte of ours to fix, and then there is nothing to do.
     if var byte = try? walker.read(linear: flagsAddress, count: 1)[0] {
       byte = trapDue ? byte | 1 : byte & ~1
       try? walker.write([byte], linear: flagsAddress)

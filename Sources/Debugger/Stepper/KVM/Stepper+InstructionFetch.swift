@@ -14,6 +14,7 @@ extension Stepper {
     if let cached = codePage, cached.linear == page, cached.generation == specialGeneration {
       physical = cached.physical
     } else {
+      // An unmapped PC decodes as a plain instruction: the step then shows the guest's #PF.
       guard let translated = try? walker().translate(page) else { return DecodedInstruction(kind: .other, length: 0) }
       physical = translated.value
       codePage = (page, physical, specialGeneration)
@@ -24,7 +25,8 @@ extension Stepper {
     {
       return InstructionDecoder.decode(fetchBuffer, size: size)
     }
-    // Near the end of a page (or of RAM) the instruction may continue on the next page.
+    // Near the end of a page (or of RAM) the instruction may continue on the next page; what
+    // cannot be read is left out, as the CPU would fault on it too.
     var bytes = (try? machine.memory.read(at: GuestAddress(physical + offset), count: Int(0x1000 - offset))) ?? []
     bytes += (try? walker().read(linear: page + 0x1000, count: 15 - bytes.count)) ?? []
     return InstructionDecoder.decode(bytes, size: size)

@@ -24,6 +24,7 @@ extension Stepper {
     var trapFlagAfter: Bool?
     if case .popFlags = decoded.kind { trapFlagAfter = try stackFlagsTrapBit(registers, slot: 0, width: 0) }
     let faultHandler = try faultHandlerBreakpoint(for: decoded, registers: registers)
+    // A defer cannot throw; if KVM refuses this setting it refuses the next step's too, which reports it.
     defer { if faultHandler != nil { try? applyDebugState(.stepping) } }
 
     var accesses = PendingAccesses()
