@@ -155,6 +155,8 @@ import Testing
     let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
     #expect(run.status == 0)
     #expect(run.stdout == "0x100000 _start\n0x100004 _start+0x4\n0x100006 _start+0x6\n")
+    // A trace cut short by the limit says so: it would otherwise look complete.
+    #expect(run.stderr == "hyperstep: note: the trace stopped at its limit of 3 lines; raise --limit for more\n")
   }
 
   @Test func jsonLinesCarryStepRipEventAndVCPU() throws {
