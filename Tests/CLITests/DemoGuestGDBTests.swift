@@ -6,7 +6,7 @@ import Testing
 /// gdb on the bundled demo guest, a 32-bit Multiboot kernel, given its ELF the usual way
 /// (`gdb demo.elf -ex 'target remote ...'`). This file imports DemoGuest alone: TestGuests
 /// has a `GuestImage` of its own.
-@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (.ci/run installs it)"))
+@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
 struct DemoGuestGDBTests {
   let elf: String
   let symbols: [ELFFile.Symbol]

@@ -90,7 +90,7 @@ func printedValues(_ output: String) -> [UInt64] {
   }
 }
 
-@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (.ci/run installs it)"))
+@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
 struct GDBTests {
   @Test func stepiFollowsTheStepContract() throws {
     let server = try DebugServerProcess(TestGuests.stepExits)
@@ -215,7 +215,7 @@ struct GDBTests {
 }
 
 /// The server as a new user meets it: a second debugger, host names, IPv6.
-@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (.ci/run installs it)"))
+@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
 struct GDBConnectionTests {
   @Test func aSecondGDBIsToldWhyItIsTurnedAway() throws {
     let server = try DebugServerProcess(TestGuests.stepExits)
