@@ -190,6 +190,11 @@ public final class IntrospectionSession: @unchecked Sendable {
   /// server's single steps and register access). Never while `run()` is going on.
   public func stepper(forVCPU index: Int) -> Stepper { vcpuStates[index].stepper }
 
+  /// The event context of one vCPU, for a client that looks at it between runs as a handler
+  /// would during one (a console's first stop, before the guest has run: registers, memory,
+  /// subscriptions). Never while `run()` is going on; its `stop` is the last run's, or nil.
+  public func context(forVCPU index: Int) -> EventContext { vcpuStates[index].context }
+
   public func isSingleStepping(vcpu: Int) -> Bool {
     vcpuStates.indices.contains(vcpu) && vcpuStates[vcpu].singleStepping
   }

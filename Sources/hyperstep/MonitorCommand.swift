@@ -5,17 +5,20 @@ import Introspection
 import KVM
 import Machine
 
-/// An interactive event console in the manner of Xen's xen-access: the guest runs until it
-/// asks for stepping through the control port (or hits a breakpoint), then each stop is
-/// printed and commands are read from standard input, so it can be driven by a script.
+/// An interactive event console in the manner of Xen's xen-access: it stops before the
+/// guest's first instruction, and again whenever the guest asks for stepping through the
+/// control port, hits a breakpoint or has been stepped; each stop is printed and commands
+/// are read from standard input, so it can be driven by a script.
 struct MonitorCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "monitor",
-    abstract: "Run a guest and inspect it at its own request: step, continue, registers, memory, breakpoints.",
+    abstract: "Run a guest under a console: step, continue, registers, memory, breakpoints.",
     discussion: """
-      The guest runs until it writes 1 to the control port (0x600), hits a breakpoint or ends. \
-      Commands, one per line on standard input: s [N] (step), c (continue), r (registers), \
-      m ADDR LEN (memory), b ADDR|SYMBOL (hardware breakpoint), q (quit). End of input quits.
+      The console stops before the first instruction; after c the guest runs until it writes 1 \
+      to the control port (0x600), hits a breakpoint or ends. Commands, one per line on \
+      standard input: s [N] (step N >= 1 instructions), c (continue), r (registers), \
+      m ADDR LEN (memory), b ADDR|SYMBOL[+0xOFFSET] (hardware breakpoint), q (quit). End of \
+      input quits.
       """)
 
   @OptionGroup var machine: MachineOptions
@@ -31,8 +34,8 @@ struct MonitorCommand: ParsableCommand {
     let symbols: SymbolTable? =
       ELFFile.hasMagic(configuration.kernel)
       // The machine has parsed this ELF already, so it cannot fail here; symbols are optional.
-      ? (try? ELFFile(configuration.kernel)).map { SymbolTable(elf: $0, source: "") } : nil
-    Glibc.exit(MonitorConsole(machine: vm, symbols: symbols).start())
+      ? (try? ELFFile(configuration.kernel)).map { SymbolTable(elf: $0, source: configuration.kernelName) } : nil
+    Glibc.exit(MonitorConsole(machine: vm, symbols: symbols, imageName: configuration.kernelName).start())
   }
 }
 
@@ -44,16 +47,24 @@ final class MonitorConsole: @unchecked Sendable {
   // `start()` reads the state after the run has ended.
   let machine: Machine
   let symbols: SymbolTable?
+  /// The kernel's name, to say where symbols were looked for.
+  let imageName: String
   private var input = LineReader(fd: 0)
+  private let interactive = HostIO.isTerminal(0)
   /// Steps still to take for the last `s N` (the stops before the last print as `step:`).
   private var stepsLeft = 0
   private var stepping = false
-  private var hardwareBreakpoints = 0
+  /// Set by `c` on a breakpoint: the next single step is the one that steps off it, and then
+  /// the guest runs on.
+  private var steppingOff = false
+  /// The hardware breakpoints set (one debug-register slot each).
+  private var breakpoints: Set<UInt64> = []
   private var quit = false
 
-  init(machine: Machine, symbols: SymbolTable?) {
+  init(machine: Machine, symbols: SymbolTable?, imageName: String) {
     self.machine = machine
     self.symbols = symbols
+    self.imageName = imageName
   }
 
   func say(_ text: String) { HostIO.write(1, Array((text + "\n").utf8)[...]) }
@@ -82,6 +93,10 @@ final class MonitorConsole: @unchecked Sendable {
         return try attend(context, reason: "request \(value)")
       }
       try session.subscribe(.singleStep, vcpus: watched) { [self] _, context in
+        if steppingOff {
+          steppingOff = false
+          return setStepping(false)
+        }
         if stepsLeft > 1 {
           stepsLeft -= 1
           say("step: " + describe(try context.pc(), nil))
@@ -94,6 +109,13 @@ final class MonitorConsole: @unchecked Sendable {
         say("stop: " + describe(try context.pc(), "exit " + TraceWriter.outcomeName(outcome)))
         return .continue
       }
+      // The first stop is before the first instruction, as in `hyperstep debug`: breakpoints
+      // can be set before anything runs, and `s` steps from the entry point.
+      switch try attend(session.context(forVCPU: 0), reason: nil) {
+      case .stop: return ExitStatus.success.rawValue  // q, or the end of the input
+      case .toggleSingleStep: try session.setSingleStep(true, vcpu: 0)
+      case .continue, .emulateAndSkip: break
+      }
       switch try session.run() {
       case .machineEnded(let outcome): return outcome.cleanExitStatus ?? ExitStatus.guestCrashed.rawValue
       case .stopped: return ExitStatus.success.rawValue  // q, or the end of the input
@@ -104,41 +126,68 @@ final class MonitorConsole: @unchecked Sendable {
     }
   }
 
-  /// A stop: prints it, then takes commands until one lets the guest go on.
+  /// A stop: prints it, then takes commands until one lets the guest go on. Every command
+  /// that does not is answered in one line; a bad one never ends the console.
   private func attend(_ context: EventContext, reason: String?) throws -> EventResponse {
     say("stop: " + describe(try context.pc(), reason))
     while true {
       guard let line = prompt() else { return .stop }
-      let words = line.split(separator: " ").map(String.init)
-      switch words.first {
-      case nil:
-        continue
+      let words = line.split { $0 == " " || $0 == "\t" || $0 == "\r" }.map(String.init)
+      guard let command = words.first else { continue }
+      let arguments = words.dropFirst()
+      switch command {
       case "s":
-        stepsLeft = words.count > 1 ? max(1, Int(words[1]) ?? 1) : 1
+        guard arguments.count <= 1 else {
+          say("usage: s [N]")
+          continue
+        }
+        guard let count = arguments.first.map({ Int($0) }) ?? 1, count >= 1 else {
+          say("s: the number of steps must be 1 or more, not '\(arguments.first ?? "")'")
+          continue
+        }
+        stepsLeft = count
+        steppingOff = false
         return setStepping(true)
       case "c":
-        return setStepping(false)
+        guard arguments.isEmpty else {
+          say("usage: c")
+          continue
+        }
+        stepsLeft = 0
+        // As gdb does: a breakpoint under the PC is stepped over first, or the run would stop
+        // on it at once (the stepper steps off a breakpoint only when its hit was the stop).
+        steppingOff = breakpoints.contains(try context.pc())
+        return setStepping(steppingOff)
       case "r":
+        guard arguments.isEmpty else {
+          say("usage: r")
+          continue
+        }
         let state = CPUState(
           vcpu: context.vcpu, registers: try context.registers(), special: try context.specialRegisters())
         say(state.dump.split(separator: "\n").dropFirst().joined(separator: "\n"))
       case "m":
-        guard words.count == 3, let address = resolve(words[1]), let length = Int(words[2]), (1...4096).contains(length)
-        else {
+        guard arguments.count == 2, let length = Int(words[2]), (1...4096).contains(length) else {
           say("usage: m ADDR LEN (LEN 1 to 4096)")
           continue
         }
+        guard let address = resolve(words[1]) else { continue }
         dumpMemory(context, at: address, count: length)
       case "b":
-        guard words.count == 2, let address = resolve(words[1]) else {
+        guard arguments.count == 1 else {
           say("usage: b ADDR|SYMBOL")
           continue
         }
+        guard let address = resolve(words[1]) else { continue }
         addBreakpoint(context, at: address)
       case "q":
+        guard arguments.isEmpty else {
+          say("usage: q")
+          continue
+        }
         return .stop
       default:
-        say("unknown command '\(line)': s [N], c, r, m ADDR LEN, b ADDR, q")
+        say("unknown command '\(line)': s [N], c, r, m ADDR LEN, b ADDR|SYMBOL, q")
       }
     }
   }
@@ -163,9 +212,15 @@ final class MonitorConsole: @unchecked Sendable {
     }
   }
 
-  /// A hardware breakpoint, subscribed from inside the running session; its hits stop here.
+  /// A hardware breakpoint, subscribed from inside the running session (or before it, at the
+  /// first stop); its hits stop here.
   private func addBreakpoint(_ context: EventContext, at address: UInt64) {
-    guard hardwareBreakpoints < 4 else {
+    let hex = "0x" + String(address, radix: 16)
+    guard !breakpoints.contains(address) else {
+      say("breakpoint at \(hex) is already set")
+      return
+    }
+    guard breakpoints.count < 4 else {
       say("all four hardware breakpoints are in use")
       return
     }
@@ -173,20 +228,37 @@ final class MonitorConsole: @unchecked Sendable {
       try context.subscribe(.hardwareBreakpoint(at: address), vcpus: [0]) { [self] _, context in
         try attend(context, reason: "breakpoint")
       }
-      hardwareBreakpoints += 1
-      say("breakpoint at 0x" + String(address, radix: 16))
+      breakpoints.insert(address)
+      say("breakpoint at \(hex)")
     } catch {
-      say("no breakpoint at 0x\(String(address, radix: 16)): \(error)")
+      say("no breakpoint at \(hex): \(error)")
     }
   }
 
+  /// The next command line; the prompt shows only to someone typing (a script needs none).
   private func prompt() -> String? {
-    HostIO.write(1, Array("(hyperstep) ".utf8)[...])
+    if interactive { HostIO.write(1, Array("(hyperstep) ".utf8)[...]) }
     return input.next()
   }
 
+  /// An address (`0x` hex or decimal), a symbol or `SYMBOL+0xOFFSET`; nil after saying why not.
   private func resolve(_ text: String) -> UInt64? {
-    parseAddress(text) ?? symbols?.address(ofExpression: text)
+    if text.first?.isNumber == true {
+      guard let address = parseAddress(text) else {
+        say("bad address '\(text)'")
+        return nil
+      }
+      return address
+    }
+    guard let symbols, !symbols.isEmpty else {
+      say("no symbols to look up '\(text)' in: \(imageName) has none")
+      return nil
+    }
+    guard let address = symbols.address(ofExpression: text) else {
+      say("no such symbol '\(text)' in \(symbols.source) (SYMBOL or SYMBOL+0xOFFSET)")
+      return nil
+    }
+    return address
   }
 }
 
