@@ -59,7 +59,6 @@ final class MonitorConsole: @unchecked Sendable {
   private var steppingOff = false
   /// The hardware breakpoints set (one debug-register slot each).
   private var breakpoints: Set<UInt64> = []
-  private var quit = false
 
   init(machine: Machine, symbols: SymbolTable?, imageName: String) {
     self.machine = machine
