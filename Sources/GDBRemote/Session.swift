@@ -202,7 +202,7 @@ public final class Session {
 
   private func readMemory(_ text: String) throws -> [UInt8] {
     guard let (address, length) = addressAndLength(text.dropFirst()) else { return error(1) }
-    guard length * 2 <= maximumPacket else { return error(1) }
+    guard length <= maximumPacket / 2 else { return error(1) }  // two hex digits a byte; no overflow
     return hexEncoded(try target.readMemory(thread: generalThread, address: address, count: length))
   }
 

@@ -96,6 +96,9 @@ final class FakeTarget: DebugTarget {
     #expect(reply(session, "mzz,4") == "E01")
     #expect(reply(session, "M100,2:aabbcc") == "E01")  // length mismatch
     #expect(reply(session, "m0,100000") == "E01")  // beyond PacketSize
+    // A length whose hex doubling overflows Int: an error reply, not a trap.
+    #expect(reply(session, "m0,7fffffffffffffff") == "E01")
+    #expect(reply(session, "m0,4000000000000000") == "E01")
   }
 
   @Test func breakpointsExecutionAndStopReplies() {
