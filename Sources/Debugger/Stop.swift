@@ -27,7 +27,7 @@ public enum StopReason: Sendable, Equatable {
   case guestRequest(value: UInt32)
   /// `requestStop()` stopped a running vCPU (a debugger's Ctrl-C).
   case interrupted
-  /// The guest wrote an MSR that is being watched (`Stepper.watchMSRWrites`); the write has
+  /// The guest wrote an MSR that is being watched (`Stepper.stopsAtMSRWrites`); the write has
   /// taken effect and the next instruction is the one after the WRMSR.
   case msrWrite(index: UInt32, value: UInt64)
   /// The machine ended (debug exit, triple fault, failure).

@@ -43,7 +43,7 @@ extension Stepper {
   /// A stop at a handler's first instruction: the hardware (or KVM) delivered an exception
   /// or interrupt and ran into the INT3 planted there, which has not executed.
   func handlerEntry(at pc: UInt64, vectors: [UInt8], trapDue: Bool, decoded: DecodedInstruction) throws -> Stop {
-    var registers = try vcpu.registers()
+    let registers = try vcpu.registers()
     special = try vcpu.specialRegisters()
     let vector = vectors.count == 1 ? vectors[0] : Self.likelyVector(vectors, decoded: decoded)
     // The pushed flags must show the guest's TF as it was, not the host's.
@@ -59,7 +59,7 @@ extension Stepper {
       try? walker.write([byte], linear: flagsAddress)
     }
     guestTrapFlag = false
-    registers.rflags &= ~RFlags.resume
+    // (Delivery has cleared RF in the handler's context already, as the SDM specifies.)
     try applyDebugState(.stepping)
     var software = false
     if case .softwareInterrupt(let number, _) = decoded.kind, number == vector { software = true }
