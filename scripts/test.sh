@@ -11,8 +11,21 @@ if ! command -v gdb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdb >/dev/null
 fi
 # A hyperstep process a failed test left behind must not outlive the run: it would hold the
-# caller's output pipe open (CI waits for it to close).
+# caller's output pipe open (CI waits for it to close). CI machines are shared with other
+# work, so only the processes these tests started are ended: the tests record each one's pid
+# (and start time, to tell it from a later process given the same pid) in a fresh file, and
+# scripts/end-test-processes.sh ends those still running, by pid.
+pids_file=$(mktemp "${TMPDIR:-/tmp}/hyperstep-test-pids.XXXXXX")
+end_test_processes() {
+  scripts/end-test-processes.sh "$pids_file"
+  rm -f "$pids_file"
+}
+trap end_test_processes EXIT
+# Bash runs the EXIT trap on a signal only when the signal is trapped: an interrupted run
+# (Ctrl-C, CI's timeout) cleans up too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+export HYPERSTEP_TEST_PIDS="$pids_file"
 status=0
 swift test "$@" || status=$?
-pkill -KILL -f "$PWD/.build/.*/hyperstep (run|trace|debug|monitor) " 2>/dev/null || true
 exit "$status"

@@ -20,23 +20,49 @@ public struct TraceFilter: Sendable, Equatable {
 
   public var isEmpty: Bool { range == nil && cr3 == nil && ring == nil }
 
-  /// "START-END" (inclusive), hex with 0x or decimal; START must not be above END.
+  /// "START-END" (inclusive), hex with 0x or decimal; START must not be above END. An error
+  /// says what is wrong with the text, for the caller to put after it.
   public static func parseRange(_ text: String) throws(DebuggerError) -> ClosedRange<UInt64> {
-    let parts = text.split(separator: "-", maxSplits: 1).map(String.init)
-    guard parts.count == 2, let start = parseNumber(parts[0]), let end = parseNumber(parts[1]) else {
-      throw DebuggerError("range '\(text)' is not START-END")
+    let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+      throw DebuggerError("not START-END (try 0x100000-0x1fffff)")
     }
-    guard start <= end else { throw DebuggerError("range '\(text)' is inverted: its start is above its end") }
+    let start = try number(parts[0], "the start")
+    let end = try number(parts[1], "the end")
+    guard start <= end else { throw DebuggerError("inverted: its start is above its end") }
     return start...end
   }
 
+  /// The highest CR3 base: bits 51:12 of CR3 hold the table's physical address.
+  public static let maximumCR3: UInt64 = 0x000f_ffff_ffff_f000
+
   /// A CR3 value to match: the page-aligned base of a top-level page table.
   public static func parseCR3(_ text: String) throws(DebuggerError) -> UInt64 {
-    guard let value = parseNumber(text) else { throw DebuggerError("CR3 '\(text)' is not a number") }
+    let value = try number(text)
     guard value & 0xfff == 0 else {
-      throw DebuggerError("CR3 0x\(String(value, radix: 16)) is not page-aligned (its low 12 bits must be zero)")
+      throw DebuggerError("not page-aligned (its low 12 bits must be zero)")
+    }
+    guard value <= maximumCR3 else {
+      // `keeps` compares bits 51:12 only, so such a filter would silently keep nothing.
+      throw DebuggerError("above the 52-bit physical address space, so no CR3 can hold it")
     }
     return value
+  }
+
+  /// `text` as a number, or an error saying what it is instead; `part` names which number of
+  /// several it is ("the end"), nil when it is the whole value.
+  static func number(_ text: String, _ part: String? = nil) throws(DebuggerError) -> UInt64 {
+    if let value = parseNumber(text) { return value }
+    let unsigned = text.lowercased().trimmingPrefix("-")
+    let hex = unsigned.hasPrefix("0x")
+    let digits = unsigned.dropFirst(hex ? 2 : 0)
+    let numeral = !digits.isEmpty && digits.allSatisfy { $0.isASCII && (hex ? $0.isHexDigit : $0.isNumber) }
+    let subject = part.map { "\($0) \(text) " } ?? ""
+    if numeral && text.hasPrefix("-") { throw DebuggerError(subject + "must not be negative") }
+    if numeral {
+      throw DebuggerError(subject + (part == nil ? "at most 0xffffffffffffffff (64 bits)" : "is more than 64 bits"))
+    }
+    throw DebuggerError(part.map { "\($0) '\(text)' is not a number" } ?? "not a number")
   }
 
   static func parseNumber(_ text: String) -> UInt64? {

@@ -8,20 +8,50 @@ public enum HostIO {
   public struct FileError: Error, Equatable, CustomStringConvertible {
     public let path: String
     public let errno: Int32
-    // SAFETY: strerror returns a static, NUL-terminated message for any errno.
-    public var description: String { unsafe String(cString: strerror(errno)) }
+    /// What the path is when it exists but is not a regular file ("a character device"); the
+    /// caller can then say what it wanted instead. Nil when a system call failed.
+    public let nonRegularKind: String?
+
+    init(path: String, errno: Int32, nonRegularKind: String? = nil) {
+      self.path = path
+      self.errno = errno
+      self.nonRegularKind = nonRegularKind
+    }
+
+    public var description: String {
+      // strerror would say "Invalid argument" for a device, which names no problem.
+      if let nonRegularKind { return "not a regular file (\(nonRegularKind))" }
+      // SAFETY: strerror returns a static, NUL-terminated message for any errno.
+      return unsafe String(cString: strerror(errno))
+    }
   }
 
-  /// Reads a whole regular file. Refuses directories and devices with a clear errno.
+  /// "a directory", "a character device"...: a file's type (`st_mode & S_IFMT`) in words.
+  public static func fileKind(_ mode: mode_t) -> String {
+    let kinds: [mode_t: String] = [
+      S_IFREG: "a regular file", S_IFDIR: "a directory", S_IFLNK: "a symbolic link", S_IFIFO: "a FIFO",
+      S_IFCHR: "a character device", S_IFBLK: "a block device", S_IFSOCK: "a socket",
+    ]
+    return kinds[mode & S_IFMT] ?? "of an unknown type"
+  }
+
+  /// Reads a whole regular file. Refuses directories, devices, FIFOs and sockets, saying which
+  /// it is: a device such as /dev/zero never ends, and /dev/null is no image either.
   public static func readFile(_ path: String, limit: Int = 1 << 32) throws(FileError) -> [UInt8] {
+    // Non-blocking, so that opening a FIFO returns at once (to be refused below) instead of
+    // waiting for a writer; reads of a regular file never block anyway.
     // SAFETY: open(2) and fstat(2) with a C string and a local stat buffer.
-    let fd = unsafe Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    let fd = unsafe Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { throw FileError(path: path, errno: Glibc.errno) }
     defer { _ = Glibc.close(fd) }
     var info = stat()
     guard unsafe fstat(fd, &info) == 0 else { throw FileError(path: path, errno: Glibc.errno) }
-    if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(path: path, errno: EISDIR) }
-    guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, errno: EINVAL) }
+    let type = info.st_mode & S_IFMT
+    guard type == S_IFREG else {
+      throw FileError(path: path, errno: type == S_IFDIR ? EISDIR : EINVAL, nonRegularKind: fileKind(type))
+    }
+    // Back to blocking reads: some file systems (FUSE, say) would otherwise answer EAGAIN.
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     guard info.st_size <= limit else { throw FileError(path: path, errno: EFBIG) }
     var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
     var done = 0

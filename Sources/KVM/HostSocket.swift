@@ -130,14 +130,9 @@ public enum HostSocket {
       if errno == ENOENT { return }
       throw Failure(description: "cannot use \(path): \(errorText())")
     }
-    let kinds: [mode_t: String] = [
-      S_IFREG: "a regular file", S_IFDIR: "a directory", S_IFLNK: "a symbolic link", S_IFIFO: "a FIFO",
-      S_IFCHR: "a character device", S_IFBLK: "a block device",
-    ]
-    let kind = info.st_mode & S_IFMT
-    guard kind == S_IFSOCK else {
+    guard info.st_mode & S_IFMT == S_IFSOCK else {
       throw Failure(
-        description: "\(path) exists and is not a socket (\(kinds[kind] ?? "unknown type")); it was left alone")
+        description: "\(path) exists and is not a socket (\(HostIO.fileKind(info.st_mode))); it was left alone")
     }
     // Whether a server still listens there shows only by connecting. Non-blocking, so a live
     // server with a full backlog answers EAGAIN at once instead of making us wait.

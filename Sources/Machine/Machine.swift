@@ -144,9 +144,10 @@ public final class Machine: @unchecked Sendable {
     guard configuration.cpuCount >= 1 else {
       throw .badConfiguration("--cpus must be at least 1, got \(configuration.cpuCount)")
     }
-    guard configuration.cpuCount <= 255 else {
+    guard configuration.cpuCount <= MachineConfiguration.maximumCPUs else {
       throw .badConfiguration(
-        "--cpus \(configuration.cpuCount) is more than the 255 vCPUs an xAPIC machine can address")
+        "--cpus \(configuration.cpuCount) is more than the \(MachineConfiguration.maximumCPUs) vCPUs an xAPIC machine can address"
+      )
     }
     if let timeout = configuration.timeoutMilliseconds, timeout <= 0 {
       throw .badConfiguration("the timeout must be positive")
@@ -210,7 +211,8 @@ extension Machine {
   }
 }
 
-func describeSize(_ bytes: UInt64) -> String {
+/// "64 MiB", "1.5 GiB", "4097 bytes": a size as messages show it (the CLI's too).
+public func describeSize(_ bytes: UInt64) -> String {
   if bytes >= 1 << 30 && bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
   if bytes >= 1 << 30 {
     let tenths = (bytes * 10) >> 30

@@ -20,6 +20,8 @@ public struct MachineConfiguration: Sendable {
   public var interruptController: Bool?
 
   public static let minimumMemory: UInt64 = 2 << 20
+  /// The most vCPUs: an xAPIC addresses 255 local APICs (ID 0xff is the broadcast).
+  public static let maximumCPUs = 255
 
   public init(kernel: [UInt8], kernelName: String) {
     self.kernel = kernel

@@ -11,12 +11,15 @@ struct MachineOptions: ParsableArguments {
   )
   var kernel: String?
 
+  // Numbers are taken as text, even when they start with a dash, and parsed in
+  // `configuration()`: ArgumentParser would take "-5" for an option and report a missing value.
   @Option(
-    name: .long, help: ArgumentHelp("Guest RAM, e.g. 64M, 1G, 512K (a bare number means MiB).", valueName: "size"))
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp("Guest RAM, e.g. 64M, 1G, 512K (a bare number means MiB).", valueName: "size"))
   var memory: String = "64M"
 
-  @Option(name: .long, help: "Number of vCPUs.")
-  var cpus: Int = 1
+  @Option(name: .long, parsing: .unconditional, help: "Number of vCPUs.")
+  var cpus: String = "1"
 
   @Option(name: .long, help: ArgumentHelp("Kernel command line (Multiboot and Linux).", valueName: "string"))
   var cmdline: String = ""
@@ -30,62 +33,70 @@ struct MachineOptions: ParsableArguments {
   var kernelFormat: String = "auto"
 
   @Option(
-    name: .long,
+    name: .long, parsing: .unconditional,
     help: ArgumentHelp("Load address of a flat binary (default 0x7c00 real, 0x100000 protected).", valueName: "addr"))
   var loadAddress: String?
 
   @Flag(help: "Give even a single-vCPU guest the in-kernel PIC, IOAPIC, local APIC and PIT (timer interrupts).")
   var irqchip = false
 
-  @Option(name: .long, help: ArgumentHelp("Stop the guest after this many seconds.", valueName: "seconds"))
-  var timeout: Double?
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp("Stop the guest after this many seconds (at most 10000000).", valueName: "seconds"))
+  var timeout: String?
 
-  /// Builds the machine configuration, or exits with status 2 and a one-line reason.
+  /// Builds the machine configuration, or exits with status 2 and a one-line reason. The
+  /// values of options come first, so a mistyped number is reported before any file is read.
   func configuration() -> MachineConfiguration {
-    var configuration: MachineConfiguration
-    if let path = kernel {
-      do {
-        configuration = MachineConfiguration(kernel: try HostIO.readFile(path), kernelName: path)
-      } catch {
-        fail("\(path): \(error)", status: .badInput)
+    let memorySize: UInt64
+    let cpuCount: Int
+    var address: UInt64?
+    var timeoutMilliseconds: Int?
+    do {
+      memorySize = try OptionValue.memorySize(memory, option: "--memory")
+      cpuCount = try OptionValue.count(
+        cpus, option: "--cpus", in: 1...MachineConfiguration.maximumCPUs,
+        limitReason: "the vCPUs an xAPIC machine can address")
+      if let loadAddress {
+        address = try OptionValue.unsigned(loadAddress, option: "--load-address", what: "an address", example: "0x7c00")
       }
-    } else {
-      configuration = MachineConfiguration(kernel: DemoGuest.demo.image, kernelName: "bundled demo guest")
-    }
-    guard let size = parseSize(memory) else {
-      fail("--memory '\(memory)' is not a size (try 64M, 1G or 512K)", status: .badInput)
-    }
-    configuration.memorySize = size
-    configuration.cpuCount = cpus
-    if irqchip { configuration.interruptController = true }
-    configuration.commandLine = cmdline
-    if let initrd {
-      do {
-        configuration.initrd = try HostIO.readFile(initrd)
-        configuration.initrdName = initrd
-      } catch {
-        fail("\(initrd): \(error)", status: .badInput)
-      }
+      if let timeout { timeoutMilliseconds = try OptionValue.milliseconds(timeout, option: "--timeout") }
+    } catch {
+      fail(error.description, status: .badInput)
     }
     guard let format = ImageFormat(rawValue: kernelFormat) else {
       fail(
         "--kernel-format '\(kernelFormat)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",
         status: .badInput)
     }
+    var configuration: MachineConfiguration
+    if let path = kernel {
+      configuration = MachineConfiguration(kernel: readInput(path, wanted: "a kernel image file"), kernelName: path)
+    } else {
+      configuration = MachineConfiguration(kernel: DemoGuest.demo.image, kernelName: "bundled demo guest")
+    }
+    configuration.memorySize = memorySize
+    configuration.cpuCount = cpuCount
+    if irqchip { configuration.interruptController = true }
+    configuration.commandLine = cmdline
+    if let initrd {
+      configuration.initrd = readInput(initrd, wanted: "an initrd file")
+      configuration.initrdName = initrd
+    }
     configuration.format = format
-    if let loadAddress {
-      guard let address = parseAddress(loadAddress) else {
-        fail("--load-address '\(loadAddress)' is not an address (try 0x7c00)", status: .badInput)
-      }
-      configuration.loadAddress = address
-    }
-    if let timeout {
-      guard timeout > 0, timeout < 1e7 else {
-        fail("--timeout must be a positive number of seconds", status: .badInput)
-      }
-      configuration.timeoutMilliseconds = Int(timeout * 1000)
-    }
+    configuration.loadAddress = address
+    configuration.timeoutMilliseconds = timeoutMilliseconds
     return configuration
+  }
+}
+
+/// The whole of a file the user named, or an exit with status 2 and a one-line reason; when
+/// the path is no regular file (a device, a FIFO), the reason says what was `wanted` instead.
+func readInput(_ path: String, wanted: String) -> [UInt8] {
+  do {
+    return try HostIO.readFile(path)
+  } catch {
+    fail("\(path): \(error)" + (error.nonRegularKind == nil ? "" : "; give \(wanted)"), status: .badInput)
   }
 }
 

@@ -11,20 +11,22 @@ struct RunCommand: ParsableCommand {
   @OptionGroup var machine: MachineOptions
 
   @Option(
-    name: .long,
+    name: .long, parsing: .unconditional,
     help: ArgumentHelp(
       "Treat a debug-exit write of this value as success: exit 0 instead of (value << 1) | 1.", valueName: "value"))
   var debugExitSuccess: String?
 
   func run() throws {
-    let configuration = machine.configuration()
     var successValue: UInt32? = machine.kernel == nil ? DemoGuestInfo.successValue : nil
     if let text = debugExitSuccess {
-      guard let value = parseAddress(text), value <= UInt32.max else {
-        fail("--debug-exit-success '\(text)' is not a 32-bit value", status: .badInput)
+      do {
+        successValue = UInt32(
+          try OptionValue.unsigned(text, option: "--debug-exit-success", bits: 32, what: "a number", example: "0x10"))
+      } catch {
+        fail(error.description, status: .badInput)
       }
-      successValue = UInt32(value)
     }
+    let configuration = machine.configuration()
     let vm: Machine
     do {
       vm = try Machine(configuration: configuration)
@@ -64,7 +66,7 @@ struct RunCommand: ParsableCommand {
       crash(
         "VM entry failed on vCPU \(state.vcpu) (hardware reason 0x\(String(reason, radix: 16)))", state, .guestCrashed)
     case .timedOut:
-      fail("guest still running after --timeout \(machine.timeout ?? 0) s; stopped it", status: .timedOut)
+      fail("guest still running after --timeout \(machine.timeout ?? "") s; stopped it", status: .timedOut)
     }
   }
 

@@ -21,16 +21,20 @@ struct TraceCommand: ParsableCommand {
 
   @OptionGroup var machine: MachineOptions
 
-  @Option(help: ArgumentHelp("Where tracing starts: an address, a symbol, or 'request'.", valueName: "addr|symbol"))
+  // Options that take numbers read the next argument even when it starts with a dash, so a
+  // negative number is refused for what it is rather than taken for an option (see OptionValue).
+  @Option(
+    parsing: .unconditional,
+    help: ArgumentHelp("Where tracing starts: an address, a symbol, or 'request'.", valueName: "addr|symbol"))
   var from: String?
 
-  @Option(help: ArgumentHelp("The last address traced.", valueName: "addr|symbol"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("The last address traced.", valueName: "addr|symbol"))
   var until: String?
 
   static let defaultLimit = 1_000_000
 
-  @Option(help: "The most lines to write (a note on stderr says when it ends the trace).")
-  var limit: Int = defaultLimit
+  @Option(parsing: .unconditional, help: "The most lines to write (a note on stderr says when it ends the trace).")
+  var limit: String = String(TraceCommand.defaultLimit)
 
   @Option(help: ArgumentHelp("Interrupts while stepping: block (default) or deliver.", valueName: "policy"))
   var irq: String = "block"
@@ -51,22 +55,30 @@ struct TraceCommand: ParsableCommand {
   var stats = false
 
   @Option(
+    parsing: .unconditional,
     help: ArgumentHelp(
       "Report guest writes of these MSRs (names such as LSTAR, EFER, SYSENTER_EIP, or numbers), comma-separated.",
       valueName: "msrs"))
   var msrEvents: String?
 
-  @Option(help: ArgumentHelp("Keep only stops in this address range (START-END).", valueName: "range"))
+  @Option(
+    parsing: .unconditional,
+    help: ArgumentHelp("Keep only stops in this address range (START-END).", valueName: "range"))
   var filterRange: String?
 
-  @Option(help: ArgumentHelp("Keep only stops in the address space with this page-aligned CR3.", valueName: "cr3"))
+  @Option(
+    parsing: .unconditional,
+    help: ArgumentHelp("Keep only stops in the address space with this page-aligned CR3.", valueName: "cr3"))
   var filterCr3: String?
 
   @Option(help: ArgumentHelp("Keep only stops in this ring: kernel (0) or user (3).", valueName: "ring"))
   var filterRing: String?
 
   func run() throws {
-    guard limit > 0 else { fail("--limit must be at least 1, got \(limit)", status: .badInput) }
+    let limit: Int
+    do { limit = try OptionValue.count(self.limit, option: "--limit", in: 1...Int.max) } catch {
+      fail(error.description, status: .badInput)
+    }
     guard let policy = InterruptPolicy(rawValue: irq) else {
       fail("--irq '\(irq)' is not block or deliver", status: .badInput)
     }
@@ -76,11 +88,19 @@ struct TraceCommand: ParsableCommand {
       fail("--format '\(format)' is not text, jsonl, \(profileFormats.joined(separator: ", "))", status: .badInput)
     }
     var filter = TraceFilter()
-    do {
-      if let filterRange { filter.range = try TraceFilter.parseRange(filterRange) }
-      if let filterCr3 { filter.cr3 = try TraceFilter.parseCR3(filterCr3) }
-    } catch {
-      fail("--filter-\(filterRange != nil && filter.range == nil ? "range" : "cr3"): \(error)", status: .badInput)
+    if let filterRange {
+      do { filter.range = try TraceFilter.parseRange(filterRange) } catch {
+        fail(
+          BadOptionValue(option: "--filter-range", text: filterRange, problem: error.description).description,
+          status: .badInput)
+      }
+    }
+    if let filterCr3 {
+      do { filter.cr3 = try TraceFilter.parseCR3(filterCr3) } catch {
+        fail(
+          BadOptionValue(option: "--filter-cr3", text: filterCr3, problem: error.description).description,
+          status: .badInput)
+      }
     }
     if let filterRing {
       guard let ring = TraceFilter.Ring(rawValue: filterRing) else {
@@ -91,6 +111,17 @@ struct TraceCommand: ParsableCommand {
     var watchedMSRs: [UInt32] = []
     if let msrEvents {
       for name in msrEvents.split(separator: ",").map(String.init) {
+        // MSR names start with a letter; anything else is meant as a number, and said so.
+        if name.first.map({ !$0.isLetter }) ?? false {
+          do {
+            let number = try OptionValue.unsigned(
+              name, option: "--msr-events", bits: 32, what: "an MSR name or number", example: "LSTAR or 0xc0000082")
+            watchedMSRs.append(UInt32(number))
+            continue
+          } catch {
+            fail(error.description, status: .badInput)
+          }
+        }
         guard let index = MSRNames.index(of: name) else {
           fail(
             "--msr-events: unknown MSR '\(name)' (known: \(MSRNames.known.map(\.name).joined(separator: ", ")), or a number)",
@@ -102,6 +133,9 @@ struct TraceCommand: ParsableCommand {
     }
     // A closed pipe on the trace's output is reported as a write error, not a silent SIGPIPE death.
     HostSocket.ignoreBrokenPipes()
+    // Numeric --from and --until are checked before the kernel is read.
+    _ = from.flatMap { numericAddress($0, option: "--from") }
+    _ = until.flatMap { numericAddress($0, option: "--until") }
     let configuration = machine.configuration()
     let table = loadSymbols(configuration)
     let fromAddress = from == "request" ? nil : from.map { resolve($0, table, option: "--from") }
@@ -135,16 +169,18 @@ struct TraceCommand: ParsableCommand {
       if fd != 1 { try HostIO.closeWritten(fd) }
     } catch {
       // The guest's own status would hide that the trace is incomplete.
-      fail("cannot write the trace to \(output ?? "standard output"): \(error); it is incomplete", status: .outputFailed)
+      fail(
+        "cannot write the trace to \(output ?? "standard output"): \(error); it is incomplete", status: .outputFailed)
     }
     Glibc.exit(status)
   }
 
   private func loadSymbols(_ configuration: MachineConfiguration) -> SymbolTable? {
     if let path = symbols {
-      let bytes: [UInt8]
-      do { bytes = try HostIO.readFile(path) } catch { fail("\(path): \(error)", status: .badInput) }
-      do { return try SymbolTable(file: bytes, source: path) } catch { fail("--symbols \(path): \(error)", status: .badInput) }
+      let bytes = readInput(path, wanted: "an ELF or System.map file")
+      do { return try SymbolTable(file: bytes, source: path) } catch {
+        fail("--symbols \(path): \(error)", status: .badInput)
+      }
     }
     // Other formats carry no symbols; an ELF that does not parse is reported as the machine would.
     guard ELFFile.hasMagic(configuration.kernel) else { return nil }
@@ -153,8 +189,19 @@ struct TraceCommand: ParsableCommand {
     }
   }
 
+  /// The address `text` is written as, when it is a number (symbols begin with a letter, an
+  /// underscore or a dot); nil for a symbol. Exits with status 2 when the number is no address.
+  private func numericAddress(_ text: String, option: String) -> UInt64? {
+    guard let first = text.first, first.isNumber || first == "-" || first == "+" else { return nil }
+    do {
+      return try OptionValue.unsigned(text, option: option, what: "an address or a symbol", example: "0x100000")
+    } catch {
+      fail(error.description, status: .badInput)
+    }
+  }
+
   private func resolve(_ text: String, _ table: SymbolTable?, option: String) -> UInt64 {
-    if let address = parseAddress(text), text.first?.isNumber == true { return address }
+    if let address = numericAddress(text, option: option) { return address }
     guard let table, !table.isEmpty else {
       fail(
         "\(option) \(text): no symbol table to look it up in (\(machine.kernel ?? "the demo guest") has none; try --symbols)",

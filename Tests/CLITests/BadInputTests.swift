@@ -30,6 +30,29 @@ import Testing
     try expectRefused(["run", "--kernel", "/tmp"], mentioning: ["/tmp", "directory"])
   }
 
+  /// Devices used to say "Invalid argument" (the errno HostIO chose), which names no problem.
+  @Test func devicesInsteadOfFiles() throws {
+    for device in ["/dev/zero", "/dev/null"] {
+      try expectRefused(
+        ["run", "--kernel", device],
+        mentioning: ["\(device): not a regular file (a character device); give a kernel image file"])
+    }
+    try expectRefused(
+      ["run", "--initrd", "/dev/zero"],
+      mentioning: ["/dev/zero: not a regular file (a character device); give an initrd"])
+    try expectRefused(
+      ["trace", "--symbols", "/dev/null"],
+      mentioning: ["/dev/null: not a regular file (a character device); give an ELF or System.map file"])
+  }
+
+  /// Opening a FIFO for reading waits for a writer; the kernel must be refused at once instead.
+  @Test func fifoInsteadOfFileIsRefusedWithoutWaiting() throws {
+    let path = NSTemporaryDirectory() + "hyperstep-fifo-\(getpid())-\(UUID().uuidString.prefix(8))"
+    #expect(mkfifo(path, 0o600) == 0)
+    defer { unlink(path) }
+    try expectRefused(["run", "--kernel", path], mentioning: ["\(path): not a regular file (a FIFO)"], timeout: 15)
+  }
+
   @Test func emptyFile() throws {
     let path = try CLI.temporaryFile([], name: "empty.elf")
     try expectRefused(["run", "--kernel", path], mentioning: [path, "empty"])
@@ -72,32 +95,113 @@ import Testing
   }
 
   @Test func zeroMemory() throws {
-    try expectRefused(["run", "--memory", "0"], mentioning: ["too small"])
+    try expectRefused(["run", "--memory", "0"], mentioning: ["--memory 0: too small; Hyperstep needs at least 2 MiB"])
   }
 
   @Test func absurdMemory() throws {
-    try expectRefused(["run", "--memory", "64T"], mentioning: ["more than this host has"])
-    try expectRefused(["run", "--memory", "99999999999999999999G"], mentioning: ["--memory"])
+    try expectRefused(["run", "--memory", "64T"], mentioning: ["--memory 64T: more than this host has"])
+    try expectRefused(
+      ["run", "--memory", "99999999999999999999G"],
+      mentioning: ["--memory 99999999999999999999G: more than this host has"])
   }
 
   @Test func memoryThatIsNotASize() throws {
-    try expectRefused(["run", "--memory", "lots"], mentioning: ["--memory 'lots' is not a size"])
+    try expectRefused(["run", "--memory", "lots"], mentioning: ["--memory lots: not a size (try 64M, 1G or 512K)"])
+    try expectRefused(["run", "--memory", "-5"], mentioning: ["--memory -5: not a size (try 64M, 1G or 512K)"])
+    try expectRefused(["run", "--memory", ""], mentioning: ["--memory '': not a size"])
+    try expectRefused(["run", "--memory", "2049K"], mentioning: ["--memory 2049K: not a whole number of 4 KiB pages"])
   }
 
   @Test func badCPUCounts() throws {
-    try expectRefused(["run", "--cpus", "0"], mentioning: ["--cpus must be at least 1"])
-    try expectRefused(["run", "--cpus", "-1"], mentioning: ["cpus"])
-    try expectRefused(["run", "--cpus", "many"], mentioning: ["cpus"])
-    try expectRefused(["run", "--cpus", "100000"], mentioning: ["255"])
+    try expectRefused(["run", "--cpus", "0"], mentioning: ["--cpus 0: must be at least 1"])
+    try expectRefused(["run", "--cpus", "-1"], mentioning: ["--cpus -1: must be at least 1"])
+    try expectRefused(["run", "--cpus", "many"], mentioning: ["--cpus many: not a whole number"])
+    try expectRefused(["run", "--cpus", "1.5"], mentioning: ["--cpus 1.5: not a whole number"])
+    try expectRefused(["run", "--cpus", "100000"], mentioning: ["--cpus 100000: at most 255"])
+    try expectRefused(
+      ["run", "--cpus", "99999999999999999999"], mentioning: ["--cpus 99999999999999999999: at most 255"])
+  }
+
+  /// The shared machine options are refused alike by every subcommand, and the default one.
+  @Test func everySubcommandRefusesNegativeNumbers() throws {
+    for command in [["run"], ["trace"], ["debug"], ["monitor"], []] {
+      try expectRefused(command + ["--cpus", "-1"], mentioning: ["--cpus -1: must be at least 1"], timeout: 15)
+      try expectRefused(command + ["--memory", "-5"], mentioning: ["--memory -5: not a size"], timeout: 15)
+      try expectRefused(command + ["--timeout", "-1"], mentioning: ["--timeout -1: must be more than 0"], timeout: 15)
+    }
+  }
+
+  @Test func badTimeouts() throws {
+    let refusals: [(String, String)] = [
+      ("1e308", "at most 10000000 seconds"),
+      ("10000001", "at most 10000000 seconds"),
+      ("inf", "at most 10000000 seconds"),
+      ("nan", "not a number of seconds"),
+      ("soon", "not a number of seconds"),
+      ("0", "must be more than 0 seconds"),
+      ("-1", "must be more than 0 seconds"),
+      ("-inf", "must be more than 0 seconds"),
+    ]
+    for (value, problem) in refusals {
+      try expectRefused(["run", "--timeout", value], mentioning: ["--timeout \(value): \(problem)"])
+    }
   }
 
   @Test func badFormatAndAddress() throws {
     try expectRefused(["run", "--kernel-format", "pe"], mentioning: ["--kernel-format 'pe'"])
-    try expectRefused(["run", "--load-address", "here"], mentioning: ["--load-address"])
+    try expectRefused(
+      ["run", "--load-address", "here"], mentioning: ["--load-address here: not an address (try 0x7c00)"])
+    try expectRefused(["run", "--load-address", "-5"], mentioning: ["--load-address -5: must not be negative"])
+    try expectRefused(
+      ["run", "--load-address", "0x10000000000000000"],
+      mentioning: ["--load-address 0x10000000000000000: at most 0xffffffffffffffff (64 bits)"])
   }
 
+  @Test func badDebugExitSuccessValues() throws {
+    try expectRefused(
+      ["run", "--debug-exit-success", "-1"], mentioning: ["--debug-exit-success -1: must not be negative"])
+    try expectRefused(
+      ["run", "--debug-exit-success", "0x100000000"],
+      mentioning: ["--debug-exit-success 0x100000000: at most 0xffffffff (32 bits)"])
+    try expectRefused(["run", "--debug-exit-success", "yes"], mentioning: ["--debug-exit-success yes: not a number"])
+  }
+
+  @Test func badTraceNumbers() throws {
+    let refusals: [([String], String)] = [
+      (["--limit", "-3"], "--limit -3: must be at least 1"),
+      (["--limit", "0"], "--limit 0: must be at least 1"),
+      (["--limit", "99999999999999999999"], "--limit 99999999999999999999: at most 9223372036854775807"),
+      (["--limit", "lots"], "--limit lots: not a whole number"),
+      (["--from", "-5"], "--from -5: must not be negative"),
+      (["--until", "-0x10"], "--until -0x10: must not be negative"),
+      (["--from", "0x1ffffffffffffffff"], "--from 0x1ffffffffffffffff: at most 0xffffffffffffffff"),
+      (["--filter-range", "-5"], "--filter-range -5: not START-END"),
+      (["--filter-range", "0x10--5"], "--filter-range 0x10--5: the end -5 must not be negative"),
+      (["--filter-range", "0x1-0x1ffffffffffffffff"], "the end 0x1ffffffffffffffff is more than 64 bits"),
+      (["--filter-cr3", "-4096"], "--filter-cr3 -4096: must not be negative"),
+      (["--filter-cr3", "0xfff0000000000000"], "--filter-cr3 0xfff0000000000000: above the 52-bit physical"),
+      (["--msr-events", "LSTAR,-1"], "--msr-events -1: must not be negative"),
+      (["--msr-events", "0x1ffffffff"], "--msr-events 0x1ffffffff: at most 0xffffffff (32 bits)"),
+    ]
+    for (arguments, fragment) in refusals {
+      try expectRefused(["trace"] + arguments, mentioning: [fragment])
+    }
+  }
+
+  // ArgumentParser's own refusals: one line with its wording, status 2.
+
   @Test func unknownOption() throws {
-    try expectRefused(["run", "--bogus"], mentioning: ["--bogus"])
+    try expectRefused(["run", "--bogus"], mentioning: ["Unknown option '--bogus'"])
+  }
+
+  @Test func missingValues() throws {
+    try expectRefused(["run", "--cpus"], mentioning: ["Missing value for '--cpus <cpus>'"])
+    try expectRefused(["trace", "--limit"], mentioning: ["Missing value for '--limit <limit>'"])
+    try expectRefused(["run", "--kernel"], mentioning: ["Missing value for '--kernel <file>'"])
+  }
+
+  @Test func unexpectedArgument() throws {
+    try expectRefused(["run", "extra"], mentioning: ["Unexpected argument 'extra'"])
   }
 
   // `hyperstep debug --gdb`: checked before the VM is made (so no KVM is needed). A server

@@ -108,6 +108,45 @@ final class ChildProcess {
       throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
     }
     pid = child
+    Self.record(child)
+  }
+
+  /// The file scripts/test.sh collects the tests' children in (HYPERSTEP_TEST_PIDS), so that
+  /// at the end it can end those a failed test left running, and nothing else on the machine.
+  private static let pidsFile = ProcessInfo.processInfo.environment["HYPERSTEP_TEST_PIDS"].flatMap {
+    $0.isEmpty ? nil : $0
+  }
+
+  /// Appends "PID STARTTIME" to the pids file. The start time tells this child from a later
+  /// process that is given the same pid after it ended (scripts/end-test-processes.sh checks it).
+  private static func record(_ pid: pid_t) {
+    guard let pidsFile else { return }
+    guard let start = startTime(of: pid) else {
+      // Not reaped yet, so its /proc entry is there; if not, it cannot be checked later either.
+      FileHandle.standardError.write(Data("ChildProcess: no start time for pid \(pid); not recorded\n".utf8))
+      return
+    }
+    // One write(2) of a short line with O_APPEND: lines from tests spawning at once, in this
+    // process or another, never interleave.
+    let fd = open(pidsFile, O_WRONLY | O_APPEND | O_CLOEXEC)
+    guard fd >= 0 else {
+      FileHandle.standardError.write(Data("ChildProcess: cannot open \(pidsFile) to record pid \(pid)\n".utf8))
+      return
+    }
+    defer { close(fd) }
+    let line = Array("\(pid) \(start)\n".utf8)
+    _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+  }
+
+  /// Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot.
+  static func startTime(of pid: pid_t) -> String? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let nameEnd = stat.lastIndex(of: ")")
+    else { return nil }
+    // Field 2, the command name in parentheses, may hold spaces: count from the last ')'.
+    // The fields after it start with field 3, so field 22 is the 20th.
+    let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+    return fields.count > 19 ? String(fields[19]) : nil
   }
 
   private static func markEverythingCloseOnExec() {

@@ -31,6 +31,47 @@ import Testing
     #expect(parseAddress("") == nil)
   }
 
+  @Test func countsTakeDecimalWholeNumbersInRange() throws {
+    #expect(try OptionValue.count("4", option: "--cpus", in: 1...255) == 4)
+    #expect(try OptionValue.count("+4", option: "--cpus", in: 1...255) == 4)
+    for (text, problem) in [
+      ("0", "must be at least 1"), ("-1", "must be at least 1"), ("-99999999999999999999", "must be at least 1"),
+      ("256", "at most 255"), ("99999999999999999999", "at most 255"), ("0x10", "not a whole number"),
+      ("", "not a whole number"), ("-", "not a whole number"), ("1e3", "not a whole number"),
+    ] {
+      #expect(throws: BadOptionValue.self) { try OptionValue.count(text, option: "--cpus", in: 1...255) }
+      do { _ = try OptionValue.count(text, option: "--cpus", in: 1...255) } catch {
+        #expect(error.problem == problem, "\(text)")
+      }
+    }
+  }
+
+  @Test func timeoutsAreWholeMillisecondsRoundedUp() throws {
+    #expect(try OptionValue.milliseconds("0.5", option: "--timeout") == 500)
+    #expect(try OptionValue.milliseconds("0.0001", option: "--timeout") == 1)
+    #expect(try OptionValue.milliseconds("1e7", option: "--timeout") == 10_000_000_000)
+    for text in ["nan", "-nan", "inf", "1e308", "0", "-0", "-1", "", "1s"] {
+      #expect(throws: BadOptionValue.self, "\(text)") { try OptionValue.milliseconds(text, option: "--timeout") }
+    }
+  }
+
+  @Test func unsignedNumbersSayWhyTheyAreRefused() throws {
+    func problem(_ text: String, bits: Int = 64) -> String? {
+      do { _ = try OptionValue.unsigned(text, option: "--x", bits: bits, what: "an address", example: "0x10") } catch {
+        return error.problem
+      }
+      return nil
+    }
+    #expect(try OptionValue.unsigned("0xffffffff", option: "--x", bits: 32, what: "a", example: "0") == 0xffff_ffff)
+    #expect(problem("0x7c00") == nil)
+    #expect(problem("-5") == "must not be negative (try 0x10)")
+    #expect(problem("-0x5") == "must not be negative (try 0x10)")
+    #expect(problem("0x100000000", bits: 32) == "at most 0xffffffff (32 bits)")
+    #expect(problem("18446744073709551616") == "at most 0xffffffffffffffff (64 bits)")
+    #expect(problem("0x") == "not an address (try 0x10)")
+    #expect(problem("-x") == "not an address (try 0x10)")
+  }
+
   @Test func gdbAddresses() throws {
     #expect(try GDBAddress.parse(":1234") == .tcp(host: "127.0.0.1", port: 1234, ipv6Literal: false))
     #expect(try GDBAddress.parse("localhost:1234") == .tcp(host: "localhost", port: 1234, ipv6Literal: false))

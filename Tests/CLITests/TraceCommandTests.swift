@@ -206,7 +206,7 @@ import Testing
   }
 
   @Test func aZeroLimitIsRefused() throws {
-    try expectRefused(["trace", "--limit", "0"], mentioning: "--limit must be at least 1")
+    try expectRefused(["trace", "--limit", "0"], mentioning: "--limit 0: must be at least 1")
   }
 
   @Test func anUnwritableOutputIsRefused() throws {
@@ -219,9 +219,10 @@ import Testing
   }
 
   @Test func badFiltersAreRefused() throws {
-    try expectRefused(["trace", "--filter-range", "0x2000-0x1000"], mentioning: "is inverted")
-    try expectRefused(["trace", "--filter-range", "here"], mentioning: "is not START-END")
-    try expectRefused(["trace", "--filter-cr3", "0x9001"], mentioning: "is not page-aligned")
+    try expectRefused(
+      ["trace", "--filter-range", "0x2000-0x1000"], mentioning: "--filter-range 0x2000-0x1000: inverted")
+    try expectRefused(["trace", "--filter-range", "here"], mentioning: "--filter-range here: not START-END")
+    try expectRefused(["trace", "--filter-cr3", "0x9001"], mentioning: "--filter-cr3 0x9001: not page-aligned")
     try expectRefused(["trace", "--filter-ring", "2"], mentioning: "--filter-ring '2' is not kernel or user")
   }
 
