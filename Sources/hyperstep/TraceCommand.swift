@@ -9,14 +9,15 @@ struct TraceCommand: ParsableCommand {
     commandName: "trace",
     abstract: "Run a guest to --from at full speed, then single-step it, one line per instruction.",
     discussion: """
-      --from and --until take an address (0x...) or a symbol from the kernel's ELF symbol \
+      --from and --until take an address (0x...), SYMBOL or SYMBOL+0xOFFSET, with symbols from the kernel's ELF symbol \
       table (or --symbols FILE: an ELF or a System.map). --from request waits for the guest to \
       write 1 to Hyperstep's control port (0x600); the trace then starts at the instruction \
       after that write, and ends when the guest writes 0. The guest's serial console goes to \
       standard output when the trace has --output, otherwise to standard error.
 
       Exit status: as `hyperstep run` for how the guest ended; 0 when --until or --limit ended \
-      the trace; 12 when the guest ended before reaching --from.
+      the trace (--limit, 1000000 by default, says so on stderr); 12 when the guest ended \
+      before reaching --from; 14 when the trace could not be written in full.
       """)
 
   @OptionGroup var machine: MachineOptions
