@@ -225,37 +225,36 @@ func boundUnixSocket(_ path: String, listening: Bool) -> Int32 {
 
 /// Where `--gdb` may listen: a stale socket is replaced; host names and IPv6 literals work.
 @Suite(requiresKVM) struct GDBListenTests {
+  /// A client that connects is answered (`qC`), and a kill ends the server with status 0.
+  func expectServed(
+    _ server: DebugServerProcess, host: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let client = try host.map { try RawClient(server, host: $0) } ?? RawClient(server)
+    client.sendPacket("qC")
+    #expect(client.read(until: "#").hasPrefix("+$QC1#"), sourceLocation: sourceLocation)
+    client.sendPacket("k")
+    #expect(server.finish() == 0, "\(server.server.errorsText)", sourceLocation: sourceLocation)
+  }
+
   @Test func aStaleSocketIsReplaced() throws {
     let path = DebugServerProcess.freshSocketPath()
     close(boundUnixSocket(path, listening: true))
     var info = stat()
     #expect(lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK, "no stale socket at \(path)")
     let server = try DebugServerProcess(TestGuests.stepExits, listen: "unix:\(path)")
-    let client = try RawClient(server)
-    client.sendPacket("qC")
-    #expect(client.read(until: "#").hasPrefix("+$QC1#"))
-    client.sendPacket("k")
-    #expect(server.finish() == 0, "\(server.server.errorsText)")
+    try expectServed(server)
   }
 
   @Test func aHostNameIsResolved() throws {
     // Port 0: the kernel picks a free port, which the server's message names.
     let server = try DebugServerProcess(TestGuests.stepExits, listen: "localhost:0")
     #expect(server.remote.hasPrefix("127.0.0.1:") && (server.port ?? 0) > 0, "\(server.server.errorsText)")
-    let client = try RawClient(server)
-    client.sendPacket("qC")
-    #expect(client.read(until: "#").hasPrefix("+$QC1#"))
-    client.sendPacket("k")
-    #expect(server.finish() == 0, "\(server.server.errorsText)")
+    try expectServed(server)
   }
 
   @Test func anIPv6LiteralInBrackets() throws {
     let server = try DebugServerProcess(TestGuests.stepExits, listen: "[::1]:0")
     #expect(server.remote.hasPrefix("[::1]:") && (server.port ?? 0) > 0, "\(server.server.errorsText)")
-    let client = try RawClient(server, host: "::1")
-    client.sendPacket("qC")
-    #expect(client.read(until: "#").hasPrefix("+$QC1#"))
-    client.sendPacket("k")
-    #expect(server.finish() == 0, "\(server.server.errorsText)")
+    try expectServed(server, host: "::1")
   }
 }
