@@ -21,10 +21,15 @@ let package = Package(
     .target(name: "CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], swiftSettings: strictSafety),
     .target(name: "GuestMemory", dependencies: ["KVM"], swiftSettings: strictSafety),
+    // The hardware oracle of the differential tester (issue 10): runs one instruction natively.
+    .target(name: "CHostCPU"),
+    .target(name: "HostCPU", dependencies: ["CHostCPU"], swiftSettings: strictSafety),
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
     .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
+    // Random x86-64 instructions and starting states for the differential tester.
+    .target(name: "X86Generator", dependencies: ["HostCPU"], swiftSettings: strictSafety),
     .target(
       name: "Debugger", dependencies: ["Machine", "KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     // The event API: subscriptions and handlers on top of the steppers.
@@ -42,11 +47,13 @@ let package = Package(
       ], swiftSettings: strictSafety),
     .executableTarget(
       name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
+    .executableTarget(name: "x86-difftest", dependencies: ["HostCPU", "X86Generator"], swiftSettings: strictSafety),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
+    .testTarget(name: "HostCPUTests", dependencies: ["HostCPU", "X86Generator"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep"]),
