@@ -1,2 +1,132 @@
+// x86-difftest: the differential tester of issue 10. Generates instructions with their
+// starting states (X86Generator), runs each natively on the host CPU (HostCPU), and will
+// compare each result with Hyperstep's interpreter once that lands (`compareWithInterpreter`).
+//
+//   x86-difftest [--seed N] [--count N] [--verbose]
 import HostCPU
-print("placeholder")
+import X86Generator
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+struct Options {
+  var seed: UInt64 = 1
+  var count = 10_000
+  var verbose = false
+}
+
+func fail(_ message: String) -> Never {
+  HostProcess.printError("x86-difftest: \(message)")
+  exit(2)
+}
+
+func parseOptions(_ arguments: [String]) -> Options {
+  var options = Options()
+  var rest = arguments[...]
+  while let argument = rest.popFirst() {
+    switch argument {
+    case "--seed", "--count":
+      guard let text = rest.popFirst() else { fail("\(argument) needs a value") }
+      guard let value = UInt64(text.replacingOccurrences(of: "_", with: "")) else {
+        fail("\(argument) \(text): not a non-negative integer")
+      }
+      if argument == "--seed" { options.seed = value } else { options.count = Int(clamping: value) }
+    case "--verbose", "-v": options.verbose = true
+    case "--help", "-h":
+      print("usage: x86-difftest [--seed N] [--count N] [--verbose]")
+      exit(0)
+    default: fail("unknown argument \(argument) (try --help)")
+    }
+  }
+  return options
+}
+
+extension String {
+  func replacingOccurrences(of target: String, with replacement: String) -> String {
+    split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+  }
+}
+
+/// The comparison hook: given a generated case and what the host CPU did with it, run the
+/// same bytes from the same state under Hyperstep's interpreter and compare every register,
+/// the flags the SDM defines for the instruction, the data window and the exception. Returns
+/// nil when there is nothing to compare yet, else a description of the first difference (or
+/// "" for none).
+func compareWithInterpreter(_ instruction: GeneratedInstruction, native: NativeOutcome) -> String? {
+  // The interpreter (module X86) is not connected yet.
+  nil
+}
+
+func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+func describe(_ outcome: NativeOutcome) -> String {
+  switch outcome.end {
+  case .fellThrough: "retired, rip \(hex(outcome.state.rip))"
+  case .branchedInCodePage, .branchedOutOfCodePage: "retired, branched to \(hex(outcome.state.rip))"
+  case .timedOut: "TIMED OUT at \(hex(outcome.state.rip))"
+  case .exception:
+    if let e = outcome.exception {
+      "\(e.mnemonic) error \(hex(e.errorCode))" + (e.faultAddress.map { " at \(hex($0))" } ?? "")
+    } else {
+      "exception"
+    }
+  }
+}
+
+let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
+var generator = InstructionGenerator(seed: options.seed)
+var ends: [String: Int] = [:]
+var vectors: [UInt8: Int] = [:]
+var compared = 0
+var differences = 0
+var timedOut: [String] = []
+
+let start = HostProcess.monotonicSeconds()
+do {
+  try HostCPU.batch { () throws(HostCPUError) in
+    for _ in 0..<options.count {
+      let instruction = generator.next()
+      let outcome = try HostCPU.execute(instruction.bytes, from: instruction.state)
+      switch outcome.end {
+      case .fellThrough: ends["fell through", default: 0] += 1
+      case .branchedInCodePage: ends["branched (code page)", default: 0] += 1
+      case .branchedOutOfCodePage: ends["branched (fetch fault)", default: 0] += 1
+      case .exception: vectors[outcome.exception?.vector ?? 255, default: 0] += 1
+      case .timedOut: timedOut.append(instruction.summary)
+      }
+      if let difference = compareWithInterpreter(instruction, native: outcome) {
+        compared += 1
+        if !difference.isEmpty {
+          differences += 1
+          print("DIFFERENCE \(instruction.summary): \(difference)")
+        }
+      }
+      if options.verbose { print("\(instruction.summary): \(describe(outcome))") }
+    }
+  }
+} catch {
+  fail("\(error)")
+}
+let seconds = HostProcess.monotonicSeconds() - start
+
+print("seed \(options.seed): \(options.count) instruction instances run natively in \(String(format2: seconds)) s (\(Int(Double(options.count) / seconds)) per second)")
+for (name, count) in ends.sorted(by: { $0.key < $1.key }) { print("  \(name): \(count)") }
+for (vector, count) in vectors.sorted(by: { $0.key < $1.key }) {
+  print("  exception \(NativeException(vector: vector).mnemonic) (vector \(vector)): \(count)")
+}
+if !timedOut.isEmpty { print("  timed out: \(timedOut.count) (\(timedOut.prefix(5).joined(separator: "; ")))") }
+if compared == 0 {
+  print("interpreter comparison: not yet connected (0 instances compared)")
+} else {
+  print("interpreter comparison: \(compared) instances compared, \(differences) differences")
+}
+exit(differences == 0 && timedOut.isEmpty ? 0 : 1)
+
+extension String {
+  init(format2 value: Double) {
+    let hundredths = Int((value * 100).rounded())
+    self = "\(hundredths / 100).\(String(hundredths % 100).leftPad2)"
+  }
+  var leftPad2: String { count < 2 ? "0" + self : self }
+}
