@@ -40,7 +40,9 @@ public enum HostCPU {
       throw .badState("a data window of \(NativeLayout.dataSize) bytes expected, got \(state.dataWindow.count)")
     }
     guard state.rip == NativeLayout.codeEntry else {
-      throw .badState("the instruction runs at 0x\(String(NativeLayout.codeEntry, radix: 16)), not at 0x\(String(state.rip, radix: 16))")
+      throw .badState(
+        "the instruction runs at 0x\(String(NativeLayout.codeEntry, radix: 16)), not at 0x\(String(state.rip, radix: 16))"
+      )
     }
     var input = hostcpu_registers()
     // SAFETY: `gprs` is a C array of 16 UInt64 inside `input`; the loop writes indices 0-15 only.

@@ -166,7 +166,10 @@ struct CaseBuilder {
     // Byte forms with REX reach SPL/BPL/SIL/DIL instead of AH/CH/DH/BH.
     if form.size == .byte && random.chance(40) { needsREX = true }
     // 67: 32-bit addresses. Register values above 4 GiB then test the truncation.
-    if random.chance(15) { addressSize32 = true; prefixes.append(0x67) }
+    if random.chance(15) {
+      addressSize32 = true
+      prefixes.append(0x67)
+    }
     if form.repeatable && random.chance(60) { prefixes.append(random.pick([0xf3, 0xf2])) }
     // Segment overrides that mean nothing in 64-bit mode (FS and GS are never used).
     if random.chance(5) { prefixes.append(random.pick([0x26, 0x2e, 0x36, 0x3e])) }
@@ -230,7 +233,10 @@ struct CaseBuilder {
     var target = windowAddress(alignment: alignment, margin: size)
     // Now and then straddle or cross an edge of the window, into a guard page (#PF).
     if random.chance(3) {
-      target = random.chance(50) ? NativeLayout.dataEnd - UInt64(Int.random(in: 1...size, using: &random)) : NativeLayout.dataBase &- UInt64(Int.random(in: 1...8, using: &random))
+      target =
+        random.chance(50)
+        ? NativeLayout.dataEnd - UInt64(Int.random(in: 1...size, using: &random))
+        : NativeLayout.dataBase &- UInt64(Int.random(in: 1...8, using: &random))
     }
     let addressMask: UInt64 = addressSize32 ? 0xffff_ffff : .max
     let shape = Int.random(in: 0..<6, using: &random)
@@ -245,13 +251,15 @@ struct CaseBuilder {
     let mod: UInt8 = random.pick([0, 1, 2])
     displacement = (0, mod == 1 ? 1 : mod == 2 ? 4 : 0)
     let dispValue: Int64 =
-      mod == 1 ? Int64(Int8(truncatingIfNeeded: random.next())) : mod == 2 ? Int64(Int32.random(in: -0x1000...0x1000, using: &random)) : 0
+      mod == 1
+      ? Int64(Int8(truncatingIfNeeded: random.next()))
+      : mod == 2 ? Int64(Int32.random(in: -0x1000...0x1000, using: &random)) : 0
     let useSIB = shape >= 3
     if !useSIB {
       // [base + disp]: rm 100 means SIB and rm 101 with mod 00 means RIP; rm 101 with mod 01/10
       // is RBP/R13. Avoid pinned registers.
-      var base = pickBase(allowing: mod != 0)
-      while base & 7 == 4 || (mod == 0 && base & 7 == 5) { base = pickBase(allowing: mod != 0) }
+      var base = pickBase()
+      while base & 7 == 4 || (mod == 0 && base & 7 == 5) { base = pickBase() }
       if base & 8 != 0 { rex |= 1 }
       modrm = mod << 6 | reg << 3 | base & 7
       setRegister(Int(base), to: (target &- UInt64(bitPattern: dispValue)) & addressMask, masked: addressSize32)
@@ -261,12 +269,15 @@ struct CaseBuilder {
     }
     // SIB: scale, index (100 without REX.X is none), base (101 with mod 00 is disp32 only).
     let scale = UInt8.random(in: 0...3, using: &random)
-    var index = pickBase(allowing: true)
+    var index = pickBase()
     let noIndex = random.chance(15)
     if noIndex { index = 4 }
-    var base = pickBase(allowing: true)
+    var base = pickBase()
     let noBase = mod == 0 && random.chance(15)
-    if noBase { base = 5; displacement = (0, 4) }
+    if noBase {
+      base = 5
+      displacement = (0, 4)
+    }
     if index & 8 != 0 { rex |= 2 }
     if base & 8 != 0 { rex |= 1 }
     modrm = mod << 6 | reg << 3 | 0b100
@@ -302,13 +313,16 @@ struct CaseBuilder {
     }
     displacement.value = UInt64(bitPattern: disp)
     // mod 00 with base 101 has no base register but a disp32: make the SIB say so.
-    if hasBase && base & 7 == 5 && modrm! >> 6 == 0 { modrm = 2 << 6 | reg << 3 | 0b100; displacement.size = 4 }
+    if hasBase && base & 7 == 5 && modrm! >> 6 == 0 {
+      modrm = 2 << 6 | reg << 3 | 0b100
+      displacement.size = 4
+    }
     memoryAddress = target
   }
 
   /// A base or index register not pinned by the case (RSP only when the form does not use the
   /// stack, since its value must then stay a window address).
-  mutating func pickBase(allowing _: Bool) -> UInt8 {
+  mutating func pickBase() -> UInt8 {
     while true {
       let r = UInt8(random.next() & 15)
       if !pinned.contains(Int(r)) { return r }
@@ -402,7 +416,8 @@ extension CaseBuilder {
     switch form.special {
     case .string:
       let repeated = prefixes.contains(0xf3) || prefixes.contains(0xf2)
-      let count: UInt64 = repeated ? (random.chance(90) ? UInt64.random(in: 0...12, using: &random) : random.edgyValue()) : 0
+      let count: UInt64 =
+        repeated ? (random.chance(90) ? UInt64.random(in: 0...12, using: &random) : random.edgyValue()) : 0
       let span = Int(min(count, 64) * size) + 16
       for register in [GPR.rsi, GPR.rdi] {
         let offset = Int.random(in: span...(NativeLayout.dataSize - span), using: &random)

@@ -159,7 +159,9 @@ import Testing
 
   @Test func badInputIsRefusedNotRun() {
     #expect(throws: HostCPUError.badLength(0)) { try HostCPU.execute([], from: state()) }
-    #expect(throws: HostCPUError.badLength(16)) { try HostCPU.execute(Array(repeating: 0x90, count: 16), from: state()) }
+    #expect(throws: HostCPUError.badLength(16)) {
+      try HostCPU.execute(Array(repeating: 0x90, count: 16), from: state())
+    }
     var moved = state()
     moved.rip = 0
     #expect(throws: HostCPUError.self) { try HostCPU.execute([0x90], from: moved) }
