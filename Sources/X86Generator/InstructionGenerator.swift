@@ -161,8 +161,12 @@ struct CaseBuilder {
     }
     if operandSize == 16 { prefixes.append(0x66) }
     if operandSize == 64 && (form.size == .sized || form.size == .wide) { rex |= 8 }
-    // REX.W on a 64-bit-default form changes nothing: sometimes set anyway.
-    if form.size == .stack && random.chance(10) { rex |= 8 }
+    // REX.W on a 64-bit-default form: redundant alone, and it overrides a 66 (the operand, and
+    // a branch's displacement, are then 64-bit and rel32).
+    if form.size == .stack && random.chance(10) {
+      rex |= 8
+      operandSize = 64
+    }
     // Byte forms with REX reach SPL/BPL/SIL/DIL instead of AH/CH/DH/BH.
     if form.size == .byte && random.chance(40) { needsREX = true }
     // 67: 32-bit addresses. Register values above 4 GiB then test the truncation.
@@ -478,17 +482,19 @@ extension CaseBuilder {
     case .relativeBranch, .loop:
       encodeBranch(length: length)
     case .indirectBranch:
+      // All 64 bits, even for a 16-bit operand: whichever size the CPU takes, the target is
+      // safe (16 bits of it is an unmapped low page).
       let target = safeTarget(length: length)
       if let address = memoryAddress {
-        state.store(target, at: address, count: operandSize == 16 ? 2 : 8)
-      } else {
-        setRM(target)
+        state.store(target, at: address, count: 8)
+      } else if let (number, _) = rmRegister {
+        state.gprs[number] = target
       }
     case .ret:
-      state.store(safeTarget(length: length), at: state.gprs[GPR.rsp], count: operandSize == 16 ? 2 : 8)
+      state.store(safeTarget(length: length), at: state.gprs[GPR.rsp], count: 8)
     case .popf:
       // Any flags but TF (bit 8), whose trap would land on the exit stub, not the instruction.
-      state.store(random.next() & ~(1 << 8), at: state.gprs[GPR.rsp], count: operandSize == 16 ? 2 : 8)
+      state.store(random.next() & ~(1 << 8), at: state.gprs[GPR.rsp], count: 8)
     case .divide:
       shapeDivision(size: size)
     case .compareExchange:
