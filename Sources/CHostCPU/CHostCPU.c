@@ -187,18 +187,40 @@ int hostcpu_setup(void) {
 
 const char *hostcpu_setup_failure(void) { return setup_step; }
 
+#define ALTERNATE_STACK_SIZE (64 * 1024)
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static __thread void *own_alternate_stack;
+
+// At the thread's exit: the timer would outlive it, and the alternate stack is ours to free.
+static void release_thread(void *unused) {
+  (void)unused;
+  timer_delete(watchdog_timer);
+  if (own_alternate_stack) {
+    stack_t off = {.ss_flags = SS_DISABLE};
+    sigaltstack(&off, NULL);
+    munmap(own_alternate_stack, ALTERNATE_STACK_SIZE);
+  }
+}
+
+static void make_thread_key(void) { pthread_key_create(&thread_key, release_thread); }
+
 // Each thread that runs instructions gets an alternate signal stack (unless it has one) and a
-// watchdog timer aimed at itself. Both live as long as the thread.
+// watchdog timer aimed at itself, released when the thread exits.
 static int prepare_thread(void) {
   if (thread_ready) return 0;
+  pthread_once(&thread_key_once, make_thread_key);
   stack_t current;
   if (sigaltstack(NULL, &current) != 0) return errno;
   if (current.ss_flags & SS_DISABLE) {
-    size_t size = 64 * 1024;
-    void *memory = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *memory = mmap(NULL, ALTERNATE_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) return errno;
-    stack_t stack = {.ss_sp = memory, .ss_size = size, .ss_flags = 0};
-    if (sigaltstack(&stack, NULL) != 0) return errno;
+    stack_t stack = {.ss_sp = memory, .ss_size = ALTERNATE_STACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&stack, NULL) != 0) {
+      munmap(memory, ALTERNATE_STACK_SIZE);
+      return errno;
+    }
+    own_alternate_stack = memory;
   }
   struct sigevent event;
   memset(&event, 0, sizeof event);
@@ -215,6 +237,7 @@ static int prepare_thread(void) {
   for (size_t i = 0; i < sizeof fault_signals / sizeof fault_signals[0]; i++) sigaddset(&ours, fault_signals[i]);
   int error = pthread_sigmask(SIG_UNBLOCK, &ours, NULL);
   if (error != 0) return error;
+  pthread_setspecific(thread_key, (void *)1);  // any non-NULL value makes the destructor run
   thread_ready = true;
   return 0;
 }

@@ -87,6 +87,27 @@ import Testing
     #expect(after.state.dataWindow == before.dataWindow)
   }
 
+  @Test func privilegedAndLockedMisuseFaultAsTheSDMSays() throws {
+    // HLT at CPL > 0 is #GP(0) (SDM vol. 2, HLT, protected-mode exceptions).
+    let hlt = try HostCPU.execute([0xf4], from: state())
+    #expect(hlt.exception?.vector == 13)
+    #expect(hlt.exception?.errorCode == 0)
+    #expect(hlt.state.rip == Self.entry)
+    // LOCK on a register destination is #UD (SDM vol. 2, LOCK): lock add rax, rbx.
+    let locked = try HostCPU.execute([0xf0, 0x48, 0x01, 0xd8], from: state())
+    #expect(locked.exception?.vector == 6)
+  }
+
+  @Test func addressSizePrefixIgnoresTheUpperHalfOfTheBase() throws {
+    // 67 makes the address 32-bit: mov rax, [ebx] reads at EBX zero-extended, whatever RBX's
+    // upper half holds (SDM vol. 1, 3.3.7).
+    var before = state([GPR.rbx: 0xdead_beef_0000_0000 | (Self.data + 0x10)])
+    before.store(0x1122_3344_5566_7788, at: Self.data + 0x10)
+    let after = try HostCPU.execute([0x67, 0x48, 0x8b, 0x03], from: before)
+    #expect(after.end == .fellThrough)
+    #expect(after.state.gprs[GPR.rax] == 0x1122_3344_5566_7788)
+  }
+
   @Test func misalignedLoadWithACSetIsAlignmentCheck() throws {
     // mov rax, [rbx] (REX.W 8B /r) from an odd address with AC=1 at CPL 3 (Linux sets CR0.AM):
     // #AC, error code 0.
