@@ -44,6 +44,12 @@ public enum HostCPU {
         "the instruction runs at 0x\(String(NativeLayout.codeEntry, radix: 16)), not at 0x\(String(state.rip, radix: 16))"
       )
     }
+    // The one check the oracle can make without decoding: any instruction may push, so RSP
+    // must point where a stack access faults or stays in the window, never at host memory.
+    guard NativeLayout.isInSandbox(state.gprs[4]) else {
+      throw .badState(
+        "RSP 0x\(String(state.gprs[4], radix: 16)) is outside the sandbox: a push could reach host memory")
+    }
     var input = hostcpu_registers()
     // SAFETY: `gprs` is a C array of 16 UInt64 inside `input`; the loop writes indices 0-15 only.
     unsafe withUnsafeMutableBytes(of: &input.gprs) { raw in

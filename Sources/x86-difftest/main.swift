@@ -2,7 +2,7 @@
 // starting states (X86Generator), runs each natively on the host CPU (HostCPU), and will
 // compare each result with Hyperstep's interpreter once that lands (`compareWithInterpreter`).
 //
-//   x86-difftest [--seed N] [--count N] [--verbose]
+//   x86-difftest [--seed N] [--count N] [--verbose] [--show INDEX]
 import HostCPU
 import X86Generator
 
@@ -14,6 +14,8 @@ struct Options {
   var seed: UInt64 = 1
   var count = 10_000
   var verbose = false
+  /// Print one case (0-based index in the seed's stream) in full, before and after, and stop.
+  var show: Int?
 }
 
 func fail(_ message: String) -> Never {
@@ -26,15 +28,19 @@ func parseOptions(_ arguments: [String]) -> Options {
   var rest = arguments[...]
   while let argument = rest.popFirst() {
     switch argument {
-    case "--seed", "--count":
+    case "--seed", "--count", "--show":
       guard let text = rest.popFirst() else { fail("\(argument) needs a value") }
       guard let value = UInt64(text.filter { $0 != "_" }) else {
         fail("\(argument) \(text): not a non-negative integer")
       }
-      if argument == "--seed" { options.seed = value } else { options.count = Int(clamping: value) }
+      switch argument {
+      case "--seed": options.seed = value
+      case "--count": options.count = Int(clamping: value)
+      default: options.show = Int(clamping: value)
+      }
     case "--verbose", "-v": options.verbose = true
     case "--help", "-h":
-      print("usage: x86-difftest [--seed N] [--count N] [--verbose]")
+      print("usage: x86-difftest [--seed N] [--count N] [--verbose] [--show INDEX]")
       exit(0)
     default: fail("unknown argument \(argument) (try --help)")
     }
@@ -68,8 +74,43 @@ func describe(_ outcome: NativeOutcome) -> String {
   }
 }
 
+/// One case in full: the starting registers, and what changed (registers, flags, window bytes).
+func show(_ instruction: GeneratedInstruction, _ outcome: NativeOutcome, index: Int) {
+  typealias GPR = NativeState.GPR
+  print("case \(index) of seed \(options.seed): \(instruction.summary)")
+  if let address = instruction.memoryAddress { print("  memory operand at \(hex(address))") }
+  let before = instruction.state
+  for r in 0..<16 {
+    let after = outcome.state.gprs[r]
+    let change = after == before.gprs[r] ? "" : " -> \(hex(after))"
+    print("  \(GPR.names[r].padding(3)) \(hex(before.gprs[r]))\(change)")
+  }
+  print("  rflags \(hex(before.rflags)) -> \(hex(outcome.state.rflags))")
+  for offset in 0..<NativeLayout.dataSize where before.dataWindow[offset] != outcome.state.dataWindow[offset] {
+    let address = NativeLayout.dataBase + UInt64(offset)
+    print(
+      "  [\(hex(address))] \(hex(UInt64(before.dataWindow[offset]))) -> \(hex(UInt64(outcome.state.dataWindow[offset])))"
+    )
+  }
+  print("  \(describe(outcome))")
+}
+
+extension String {
+  func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
+
 let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
 var generator = InstructionGenerator(seed: options.seed)
+if let index = options.show {
+  for _ in 0..<index { _ = generator.next() }
+  let instruction = generator.next()
+  do {
+    show(instruction, try HostCPU.execute(instruction.bytes, from: instruction.state), index: index)
+  } catch {
+    fail("\(error)")
+  }
+  exit(0)
+}
 var ends: [String: Int] = [:]
 var vectors: [UInt8: Int] = [:]
 var compared = 0

@@ -186,5 +186,7 @@ import Testing
     var moved = state()
     moved.rip = 0
     #expect(throws: HostCPUError.self) { try HostCPU.execute([0x90], from: moved) }
+    // RSP at host memory (here the heap-ish 0x5555_0000_0000) would let a PUSH write there.
+    #expect(throws: HostCPUError.self) { try HostCPU.execute([0x50], from: state([GPR.rsp: 0x5555_0000_0000])) }
   }
 }
