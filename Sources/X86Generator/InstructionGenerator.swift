@@ -205,7 +205,7 @@ struct CaseBuilder {
       var reg = digit ?? UInt8(random.next() & 15)
       if form.special == .bitOffset || form.special == .compareExchange {
         // The register operand's value matters; keep it off the pinned registers.
-        while pinned.contains(Int(reg)) { reg = UInt8(random.next() & 15) }
+        while pinned.contains(Int(reg)) || Int(reg) == GPR.rsp { reg = UInt8(random.next() & 15) }
         pinned.insert(Int(reg))
       }
       if reg & 8 != 0 { rex |= 4 }
@@ -603,7 +603,7 @@ extension CaseBuilder {
     if let address = memoryAddress {
       state.store(value, at: address, count: size)
     } else if let (number, highByte) = rmRegister {
-      if highByte {
+      if highByte {  // AH, CH, DH, BH: never RSP
         state.gprs[number] = state.gprs[number] & ~0xff00 | (value & 0xff) << 8
       } else {
         setLow(number, to: value, size: size)
@@ -611,8 +611,10 @@ extension CaseBuilder {
     }
   }
 
-  /// Replaces the low `size` bytes of a register, keeping the rest.
+  /// Replaces the low `size` bytes of a register, keeping the rest. RSP is left alone: the
+  /// oracle needs it in the sandbox (a DIV by RSP then divides by a window address).
   mutating func setLow(_ register: Int, to value: UInt64, size: Int) {
+    guard register != GPR.rsp else { return }
     let mask: UInt64 = size >= 8 ? .max : (1 << UInt64(size * 8)) - 1
     state.gprs[register] = state.gprs[register] & ~mask | value & mask
   }
