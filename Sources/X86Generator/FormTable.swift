@@ -157,6 +157,8 @@ extension InstructionForm {
       .init("bswap", [0x0f, 0xc8], .wide, .opcodeRegister),
       .init("movbe", [0x0f, 0x38, 0xf0], .sized, .modrm(digit: nil), memoryOnly: true),
       .init("movbe", [0x0f, 0x38, 0xf1], .sized, .modrm(digit: nil), memoryOnly: true),
+      .init("adcx", [0x66, 0x0f, 0x38, 0xf6], .wide, .modrm(digit: nil)),
+      .init("adox", [0xf3, 0x0f, 0x38, 0xf6], .wide, .modrm(digit: nil)),
       // Must raise #UD: the UD instructions, and one-byte opcodes invalid in 64-bit mode.
       .init("ud2", [0x0f, 0x0b], .none, .none),
       .init("ud1", [0x0f, 0xb9], .sized, .modrm(digit: nil)),

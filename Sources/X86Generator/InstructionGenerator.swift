@@ -182,7 +182,8 @@ struct CaseBuilder {
       prefixes.append(first)
       opcode.removeFirst()
     }
-    random.shuffleLegacy(&prefixes, keepingLast: form.opcode.first == 0xf3 && form.opcode.count > 1)
+    let mandatory = form.opcode.count > 1 && [0x66, 0xf2, 0xf3].contains(form.opcode[0])
+    random.shuffleLegacy(&prefixes, keepingLast: mandatory)
   }
 
   // MARK: Operands
@@ -218,6 +219,9 @@ struct CaseBuilder {
         modrm = 0xc0 | (reg & 7) << 3 | (rm & 7)
       }
       if form.lockable && memoryAddress != nil && random.chance(30) { prefixes.insert(0xf0, at: 0) }
+      // LOCK where it is not allowed (a register destination, or an instruction that cannot
+      // take it) must raise #UD.
+      if !(form.lockable && memoryAddress != nil) && random.chance(2) { prefixes.insert(0xf0, at: 0) }
     }
     encodeImmediate()
   }
