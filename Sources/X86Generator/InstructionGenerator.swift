@@ -246,8 +246,18 @@ struct CaseBuilder {
         ? NativeLayout.dataEnd - UInt64(Int.random(in: 1...size, using: &random))
         : NativeLayout.dataBase &- UInt64(Int.random(in: 1...8, using: &random))
     }
+    // Rarely, a non-canonical address: #GP(0), or #SS(0) when the base is RBP (SDM vol. 3,
+    // 6.15). It faults before any access, so it is safe; only plain forms get one, whose
+    // other operands do not depend on the address, and only with a base register to hold it.
+    let nonCanonical = form.special == .none && !addressSize32 && random.chance(2)
+    if nonCanonical {
+      pinned.insert(GPR.rsp)  // the base holds the address, and RSP must stay in the sandbox
+      target =
+        random.pick([0x0000_8000_0000_0000, 0xffff_7fff_ffff_f000, 0x8000_0000_0000_0000])
+        + UInt64.random(in: 0..<0x1000, using: &random)
+    }
     let addressMask: UInt64 = addressSize32 ? 0xffff_ffff : .max
-    let shape = Int.random(in: 0..<6, using: &random)
+    let shape = nonCanonical ? Int.random(in: 1..<6, using: &random) : Int.random(in: 0..<6, using: &random)
     if shape == 0 {
       // RIP-relative (EIP-relative with 67): disp32 patched once the length is known.
       modrm = reg << 3 | 0b101
@@ -281,7 +291,7 @@ struct CaseBuilder {
     let noIndex = random.chance(15)
     if noIndex { index = 4 }
     var base = pickBase()
-    let noBase = mod == 0 && random.chance(15)
+    let noBase = mod == 0 && !nonCanonical && random.chance(15)
     if noBase {
       base = 5
       displacement = (0, 4)
