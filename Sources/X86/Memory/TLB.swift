@@ -1,0 +1,48 @@
+/// How an access uses memory; each kind needs its own permission (SDM Vol. 3, 4.6).
+enum AccessKind: UInt8 {
+  case read = 0, write = 1, execute = 2
+}
+
+/// A small direct-mapped software TLB: linear page → physical page, with what the walk
+/// allowed. A hit costs one tag comparison and one bit test; anything else (a miss, or an
+/// access the cached rights do not cover, such as the first write to a clean page) walks
+/// the tables again, so faults and accessed/dirty updates are always exactly the walk's.
+///
+/// Flushed whole when CR3, CR0, CR4 or EFER change (through `X86CPU.state`); INVLPG will
+/// drop one entry.
+struct TLB {
+  static let entryCount = 256
+
+  /// Linear page number + 1 (0: empty), per slot.
+  var tags: [UInt64] = Array(repeating: 0, count: entryCount)
+  var physicalPages: [UInt64] = Array(repeating: 0, count: entryCount)
+  /// Bit (kind + 3 * user): the access is allowed without a walk.
+  var allowed: [UInt8] = Array(repeating: 0, count: entryCount)
+
+  @inline(__always) static func slot(_ linear: UInt64) -> Int { Int(truncatingIfNeeded: (linear >> 12) & 0xff) }
+
+  @inline(__always) static func permissionBit(_ kind: AccessKind, user: Bool) -> UInt8 {
+    1 << (kind.rawValue &+ (user ? 3 : 0))
+  }
+
+  /// The physical address, or nil when the walk must decide.
+  @inline(__always)
+  func lookup(_ linear: UInt64, permission: UInt8) -> UInt64? {
+    let slot = TLB.slot(linear)
+    if tags[slot] == (linear >> 12) &+ 1 && allowed[slot] & permission != 0 {
+      return physicalPages[slot] | (linear & 0xfff)
+    }
+    return nil
+  }
+
+  mutating func fill(_ linear: UInt64, physicalPage: UInt64, allowed bits: UInt8) {
+    let slot = TLB.slot(linear)
+    tags[slot] = (linear >> 12) &+ 1
+    physicalPages[slot] = physicalPage
+    allowed[slot] = bits
+  }
+
+  mutating func flush() {
+    for slot in 0..<TLB.entryCount { tags[slot] = 0 }
+  }
+}
