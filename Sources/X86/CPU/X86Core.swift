@@ -114,19 +114,14 @@ struct X86Core {
   }
 
   /// Steps until `maxInstructions` retire or something other than a plain retirement happens.
+  /// The count includes an instruction that retired and then stopped the run (HLT, INT3, an
+  /// I/O stop), so it always equals the growth of `retiredInstructions`.
   mutating func run(maxInstructions: UInt64) -> (executed: UInt64, stop: StepResult) {
-    var executed: UInt64 = 0
-    while executed < maxInstructions {
+    let before = retiredInstructions
+    while retiredInstructions &- before < maxInstructions {
       let result = step()
-      switch result {
-      case .retired:
-        executed &+= 1
-      case .ioStop:
-        return (executed + 1, result)
-      case .halted, .exception, .unsupported:
-        return (executed, result)
-      }
+      if result != .retired { return (retiredInstructions &- before, result) }
     }
-    return (executed, .retired)
+    return (retiredInstructions &- before, .retired)
   }
 }
