@@ -43,7 +43,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
-      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"], path: "Benchmarks/hyperstep-bench"),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),

@@ -17,6 +17,10 @@ struct X86Core {
   /// The code mode, refreshed whenever state that decides it is written.
   var codeMode: CodeMode = .bits16
   var retiredInstructions: UInt64 = 0
+  /// The last code page fetched from: its linear page number + 1 (0 = none) and physical
+  /// page, so sequential fetches skip the TLB. Valid until the TLB is flushed, like the TLB.
+  var fetchPageTag: UInt64 = 0
+  var fetchPagePhysical: UInt64 = 0
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -29,6 +33,7 @@ struct X86Core {
   /// change paging or the code mode.
   mutating func stateChanged() {
     tlb.flush()
+    fetchPageTag = 0
     codeMode = state.codeMode
   }
 
@@ -44,7 +49,14 @@ struct X86Core {
     } else {
       linear = (state.segments[Int(SegmentName.cs.rawValue)].base &+ state.rip) & 0xffff_ffff
     }
-    let physical = try translate(linear, .execute)
+    let physical: UInt64
+    if linear >> 12 &+ 1 == fetchPageTag {
+      physical = fetchPagePhysical | linear & 0xfff
+    } else {
+      physical = try translate(linear, .execute)
+      fetchPageTag = linear >> 12 &+ 1
+      fetchPagePhysical = physical & ~0xfff
+    }
     if let cached = decodeCache.lookup(physical, codeMode) { return cached }
     return try fetchAndDecode(linear: linear, physical: physical)
   }
@@ -68,7 +80,7 @@ struct X86Core {
     return decoded
   }
 
-  private func setByte(_ bytes: inout InstructionBytes, _ index: Int, _ value: UInt64) {
+  private mutating func setByte(_ bytes: inout InstructionBytes, _ index: Int, _ value: UInt64) {
     if index < 8 { bytes.low |= (value & 0xff) << (index * 8) } else { bytes.high |= (value & 0xff) << ((index - 8) * 8) }
   }
 
@@ -120,7 +132,9 @@ struct X86Core {
     let before = retiredInstructions
     while retiredInstructions &- before < maxInstructions {
       let result = step()
-      if result != .retired { return (retiredInstructions &- before, result) }
+      // A pattern match, not `!=`: the derived == on this payload enum is an out-of-line call.
+      if case .retired = result { continue }
+      return (retiredInstructions &- before, result)
     }
     return (retiredInstructions &- before, .retired)
   }

@@ -14,11 +14,11 @@ extension X86Core {
       result = destination | source
       state.setLazyFlags(.logic, size: size, result: result, destination: destination, source: source)
     case 2:
-      let carry = state.cf
+      let carry = carryFlag
       result = (destination &+ source &+ (carry ? 1 : 0)) & mask
       state.setLazyFlags(.adc, size: size, result: result, destination: destination, source: source, carryIn: carry)
     case 3:
-      let carry = state.cf
+      let carry = carryFlag
       result = (destination &- source &- (carry ? 1 : 0)) & mask
       state.setLazyFlags(.sbb, size: size, result: result, destination: destination, source: source, carryIn: carry)
     case 4:
@@ -81,7 +81,7 @@ extension X86Core {
     let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
     let result = (increment ? value &+ 1 : value &- 1) & sizeMask(size)
     if d.isMemory { try write(d.segment, address, size: size, result) } else { setRegister(d.rm, size: size, d, result) }
-    let carry = state.cf
+    let carry = carryFlag
     state.setLazyFlags(increment ? .inc : .dec, size: size, result: result, destination: value, source: 1, carryIn: carry)
   }
 

@@ -36,8 +36,8 @@ extension X86Core {
     let count = (state.gpr[1] &- 1) & sizeMask(d.addressSize)
     let taken =
       switch d.sub {
-      case 0: count != 0 && !state.zf
-      case 1: count != 0 && state.zf
+      case 0: count != 0 && !zeroFlag
+      case 1: count != 0 && zeroFlag
       default: count != 0
       }
     if taken { try branch(to: state.rip &+ d.immediate, size: d.operandSize) }

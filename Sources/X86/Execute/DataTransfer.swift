@@ -81,7 +81,7 @@ extension X86Core {
   /// has its upper half cleared even when the move does not happen (SDM Vol. 2, CMOVcc).
   mutating func cmovcc(_ d: DecodedInstruction) throws(X86Exception) {
     let source = try readRM(d)
-    setRegOperand(d, state.condition(d.sub) ? source : regOperand(d))
+    setRegOperand(d, conditionHolds(d.sub) ? source : regOperand(d))
   }
 
   /// XLAT: AL ← [seg:rBX + AL].

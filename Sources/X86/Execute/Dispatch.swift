@@ -41,7 +41,7 @@ extension X86Core {
     case .xadd: try xadd(d)
     case .cmpxchg: try cmpxchg(d)
     case .cmpxchgDouble: try cmpxchgDouble(d)
-    case .setcc: try writeRM(d, state.condition(d.sub) ? 1 : 0)
+    case .setcc: try writeRM(d, conditionHolds(d.sub) ? 1 : 0)
     case .cmovcc: try cmovcc(d)
     case .xlat: try xlat(d)
     case .pushRm: try push(try readRM(d), size: d.operandSize)
@@ -51,7 +51,7 @@ extension X86Core {
     case .popf: try popf(d)
     case .enter: try enter(d)
     case .leave: try leave(d)
-    case .jcc: if state.condition(d.sub) { try branch(to: state.rip &+ d.immediate, size: d.operandSize) }
+    case .jcc: if conditionHolds(d.sub) { try branch(to: state.rip &+ d.immediate, size: d.operandSize) }
     case .jmpRel: try branch(to: state.rip &+ d.immediate, size: d.operandSize)
     case .jmpRm: try branch(to: try readRM(d), size: d.operandSize)
     case .callRel: try call(to: state.rip &+ d.immediate, d)
@@ -66,7 +66,7 @@ extension X86Core {
     case .stos: try stos(d)
     case .clc: state.setFlag(RFlagsBit.carry, false)
     case .stc: state.setFlag(RFlagsBit.carry, true)
-    case .cmc: state.setFlag(RFlagsBit.carry, !state.cf)
+    case .cmc: state.setFlag(RFlagsBit.carry, !carryFlag)
     case .cld: state.flagBits &= ~RFlagsBit.direction
     case .std: state.flagBits |= RFlagsBit.direction
     case .cli: try setInterruptFlag(false)

@@ -5,7 +5,7 @@
 /// are undefined). Division raises #DE for a zero divisor or a quotient that does not fit.
 extension X86Core {
   /// The double-width accumulator pair: AX for bytes, else rDX:rAX.
-  private func wideAccumulator(_ size: UInt8) -> UInt128 {
+  private mutating func wideAccumulator(_ size: UInt8) -> UInt128 {
     if size == 1 { return UInt128(state.gpr[0] & 0xffff) }
     let mask = sizeMask(size)
     return UInt128(state.gpr[2] & mask) << (UInt64(size) * 8) | UInt128(state.gpr[0] & mask)

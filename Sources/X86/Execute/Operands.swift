@@ -1,8 +1,33 @@
 /// Register and r/m operand access shared by every handler.
+///
+/// Why everything on `X86Core` is `mutating`, even readers: a non-mutating method or getter
+/// called from a mutating one needs `self` as a value, and the optimiser then copied the whole
+/// core (1 KiB, retaining its RAM and bus references) per call: it did so for `pagingEnabled`
+/// on every memory access. A mutating call passes the address and copies nothing. The same
+/// goes for `X86State`'s non-mutating helpers, so the hot path reads flags and CPL through
+/// the accessors below instead.
 extension X86Core {
+  @inline(__always) var carryFlag: Bool {
+    mutating get { state.lazy.op == .none ? state.flagBits & RFlagsBit.carry != 0 : state.lazy.carry }
+  }
+
+  @inline(__always) var zeroFlag: Bool {
+    mutating get { state.lazy.op == .none ? state.flagBits & RFlagsBit.zero != 0 : state.lazy.zero }
+  }
+
+  @inline(__always) var directionFlag: Bool { mutating get { state.flagBits & RFlagsBit.direction != 0 } }
+
+  /// CPL: CS.DPL in protected mode, 0 in real mode.
+  @inline(__always) var privilegeLevel: UInt8 {
+    mutating get { state.cr0 & ControlBit.cr0PE == 0 ? 0 : state.segments[Int(SegmentName.cs.rawValue)].dpl }
+  }
+
+  @inline(__always)
+  mutating func conditionHolds(_ cc: UInt8) -> Bool { state.lazy.condition(cc, flagBits: state.flagBits) }
+
   /// A general register at an operand size; byte registers 4-7 are AH CH DH BH without REX.
   @inline(__always)
-  func register(_ index: UInt8, size: UInt8, _ d: DecodedInstruction) -> UInt64 {
+  mutating func register(_ index: UInt8, size: UInt8, _ d: DecodedInstruction) -> UInt64 {
     if size == 1 {
       if index & 0xc == 4 && !d.has(DecodedInstruction.Flag.rex) {
         return (state.gpr[Int(index & 3)] >> 8) & 0xff
@@ -51,7 +76,7 @@ extension X86Core {
   }
 
   /// The ModRM.reg operand at the operand size.
-  @inline(__always) func regOperand(_ d: DecodedInstruction) -> UInt64 { register(d.reg, size: d.operandSize, d) }
+  @inline(__always) mutating func regOperand(_ d: DecodedInstruction) -> UInt64 { register(d.reg, size: d.operandSize, d) }
 
   @inline(__always) mutating func setRegOperand(_ d: DecodedInstruction, _ value: UInt64) {
     setRegister(d.reg, size: d.operandSize, d, value)
@@ -61,7 +86,7 @@ extension X86Core {
 
   /// The stack pointer's width: 64 in 64-bit mode, else SS.B selects 32 or 16.
   @inline(__always) var stackAddressSize: UInt8 {
-    codeMode == .bits64 ? 8 : (state.segments[Int(SegmentName.ss.rawValue)].defaultBig ? 4 : 2)
+    mutating get { codeMode == .bits64 ? 8 : (state.segments[Int(SegmentName.ss.rawValue)].defaultBig ? 4 : 2) }
   }
 
   @inline(__always)

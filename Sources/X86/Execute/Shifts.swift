@@ -37,7 +37,7 @@ extension X86Core {
       setCarryOverflow(carry: topBit(result, bits), overflow: topBit(result, bits) != (result >> (bits - 2) & 1 != 0))
     case 2, 3:  // RCL, RCR: rotate through CF, one bit per step (count is at most 63)
       let rotate = size <= 2 ? count % (bits + 1) : count
-      var carry = state.cf
+      var carry = carryFlag
       result = value
       let overflowBefore = topBit(value, bits) != carry
       if d.sub == 2 {

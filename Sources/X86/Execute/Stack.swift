@@ -30,7 +30,7 @@ extension X86Core {
     var changeable =
       RFlagsBit.status | RFlagsBit.trap | RFlagsBit.direction | RFlagsBit.nestedTask
       | RFlagsBit.alignmentCheck | RFlagsBit.identification
-    let cpl = UInt64(state.cpl)
+    let cpl = UInt64(privilegeLevel)
     let iopl = (state.flagBits & RFlagsBit.ioPrivilegeLevel) >> 12
     if cpl == 0 { changeable |= RFlagsBit.ioPrivilegeLevel }
     if cpl <= iopl { changeable |= RFlagsBit.interruptEnable }

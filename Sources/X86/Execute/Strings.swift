@@ -7,8 +7,8 @@
 /// resumes where it stopped, as on hardware.
 extension X86Core {
   @inline(__always)
-  private func stringStep(_ d: DecodedInstruction) -> UInt64 {
-    state.df ? 0 &- UInt64(d.operandSize) : UInt64(d.operandSize)
+  private mutating func stringStep(_ d: DecodedInstruction) -> UInt64 {
+    directionFlag ? 0 &- UInt64(d.operandSize) : UInt64(d.operandSize)
   }
 
   @inline(__always)
@@ -16,11 +16,11 @@ extension X86Core {
     setRegister(UInt8(register), size: d.addressSize, d, (state.gpr[register] &+ delta) & sizeMask(d.addressSize))
   }
 
-  private func repeats(_ d: DecodedInstruction) -> Bool {
+  private mutating func repeats(_ d: DecodedInstruction) -> Bool {
     d.flags & (DecodedInstruction.Flag.rep | DecodedInstruction.Flag.repne) != 0
   }
 
-  private func count(_ d: DecodedInstruction) -> UInt64 { state.gpr[1] & sizeMask(d.addressSize) }
+  private mutating func count(_ d: DecodedInstruction) -> UInt64 { state.gpr[1] & sizeMask(d.addressSize) }
 
   private mutating func decrementCount(_ d: DecodedInstruction) {
     setRegister(1, size: d.addressSize, d, (state.gpr[1] &- 1) & sizeMask(d.addressSize))
@@ -77,7 +77,7 @@ extension X86Core {
       advance(7, by: delta, d)
       if !repeated { return }
       decrementCount(d)
-      if state.zf == untilEqual { return }
+      if zeroFlag == untilEqual { return }
     }
   }
 
@@ -93,7 +93,7 @@ extension X86Core {
       advance(7, by: delta, d)
       if !repeated { return }
       decrementCount(d)
-      if state.zf == untilEqual { return }
+      if zeroFlag == untilEqual { return }
     }
   }
 }

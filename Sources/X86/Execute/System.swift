@@ -1,12 +1,12 @@
 /// CLI/STI, LAHF/SAHF, HLT, RDTSC, CPUID, IN/OUT.
 extension X86Core {
   /// IOPL as a number.
-  private var iopl: UInt8 { UInt8((state.flagBits & RFlagsBit.ioPrivilegeLevel) >> 12) }
+  private var iopl: UInt8 { mutating get { UInt8((state.flagBits & RFlagsBit.ioPrivilegeLevel) >> 12) } }
 
   /// Protected mode: CPL ≤ IOPL or #GP(0) (the VME/PVI virtual-interrupt variants are not
   /// modelled). STI opens a one-instruction interrupt shadow when it sets IF.
   mutating func setInterruptFlag(_ enable: Bool) throws(X86Exception) {
-    if state.cr0 & ControlBit.cr0PE != 0 && state.cpl > iopl { throw .generalProtection(0) }
+    if state.cr0 & ControlBit.cr0PE != 0 && privilegeLevel > iopl { throw .generalProtection(0) }
     if enable && state.flagBits & RFlagsBit.interruptEnable == 0 { state.interruptShadow = true }
     state.flagBits = enable ? state.flagBits | RFlagsBit.interruptEnable : state.flagBits & ~RFlagsBit.interruptEnable
   }
@@ -25,13 +25,13 @@ extension X86Core {
   }
 
   mutating func hlt() throws(X86Exception) {
-    if state.cpl != 0 { throw .generalProtection(0) }
+    if privilegeLevel != 0 { throw .generalProtection(0) }
     state.halted = true
   }
 
   /// RDTSC: #GP(0) when CR4.TSD is set outside ring 0. The TSC counts retired instructions.
   mutating func rdtsc() throws(X86Exception) {
-    if state.cr4 & ControlBit.cr4TSD != 0 && state.cpl != 0 { throw .generalProtection(0) }
+    if state.cr4 & ControlBit.cr4TSD != 0 && privilegeLevel != 0 { throw .generalProtection(0) }
     state.gpr[0] = state.tsc & 0xffff_ffff
     state.gpr[2] = state.tsc >> 32
   }
@@ -46,11 +46,11 @@ extension X86Core {
   }
 
   /// Protected mode with CPL > IOPL: #GP(0) (the TSS I/O permission bitmap is not consulted yet).
-  private func checkIOPermission() throws(X86Exception) {
-    if state.cr0 & ControlBit.cr0PE != 0 && state.cpl > iopl { throw .generalProtection(0) }
+  private mutating func checkIOPermission() throws(X86Exception) {
+    if state.cr0 & ControlBit.cr0PE != 0 && privilegeLevel > iopl { throw .generalProtection(0) }
   }
 
-  private func port(_ d: DecodedInstruction) -> UInt16 {
+  private mutating func port(_ d: DecodedInstruction) -> UInt16 {
     UInt16(truncatingIfNeeded: d.has(DecodedInstruction.Flag.portInDX) ? state.gpr[2] : d.immediate)
   }
 

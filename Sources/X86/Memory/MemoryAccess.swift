@@ -5,7 +5,7 @@
 /// type checks are not implemented yet.
 extension X86Core {
   @inline(__always)
-  func linearAddress(_ segment: UInt8, _ offset: UInt64) throws(X86Exception) -> UInt64 {
+  mutating func linearAddress(_ segment: UInt8, _ offset: UInt64) throws(X86Exception) -> UInt64 {
     if codeMode == .bits64 {
       let linear = segment >= SegmentName.fs.rawValue ? offset &+ state.segments[Int(segment)].base : offset
       // Canonical: bits 63:47 all equal (48-bit linear addresses).
@@ -20,7 +20,7 @@ extension X86Core {
   /// The offset part of the r/m memory operand (base + index·scale + displacement, wrapped
   /// to the address size). RIP-relative uses the next instruction's RIP, already in `state.rip`.
   @inline(__always)
-  func effectiveAddress(_ d: DecodedInstruction) -> UInt64 {
+  mutating func effectiveAddress(_ d: DecodedInstruction) -> UInt64 {
     var address = d.displacement
     if d.base != DecodedInstruction.Register.none {
       address &+= d.base == DecodedInstruction.Register.rip ? state.rip : state.gpr[Int(d.base)]
@@ -78,7 +78,7 @@ extension X86Core {
   // MARK: Physical
 
   @inline(__always)
-  func readPhysical(_ physical: UInt64, size: UInt8) -> UInt64 {
+  mutating func readPhysical(_ physical: UInt64, size: UInt8) -> UInt64 {
     let value: UInt64? =
       switch size {
       case 1: ram.loadPhysical(UInt8.self, at: physical).map(UInt64.init)

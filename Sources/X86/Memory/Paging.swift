@@ -8,12 +8,12 @@ extension X86Core {
   @inline(__always)
   mutating func translate(_ linear: UInt64, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
     if !pagingEnabled { return linear }
-    let user = state.cpl == 3
+    let user = privilegeLevel == 3
     if let physical = tlb.lookup(linear, permission: TLB.permissionBit(kind, user: user)) { return physical }
     return try walk(linear, kind, user: user)
   }
 
-  var pagingEnabled: Bool { state.cr0 & ControlBit.cr0PG != 0 }
+  var pagingEnabled: Bool { mutating get { state.cr0 & ControlBit.cr0PG != 0 } }
 
   /// Walks the four levels, checks rights, sets accessed/dirty bits, fills the TLB.
   mutating func walk(_ linear: UInt64, _ kind: AccessKind, user: Bool) throws(X86Exception) -> UInt64 {

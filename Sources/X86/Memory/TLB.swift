@@ -3,7 +3,7 @@ enum AccessKind: UInt8 {
   case read = 0, write = 1, execute = 2
 }
 
-/// A small direct-mapped software TLB: linear page → physical page, with what the walk
+/// A direct-mapped software TLB (1024 entries): linear page → physical page, with what the walk
 /// allowed. A hit costs one tag comparison and one bit test; anything else (a miss, or an
 /// access the cached rights do not cover, such as the first write to a clean page) walks
 /// the tables again, so faults and accessed/dirty updates are always exactly the walk's.
@@ -11,7 +11,7 @@ enum AccessKind: UInt8 {
 /// Flushed whole when CR3, CR0, CR4 or EFER change (through `X86CPU.state`); INVLPG will
 /// drop one entry.
 struct TLB {
-  static let entryCount = 256
+  static let entryCount = 1024
 
   /// Linear page number + 1 (0: empty), per slot.
   var tags: [UInt64] = Array(repeating: 0, count: entryCount)
@@ -19,7 +19,12 @@ struct TLB {
   /// Bit (kind + 3 * user): the access is allowed without a walk.
   var allowed: [UInt8] = Array(repeating: 0, count: entryCount)
 
-  @inline(__always) static func slot(_ linear: UInt64) -> Int { Int(truncatingIfNeeded: (linear >> 12) & 0xff) }
+  /// The page number folded onto itself, so that regions a power-of-two apart (code at 1 MiB,
+  /// data at 2 MiB) do not evict each other as they would on the plain low bits.
+  @inline(__always) static func slot(_ linear: UInt64) -> Int {
+    let page = linear >> 12
+    return Int(truncatingIfNeeded: (page ^ page >> 10 ^ page >> 20) & UInt64(entryCount - 1))
+  }
 
   @inline(__always) static func permissionBit(_ kind: AccessKind, user: Bool) -> UInt8 {
     1 << (kind.rawValue &+ (user ? 3 : 0))

@@ -51,6 +51,52 @@ struct LazyFlags: Sendable, Equatable {
   @inline(__always) var parity: Bool { evenParity(result) }
   @inline(__always) var auxiliaryCarry: Bool { op == .logic ? false : (destination ^ source ^ result) & 0x10 != 0 }
 
+  /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc; SDM Vol. 1, B.1).
+  /// Lives here, on the 40-byte lazy record, not on `X86State`: a non-inlined method on the
+  /// 1 KiB state made the optimiser copy all of it for every Jcc.
+  @inline(__always)
+  func condition(_ cc: UInt8, flagBits: UInt64) -> Bool {
+    // CMP followed by a branch is the commonest pair: answer it straight from the operands.
+    if op == .sub {
+      let taken: Bool
+      switch cc >> 1 {
+      case 1: taken = destination < source
+      case 2: taken = result == 0
+      case 3: taken = destination <= source
+      case 6:
+        taken = Int64(bitPattern: signExtend(destination, size: size))
+          < Int64(bitPattern: signExtend(source, size: size))
+      case 7:
+        taken = Int64(bitPattern: signExtend(destination, size: size))
+          <= Int64(bitPattern: signExtend(source, size: size))
+      default: return genericCondition(cc, flagBits: flagBits)
+      }
+      return taken != (cc & 1 != 0)
+    }
+    return genericCondition(cc, flagBits: flagBits)
+  }
+
+  @inline(__always)
+  private func genericCondition(_ cc: UInt8, flagBits: UInt64) -> Bool {
+    let live = op != .none
+    let taken: Bool
+    switch cc >> 1 {
+    case 0: taken = live ? overflow : flagBits & RFlagsBit.overflow != 0
+    case 1: taken = live ? carry : flagBits & RFlagsBit.carry != 0
+    case 2: taken = live ? zero : flagBits & RFlagsBit.zero != 0
+    case 3: taken = live ? carry || zero : flagBits & (RFlagsBit.carry | RFlagsBit.zero) != 0
+    case 4: taken = live ? sign : flagBits & RFlagsBit.sign != 0
+    case 5: taken = live ? parity : flagBits & RFlagsBit.parity != 0
+    case 6: taken = live ? sign != overflow : (flagBits & RFlagsBit.sign != 0) != (flagBits & RFlagsBit.overflow != 0)
+    default:
+      taken =
+        live
+        ? zero || sign != overflow
+        : flagBits & RFlagsBit.zero != 0 || (flagBits & RFlagsBit.sign != 0) != (flagBits & RFlagsBit.overflow != 0)
+    }
+    return taken != (cc & 1 != 0)
+  }
+
   /// CF PF AF ZF SF OF in their RFLAGS positions.
   var statusFlags: UInt64 {
     (carry ? RFlagsBit.carry : 0) | (parity ? RFlagsBit.parity : 0)
@@ -125,42 +171,6 @@ extension X86State {
     flagBits = bits
   }
 
-  /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc; SDM Vol. 1, B.1).
-  @inline(__always)
-  func condition(_ cc: UInt8) -> Bool {
-    // CMP followed by a branch is the commonest pair: answer it straight from the operands.
-    if lazy.op == .sub {
-      let taken: Bool
-      switch cc >> 1 {
-      case 1: taken = lazy.destination < lazy.source
-      case 2: taken = lazy.result == 0
-      case 3: taken = lazy.destination <= lazy.source
-      case 6:
-        taken = Int64(bitPattern: signExtend(lazy.destination, size: lazy.size))
-          < Int64(bitPattern: signExtend(lazy.source, size: lazy.size))
-      case 7:
-        taken = Int64(bitPattern: signExtend(lazy.destination, size: lazy.size))
-          <= Int64(bitPattern: signExtend(lazy.source, size: lazy.size))
-      default: return genericCondition(cc)
-      }
-      return taken != (cc & 1 != 0)
-    }
-    return genericCondition(cc)
-  }
-
-  @inline(__always)
-  private func genericCondition(_ cc: UInt8) -> Bool {
-    let taken: Bool
-    switch cc >> 1 {
-    case 0: taken = of
-    case 1: taken = cf
-    case 2: taken = zf
-    case 3: taken = cf || zf
-    case 4: taken = sf
-    case 5: taken = pf
-    case 6: taken = sf != of
-    default: taken = zf || sf != of
-    }
-    return taken != (cc & 1 != 0)
-  }
+  /// Evaluates condition code `cc` (see `LazyFlags.condition`).
+  @inline(__always) func condition(_ cc: UInt8) -> Bool { lazy.condition(cc, flagBits: flagBits) }
 }
