@@ -20,10 +20,8 @@ import X86
 #endif
 
 func usage() -> Never {
-  HostIO.write(
-    2,
-    Array("usage: hyperstep-bench boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH | interp [MILLIONS]\n".utf8)[
-      ...])
+  let forms = "boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH | interp [MILLIONS]"
+  HostIO.write(2, Array("usage: hyperstep-bench \(forms)\n".utf8)[...])
   exit(2)
 }
 
@@ -69,12 +67,16 @@ func measureInterpreter(instructions: UInt64) {
   let loops: [(name: String, code: [UInt8], iterations: UInt64, check: (X86State) -> Bool)] = [
     (
       "add/add/dec/jnz (registers)",
-      [0xb9] + le32(registerIterations) + [0x31, 0xc0, 0x48, 0x01, 0xc8, 0x48, 0x83, 0xc2, 0x03, 0xff, 0xc9, 0x75, 0xf5, 0xf4],
+      [0xb9] + le32(registerIterations) + [
+        0x31, 0xc0, 0x48, 0x01, 0xc8, 0x48, 0x83, 0xc2, 0x03, 0xff, 0xc9, 0x75, 0xf5, 0xf4,
+      ],
       registerIterations, { $0[.rax] == registerIterations * (registerIterations + 1) / 2 }
     ),
     (
       "load/add/store/dec/jnz (memory)",
-      [0xb9] + le32(memoryIterations) + [0x48, 0x8b, 0x1e, 0x48, 0x01, 0xcb, 0x48, 0x89, 0x5e, 0x08, 0xff, 0xc9, 0x75, 0xf2, 0xf4],
+      [0xb9] + le32(memoryIterations) + [
+        0x48, 0x8b, 0x1e, 0x48, 0x01, 0xcb, 0x48, 0x89, 0x5e, 0x08, 0xff, 0xc9, 0x75, 0xf2, 0xf4,
+      ],
       memoryIterations, { $0[.rbx] == 1 }
     ),
   ]

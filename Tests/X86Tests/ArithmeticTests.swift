@@ -141,7 +141,11 @@ struct ArithmeticTests {
     #expect(try stepOne([0x98]) { $0[.rax] = 0xffff_8000 }.reg(.rax) == 0xffff_8000)  // cwde
     #expect(try stepOne([0x48, 0x98]) { $0[.rax] = 0x8000_0000 }.reg(.rax) == 0xffff_ffff_8000_0000)  // cdqe
     #expect(try stepOne([0x48, 0x99]) { $0[.rax] = 1 << 63 }.reg(.rdx) == ~0)  // cqo
-    #expect(try stepOne([0x99]) { $0[.rax] = 0x7fff_ffff; $0[.rdx] = ~0 }.reg(.rdx) == 0)  // cdq
+    #expect(
+      try stepOne([0x99]) {
+        $0[.rax] = 0x7fff_ffff
+        $0[.rdx] = ~0
+      }.reg(.rdx) == 0)  // cdq
   }
 
   @Test func conditionCodesAfterCompare() throws {

@@ -5,7 +5,8 @@ import Testing
 /// MOV forms, MOVZX/MOVSX/MOVSXD, LEA, XCHG, XADD, CMPXCHG, CMPXCHG8B/16B, CMOVcc, SETcc, XLAT.
 struct DataTransferTests {
   @Test func movImmediateForms() throws {
-    #expect(try stepOne([0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]).reg(.rax) == 0x1122_3344_5566_7788)
+    #expect(
+      try stepOne([0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]).reg(.rax) == 0x1122_3344_5566_7788)
     // mov ecx, imm32 zero-extends; mov r9b, imm8 merges
     #expect(try stepOne([0xb9, 0xef, 0xcd, 0xab, 0x89]) { $0[.rcx] = ~0 }.reg(.rcx) == 0x89ab_cdef)
     #expect(try stepOne([0x41, 0xb1, 0x42]) { $0[.r9] = ~0 }.reg(.r9) == 0xffff_ffff_ffff_ff42)
@@ -24,8 +25,12 @@ struct DataTransferTests {
   }
 
   @Test func extendingMoves() throws {
-    #expect(try stepOne([0x48, 0x0f, 0xbe, 0xc0]) { $0[.rax] = 0x80 }.reg(.rax) == 0xffff_ffff_ffff_ff80)  // movsx rax, al
-    let zx = try makeSandbox([0x0f, 0xb6, 0x01]) { $0[.rcx] = Layout.data; $0[.rax] = ~0 }  // movzx eax, byte [rcx]
+    // movsx rax, al
+    #expect(try stepOne([0x48, 0x0f, 0xbe, 0xc0]) { $0[.rax] = 0x80 }.reg(.rax) == 0xffff_ffff_ffff_ff80)
+    let zx = try makeSandbox([0x0f, 0xb6, 0x01]) {
+      $0[.rcx] = Layout.data
+      $0[.rax] = ~0
+    }  // movzx eax, byte [rcx]
     try zx.store16(0x12fe, Layout.data)
     #expect(zx.cpu.step() == .retired && zx.reg(.rax) == 0xfe)
     let sxd = try makeSandbox([0x48, 0x63, 0x43, 0x08]) { $0[.rbx] = Layout.data }  // movsxd rax, [rbx+8]
@@ -50,10 +55,16 @@ struct DataTransferTests {
 
   @Test func exchangeAndAdd() throws {
     // xchg r8, rax (49 90)
-    let x = try stepOne([0x49, 0x90]) { $0[.rax] = 1; $0[.r8] = 2 }
+    let x = try stepOne([0x49, 0x90]) {
+      $0[.rax] = 1
+      $0[.r8] = 2
+    }
     #expect(x.reg(.rax) == 2 && x.reg(.r8) == 1)
     // xadd dword ptr [rsi], eax with [rsi] = 5, EAX = 3 → [rsi] = 8, EAX = 5; flags of 5+3
-    let s = try makeSandbox([0x0f, 0xc1, 0x06]) { $0[.rsi] = Layout.data; $0[.rax] = 3 }
+    let s = try makeSandbox([0x0f, 0xc1, 0x06]) {
+      $0[.rsi] = Layout.data
+      $0[.rax] = 3
+    }
     try s.store32(5, Layout.data)
     #expect(s.cpu.step() == .retired)
     #expect(try s.load32(Layout.data) == 8 && s.reg(.rax) == 5 && s.rflags == F.fixed)
@@ -63,11 +74,19 @@ struct DataTransferTests {
 
   @Test func compareExchange() throws {
     // cmpxchg qword ptr [rdi], rcx: equal → stored, ZF
-    let hit = try makeSandbox([0x48, 0x0f, 0xb1, 0x0f]) { $0[.rdi] = Layout.data; $0[.rax] = 5; $0[.rcx] = 9 }
+    let hit = try makeSandbox([0x48, 0x0f, 0xb1, 0x0f]) {
+      $0[.rdi] = Layout.data
+      $0[.rax] = 5
+      $0[.rcx] = 9
+    }
     try hit.store64(5, Layout.data)
     #expect(try hit.cpu.step() == .retired && (try hit.load64(Layout.data)) == 9 && hit.rflags & F.zf != 0)
     // not equal → RAX ← memory; flags of 5 - 6: CF SF AF PF
-    let miss = try makeSandbox([0x48, 0x0f, 0xb1, 0x0f]) { $0[.rdi] = Layout.data; $0[.rax] = 5; $0[.rcx] = 9 }
+    let miss = try makeSandbox([0x48, 0x0f, 0xb1, 0x0f]) {
+      $0[.rdi] = Layout.data
+      $0[.rax] = 5
+      $0[.rcx] = 9
+    }
     try miss.store64(6, Layout.data)
     #expect(try miss.cpu.step() == .retired && (try miss.load64(Layout.data)) == 6 && miss.reg(.rax) == 6)
     #expect(miss.rflags == F.fixed | F.cf | F.sf | F.af | F.pf)
@@ -104,16 +123,26 @@ struct DataTransferTests {
 
   @Test func cmov32ClearsUpperHalfEvenWhenFalse() throws {
     // cmovb ecx, edx with CF=0: no move, but RCX's upper half is cleared (SDM, CMOVcc)
-    let s = try stepOne([0x0f, 0x42, 0xca]) { $0[.rcx] = 0xffff_ffff_1234_5678; $0[.rdx] = 7 }
+    let s = try stepOne([0x0f, 0x42, 0xca]) {
+      $0[.rcx] = 0xffff_ffff_1234_5678
+      $0[.rdx] = 7
+    }
     #expect(s.reg(.rcx) == 0x1234_5678)
-    #expect(try stepOne([0x48, 0x0f, 0x42, 0xca]) { $0[.rdx] = 7; $0.rflags = F.fixed | F.cf }.reg(.rcx) == 7)
+    #expect(
+      try stepOne([0x48, 0x0f, 0x42, 0xca]) {
+        $0[.rdx] = 7
+        $0.rflags = F.fixed | F.cf
+      }.reg(.rcx) == 7)
   }
 
   @Test func setccAndXlat() throws {
     // setg r10b (41 0f 9f c2): ZF=0, SF=OF → 1
     #expect(try stepOne([0x41, 0x0f, 0x9f, 0xc2]) { $0[.r10] = 0xff00 }.reg(.r10) == 0xff01)
     // xlatb: AL ← [RBX + AL]
-    let s = try makeSandbox([0xd7]) { $0[.rbx] = Layout.data; $0[.rax] = 3 }
+    let s = try makeSandbox([0xd7]) {
+      $0[.rbx] = Layout.data
+      $0[.rax] = 3
+    }
     try s.store32(0x4433_2211, Layout.data)
     #expect(s.cpu.step() == .retired && s.reg(.rax) == 0x44)
   }

@@ -21,7 +21,9 @@ struct PagingTests {
   /// above; 2-4 MiB (data, stack) as one 2 MiB page.
   func pagedSandbox(_ code: [UInt8], setup: (inout X86State) -> Void = { _ in }) throws -> X86Sandbox {
     let s = try makeSandbox(code, setup: setup)
-    let pdpt = Self.pml4 + 0x1000, directory = Self.pml4 + 0x2000, table = Self.pml4 + 0x3000
+    let pdpt = Self.pml4 + 0x1000
+    let directory = Self.pml4 + 0x2000
+    let table = Self.pml4 + 0x3000
     try s.store64(pdpt | Self.present | Self.writable | Self.user, Self.pml4)
     try s.store64(directory | Self.present | Self.writable | Self.user, pdpt)
     try s.store64(table | Self.present | Self.writable | Self.user, directory)
@@ -134,7 +136,10 @@ struct PagingTests {
 
   @Test func splitAccessChecksBothPagesFirst() throws {
     // An 8-byte store straddling into the missing page writes nothing.
-    let s = try pagedSandbox(Self.storeRaxToRbx) { $0[.rbx] = Self.notPresent - 4; $0[.rax] = ~0 }
+    let s = try pagedSandbox(Self.storeRaxToRbx) {
+      $0[.rbx] = Self.notPresent - 4
+      $0[.rax] = ~0
+    }
     #expect(s.cpu.step() == .exception(.pageFault(PageFaultCode.write)))
     #expect(s.cpu.state.cr2 == Self.notPresent)
     #expect(try s.read(at: Self.notPresent - 4, count: 4) == [0, 0, 0, 0])
@@ -187,7 +192,9 @@ struct ExceptionTests {
 
   @Test func cpuidModel() throws {
     let s = try stepOne([0x0f, 0xa2]) { $0[.rax] = 0 }
-    let vendor = [s.reg(.rbx), s.reg(.rdx), s.reg(.rcx)].flatMap { word in (0..<4).map { UInt8(word >> ($0 * 8) & 0xff) } }
+    let vendor = [s.reg(.rbx), s.reg(.rdx), s.reg(.rcx)].flatMap { word in
+      (0..<4).map { UInt8(word >> ($0 * 8) & 0xff) }
+    }
     #expect(String(decoding: vendor, as: UTF8.self) == "HyperstepX86" && s.reg(.rax) == 1)
     let features = try stepOne([0x0f, 0xa2]) { $0[.rax] = 1 }
     #expect(features.reg(.rcx) & (1 << 13) != 0 && features.reg(.rdx) & (1 << 25) == 0)  // CX16, no SSE yet

@@ -168,7 +168,11 @@ struct ShiftMultiplyBitTests {
 
   @Test func bitTestForms() throws {
     // bt eax, ebx: offset 36 mod 32 = 4; EAX bit 4 set → CF=1
-    #expect(try stepOne([0x0f, 0xa3, 0xd8]) { $0[.rax] = 0x10; $0[.rbx] = 36 }.rflags & F.cf != 0)
+    #expect(
+      try stepOne([0x0f, 0xa3, 0xd8]) {
+        $0[.rax] = 0x10
+        $0[.rbx] = 36
+      }.rflags & F.cf != 0)
     // bts qword ptr [rsi], rax with RAX = 65: the qword at +8, bit 1
     let s = try stepOne([0x48, 0x0f, 0xab, 0x06]) {
       $0[.rsi] = Layout.data
@@ -195,7 +199,10 @@ struct ShiftMultiplyBitTests {
     #expect(forward.reg(.rax) == 7 && forward.rflags & F.zf == 0)
     let reverse = try stepOne([0x0f, 0xbd, 0xca]) { $0[.rdx] = 0x8001 }  // bsr ecx, edx
     #expect(reverse.reg(.rcx) == 15)
-    let zero = try stepOne([0x0f, 0xbd, 0xca]) { $0[.rcx] = 0x1234_5678_9abc; $0[.rdx] = 0 }
+    let zero = try stepOne([0x0f, 0xbd, 0xca]) {
+      $0[.rcx] = 0x1234_5678_9abc
+      $0[.rdx] = 0
+    }
     #expect(zero.reg(.rcx) == 0x1234_5678_9abc && zero.rflags & F.zf != 0)
   }
 

@@ -29,20 +29,30 @@ struct StringTests {
   }
 
   @Test func repWithZeroCountDoesNothing() throws {
-    let s = try stepOne([0xf3, 0x48, 0xab]) { $0[.rdi] = Layout.data; $0[.rax] = ~0 }
+    let s = try stepOne([0xf3, 0x48, 0xab]) {
+      $0[.rdi] = Layout.data
+      $0[.rax] = ~0
+    }
     #expect(s.reg(.rdi) == Layout.data)
     #expect(try s.load64(Layout.data) == 0)
   }
 
   @Test func repStosFills() throws {
-    let s = try stepOne([0xf3, 0xab]) { $0[.rdi] = Layout.data; $0[.rcx] = 3; $0[.rax] = 0xabcd_ef01 }
+    let s = try stepOne([0xf3, 0xab]) {
+      $0[.rdi] = Layout.data
+      $0[.rcx] = 3
+      $0[.rax] = 0xabcd_ef01
+    }
     #expect(try s.load64(Layout.data) == 0xabcd_ef01_abcd_ef01 && (try s.load32(Layout.data + 8)) == 0xabcd_ef01)
     #expect(s.reg(.rdi) == Layout.data + 12 && s.reg(.rcx) == 0)
   }
 
   @Test func repneScasbIsStrlen() throws {
     // The classic strlen: RCX = -1, AL = 0, repne scasb; the NUL is the 6th byte.
-    let s = try makeSandbox([0xf2, 0xae]) { $0[.rdi] = Layout.data; $0[.rcx] = ~0 }
+    let s = try makeSandbox([0xf2, 0xae]) {
+      $0[.rdi] = Layout.data
+      $0[.rcx] = ~0
+    }
     try s.write(Array("hello\0".utf8), at: Layout.data)
     #expect(s.cpu.step() == .retired)
     #expect(s.reg(.rcx) == UInt64(bitPattern: -7) && s.reg(.rdi) == Layout.data + 6 && s.rflags & F.zf != 0)

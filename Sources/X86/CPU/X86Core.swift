@@ -81,7 +81,11 @@ struct X86Core {
   }
 
   private mutating func setByte(_ bytes: inout InstructionBytes, _ index: Int, _ value: UInt64) {
-    if index < 8 { bytes.low |= (value & 0xff) << (index * 8) } else { bytes.high |= (value & 0xff) << ((index - 8) * 8) }
+    if index < 8 {
+      bytes.low |= (value & 0xff) << (index * 8)
+    } else {
+      bytes.high |= (value & 0xff) << ((index - 8) * 8)
+    }
   }
 
   // MARK: Step

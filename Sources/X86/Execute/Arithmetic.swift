@@ -80,9 +80,14 @@ extension X86Core {
     let address = d.isMemory ? effectiveAddress(d) : 0
     let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
     let result = (increment ? value &+ 1 : value &- 1) & sizeMask(size)
-    if d.isMemory { try write(d.segment, address, size: size, result) } else { setRegister(d.rm, size: size, d, result) }
+    if d.isMemory {
+      try write(d.segment, address, size: size, result)
+    } else {
+      setRegister(d.rm, size: size, d, result)
+    }
     let carry = carryFlag
-    state.setLazyFlags(increment ? .inc : .dec, size: size, result: result, destination: value, source: 1, carryIn: carry)
+    state.setLazyFlags(
+      increment ? .inc : .dec, size: size, result: result, destination: value, source: 1, carryIn: carry)
   }
 
   /// NOT: no flags.

@@ -29,7 +29,11 @@ extension X86Core {
         case 2: value & ~(1 << bit)
         default: value ^ 1 << bit
         }
-      if d.isMemory { try write(d.segment, address, size: size, result) } else { setRegister(d.rm, size: size, d, result) }
+      if d.isMemory {
+        try write(d.segment, address, size: size, result)
+      } else {
+        setRegister(d.rm, size: size, d, result)
+      }
     }
     state.setFlag(RFlagsBit.carry, carry)
   }

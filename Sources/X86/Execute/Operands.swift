@@ -76,7 +76,9 @@ extension X86Core {
   }
 
   /// The ModRM.reg operand at the operand size.
-  @inline(__always) mutating func regOperand(_ d: DecodedInstruction) -> UInt64 { register(d.reg, size: d.operandSize, d) }
+  @inline(__always) mutating func regOperand(_ d: DecodedInstruction) -> UInt64 {
+    register(d.reg, size: d.operandSize, d)
+  }
 
   @inline(__always) mutating func setRegOperand(_ d: DecodedInstruction, _ value: UInt64) {
     setRegister(d.reg, size: d.operandSize, d, value)

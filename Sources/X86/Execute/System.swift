@@ -37,8 +37,9 @@ extension X86Core {
   }
 
   mutating func cpuid() {
-    let leaf = CPUIDModel.query(leaf: UInt32(truncatingIfNeeded: state.gpr[0]),
-                                subleaf: UInt32(truncatingIfNeeded: state.gpr[1]))
+    let leaf = CPUIDModel.query(
+      leaf: UInt32(truncatingIfNeeded: state.gpr[0]),
+      subleaf: UInt32(truncatingIfNeeded: state.gpr[1]))
     state.gpr[0] = UInt64(leaf.eax)
     state.gpr[3] = UInt64(leaf.ebx)
     state.gpr[1] = UInt64(leaf.ecx)

@@ -1,6 +1,8 @@
 /// How an access uses memory; each kind needs its own permission (SDM Vol. 3, 4.6).
 enum AccessKind: UInt8 {
-  case read = 0, write = 1, execute = 2
+  case read = 0
+  case write = 1
+  case execute = 2
 }
 
 /// A direct-mapped software TLB (1024 entries): linear page → physical page, with what the walk

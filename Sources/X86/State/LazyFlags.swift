@@ -64,10 +64,12 @@ struct LazyFlags: Sendable, Equatable {
       case 2: taken = result == 0
       case 3: taken = destination <= source
       case 6:
-        taken = Int64(bitPattern: signExtend(destination, size: size))
+        taken =
+          Int64(bitPattern: signExtend(destination, size: size))
           < Int64(bitPattern: signExtend(source, size: size))
       case 7:
-        taken = Int64(bitPattern: signExtend(destination, size: size))
+        taken =
+          Int64(bitPattern: signExtend(destination, size: size))
           <= Int64(bitPattern: signExtend(source, size: size))
       default: return genericCondition(cc, flagBits: flagBits)
       }

@@ -1,7 +1,8 @@
 /// The six segment registers, in the encoding order of the ModRM reg field (SDM Vol. 2, 3.1.1.3)
 /// and of segment-override prefixes.
 public enum SegmentName: UInt8, Sendable, CaseIterable {
-  case es = 0, cs, ss, ds, fs, gs
+  case es = 0
+  case cs, ss, ds, fs, gs
 }
 
 /// A segment register with its hidden descriptor cache (SDM Vol. 3, 3.4.3 and 3.4.5).

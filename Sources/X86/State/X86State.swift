@@ -1,6 +1,7 @@
 /// GPR indices in encoding order (ModRM reg/rm, SIB, opcode+r, with REX.R/X/B as bit 3).
 public enum GPR: UInt8, Sendable, CaseIterable {
-  case rax = 0, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15
+  case rax = 0
+  case rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15
 }
 
 /// One x87 register: the 80-bit extended format as a 64-bit significand and a 16-bit sign+exponent.
@@ -195,5 +196,7 @@ public struct X86State: Sendable {
 
 /// The default operand and address size of the code being executed.
 public enum CodeMode: UInt8, Sendable {
-  case bits16 = 2, bits32 = 4, bits64 = 8
+  case bits16 = 2
+  case bits32 = 4
+  case bits64 = 8
 }
