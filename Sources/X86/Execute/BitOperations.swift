@@ -54,8 +54,8 @@ extension X86Core {
   /// BSWAP r32/r64. With a 16-bit operand the result is undefined; we write 0 (as Bochs does).
   mutating func bswap(_ d: DecodedInstruction) {
     switch d.operandSize {
-    case 8: setRegister(d.rm, size: 8, d, state.gpr[Int(d.rm)].byteSwapped)
-    case 4: setRegister(d.rm, size: 4, d, UInt64(UInt32(truncatingIfNeeded: state.gpr[Int(d.rm)]).byteSwapped))
+    case 8: setRegister(d.rm, size: 8, d, state.gpr[Int(d.rm & 15)].byteSwapped)
+    case 4: setRegister(d.rm, size: 4, d, UInt64(UInt32(truncatingIfNeeded: state.gpr[Int(d.rm & 15)]).byteSwapped))
     default: setRegister(d.rm, size: 2, d, 0)
     }
   }

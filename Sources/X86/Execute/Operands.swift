@@ -32,24 +32,24 @@ extension X86Core {
       if index & 0xc == 4 && !d.has(DecodedInstruction.Flag.rex) {
         return (state.gpr[Int(index & 3)] >> 8) & 0xff
       }
-      return state.gpr[Int(index)] & 0xff
+      return state.gpr[Int(index & 15)] & 0xff
     }
-    return state.gpr[Int(index)] & sizeMask(size)
+    return state.gpr[Int(index & 15)] & sizeMask(size)
   }
 
   /// Writes a general register: 32-bit writes zero the upper half, 8/16-bit writes merge.
   @inline(__always)
   mutating func setRegister(_ index: UInt8, size: UInt8, _ d: DecodedInstruction, _ value: UInt64) {
     switch size {
-    case 8: state.gpr[Int(index)] = value
-    case 4: state.gpr[Int(index)] = value & 0xffff_ffff
-    case 2: state.gpr[Int(index)] = state.gpr[Int(index)] & ~0xffff | value & 0xffff
+    case 8: state.gpr[Int(index & 15)] = value
+    case 4: state.gpr[Int(index & 15)] = value & 0xffff_ffff
+    case 2: state.gpr[Int(index & 15)] = state.gpr[Int(index & 15)] & ~0xffff | value & 0xffff
     default:
       if index & 0xc == 4 && !d.has(DecodedInstruction.Flag.rex) {
         let slot = Int(index & 3)
         state.gpr[slot] = state.gpr[slot] & ~0xff00 | (value & 0xff) << 8
       } else {
-        state.gpr[Int(index)] = state.gpr[Int(index)] & ~0xff | value & 0xff
+        state.gpr[Int(index & 15)] = state.gpr[Int(index & 15)] & ~0xff | value & 0xff
       }
     }
   }

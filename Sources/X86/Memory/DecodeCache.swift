@@ -29,7 +29,7 @@ struct DecodeCache {
   }
 
   @inline(__always)
-  func lookup(_ physical: UInt64, _ mode: CodeMode) -> DecodedInstruction? {
+  mutating func lookup(_ physical: UInt64, _ mode: CodeMode) -> DecodedInstruction? {
     let slot = DecodeCache.slot(physical)
     return tags[slot] == DecodeCache.tag(physical, mode) ? entries[slot] : nil
   }

@@ -23,9 +23,9 @@ extension X86Core {
   mutating func effectiveAddress(_ d: DecodedInstruction) -> UInt64 {
     var address = d.displacement
     if d.base != DecodedInstruction.Register.none {
-      address &+= d.base == DecodedInstruction.Register.rip ? state.rip : state.gpr[Int(d.base)]
+      address &+= d.base == DecodedInstruction.Register.rip ? state.rip : state.gpr[Int(d.base & 15)]
     }
-    if d.index != DecodedInstruction.Register.none { address &+= state.gpr[Int(d.index)] &<< UInt64(d.scale) }
+    if d.index != DecodedInstruction.Register.none { address &+= state.gpr[Int(d.index & 15)] &<< UInt64(d.scale) }
     return address & sizeMask(d.addressSize)
   }
 

@@ -15,11 +15,13 @@ enum AccessKind: UInt8 {
 struct TLB {
   static let entryCount = 1024
 
+  // Inline storage (17 KiB inside the core, which is never copied): no buffer indirection, and
+  // the masked slot lets the optimiser drop bounds checks.
   /// Linear page number + 1 (0: empty), per slot.
-  var tags: [UInt64] = Array(repeating: 0, count: entryCount)
-  var physicalPages: [UInt64] = Array(repeating: 0, count: entryCount)
+  var tags: InlineArray<1024, UInt64> = .init(repeating: 0)
+  var physicalPages: InlineArray<1024, UInt64> = .init(repeating: 0)
   /// Bit (kind + 3 * user): the access is allowed without a walk.
-  var allowed: [UInt8] = Array(repeating: 0, count: entryCount)
+  var allowed: InlineArray<1024, UInt8> = .init(repeating: 0)
 
   /// The page number folded onto itself, so that regions a power-of-two apart (code at 1 MiB,
   /// data at 2 MiB) do not evict each other as they would on the plain low bits.
@@ -32,9 +34,10 @@ struct TLB {
     1 << (kind.rawValue &+ (user ? 3 : 0))
   }
 
-  /// The physical address, or nil when the walk must decide.
+  /// The physical address, or nil when the walk must decide. `mutating` only so that the
+  /// 17 KiB struct is passed by address: as a plain method the optimiser copied it per lookup.
   @inline(__always)
-  func lookup(_ linear: UInt64, permission: UInt8) -> UInt64? {
+  mutating func lookup(_ linear: UInt64, permission: UInt8) -> UInt64? {
     let slot = TLB.slot(linear)
     if tags[slot] == (linear >> 12) &+ 1 && allowed[slot] & permission != 0 {
       return physicalPages[slot] | (linear & 0xfff)

@@ -114,7 +114,7 @@ struct LazyFlags: Sendable, Equatable {
 
 /// The all-ones mask of an operand size in bytes.
 @inline(__always) func sizeMask(_ size: UInt8) -> UInt64 {
-  size >= 8 ? ~0 : (1 &<< (UInt64(size) &* 8)) &- 1
+  UInt64.max &>> (64 &- UInt64(size) &* 8)  // branchless: size 8 shifts by 0
 }
 
 /// Sign-extends the low `size` bytes of `value` to 64 bits.
