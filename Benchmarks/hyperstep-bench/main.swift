@@ -83,7 +83,7 @@ func measureInterpreter(instructions: UInt64) {
   for loop in loops {
     do {
       let sandbox = try X86Sandbox()
-      sandbox.load(code: loop.code, at: 0x10_0000)
+      try sandbox.load(code: loop.code, at: 0x10_0000)
       var state = sandbox.cpu.state
       state.rip = 0x10_0000
       state[.rsi] = 0x20_0000

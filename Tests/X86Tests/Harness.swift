@@ -20,7 +20,7 @@ enum F {
 /// A sandbox with `code` at `Layout.code`, RSP at `Layout.stackTop`, after `setup`.
 func makeSandbox(_ code: [UInt8], setup: (inout X86State) -> Void = { _ in }) throws -> X86Sandbox {
   let sandbox = try X86Sandbox()
-  sandbox.load(code: code, at: Layout.code)
+  try sandbox.load(code: code, at: Layout.code)
   var state = sandbox.cpu.state
   state.rip = Layout.code
   state[.rsp] = Layout.stackTop

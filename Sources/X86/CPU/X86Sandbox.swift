@@ -14,7 +14,7 @@ import GuestMemory
 ///
 /// ```swift
 /// let sandbox = try X86Sandbox()
-/// sandbox.load(code: [0x48, 0x01, 0xd8], at: 0x10_0000)   // add rax, rbx
+/// try sandbox.load(code: [0x48, 0x01, 0xd8], at: 0x10_0000)   // add rax, rbx
 /// sandbox.cpu.state.rip = 0x10_0000
 /// sandbox.cpu.state[.rax] = 1; sandbox.cpu.state[.rbx] = 2
 /// let result = sandbox.cpu.step()                          // .retired, or .exception(...)
@@ -56,8 +56,8 @@ public final class X86Sandbox {
   }
 
   /// Writes code (or any bytes) into guest RAM and drops decoded instructions that may be stale.
-  public func load(code bytes: [UInt8], at address: UInt64) {
-    try? memory.write(bytes, at: GuestAddress(address))
+  public func load(code bytes: [UInt8], at address: UInt64) throws(MemoryError) {
+    try memory.write(bytes, at: GuestAddress(address))
     cpu.invalidateDecodedInstructions()
   }
 

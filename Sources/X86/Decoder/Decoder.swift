@@ -444,10 +444,8 @@ private struct Decoder {
       modrm()
       result.operation = modrmReg == 0 ? .incRm : (modrmReg == 1 ? .decRm : .invalid)
     case 0xff:
-      // Decode ModRM before fixing the size: the reg field says which instruction this is.
-      let savedSize = result.operandSize
+      // The reg field says which instruction this is, and so which size rule applies.
       modrm()
-      result.operandSize = savedSize
       switch modrmReg {
       case 0: result.operation = .incRm
       case 1: result.operation = .decRm
