@@ -10,8 +10,13 @@ struct DecodeCache {
   static let entryCount = 1 << 14
   static let emptyTag = UInt64.max
 
-  var tags: [UInt64] = Array(repeating: DecodeCache.emptyTag, count: entryCount)
-  var entries: [DecodedInstruction] = Array(repeating: DecodedInstruction(), count: entryCount)
+  /// Tag and instruction side by side: one buffer, one bounds check, one cache line per lookup.
+  struct Slot {
+    var tag: UInt64 = DecodeCache.emptyTag
+    var instruction = DecodedInstruction()
+  }
+
+  var slots: [Slot] = Array(repeating: Slot(), count: entryCount)
   /// One byte per physical page below `pageLimit`: nonzero once code has been decoded there.
   var codePages: [UInt8]
 
@@ -30,17 +35,15 @@ struct DecodeCache {
 
   @inline(__always)
   mutating func lookup(_ physical: UInt64, _ mode: CodeMode) -> DecodedInstruction? {
-    let slot = DecodeCache.slot(physical)
-    return tags[slot] == DecodeCache.tag(physical, mode) ? entries[slot] : nil
+    let slot = slots[DecodeCache.slot(physical)]
+    return slot.tag == DecodeCache.tag(physical, mode) ? slot.instruction : nil
   }
 
   mutating func insert(_ instruction: DecodedInstruction, at physical: UInt64, _ mode: CodeMode) {
     let page = Int(truncatingIfNeeded: physical >> 12)
     guard page < codePages.count else { return }
     codePages[page] = 1
-    let slot = DecodeCache.slot(physical)
-    tags[slot] = DecodeCache.tag(physical, mode)
-    entries[slot] = instruction
+    slots[DecodeCache.slot(physical)] = Slot(tag: DecodeCache.tag(physical, mode), instruction: instruction)
   }
 
   @inline(__always)
@@ -57,14 +60,14 @@ struct DecodeCache {
     var address = first
     while address < physical &+ UInt64(size) {
       let slot = DecodeCache.slot(address)
-      if tags[slot] != DecodeCache.emptyTag && tags[slot] & ((1 << 56) - 1) == address {
-        tags[slot] = DecodeCache.emptyTag
+      if slots[slot].tag != DecodeCache.emptyTag && slots[slot].tag & ((1 << 56) - 1) == address {
+        slots[slot].tag = DecodeCache.emptyTag
       }
       address &+= 1
     }
   }
 
   mutating func flush() {
-    for slot in 0..<DecodeCache.entryCount { tags[slot] = DecodeCache.emptyTag }
+    for slot in 0..<DecodeCache.entryCount { slots[slot].tag = DecodeCache.emptyTag }
   }
 }
