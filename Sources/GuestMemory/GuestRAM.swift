@@ -157,8 +157,9 @@ public struct MemoryRegionSpec: Sendable, Equatable {
     return try? load(T.self, at: GuestAddress(address))
   }
 
-  /// Stores a little-endian integer at a guest-physical address; false when any byte is
-  /// outside guest RAM (nothing is written then).
+  /// Stores a little-endian integer at a guest-physical address, as the guest would: false when
+  /// any byte is outside guest RAM or in a read-only region (nothing is written then; the
+  /// caller treats it as MMIO, as KVM does for a ROM).
   @inlinable @inline(__always)
   public func storePhysical<T: FixedWidthInteger>(_ value: T, at address: UInt64) -> Bool {
     let offset = address &- fastStart
@@ -167,6 +168,13 @@ public struct MemoryRegionSpec: Sendable, Equatable {
       unsafe (base + Int(offset)).storeBytes(of: value.littleEndian, as: T.self)
       return true
     }
+    return storeOutsideMainRegion(value, at: address)
+  }
+
+  @usableFromInline
+  func storeOutsideMainRegion<T: FixedWidthInteger>(_ value: T, at address: UInt64) -> Bool {
+    guard let (region, _) = try? locate(GuestAddress(address), UInt64(MemoryLayout<T>.size)), !region.spec.readOnly
+    else { return false }
     return (try? store(value, at: GuestAddress(address))) != nil
   }
 }
