@@ -45,6 +45,16 @@ struct ShiftMultiplyBitTests {
     #expect(s.reg(.r8) == 5 && s.rflags == F.fixed | F.zf | F.of)
   }
 
+  @Test func shiftByZeroStillZeroExtendsA32BitRegister() throws {
+    // shr eax, cl with CL = 0: no flag changes, but EAX is written, so RAX's upper half clears
+    // (SDM Vol. 1, 3.4.1.1: 32-bit results are zero-extended; observed on the host CPU too).
+    let s = try stepOne([0xd3, 0xe8]) {
+      $0[.rax] = 0x551a_6955_c5b5_ff89
+      $0.rflags = F.fixed | F.cf | F.zf
+    }
+    #expect(s.reg(.rax) == 0xc5b5_ff89 && s.rflags == F.fixed | F.cf | F.zf)
+  }
+
   @Test func rolTouchesOnlyCarryAndOverflow() throws {
     // rol eax, 1 with 0x80000000 → 1; CF = LSB = 1; OF = MSB ^ CF = 1; ZF kept
     let s = try stepOne([0xd1, 0xc0]) {

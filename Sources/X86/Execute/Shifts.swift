@@ -1,5 +1,6 @@
 /// ROL ROR RCL RCR SHL SHR SAR, SHLD, SHRD (SDM Vol. 2, "RCL/RCR/ROL/ROR", "SAL/SAR/SHL/SHR",
-/// SHLD, SHRD). Flags are written eagerly; a masked count of 0 changes nothing. Where the SDM
+/// SHLD, SHRD). Flags are written eagerly; a masked count of 0 changes no flag and no value
+/// (a 32-bit register destination is still zero-extended, as on hardware). Where the SDM
 /// leaves a flag undefined (OF for counts above 1, AF after shifts, CF for byte/word shifts
 /// past the width), we write a deterministic value; `UndefinedFlags` lists which.
 extension X86Core {
@@ -21,7 +22,12 @@ extension X86Core {
     let size = d.operandSize
     let address = d.isMemory ? effectiveAddress(d) : 0
     let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
-    if count == 0 { return }
+    if count == 0 {
+      // Flags and value unchanged, but the register is still written: a 32-bit destination has
+      // its upper half cleared (seen on hardware by the native cross-check).
+      if !d.isMemory { setRegister(d.rm, size: size, d, value) }
+      return
+    }
     let bits = UInt64(size) * 8
     let mask = sizeMask(size)
     var result: UInt64
@@ -89,7 +95,12 @@ extension X86Core {
     let size = d.operandSize
     let address = d.isMemory ? effectiveAddress(d) : 0
     let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
-    if count == 0 { return }
+    if count == 0 {
+      // Flags and value unchanged, but the register is still written: a 32-bit destination has
+      // its upper half cleared (seen on hardware by the native cross-check).
+      if !d.isMemory { setRegister(d.rm, size: size, d, value) }
+      return
+    }
     let bits = UInt64(size) * 8
     let mask = sizeMask(size)
     let fill = regOperand(d)
