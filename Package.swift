@@ -26,6 +26,8 @@ let package = Package(
     .target(name: "HostCPU", dependencies: ["CHostCPU"], swiftSettings: strictSafety),
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
+    // The x86-64 ISA: state, decoder, interpreter, paging. Pure Swift; reaches RAM through GuestMemory.
+    .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
     .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     // Random x86-64 instructions and starting states for the differential tester.
@@ -46,7 +48,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
-      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests"], path: "Benchmarks/hyperstep-bench"),
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"], path: "Benchmarks/hyperstep-bench"),
     .executableTarget(name: "x86-difftest", dependencies: ["HostCPU", "X86Generator"], swiftSettings: strictSafety),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
@@ -54,6 +56,7 @@ let package = Package(
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
     .testTarget(name: "HostCPUTests", dependencies: ["HostCPU", "X86Generator"]),
+    .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep"]),

@@ -20,13 +20,22 @@ public struct MemoryRegionSpec: Sendable, Equatable {
 ///
 /// Reads and writes from the VMM side ignore `readOnly` (that is how ROM contents are loaded);
 /// the guest side is enforced by KVM.
-public final class GuestRAM: @unchecked Sendable {
+///
+/// Safe to use: the one raw pointer it keeps (`fastPointer`, into the main mapping, which lives
+/// as long as this object) is only dereferenced after a bounds check.
+@safe public final class GuestRAM: @unchecked Sendable {
   private struct Region {
     let spec: MemoryRegionSpec
     let mapping: AnonymousMapping
   }
 
   private let regions: [Region]
+
+  // The interpreter's fast path: the largest writable region, checked with one comparison
+  // before the general search. Guests live almost entirely in one big RAM region.
+  @usableFromInline let fastStart: UInt64
+  @usableFromInline let fastSize: UInt64
+  @usableFromInline let fastPointer: UnsafeMutableRawPointer?
 
   public var layout: [MemoryRegionSpec] { regions.map(\.spec) }
 
@@ -53,6 +62,11 @@ public final class GuestRAM: @unchecked Sendable {
       }
     }
     self.regions = regions
+    let largest = regions.filter { !$0.spec.readOnly }.max { $0.spec.size < $1.spec.size }
+    fastStart = largest?.spec.start.value ?? 0
+    fastSize = largest?.spec.size ?? 0
+    // SAFETY: the pointer is only dereferenced within [0, fastSize), the mapping's live extent.
+    unsafe fastPointer = largest?.mapping.pointer
   }
 
   /// Hands every region to KVM as a memory slot. The VM must not outlive this object.
@@ -126,5 +140,41 @@ public final class GuestRAM: @unchecked Sendable {
     let (region, offset) = try locate(address, UInt64(MemoryLayout<T>.size))
     // SAFETY: locate() proved the integer's bytes lie inside the mapping.
     unsafe (region.mapping.pointer + offset).storeBytes(of: value.littleEndian, as: T.self)
+  }
+
+  // MARK: Interpreter fast path
+
+  /// Loads a little-endian integer at a guest-physical address, or nil when any of its bytes
+  /// is outside guest RAM (the caller treats that as MMIO). Does not allocate or throw; inlined
+  /// into the interpreter so that an access to the main region costs one comparison.
+  @inlinable @inline(__always)
+  public func loadPhysical<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) -> T? {
+    let offset = address &- fastStart
+    if offset < fastSize && UInt64(MemoryLayout<T>.size) <= fastSize &- offset, let base = unsafe fastPointer {
+      // SAFETY: the two comparisons above prove the integer lies inside the live main mapping.
+      return T(littleEndian: unsafe (base + Int(offset)).loadUnaligned(as: T.self))
+    }
+    return try? load(T.self, at: GuestAddress(address))
+  }
+
+  /// Stores a little-endian integer at a guest-physical address, as the guest would: false when
+  /// any byte is outside guest RAM or in a read-only region (nothing is written then; the
+  /// caller treats it as MMIO, as KVM does for a ROM).
+  @inlinable @inline(__always)
+  public func storePhysical<T: FixedWidthInteger>(_ value: T, at address: UInt64) -> Bool {
+    let offset = address &- fastStart
+    if offset < fastSize && UInt64(MemoryLayout<T>.size) <= fastSize &- offset, let base = unsafe fastPointer {
+      // SAFETY: the two comparisons above prove the integer lies inside the live main mapping.
+      unsafe (base + Int(offset)).storeBytes(of: value.littleEndian, as: T.self)
+      return true
+    }
+    return storeOutsideMainRegion(value, at: address)
+  }
+
+  @usableFromInline
+  func storeOutsideMainRegion<T: FixedWidthInteger>(_ value: T, at address: UInt64) -> Bool {
+    guard let (region, _) = try? locate(GuestAddress(address), UInt64(MemoryLayout<T>.size)), !region.spec.readOnly
+    else { return false }
+    return (try? store(value, at: GuestAddress(address))) != nil
   }
 }

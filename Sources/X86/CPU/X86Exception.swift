@@ -1,0 +1,60 @@
+/// An exception an instruction raised, as the step's result (delivery through the IDT is a
+/// later step; this carries what delivery will need).
+public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible {
+  public enum Kind: UInt8, Sendable {
+    /// RIP stays at the faulting instruction, whose effects are undone (SDM Vol. 3, 6.5).
+    case fault
+    /// RIP is past the instruction, which completed (INT1, INT3 and #DB traps).
+    case trap
+    /// INT n: like a trap, but delivery checks the gate's DPL against CPL.
+    case softwareInterrupt
+  }
+
+  public var vector: UInt8
+  /// Pushed by delivery for #DF, #TS, #NP, #SS, #GP, #PF, #AC (SDM Vol. 3, table 6-1); nil otherwise.
+  public var errorCode: UInt32?
+  public var kind: Kind
+
+  public init(vector: UInt8, errorCode: UInt32? = nil, kind: Kind = .fault) {
+    self.vector = vector
+    self.errorCode = errorCode
+    self.kind = kind
+  }
+
+  public enum Vector {
+    public static let divideError: UInt8 = 0
+    public static let debug: UInt8 = 1
+    public static let breakpoint: UInt8 = 3
+    public static let invalidOpcode: UInt8 = 6
+    public static let stackFault: UInt8 = 12
+    public static let generalProtection: UInt8 = 13
+    public static let pageFault: UInt8 = 14
+  }
+
+  public static let divideError = X86Exception(vector: Vector.divideError)
+  public static let invalidOpcode = X86Exception(vector: Vector.invalidOpcode)
+  public static func generalProtection(_ code: UInt32 = 0) -> X86Exception {
+    X86Exception(vector: Vector.generalProtection, errorCode: code)
+  }
+  public static func stackFault(_ code: UInt32 = 0) -> X86Exception {
+    X86Exception(vector: Vector.stackFault, errorCode: code)
+  }
+  public static func pageFault(_ code: UInt32) -> X86Exception {
+    X86Exception(vector: Vector.pageFault, errorCode: code)
+  }
+
+  public var description: String {
+    let names: [UInt8: String] = [0: "#DE", 1: "#DB", 3: "#BP", 6: "#UD", 12: "#SS", 13: "#GP", 14: "#PF"]
+    let name = names[vector] ?? "vector \(vector)"
+    return errorCode.map { "\(name)(0x\(String($0, radix: 16)))" } ?? name
+  }
+}
+
+/// Page-fault error-code bits (SDM Vol. 3, 4.7).
+public enum PageFaultCode {
+  public static let present: UInt32 = 1 << 0
+  public static let write: UInt32 = 1 << 1
+  public static let user: UInt32 = 1 << 2
+  public static let reservedBit: UInt32 = 1 << 3
+  public static let instructionFetch: UInt32 = 1 << 4
+}

@@ -1,0 +1,108 @@
+/// Guest memory as instructions see it: segment:offset → linear → physical → RAM or MMIO.
+///
+/// Segmentation: in 64-bit mode only FS and GS have a base, and addresses must be canonical
+/// (#GP(0), or #SS(0) for stack references). Outside 64-bit mode the base is added; limit and
+/// type checks are not implemented yet.
+extension X86Core {
+  @inline(__always)
+  mutating func linearAddress(_ segment: UInt8, _ offset: UInt64) throws(X86Exception) -> UInt64 {
+    if codeMode == .bits64 {
+      let linear = segment >= SegmentName.fs.rawValue ? offset &+ state.segments[Int(segment)].base : offset
+      // Canonical: bits 63:47 all equal (48-bit linear addresses).
+      if UInt64(bitPattern: Int64(bitPattern: linear << 16) >> 16) != linear {
+        throw segment == SegmentName.ss.rawValue ? .stackFault(0) : .generalProtection(0)
+      }
+      return linear
+    }
+    return (state.segments[Int(segment)].base &+ offset) & 0xffff_ffff
+  }
+
+  /// The offset part of the r/m memory operand (base + index·scale + displacement, wrapped
+  /// to the address size). RIP-relative uses the next instruction's RIP, already in `state.rip`.
+  @inline(__always)
+  mutating func effectiveAddress(_ d: DecodedInstruction) -> UInt64 {
+    var address = d.displacement
+    if d.base != DecodedInstruction.Register.none {
+      address &+= d.base == DecodedInstruction.Register.rip ? state.rip : state.gpr[Int(d.base & 15)]
+    }
+    if d.index != DecodedInstruction.Register.none { address &+= state.gpr[Int(d.index & 15)] &<< UInt64(d.scale) }
+    return address & sizeMask(d.addressSize)
+  }
+
+  // MARK: Reads and writes at segment:offset
+
+  @inline(__always)
+  mutating func read(_ segment: UInt8, _ offset: UInt64, size: UInt8) throws(X86Exception) -> UInt64 {
+    try readLinear(try linearAddress(segment, offset), size: size, .read)
+  }
+
+  @inline(__always)
+  mutating func write(_ segment: UInt8, _ offset: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
+    try writeLinear(try linearAddress(segment, offset), size: size, value)
+  }
+
+  // MARK: Linear
+
+  @inline(__always)
+  mutating func readLinear(_ linear: UInt64, size: UInt8, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
+    if linear & 0xfff &+ UInt64(size) <= 0x1000 {
+      return readPhysical(try translate(linear, kind), size: size)
+    }
+    // Split across two pages: both translate before anything is read.
+    let firstCount = 0x1000 - (linear & 0xfff)
+    let first = try translate(linear, kind)
+    let second = try translate(linear &+ firstCount, kind)
+    var value: UInt64 = 0
+    for index in 0..<UInt64(size) {
+      let physical = index < firstCount ? first &+ index : second &+ (index - firstCount)
+      value |= readPhysical(physical, size: 1) << (index * 8)
+    }
+    return value
+  }
+
+  @inline(__always)
+  mutating func writeLinear(_ linear: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
+    if linear & 0xfff &+ UInt64(size) <= 0x1000 {
+      writePhysical(try translate(linear, .write), size: size, value)
+      return
+    }
+    let firstCount = 0x1000 - (linear & 0xfff)
+    let first = try translate(linear, .write)
+    let second = try translate(linear &+ firstCount, .write)
+    for index in 0..<UInt64(size) {
+      let physical = index < firstCount ? first &+ index : second &+ (index - firstCount)
+      writePhysical(physical, size: 1, value >> (index * 8))
+    }
+  }
+
+  // MARK: Physical
+
+  @inline(__always)
+  mutating func readPhysical(_ physical: UInt64, size: UInt8) -> UInt64 {
+    let value: UInt64? =
+      switch size {
+      case 1: ram.loadPhysical(UInt8.self, at: physical).map(UInt64.init)
+      case 2: ram.loadPhysical(UInt16.self, at: physical).map(UInt64.init)
+      case 4: ram.loadPhysical(UInt32.self, at: physical).map(UInt64.init)
+      default: ram.loadPhysical(UInt64.self, at: physical)
+      }
+    if let value { return value }
+    return bus.mmioRead(physical, size: Int(size))
+  }
+
+  @inline(__always)
+  mutating func writePhysical(_ physical: UInt64, size: UInt8, _ value: UInt64) {
+    let stored: Bool =
+      switch size {
+      case 1: ram.storePhysical(UInt8(truncatingIfNeeded: value), at: physical)
+      case 2: ram.storePhysical(UInt16(truncatingIfNeeded: value), at: physical)
+      case 4: ram.storePhysical(UInt32(truncatingIfNeeded: value), at: physical)
+      default: ram.storePhysical(value, at: physical)
+      }
+    if !stored {
+      if bus.mmioWrite(physical, size: Int(size), value: value) { ioStopRequested = true }
+      return
+    }
+    decodeCache.noteWrite(physical, size: size)
+  }
+}
