@@ -49,7 +49,8 @@ let package = Package(
       ], swiftSettings: strictSafety),
     .executableTarget(
       name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"], path: "Benchmarks/hyperstep-bench"),
-    .executableTarget(name: "x86-difftest", dependencies: ["HostCPU", "X86Generator"], swiftSettings: strictSafety),
+    .executableTarget(
+      name: "x86-difftest", dependencies: ["HostCPU", "X86Generator", "X86", "GuestMemory"], swiftSettings: strictSafety),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),

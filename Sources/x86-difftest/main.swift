@@ -1,6 +1,6 @@
 // x86-difftest: the differential tester of issue 10. Generates instructions with their
 // starting states (X86Generator), runs each natively on the host CPU (HostCPU), and will
-// compare each result with Hyperstep's interpreter once that lands (`compareWithInterpreter`).
+// compares each result with Hyperstep's interpreter (`compareWithInterpreter`).
 //
 //   x86-difftest [--seed N] [--count N] [--verbose] [--show INDEX]
 import HostCPU
@@ -48,15 +48,24 @@ func parseOptions(_ arguments: [String]) -> Options {
   return options
 }
 
-/// The comparison hook: given a generated case and what the host CPU did with it, run the
-/// same bytes from the same state under Hyperstep's interpreter and compare every register,
-/// the flags the SDM defines for the instruction, the data window and the exception. Returns
-/// nil when there is nothing to compare yet, else a description of the first difference (or
-/// "" for none).
-func compareWithInterpreter(_ instruction: GeneratedInstruction, native: NativeOutcome) -> String? {
-  // The interpreter (module X86) is not connected yet.
-  nil
+/// The comparison: the same bytes from the same state under Hyperstep's interpreter
+/// (`InterpreterMirror`), compared on every register, the flags the SDM defines for the
+/// instruction, the data window and the exception. Returns nil when the case cannot be
+/// compared (the hardware's watchdog stopped it), else the differences ("" for none).
+func compareWithInterpreter(_ instruction: GeneratedInstruction, native: NativeOutcome, mirror: InterpreterMirror)
+  -> String?
+{
+  if native.end == .timedOut { return nil }
+  do {
+    return compare(instruction, native: native, interpreter: try mirror.run(instruction))
+  } catch {
+    return "the interpreter's memory refused the case: \(error)"
+  }
 }
+
+let mirror: InterpreterMirror = {
+  do { return try InterpreterMirror() } catch { fail("cannot set up the interpreter: \(error)") }
+}()
 
 func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
@@ -115,6 +124,7 @@ var ends: [String: Int] = [:]
 var vectors: [UInt8: Int] = [:]
 var compared = 0
 var differences = 0
+var differencesByForm: [String: Int] = [:]
 var timedOut: [String] = []
 /// Faults outside the sandbox: the generator let an instruction reach host memory.
 var escapes: [String] = []
@@ -136,10 +146,11 @@ do {
         }
       case .timedOut: timedOut.append(instruction.summary)
       }
-      if let difference = compareWithInterpreter(instruction, native: outcome) {
+      if let difference = compareWithInterpreter(instruction, native: outcome, mirror: mirror) {
         compared += 1
         if !difference.isEmpty {
           differences += 1
+          differencesByForm[instruction.form.mnemonic, default: 0] += 1
           print("DIFFERENCE \(instruction.summary): \(difference)")
         }
       }
@@ -166,6 +177,10 @@ if compared == 0 {
   print("interpreter comparison: not yet connected (0 instances compared)")
 } else {
   print("interpreter comparison: \(compared) instances compared, \(differences) differences")
+  let byForm = differencesByForm.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+  if !byForm.isEmpty {
+    print("  differences by form: " + byForm.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+  }
 }
 exit(differences == 0 && timedOut.isEmpty && escapes.isEmpty ? 0 : 1)
 

@@ -1,0 +1,153 @@
+import GuestMemory
+import HostCPU
+import X86
+import X86Generator
+
+/// Hyperstep's interpreter set up the way the oracle's process is (`NativeLayout`), so that one
+/// generated case means the same thing to both: the same linear addresses, page permissions,
+/// privilege level and control registers.
+///
+/// - Linear 0x1080_0000 (the code page): INT3s, the instruction at `codeEntry`, then the
+///   oracle's 7-byte exit stub (`jmp [0x0fff0308]`), mapped user, read-only, executable.
+///   RIP-relative reads can see these bytes, so they are reproduced exactly.
+/// - Linear 0x1090_0000 (the 8 KiB data window): user, read/write, not executable.
+/// - Everything else not present: the oracle's sandbox is PROT_NONE around them, which
+///   Linux keeps out of the page tables (a fault there has P = 0).
+/// - CPL 3 in 64-bit mode with the control bits Linux gives user code on this host: CR0.PE,
+///   MP, ET, NE, WP, AM, PG; CR4.PAE; EFER.LME, LMA, NXE, SCE.
+final class InterpreterMirror {
+  /// Physical pages: the page tables, then the code page and the data window.
+  static let pml4: UInt64 = 0x1000
+  static let pdpt: UInt64 = 0x2000
+  static let directory: UInt64 = 0x3000
+  static let table: UInt64 = 0x4000
+  static let codePhysical: UInt64 = 0x5000
+  static let dataPhysical: UInt64 = 0x6000
+
+  let memory: GuestRAM
+  let cpu: X86CPU
+
+  init() throws {
+    memory = try GuestRAM([MemoryRegionSpec(start: 0, size: 0x10_0000)])
+    cpu = X86CPU(memory: memory)
+    // Page-table entry bits: present, writable, user, accessed, dirty; NX is bit 63. A and D
+    // are set already, as Linux has them for pages in use, so the walk changes nothing.
+    let present: UInt64 = 1
+    let writable: UInt64 = 2
+    let user: UInt64 = 4
+    let accessedDirty: UInt64 = 0x60
+    let noExecute: UInt64 = 1 << 63
+    let directoryIndex = (NativeLayout.codePage >> 21) & 511
+    precondition(NativeLayout.codePage >> 30 == 0 && NativeLayout.dataBase >> 21 == NativeLayout.codePage >> 21)
+    try memory.store(Self.pdpt | present | writable | user | 0x20, at: GuestAddress(Self.pml4))
+    try memory.store(Self.directory | present | writable | user | 0x20, at: GuestAddress(Self.pdpt))
+    try memory.store(
+      Self.table | present | writable | user | 0x20, at: GuestAddress(Self.directory + directoryIndex * 8))
+    func map(_ linear: UInt64, to physical: UInt64, _ bits: UInt64) throws {
+      try memory.store(physical | bits, at: GuestAddress(Self.table + ((linear >> 12) & 511) * 8))
+    }
+    try map(NativeLayout.codePage, to: Self.codePhysical, present | user | accessedDirty)
+    for page in 0..<UInt64(NativeLayout.dataSize / 4096) {
+      try map(
+        NativeLayout.dataBase + page * 4096, to: Self.dataPhysical + page * 4096,
+        present | writable | user | accessedDirty | noExecute)
+    }
+  }
+
+  /// The state the oracle starts an instruction from, as interpreter state.
+  static func state(from native: NativeState) -> X86State {
+    var state = X86State()
+    state.cr0 = 0x8005_0033  // PG AM WP NE ET MP PE, as Linux sets it
+    state.cr4 = 1 << 5  // PAE
+    state.cr3 = pml4
+    state.efer = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)  // SCE LME LMA NXE
+    state[.cs] = .flatCode64(selector: 0x33, dpl: 3)
+    for segment in [SegmentName.ss, .ds, .es, .fs, .gs] { state[segment] = .flatData(selector: 0x2b, dpl: 3) }
+    for index in 0..<16 { state.gpr[index] = native.gprs[index] }
+    state.rip = native.rip
+    state.rflags = native.rflags | 0x202  // bit 1 is always set, and user code runs with IF on
+    return state
+  }
+
+  /// What the interpreter made of one case.
+  struct Result {
+    var step: StepResult
+    var gprs: [UInt64]
+    var rip: UInt64
+    var rflags: UInt64
+    var dataWindow: [UInt8]
+    var cr2: UInt64
+    var decoded: DecodedInstruction
+  }
+
+  func run(_ instruction: GeneratedInstruction) throws -> Result {
+    var code = [UInt8](repeating: 0xcc, count: Int(NativeLayout.codePageSize))
+    let offset = Int(NativeLayout.codeEntry - NativeLayout.codePage)
+    code.replaceSubrange(offset..<offset + instruction.bytes.count, with: instruction.bytes)
+    let pointer = UInt32(0x0fff_0308)  // HOSTCPU_CONTROL_BASE + HOSTCPU_CTL_EXIT_POINTER
+    let stub: [UInt8] = [0xff, 0x24, 0x25] + (0..<4).map { UInt8(truncatingIfNeeded: pointer >> (8 * $0)) }
+    let stubStart = offset + instruction.bytes.count
+    code.replaceSubrange(stubStart..<stubStart + stub.count, with: stub)
+    try memory.write(code, at: GuestAddress(Self.codePhysical))
+    try memory.write(instruction.state.dataWindow, at: GuestAddress(Self.dataPhysical))
+    cpu.invalidateDecodedInstructions()
+    cpu.state = Self.state(from: instruction.state)
+    let decoded = decodeInstruction(InstructionBytes(instruction.bytes), mode: .bits64)
+    let step = cpu.step()
+    let state = cpu.state
+    return Result(
+      step: step, gprs: (0..<16).map { state.gpr[$0] }, rip: state.rip, rflags: state.rflags,
+      dataWindow: try memory.read(at: GuestAddress(Self.dataPhysical), count: NativeLayout.dataSize),
+      cr2: state.cr2, decoded: decoded)
+  }
+}
+
+/// Compares the interpreter's run of a case with the host CPU's; "" when they agree on
+/// everything the SDM defines.
+func compare(_ instruction: GeneratedInstruction, native: NativeOutcome, interpreter: InterpreterMirror.Result)
+  -> String
+{
+  var differences: [String] = []
+  func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+  switch (native.end, interpreter.step) {
+  case (.fellThrough, .retired), (.branchedInCodePage, .retired), (.branchedOutOfCodePage, .retired):
+    break
+  case (.exception, .exception(let exception)):
+    guard let expected = native.exception else { return "native exception without details" }
+    if exception.vector != expected.vector {
+      differences.append("vector \(exception.vector), hardware \(expected.vector)")
+    } else if let code = exception.errorCode, UInt64(code) != expected.errorCode {
+      differences.append("error code \(hex(UInt64(code))), hardware \(hex(expected.errorCode))")
+    }
+    if exception.vector == 14, let address = expected.faultAddress, interpreter.cr2 != address {
+      differences.append("CR2 \(hex(interpreter.cr2)), hardware \(hex(address))")
+    }
+  default:
+    let hardware = native.exception.map { "\($0.mnemonic) error \(hex($0.errorCode))" } ?? "\(native.end)"
+    return "interpreter: \(interpreter.step); hardware: \(hardware)"
+  }
+  for index in 0..<16 where interpreter.gprs[index] != native.state.gprs[index] {
+    differences.append(
+      "\(NativeState.GPR.names[index]) \(hex(interpreter.gprs[index])), hardware \(hex(native.state.gprs[index]))")
+  }
+  if interpreter.rip != native.state.rip {
+    differences.append("rip \(hex(interpreter.rip)), hardware \(hex(native.state.rip))")
+  }
+  // The flags the oracle can see, less those the SDM leaves undefined after this instruction.
+  let cl = UInt8(truncatingIfNeeded: instruction.state.gprs[NativeState.GPR.rcx])
+  let compared = NativeLayout.rflagsMask & ~UndefinedFlags.mask(for: interpreter.decoded, cl: cl)
+  if interpreter.rflags & compared != native.state.rflags & compared {
+    differences.append(
+      "rflags \(hex(interpreter.rflags & compared)), hardware \(hex(native.state.rflags & compared)) (mask \(hex(compared)))"
+    )
+  }
+  if let offset = (0..<NativeLayout.dataSize).first(where: {
+    interpreter.dataWindow[$0] != native.state.dataWindow[$0]
+  }) {
+    let address = NativeLayout.dataBase + UInt64(offset)
+    differences.append(
+      "memory [\(hex(address))] \(hex(UInt64(interpreter.dataWindow[offset]))), hardware \(hex(UInt64(native.state.dataWindow[offset])))"
+    )
+  }
+  return differences.joined(separator: "; ")
+}
