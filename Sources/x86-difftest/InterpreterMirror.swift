@@ -151,3 +151,46 @@ func compare(_ instruction: GeneratedInstruction, native: NativeOutcome, interpr
   }
   return differences.joined(separator: "; ")
 }
+
+/// Why a case is not held against the interpreter, when it is not: each reason is a
+/// documented fact, not a tolerance.
+enum Explanation: String, CaseIterable {
+  /// The host CPU has the instruction, the interpreter's CPUID model does not advertise it
+  /// (`CPUIDModel`): software that checks CPUID never runs it there, and without the feature
+  /// the same bytes mean something else (F3 0F BD is BSR on a CPU without LZCNT).
+  case outsideTheModel = "outside the interpreter's CPUID model"
+  /// AMD honours a 66 prefix on near branches in 64-bit mode (16-bit operand size: IP
+  /// truncated, 2-byte return addresses; AMD APM vol. 3, "Jcc", "CALL (Near)"); Intel ignores
+  /// it (SDM vol. 2, "Jcc": 64-bit operand size in 64-bit mode). The interpreter follows Intel.
+  case vendorNearBranch = "AMD-only 16-bit near branch"
+  /// SHLD/SHRD of a 16-bit operand by more than 16: the SDM leaves the result undefined.
+  case undefinedResult = "result undefined by the SDM"
+
+  /// CPUID bits each such form needs: (leaf, subleaf, register index EAX=0 EBX=1 ECX=2 EDX=3, bit).
+  static let features: [String: (UInt32, UInt32, Int, Int)] = [
+    "adcx": (7, 0, 1, 19), "adox": (7, 0, 1, 19),  // ADX
+    "popcnt": (1, 0, 2, 23), "movbe": (1, 0, 2, 22),
+    "lzcnt": (0x8000_0001, 0, 2, 5),  // ABM
+    "tzcnt": (7, 0, 1, 3),  // BMI1
+  ]
+
+  static func of(_ instruction: GeneratedInstruction, decoded: DecodedInstruction) -> Explanation? {
+    let mnemonic = instruction.form.mnemonic
+    if let (leaf, subleaf, register, bit) = features[mnemonic] {
+      let answer = CPUIDModel.query(leaf: leaf, subleaf: subleaf)
+      let value = [answer.eax, answer.ebx, answer.ecx, answer.edx][register]
+      if value & (1 << UInt32(bit)) == 0 { return .outsideTheModel }
+    }
+    let nearBranches: Set<String> = ["jmp", "call", "ret"]
+    if instruction.operandSize == 16 && (nearBranches.contains(mnemonic) || mnemonic.hasPrefix("j")) {
+      return .vendorNearBranch
+    }
+    if (mnemonic == "shld" || mnemonic == "shrd") && instruction.operandSize == 16 {
+      // UndefinedFlags marks all six arithmetic flags undefined exactly when the count
+      // exceeds the width; the result is undefined then too.
+      let cl = UInt8(truncatingIfNeeded: instruction.state.gprs[NativeState.GPR.rcx])
+      if UndefinedFlags.mask(for: decoded, cl: cl) & 0x8d5 == 0x8d5 { return .undefinedResult }
+    }
+    return nil
+  }
+}

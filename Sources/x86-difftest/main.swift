@@ -48,18 +48,31 @@ func parseOptions(_ arguments: [String]) -> Options {
   return options
 }
 
+/// What comparing one case found.
+enum Comparison {
+  /// The hardware's watchdog stopped the case: nothing to compare.
+  case notCompared
+  case same
+  /// A difference with a documented reason.
+  case explained(Explanation)
+  case different(String)
+}
+
 /// The comparison: the same bytes from the same state under Hyperstep's interpreter
 /// (`InterpreterMirror`), compared on every register, the flags the SDM defines for the
-/// instruction, the data window and the exception. Returns nil when the case cannot be
-/// compared (the hardware's watchdog stopped it), else the differences ("" for none).
+/// instruction, the data window and the exception.
 func compareWithInterpreter(_ instruction: GeneratedInstruction, native: NativeOutcome, mirror: InterpreterMirror)
-  -> String?
+  -> Comparison
 {
-  if native.end == .timedOut { return nil }
+  if native.end == .timedOut { return .notCompared }
   do {
-    return compare(instruction, native: native, interpreter: try mirror.run(instruction))
+    let result = try mirror.run(instruction)
+    let difference = compare(instruction, native: native, interpreter: result)
+    if difference.isEmpty { return .same }
+    if let explanation = Explanation.of(instruction, decoded: result.decoded) { return .explained(explanation) }
+    return .different(difference)
   } catch {
-    return "the interpreter's memory refused the case: \(error)"
+    return .different("the interpreter's memory refused the case: \(error)")
   }
 }
 
@@ -125,6 +138,8 @@ var vectors: [UInt8: Int] = [:]
 var compared = 0
 var differences = 0
 var differencesByForm: [String: Int] = [:]
+/// Differences with a documented reason (`Explanation`), counted apart.
+var explained: [Explanation: Int] = [:]
 var timedOut: [String] = []
 /// Faults outside the sandbox: the generator let an instruction reach host memory.
 var escapes: [String] = []
@@ -146,13 +161,17 @@ do {
         }
       case .timedOut: timedOut.append(instruction.summary)
       }
-      if let difference = compareWithInterpreter(instruction, native: outcome, mirror: mirror) {
+      switch compareWithInterpreter(instruction, native: outcome, mirror: mirror) {
+      case .notCompared: break
+      case .same: compared += 1
+      case .explained(let explanation):
         compared += 1
-        if !difference.isEmpty {
-          differences += 1
-          differencesByForm[instruction.form.mnemonic, default: 0] += 1
-          print("DIFFERENCE \(instruction.summary): \(difference)")
-        }
+        explained[explanation, default: 0] += 1
+      case .different(let difference):
+        compared += 1
+        differences += 1
+        differencesByForm[instruction.form.mnemonic, default: 0] += 1
+        print("DIFFERENCE \(instruction.summary): \(difference)")
       }
       if options.verbose { print("\(instruction.summary): \(describe(outcome))") }
     }
@@ -176,7 +195,10 @@ if !escapes.isEmpty {
 if compared == 0 {
   print("interpreter comparison: not yet connected (0 instances compared)")
 } else {
-  print("interpreter comparison: \(compared) instances compared, \(differences) differences")
+  print("interpreter comparison: \(compared) instances compared, \(differences) unexplained differences")
+  for explanation in Explanation.allCases {
+    print("  explained, \(explanation.rawValue): \(explained[explanation, default: 0])")
+  }
   let byForm = differencesByForm.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
   if !byForm.isEmpty {
     print("  differences by form: " + byForm.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
