@@ -153,4 +153,18 @@ struct DataTransferTests {
     try s.store64(0xfeed, Layout.data + 0x28)
     #expect(s.cpu.step() == .retired && s.reg(.rax) == 0xfeed)
   }
+
+  @Test func movFromSegmentRegister() throws {
+    // mov eax, ds (8c d8): zero-extended; mov ax, ds (66 8c d8): low half only;
+    // mov rax, fs (48 8c e0); mov word ptr [rsi], ds (8c 1e): two bytes
+    #expect(try stepOne([0x8c, 0xd8]) { $0[.rax] = ~0 }.reg(.rax) == 0x10)
+    #expect(try stepOne([0x66, 0x8c, 0xd8]) { $0[.rax] = ~0 }.reg(.rax) == 0xffff_ffff_ffff_0010)
+    #expect(try stepOne([0x48, 0x8c, 0xe0]) { $0[.fs] = .flatData(selector: 0x2b) }.reg(.rax) == 0x2b)
+    let s = try makeSandbox([0x8c, 0x1e]) { $0[.rsi] = Layout.data }
+    try s.store32(0xffff_ffff, Layout.data)
+    #expect(s.cpu.step() == .retired)
+    #expect(try s.load32(Layout.data) == 0xffff_0010)
+    let (_, result) = try stepFault([0x8c, 0xf0])  // Sreg 6 does not exist
+    #expect(result == .exception(.invalidOpcode))
+  }
 }

@@ -25,6 +25,8 @@ public enum Operation: UInt8, Sendable {
   // Data movement.
   case movRmReg, movRegRm, movRmImm, movzx, movsx, movsxd, lea, xchgRmReg, xadd, cmpxchg, cmpxchgDouble
   case setcc, cmovcc, xlat
+  /// MOV r/m, Sreg (`sub` is the segment register).
+  case movRmSreg
 
   // Stack.
   case pushRm, pushImm, popRm, pushf, popf, enter, leave

@@ -288,6 +288,11 @@ private struct Decoder {
       if opcode & 1 == 0 { byteOperands() }
       modrm()
       result.operation = opcode & 2 == 0 ? .movRmReg : .movRegRm
+    case 0x8c:
+      modrm()
+      guard modrmReg <= SegmentName.gs.rawValue else { return invalid() }
+      result.operation = .movRmSreg
+      result.sub = modrmReg
     case 0x8d:
       modrm()
       result.operation = result.isMemory ? .lea : .invalid

@@ -89,4 +89,16 @@ extension X86Core {
     let offset = (state.gpr[3] &+ (state.gpr[0] & 0xff)) & sizeMask(d.addressSize)
     setRegister(0, size: 1, d, try read(d.segment, offset, size: 1))
   }
+
+  /// MOV r/m, Sreg: a memory destination always takes 16 bits; a 32- or 64-bit register gets
+  /// the selector zero-extended (SDM Vol. 2, MOV, "Pentium Pro and later"), a 16-bit one only
+  /// its low half.
+  mutating func movRmSreg(_ d: DecodedInstruction) throws(X86Exception) {
+    let selector = UInt64(state.segments[Int(d.sub % 6)].selector)
+    if d.isMemory {
+      try write(d.segment, effectiveAddress(d), size: 2, selector)
+    } else {
+      setRegister(d.rm, size: d.operandSize, d, selector)
+    }
+  }
 }

@@ -44,6 +44,7 @@ extension X86Core {
     case .setcc: try writeRM(d, conditionHolds(d.sub) ? 1 : 0)
     case .cmovcc: try cmovcc(d)
     case .xlat: try xlat(d)
+    case .movRmSreg: try movRmSreg(d)
     case .pushRm: try push(try readRM(d), size: d.operandSize)
     case .pushImm: try push(d.immediate & sizeMask(d.operandSize), size: d.operandSize)
     case .popRm: try popRm(d)
