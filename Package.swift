@@ -60,6 +60,6 @@ let package = Package(
     .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
-    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep"]),
+    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep", "x86-difftest"]),
   ]
 )

@@ -182,7 +182,7 @@ do {
 let seconds = HostProcess.monotonicSeconds() - start
 
 print(
-  "seed \(options.seed): \(options.count) instruction instances run natively in \(String(format2: seconds)) s (\(Int(Double(options.count) / seconds)) per second)"
+  "seed \(options.seed): \(options.count) instruction instances run natively (and compared) in \(String(format2: seconds)) s (\(Int(Double(options.count) / seconds)) per second)"
 )
 for (name, count) in ends.sorted(by: { $0.key < $1.key }) { print("  \(name): \(count)") }
 for (vector, count) in vectors.sorted(by: { $0.key < $1.key }) {

@@ -29,6 +29,7 @@ public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible 
     public static let stackFault: UInt8 = 12
     public static let generalProtection: UInt8 = 13
     public static let pageFault: UInt8 = 14
+    public static let alignmentCheck: UInt8 = 17
   }
 
   public static let divideError = X86Exception(vector: Vector.divideError)

@@ -35,7 +35,7 @@ public enum Operation: UInt8, Sendable {
   case jcc, jmpRel, jmpRm, callRel, callRm, ret, loop, jrcxz
 
   // Strings; REP/REPE/REPNE in `flags`.
-  case movs, cmps, scas, lods, stos
+  case movs, cmps, scas, lods, stos, ins, outs
 
   // Flags and system.
   case clc, stc, cmc, cld, std, cli, sti, lahf, sahf
@@ -150,6 +150,9 @@ public struct DecodedInstruction: Sendable, Equatable {
     public static let countInCL: UInt8 = 1 << 5
     /// Port I/O's port is DX, not `immediate`.
     public static let portInDX: UInt8 = 1 << 6
+    /// The memory operand is read and then written: its read already asks for write access,
+    /// so a fault on it reports W = 1 in the #PF error code, as the hardware's does.
+    public static let readModifyWrite: UInt8 = 1 << 7
   }
 
   public enum Register {

@@ -54,10 +54,13 @@ private struct Decoder {
       // The last of F2/F3 wins, as on hardware.
       case 0xf2: result.flags = (result.flags & ~DecodedInstruction.Flag.rep) | DecodedInstruction.Flag.repne
       case 0xf3: result.flags = (result.flags & ~DecodedInstruction.Flag.repne) | DecodedInstruction.Flag.rep
-      case 0x26: segmentOverride = SegmentName.es.rawValue
-      case 0x2e: segmentOverride = SegmentName.cs.rawValue
-      case 0x36: segmentOverride = SegmentName.ss.rawValue
-      case 0x3e: segmentOverride = SegmentName.ds.rawValue
+      // In 64-bit mode ES, CS, SS and DS overrides are null prefixes (SDM Vol. 1, 3.3.7.1): a
+      // reference through RBP or RSP stays a stack reference (#SS when not canonical).
+      case 0x26 where mode != .bits64: segmentOverride = SegmentName.es.rawValue
+      case 0x2e where mode != .bits64: segmentOverride = SegmentName.cs.rawValue
+      case 0x36 where mode != .bits64: segmentOverride = SegmentName.ss.rawValue
+      case 0x3e where mode != .bits64: segmentOverride = SegmentName.ds.rawValue
+      case 0x26, 0x2e, 0x36, 0x3e: break
       case 0x64: segmentOverride = SegmentName.fs.rawValue
       case 0x65: segmentOverride = SegmentName.gs.rawValue
       case 0x40...0x4f where mode == .bits64:
@@ -92,6 +95,7 @@ private struct Decoder {
     } else if result.has(DecodedInstruction.Flag.lock) && !lockAllowed() {
       result.operation = .invalid
     }
+    if readsAndWritesMemory() { result.flags |= DecodedInstruction.Flag.readModifyWrite }
     result.length = UInt8(truncatingIfNeeded: min(position, 16))
     return result
   }
@@ -104,6 +108,16 @@ private struct Decoder {
     case .btRmReg, .btRmImm: return result.sub != 0
     case .incRm, .decRm, .notRm, .negRm, .xchgRmReg, .xadd, .cmpxchg, .cmpxchgDouble: return true
     default: return false
+    }
+  }
+
+  /// The forms whose memory destination is read and written back: those LOCK may prefix,
+  /// and shifts, rotates, SHLD and SHRD.
+  func readsAndWritesMemory() -> Bool {
+    guard result.isMemory else { return false }
+    switch result.operation {
+    case .shiftRm, .shld, .shrd: return true
+    default: return lockAllowed()
     }
   }
 
@@ -256,6 +270,10 @@ private struct Decoder {
       modrm()
       result.operation = .imulRegRmImm
       result.immediate = immediateZ()
+    case 0x6c...0x6f:
+      // INS/OUTS: at most 32-bit I/O; REX.W does not widen it (SDM Vol. 2, INS, OUTS).
+      if opcode & 1 == 0 { byteOperands() } else { result.operandSize = operandOverride ? 2 : 4 }
+      result.operation = opcode < 0x6e ? .ins : .outs
     case 0x6a:
       defaultTo64()
       result.operation = .pushImm

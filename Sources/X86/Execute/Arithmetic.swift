@@ -42,7 +42,7 @@ extension X86Core {
       return
     }
     let address = effectiveAddress(d)
-    let result = alu(d.sub, try read(d.segment, address, size: d.operandSize), regOperand(d), size: d.operandSize)
+    let result = alu(d.sub, try readOperand(d, address, size: d.operandSize), regOperand(d), size: d.operandSize)
     if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
   }
 
@@ -61,7 +61,7 @@ extension X86Core {
       return
     }
     let address = effectiveAddress(d)
-    let result = alu(d.sub, try read(d.segment, address, size: d.operandSize), immediate, size: d.operandSize)
+    let result = alu(d.sub, try readOperand(d, address, size: d.operandSize), immediate, size: d.operandSize)
     if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
   }
 
@@ -78,7 +78,7 @@ extension X86Core {
   mutating func incDec(_ d: DecodedInstruction, increment: Bool) throws(X86Exception) {
     let size = d.operandSize
     let address = d.isMemory ? effectiveAddress(d) : 0
-    let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
+    let value = d.isMemory ? try readOperand(d, address, size: size) : register(d.rm, size: size, d)
     let result = (increment ? value &+ 1 : value &- 1) & sizeMask(size)
     if d.isMemory {
       try write(d.segment, address, size: size, result)
@@ -93,7 +93,7 @@ extension X86Core {
   /// NOT: no flags.
   mutating func notRm(_ d: DecodedInstruction) throws(X86Exception) {
     let address = d.isMemory ? effectiveAddress(d) : 0
-    let value = d.isMemory ? try read(d.segment, address, size: d.operandSize) : register(d.rm, size: d.operandSize, d)
+    let value = d.isMemory ? try readOperand(d, address, size: d.operandSize) : register(d.rm, size: d.operandSize, d)
     let result = ~value & sizeMask(d.operandSize)
     if d.isMemory {
       try write(d.segment, address, size: d.operandSize, result)
@@ -105,7 +105,7 @@ extension X86Core {
   /// NEG: flags as 0 - operand, which gives CF = (operand != 0) as the SDM states.
   mutating func negRm(_ d: DecodedInstruction) throws(X86Exception) {
     let address = d.isMemory ? effectiveAddress(d) : 0
-    let value = d.isMemory ? try read(d.segment, address, size: d.operandSize) : register(d.rm, size: d.operandSize, d)
+    let value = d.isMemory ? try readOperand(d, address, size: d.operandSize) : register(d.rm, size: d.operandSize, d)
     let result = (0 &- value) & sizeMask(d.operandSize)
     if d.isMemory {
       try write(d.segment, address, size: d.operandSize, result)

@@ -17,7 +17,7 @@ extension X86Core {
         let units = Int64(bitPattern: signExtend(offset, size: size)) >> Int64(bits.trailingZeroBitCount)
         address = (address &+ UInt64(bitPattern: units &* Int64(size))) & sizeMask(d.addressSize)
       }
-      value = try read(d.segment, address, size: size)
+      value = try readOperand(d, address, size: size)
     } else {
       value = register(d.rm, size: size, d)
     }

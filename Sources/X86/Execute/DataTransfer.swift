@@ -6,7 +6,7 @@ extension X86Core {
     let registerValue = regOperand(d)
     if d.isMemory {
       let address = effectiveAddress(d)
-      let memoryValue = try read(d.segment, address, size: d.operandSize)
+      let memoryValue = try readOperand(d, address, size: d.operandSize)
       try write(d.segment, address, size: d.operandSize, registerValue)
       setRegOperand(d, memoryValue)
     } else {
@@ -21,7 +21,7 @@ extension X86Core {
     let source = regOperand(d)
     if d.isMemory {
       let address = effectiveAddress(d)
-      let destination = try read(d.segment, address, size: d.operandSize)
+      let destination = try readOperand(d, address, size: d.operandSize)
       let sum = alu(0, destination, source, size: d.operandSize)
       try write(d.segment, address, size: d.operandSize, sum)
       setRegOperand(d, destination)
@@ -39,7 +39,7 @@ extension X86Core {
     let size = d.operandSize
     let accumulator = register(0, size: size, d)
     let address = d.isMemory ? effectiveAddress(d) : 0
-    let destination = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
+    let destination = d.isMemory ? try readOperand(d, address, size: size) : register(d.rm, size: size, d)
     let equal = accumulator == destination
     let newValue = equal ? regOperand(d) : destination
     if d.isMemory {
@@ -58,11 +58,13 @@ extension X86Core {
     let address = effectiveAddress(d)
     let linear = try linearAddress(d.segment, address)
     if half == 8 && linear & 0xf != 0 { throw .generalProtection(0) }
+    // Alignment checking sees one operand of both halves (8 bytes for CMPXCHG8B).
+    try checkAlignment(linear, size: half * 2)
     let mask = sizeMask(half)
     let lowOffset = address
     let highOffset = (address &+ UInt64(half)) & sizeMask(d.addressSize)
-    let low = try read(d.segment, lowOffset, size: half)
-    let high = try read(d.segment, highOffset, size: half)
+    let low = try readOperand(d, lowOffset, size: half)
+    let high = try readOperand(d, highOffset, size: half)
     let equal = low == state.gpr[0] & mask && high == state.gpr[2] & mask
     let (newLow, newHigh) = equal ? (state.gpr[3] & mask, state.gpr[1] & mask) : (low, high)
     // Both halves are checked for writability before either is written.

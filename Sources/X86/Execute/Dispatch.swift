@@ -65,6 +65,8 @@ extension X86Core {
     case .scas: try scas(d)
     case .lods: try lods(d)
     case .stos: try stos(d)
+    case .ins: try ins(d)
+    case .outs: try outs(d)
     case .clc: state.setFlag(RFlagsBit.carry, false)
     case .stc: state.setFlag(RFlagsBit.carry, true)
     case .cmc: state.setFlag(RFlagsBit.carry, !carryFlag)

@@ -62,7 +62,7 @@ extension X86Core {
 
   @inline(__always)
   mutating func readRM(_ d: DecodedInstruction, size: UInt8) throws(X86Exception) -> UInt64 {
-    if d.isMemory { return try read(d.segment, effectiveAddress(d), size: size) }
+    if d.isMemory { return try readOperand(d, effectiveAddress(d), size: size) }
     return register(d.rm, size: size, d)
   }
 

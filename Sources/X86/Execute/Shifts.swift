@@ -21,7 +21,7 @@ extension X86Core {
     let count = shiftCount(d)
     let size = d.operandSize
     let address = d.isMemory ? effectiveAddress(d) : 0
-    let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
+    let value = d.isMemory ? try readOperand(d, address, size: size) : register(d.rm, size: size, d)
     if count == 0 {
       // Flags and value unchanged, but the register is still written: a 32-bit destination has
       // its upper half cleared (seen on hardware by the native cross-check).
@@ -94,7 +94,7 @@ extension X86Core {
     let count = shiftCount(d)
     let size = d.operandSize
     let address = d.isMemory ? effectiveAddress(d) : 0
-    let value = d.isMemory ? try read(d.segment, address, size: size) : register(d.rm, size: size, d)
+    let value = d.isMemory ? try readOperand(d, address, size: size) : register(d.rm, size: size, d)
     if count == 0 {
       // Flags and value unchanged, but the register is still written: a 32-bit destination has
       // its upper half cleared (seen on hardware by the native cross-check).

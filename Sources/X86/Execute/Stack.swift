@@ -61,6 +61,10 @@ extension X86Core {
       try write(SegmentName.ss.rawValue, stackPointer, size: size, frame)
     }
     stackPointer = (stackPointer &- UInt64(d.immediate2)) & mask
+    // The CPU checks the new frame's bottom for a write of one stack slot before it commits:
+    // the host CPU raises #PF (W = 1) or #AC at exactly the final RSP when it is not writable
+    // or misaligned (found by x86-difftest; the SDM's pseudocode only moves RSP there).
+    _ = try readLinear(try linearAddress(SegmentName.ss.rawValue, stackPointer), size: size, .write)
     setRegister(5, size: size, d, frame)
     setStackPointer(stackPointer, width)
   }

@@ -96,4 +96,38 @@ extension X86Core {
       if zeroFlag == untilEqual { return }
     }
   }
+
+  /// INS: a value from port DX to ES:rDI. The I/O permission check comes first (CPL > IOPL
+  /// is #GP(0) before anything is read); the port is read before the store, so a fault on
+  /// the destination has read the port once, as the instruction's read precedes its write.
+  mutating func ins(_ d: DecodedInstruction) throws(X86Exception) {
+    try checkIOPermission()
+    let delta = stringStep(d)
+    let repeated = repeats(d)
+    let port = UInt16(truncatingIfNeeded: state.gpr[2])
+    while !repeated || count(d) != 0 {
+      let value = bus.portRead(port, size: Int(d.operandSize))
+      try write(SegmentName.es.rawValue, state.gpr[7] & sizeMask(d.addressSize), size: d.operandSize, UInt64(value))
+      advance(7, by: delta, d)
+      if !repeated { return }
+      decrementCount(d)
+    }
+  }
+
+  /// OUTS: a value from seg:rSI (DS unless overridden) to port DX, after the same check.
+  mutating func outs(_ d: DecodedInstruction) throws(X86Exception) {
+    try checkIOPermission()
+    let delta = stringStep(d)
+    let repeated = repeats(d)
+    let port = UInt16(truncatingIfNeeded: state.gpr[2])
+    while !repeated || count(d) != 0 {
+      let value = try read(d.segment, state.gpr[6] & sizeMask(d.addressSize), size: d.operandSize)
+      if bus.portWrite(port, size: Int(d.operandSize), value: UInt32(truncatingIfNeeded: value)) {
+        ioStopRequested = true
+      }
+      advance(6, by: delta, d)
+      if !repeated { return }
+      decrementCount(d)
+    }
+  }
 }

@@ -47,7 +47,7 @@ extension X86Core {
   }
 
   /// Protected mode with CPL > IOPL: #GP(0) (the TSS I/O permission bitmap is not consulted yet).
-  private mutating func checkIOPermission() throws(X86Exception) {
+  mutating func checkIOPermission() throws(X86Exception) {
     if state.cr0 & ControlBit.cr0PE != 0 && privilegeLevel > iopl { throw .generalProtection(0) }
   }
 

@@ -36,6 +36,14 @@ extension X86Core {
     try readLinear(try linearAddress(segment, offset), size: size, .read)
   }
 
+  /// The memory operand of `d` at `offset`: read with write intent when `d` writes it back
+  /// (`Flag.readModifyWrite`), so a fault on the read reports W = 1 as the hardware does.
+  @inline(__always)
+  mutating func readOperand(_ d: DecodedInstruction, _ offset: UInt64, size: UInt8) throws(X86Exception) -> UInt64 {
+    let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+    return try readLinear(try linearAddress(d.segment, offset), size: size, kind)
+  }
+
   @inline(__always)
   mutating func write(_ segment: UInt8, _ offset: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
     try writeLinear(try linearAddress(segment, offset), size: size, value)
@@ -43,8 +51,21 @@ extension X86Core {
 
   // MARK: Linear
 
+  /// #AC(0): a misaligned data access at CPL 3 with CR0.AM and RFLAGS.AC set (SDM Vol. 3,
+  /// 6.15 "Interrupt 17"). It is checked before paging: a misaligned access to a page that is
+  /// not present raises #AC, not #PF, as the host CPU shows. Only misaligned accesses pay for
+  /// the test of the three conditions.
+  @inline(__always)
+  mutating func checkAlignment(_ linear: UInt64, size: UInt8) throws(X86Exception) {
+    guard linear & UInt64(size &- 1) != 0 else { return }
+    if state.cr0 & ControlBit.cr0AM != 0 && state.flagBits & RFlagsBit.alignmentCheck != 0 && privilegeLevel == 3 {
+      throw X86Exception(vector: X86Exception.Vector.alignmentCheck, errorCode: 0)
+    }
+  }
+
   @inline(__always)
   mutating func readLinear(_ linear: UInt64, size: UInt8, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
+    if kind != .execute { try checkAlignment(linear, size: size) }
     if linear & 0xfff &+ UInt64(size) <= 0x1000 {
       return readPhysical(try translate(linear, kind), size: size)
     }
@@ -62,6 +83,7 @@ extension X86Core {
 
   @inline(__always)
   mutating func writeLinear(_ linear: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
+    try checkAlignment(linear, size: size)
     if linear & 0xfff &+ UInt64(size) <= 0x1000 {
       writePhysical(try translate(linear, .write), size: size, value)
       return

@@ -84,6 +84,8 @@ public enum MSRIndex {
 public enum ControlBit {
   public static let cr0PE: UInt64 = 1 << 0
   public static let cr0WP: UInt64 = 1 << 16
+  /// Alignment mask: with RFLAGS.AC, misaligned accesses at CPL 3 raise #AC.
+  public static let cr0AM: UInt64 = 1 << 18
   public static let cr0PG: UInt64 = 1 << 31
   public static let cr4TSD: UInt64 = 1 << 2
   public static let cr4PAE: UInt64 = 1 << 5
