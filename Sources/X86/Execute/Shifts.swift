@@ -17,17 +17,28 @@ extension X86Core {
     state.flagBits = bits
   }
 
-  mutating func shiftRm(_ d: DecodedInstruction) throws(X86Exception) {
-    let count = shiftCount(d)
+  /// The destination of a shift (its address when in memory) and its value; nil for a count
+  /// of 0, which changes neither value nor flags but still writes a register destination
+  /// back, so a 32-bit one has its upper half cleared (seen on hardware by the native
+  /// cross-check).
+  @inline(__always)
+  private mutating func shiftDestination(_ d: DecodedInstruction, count: UInt64) throws(X86Exception) -> (
+    address: UInt64, value: UInt64
+  )? {
     let size = d.operandSize
     let address = d.isMemory ? effectiveAddress(d) : 0
     let value = d.isMemory ? try readOperand(d, address, size: size) : register(d.rm, size: size, d)
     if count == 0 {
-      // Flags and value unchanged, but the register is still written: a 32-bit destination has
-      // its upper half cleared (seen on hardware by the native cross-check).
       if !d.isMemory { setRegister(d.rm, size: size, d, value) }
-      return
+      return nil
     }
+    return (address, value)
+  }
+
+  mutating func shiftRm(_ d: DecodedInstruction) throws(X86Exception) {
+    let count = shiftCount(d)
+    let size = d.operandSize
+    guard let (address, value) = try shiftDestination(d, count: count) else { return }
     let bits = UInt64(size) * 8
     let mask = sizeMask(size)
     var result: UInt64
@@ -93,14 +104,7 @@ extension X86Core {
   mutating func doubleShift(_ d: DecodedInstruction, left: Bool) throws(X86Exception) {
     let count = shiftCount(d)
     let size = d.operandSize
-    let address = d.isMemory ? effectiveAddress(d) : 0
-    let value = d.isMemory ? try readOperand(d, address, size: size) : register(d.rm, size: size, d)
-    if count == 0 {
-      // Flags and value unchanged, but the register is still written: a 32-bit destination has
-      // its upper half cleared (seen on hardware by the native cross-check).
-      if !d.isMemory { setRegister(d.rm, size: size, d, value) }
-      return
-    }
+    guard let (address, value) = try shiftDestination(d, count: count) else { return }
     let bits = UInt64(size) * 8
     let mask = sizeMask(size)
     let fill = regOperand(d)
