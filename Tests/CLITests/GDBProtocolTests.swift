@@ -22,16 +22,8 @@ final class RawClient {
   init(path: String) throws {
     // Close-on-exec, so no program another test starts can hold this end open.
     fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { target in
-      for (index, byte) in path.utf8.enumerated() { target[index] = byte }
-    }
-    let result = withUnsafePointer(to: &address) { pointer in
-      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
+    let socket = fd
+    let result = withUnixAddress(path) { connect(socket, $0, $1) }
     guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
   }
 
@@ -204,20 +196,23 @@ final class RawClient {
   }
 }
 
-/// A Unix socket bound to `path`, listening if asked; the caller closes it. Closing it leaves
-/// the socket file behind with nobody listening: a stale socket, as a crashed server leaves.
-func boundUnixSocket(_ path: String, listening: Bool) -> Int32 {
-  let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+/// Calls `body` (connect or bind) with the Unix-domain address of `path` and its size.
+func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
   var address = sockaddr_un()
   address.sun_family = sa_family_t(AF_UNIX)
   withUnsafeMutableBytes(of: &address.sun_path) { target in
     for (index, byte) in path.utf8.enumerated() { target[index] = byte }
   }
-  let bound = withUnsafePointer(to: &address) { pointer in
-    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-    }
+  return withUnsafePointer(to: &address) { pointer in
+    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
   }
+}
+
+/// A Unix socket bound to `path`, listening if asked; the caller closes it. Closing it leaves
+/// the socket file behind with nobody listening: a stale socket, as a crashed server leaves.
+func boundUnixSocket(_ path: String, listening: Bool) -> Int32 {
+  let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+  let bound = withUnixAddress(path) { bind(fd, $0, $1) }
   #expect(bound == 0, "bind \(path): errno \(errno)")
   if listening { #expect(listen(fd, 1) == 0) }
   return fd

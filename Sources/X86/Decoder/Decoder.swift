@@ -270,10 +270,6 @@ private struct Decoder {
       modrm()
       result.operation = .imulRegRmImm
       result.immediate = immediateZ()
-    case 0x6c...0x6f:
-      // INS/OUTS: at most 32-bit I/O; REX.W does not widen it (SDM Vol. 2, INS, OUTS).
-      if opcode & 1 == 0 { byteOperands() } else { result.operandSize = operandOverride ? 2 : 4 }
-      result.operation = opcode < 0x6e ? .ins : .outs
     case 0x6a:
       defaultTo64()
       result.operation = .pushImm
@@ -282,6 +278,10 @@ private struct Decoder {
       modrm()
       result.operation = .imulRegRmImm
       result.immediate = signedImmediate8()
+    case 0x6c...0x6f:
+      // INS/OUTS: at most 32-bit I/O; REX.W does not widen it (SDM Vol. 2, INS, OUTS).
+      if opcode & 1 == 0 { byteOperands() } else { result.operandSize = operandOverride ? 2 : 4 }
+      result.operation = opcode < 0x6e ? .ins : .outs
     case 0x70...0x7f:
       forceTo64()
       result.operation = .jcc
