@@ -251,7 +251,8 @@ public final class Session {
     guard text.hasPrefix("vCont;") else { return [] }
     // The first action that names a thread (or none) decides; gdb steps one vCPU at a time.
     for action in text.dropFirst("vCont;".count).split(separator: ";") {
-      let fields = action.split(separator: ":")
+      // Empty pieces kept: an action of ":" alone has an empty verb, not no fields at all.
+      let fields = action.split(separator: ":", omittingEmptySubsequences: false)
       let verb = fields[0].first
       var thread = continueThread
       if fields.count > 1 {

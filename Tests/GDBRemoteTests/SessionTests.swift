@@ -101,6 +101,14 @@ final class FakeTarget: DebugTarget {
     #expect(reply(session, "m0,4000000000000000") == "E01")
   }
 
+  /// A vCont action with no verb (found by the fuzzer: ":" alone trapped on an empty field
+  /// list) is no action: the packet is refused.
+  @Test func vContActionsWithoutAVerbAreRefused() {
+    let session = Session(target: FakeTarget())
+    #expect(reply(session, "vCont;:") == "E01")
+    #expect(reply(session, "vCont;:;:1") == "E01")
+  }
+
   @Test func breakpointsExecutionAndStopReplies() {
     let target = FakeTarget()
     let session = Session(target: target)
