@@ -21,4 +21,5 @@ seed vcont '$vCont;s:1;c#a0'
 seed xfer '$qXfer:features:read:target.xml:0,ffb#79'
 seed escape '$}#}]#00'
 seed biglength '$m0,7fffffffffffffff#fa'  # lengths near Int.max (an overflow once trapped here)
+seed vcontempty '$vCont;:#7f'  # an action with no verb (a trap once)
 "$work/gdbremote-fuzz" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$work/corpus" 2>&1 | tail -n 15
