@@ -28,7 +28,7 @@ let package = Package(
     .target(name: "Devices", swiftSettings: strictSafety),
     // The x86-64 ISA: state, decoder, interpreter, paging. Pure Swift; reaches RAM through GuestMemory.
     .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
-    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
+    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86"], swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     // Random x86-64 instructions and starting states for the differential tester.
     .target(name: "X86Generator", dependencies: ["HostCPU"], swiftSettings: strictSafety),
@@ -39,7 +39,7 @@ let package = Package(
       name: "Introspection", dependencies: ["Debugger", "Machine", "KVM", "GuestMemory"], swiftSettings: strictSafety),
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
     .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
-    .target(name: "TestGuests", plugins: ["GuestBuilder"]),
+    .target(name: "TestGuests", dependencies: ["KVM"], plugins: ["GuestBuilder"]),
     .plugin(name: "GuestBuilder", capability: .buildTool()),
     .executableTarget(
       name: "hyperstep",

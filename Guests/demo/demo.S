@@ -38,7 +38,18 @@ _start:
     call putdec
     mov $mib_text, %esi
     call puts
-1:  testl $4, (%ebp)          // flags bit 2: cmdline is valid
+1:  mov $cpu_text, %esi      // the CPU's vendor string tells the engines apart:
+    call puts                 // the host's under KVM, "HyperstepX86" on the interpreter
+    xor %eax, %eax
+    cpuid                     // leaf 0: the vendor in EBX, EDX, ECX
+    mov %ebx, vendor
+    mov %edx, vendor+4
+    mov %ecx, vendor+8
+    mov $vendor, %esi
+    call puts
+    mov $newline_text, %esi
+    call puts
+    testl $4, (%ebp)          // flags bit 2: cmdline is valid
     jz 2f
     mov $cmdline_text, %esi
     call puts
@@ -79,7 +90,10 @@ putdec:                       // print %eax in decimal; clobbers %eax, %ebx, %ec
     jmp 6b
 7:  ret
 
-banner:        .asciz "Hyperstep demo guest: hello from a Multiboot kernel running under KVM\n"
+banner:        .asciz "Hyperstep demo guest: hello from a Multiboot kernel\n"
+cpu_text:      .asciz "  CPU vendor: "
+newline_text:  .asciz "\n"
+vendor:        .fill 13, 1, 0   // 12 characters and the terminating zero
 memory_text:   .asciz "  guest memory: "
 mib_text:      .asciz " MiB\n"
 cmdline_text:  .asciz "  command line: \""

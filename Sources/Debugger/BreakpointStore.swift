@@ -1,4 +1,5 @@
 import GuestMemory
+import Machine
 import Synchronization
 
 /// Breakpoint bytes planted in guest memory, shared by the steppers of every vCPU of one
@@ -11,9 +12,22 @@ public final class BreakpointStore: @unchecked Sendable {
   private let lock = Mutex(())
   private var software: [UInt64: Entry] = [:]
 
-  public init(memory: GuestRAM) {
+  /// Whether the breakpoints are INT3 bytes in guest memory (KVM) or only addresses the
+  /// engine compares with the PC (the interpreter, whose guests never see them).
+  let plantsBytes: Bool
+
+  public init(memory: GuestRAM, plantsBytes: Bool = true) {
     handlers = HandlerBreakpoints(memory: memory)
+    self.plantsBytes = plantsBytes
   }
+
+  /// A store for the machine's engine.
+  public convenience init(machine: Machine) {
+    self.init(memory: machine.memory, plantsBytes: machine.engine == .kvm)
+  }
+
+  /// The linear addresses of the host's software breakpoints.
+  var addresses: [UInt64] { lock.withLock { _ in Array(software.keys) } }
 
   /// The guest gets its handler code back when the last stepper using the store is gone.
   deinit {
@@ -28,6 +42,7 @@ public final class BreakpointStore: @unchecked Sendable {
   /// `bytes`, read from guest-physical `physical`, with every INT3 planted there (host
   /// breakpoints and handler entries) replaced by the byte it stands in for.
   func unplanted(_ bytes: [UInt8], at physical: GuestAddress) -> [UInt8] {
+    guard plantsBytes else { return bytes }
     var result = handlers.originalBytes(bytes, at: physical)
     let start = physical.value
     lock.withLock { _ in
@@ -42,6 +57,7 @@ public final class BreakpointStore: @unchecked Sendable {
   /// After `bytes` were written at guest-physical `physical`: host breakpoints there keep
   /// their INT3, and remember the newly written byte as the one to put back.
   func rewritten(_ bytes: [UInt8], at physical: GuestAddress, memory: GuestRAM) throws {
+    guard plantsBytes else { return }
     let start = physical.value
     try lock.withLock { _ in
       for (linear, entry) in software

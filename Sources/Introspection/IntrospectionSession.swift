@@ -83,8 +83,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   public init(machine: Machine, policy: InterruptPolicy = .block) throws {
     self.machine = machine
     self.policy = policy
-    breakpoints = BreakpointStore(memory: machine.memory)
-    vcpuStates = try machine.vcpus.indices.map {
+    breakpoints = BreakpointStore(machine: machine)
+    vcpuStates = try machine.cpus.indices.map {
       VCPUState(stepper: try Stepper(machine: machine, vcpu: $0, policy: policy, breakpoints: breakpoints))
     }
     for state in vcpuStates { state.context.session = self }
@@ -200,8 +200,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   }
 
   private func validate(_ filter: EventFilter, vcpus: Set<Int>?) throws {
-    if let vcpus, let bad = vcpus.first(where: { !machine.vcpus.indices.contains($0) }) {
-      throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.vcpus.count))")
+    if let vcpus, let bad = vcpus.first(where: { !machine.cpus.indices.contains($0) }) {
+      throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.cpus.count))")
     }
     switch filter {
     case .writeWatchpoint(_, let length) where !(1...8).contains(length):
@@ -260,7 +260,7 @@ public final class IntrospectionSession: @unchecked Sendable {
       for address in planted { try? vcpuStates[0].stepper.removeSoftwareBreakpoint(at: address) }
     }
     let msrs = Array(Set(msrIndices)).sorted()
-    if !msrs.isEmpty { try machine.vm.trapMSRWrites(msrs) }
+    if !msrs.isEmpty { try machine.trapMSRWrites(msrs) }
     let watcher = AccessDispatcher(session: self)
     if watcher.isNeeded { machine.watchAccesses(watcher) }
     defer { machine.watchAccesses(nil) }
@@ -353,7 +353,7 @@ public final class IntrospectionSession: @unchecked Sendable {
         case .halt(let interruptsOn):
           events.append(.halt(interruptsEnabled: interruptsOn))
           // Halted with interrupts off and nothing that could wake it: this vCPU is done.
-          if !interruptsOn && (!machine.hasInterruptController || machine.vcpus.count == 1) { machineEnd = .halted }
+          if !interruptsOn && (!machine.hasInterruptController || machine.cpus.count == 1) { machineEnd = .halted }
         case .exception(let vector):
           events.append(.exception(vector: vector))
         case .interrupt(let vector):
@@ -385,7 +385,7 @@ public final class IntrospectionSession: @unchecked Sendable {
           if try apply(response, to: event, on: state) { return }
         }
         if let machineEnd {
-          if machineEnd == .halted && machine.vcpus.count > 1 { return }  // the others may go on
+          if machineEnd == .halted && machine.cpus.count > 1 { return }  // the others may go on
           finish(.end(.machineEnded(machineEnd)))
           return
         }
@@ -557,7 +557,7 @@ struct AccessDispatcher: AccessWatcher {
     case .msrWrite(let index, _): msrs.contains(index)
     }
   }
-  func decide(_ access: GuestAccess, on vcpu: VCPU) -> AccessVerdict {
+  func decide(_ access: GuestAccess, on vcpu: any VirtualCPU) -> AccessVerdict {
     session.value.accessEvent(access, vcpu: vcpu.id)
   }
 }

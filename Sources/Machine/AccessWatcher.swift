@@ -24,5 +24,5 @@ public enum AccessVerdict: Sendable, Equatable {
 public protocol AccessWatcher: Sendable {
   /// Whether this access is to be shown to `decide` (asked per access, so cheap).
   func watches(_ access: GuestAccess) -> Bool
-  func decide(_ access: GuestAccess, on vcpu: VCPU) -> AccessVerdict
+  func decide(_ access: GuestAccess, on vcpu: any VirtualCPU) -> AccessVerdict
 }

@@ -2,17 +2,26 @@ import Devices
 import GuestMemory
 import KVM
 import Synchronization
+import X86
 
-/// A built virtual machine: KVM VM, guest RAM with the kernel loaded, devices and vCPUs in
-/// their boot state. `run()` starts it.
+/// A built virtual machine: guest RAM with the kernel loaded, devices, and vCPUs in their
+/// boot state on one engine (KVM or the interpreter). `run()` starts it.
 public final class Machine: @unchecked Sendable {
-  // @unchecked: the bus and devices are only touched under `busLock`; each VCPU is driven by
+  // @unchecked: the bus and devices are only touched under `busLock`; each vCPU is driven by
   // one thread; shared run state lives in `runState`.
   public let configuration: MachineConfiguration
   public let image: BootImage
   public let memory: GuestRAM
-  public let vm: VirtualMachine
-  public let vcpus: [VCPU]
+  /// The engine every vCPU of this machine runs on.
+  public let engine: EngineKind
+  /// The KVM VM (nil on the interpreter).
+  public let vm: VirtualMachine?
+  /// The vCPUs, engine-neutral: what the debugger, the event API and the GDB server use.
+  public let cpus: [any VirtualCPU]
+  /// The same vCPUs when KVM runs them (empty otherwise), for KVM-specific code.
+  public let kvmVCPUs: [VCPU]
+  /// The same vCPUs when the interpreter runs them (empty otherwise).
+  public let interpreterVCPUs: [InterpreterVCPU]
   public let bus = IOBus()
   public let serial: Serial8250
   let console: any ConsoleSink
@@ -54,25 +63,38 @@ public final class Machine: @unchecked Sendable {
       throw .badImage(file: configuration.kernelName, error)
     }
 
-    let hypervisor: Hypervisor
-    do {
-      hypervisor = try Hypervisor()
-    } catch {
-      throw .host("cannot use KVM: \(error)")
+    // The engine: KVM when asked for, or (auto) when /dev/kvm can be used; else the interpreter.
+    var hypervisor: Hypervisor?
+    switch configuration.accelerator {
+    case .kvm:
+      do {
+        hypervisor = try Hypervisor()
+      } catch {
+        throw .host("cannot use KVM: \(error) (--accel emu runs the guest on Hyperstep's own CPU)")
+      }
+    case .auto:
+      hypervisor = try? Hypervisor()  // no usable KVM: the interpreter, as documented
+    case .emu:
+      hypervisor = nil
     }
-    let maximumVCPUs = hypervisor.maximumVCPUs
-    guard configuration.cpuCount <= maximumVCPUs else {
-      throw .badConfiguration(
-        "--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
+    engine = hypervisor == nil ? .interpreter : .kvm
+    if let hypervisor {
+      let maximumVCPUs = hypervisor.maximumVCPUs
+      guard configuration.cpuCount <= maximumVCPUs else {
+        throw .badConfiguration(
+          "--cpus \(configuration.cpuCount) is more than this host's KVM supports (\(maximumVCPUs))")
+      }
     }
-    // Linux needs the local APIC and the PIT for its timers even on one vCPU.
-    hasInterruptController = configuration.interruptController ?? (configuration.cpuCount > 1 || image.linux != nil)
+    // Linux needs the local APIC and the PIT for its timers even on one vCPU. The interpreter
+    // has no interrupt controllers yet: its machines have none.
+    hasInterruptController =
+      hypervisor != nil && (configuration.interruptController ?? (configuration.cpuCount > 1 || image.linux != nil))
     runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
     serial = Serial8250(output: { console.write($0) })
 
     do {
       var specs = ram.map { MemoryRegionSpec(start: GuestAddress($0.start), size: $0.size) }
-      if hypervisor.check(.readOnlyMemory) != 0 {
+      if hypervisor.map({ $0.check(.readOnlyMemory) != 0 }) ?? true {
         specs.append(MemoryRegionSpec(start: GuestAddress(BootLayout.rom), size: BootLayout.romSize, readOnly: true))
       }
       memory = try GuestRAM(specs)
@@ -83,26 +105,40 @@ public final class Machine: @unchecked Sendable {
       throw .host(error.description)
     }
 
-    do {
-      vm = try hypervisor.makeVirtualMachine()
-      try vm.setTSSAddress(BootLayout.tss)
-      try vm.setIdentityMapAddress(BootLayout.identityMap)
-      if hasInterruptController {
-        try vm.createInterruptController()
-        try vm.createPIT()
+    if let hypervisor {
+      do {
+        let vm = try hypervisor.makeVirtualMachine()
+        try vm.setTSSAddress(BootLayout.tss)
+        try vm.setIdentityMapAddress(BootLayout.identityMap)
+        if hasInterruptController {
+          try vm.createInterruptController()
+          try vm.createPIT()
+        }
+        try memory.register(with: vm)
+        let cpuid = try hypervisor.supportedCPUID()
+        var vcpus: [VCPU] = []
+        for id in 0..<configuration.cpuCount {
+          let vcpu = try vm.makeVCPU(id: id)
+          try vcpu.setCPUID(CPUIDTable.forVCPU(id, supported: cpuid))
+          vcpus.append(vcpu)
+        }
+        self.vm = vm
+        kvmVCPUs = vcpus
+        interpreterVCPUs = []
+        cpus = vcpus
+      } catch {
+        throw .host("cannot create the virtual machine: \(error)")
       }
-      try memory.register(with: vm)
-      let cpuid = try hypervisor.supportedCPUID()
-      var vcpus: [VCPU] = []
-      for id in 0..<configuration.cpuCount {
-        let vcpu = try vm.makeVCPU(id: id)
-        try vcpu.setCPUID(CPUIDTable.forVCPU(id, supported: cpuid))
-        vcpus.append(vcpu)
-      }
-      self.vcpus = vcpus
-    } catch {
-      throw .host("cannot create the virtual machine: \(error)")
+    } else {
+      vm = nil
+      kvmVCPUs = []
+      // The buses need the machine (for its lock and watcher), so they are attached below.
+      let guestRAM = memory
+      let vcpus = (0..<configuration.cpuCount).map { InterpreterVCPU(id: $0, memory: guestRAM) }
+      interpreterVCPUs = vcpus
+      cpus = vcpus
     }
+    for vcpu in interpreterVCPUs { vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id)) }
 
     do {
       try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)
@@ -115,7 +151,7 @@ public final class Machine: @unchecked Sendable {
     do {
       try load(image)
       try BootState.apply(
-        image.entry, multibootInfo: multibootInfoAddress, linux: image.linux != nil, to: vcpus[0], memory: memory)
+        image.entry, multibootInfo: multibootInfoAddress, linux: image.linux != nil, to: cpus[0], memory: memory)
     } catch let error as MachineError {
       throw error
     } catch {

@@ -18,6 +18,8 @@ public struct MachineConfiguration: Sendable {
   /// In-kernel PIC, IOAPIC, local APICs and PIT. nil: only with more than one vCPU, so a
   /// single-vCPU guest's HLT reaches Hyperstep directly.
   public var interruptController: Bool?
+  /// The engine: KVM, the interpreter (`emu`), or `auto` (KVM when /dev/kvm works).
+  public var accelerator: AcceleratorChoice = .auto
 
   public static let minimumMemory: UInt64 = 2 << 20
   /// The most vCPUs: an xAPIC addresses 255 local APICs (ID 0xff is the broadcast).

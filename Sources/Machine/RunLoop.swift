@@ -9,14 +9,15 @@ extension Machine {
   /// Runs the machine until the guest ends it. vCPU 0 runs on the calling thread, the
   /// others on threads of their own.
   public func run() -> RunOutcome {
-    let others = vcpus.dropFirst().map { vcpu in
+    if engine == .interpreter { return runInterpreter() }
+    let others = kvmVCPUs.dropFirst().map { vcpu in
       HostThread(name: "vcpu\(vcpu.id)") { [self] in
         if let outcome = runLoop(vcpu) { finish(outcome) }
       }
     }
     let needsTicker = configuration.timeoutMilliseconds != nil || hasInterruptController
     let ticker = needsTicker ? HostThread(name: "ticker") { [self] in tick() } : nil
-    if let outcome = runLoop(vcpus[0]) { finish(outcome) }
+    if let outcome = runLoop(kvmVCPUs[0]) { finish(outcome) }
     for thread in others { thread.join() }
     ticker?.join()
     console.flush()
@@ -24,16 +25,16 @@ extension Machine {
   }
 
   /// Records the first outcome and knocks every vCPU out of the guest.
-  private func finish(_ outcome: RunOutcome) {
+  func finish(_ outcome: RunOutcome) {
     let first = runState.withLock { state in
       guard state.outcome == nil else { return false }
       state.outcome = outcome
       return true
     }
-    if first { for vcpu in vcpus { vcpu.kick() } }
+    if first { for vcpu in cpus { vcpu.kick() } }
   }
 
-  private var isFinished: Bool { runState.withLock { $0.outcome != nil } }
+  var isFinished: Bool { runState.withLock { $0.outcome != nil } }
 
   private func tick() {
     let start = HostIO.monotonicNanoseconds()
@@ -47,7 +48,7 @@ extension Machine {
       }
       if hasInterruptController {
         runState.withLock { $0.tick += 1 }
-        for vcpu in vcpus { vcpu.kick() }
+        for vcpu in cpus { vcpu.kick() }
       }
     }
   }
@@ -151,7 +152,7 @@ extension Machine {
   }
 
   /// What the access watcher (if any, and if it watches this access) says of it.
-  private func verdict(on access: GuestAccess, by vcpu: VCPU) -> AccessVerdict {
+  func verdict(on access: GuestAccess, by vcpu: any VirtualCPU) -> AccessVerdict {
     guard let watcher = accessWatcher.withLock({ $0 }), watcher.watches(access) else { return .perform }
     return watcher.decide(access, on: vcpu)
   }
@@ -219,7 +220,7 @@ extension Machine {
 
   /// The vCPU's registers for a crash report; when KVM cannot give them, the report says so
   /// rather than showing zeros as if they were the guest's.
-  public func snapshot(_ vcpu: VCPU) -> CPUState {
+  public func snapshot(_ vcpu: any VirtualCPU) -> CPUState {
     do {
       return CPUState(vcpu: vcpu.id, registers: try vcpu.registers(), special: try vcpu.specialRegisters())
     } catch {
@@ -227,5 +228,15 @@ extension Machine {
       state.unreadable = "\(error)"
       return state
     }
+  }
+}
+
+extension Machine {
+  /// Makes guest writes to these MSRs reach Hyperstep (`VCPUExit.msrWrite` on KVM).
+  public func trapMSRWrites(_ indices: [UInt32]) throws {
+    guard let vm else {
+      throw MachineError.badConfiguration("MSR-write events need --accel kvm: the interpreter does not report WRMSR yet")
+    }
+    try vm.trapMSRWrites(indices)
   }
 }

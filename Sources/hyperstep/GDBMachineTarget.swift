@@ -33,7 +33,7 @@ final class GDBMachineTarget: DebugTarget {
   init(session: IntrospectionSession) {
     self.session = session
     machine = session.machine
-    steppers = machine.vcpus.indices.map { session.stepper(forVCPU: $0) }
+    steppers = machine.cpus.indices.map { session.stepper(forVCPU: $0) }
   }
 
   /// Stops a running continue, from any thread (Ctrl-C, a hang-up, a new client).
@@ -42,17 +42,17 @@ final class GDBMachineTarget: DebugTarget {
     return { session.requestStop() }
   }
 
-  var threads: [Int] { machine.vcpus.map { $0.id + 1 } }
+  var threads: [Int] { machine.cpus.map { $0.id + 1 } }
 
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
 
-  private var vcpu: VCPU { stepper.vcpu }
+  private var vcpu: any VirtualCPU { stepper.vcpu }
 
   /// The vCPU behind a gdb thread id. Other vCPUs are stopped while the debugger holds the
   /// machine, so their registers can be read from this thread.
-  private func vcpu(for thread: Int) throws -> VCPU {
-    guard machine.vcpus.indices.contains(thread - 1) else { throw TargetError("no thread \(thread)") }
-    return machine.vcpus[thread - 1]
+  private func vcpu(for thread: Int) throws -> any VirtualCPU {
+    guard machine.cpus.indices.contains(thread - 1) else { throw TargetError("no thread \(thread)") }
+    return machine.cpus[thread - 1]
   }
 
   private func stepper(for thread: Int) throws -> Stepper {

@@ -37,6 +37,13 @@ struct MachineOptions: ParsableArguments {
     help: ArgumentHelp("Load address of a flat binary (default 0x7c00 real, 0x100000 protected).", valueName: "addr"))
   var loadAddress: String?
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Engine: kvm, emu (Hyperstep's own x86-64 CPU) or auto (KVM when /dev/kvm works, else emu).",
+      valueName: "engine"))
+  var accel: String = "auto"
+
   @Flag(help: "Give even a single-vCPU guest the in-kernel PIC, IOAPIC, local APIC and PIT (timer interrupts).")
   var irqchip = false
 
@@ -69,6 +76,11 @@ struct MachineOptions: ParsableArguments {
         "--kernel-format '\(kernelFormat)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",
         status: .badInput)
     }
+    guard let accelerator = AcceleratorChoice(rawValue: accel) else {
+      fail(
+        "--accel '\(accel)' is not one of \(AcceleratorChoice.allCases.map(\.rawValue).joined(separator: ", "))",
+        status: .badInput)
+    }
     var configuration: MachineConfiguration
     if let path = kernel {
       configuration = MachineConfiguration(kernel: readInput(path, wanted: "a kernel image file"), kernelName: path)
@@ -86,6 +98,7 @@ struct MachineOptions: ParsableArguments {
     configuration.format = format
     configuration.loadAddress = address
     configuration.timeoutMilliseconds = timeoutMilliseconds
+    configuration.accelerator = accelerator
     return configuration
   }
 }

@@ -153,7 +153,7 @@ final class TraceSession: @unchecked Sendable {
 
   private func specialRegisters(_ context: EventContext?) throws -> SpecialRegisters {
     if let context { return try context.specialRegisters() }
-    return try machine.vcpus[0].specialRegisters()
+    return try machine.cpus[0].specialRegisters()
   }
 
   /// Progress on a terminal while the trace goes to a file: steps, rate, elapsed time.

@@ -316,7 +316,7 @@ struct HandlerFailure: Error, CustomStringConvertible {
       error?.description
         == "vCPU 0: no free debug-register slot for 4 host hardware breakpoints: the guest's own breakpoints hold DR0 of the four"
     )
-    #expect(try session.machine.vcpus[0].debugRegisters().dr7 & 0xff == 0x01)
+    #expect(try session.machine.cpus[0].debugRegisters().dr7 & 0xff == 0x01)
   }
 
   @Test func accessSubscriptionsFromAHandlerAreRefused() throws {

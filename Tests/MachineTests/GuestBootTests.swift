@@ -3,20 +3,21 @@ import Testing
 
 @testable import Machine
 
-/// Boots each test guest in KVM and checks what it printed and how it ended. The expected
-/// values come from the architecture manuals and the boot protocols, not from a run: see
-/// each guest's source in Guests/tests for what it prints.
-@Suite(requiresKVM) struct GuestBootTests {
+/// Boots each test guest on each engine and checks what it printed and how it ended. The
+/// expected values come from the architecture manuals and the boot protocols, not from a run:
+/// see each guest's source in Guests/tests for what it prints.
+@Suite struct GuestBootTests {
   struct Result {
     var outcome: RunOutcome
     var output: String
   }
 
   func boot(
-    _ guest: GuestImage, format: ImageFormat = .auto, memory: UInt64 = 64 << 20, cpus: Int = 1,
-    commandLine: String = "", timeoutMilliseconds: Int? = 20_000
+    _ guest: GuestImage, on engine: TestEngine, format: ImageFormat = .auto, memory: UInt64 = 64 << 20,
+    cpus: Int = 1, commandLine: String = "", timeoutMilliseconds: Int? = 20_000
   ) throws -> Result {
     var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.accelerator = engine.choice
     configuration.format = format
     configuration.memorySize = memory
     configuration.cpuCount = cpus
@@ -30,35 +31,35 @@ import Testing
 
   static let pass = RunOutcome.debugExit(value: 0x10, status: 33)
 
-  @Test func realModeFlatBinary() throws {
-    let result = try boot(TestGuests.realMode, format: .flatReal)
+  @Test(arguments: Engines.all) func realModeFlatBinary(engine: TestEngine) throws {
+    let result = try boot(TestGuests.realMode, on: engine, format: .flatReal)
     // CR0 at reset is 0x60000010 (Intel SDM vol. 3, 9.1.1): its low word has only ET set.
     #expect(result.output == "real mode: msw=00000010 cs=00000000\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func protectedModeFlatBinary() throws {
-    let result = try boot(TestGuests.protectedFlat, format: .flatProtected)
+  @Test(arguments: Engines.all) func protectedModeFlatBinary(engine: TestEngine) throws {
+    let result = try boot(TestGuests.protectedFlat, on: engine, format: .flatProtected)
     // Hyperstep's protected-mode entry: CR0 = PE | ET, CS = GDT entry 1.
     #expect(result.output == "protected mode: cr0=00000011 cs=00000008\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func elf32EntersWithInterruptsOff() throws {
-    let result = try boot(TestGuests.protectedElf32)
+  @Test(arguments: Engines.all) func elf32EntersWithInterruptsOff(engine: TestEngine) throws {
+    let result = try boot(TestGuests.protectedElf32, on: engine)
     #expect(result.output == "ELF32 entry: eflags=00000002\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func elf64EntersLongModeWithIdentityPaging() throws {
-    let result = try boot(TestGuests.longMode)
+  @Test(arguments: Engines.all) func elf64EntersLongModeWithIdentityPaging(engine: TestEngine) throws {
+    let result = try boot(TestGuests.longMode, on: engine)
     // EFER.LME (bit 8) and EFER.LMA (bit 10); CR4.PAE (bit 5); the ROM holds HLT (0xf4) bytes.
     #expect(result.output == "long mode: efer=00000500 cr4=00000020 rom=f4f4f4f4\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func multibootKernelGetsTheSpecifiedBootState() throws {
-    let result = try boot(TestGuests.multiboot, commandLine: "console=ttyS0 answer=42")
+  @Test(arguments: Engines.all) func multibootKernelGetsTheSpecifiedBootState(engine: TestEngine) throws {
+    let result = try boot(TestGuests.multiboot, on: engine, commandLine: "console=ttyS0 answer=42")
     // flags: mem (0x1) | cmdline (0x4) | mods (0x8) | mmap (0x40) | boot_loader_name (0x200).
     // mem_lower: 639 KiB below the EBDA; mem_upper: 63 MiB above 1 MiB = 64512 KiB.
     #expect(
@@ -74,45 +75,45 @@ import Testing
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func multibootAddressFieldsBootARawImage() throws {
-    let result = try boot(TestGuests.multibootAout)
+  @Test(arguments: Engines.all) func multibootAddressFieldsBootARawImage(engine: TestEngine) throws {
+    let result = try boot(TestGuests.multibootAout, on: engine)
     #expect(result.output == "multiboot a.out kludge: entered\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func portIOReachesTheBus() throws {
-    let result = try boot(TestGuests.portIo)
+  @Test(arguments: Engines.all) func portIOReachesTheBus(engine: TestEngine) throws {
+    let result = try boot(TestGuests.portIo, on: engine)
     #expect(result.output == "rep outsb reached the UART\nport I/O checks passed\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func mmioToNothingAndToROMIsHarmless() throws {
-    let result = try boot(TestGuests.mmio)
+  @Test(arguments: Engines.all) func mmioToNothingAndToROMIsHarmless(engine: TestEngine) throws {
+    let result = try boot(TestGuests.mmio, on: engine)
     #expect(result.output == "MMIO checks passed\n")
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func haltWithInterruptsOffIsACleanEnd() throws {
-    let result = try boot(TestGuests.halt)
+  @Test(arguments: Engines.all) func haltWithInterruptsOffIsACleanEnd(engine: TestEngine) throws {
+    let result = try boot(TestGuests.halt, on: engine)
     #expect(result.output == "halting with interrupts off\n")
     #expect(result.outcome == .halted)
   }
 
-  @Test func haltWithInterruptsOffIsACleanEndWithSeveralVCPUs() throws {
+  @Test(arguments: Engines.all) func haltWithInterruptsOffIsACleanEndWithSeveralVCPUs(engine: TestEngine) throws {
     // With two vCPUs the in-kernel APIC handles HLT; the quiescence check must still see it.
-    let result = try boot(TestGuests.halt, cpus: 2)
+    let result = try boot(TestGuests.halt, on: engine, cpus: 2)
     #expect(result.output == "halting with interrupts off\n")
     #expect(result.outcome == .halted)
   }
 
-  @Test func applicationProcessorsStartThroughINITAndSIPI() throws {
-    let result = try boot(TestGuests.smp, cpus: 2)
+  @Test(arguments: Engines.all) func applicationProcessorsStartThroughINITAndSIPI(engine: TestEngine) throws {
+    let result = try boot(TestGuests.smp, on: engine, cpus: 2)
     #expect(result.output == "aps: 00000001\n")  // the AP ran its trampoline once
     #expect(result.outcome == Self.pass)
   }
 
-  @Test func haltWithNothingToWakeItIsReported() throws {
-    let result = try boot(TestGuests.haltInterruptsOn)
+  @Test(arguments: Engines.all) func haltWithNothingToWakeItIsReported(engine: TestEngine) throws {
+    let result = try boot(TestGuests.haltInterruptsOn, on: engine)
     guard case .haltedForever(let state) = result.outcome else {
       Issue.record("expected haltedForever, got \(result.outcome)")
       return
@@ -121,8 +122,8 @@ import Testing
     #expect(state.registers.rflags & 0x200 != 0)
   }
 
-  @Test func tripleFaultIsReportedWithTheFaultingState() throws {
-    let result = try boot(TestGuests.tripleFault)
+  @Test(arguments: Engines.all) func tripleFaultIsReportedWithTheFaultingState(engine: TestEngine) throws {
+    let result = try boot(TestGuests.tripleFault, on: engine)
     #expect(result.output == "about to triple fault\n")
     guard case .tripleFault(let state) = result.outcome else {
       Issue.record("expected tripleFault, got \(result.outcome)")
@@ -132,13 +133,13 @@ import Testing
     #expect(state.dump.contains("RIP="))
   }
 
-  @Test func aGuestSpinningOnAnUnknownPortIsStoppedByTheTimeout() throws {
-    let result = try boot(TestGuests.spinOnPort, timeoutMilliseconds: 300)
+  @Test(arguments: Engines.all) func aGuestSpinningOnAnUnknownPortIsStoppedByTheTimeout(engine: TestEngine) throws {
+    let result = try boot(TestGuests.spinOnPort, on: engine, timeoutMilliseconds: 300)
     #expect(result.outcome == .timedOut)
   }
 
-  @Test func largeMemoryIsSplitAroundTheDeviceHole() throws {
-    let result = try boot(TestGuests.multiboot, memory: 4 << 30)
+  @Test(arguments: Engines.all) func largeMemoryIsSplitAroundTheDeviceHole(engine: TestEngine) throws {
+    let result = try boot(TestGuests.multiboot, on: engine, memory: 4 << 30)
     // 3 GiB below the hole: mem_upper = 3 GiB - 1 MiB = 3144704 KiB = 0x2ffc00.
     #expect(result.output.contains("mem_upper=002ffc00"))
     #expect(result.output.contains("mmap 00000000 40000000 00000001"))  // the 1 GiB at 4 GiB (low 32 bits)
@@ -146,22 +147,24 @@ import Testing
   }
 }
 
-@Suite(requiresKVM) struct GuestEventTests {
-  @Test func everyHandlerIsReachedOnceInAPlainRun() throws {
+@Suite struct GuestEventTests {
+  @Test(arguments: Engines.all) func everyHandlerIsReachedOnceInAPlainRun(engine: TestEngine) throws {
     // INT3 and INT n included: where KVM cannot deliver them (an emulation failure), the
     // run loop delivers them through the guest's IDT itself.
     var configuration = MachineConfiguration(kernel: TestGuests.longEvents.image, kernelName: "long_events")
     configuration.timeoutMilliseconds = 20_000
+    configuration.accelerator = engine.choice
     let console = CapturedConsole()
     let outcome = try Machine(configuration: configuration, console: console).run()
     #expect(console.text == ExpectedOutput.longEvents)
     #expect(outcome == .debugExit(value: 0x10, status: 33))
   }
 
-  @Test func protectedModeHandlersAreReachedOnceInAPlainRun() throws {
+  @Test(arguments: Engines.all) func protectedModeHandlersAreReachedOnceInAPlainRun(engine: TestEngine) throws {
     // IRET too: KVM's emulator handles it in real mode only, so the run loop retires it.
     var configuration = MachineConfiguration(kernel: TestGuests.protectedEvents.image, kernelName: "protected_events")
     configuration.timeoutMilliseconds = 20_000
+    configuration.accelerator = engine.choice
     let console = CapturedConsole()
     let outcome = try Machine(configuration: configuration, console: console).run()
     #expect(console.text == ExpectedOutput.protectedEvents)

@@ -1,4 +1,6 @@
 import KVM
+import Machine
+import TestGuests
 import Testing
 
 /// KVM tests run only where /dev/kvm can be opened; elsewhere Swift Testing prints this
@@ -6,3 +8,19 @@ import Testing
 let requiresKVM = ConditionTrait.enabled(
   if: Hypervisor.isAvailable,
   "SKIPPED: /dev/kvm is not available here, so this KVM guest test DID NOT RUN")
+
+/// The engines each guest test runs on (see `TestEngine`).
+enum Engines {
+  static let all = TestEngine.available
+}
+
+extension TestEngine {
+  var choice: AcceleratorChoice { self == .kvm ? .kvm : .emu }
+}
+
+/// Says loudly, where /dev/kvm is missing, that the KVM cases of the parameterized tests did not run.
+@Suite struct KVMEngineAvailability {
+  @Test(requiresKVM) func kvmCasesRun() {
+    #expect(TestEngine.available.contains(.kvm))
+  }
+}

@@ -13,7 +13,7 @@ import Testing
     let machine = try Machine(
       configuration: MachineConfiguration(kernel: TestGuests.tightLoop.image, kernelName: "tight_loop"),
       console: CapturedConsole())
-    let vcpu = machine.vcpus[0]
+    let vcpu = machine.kvmVCPUs[0]
     vcpu.bindToCurrentThread()
     if !mirror.isEmpty { #expect(vcpu.mirrorStateOnExit(mirror), "this host mirrors \(mirror.rawValue)") }
     let loop = try #require(try ELFFile(TestGuests.tightLoop.elf).symbols().first { $0.name == "loop" }).address

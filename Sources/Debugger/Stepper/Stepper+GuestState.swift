@@ -28,6 +28,7 @@ extension Stepper {
       try machine.memory.write(bytes[piece], at: physical)
       try breakpoints.rewritten(Array(bytes[piece]), at: physical, memory: machine.memory)
     }
+    machine.hostWroteGuestMemory()
   }
 
   /// The guest's page walker for its current paging mode, through `cr3` or its own CR3.

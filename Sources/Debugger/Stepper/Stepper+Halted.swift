@@ -10,9 +10,9 @@ extension Stepper {
     guard machine.hasInterruptController && !waitingForInterrupt else { return nil }
     // A vCPU that halted (in the kernel) while running, or never started, cannot step:
     // KVM_RUN would wait for an interrupt or a SIPI. Report it instead of blocking.
-    switch try vcpu.multiprocessingState() {
+    switch try kvm.multiprocessingState() {
     case .halted:
-      let interruptsOn = try vcpu.registers().rflags & RFlags.interruptEnable != 0
+      let interruptsOn = try kvm.registers().rflags & RFlags.interruptEnable != 0
       if interruptsOn { waitingForInterrupt = true } else { halted = true }
       return try stop(.halt(interruptsEnabled: interruptsOn))
     case .uninitialized, .initReceived:
@@ -25,7 +25,7 @@ extension Stepper {
   /// HLT at full speed (no in-kernel APIC, so it exits): with interrupts off the machine has
   /// ended cleanly; with them on nothing could ever wake it.
   func haltedWhileRunning() throws -> Stop {
-    let registers = try vcpu.registers()
+    let registers = try kvm.registers()
     if registers.rflags & RFlags.interruptEnable == 0 {
       halted = true
       return try stop(.exit(.halted))

@@ -21,7 +21,7 @@ extension Stepper {
     knownPC = nil
     let none = DecodedInstruction(kind: .other, length: 0)
     while true {
-      let exit = try vcpu.run()
+      let exit = try kvm.run()
       switch exit {
       case .debug(let info):
         if info.exception == 3, let vectors = handlers.vectors(at: info.pc) {
@@ -29,7 +29,7 @@ extension Stepper {
         }
         return try stop(.step, pc: info.pc)
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
-        let now = special.cs.base &+ (try vcpu.registers().rip)
+        let now = special.cs.base &+ (try kvm.registers().rip)
         if let vectors = handlers.vectors(at: now) {
           return try handlerEntry(at: now, vectors: vectors, trapDue: false, decoded: none)
         }
@@ -37,10 +37,10 @@ extension Stepper {
       case .interrupted:
         continue
       case .portIn, .portOut, .mmioRead, .mmioWrite:
-        let action = machine.serviceDeviceExit(exit, on: vcpu)
+        let action = machine.serviceDeviceExit(exit, on: kvm)
         if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
       case .msrRead, .msrWrite:
-        _ = machine.serviceMSRExit(exit, on: vcpu)
+        _ = machine.serviceMSRExit(exit, on: kvm)
       case .halt:
         return try stop(.step)
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:

@@ -20,7 +20,7 @@ extension Stepper {
   /// INIT/SIPI never starts while KVM loads debug registers for it (seen on PVM): it runs
   /// without hardware breakpoints until then.
   func runningMode(breakpoints: [UInt64], watchingHandlers: Bool) throws -> Mode {
-    let state = machine.hasInterruptController ? try vcpu.multiprocessingState() : .runnable
+    let state = machine.hasInterruptController ? try kvm.multiprocessingState() : .runnable
     let waitingForStartup = state == .uninitialized || state == .initReceived
     return .running(
       breakpoints: waitingForStartup ? [] : breakpoints, handlers: watchingHandlers && !waitingForStartup)
@@ -29,7 +29,7 @@ extension Stepper {
   /// A stop at full speed: the guest may have changed its segment and control registers
   /// since the last stop, and the vCPU stands still until the next step or run.
   func stopRunning(_ reason: StopReason, pc: UInt64? = nil) throws -> Stop {
-    special = try vcpu.specialRegisters()
+    special = try kvm.specialRegisters()
     try applyDebugState(.idle)
     return try stop(reason, pc: pc)
   }
@@ -40,19 +40,19 @@ extension Stepper {
     case .debug(let info):
       return try stopAfterDebugExit(info, mode: running, watchingHandlers: watchingHandlers)
     case .portOut, .portIn, .mmioRead, .mmioWrite:
-      let action = machine.serviceDeviceExit(exit, on: vcpu)
+      let action = machine.serviceDeviceExit(exit, on: kvm)
       if case .guestRequest(let value) = action {
-        vcpu.requestImmediateExit()
-        _ = try vcpu.run()  // finish the OUT; nothing after it runs
+        kvm.requestImmediateExit()
+        _ = try kvm.run()  // finish the OUT; nothing after it runs
         return try stopRunning(.guestRequest(value: value))
       }
       if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
       return nil
     case .msrRead, .msrWrite:
-      guard let write = machine.serviceMSRExit(exit, on: vcpu), stopsAtMSRWrites else { return nil }
-      vcpu.requestImmediateExit()
-      _ = try vcpu.run()  // finish the WRMSR; nothing after it runs
-      vcpu.cancelImmediateExit()
+      guard let write = machine.serviceMSRExit(exit, on: kvm), stopsAtMSRWrites else { return nil }
+      kvm.requestImmediateExit()
+      _ = try kvm.run()  // finish the WRMSR; nothing after it runs
+      kvm.cancelImmediateExit()
       return try stopRunning(.msrWrite(index: write.index, value: write.value))
     case .halt:
       return try haltedWhileRunning()
@@ -60,10 +60,10 @@ extension Stepper {
       return try stopSwitch.take() ? stopRunning(.interrupted) : nil
     case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
       // On PVM an executed INT3 is an emulation failure at its address: ours, or the guest's.
-      let now = special.cs.base &+ (try vcpu.registers().rip)
+      let now = special.cs.base &+ (try kvm.registers().rip)
       if self.breakpoints[now] != nil { return try stopRunning(.breakpoint(address: now), pc: now) }
       if watchingHandlers && handlers.vectors(at: now) != nil { return try handlerReached(at: now) }
-      if try machine.completeFailedEmulation(on: vcpu) { return nil }
+      if try machine.completeFailedEmulation(on: kvm) { return nil }
       return try terminalStop(exit)
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return try terminalStop(exit)
@@ -84,7 +84,7 @@ extension Stepper {
       return try stopRunning(.breakpoint(address: address), pc: info.pc)
     case .guest(let slot):
       // The guest's own breakpoint, in a slot it shares with ours: its #DB, its DR6 bit.
-      if try vcpu.registers().rflags & RFlags.resume != 0 {
+      if try kvm.registers().rflags & RFlags.resume != 0 {
         // The guest returned to the instruction with RF set, which should have held this
         // breakpoint back for one instruction; with the host's registers loaded in its
         // place it fires anyway (seen on PVM). Run that instruction by a step, on.

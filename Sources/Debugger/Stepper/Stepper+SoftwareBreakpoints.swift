@@ -11,7 +11,7 @@ extension Stepper {
     let current = try machine.memory.load(UInt8.self, at: physical)
     let original = handlers.originalBytes([current], at: physical)[0]
     breakpoints[linear] = (physical, original)
-    try machine.memory.store(UInt8(0xcc), at: physical)
+    if breakpoints.plantsBytes { try machine.memory.store(UInt8(0xcc), at: physical) }
   }
 
   public func isSoftwareBreakpoint(_ linear: UInt64) -> Bool { breakpoints[linear] != nil }
@@ -19,6 +19,7 @@ extension Stepper {
   public func removeSoftwareBreakpoint(at linear: UInt64) throws {
     guard let entry = breakpoints[linear] else { return }
     breakpoints[linear] = nil
+    guard breakpoints.plantsBytes else { return }
     let handlerPlanted = handlers.vectors(at: linear) != nil
     try machine.memory.store(handlerPlanted ? UInt8(0xcc) : entry.original, at: entry.physical)
   }

@@ -13,7 +13,14 @@ import Machine
 /// Must be driven from one thread (KVM wants vCPU ioctls from the thread that runs it).
 public final class Stepper {
   public let machine: Machine
-  public let vcpu: VCPU
+  /// The vCPU, whichever engine runs it.
+  public let vcpu: any VirtualCPU
+  /// The same vCPU when KVM runs it: the KVM-only paths (everything under `KVM/`) use this.
+  let kvmVCPU: VCPU?
+  /// The same vCPU when the interpreter runs it (see `Interpreter/`).
+  let interpreter: InterpreterVCPU?
+  /// The KVM vCPU, on the paths only a KVM machine takes.
+  var kvm: VCPU { kvmVCPU! }
   public internal(set) var policy: InterruptPolicy
 
   /// The guest's own EFLAGS.TF. KVM hides TF from KVM_GET_REGS while it single-steps and
@@ -69,16 +76,18 @@ public final class Stepper {
   )
     throws
   {
-    guard machine.vcpus.indices.contains(index) else { throw DebuggerError("there is no vCPU \(index)") }
+    guard machine.cpus.indices.contains(index) else { throw DebuggerError("there is no vCPU \(index)") }
     self.machine = machine
-    self.vcpu = machine.vcpus[index]
+    self.vcpu = machine.cpus[index]
+    kvmVCPU = machine.kvmVCPUs.isEmpty ? nil : machine.kvmVCPUs[index]
+    interpreter = machine.interpreterVCPUs.isEmpty ? nil : machine.interpreterVCPUs[index]
     self.policy = policy
     vcpu.bindToCurrentThread()
     // Nearly every stop reads the registers; let KVM hand them over with the exit.
-    vcpu.mirrorStateOnExit([.registers, .specialRegisters])
+    _ = kvmVCPU?.mirrorStateOnExit([.registers, .specialRegisters])
     guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
     special = try vcpu.specialRegisters()
-    self.breakpoints = breakpoints ?? BreakpointStore(memory: machine.memory)
+    self.breakpoints = breakpoints ?? BreakpointStore(machine: machine)
     stopSwitch = StopSwitch(vcpu: vcpu)
   }
 
@@ -100,7 +109,7 @@ public final class Stepper {
 
   /// The stop for an exit that ends the machine (triple fault, failed entry, emulation failure...).
   func terminalStop(_ exit: VCPUExit) throws -> Stop {
-    try stop(.exit(machine.terminalOutcome(of: exit, on: vcpu)!))
+    try stop(.exit(machine.terminalOutcome(of: exit, on: kvm)!))
   }
 
   /// Makes a running `run(until:)` return `.interrupted` soon. Safe from any thread.
@@ -110,7 +119,8 @@ public final class Stepper {
 
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
-    vcpu.bindToCurrentThread()  // any one thread at a time may drive a stepper
+    if let interpreter { return try interpreterStep(interpreter) }
+    kvm.bindToCurrentThread()  // any one thread at a time may drive a stepper
     if let halt = try haltedStop() { return halt }
     if waitingForInterrupt { return try waitForInterrupt() }
     try enterStepping()
@@ -124,7 +134,7 @@ public final class Stepper {
     defer { if let hostBreakpoint { try? machine.memory.store(UInt8(0xcc), at: hostBreakpoint.physical) } }
     let decoded = decode(at: pc)
     // A plain instruction needs no registers (no KVM_GET_REGS); the others read or retire it.
-    let registers = try decoded.kind == .other ? Registers() : vcpu.registers()
+    let registers = try decoded.kind == .other ? Registers() : kvm.registers()
     knownPC = nil
 
     switch decoded.kind {
@@ -152,8 +162,9 @@ public final class Stepper {
     guard breakpoints.count <= 4 else {
       throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
     }
+    if let interpreter { return try interpreterRun(interpreter, until: breakpoints, watchingHandlers: watchingHandlers) }
     if let first = try stepOffStop(runningTo: breakpoints), first.reason != .step { return first }
-    vcpu.bindToCurrentThread()
+    kvm.bindToCurrentThread()
     // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;
     // with one, it sleeps in the kernel until something does (or until it is stopped).
     if halted && !machine.hasInterruptController { return try stop(.halt(interruptsEnabled: false)) }
@@ -163,7 +174,7 @@ public final class Stepper {
     let running = try runningMode(breakpoints: breakpoints, watchingHandlers: watchingHandlers)
     try applyDebugState(running)
     while true {
-      let exit = try vcpu.run()
+      let exit = try kvm.run()
       if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
     }
   }

@@ -1,12 +1,12 @@
-import KVM
+import Machine
 import Synchronization
 
 /// Stops a running stepper from another thread (a debugger's Ctrl-C, a new client).
 public final class StopSwitch: Sendable {
   private let requested = Mutex(false)
-  private let vcpu: VCPU
+  private let vcpu: any VirtualCPU
 
-  init(vcpu: VCPU) { self.vcpu = vcpu }
+  init(vcpu: any VirtualCPU) { self.vcpu = vcpu }
 
   /// Makes the stepper's current or next `run(until:)` return `.interrupted`.
   public func requestStop() {

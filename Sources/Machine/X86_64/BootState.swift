@@ -3,7 +3,7 @@ import KVM
 
 /// Puts a vCPU into the processor state a kernel expects at its entry point.
 enum BootState {
-  static func apply(_ entry: EntryMode, multibootInfo: UInt64?, linux: Bool = false, to vcpu: VCPU, memory: GuestRAM)
+  static func apply(_ entry: EntryMode, multibootInfo: UInt64?, linux: Bool = false, to vcpu: any VirtualCPU, memory: GuestRAM)
     throws
   {
     var special = try vcpu.specialRegisters()

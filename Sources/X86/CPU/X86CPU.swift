@@ -15,6 +15,9 @@ public final class X86CPU {
 
   public var memory: GuestRAM { core.ram }
 
+  /// Connects the CPU to the machine's devices (an engine does this once it has them).
+  public func attach(bus: any X86IOBus) { core.bus = bus }
+
   public var state: X86State {
     get { core.state }
     set {

@@ -19,7 +19,7 @@ extension Stepper {
 
   /// Carries out a port or MMIO access; returns a stop if it ended the machine.
   func serviceDeviceAccess(_ exit: VCPUExit, _ accesses: inout PendingAccesses) throws -> Stop? {
-    let action = machine.serviceDeviceExit(exit, on: vcpu)
+    let action = machine.serviceDeviceExit(exit, on: kvm)
     if case .guestRequest(let value) = action {
       accesses.request = value
     } else if let outcome = machine.outcome(of: action) {
@@ -31,12 +31,12 @@ extension Stepper {
 
   /// Carries out an MSR access (a write is reported after the instruction).
   func serviceMSRAccess(_ exit: VCPUExit, _ accesses: inout PendingAccesses) {
-    accesses.msrWrite = machine.serviceMSRExit(exit, on: vcpu)
+    accesses.msrWrite = machine.serviceMSRExit(exit, on: kvm)
     completeWithImmediateExit(&accesses)
   }
 
   private func completeWithImmediateExit(_ accesses: inout PendingAccesses) {
-    vcpu.requestImmediateExit()
+    kvm.requestImmediateExit()
     accesses.completing = true
   }
 
@@ -48,7 +48,7 @@ extension Stepper {
     -> StepExit
   {
     if let countBytes = decoded.repeatCountBytes {
-      let now = try vcpu.registers()
+      let now = try kvm.registers()
       let mask: UInt64 = countBytes == 8 ? .max : (1 << (8 * UInt64(countBytes))) - 1
       if special.cs.base &+ now.rip == pc && now.rcx & mask == 0 {
         accesses.completing = false

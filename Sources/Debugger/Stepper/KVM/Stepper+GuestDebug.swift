@@ -9,7 +9,7 @@ extension Stepper {
     if mode != .stepping {
       // Outside stepping KVM leaves TF alone, so RFLAGS holds the guest's own: after a
       // full-speed run (the guest may have set or cleared it meanwhile) it is the copy to keep.
-      guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
+      guestTrapFlag = try kvm.registers().rflags & RFlags.trap != 0
       try applyDebugState(.stepping)
     } else {
       handlers.refresh(for: special)
@@ -49,16 +49,16 @@ extension Stepper {
       debugRegisterSharing = DebugRegisterSharing()
       if !breakpoints.isEmpty {
         debug.options.insert(.hardwareBreakpoints)
-        let guest = try vcpu.debugRegisters()
+        let guest = try kvm.debugRegisters()
         debug.debugRegisters = try debugRegisterSharing.share(guest: guest, hostBreakpoints: breakpoints)
       }
     }
-    try vcpu.setGuestDebug(debug)
+    try kvm.setGuestDebug(debug)
     // Switching KVM's single-step off clears TF; put the guest's own back.
     if newMode != .stepping && guestTrapFlag {
-      var registers = try vcpu.registers()
+      var registers = try kvm.registers()
       registers.rflags |= RFlags.trap
-      try vcpu.setRegisters(registers)
+      try kvm.setRegisters(registers)
     }
     mode = newMode
   }

@@ -10,7 +10,8 @@ extension Stepper {
 
   /// RFLAGS as the guest sees it: KVM hides the guest's own TF while stepping.
   public func guestFlags(_ registers: Registers) -> UInt64 {
-    (registers.rflags & ~RFlags.trap) | (guestTrapFlag ? RFlags.trap : 0)
+    if interpreter != nil { return registers.rflags }  // the interpreter hides nothing
+    return (registers.rflags & ~RFlags.trap) | (guestTrapFlag ? RFlags.trap : 0)
   }
 
   /// The flags word a POPF (slot 0) or IRET (slot 2) is about to load: its TF bit.
@@ -36,11 +37,11 @@ extension Stepper {
   /// breakpoint's fault: the instruction; a trap: the one after). The frame's TF is the
   /// guest's: KVM's own while stepping is taken out, and at full speed RFLAGS is the guest's.
   func deliverGuestDebugException(status: UInt64) throws -> UInt64 {
-    var registers = try vcpu.registers()
-    var newSpecial = try vcpu.specialRegisters()
-    var debugRegisters = try vcpu.debugRegisters()
+    var registers = try kvm.registers()
+    var newSpecial = try kvm.specialRegisters()
+    var debugRegisters = try kvm.debugRegisters()
     debugRegisters.dr6 |= status
-    try vcpu.setDebugRegisters(debugRegisters)
+    try kvm.setDebugRegisters(debugRegisters)
     let frame = try InterruptDelivery.deliver(
       vector: 1, returnAddress: registers.rip,
       flags: mode == .stepping ? guestFlags(registers) : registers.rflags, software: false,

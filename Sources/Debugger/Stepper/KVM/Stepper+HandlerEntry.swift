@@ -43,8 +43,8 @@ extension Stepper {
   /// A stop at a handler's first instruction: the hardware (or KVM) delivered an exception
   /// or interrupt and ran into the INT3 planted there, which has not executed.
   func handlerEntry(at pc: UInt64, vectors: [UInt8], trapDue: Bool, decoded: DecodedInstruction) throws -> Stop {
-    let registers = try vcpu.registers()
-    special = try vcpu.specialRegisters()
+    let registers = try kvm.registers()
+    special = try kvm.specialRegisters()
     let vector = vectors.count == 1 ? vectors[0] : Self.likelyVector(vectors, decoded: decoded)
     // The pushed flags must show the guest's TF as it was, not the host's.
     let cpu = GuestCPU(registers: registers, special: special)

@@ -10,13 +10,13 @@ extension Stepper {
   func retireHalt(_ decoded: DecodedInstruction, registers: Registers) throws -> Stop {
     var registers = registers
     registers.rip &+= UInt64(decoded.length)
-    try vcpu.setRegisters(registers)
+    try kvm.setRegisters(registers)
     try applyDebugState(.stepping)
     let interruptsOn = registers.rflags & RFlags.interruptEnable != 0
     if machine.hasInterruptController {
       // Halted in the kernel, as the CPU would be after HLT: an interrupt (or INIT, NMI)
       // wakes it when it runs again.
-      try vcpu.setMultiprocessingState(.halted)
+      try kvm.setMultiprocessingState(.halted)
     }
     if interruptsOn && machine.hasInterruptController {
       waitingForInterrupt = true

@@ -29,7 +29,7 @@ extension Stepper {
 
     var accesses = PendingAccesses()
     runLoop: while true {
-      let exit = try vcpu.run()
+      let exit = try kvm.run()
       switch try stepExit(exit, at: pc, decoded, trapDue: trapDue, faultHandler: faultHandler, &accesses) {
       case .runAgain: continue
       case .done: break runLoop
@@ -48,7 +48,7 @@ extension Stepper {
       if let entry = try handlerEntry(after: info, trapDue: trapDue, decoded: decoded, faultHandler: faultHandler) {
         return .stop(entry)
       }
-      if accesses.completing { vcpu.cancelImmediateExit() }
+      if accesses.completing { kvm.cancelImmediateExit() }
       knownPC = info.pc
       return .done
     case .portOut, .portIn, .mmioRead, .mmioWrite:
@@ -63,7 +63,7 @@ extension Stepper {
     case .halt:
       return .done
     case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
-      let now = special.cs.base &+ (try vcpu.registers().rip)
+      let now = special.cs.base &+ (try kvm.registers().rip)
       if let vectors = handlers.vectors(at: now) {
         // Some hosts (PVM) report an executed INT3 as an emulation failure at its address.
         return .stop(try handlerEntry(at: now, vectors: vectors, trapDue: trapDue, decoded: decoded))
@@ -83,7 +83,7 @@ extension Stepper {
       try applyDebugState(.stepping)  // KVM forgets its own TF when the guest pops one
     }
     if decoded.changesSystemState {
-      special = try vcpu.specialRegisters()
+      special = try kvm.specialRegisters()
       knownPC = nil
       handlers.refresh(for: special)
     }

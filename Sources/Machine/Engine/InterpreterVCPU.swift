@@ -1,0 +1,112 @@
+import Devices
+import GuestMemory
+import KVM
+import Synchronization
+import X86
+
+/// A vCPU run by Hyperstep's own x86-64 interpreter.
+///
+/// The interpreter (`X86CPU`) is driven by one thread at a time, like a KVM vCPU; only
+/// `kick()` may come from another thread, so it is the one atomic.
+public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
+  // @unchecked: `cpu` is touched by the one thread driving this vCPU; `kicked` is atomic.
+  public let id: Int
+  public var engine: EngineKind { .interpreter }
+  /// The interpreter itself. Engine-specific code (the run loop, the stepper) drives it.
+  public let cpu: X86CPU
+  private let kicked = Atomic<Bool>(false)
+  /// An application processor waits for INIT and a start-up IPI before it runs.
+  public var waitingForStartup: Bool
+
+  /// The machine's devices as this vCPU reaches them (attached once the machine exists).
+  private(set) var bus: InterpreterBus?
+
+  init(id: Int, memory: GuestRAM) {
+    self.id = id
+    cpu = X86CPU(memory: memory)
+    waitingForStartup = id != 0
+  }
+
+  func attach(_ bus: InterpreterBus) {
+    self.bus = bus
+    cpu.attach(bus: bus)
+  }
+
+  /// The device action the last instruction's I/O asked for (`.none` if none); clears it.
+  public func takeDeviceAction() -> DeviceAction { bus?.take() ?? .none }
+
+  public func registers() throws -> Registers { cpu.state.registers }
+
+  public func setRegisters(_ registers: Registers) throws {
+    var state = cpu.state
+    state.apply(registers)
+    cpu.state = state
+  }
+
+  public func specialRegisters() throws -> SpecialRegisters { cpu.state.specialRegisters }
+
+  public func setSpecialRegisters(_ registers: SpecialRegisters) throws {
+    var state = cpu.state
+    state.apply(registers)
+    cpu.state = state
+  }
+
+  public func fpuRegisters() throws -> FPURegisters { cpu.state.fpuRegisters }
+
+  public func setFPURegisters(_ registers: FPURegisters) throws {
+    var state = cpu.state
+    state.apply(registers)
+    cpu.state = state
+  }
+
+  public func debugRegisters() throws -> DebugRegisters { cpu.state.debugRegisters }
+
+  public func setDebugRegisters(_ registers: DebugRegisters) throws {
+    var state = cpu.state
+    state.apply(registers)
+    cpu.state = state
+  }
+
+  public func modelSpecificRegisters(_ indices: [UInt32]) throws -> [UInt64] {
+    let state = cpu.state
+    return try indices.map { index in
+      guard let value = state.modelSpecificRegister(index) else { throw InterpreterError.unknownMSR(index) }
+      return value
+    }
+  }
+
+  public func setModelSpecificRegisters(_ values: [(index: UInt32, value: UInt64)]) throws {
+    var state = cpu.state
+    for (index, value) in values where !state.setModelSpecificRegister(index, value) {
+      throw InterpreterError.unknownMSR(index)
+    }
+    cpu.state = state
+  }
+
+  public func kick() { kicked.store(true, ordering: .relaxed) }
+
+  /// Whether `kick()` was called since the last time this was asked; clears it.
+  public func takeKick() -> Bool { kicked.exchange(false, ordering: .relaxed) }
+
+  public func bindToCurrentThread() {}
+}
+
+/// What the interpreter engine reports about itself as an error.
+public enum InterpreterError: Error, CustomStringConvertible {
+  case unknownMSR(UInt32)
+
+  public var description: String {
+    switch self {
+    case .unknownMSR(let index): "the interpreter has no MSR 0x\(String(index, radix: 16))"
+    }
+  }
+}
+
+extension Machine {
+  /// After the host wrote guest memory behind the engines' backs (a debugger's memory write):
+  /// the interpreter forgets the instructions it decoded, which may be the bytes written.
+  /// (Writes the guest makes itself are tracked per page by the interpreter.)
+  public func hostWroteGuestMemory() {
+    for vcpu in interpreterVCPUs { vcpu.cpu.invalidateDecodedInstructions() }
+  }
+}
