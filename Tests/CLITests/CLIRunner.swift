@@ -1,5 +1,6 @@
 import Foundation
 import KVM
+import TestGuests
 import Testing
 
 /// Runs the built `hyperstep` executable and collects what it printed.
@@ -50,3 +51,15 @@ enum CLI {
 
 let requiresKVM = ConditionTrait.enabled(
   if: CLI.hasKVM, "SKIPPED: /dev/kvm is not available here, so this KVM test DID NOT RUN")
+
+/// The engines each guest test runs on (see `TestEngine`).
+enum Engines {
+  static let all = TestEngine.available
+}
+
+/// Says loudly, where /dev/kvm is missing, that the KVM cases of the parameterized tests did not run.
+@Suite struct KVMEngineAvailability {
+  @Test(requiresKVM) func kvmCasesRun() {
+    #expect(TestEngine.available.contains(.kvm))
+  }
+}

@@ -1,12 +1,14 @@
 import DemoGuest
 import Foundation
 import Machine
+import TestGuests
 import Testing
 
 /// gdb on the bundled demo guest, a 32-bit Multiboot kernel, given its ELF the usual way
 /// (`gdb demo.elf -ex 'target remote ...'`). This file imports DemoGuest alone: TestGuests
 /// has a `GuestImage` of its own.
-@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
+@Suite(
+  .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
 struct DemoGuestGDBTests {
   let elf: String
   let symbols: [ELFFile.Symbol]
@@ -20,8 +22,8 @@ struct DemoGuestGDBTests {
     try #require(symbols.first { $0.name == name }?.address, "no \(name) in demo.elf")
   }
 
-  @Test func breakpointAndRegistersInThe32BitDemo() throws {
-    let server = try DebugServerProcess(kernel: DemoGuest.demo.image, name: "demo")
+  @Test(arguments: Engines.all) func breakpointAndRegistersInThe32BitDemo(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, kernel: DemoGuest.demo.image, name: "demo")
     let putdec = try address("putdec")
     let output = try server.gdb(
       [
@@ -39,10 +41,11 @@ struct DemoGuestGDBTests {
     #expect(output.contains("<putdec>"), "\(output)")
   }
 
-  @Test func the32BitDemoThroughTheX86_64Description() throws {
+  @Test(arguments: Engines.all) func the32BitDemoThroughTheX86_64Description(engine: TestEngine) throws {
     // --gdb-arch x86-64, for a 32-bit kernel that will enter long mode: gdb is told to expect
     // x86-64 before it reads the ELF32 symbols, and sees 64-bit registers.
-    let server = try DebugServerProcess(kernel: DemoGuest.demo.image, name: "demo", extra: ["--gdb-arch", "x86-64"])
+    let server = try DebugServerProcess(
+      engine: engine, kernel: DemoGuest.demo.image, name: "demo", extra: ["--gdb-arch", "x86-64"])
     let start = try address("_start")
     let output = try server.gdb(
       ["show architecture", "p/x $rip", "p/x $rax", "kill"], symbolFile: elf, before: ["set architecture i386:x86-64"])

@@ -108,9 +108,9 @@ final class RawClient {
   }
 }
 
-@Suite(requiresKVM) struct GDBProtocolTests {
-  @Test func badChecksumIsNakedAndTheRetransmitAnswered() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits)
+@Suite struct GDBProtocolTests {
+  @Test(arguments: Engines.all) func badChecksumIsNakedAndTheRetransmitAnswered(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     let client = try RawClient(server)
     client.send(Array("$qC#00".utf8))
     #expect(client.read(until: "-") == "-")
@@ -120,8 +120,8 @@ final class RawClient {
     #expect(server.finish() == 0)
   }
 
-  @Test func malformedAndUnknownPacketsGetDefinedReplies() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits)
+  @Test(arguments: Engines.all) func malformedAndUnknownPacketsGetDefinedReplies(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     let client = try RawClient(server)
     client.sendPacket("QStartNoAckMode")
     #expect(client.read(until: "$OK#").contains("$OK#9a"))
@@ -139,8 +139,8 @@ final class RawClient {
     #expect(server.finish() == 0)
   }
 
-  @Test func ctrlCStopsARunningGuestAndAHangUpLetsItRunOn() throws {
-    let server = try DebugServerProcess(TestGuests.forever)
+  @Test(arguments: Engines.all) func ctrlCStopsARunningGuestAndAHangUpLetsItRunOn(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.forever)
     let first = try RawClient(server)
     first.sendPacket("QStartNoAckMode")
     _ = first.read(until: "$OK#")
@@ -164,11 +164,11 @@ final class RawClient {
     #expect(server.finish() == 0)
   }
 
-  @Test func aConnectionThatSaysNothingLeavesTheGuestStopped() throws {
+  @Test(arguments: Engines.all) func aConnectionThatSaysNothingLeavesTheGuestStopped(engine: TestEngine) throws {
     // A probe (a port scanner, or `--gdb unix:PATH` checking whether PATH is a live socket)
     // connects and hangs up without a packet: that is no debugger detaching, so the guest
     // must not start running.
-    let server = try DebugServerProcess(TestGuests.stepExits)
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     try RawClient(server).hangUp()
     usleep(300_000)
     let client = try RawClient(server)
@@ -179,8 +179,8 @@ final class RawClient {
     #expect(server.finish() == 0)
   }
 
-  @Test func aSecondClientIsTurnedAway() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits)
+  @Test(arguments: Engines.all) func aSecondClientIsTurnedAway(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     let first = try RawClient(server)
     first.sendPacket("qC")
     _ = first.read(until: "#")
@@ -219,7 +219,7 @@ func boundUnixSocket(_ path: String, listening: Bool) -> Int32 {
 }
 
 /// Where `--gdb` may listen: a stale socket is replaced; host names and IPv6 literals work.
-@Suite(requiresKVM) struct GDBListenTests {
+@Suite struct GDBListenTests {
   /// A client that connects is answered (`qC`), and a kill ends the server with status 0.
   func expectServed(
     _ server: DebugServerProcess, host: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
@@ -231,24 +231,24 @@ func boundUnixSocket(_ path: String, listening: Bool) -> Int32 {
     #expect(server.finish() == 0, "\(server.server.errorsText)", sourceLocation: sourceLocation)
   }
 
-  @Test func aStaleSocketIsReplaced() throws {
+  @Test(arguments: Engines.all) func aStaleSocketIsReplaced(engine: TestEngine) throws {
     let path = DebugServerProcess.freshSocketPath()
     close(boundUnixSocket(path, listening: true))
     var info = stat()
     #expect(lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK, "no stale socket at \(path)")
-    let server = try DebugServerProcess(TestGuests.stepExits, listen: "unix:\(path)")
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, listen: "unix:\(path)")
     try expectServed(server)
   }
 
-  @Test func aHostNameIsResolved() throws {
+  @Test(arguments: Engines.all) func aHostNameIsResolved(engine: TestEngine) throws {
     // Port 0: the kernel picks a free port, which the server's message names.
-    let server = try DebugServerProcess(TestGuests.stepExits, listen: "localhost:0")
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, listen: "localhost:0")
     #expect(server.remote.hasPrefix("127.0.0.1:") && (server.port ?? 0) > 0, "\(server.server.errorsText)")
     try expectServed(server)
   }
 
-  @Test func anIPv6LiteralInBrackets() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits, listen: "[::1]:0")
+  @Test(arguments: Engines.all) func anIPv6LiteralInBrackets(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, listen: "[::1]:0")
     #expect(server.remote.hasPrefix("[::1]:") && (server.port ?? 0) > 0, "\(server.server.errorsText)")
     try expectServed(server, host: "::1")
   }

@@ -11,17 +11,18 @@ final class DebugServerProcess {
   /// What gdb's `target remote` takes, from the server's own "waiting for a debugger" line.
   private(set) var remote = ""
 
-  convenience init(_ guest: GuestImage, extra: [String] = [], listen: String? = nil) throws {
-    try self.init(kernel: guest.image, name: guest.name, extra: extra, listen: listen)
+  convenience init(engine: TestEngine, _ guest: GuestImage, extra: [String] = [], listen: String? = nil) throws {
+    try self.init(engine: engine, kernel: guest.image, name: guest.name, extra: extra, listen: listen)
   }
 
   /// `listen` is the `--gdb` argument; nil means a fresh Unix socket in the temporary directory.
-  init(kernel: [UInt8], name: String, extra: [String] = [], listen: String? = nil) throws {
+  init(engine: TestEngine, kernel: [UInt8], name: String, extra: [String] = [], listen: String? = nil) throws {
     let kernelPath = try CLI.temporaryFile(kernel, name: "\(name)-debug.elf")
     let address = listen ?? "unix:" + Self.freshSocketPath()
     socket = address.hasPrefix("unix:") ? String(address.dropFirst("unix:".count)) : nil
     server = try ChildProcess(
-      CLI.executable.path, ["debug", "--kernel", kernelPath, "--gdb", address] + extra, stdout: .discard)
+      CLI.executable.path, ["debug", "--accel", engine.accelerator, "--kernel", kernelPath, "--gdb", address] + extra,
+      stdout: .discard)
     // The server names its socket on stderr once it listens (the socket file appears a moment
     // earlier, at bind, when a connection is still refused); the wait is generous because a
     // loaded two-core machine runs many of these at once.
@@ -90,10 +91,11 @@ func printedValues(_ output: String) -> [UInt64] {
   }
 }
 
-@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
+@Suite(
+  .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
 struct GDBTests {
-  @Test func stepiFollowsTheStepContract() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits)
+  @Test(arguments: Engines.all) func stepiFollowsTheStepContract(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     let output = try server.gdb(
       ["p/x $pc"] + Array(repeating: ["stepi", "p/x $pc"], count: 29).flatMap { $0 } + ["kill"])
     #expect(server.finish() == 0)
@@ -108,8 +110,8 @@ struct GDBTests {
       ], "\(output)")
   }
 
-  @Test func stepiIntoHandlersKeepsTheGuestsCounts() throws {
-    let server = try DebugServerProcess(TestGuests.longEvents)
+  @Test(arguments: Engines.all) func stepiIntoHandlersKeepsTheGuestsCounts(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.longEvents)
     // Step the whole guest: about 1900 instructions; then let it run to its debug exit.
     let output = try server.gdb(
       ["stepi 1950", "p/x $pc", "continue"], symbols: TestGuests.longEvents)
@@ -117,18 +119,18 @@ struct GDBTests {
     #expect(output.contains("exited with code 041"), "\(output)")  // (0x10 << 1) | 1 = 33 = 041 octal
   }
 
-  @Test func movSSShadowThroughGDB() throws {
-    let server = try DebugServerProcess(TestGuests.stepSpecial)
+  @Test(arguments: Engines.all) func movSSShadowThroughGDB(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepSpecial)
     let output = try server.gdb(["p/x $pc", "stepi", "p/x $pc", "stepi", "p/x $pc", "stepi", "p/x $pc", "kill"])
     #expect(server.finish() == 0)
     // As StepContractTests: the NOP at 0x100007 runs in the MOV SS shadow, without a stop.
     #expect(printedValues(output) == [0x10_0000, 0x10_0005, 0x10_0008, 0x10_0009], "\(output)")
   }
 
-  @Test func watchpointsWorkThroughGDBsSteppedWatching() throws {
+  @Test(arguments: Engines.all) func watchpointsWorkThroughGDBsSteppedWatching(engine: TestEngine) throws {
     // This host delivers no data breakpoints, so the server refuses Z2; gdb then watches by
     // single-stepping, which the step contract makes exact.
-    let server = try DebugServerProcess(TestGuests.longEvents)
+    let server = try DebugServerProcess(engine: engine, TestGuests.longEvents)
     let output = try server.gdb(
       ["watch *(int*)&bp_count", "continue", "p/x $pc", "p *(int*)&bp_count", "kill"], symbols: TestGuests.longEvents)
     #expect(server.finish() == 0)
@@ -138,8 +140,8 @@ struct GDBTests {
     #expect(output.contains("New value = 1"), "\(output)")
   }
 
-  @Test func breakpointsStopWhereSet() throws {
-    let server = try DebugServerProcess(TestGuests.longEvents)
+  @Test(arguments: Engines.all) func breakpointsStopWhereSet(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.longEvents)
     let symbols = try ELFFile(TestGuests.longEvents.elf).symbols()
     let report = symbols.first { $0.name == "report" }!.address
     let gp = symbols.first { $0.name == "gp_handler" }!.address
@@ -152,8 +154,8 @@ struct GDBTests {
     #expect(printedValues(output) == [gp, report], "\(output)")
   }
 
-  @Test func monitorCommandsAnswer() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits)
+  @Test(arguments: Engines.all) func monitorCommandsAnswer(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     let output = try server.gdb([
       "monitor help", "monitor dr", "monitor translate 0x100000", "monitor translate 0x100000000",
       "monitor irq deliver", "monitor phys on", "x/2xb 0x100000", "monitor registers", "monitor bogus", "kill",
@@ -171,8 +173,8 @@ struct GDBTests {
     #expect(output.contains("unknown monitor command 'bogus'"))
   }
 
-  @Test func vCPUsAreThreads() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits, extra: ["--cpus", "2"])
+  @Test(arguments: Engines.all) func vCPUsAreThreads(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, extra: ["--cpus", "2"])
     let output = try server.gdb([
       "info threads", "thread 2", "p/x $pc", "p/x $cs", "stepi", "p/x $pc", "thread 1", "stepi", "p/x $pc", "kill",
     ])
@@ -184,8 +186,8 @@ struct GDBTests {
     #expect(printedValues(output) == [0xfff0, 0xf000, 0xfff0, 0x10_0004], "\(output)")
   }
 
-  @Test func applicationProcessorsRunAndStopWithTheRest() throws {
-    let server = try DebugServerProcess(TestGuests.smp, extra: ["--cpus", "2"])
+  @Test(arguments: Engines.all) func applicationProcessorsRunAndStopWithTheRest(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.smp, extra: ["--cpus", "2"])
     let apSeen = try ELFFile(TestGuests.smp.elf).symbols().first { $0.name == "ap_seen" }!.address
     let output = try server.gdb([
       "hbreak *0x\(String(apSeen, radix: 16))", "continue", "p/x $pc", "thread 2", "p/x $cs", "p/x $pc", "stepi",
@@ -199,8 +201,8 @@ struct GDBTests {
     #expect(output.contains("exited with code 041"), "\(output)")
   }
 
-  @Test func registerAndMemoryWritesTakeEffect() throws {
-    let server = try DebugServerProcess(TestGuests.longEvents)
+  @Test(arguments: Engines.all) func registerAndMemoryWritesTakeEffect(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.longEvents)
     let counter = try ELFFile(TestGuests.longEvents.elf).symbols().first { $0.name == "bp_count" }!.address
     let output = try server.gdb(
       [
@@ -215,10 +217,11 @@ struct GDBTests {
 }
 
 /// The server as a new user meets it: a second debugger, host names, IPv6.
-@Suite(requiresKVM, .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
+@Suite(
+  .enabled(if: hasGDB, "SKIPPED: /usr/bin/gdb is missing (scripts/test.sh, the README's test command, installs it)"))
 struct GDBConnectionTests {
-  @Test func aSecondGDBIsToldWhyItIsTurnedAway() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits)
+  @Test(arguments: Engines.all) func aSecondGDBIsToldWhyItIsTurnedAway(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits)
     let first = try RawClient(server)
     first.sendPacket("qC")
     _ = first.read(until: "#")
@@ -232,26 +235,26 @@ struct GDBConnectionTests {
     #expect(server.finish() == 0)
   }
 
-  @Test func gdbConnectsByHostName() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits, listen: "localhost:0")
+  @Test(arguments: Engines.all) func gdbConnectsByHostName(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, listen: "localhost:0")
     let port = try #require(server.port, "\(server.server.errorsText)")
     let output = try server.gdb(["p/x $pc", "kill"], target: "localhost:\(port)", timeout: 60)
     #expect(server.finish() == 0)
     #expect(printedValues(output) == [0x10_0000], "\(output)")  // step_exits' entry
   }
 
-  @Test func gdbConnectsOverIPv6() throws {
-    let server = try DebugServerProcess(TestGuests.stepExits, listen: "[::1]:0")
+  @Test(arguments: Engines.all) func gdbConnectsOverIPv6(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, listen: "[::1]:0")
     #expect(server.remote.hasPrefix("[::1]:"), "\(server.server.errorsText)")
     let output = try server.gdb(["p/x $pc", "kill"], timeout: 60)
     #expect(server.finish() == 0)
     #expect(printedValues(output) == [0x10_0000], "\(output)")
   }
 
-  @Test func gdbArchI386ShowsALongModeGuestIn32Bits() throws {
+  @Test(arguments: Engines.all) func gdbArchI386ShowsALongModeGuestIn32Bits(engine: TestEngine) throws {
     // A 64-bit guest shown through the i386 description (as for a Multiboot kernel that has
     // entered long mode): eip is the low half of rip, and gdb takes the target as i386.
-    let server = try DebugServerProcess(TestGuests.stepExits, extra: ["--gdb-arch", "i386"])
+    let server = try DebugServerProcess(engine: engine, TestGuests.stepExits, extra: ["--gdb-arch", "i386"])
     let output = try server.gdb(["show architecture", "p/x $eip", "stepi", "p/x $eip", "p $rip", "kill"], timeout: 60)
     #expect(server.finish() == 0)
     #expect(output.contains("(currently \"i386\")"), "\(output)")

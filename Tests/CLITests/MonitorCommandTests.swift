@@ -6,7 +6,7 @@ import Testing
 /// `hyperstep monitor`, driven by a script on standard input as xen-access can be. Standard
 /// input is a pipe here, so no prompt is printed and each line of output is a stop or the
 /// answer to one command.
-@Suite(requiresKVM) struct MonitorCommandTests {
+@Suite struct MonitorCommandTests {
   func kernel(_ guest: GuestImage) throws -> String {
     try CLI.temporaryFile(guest.image, name: "\(guest.name).elf")
   }
@@ -21,11 +21,12 @@ import Testing
     run.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
   }
 
-  @Test func theGuestsRequestStartsAnInspectableSession() throws {
+  @Test(arguments: Engines.all) func theGuestsRequestStartsAnInspectableSession(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.guestRequest)
     // `c` from the first stop: the guest runs until it asks for stepping, which is a stop too.
     let run = try CLI.run(
-      ["monitor", "--kernel", kernel], input: "c\ns\ns 2\nm traced 4\nb untraced\nc\nbogus\nr\nc\n")
+      ["monitor", "--accel", engine.accelerator, "--kernel", kernel],
+      input: "c\ns\ns 2\nm traced 4\nb untraced\nc\nbogus\nr\nc\n")
     #expect(run.status == 33, "\(run.stderr)")  // the guest ran on to its own debug exit
     let lines = run.stdout.split(separator: "\n").map(String.init)
     try #require(lines.count >= 11, "\(lines)")
@@ -45,22 +46,23 @@ import Testing
     #expect(lines.last == "stop: 0x100017 untraced+0x6 exit debug-exit")
   }
 
-  @Test func endOfInputQuits() throws {
+  @Test(arguments: Engines.all) func endOfInputQuits(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.guestRequest)
-    let run = try CLI.run(["monitor", "--kernel", kernel], input: "")
+    let run = try CLI.run(["monitor", "--accel", engine.accelerator, "--kernel", kernel], input: "")
     #expect(run.status == 0)
     // The first stop is the entry point, _start = 0x100000 (llvm-objdump -d guest_request.elf).
     #expect(run.stdout == "stop: 0x100000 _start\n")
   }
 
   /// calls.elf never writes the control port: only the first stop lets a breakpoint be set.
-  @Test func breakpointsCanBeSetBeforeTheFirstInstruction() throws {
+  @Test(arguments: Engines.all) func breakpointsCanBeSetBeforeTheFirstInstruction(engine: TestEngine) throws {
     let guest = TestGuests.calls
     let start = try address("_start", in: guest)
     let leaf = try address("leaf", in: guest)
     // _start calls leaf three times in all (once through middle), then leaves through the
     // OUT to 0xf4 just before leaf, so the exit stop is at leaf's address.
-    let run = try CLI.run(["monitor", "--kernel", try kernel(guest)], input: "b leaf\nc\nc\nc\nc\n")
+    let run = try CLI.run(
+      ["monitor", "--accel", engine.accelerator, "--kernel", try kernel(guest)], input: "b leaf\nc\nc\nc\nc\n")
     #expect(run.status == 33, "\(run.stderr)")
     let hit = "stop: \(leaf) leaf breakpoint"
     #expect(
@@ -68,14 +70,14 @@ import Testing
         "stop: \(start) _start", "breakpoint at \(leaf)", hit, hit, hit, "stop: \(leaf) leaf exit debug-exit", "",
       ])
 
-    let quit = try CLI.run(["monitor", "--kernel", try kernel(guest)], input: "q\nc\n")
+    let quit = try CLI.run(["monitor", "--accel", engine.accelerator, "--kernel", try kernel(guest)], input: "q\nc\n")
     #expect(quit.status == 0)  // q at the first stop: nothing ran
     #expect(quit.stdout == "stop: \(start) _start\n")
   }
 
   /// As in gdb: `c` from a stop on a breakpoint runs that instruction first, however the
   /// stop came about, and stops at the next hit.
-  @Test func continuingFromABreakpointUnderThePCRunsItFirst() throws {
+  @Test(arguments: Engines.all) func continuingFromABreakpointUnderThePCRunsItFirst(engine: TestEngine) throws {
     let guest = TestGuests.calls
     let start = try address("_start", in: guest)
     let leaf = try address("leaf", in: guest)
@@ -85,7 +87,8 @@ import Testing
     // each push 8 bytes), so RSP = stack_top - 16.
     let stackTop = try #require(try ELFFile(guest.elf).symbols().first { $0.name == "stack_top" }).address
     let rsp = String(stackTop - 16, radix: 16)
-    let run = try CLI.run(["monitor", "--kernel", try kernel(guest)], input: "s\ns\nb leaf\nc\nr\nc\nc\n")
+    let run = try CLI.run(
+      ["monitor", "--accel", engine.accelerator, "--kernel", try kernel(guest)], input: "s\ns\nb leaf\nc\nr\nc\nc\n")
     #expect(run.status == 33, "\(run.stderr)")
     let lines = outputLines(run)
     #expect(
@@ -100,7 +103,8 @@ import Testing
     #expect(Array(lines.suffix(3)) == ["stop: \(leaf) leaf breakpoint", "stop: \(leaf) leaf exit debug-exit", ""])
 
     // The same at the first stop: a breakpoint at the entry point is not hit by `c` there.
-    let first = try CLI.run(["monitor", "--kernel", try kernel(guest)], input: "b _start\nc\n")
+    let first = try CLI.run(
+      ["monitor", "--accel", engine.accelerator, "--kernel", try kernel(guest)], input: "b _start\nc\n")
     #expect(first.status == 33, "\(first.stderr)")
     #expect(
       outputLines(first) == [
@@ -108,9 +112,11 @@ import Testing
       ])
   }
 
-  @Test func stepCountsBelowOneAreRefused() throws {
+  @Test(arguments: Engines.all) func stepCountsBelowOneAreRefused(engine: TestEngine) throws {
     let guest = TestGuests.calls
-    let run = try CLI.run(["monitor", "--kernel", try kernel(guest)], input: "s 0\ns -1\ns two\ns 1 2\ns\ns 2\n")
+    let run = try CLI.run(
+      ["monitor", "--accel", engine.accelerator, "--kernel", try kernel(guest)],
+      input: "s 0\ns -1\ns two\ns 1 2\ns\ns 2\n")
     #expect(run.status == 0)
     // From llvm-objdump -d calls.elf: lea at _start, call leaf at _start+0x7, then leaf's nops.
     #expect(
@@ -127,12 +133,13 @@ import Testing
       ])
   }
 
-  @Test func unknownSymbolsAreNamed() throws {
+  @Test(arguments: Engines.all) func unknownSymbolsAreNamed(engine: TestEngine) throws {
     let guest = TestGuests.calls
     let path = try kernel(guest)
     let leaf2 = try address("leaf", in: guest, plus: 2)
     let run = try CLI.run(
-      ["monitor", "--kernel", path], input: "b nosuchsym\nm nosuchsym 4\nb leaf+0x2\nb leaf+zz\nb 0x12zz\nc\n")
+      ["monitor", "--accel", engine.accelerator, "--kernel", path],
+      input: "b nosuchsym\nm nosuchsym 4\nb leaf+0x2\nb leaf+zz\nb 0x12zz\nc\n")
     #expect(run.status == 0)
     #expect(
       outputLines(run) == [
@@ -148,13 +155,15 @@ import Testing
 
     // A flat binary has no symbols to look in (minimal.S: real mode at 0x7c00).
     let flat = try CLI.temporaryFile(TestGuests.minimal.image, name: "minimal.bin")
-    let bare = try CLI.run(["monitor", "--kernel", flat, "--kernel-format", "flat-real"], input: "b _start\nq\n")
+    let bare = try CLI.run(
+      ["monitor", "--accel", engine.accelerator, "--kernel", flat, "--kernel-format", "flat-real"],
+      input: "b _start\nq\n")
     #expect(bare.stdout == "stop: 0x7c00\nno symbols to look up '_start' in: \(flat) has none\n")
   }
 
-  @Test func thePromptShowsOnATerminalOnly() throws {
+  @Test(arguments: Engines.all) func thePromptShowsOnATerminalOnly(engine: TestEngine) throws {
     let path = try kernel(TestGuests.calls)
-    let piped = try CLI.run(["monitor", "--kernel", path], input: "q\n")
+    let piped = try CLI.run(["monitor", "--accel", engine.accelerator, "--kernel", path], input: "q\n")
     #expect(!piped.stdout.contains("(hyperstep)"), "\(piped.stdout)")
     // util-linux's script gives the command a terminal for its standard input.
     let terminal = try CLI.runProgram(
@@ -162,7 +171,7 @@ import Testing
     #expect(terminal.stdout.contains("(hyperstep) "), "\(terminal.stdout)")
   }
 
-  @Test func badCommandsGetOneLineAndTheConsoleGoesOn() throws {
+  @Test(arguments: Engines.all) func badCommandsGetOneLineAndTheConsoleGoesOn(engine: TestEngine) throws {
     let guest = TestGuests.calls
     let start = try address("_start", in: guest)
     let leaf = try address("leaf", in: guest)
@@ -172,7 +181,9 @@ import Testing
       "m 0xffffffffffff0000 4", "b", "b leaf middle", "b leaf", "b leaf", "b middle", "b _start", "b _start+0x7",
       "b _start+0x11", "   ", "s",
     ]
-    let run = try CLI.run(["monitor", "--kernel", try kernel(guest)], input: script.joined(separator: "\n") + "\n")
+    let run = try CLI.run(
+      ["monitor", "--accel", engine.accelerator, "--kernel", try kernel(guest)],
+      input: script.joined(separator: "\n") + "\n")
     #expect(run.status == 0)
     let commands = "s [N], c, r, m ADDR LEN, b ADDR|SYMBOL, q"
     let lines = outputLines(run)

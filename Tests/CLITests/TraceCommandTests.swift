@@ -4,13 +4,13 @@ import TestGuests
 import Testing
 
 /// `hyperstep trace` end to end. Expected lines come from `llvm-objdump -d` of each guest's ELF.
-@Suite(requiresKVM) struct TraceCommandTests {
+@Suite struct TraceCommandTests {
   func kernel(_ guest: GuestImage) throws -> String {
     try CLI.temporaryFile(guest.image, name: "\(guest.name).elf")
   }
 
-  @Test func everyInstructionOnceWithSymbols() throws {
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits)])
+  @Test(arguments: Engines.all) func everyInstructionOnceWithSymbols(engine: TestEngine) throws {
+    let run = try CLI.run(["trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.stepExits)])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(
       run.stdout == """
@@ -47,8 +47,10 @@ import Testing
         """)
   }
 
-  @Test func theGuestCanAskForItsOwnTrace() throws {
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.guestRequest), "--from", "request"])
+  @Test(arguments: Engines.all) func theGuestCanAskForItsOwnTrace(engine: TestEngine) throws {
+    let run = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.guestRequest), "--from", "request",
+    ])
     #expect(run.status == 33)  // the guest goes on to its debug exit after the trace
     #expect(
       run.stdout == """
@@ -61,9 +63,10 @@ import Testing
         """)
   }
 
-  @Test func fromAndUntilAreTheFirstAndLastLines() throws {
+  @Test(arguments: Engines.all) func fromAndUntilAreTheFirstAndLastLines(engine: TestEngine) throws {
     let run = try CLI.run([
-      "trace", "--kernel", try kernel(TestGuests.longEvents), "--from", "events", "--until", "report",
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.longEvents), "--from", "events",
+      "--until", "report",
     ])
     #expect(run.status == 0, "\(run.stderr)")
     let lines = run.stdout.split(separator: "\n")
@@ -79,12 +82,12 @@ import Testing
 
   /// Guests/tests/calls.S: _start runs 6 instructions of its own and calls leaf (3
   /// instructions), middle (3 of its own, calling leaf) and leaf again: 18 in all.
-  @Test func profilesCountInstructionsPerFunctionAndCall() throws {
+  @Test(arguments: Engines.all) func profilesCountInstructionsPerFunctionAndCall(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.calls)
-    let summary = try CLI.run(["trace", "--kernel", kernel, "--format", "summary"])
+    let summary = try CLI.run(["trace", "--accel", engine.accelerator, "--kernel", kernel, "--format", "summary"])
     #expect(summary.status == 33)  // the guest's own debug exit
     #expect(summary.stdout == "9 leaf\n6 _start\n3 middle\n")
-    let tree = try CLI.run(["trace", "--kernel", kernel, "--format", "calltree"])
+    let tree = try CLI.run(["trace", "--accel", engine.accelerator, "--kernel", kernel, "--format", "calltree"])
     #expect(
       tree.stdout == """
         _start  calls=1  instructions=18 (self 6)
@@ -93,12 +96,14 @@ import Testing
             leaf  calls=1  instructions=3 (self 3)
 
         """)
-    let folded = try CLI.run(["trace", "--kernel", kernel, "--format", "folded"])
+    let folded = try CLI.run(["trace", "--accel", engine.accelerator, "--kernel", kernel, "--format", "folded"])
     #expect(folded.stdout == "_start 6\n_start;leaf 6\n_start;middle 3\n_start;middle;leaf 3\n")
   }
 
-  @Test func chromeTraceEventsOpenInPerfetto() throws {
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.calls), "--format", "chrome"])
+  @Test(arguments: Engines.all) func chromeTraceEventsOpenInPerfetto(engine: TestEngine) throws {
+    let run = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.calls), "--format", "chrome",
+    ])
     let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
     let events = try #require(object["traceEvents"] as? [[String: Any]])
     let spans = events.filter { $0["ph"] as? String == "X" }.map {
@@ -110,37 +115,46 @@ import Testing
     #expect(events.contains { $0["ph"] as? String == "M" })
   }
 
-  @Test func filtersKeepOnlyTheirStops() throws {
+  @Test(arguments: Engines.all) func filtersKeepOnlyTheirStops(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.calls)
     // leaf is 0x10001a-0x10001c (llvm-objdump); it runs three times, and the exit lands at
     // its address too (the OUT before it is the last instruction of _start).
-    let leaf = try CLI.run(["trace", "--kernel", kernel, "--filter-range", "0x10001a-0x10001c"])
+    let leaf = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", kernel, "--filter-range", "0x10001a-0x10001c",
+    ])
     #expect(leaf.stdout.split(separator: "\n").count == 10)
     #expect(!leaf.stdout.contains("_start") && !leaf.stdout.contains("middle"))
     // Ring 0 with Hyperstep's identity-map CR3 (0x9000): everything; ring 3: nothing.
-    let kernelRing = try CLI.run(["trace", "--kernel", kernel, "--filter-ring", "kernel", "--filter-cr3", "0x9000"])
+    let kernelRing = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", kernel, "--filter-ring", "kernel", "--filter-cr3", "0x9000",
+    ])
     #expect(kernelRing.stdout.split(separator: "\n").count == 19)
-    let user = try CLI.run(["trace", "--kernel", kernel, "--filter-ring", "user"])
+    let user = try CLI.run(["trace", "--accel", engine.accelerator, "--kernel", kernel, "--filter-ring", "user"])
     #expect(user.stdout.isEmpty)
   }
 
-  @Test func progressShowsOnATerminalOnly() throws {
+  @Test(arguments: Engines.all) func progressShowsOnATerminalOnly(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.forever)
     let path = NSTemporaryDirectory() + "hyperstep-progress-\(getpid()).trace"
     let command = "\(CLI.executable.path) trace --kernel \(kernel) --limit 100000 --output \(path)"
     // util-linux's script gives the command a terminal for its stderr.
     let terminal = try CLI.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
     #expect(terminal.stdout.contains(" steps/s, "), "\(terminal.stdout)")
-    let piped = try CLI.run(["trace", "--kernel", kernel, "--limit", "100000", "--output", path])
+    let piped = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", kernel, "--limit", "100000", "--output", path,
+    ])
     // No progress line without a terminal: only the note that --limit ended the trace.
     #expect(piped.stderr == "hyperstep: note: the trace stopped at its limit of 100000 lines; raise --limit for more\n")
   }
 
-  @Test func msrWritesAreReportedAndStillTakeEffect() throws {
+  @Test(arguments: Engines.all) func msrWritesAreReportedAndStillTakeEffect(engine: TestEngine) throws {
     let symbols = try ELFFile(TestGuests.msrWrites.elf).symbols()
     let entry = symbols.first { $0.name == "syscall_entry" }!.address
     let checks = symbols.first { $0.name == "checks" }!.address
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.msrWrites), "--msr-events", "lstar,EFER"])
+    let run = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.msrWrites), "--msr-events",
+      "lstar,EFER",
+    ])
     #expect(run.status == 33, "\(run.stderr)")  // the guest read both MSRs back as written
     #expect(run.stderr.contains("msrs ok"))  // its console, on stderr beside a trace on stdout
     let events = run.stdout.split(separator: "\n").filter { $0.contains("msr-write") }
@@ -151,18 +165,21 @@ import Testing
     #expect(events.last == "0x\(String(checks, radix: 16)) checks msr-write EFER 0x501")
   }
 
-  @Test func limitStopsTheTrace() throws {
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.stepExits), "--limit", "3"])
+  @Test(arguments: Engines.all) func limitStopsTheTrace(engine: TestEngine) throws {
+    let run = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.stepExits), "--limit", "3",
+    ])
     #expect(run.status == 0)
     #expect(run.stdout == "0x100000 _start\n0x100004 _start+0x4\n0x100006 _start+0x6\n")
     // A trace cut short by the limit says so: it would otherwise look complete.
     #expect(run.stderr == "hyperstep: note: the trace stopped at its limit of 3 lines; raise --limit for more\n")
   }
 
-  @Test func jsonLinesCarryStepRipEventAndVCPU() throws {
+  @Test(arguments: Engines.all) func jsonLinesCarryStepRipEventAndVCPU(engine: TestEngine) throws {
     let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid()).jsonl"
     let run = try CLI.run([
-      "trace", "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl", "--output", path,
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl",
+      "--output", path,
     ])
     #expect(run.status == 0)
     #expect(run.stdout.isEmpty)
@@ -177,8 +194,8 @@ import Testing
     }
   }
 
-  @Test func aTripleFaultEndsTheTraceWithTheFaultAndKeepsTheLines() throws {
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.tripleFault)])
+  @Test(arguments: Engines.all) func aTripleFaultEndsTheTraceWithTheFaultAndKeepsTheLines(engine: TestEngine) throws {
+    let run = try CLI.run(["trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.tripleFault)])
     #expect(run.status == 4)
     let lines = run.stdout.split(separator: "\n")
     #expect(lines.first == "0x100000 _start")
@@ -199,10 +216,11 @@ import Testing
     #expect(run.stderr.contains(fragment), "\(run.stderr)")
   }
 
-  @Test func unknownSymbolSaysWhichFileWasSearched() throws {
+  @Test(arguments: Engines.all) func unknownSymbolSaysWhichFileWasSearched(engine: TestEngine) throws {
     let path = try CLI.temporaryFile(TestGuests.longEvents.image, name: "symbols.elf")
     try expectRefused(
-      ["trace", "--kernel", path, "--from", "no_such_function"], mentioning: "no such symbol in \(path)")
+      ["trace", "--accel", engine.accelerator, "--kernel", path, "--from", "no_such_function"],
+      mentioning: "no such symbol in \(path)")
   }
 
   @Test func aZeroLimitIsRefused() throws {
@@ -231,16 +249,18 @@ import Testing
     try expectRefused(["trace", "--format", "xml"], mentioning: "--format 'xml' is not text, jsonl, summary")
   }
 
-  @Test(requiresKVM) func untilReachedBeforeFromIsAnError() throws {
+  @Test(arguments: Engines.all) func untilReachedBeforeFromIsAnError(engine: TestEngine) throws {
     let path = try CLI.temporaryFile(TestGuests.longEvents.image, name: "order.elf")
     try expectRefused(
-      ["trace", "--kernel", path, "--from", "report", "--until", "events"], mentioning: "was reached before --from")
+      ["trace", "--accel", engine.accelerator, "--kernel", path, "--from", "report", "--until", "events"],
+      mentioning: "was reached before --from")
   }
 
-  @Test(requiresKVM) func fromNeverReachedHasItsOwnStatus() throws {
+  @Test(arguments: Engines.all) func fromNeverReachedHasItsOwnStatus(engine: TestEngine) throws {
     let path = try CLI.temporaryFile(TestGuests.stepExits.image, name: "never.elf")
     // 0x10001d is the UD2 after the final HLT: the guest halts before it.
     try expectRefused(
-      ["trace", "--kernel", path, "--from", "0x10001d"], status: 12, mentioning: "before reaching --from 0x10001d")
+      ["trace", "--accel", engine.accelerator, "--kernel", path, "--from", "0x10001d"], status: 12,
+      mentioning: "before reaching --from 0x10001d")
   }
 }

@@ -5,7 +5,7 @@ import Testing
 
 /// A trace that cannot be written in full ends with one line and status 14, never a silently
 /// truncated file and status 0 (issue 9, item 3); --limit says when it ends a trace (item 8).
-@Suite(requiresKVM) struct TraceOutputTests {
+@Suite struct TraceOutputTests {
   func kernel(_ guest: GuestImage) throws -> String {
     try CLI.temporaryFile(guest.image, name: "\(guest.name).elf")
   }
@@ -21,10 +21,12 @@ import Testing
     target == "/dev/full" ? "No space left on device; it is incomplete" : "Broken pipe; it is incomplete"
   }
 
-  @Test func aFullDiskEndsTheTraceWithStatus14() throws {
+  @Test(arguments: Engines.all) func aFullDiskEndsTheTraceWithStatus14(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.tightLoop)
     for format in ["text", "jsonl", "summary", "chrome"] {
-      let run = try CLI.run(["trace", "--kernel", kernel, "--output", "/dev/full", "--format", format])
+      let run = try CLI.run([
+        "trace", "--accel", engine.accelerator, "--kernel", kernel, "--output", "/dev/full", "--format", format,
+      ])
       expectOutputFailure(run, naming: "/dev/full")
       // The guest's console (on standard output beside a trace file) still got through.
       #expect(run.stdout.isEmpty || run.stdout.hasSuffix("\n"), "\(format): \(run.stdout)")
@@ -33,18 +35,21 @@ import Testing
 
   /// The reader of the trace goes away: the trace ends at the next write, instead of
   /// Hyperstep dying of SIGPIPE (status 141 from the shell) or running on unseen.
-  @Test func aClosedPipeEndsTheTraceWithStatus14() throws {
+  @Test(arguments: Engines.all) func aClosedPipeEndsTheTraceWithStatus14(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.tightLoop)
     // tight_loop runs 300004 instructions (100000 rounds of three, llvm-objdump): far more
     // than a pipe's 64 KiB buffer, so a write must meet the closed pipe.
-    let script = "\"$0\" trace --kernel \"$1\" | head -c 0; exit ${PIPESTATUS[0]}"
-    let run = try CLI.runProgram("/bin/bash", ["-c", script, CLI.executable.path, kernel])
+    let script = "\"$0\" trace --accel \"$2\" --kernel \"$1\" | head -c 0; exit ${PIPESTATUS[0]}"
+    let run = try CLI.runProgram("/bin/bash", ["-c", script, CLI.executable.path, kernel, engine.accelerator])
     expectOutputFailure(run, naming: "standard output")
   }
 
-  @Test func aTraceThatFitsItsOutputEndsAsTheGuestDoes() throws {
+  @Test(arguments: Engines.all) func aTraceThatFitsItsOutputEndsAsTheGuestDoes(engine: TestEngine) throws {
     let path = NSTemporaryDirectory() + "hyperstep-trace-output-\(getpid()).txt"
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.tightLoop), "--limit", "2000000", "--output", path])
+    let run = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.tightLoop), "--limit", "2000000",
+      "--output", path,
+    ])
     // The guest ends through isa-debug-exit with 0x10 (done: in tight_loop.S): (0x10 << 1) | 1.
     #expect(run.status == 33, "\(run.stderr)")
     #expect(run.stderr.isEmpty)
@@ -54,21 +59,25 @@ import Testing
     #expect(lines.count == 2 + 300_000 + 2 + 1)
   }
 
-  @Test func theDefaultLimitIsSaidWhenItEndsATrace() throws {
+  @Test(arguments: Engines.all) func theDefaultLimitIsSaidWhenItEndsATrace(engine: TestEngine) throws {
     let path = NSTemporaryDirectory() + "hyperstep-trace-limit-\(getpid()).txt"
-    let run = try CLI.run(["trace", "--kernel", try kernel(TestGuests.forever), "--output", path])
+    let run = try CLI.run([
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.forever), "--output", path,
+    ])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(
-      run.stderr == "hyperstep: note: the trace stopped at its limit of 1000000 lines (the default); raise --limit for more\n")
+      run.stderr
+        == "hyperstep: note: the trace stopped at its limit of 1000000 lines (the default); raise --limit for more\n")
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 1_000_000)
   }
 
   /// --from and --until take `symbol+0xOFFSET`, the form trace lines print.
-  @Test func symbolPlusOffsetNamesAnAddress() throws {
+  @Test(arguments: Engines.all) func symbolPlusOffsetNamesAnAddress(engine: TestEngine) throws {
     // tight_loop (llvm-objdump): loop at 0x100007, `decl %ecx` at loop+0x4, `jne` at loop+0x6.
     let run = try CLI.run([
-      "trace", "--kernel", try kernel(TestGuests.tightLoop), "--from", "loop+0x4", "--until", "loop+6",
+      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.tightLoop), "--from", "loop+0x4",
+      "--until", "loop+6",
     ])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "0x10000b loop+0x4\n0x10000d loop+0x6\n")
@@ -110,11 +119,11 @@ import Testing
 }
 
 /// ELF files of 16-bit guests boot the way they were linked (issue 9, item 10).
-@Suite(requiresKVM) struct RealModeELFRunTests {
-  @Test func theELFOfAFlatRealModeGuestRunsAsItsBinaryDoes() throws {
+@Suite struct RealModeELFRunTests {
+  @Test(arguments: Engines.all) func theELFOfAFlatRealModeGuestRunsAsItsBinaryDoes(engine: TestEngine) throws {
     let path = try CLI.temporaryFile(TestGuests.realMode.elf, name: "real_mode.elf")
     for extra in [[], ["--kernel-format", "flat-real"]] {
-      let run = try CLI.run(["run", "--kernel", path] + extra)
+      let run = try CLI.run(["run", "--accel", engine.accelerator, "--kernel", path] + extra)
       // real_mode.S prints its machine status word (PE clear: real mode, ET set) and CS, then
       // exits through isa-debug-exit with 0x10: status (0x10 << 1) | 1.
       #expect(run.status == 33, "\(extra): \(run.stderr)")

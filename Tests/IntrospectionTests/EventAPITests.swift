@@ -10,6 +10,15 @@ import Testing
 let requiresKVM = ConditionTrait.enabled(
   if: Hypervisor.isAvailable, "SKIPPED: /dev/kvm is not available here, so this KVM event test DID NOT RUN")
 
+/// The engines each guest test runs on (see `TestEngine`).
+enum Engines {
+  static let all = TestEngine.available
+}
+
+extension TestEngine {
+  var choice: AcceleratorChoice { self == .kvm ? .kvm : .emu }
+}
+
 /// Collects what handlers saw, from whichever thread drives the vCPU.
 final class Recorder<Value: Sendable>: Sendable {
   private let values = Mutex<[Value]>([])
@@ -23,11 +32,12 @@ struct HandlerFailure: Error, CustomStringConvertible {
 
 /// The event API on real guests. Expected events come from each guest's source and
 /// disassembly (`llvm-objdump -d`), never from a run.
-@Suite(requiresKVM) struct EventAPITests {
-  func session(_ guest: GuestImage, console: CapturedConsole = CapturedConsole(), cpus: Int = 1) throws
-    -> IntrospectionSession
-  {
+@Suite struct EventAPITests {
+  func session(
+    _ guest: GuestImage, on engine: TestEngine, console: CapturedConsole = CapturedConsole(), cpus: Int = 1
+  ) throws -> IntrospectionSession {
     var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.accelerator = engine.choice
     configuration.cpuCount = cpus
     return try IntrospectionSession(machine: Machine(configuration: configuration, console: console))
   }
@@ -38,9 +48,9 @@ struct HandlerFailure: Error, CustomStringConvertible {
 
   static let pass = RunOutcome.debugExit(value: 0x10, status: 33)
 
-  @Test func exceptionsAreSeenAtFullSpeedAndStillReachTheGuest() throws {
+  @Test(arguments: Engines.all) func exceptionsAreSeenAtFullSpeedAndStillReachTheGuest(engine: TestEngine) throws {
     let console = CapturedConsole()
-    let session = try session(TestGuests.longEvents, console: console)
+    let session = try session(TestGuests.longEvents, on: engine, console: console)
     let seen = Recorder<(Event, UInt64)>()
     for filter in [EventFilter.exception(vectors: []), .interrupt(vectors: [])] {
       try session.subscribe(filter) { event, context in
@@ -64,9 +74,9 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(console.text == ExpectedOutput.longEvents)
   }
 
-  @Test func hostBreakpointsAreEventsAndTheGuestsOwnStayItsOwn() throws {
+  @Test(arguments: Engines.all) func hostBreakpointsAreEventsAndTheGuestsOwnStayItsOwn(engine: TestEngine) throws {
     let console = CapturedConsole()
-    let session = try session(TestGuests.longEvents, console: console)
+    let session = try session(TestGuests.longEvents, on: engine, console: console)
     let report = try symbol("report", in: TestGuests.longEvents)
     let events = try symbol("events", in: TestGuests.longEvents)
     let seen = Recorder<Event>()
@@ -82,8 +92,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(console.text == ExpectedOutput.longEvents)
   }
 
-  @Test func aBreakpointInALoopFiresOncePerIterationWithItsRegisters() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func aBreakpointInALoopFiresOncePerIterationWithItsRegisters(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
     let counts = Recorder<UInt64>()
     try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
@@ -105,12 +115,12 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(next.all == [98_000])
   }
 
-  @Test func msrWritesArriveBeforeTheyTakeEffectAndCanBeRefused() throws {
+  @Test(arguments: Engines.all) func msrWritesArriveBeforeTheyTakeEffectAndCanBeRefused(engine: TestEngine) throws {
     let lstar: UInt32 = 0xc000_0082
     let efer: UInt32 = 0xc000_0080
     let entry = try symbol("syscall_entry", in: TestGuests.msrWrites)
     let console = CapturedConsole()
-    let watched = try session(TestGuests.msrWrites, console: console)
+    let watched = try session(TestGuests.msrWrites, on: engine, console: console)
     let seen = Recorder<Event>()
     try watched.subscribe(.msrWrite([lstar, efer])) { event, _ in
       seen.append(event)
@@ -123,7 +133,7 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(console.text == "msrs ok\n")
 
     // Refusing the LSTAR write: the guest reads the old value back and exits with 0x11.
-    let refused = try session(TestGuests.msrWrites)
+    let refused = try session(TestGuests.msrWrites, on: engine)
     let before = Recorder<UInt64>()
     try refused.subscribe(.msrWrite([lstar])) { _, context in
       before.append(try context.modelSpecificRegister(lstar))
@@ -133,8 +143,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(before.all == [0])  // LSTAR is 0 after reset (SDM vol. 4) and not yet written
   }
 
-  @Test func portAndMMIOAccessesArriveFirstAndReadsCanBeAnswered() throws {
-    let session = try session(TestGuests.stepExits)
+  @Test(arguments: Engines.all) func portAndMMIOAccessesArriveFirstAndReadsCanBeAnswered(engine: TestEngine) throws {
+    let session = try session(TestGuests.stepExits, on: engine)
     let seen = Recorder<GuestAccess>()
     let alAtOutsb = Recorder<UInt64>()
     try session.subscribe(.port(0x3ff...0x3ff)) { event, context in
@@ -166,8 +176,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(alAtOutsb.all == [0x42])
   }
 
-  @Test func aGuestRequestTogglesSingleStepLikeXenAccess() throws {
-    let session = try session(TestGuests.guestRequest)
+  @Test(arguments: Engines.all) func aGuestRequestTogglesSingleStepLikeXenAccess(engine: TestEngine) throws {
+    let session = try session(TestGuests.guestRequest, on: engine)
     let seen = Recorder<Event>()
     try session.subscribe(.guestRequest) { event, _ in
       seen.append(event)
@@ -187,8 +197,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
       ])
   }
 
-  @Test func memoryIsReadableThroughAnotherAddressSpace() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func memoryIsReadableThroughAnotherAddressSpace(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     let start = try symbol("_start", in: TestGuests.tightLoop)
     let results = Recorder<[UInt8]>()
     let translated = Recorder<UInt64>()
@@ -228,8 +238,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
         == "CR3 0x200018 is not page-aligned (bits 11:0 hold PCID or cache flags; pass cr3 & ~0xfff)")
   }
 
-  @Test func aThrowingHandlerEndsTheSessionWithItsError() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func aThrowingHandlerEndsTheSessionWithItsError(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
     let calls = Recorder<Int>()
     let failing = try session.subscribe(.softwareBreakpoint(at: loop)) { _, _ in
@@ -256,8 +266,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(again.all == [0])
   }
 
-  @Test func handlersCanSubscribeAndUnsubscribeDuringARun() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func handlersCanSubscribeAndUnsubscribeDuringARun(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
     let done = try symbol("done", in: TestGuests.tightLoop)
     let counts = Recorder<UInt64>()
@@ -283,9 +293,9 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(try session.machine.memory.read(at: GuestAddress(loop), count: 1) == [0x48])
   }
 
-  @Test func hostAndGuestBreakpointsShareTheDebugRegisters() throws {
+  @Test(arguments: Engines.all) func hostAndGuestBreakpointsShareTheDebugRegisters(engine: TestEngine) throws {
     let console = CapturedConsole()
-    let session = try session(TestGuests.sharedBreakpoints, console: console)
+    let session = try session(TestGuests.sharedBreakpoints, on: engine, console: console)
     let hostA = try symbol("host_a", in: TestGuests.sharedBreakpoints)
     let hostB = try symbol("host_b", in: TestGuests.sharedBreakpoints)
     let seen = Recorder<Event>()
@@ -303,8 +313,10 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(console.text == "dr0=ok dr7=ok\nhits=00000002\ndr6=ffff0ff1 ffff0ff1\n")
   }
 
-  @Test func moreBreakpointsThanFreeSlotsIsAClearError() throws {
-    let session = try session(TestGuests.sharedBreakpoints)
+  /// KVM only: debug-register slots are KVM's limit (the interpreter compares the PC with any
+  /// number of breakpoint addresses).
+  @Test(requiresKVM) func moreBreakpointsThanFreeSlotsIsAClearError() throws {
+    let session = try session(TestGuests.sharedBreakpoints, on: .kvm)
     let hostA = try symbol("host_a", in: TestGuests.sharedBreakpoints)
     // Four host breakpoints fit while the guest has none; once it holds DR0 (from the stop at
     // host_a on), the next run cannot place them all, and the guest keeps its own.
@@ -319,8 +331,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(try session.machine.cpus[0].debugRegisters().dr7 & 0xff == 0x01)
   }
 
-  @Test func accessSubscriptionsFromAHandlerAreRefused() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func accessSubscriptionsFromAHandlerAreRefused(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
     try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
       try context.subscribe(.port(0xf4...0xf4)) { _, _ in .continue }
@@ -333,16 +345,16 @@ struct HandlerFailure: Error, CustomStringConvertible {
         + "port, MMIO and MSR subscriptions are made before run(), not from a handler")
   }
 
-  @Test func answersThatCannotBeCarriedOutAreErrors() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func answersThatCannotBeCarriedOutAreErrors(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
     try session.subscribe(.softwareBreakpoint(at: loop)) { _, _ in .emulateAndSkip() }
     let error = #expect(throws: IntrospectionError.self) { try session.run() }
     #expect(error?.description.hasPrefix("emulate-and-skip answers port, MMIO and MSR events only") == true)
   }
 
-  @Test func badSubscriptionsAreRefused() throws {
-    let session = try session(TestGuests.tightLoop)
+  @Test(arguments: Engines.all) func badSubscriptionsAreRefused(engine: TestEngine) throws {
+    let session = try session(TestGuests.tightLoop, on: engine)
     for address: UInt64 in [0x1000, 0x2000, 0x3000, 0x4000] {
       try session.subscribe(.hardwareBreakpoint(at: address)) { _, _ in .continue }
     }

@@ -24,6 +24,7 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   init(id: Int, memory: GuestRAM) {
     self.id = id
     cpu = X86CPU(memory: memory)
+    cpu.state = .powerOn()  // the boot vCPU's entry state is applied later, as on KVM
     waitingForStartup = id != 0
   }
 

@@ -30,8 +30,10 @@ extension Stepper {
     if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
     let targets = Set(addresses).union(breakpoints.addresses)
     let cpu = vcpu.cpu
-    // Standing on a breakpoint: its instruction runs first (the stop was before it).
-    var first = true
+    // Stopped at a breakpoint where we stand: its instruction runs first (the stop was before
+    // it), or it would fire again at once. Arriving at one by another stop is a hit, as on KVM.
+    let here = try pc()
+    var first = stoppedAtBreakpoint == here
     while true {
       if stopSwitch.take() { return try interpreterStop(.interrupted, vcpu) }
       if cpu.state.halted { return try interpreterHaltedWhileRunning(vcpu) }
