@@ -214,6 +214,24 @@ struct ThirtyTwoBitPagingTests {
     #expect(s.reg(.rax) == 0x2222)
   }
 
+  @Test func remappedCodePageRunsTheNewBytesAfterINVLPG() throws {
+    // The decode cache is keyed by physical address, so a remapped code page needs only the
+    // TLB (and the fetch's cached page) dropped: jmp 1F6000h; (there) mov eax, 1; jmp back;
+    // invlpg [ebx]; jmp 1F6000h, which now maps the frame at 1F7000h: mov eax, 2.
+    let code: [UInt8] =
+      [0xe9, 0xfb, 0x5f, 0x0f, 0x00] + Array(repeating: 0x90, count: 11) + [
+        0x0f, 0x01, 0x3b, 0xe9, 0xe8, 0x5f, 0x0f, 0x00,
+      ]
+    let s = try sandbox(code) { $0[.rbx] = 0x1f_6000 }
+    try s.load(code: [0xb8, 0x01, 0x00, 0x00, 0x00, 0xe9, 0x06, 0xa0, 0xf0, 0xff], at: 0x1f_6000)
+    try s.load(code: [0xb8, 0x02, 0x00, 0x00, 0x00, 0xf4], at: 0x1f_7000)
+    #expect(s.cpu.run(maxInstructions: 3).executed == 3)
+    #expect(s.reg(.rax) == 1 && s.cpu.state.rip == Layout.code + 0x10)
+    try s.store32(UInt32(0x1f_7000 | PTE.p | PTE.w | PTE.u | PTE.a), Self.table + (0x1f_6000 >> 12) * 4)
+    #expect(s.cpu.run(maxInstructions: 10).stop == .halted)
+    #expect(s.reg(.rax) == 2)
+  }
+
   @Test func invlpgIsPrivilegedAndNeedsMemory() throws {
     let (_, user) = try stepFault([0x0f, 0x01, 0x3b]) {
       $0[.cs] = .flatCode64(selector: 0x33, dpl: 3)

@@ -110,6 +110,17 @@ struct MSRTests {
     #expect(user == .exception(.generalProtection(0)))
   }
 
+  @Test func rdpidReadsTSCAux() throws {
+    // F3 0F C7 /7 (rdpid rax): TSC_AUX zero-extended; not privileged.
+    let s = try makeSandbox([0xf3, 0x0f, 0xc7, 0xf8]) {
+      $0[.rax] = ~0
+      $0[.cs] = .flatCode64(selector: 0x33, dpl: 3)
+      $0[.ss] = .flatData(selector: 0x2b, dpl: 3)
+    }
+    s.cpu.core.state.msr.tscAux = 0x1_0002
+    #expect(s.cpu.step() == .retired && s.reg(.rax) == 0x1_0002)
+  }
+
   @Test func cpuidAdvertisesWhatIsImplemented() throws {
     let basic = try stepOne([0x0f, 0xa2]) { $0[.rax] = 1 }
     // PSE 3, TSC 4, MSR 5, PAE 6, PGE 13, PAT 16, PSE-36 17 (SDM Vol. 2, CPUID, table 3-11).
@@ -121,6 +132,6 @@ struct MSRTests {
       $0[.rax] = 7
       $0[.rcx] = 0
     }
-    #expect(structured.reg(.rbx) == 1 << 7 | 1 << 20)  // SMEP, SMAP
+    #expect(structured.reg(.rbx) == 1 << 7 | 1 << 20 && structured.reg(.rcx) == 1 << 22)  // SMEP, SMAP; RDPID
   }
 }

@@ -43,7 +43,7 @@ public enum Operation: UInt8, Sendable {
   case inPort, outPort
 
   // System: control registers, caches and TLB, MSRs (`reg` is the CR number for MOV CR).
-  case movFromCR, movToCR, clts, lmsw, smsw, invlpg, invd, rdmsr, wrmsr, rdtscp, stac, clac
+  case movFromCR, movToCR, clts, lmsw, smsw, invlpg, invd, rdmsr, wrmsr, rdtscp, stac, clac, rdpid
   // Legacy-mode only: BCD adjustments (AAM/AAD's base in `immediate`), PUSHA/POPA.
   case daa, das, aaa, aas, aam, aad, pusha, popa
 }

@@ -578,6 +578,12 @@ private struct Decoder {
       result.operation = .xadd
     case 0xc7:
       modrm()
+      if modrmReg == 7 && !result.isMemory && result.has(DecodedInstruction.Flag.rep) {
+        // RDPID r (F3 0F C7 /7): 64-bit in 64-bit mode, else 32-bit, whatever the prefixes.
+        result.operation = .rdpid
+        result.operandSize = mode == .bits64 ? 8 : 4
+        return
+      }
       guard modrmReg == 1 && result.isMemory else { return invalid() }
       result.operation = .cmpxchgDouble
     case 0xc8...0xcf:

@@ -95,6 +95,7 @@ extension X86Core {
     case .rdmsr: try rdmsr()
     case .wrmsr: try wrmsr()
     case .rdtscp: try rdtscp()
+    case .rdpid: setRegister(d.rm, size: d.operandSize, d, state.msr.tscAux & 0xffff_ffff)
     case .stac: try setAlignmentCheckFlag(true)
     case .clac: try setAlignmentCheckFlag(false)
     case .daa: daa()
