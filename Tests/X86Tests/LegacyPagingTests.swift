@@ -386,6 +386,21 @@ struct SupervisorProtectionTests {
     #expect(write == .exception(.pageFault(PageFaultCode.present | PageFaultCode.write)))
   }
 
+  @Test func implicitSupervisorAccessesIgnoreACAndCPL() throws {
+    // SDM Vol. 3, 4.6.1: an implicit supervisor access (a descriptor-table read) to a user page
+    // under SMAP faults even with AC set, and reports U/S = 0 even at CPL 3.
+    let s = try makeSandbox([0x90]) {
+      $0.cr4 |= ControlBit.cr4SMAP
+      $0.rflags |= RFlagsBit.alignmentCheck
+      $0[.cs] = .flatCode64(selector: 0x33, dpl: 3)
+      $0[.ss] = .flatData(selector: 0x2b, dpl: 3)
+    }
+    #expect(throws: X86Exception.pageFault(PageFaultCode.present)) {
+      try s.cpu.core.translateImplicitSupervisor(Layout.data, .read)
+    }
+    #expect(try translate(s, Layout.data) == Layout.data)  // the explicit user access is fine
+  }
+
   @Test func stacIsUndefinedOutsideRing0() throws {
     let (_, result) = try stepFault([0x0f, 0x01, 0xcb]) {
       $0[.cs] = .flatCode64(selector: 0x33, dpl: 3)

@@ -16,6 +16,16 @@ extension X86Core {
     return try walk(linear, kind, user: user)
   }
 
+  /// Translation for an implicit supervisor-mode access (the GDT, LDT, IDT or TSS read while
+  /// delivering an event or loading a segment): a supervisor access whatever the CPL, so the
+  /// #PF error code has U/S = 0, and SMAP blocks user pages even when RFLAGS.AC is set
+  /// (SDM Vol. 3, 4.6 and 4.6.1).
+  mutating func translateImplicitSupervisor(_ linear: UInt64, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
+    if !pagingEnabled { return linear }
+    if let physical = tlb.lookup(linear, permission: TLB.permissionBit(kind, user: false)) { return physical }
+    return try walk(linear, kind, user: false, implicit: true)
+  }
+
   var pagingEnabled: Bool { mutating get { state.cr0 & ControlBit.cr0PG != 0 } }
 
   /// The paging mode CR0.PG, CR4.PAE and EFER.LMA select (SDM Vol. 3, 4.1.1, table 4-1).
@@ -29,7 +39,9 @@ extension X86Core {
 
   /// Walks the tables of the current paging mode, checks rights, sets accessed/dirty bits and
   /// fills the TLB.
-  mutating func walk(_ linear: UInt64, _ kind: AccessKind, user: Bool) throws(X86Exception) -> UInt64 {
+  mutating func walk(
+    _ linear: UInt64, _ kind: AccessKind, user: Bool, implicit: Bool = false
+  ) throws(X86Exception) -> UInt64 {
     let noExecuteEnabled = state.efer & ControlBit.eferNXE != 0
     let smep = state.cr4 & ControlBit.cr4SMEP != 0
     var faultCode: UInt32 = (kind == .write ? PageFaultCode.write : 0) | (user ? PageFaultCode.user : 0)
@@ -45,23 +57,23 @@ extension X86Core {
     case .pae: try walkPAE(linear, faultCode, noExecuteEnabled, &found)
     default: try walk32Bit(linear, faultCode, &found)
     }
-    return try completeWalk(linear, kind, user: user, faultCode, found)
+    return try completeWalk(linear, kind, user: user, implicit: implicit, faultCode, found)
   }
 
   /// Checks the rights the walk gathered, sets A and D, and caches the translation.
   private mutating func completeWalk(
-    _ linear: UInt64, _ kind: AccessKind, user: Bool, _ faultCode: UInt32, _ found: PageWalk
+    _ linear: UInt64, _ kind: AccessKind, user: Bool, implicit: Bool, _ faultCode: UInt32, _ found: PageWalk
   ) throws(X86Exception) -> UInt64 {
     let writeProtect = state.cr0 & ControlBit.cr0WP != 0
     let smep = state.cr4 & ControlBit.cr4SMEP != 0
     let smap = state.cr4 & ControlBit.cr4SMAP != 0
     // SDM Vol. 3, 4.6.1. Supervisor data accesses to user pages: SMAP forbids them unless
-    // RFLAGS.AC is set (every access here is explicit; implicit ones, such as descriptor-table
-    // reads, would ignore AC). Supervisor writes honour R/W only with CR0.WP. Supervisor
-    // fetches from user pages: SMEP forbids them.
+    // RFLAGS.AC is set and the access is explicit (implicit ones, such as descriptor-table
+    // reads, ignore AC). Supervisor writes honour R/W only with CR0.WP. Supervisor fetches
+    // from user pages: SMEP forbids them.
     let supervisorWrite = found.writable || !writeProtect
     let smapBlocks = found.userAllowed && smap
-    let acOverride = state.flagBits & RFlagsBit.alignmentCheck != 0
+    let acOverride = !implicit && state.flagBits & RFlagsBit.alignmentCheck != 0
     let allowed: Bool =
       switch (kind, user) {
       case (.read, false): !smapBlocks || acOverride
