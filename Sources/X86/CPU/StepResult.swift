@@ -10,13 +10,13 @@ public enum StepResult: Sendable, Equatable {
   case exception(X86Exception)
   /// The instruction retired and the I/O bus asked to stop (a debug-exit port, say).
   case ioStop
-  /// The guest needs something the interpreter does not model yet (legacy 32-bit/PAE paging).
+  /// The guest needs something the interpreter does not model yet.
   case unsupported(UnsupportedFeature)
 }
 
+/// What `StepResult.unsupported` names. Empty today: 32-bit and PAE paging, once the one
+/// case here, are implemented.
 public enum UnsupportedFeature: Sendable, Equatable {
-  /// CR0.PG set without IA-32e mode: 32-bit and PAE paging are not implemented yet.
-  case legacyPaging
 }
 
 /// Port I/O and MMIO as the interpreter sees them. I/O is not a hot path, so it is reached

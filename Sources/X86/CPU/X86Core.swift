@@ -21,6 +21,8 @@ struct X86Core {
   /// page, so sequential fetches skip the TLB. Valid until the TLB is flushed, like the TLB.
   var fetchPageTag: UInt64 = 0
   var fetchPagePhysical: UInt64 = 0
+  /// PAE paging's four PDPTE registers, loaded from CR3 (SDM Vol. 3, 4.4.1).
+  var pdptes: InlineArray<4, UInt64> = .init(repeating: 0)
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -35,6 +37,7 @@ struct X86Core {
     tlb.flush()
     fetchPageTag = 0
     codeMode = state.codeMode
+    if pagingMode == .pae { reloadPDPTEsUnchecked() }
   }
 
   // MARK: Fetch and decode

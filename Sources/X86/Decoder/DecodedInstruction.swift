@@ -41,6 +41,11 @@ public enum Operation: UInt8, Sendable {
   case clc, stc, cmc, cld, std, cli, sti, lahf, sahf
   case nop, ud2, hlt, cpuid, rdtsc, int3, intN, int1
   case inPort, outPort
+
+  // System: control registers, caches and TLB, MSRs (`reg` is the CR number for MOV CR).
+  case movFromCR, movToCR, clts, lmsw, smsw, invlpg, invd, rdmsr, wrmsr, rdtscp, stac, clac, rdpid
+  // Legacy-mode only: BCD adjustments (AAM/AAD's base in `immediate`), PUSHA/POPA.
+  case daa, das, aaa, aas, aam, aad, pusha, popa
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it

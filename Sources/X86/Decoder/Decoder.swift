@@ -246,6 +246,16 @@ private struct Decoder {
         registerOperand(0)
         result.immediate = immediateZ()
       }
+    case 0x27, 0x2f, 0x37, 0x3f:
+      // DAA DAS AAA AAS: invalid in 64-bit mode (SDM Vol. 2, each entry).
+      guard mode != .bits64 else { return invalid() }
+      result.operation =
+        switch opcode {
+        case 0x27: .daa
+        case 0x2f: .das
+        case 0x37: .aaa
+        default: .aas
+        }
     case 0x40...0x4f:
       // INC/DEC r (only outside 64-bit mode, where these bytes are REX).
       result.operation = opcode < 0x48 ? .incRm : .decRm
@@ -258,6 +268,9 @@ private struct Decoder {
       defaultTo64()
       result.operation = .popRm
       registerOperand(opcode & 7 | (rex & 1) << 3)
+    case 0x60, 0x61:
+      guard mode != .bits64 else { return invalid() }
+      result.operation = opcode == 0x60 ? .pusha : .popa
     case 0x63:
       guard mode == .bits64 else { return invalid() }  // ARPL: not implemented
       modrm()
@@ -417,6 +430,10 @@ private struct Decoder {
     case 0xcd:
       result.operation = .intN
       result.immediate = immediate8()
+    case 0xd4, 0xd5:
+      guard mode != .bits64 else { return invalid() }
+      result.operation = opcode == 0xd4 ? .aam : .aad
+      result.immediate = immediate8()
     case 0xd7: result.operation = .xlat
     case 0xe0...0xe3:
       forceTo64()
@@ -494,12 +511,18 @@ private struct Decoder {
 
   mutating func decodeTwoByte(_ opcode: UInt8) {
     switch opcode {
+    case 0x01: decodeGroup7()
+    case 0x06: result.operation = .clts
+    case 0x08, 0x09: result.operation = .invd  // INVD, WBINVD
     case 0x0b: result.operation = .ud2
     case 0x0d, 0x18...0x1f:
       // PREFETCH hints, the reserved-NOP space and NOP Ev: all execute as no-ops.
       modrm()
       result.operation = .nop
+    case 0x20, 0x22: decodeMoveControlRegister(toControlRegister: opcode == 0x22)
+    case 0x30: result.operation = .wrmsr
     case 0x31: result.operation = .rdtsc
+    case 0x32: result.operation = .rdmsr
     case 0x38, 0x3a:
       _ = next()
       invalid()
@@ -555,6 +578,12 @@ private struct Decoder {
       result.operation = .xadd
     case 0xc7:
       modrm()
+      if modrmReg == 7 && !result.isMemory && result.has(DecodedInstruction.Flag.rep) {
+        // RDPID r (F3 0F C7 /7): 64-bit in 64-bit mode, else 32-bit, whatever the prefixes.
+        result.operation = .rdpid
+        result.operandSize = mode == .bits64 ? 8 : 4
+        return
+      }
       guard modrmReg == 1 && result.isMemory else { return invalid() }
       result.operation = .cmpxchgDouble
     case 0xc8...0xcf:
@@ -562,6 +591,52 @@ private struct Decoder {
       registerOperand(opcode & 7 | (rex & 1) << 3)
     default:
       invalid()
+    }
+  }
+
+  // MARK: System forms (0F 01, 0F 20/22)
+
+  /// Group 7 (0F 01): the forms this model implements; the descriptor-table forms (SGDT SIDT
+  /// LGDT LIDT), SWAPGS and the rest stay #UD until they are.
+  mutating func decodeGroup7() {
+    modrm()
+    if result.isMemory {
+      switch modrmReg {
+      case 4:
+        result.operation = .smsw
+        result.operandSize = 2  // the memory form always stores 16 bits
+      case 6:
+        result.operation = .lmsw
+        result.operandSize = 2
+      case 7: result.operation = .invlpg
+      default: invalid()
+      }
+      return
+    }
+    switch (modrmReg, result.rm & 7) {
+    case (1, 2): result.operation = .clac
+    case (1, 3): result.operation = .stac
+    case (4, _): result.operation = .smsw
+    case (6, _):
+      result.operation = .lmsw
+      result.operandSize = 2
+    case (7, 1): result.operation = .rdtscp
+    default: invalid()
+    }
+  }
+
+  /// MOV to/from CRn (0F 20/22): the ModRM byte always names registers, whatever its mod
+  /// field (SDM Vol. 2, MOV—Move to/from Control Registers), so no displacement follows. The
+  /// operand is 64 bits in 64-bit mode and 32 bits elsewhere (66 is ignored). CR1, CR5-CR7 and
+  /// CR9-CR15 are #UD; LOCK (AMD's alternative CR8 encoding) is #UD too (see lockAllowed).
+  mutating func decodeMoveControlRegister(toControlRegister: Bool) {
+    let byte = next()
+    result.reg = (byte >> 3) & 7 | (rex & 4) << 1
+    registerOperand(byte & 7 | (rex & 1) << 3)
+    result.operandSize = mode == .bits64 ? 8 : 4
+    switch result.reg {
+    case 0, 2, 3, 4, 8: result.operation = toControlRegister ? .movToCR : .movFromCR
+    default: invalid()
     }
   }
 }

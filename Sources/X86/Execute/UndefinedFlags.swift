@@ -13,6 +13,9 @@
 /// | SHLD SHRD, count ≠ 0 | AF; OF unless count = 1; all six (and the result) when count > width | SHLD, SHRD |
 /// | BT BTS BTR BTC | OF SF AF PF | BT, BTS, BTR, BTC |
 /// | BSF BSR | CF OF SF AF PF | BSF, BSR |
+/// | DAA DAS | OF | DAA, DAS |
+/// | AAA AAS | OF SF ZF PF | AAA, AAS |
+/// | AAM AAD | OF AF CF | AAM, AAD |
 /// | everything else implemented | none | |
 ///
 /// Results that are undefined, not flags: BSF/BSR's destination when the source is 0 (both
@@ -36,6 +39,9 @@ public enum UndefinedFlags {
     case .divRm, .idivRm: return c | o | s | z | a | p
     case .btRmReg, .btRmImm: return o | s | a | p
     case .bsf, .bsr: return c | o | s | a | p
+    case .daa, .das: return o
+    case .aaa, .aas: return o | s | z | p
+    case .aam, .aad: return o | a | c
     case .shiftRm, .shld, .shrd:
       let raw = instruction.has(DecodedInstruction.Flag.countInCL) ? UInt64(cl) : instruction.immediate
       let count = raw & (instruction.operandSize == 8 ? 0x3f : 0x1f)

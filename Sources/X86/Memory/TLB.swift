@@ -10,8 +10,9 @@ enum AccessKind: UInt8 {
 /// access the cached rights do not cover, such as the first write to a clean page) walks
 /// the tables again, so faults and accessed/dirty updates are always exactly the walk's.
 ///
-/// Flushed whole when CR3, CR0, CR4 or EFER change (through `X86CPU.state`); INVLPG will
-/// drop one entry.
+/// Flushed whole when state is written through `X86CPU.state` and by MOV to CR0/CR4 changes
+/// that alter translations; MOV to CR3 keeps global entries (CR4.PGE); INVLPG drops one page
+/// (SDM Vol. 3, 4.10.4.1).
 struct TLB {
   static let entryCount = 1024
 
@@ -20,8 +21,16 @@ struct TLB {
   /// Linear page number + 1 (0: empty), per slot.
   var tags: InlineArray<1024, UInt64> = .init(repeating: 0)
   var physicalPages: InlineArray<1024, UInt64> = .init(repeating: 0)
-  /// Bit (kind + 3 * user): the access is allowed without a walk.
+  /// Bit (kind + 3 * user): the access is allowed without a walk; plus `largePageBit` and
+  /// `globalBit`, which no permission bit tests.
   var allowed: InlineArray<1024, UInt8> = .init(repeating: 0)
+  /// Some slot holds a piece of a large page since the last full flush.
+  var holdsLargePages = false
+
+  /// The translation came from a page larger than 4 KiB: each slot holds one 4 KiB piece.
+  static let largePageBit: UInt8 = 1 << 6
+  /// The leaf entry had G with CR4.PGE set: survives MOV to CR3.
+  static let globalBit: UInt8 = 1 << 7
 
   /// The page number folded onto itself, so that regions a power-of-two apart (code at 1 MiB,
   /// data at 2 MiB) do not evict each other as they would on the plain low bits.
@@ -50,9 +59,27 @@ struct TLB {
     tags[slot] = (linear >> 12) &+ 1
     physicalPages[slot] = physicalPage
     allowed[slot] = bits
+    if bits & TLB.largePageBit != 0 { holdsLargePages = true }
   }
 
   mutating func flush() {
     for slot in 0..<TLB.entryCount { tags[slot] = 0 }
+    holdsLargePages = false
+  }
+
+  /// Drops every entry not marked global.
+  mutating func flushNonGlobal() {
+    for slot in 0..<TLB.entryCount where allowed[slot] & TLB.globalBit == 0 { tags[slot] = 0 }
+  }
+
+  /// INVLPG: drops the page holding `linear`, global or not. A large page is cached as 4 KiB
+  /// pieces whose size is not recorded, so every large-page piece goes too: more than
+  /// INVLPG must drop, never less.
+  mutating func invalidate(_ linear: UInt64) {
+    let slot = TLB.slot(linear)
+    if tags[slot] == (linear >> 12) &+ 1 { tags[slot] = 0 }
+    if holdsLargePages {
+      for slot in 0..<TLB.entryCount where allowed[slot] & TLB.largePageBit != 0 { tags[slot] = 0 }
+    }
   }
 }
