@@ -41,6 +41,8 @@ public enum Operation: UInt8, Sendable {
   case clc, stc, cmc, cld, std, cli, sti, lahf, sahf
   case nop, ud2, hlt, cpuid, rdtsc, int3, intN, int1
   case inPort, outPort
+  /// MOV r, DRn (0F 21) and MOV DRn, r (0F 23): `reg` is the debug register, `rm` the GPR.
+  case movFromDebug, movToDebug
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it
