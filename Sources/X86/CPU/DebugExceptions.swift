@@ -94,8 +94,14 @@ extension X86Core {
     // A trap after HLT is delivered at once: the processor leaves the halt state to run the
     // handler, as it does for any event, and resumes after the HLT.
     state.halted = false
-    return .exception(X86Exception(vector: X86Exception.Vector.debug, kind: .trap))
+    return reportDebugException(X86Exception(vector: X86Exception.Vector.debug, kind: .trap))
   }
+
+  /// The one place where the debug path hands a #DB it raised itself (instruction breakpoint,
+  /// single step, data breakpoint) to the step's caller; the general-detect fault is thrown by
+  /// MOV DR like any instruction's exception. With IDT delivery (InterruptDelivery.swift, branch
+  /// x86-protection) this becomes `deliversExceptions ? deliverEvent(error) : .exception(error)`.
+  mutating func reportDebugException(_ error: X86Exception) -> StepResult { .exception(error) }
 
   // MARK: The step with debug checks
 
@@ -116,7 +122,7 @@ extension X86Core {
     let flags = state.flagBits
     if flags & RFlagsBit.resume == 0 && !inStackSegmentShadow {
       if debug.instructionSlots != 0, let hits = instructionBreakpointHits() {
-        return .exception(raiseDebugFault(hits))
+        return reportDebugException(raiseDebugFault(hits))
       }
     }
     debug.currentInstruction = state.rip
