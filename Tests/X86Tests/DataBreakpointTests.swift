@@ -187,4 +187,61 @@ struct DataBreakpointTests {
     }
     #expect(result == .retired)
   }
+
+  // MARK: I/O breakpoints (R/W = 10 with CR4.DE; SDM Vol. 3, 18.2.4)
+
+  @Test func ioBreakpointTrapsAfterTheAccessWithDebugExtensions() throws {
+    // out dx, al (ee) to 0x3f8 with DR0 = 0x3f8, R/W = 10, LEN = 1 byte.
+    let (s, result) = try stepFault([0xee]) {
+      $0.cr4 |= DebugRegisterBit.cr4DE
+      $0[.rdx] = 0x3f8
+      $0.dr[0] = 0x3f8
+      $0.dr7 = 0x400 | Self.dr7(slot: 0, rw: 2, len: 0)
+    }
+    #expect(result == Self.debugTrap)
+    #expect(s.cpu.state.rip == Layout.code + 1 && s.cpu.state.dr6 == Self.dr6Reset | 0x1)
+  }
+
+  @Test func ioBreakpointRangeAndAlignment() throws {
+    // DR3 = 0x3f9 with LEN = 2 covers ports 0x3f8-0x3f9 (aligned down): in al, dx (ec) at 0x3f8
+    // hits, at 0x3fa does not; a 4-byte in eax, dx (ed) at 0x3f6 overlaps it.
+    func hits(_ code: [UInt8], port: UInt64) throws -> Bool {
+      let (_, result) = try stepFault(code) {
+        $0.cr4 |= DebugRegisterBit.cr4DE
+        $0[.rdx] = port
+        $0.dr[3] = 0x3f9
+        $0.dr7 = 0x400 | Self.dr7(slot: 3, rw: 2, len: 1)
+      }
+      return result == Self.debugTrap
+    }
+    #expect(try hits([0xec], port: 0x3f8))
+    #expect(try !hits([0xec], port: 0x3fa))
+    #expect(try !hits([0xec], port: 0x3f7))
+    #expect(try hits([0xed], port: 0x3f6))
+  }
+
+  @Test func ioBreakpointNeedsDebugExtensions() throws {
+    let (_, result) = try stepFault([0xee]) {
+      $0[.rdx] = 0x3f8
+      $0.dr[0] = 0x3f8
+      $0.dr7 = 0x400 | Self.dr7(slot: 0, rw: 2, len: 0)
+    }
+    #expect(result == .retired)
+  }
+
+  @Test func repOutsbTrapsAfterEachMatchingIteration() throws {
+    // rep outsb (f3 6e) to port 0x80 with RCX = 3: the I/O breakpoint on 0x80 traps after the
+    // first iteration, RIP back at the instruction (SDM Vol. 3, 18.3.1.2).
+    let (s, result) = try stepFault([0xf3, 0x6e]) {
+      $0.cr4 |= DebugRegisterBit.cr4DE
+      $0[.rdx] = 0x80
+      $0[.rcx] = 3
+      $0[.rsi] = Layout.data
+      $0.dr[1] = 0x80
+      $0.dr7 = 0x400 | Self.dr7(slot: 1, rw: 2, len: 0)
+    }
+    #expect(result == Self.debugTrap)
+    #expect(s.reg(.rcx) == 2 && s.reg(.rsi) == Layout.data + 1 && s.cpu.state.rip == Layout.code)
+    #expect(s.cpu.state.dr6 == Self.dr6Reset | 0x2)
+  }
 }

@@ -5,6 +5,7 @@
 /// | instruction breakpoint (R/W = 00)  | fault | Bn         | at the instruction |
 /// | MOV DR while DR7.GD = 1            | fault | BD         | at the MOV       |
 /// | data breakpoint (R/W = 01, 11)     | trap  | Bn         | after it         |
+/// | I/O breakpoint (R/W = 10, CR4.DE)  | trap  | Bn         | after it         |
 /// | single step (TF at the start)      | trap  | BS         | after it         |
 ///
 /// A trap's DR6 carries every condition the instruction met (single step and data breakpoints
@@ -26,6 +27,8 @@ struct DebugUnit {
   /// DR7 slots enabled (L or G) with R/W = 00, and with R/W = 01 or 11: bit n for slot n.
   var instructionSlots: UInt8 = 0
   var dataSlots: UInt8 = 0
+  /// DR7 slots enabled with R/W = 10: I/O breakpoints, live while CR4.DE is set.
+  var ioSlots: UInt8 = 0
   /// B0-B3 of the data breakpoints the current instruction's accesses hit.
   var dataHits: UInt64 = 0
   /// An access of the current instruction hit a breakpoint or a watch range: a repeated string
@@ -57,19 +60,24 @@ extension X86Core {
     let dr7 = state.dr7
     var instruction: UInt8 = 0
     var data: UInt8 = 0
+    var io: UInt8 = 0
     for slot in 0..<4 where (dr7 >> (2 * UInt64(slot))) & 3 != 0 {
       switch DebugRegisterBit.condition(dr7, slot: slot) {
       case DebugRegisterBit.conditionExecute: instruction |= 1 << slot
       case DebugRegisterBit.conditionWrite, DebugRegisterBit.conditionReadWrite: data |= 1 << slot
-      default: break  // I/O breakpoints are not modelled
+      default: io |= 1 << slot
       }
     }
     // Hits of an earlier instruction must not stop a later string instruction.
     debug.iterationHit = false
     debug.instructionSlots = instruction
     debug.dataSlots = data
+    debug.ioSlots = io
     debug.checksAccesses = data != 0 || debug.hasDataRanges
-    let needed = instruction != 0 || debug.checksAccesses || debug.hasExecuteRanges || debug.pendingTrap != 0
+    // I/O slots arm the step whatever CR4.DE says (MOV CR4 need not tell the debug unit); the
+    // port check itself tests DE.
+    let needed =
+      instruction | io != 0 || debug.checksAccesses || debug.hasExecuteRanges || debug.pendingTrap != 0
     debug.armed = needed ? 1 : 0
   }
 
@@ -214,6 +222,28 @@ extension X86Core {
     if debug.hasDataRanges {
       noteWatchedAccess(
         linear: linear, size: UInt64(size), write: write, physical: physical, secondPhysical: secondPhysical)
+    }
+  }
+
+  /// I/O breakpoints (R/W = 10 with CR4.DE; SDM Vol. 3, 18.2.4): a trap after the IN, OUT,
+  /// INS or OUTS whose port bytes overlap the slot's range (aligned by LEN like a data
+  /// breakpoint). With CR4.DE clear, R/W = 10 is undefined; here it never hits.
+  @inline(__always)
+  mutating func checkIOBreakpoints(port: UInt16, size: Int) {
+    if debug.ioSlots != 0 { noteIOAccess(port: port, size: size) }
+  }
+
+  @inline(never)
+  private mutating func noteIOAccess(port: UInt16, size: Int) {
+    guard state.cr4 & DebugRegisterBit.cr4DE != 0 else { return }
+    let dr7 = state.dr7
+    for slot in 0..<4 where debug.ioSlots & (1 << slot) != 0 {
+      let length = DebugRegisterBit.length(dr7, slot: slot)
+      let start = state.dr[slot] & 0xffff & ~(length &- 1)
+      if rangesOverlap(start, length, UInt64(port), UInt64(size)) {
+        debug.dataHits |= 1 << UInt64(slot)
+        debug.iterationHit = true
+      }
     }
   }
 
