@@ -254,3 +254,42 @@ struct SingleStepTrapTests {
     #expect(s.cpu.step() == .retired)
   }
 }
+
+/// MOV SS itself holding its #DB (SDM Vol. 3, 6.8.3). MOV Sreg comes with segment loads (branch
+/// x86-protection); until the decoder knows 8E these tests are disabled, not failing. In 64-bit
+/// mode at CPL 0 a null selector may be loaded into SS, so no GDT is needed.
+struct StackSegmentLoadDebugTests {
+  static let movSSDecodes = decodeInstruction(InstructionBytes([0x8e, 0xd0]), mode: .bits64).operation != .invalid
+  static let debugTrap = StepResult.exception(X86Exception(vector: 1, kind: .trap))
+
+  @Test(.enabled(if: movSSDecodes))
+  func singleStepOverMovSSTrapsAfterTheNextInstruction() throws {
+    // mov ss, ax (8e d0); inc rax; nop — TF set: no trap after MOV SS, one after the INC.
+    let s = try makeSandbox([0x8e, 0xd0, 0x48, 0xff, 0xc0, 0x90]) {
+      $0.rflags = F.fixed | F.tf
+      $0[.rax] = 0
+    }
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.state.interruptShadow && s.cpu.state.stackSegmentShadow)
+    #expect(s.cpu.step() == Self.debugTrap)
+    #expect(s.cpu.state.rip == Layout.code + 5 && s.reg(.rax) == 1)
+    #expect(s.cpu.state.dr6 == 0xffff_0ff0 | DebugRegisterBit.dr6BS)
+    #expect(s.cpu.step() == Self.debugTrap)
+    #expect(s.cpu.state.rip == Layout.code + 6)
+  }
+
+  @Test(.enabled(if: movSSDecodes))
+  func dataBreakpointOnMovSSOperandIsHeldOneInstruction() throws {
+    // mov ss, [rbx] (8e 13) with a read/write breakpoint on [rbx]; then nop. The hit is
+    // reported after the NOP, with B0 (the POP SS / MOV SS case of CVE-2018-8897).
+    let s = try makeSandbox([0x8e, 0x13, 0x90, 0x90]) {
+      $0[.rbx] = Layout.data
+      $0.dr[0] = Layout.data
+      $0.dr7 = 0x400 | 1 | 3 << 16 | 1 << 18
+    }
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.step() == Self.debugTrap)
+    #expect(s.cpu.state.rip == Layout.code + 3 && s.cpu.state.dr6 == 0xffff_0ff0 | 0x1)
+    #expect(s.cpu.step() == .retired)
+  }
+}
