@@ -244,4 +244,42 @@ struct DataBreakpointTests {
     #expect(s.reg(.rcx) == 2 && s.reg(.rsi) == Layout.data + 1 && s.cpu.state.rip == Layout.code)
     #expect(s.cpu.state.dr6 == Self.dr6Reset | 0x2)
   }
+
+  @Test func hitsOfAnInstructionThatFaultsLaterAreDropped() throws {
+    // push qword [rbx] (ff 33) reads [rbx] (a read/write breakpoint matches), then its push
+    // faults (#SS(0), RSP non-canonical): the instruction did not complete, so no #DB trap.
+    let (s, result) = try stepFault([0xff, 0x33]) {
+      $0[.rbx] = Layout.data
+      $0[.rsp] = 0x8000_0000_0000_0008
+      $0.dr[0] = Layout.data
+      $0.dr7 = 0x400 | Self.dr7(slot: 0, rw: 3, len: 2)
+    }
+    #expect(result == .exception(.stackFault(0)))
+    #expect(s.cpu.state.dr6 == Self.dr6Reset && s.cpu.state.rip == Layout.code)
+  }
+
+  /// A bus whose port writes ask to stop the run.
+  final class StoppingBus: X86IOBus {
+    func portRead(_ port: UInt16, size: Int) -> UInt32 { 0 }
+    func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool { true }
+    func mmioRead(_ address: UInt64, size: Int) -> UInt64 { 0 }
+    func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool { false }
+  }
+
+  @Test func aTrapAfterAnIOStopIsTakenAtTheNextStep() throws {
+    // out dx, al (ee) with TF to a port that stops the run: the step reports the I/O stop,
+    // and the next step takes the single-step trap of the OUT before executing anything.
+    let s = try X86Sandbox(bus: StoppingBus())
+    try s.load(code: [0xee, 0x90], at: Layout.code)
+    var state = s.cpu.state
+    state.rip = Layout.code
+    state[.rsp] = Layout.stackTop
+    state.rflags = F.fixed | F.tf
+    s.cpu.state = state
+    #expect(s.cpu.step() == .ioStop)
+    #expect(s.cpu.state.rip == Layout.code + 1 && s.cpu.state.dr6 == Self.dr6Reset)
+    #expect(s.cpu.step() == Self.debugTrap)
+    #expect(s.cpu.state.rip == Layout.code + 1 && s.cpu.retiredInstructions == 1)
+    #expect(s.cpu.state.dr6 == Self.dr6Reset | DebugRegisterBit.dr6BS)
+  }
 }
