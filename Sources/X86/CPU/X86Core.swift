@@ -23,6 +23,9 @@ struct X86Core {
   var fetchPagePhysical: UInt64 = 0
   /// PAE paging's four PDPTE registers, loaded from CR3 (SDM Vol. 3, 4.4.1).
   var pdptes: InlineArray<4, UInt64> = .init(repeating: 0)
+  /// Debug registers' breakpoints, pending #DB traps and the host's watch ranges
+  /// (DebugExceptions.swift, WatchHooks.swift).
+  var debug = DebugUnit()
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -38,6 +41,7 @@ struct X86Core {
     fetchPageTag = 0
     codeMode = state.codeMode
     if pagingMode == .pae { reloadPDPTEsUnchecked() }
+    refreshDebugControls()
   }
 
   // MARK: Fetch and decode
@@ -93,9 +97,12 @@ struct X86Core {
 
   // MARK: Step
 
+  /// `checkDebug` is false only for the debug path's own call (DebugExceptions.swift); the
+  /// test costs one OR and one predictable branch while no breakpoint, watch or TF/RF is set.
   @inline(__always)
-  mutating func step() -> StepResult {
+  mutating func step(checkDebug: Bool = true) -> StepResult {
     if state.halted { return .halted }
+    if checkDebug && state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed != 0 { return debuggedStep() }
     let start = state.rip
     let shadow = state.interruptShadow
     do {
@@ -140,7 +147,7 @@ struct X86Core {
     while retiredInstructions &- before < maxInstructions {
       let result = step()
       // A pattern match, not `!=`: the derived == on this payload enum is an out-of-line call.
-      if case .retired = result { continue }
+      if case .retired = result, !debug.stopRun { continue }
       return (retiredInstructions &- before, result)
     }
     return (retiredInstructions &- before, .retired)

@@ -46,6 +46,8 @@ public enum Operation: UInt8, Sendable {
   case movFromCR, movToCR, clts, lmsw, smsw, invlpg, invd, rdmsr, wrmsr, rdtscp, stac, clac, rdpid
   // Legacy-mode only: BCD adjustments (AAM/AAD's base in `immediate`), PUSHA/POPA.
   case daa, das, aaa, aas, aam, aad, pusha, popa
+  /// MOV r, DRn (0F 21) and MOV DRn, r (0F 23): `reg` is the debug register, `rm` the GPR.
+  case movFromDebug, movToDebug
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it

@@ -521,6 +521,15 @@ private struct Decoder {
       result.operation = .nop
     case 0x20, 0x22: decodeMoveControlRegister(toControlRegister: opcode == 0x22)
     case 0x30: result.operation = .wrmsr
+    case 0x21, 0x23:
+      // MOV from/to DRn (SDM Vol. 2, MOV—Move to/from Debug Registers): the mod field is
+      // ignored, the operand is always a register (no SIB or displacement follows), and the
+      // size is 64 bits in 64-bit mode, 32 elsewhere, whatever the prefixes.
+      let byte = next()
+      result.reg = (byte >> 3) & 7 | (rex & 4) << 1
+      registerOperand(byte & 7 | (rex & 1) << 3)
+      result.operandSize = mode == .bits64 ? 8 : 4
+      result.operation = opcode == 0x21 ? .movFromDebug : .movToDebug
     case 0x31: result.operation = .rdtsc
     case 0x32: result.operation = .rdmsr
     case 0x38, 0x3a:

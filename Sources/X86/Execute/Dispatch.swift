@@ -106,6 +106,8 @@ extension X86Core {
     case .aad: aad(d)
     case .pusha: try pusha(d)
     case .popa: try popa(d)
+    case .movFromDebug: try movFromDebugRegister(d)
+    case .movToDebug: try movToDebugRegister(d)
     case .ud2, .invalid, .truncated: throw .invalidOpcode
     case .tooLong: throw .generalProtection(0)
     }

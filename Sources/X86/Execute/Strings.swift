@@ -4,7 +4,8 @@
 /// rSI, rDI and rCX are as wide as the address size; DF picks the direction. A repeated
 /// instruction runs all its iterations in one step; a fault part-way leaves the registers
 /// as they stand after the iterations that completed, and RIP at the instruction, so it
-/// resumes where it stopped, as on hardware.
+/// resumes where it stopped, as on hardware. A single-step trap, data breakpoint or watch hit
+/// stops it after the current iteration in the same way (`debugStopsRepeat`, DebugExceptions.swift).
 extension X86Core {
   @inline(__always)
   private mutating func stringStep(_ d: DecodedInstruction) -> UInt64 {
@@ -36,6 +37,7 @@ extension X86Core {
       advance(7, by: delta, d)
       if !repeated { return }
       decrementCount(d)
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 
@@ -48,6 +50,7 @@ extension X86Core {
       advance(7, by: delta, d)
       if !repeated { return }
       decrementCount(d)
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 
@@ -60,6 +63,7 @@ extension X86Core {
       advance(6, by: delta, d)
       if !repeated { return }
       decrementCount(d)
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 
@@ -78,6 +82,7 @@ extension X86Core {
       if !repeated { return }
       decrementCount(d)
       if zeroFlag == untilEqual { return }
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 
@@ -94,6 +99,7 @@ extension X86Core {
       if !repeated { return }
       decrementCount(d)
       if zeroFlag == untilEqual { return }
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 
@@ -106,11 +112,13 @@ extension X86Core {
     let repeated = repeats(d)
     let port = UInt16(truncatingIfNeeded: state.gpr[2])
     while !repeated || count(d) != 0 {
+      checkIOBreakpoints(port: port, size: Int(d.operandSize))
       let value = bus.portRead(port, size: Int(d.operandSize))
       try write(SegmentName.es.rawValue, state.gpr[7] & sizeMask(d.addressSize), size: d.operandSize, UInt64(value))
       advance(7, by: delta, d)
       if !repeated { return }
       decrementCount(d)
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 
@@ -122,12 +130,14 @@ extension X86Core {
     let port = UInt16(truncatingIfNeeded: state.gpr[2])
     while !repeated || count(d) != 0 {
       let value = try read(d.segment, state.gpr[6] & sizeMask(d.addressSize), size: d.operandSize)
+      checkIOBreakpoints(port: port, size: Int(d.operandSize))
       if bus.portWrite(port, size: Int(d.operandSize), value: UInt32(truncatingIfNeeded: value)) {
         ioStopRequested = true
       }
       advance(6, by: delta, d)
       if !repeated { return }
       decrementCount(d)
+      if count(d) != 0 && debugStopsRepeat(d) { return }
     }
   }
 }

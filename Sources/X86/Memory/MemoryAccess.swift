@@ -67,12 +67,21 @@ extension X86Core {
   mutating func readLinear(_ linear: UInt64, size: UInt8, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
     if kind != .execute { try checkAlignment(linear, size: size) }
     if linear & 0xfff &+ UInt64(size) <= 0x1000 {
-      return readPhysical(try translate(linear, kind), size: size)
+      let physical = try translate(linear, kind)
+      // Data breakpoints and watch ranges (DebugExceptions.swift): one flag while none is set.
+      // A read with write intent (read-modify-write) counts as a read here; its write follows.
+      if debug.checksAccesses && kind != .execute {
+        noteDataAccess(linear: linear, size: size, write: false, physical: physical, secondPhysical: 0)
+      }
+      return readPhysical(physical, size: size)
     }
     // Split across two pages: both translate before anything is read.
     let firstCount = 0x1000 - (linear & 0xfff)
     let first = try translate(linear, kind)
     let second = try translate(linear &+ firstCount, kind)
+    if debug.checksAccesses && kind != .execute {
+      noteDataAccess(linear: linear, size: size, write: false, physical: first, secondPhysical: second)
+    }
     var value: UInt64 = 0
     for index in 0..<UInt64(size) {
       let physical = index < firstCount ? first &+ index : second &+ (index - firstCount)
@@ -85,12 +94,19 @@ extension X86Core {
   mutating func writeLinear(_ linear: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
     try checkAlignment(linear, size: size)
     if linear & 0xfff &+ UInt64(size) <= 0x1000 {
-      writePhysical(try translate(linear, .write), size: size, value)
+      let physical = try translate(linear, .write)
+      if debug.checksAccesses {
+        noteDataAccess(linear: linear, size: size, write: true, physical: physical, secondPhysical: 0)
+      }
+      writePhysical(physical, size: size, value)
       return
     }
     let firstCount = 0x1000 - (linear & 0xfff)
     let first = try translate(linear, .write)
     let second = try translate(linear &+ firstCount, .write)
+    if debug.checksAccesses {
+      noteDataAccess(linear: linear, size: size, write: true, physical: first, secondPhysical: second)
+    }
     for index in 0..<UInt64(size) {
       let physical = index < firstCount ? first &+ index : second &+ (index - firstCount)
       writePhysical(physical, size: 1, value >> (index * 8))

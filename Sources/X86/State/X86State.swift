@@ -143,6 +143,9 @@ public struct X86State: Sendable {
   public var interruptShadow = false
   /// HLT executed and no interrupt has woken the processor yet.
   public var halted = false
+  /// The interrupt shadow (above) was opened by MOV SS or POP SS, not STI: it also holds off
+  /// NMIs and debug traps for one instruction (SDM Vol. 3, 6.8.3).
+  public var stackSegmentShadow = false
 
   public init() {}
 
