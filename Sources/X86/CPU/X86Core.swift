@@ -21,6 +21,9 @@ struct X86Core {
   /// page, so sequential fetches skip the TLB. Valid until the TLB is flushed, like the TLB.
   var fetchPageTag: UInt64 = 0
   var fetchPagePhysical: UInt64 = 0
+  /// Exceptions raised by instructions are delivered through the IVT/IDT (InterruptDelivery.swift)
+  /// instead of being returned as `.exception`.
+  var deliversExceptions = false
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -101,6 +104,7 @@ struct X86Core {
       if codeMode != .bits64 { next &= 0xffff_ffff }
       state.rip = next
       state.interruptShadow = false
+      if codeMode != .bits64 { try checkFetchLimit(start, decoded) }
       try execute(decoded)
     } catch {
       if error.kind == .fault {
@@ -113,6 +117,7 @@ struct X86Core {
         unsupported = nil
         return .unsupported(feature)
       }
+      if deliversExceptions { return deliverEvent(error) }
       return .exception(error)
     }
     retire()

@@ -41,6 +41,19 @@ public enum Operation: UInt8, Sendable {
   case clc, stc, cmc, cld, std, cli, sti, lahf, sahf
   case nop, ud2, hlt, cpuid, rdtsc, int3, intN, int1
   case inPort, outPort
+
+  // Protection (segmentation, privilege, interrupts); `sub` is the segment register for
+  // the Sreg forms, the ModRM.reg sub-operation for 0F 00 and 0F 01.
+  case iret, into, bound
+  case movSregRm, pushSreg, popSreg, loadFarPointer
+  /// Far JMP/CALL: ptr16:16/32 (offset in `immediate`, selector in `immediate2`) or m16:16/32/64.
+  case jmpFar, callFar, retFar
+  /// 0F 01 /0-/3: SGDT SIDT LGDT LIDT.
+  case descriptorTable
+  /// 0F 00 /0-/5: SLDT STR LLDT LTR VERR VERW.
+  case systemSegment
+  case lar, lsl, arpl
+  case syscall, sysret, sysenter, sysexit, swapgs
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it
