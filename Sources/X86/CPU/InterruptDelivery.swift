@@ -30,9 +30,13 @@ extension X86Core {
   }
 
   /// Delivers `event` (RIP already at the instruction for a fault, after it for a trap or
-  /// interrupt), escalating faults raised on the way.
-  mutating func deliverEvent(_ event: X86Exception) -> StepResult {
+  /// interrupt), escalating faults raised on the way. `instructionStart` is the RIP of the
+  /// instruction that raised it: when INT n, INT3 or INTO cannot be delivered, the fault that
+  /// results belongs to that instruction, which then did not complete (RIP back at it, not
+  /// retired), as SDM Vol. 2, INT n describes for its #GP/#NP/#SS/#TS.
+  mutating func deliverEvent(_ event: X86Exception, instructionStart: UInt64? = nil) -> StepResult {
     var current = event
+    var restart = X86Core.isSoftware(event) ? instructionStart : nil
     while true {
       do {
         try deliverOnce(current)
@@ -43,6 +47,13 @@ extension X86Core {
         if let feature = unsupported {
           unsupported = nil
           return .unsupported(feature)
+        }
+        if let start = restart {
+          // The INT did not complete after all: undo its retirement.
+          state.rip = start
+          retiredInstructions &-= 1
+          state.tsc &-= 1
+          restart = nil
         }
         let first = X86Core.eventClass(current)
         let second = X86Core.eventClass(error)
@@ -69,8 +80,10 @@ extension X86Core {
     }
     // The flags image: for a fault, RF = 1 so that IRET does not re-raise an instruction
     // breakpoint on restart (SDM Vol. 3, 17.3.1.1); an instruction-breakpoint #DB itself pushes RF as is.
+    // A trap or INT n pushes RF = 0: the instruction that raised it had cleared RF on starting.
     var image = state.rflags
     if event.kind == .fault && event.vector != X86Exception.Vector.debug { image |= RFlagsBit.resume }
+    if event.kind == .trap || event.kind == .softwareInterrupt { image &= ~RFlagsBit.resume }
     if state.longModeActive {
       try deliverLong(event, software: software, ext: ext, image: image)
     } else {

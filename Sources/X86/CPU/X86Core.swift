@@ -117,7 +117,7 @@ struct X86Core {
         unsupported = nil
         return .unsupported(feature)
       }
-      if deliversExceptions { return deliverEvent(error) }
+      if deliversExceptions { return deliverEvent(error, instructionStart: start) }
       return .exception(error)
     }
     retire()
