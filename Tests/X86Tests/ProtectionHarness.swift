@@ -104,7 +104,8 @@ extension X86Sandbox {
   }
 
   func stackWords(_ count: Int) throws -> [UInt16] {
-    let base = cpu.state[.ss].base + (cpu.state[.rsp] & 0xffff)
+    let mask: UInt64 = cpu.state[.ss].defaultBig ? 0xffff_ffff : 0xffff
+    let base = cpu.state[.ss].base + (cpu.state[.rsp] & mask)
     return try (0..<count).map { try load16(base + UInt64($0) * 2) }
   }
 }

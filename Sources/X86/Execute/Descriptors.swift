@@ -31,10 +31,12 @@ struct SegmentDescriptor {
   var gateSelector: UInt16 { UInt16(truncatingIfNeeded: raw >> 16) }
   var gateOffset: UInt64 { raw & 0xffff | (raw >> 32) & 0xffff_0000 }
 
-  /// The hidden part a segment register holds after loading this descriptor.
+  /// The hidden part a segment register holds after loading this descriptor: with the
+  /// accessed bit set for code and data, since the load sets it in the table too.
   func segment(selector: UInt16) -> SegmentRegister {
     SegmentRegister(
-      selector: selector, base: base, limit: limit, type: type, isCodeOrData: isCodeOrData, dpl: dpl,
+      selector: selector, base: base, limit: limit, type: isCodeOrData ? type | 1 : type,
+      isCodeOrData: isCodeOrData, dpl: dpl,
       present: present, longMode: longMode, defaultBig: defaultBig, granularity: granularity,
       available: raw >> 52 & 1 != 0)
   }
