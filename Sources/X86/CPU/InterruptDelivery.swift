@@ -209,7 +209,7 @@ extension X86Core {
       try setAccessed(ssDescriptor, at: ssAddress)
       state[.ss] = ss
     }
-    state[.cs] = code.segment(selector: gate.gateSelector & 0xfffc | UInt16(newCPL))
+    state[.cs] = code.codeSegment(selector: gate.gateSelector, cpl: newCPL)
     setStackPointer(sp, width)
     state.rip = offset
     clearFlagsOnEntry(interruptGate: gate.type & 1 == 0)
@@ -300,7 +300,7 @@ extension X86Core {
     try setAccessed(code, at: codeAddress)
     // A privilege change loads SS with a null selector whose RPL is the new CPL (SDM Vol. 3, 6.14.4).
     if newCPL < cpl { state[.ss] = .null(selector: UInt16(newCPL), dpl: newCPL) }
-    state[.cs] = code.segment(selector: gate.gateSelector & 0xfffc | UInt16(newCPL))
+    state[.cs] = code.codeSegment(selector: gate.gateSelector, cpl: newCPL)
     state.gpr[4] = rsp
     state.rip = offset
     clearFlagsOnEntry(interruptGate: gate.type & 1 == 0)

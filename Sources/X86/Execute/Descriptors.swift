@@ -27,6 +27,15 @@ struct SegmentDescriptor {
     return granularity ? raw20 << 12 | 0xfff : raw20
   }
 
+  /// The hidden part CS holds when running at `cpl`. The interpreter reads CPL from CS.DPL,
+  /// so for a conforming segment (whose DPL may be below CPL, SDM Vol. 3, 5.8.1.2) the hidden
+  /// DPL is the CPL; for a non-conforming one the two are equal anyway.
+  func codeSegment(selector: UInt16, cpl: UInt8) -> SegmentRegister {
+    var segment = segment(selector: selector & 0xfffc | UInt16(cpl))
+    segment.dpl = cpl
+    return segment
+  }
+
   // Gates (SDM Vol. 3, 5.8.3 and 6.11).
   var gateSelector: UInt16 { UInt16(truncatingIfNeeded: raw >> 16) }
   var gateOffset: UInt64 { raw & 0xffff | (raw >> 32) & 0xffff_0000 }

@@ -38,7 +38,7 @@ extension X86Core {
     }
     if !descriptor.present { throw .segmentNotPresent(error) }
     let target = try returnTarget(descriptor, selector, offset, size: size)
-    return (descriptor.segment(selector: selector & 0xfffc | UInt16(cpl)), descriptor, address, target)
+    return (descriptor.codeSegment(selector: selector, cpl: cpl), descriptor, address, target)
   }
 
   /// The new RIP for a far transfer into `descriptor`: canonical for a 64-bit segment, else
@@ -160,7 +160,7 @@ extension X86Core {
       let (ss, ssDescriptor, ssAddress) = try checkedReturnStack(ssSelector, rpl: rpl, to64: to64)
       try setAccessed(code, at: codeAddress)
       if let ssDescriptor { try setAccessed(ssDescriptor, at: ssAddress) }
-      state[.cs] = code.segment(selector: selector)
+      state[.cs] = code.codeSegment(selector: selector, cpl: rpl)
       state[.ss] = ss
       codeSegmentChanged()
       let width = stackAddressSize
@@ -170,7 +170,7 @@ extension X86Core {
       return
     }
     try setAccessed(code, at: codeAddress)
-    state[.cs] = code.segment(selector: selector)
+    state[.cs] = code.codeSegment(selector: selector, cpl: rpl)
     state.rip = target
     adjustStackPointer(by: 2 * slot &+ d.immediate)
     codeSegmentChanged()
@@ -258,7 +258,7 @@ extension X86Core {
     let oldFlags = state.rflags
     state.rflags = oldFlags & ~changeable | flags & changeable
 
-    state[.cs] = code.segment(selector: selector)
+    state[.cs] = code.codeSegment(selector: selector, cpl: rpl)
     state.rip = target
     if popsStack {
       state[.ss] = newSS
