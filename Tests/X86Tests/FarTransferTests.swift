@@ -130,3 +130,64 @@ struct FarTransferTests {
     #expect(s.rflags == F.fixed | F.cf)
   }
 }
+
+/// Call gates (SDM Vol. 3, 5.8.3-5.8.6; Vol. 2, CALL "CALL-GATE").
+struct CallGateTests {
+  @Test func callGateToInnerLevelCopiesParametersAndRetfReturns() throws {
+    // At CPL 3: call 0x6b:0 through a DPL-3 32-bit call gate (selector 0x68) to code0 with
+    // 2 parameters. The new stack (SS0:ESP0 from the TSS) gets SS, ESP, the 2 parameters,
+    // CS, EIP; retf 8 returns and releases them on both stacks.
+    let s = try PM.sandbox([0x9a, 0x00, 0x00, 0x00, 0x00, 0x6b, 0x00, 0x90], cpl: 3) {
+      $0.gdtr.limit = 0x6f
+      $0[.rsp] = Layout.stackTop - 8
+    }
+    try s.store64(
+      Desc.gate32(offset: SysLayout.handler, selector: UInt64(PM.code0), type: 12, dpl: 3) | 2 << 32,
+      SysLayout.gdt + 0x68)
+    try s.store32(0x1111, Layout.stackTop - 8)
+    try s.store32(0x2222, Layout.stackTop - 4)
+    try s.load(code: [0xca, 0x08, 0x00], at: SysLayout.handler)
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.state.cpl == 0 && s.cpu.state.rip == SysLayout.handler && s.cpu.state[.ss].selector == PM.data0)
+    #expect(s.reg(.rsp) == SysLayout.kernelStack - 24)
+    let frame = try s.stackDwords(6)
+    #expect(
+      frame == [
+        UInt32(Layout.code + 7), UInt32(PM.code3), 0x1111, 0x2222, UInt32(Layout.stackTop - 8), UInt32(PM.data3),
+      ])
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.state.cpl == 3 && s.cpu.state.rip == Layout.code + 7 && s.reg(.rsp) == Layout.stackTop)
+  }
+
+  @Test func sixtyFourBitCallGate() throws {
+    // call far [rax] (FF /3) at CPL 3 through a 16-byte call gate at GDT 0x58: RSP0 from the
+    // TSS, SS null, and SS, RSP, CS, RIP pushed as quadwords.
+    let s = try makeSandbox([0xff, 0x18])
+    try s.installLongModeTables()
+    s.cpu.deliversExceptions = false
+    let (low, high) = Desc.gate64(offset: 0xffff_8000_0000_1000, selector: 0x08, type: 12, dpl: 3)
+    try s.store64(low, SysLayout.gdt + 0x58)
+    try s.store64(high, SysLayout.gdt + 0x60)
+    s.cpu.state.gdtr.limit = 0x67
+    try s.store32(0, Layout.data)
+    try s.store16(0x5b, Layout.data + 4)
+    s.enterUserMode64()
+    s.cpu.state[.rax] = Layout.data
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.state.rip == 0xffff_8000_0000_1000 && s.cpu.state.cpl == 0 && s.cpu.state[.ss].selector == 0)
+    #expect(s.reg(.rsp) == SysLayout.kernelStack - 32)
+    #expect(
+      try s.stackQuads(4) == [Layout.code + 2, UInt64(Sel.userCode64 | 3), Layout.stackTop, UInt64(Sel.userData | 3)])
+  }
+
+  @Test func gateChecks() throws {
+    // A JMP through a gate cannot raise privilege: #GP(code selector). A gate whose DPL is
+    // below CPL: #GP(gate selector).
+    let s = try PM.sandbox([0xea, 0x00, 0x00, 0x00, 0x00, 0x6b, 0x00], cpl: 3) { $0.gdtr.limit = 0x6f }
+    s.cpu.deliversExceptions = false
+    try s.store64(Desc.gate32(offset: 0, selector: UInt64(PM.code0), type: 12, dpl: 3), SysLayout.gdt + 0x68)
+    #expect(s.cpu.step() == .exception(.generalProtection(UInt32(PM.code0))))
+    try s.store64(Desc.gate32(offset: 0, selector: UInt64(PM.code0), type: 12, dpl: 0), SysLayout.gdt + 0x68)
+    #expect(s.cpu.step() == .exception(.generalProtection(0x68)))
+  }
+}

@@ -219,7 +219,7 @@ extension X86Core {
   /// SS:ESP for privilege level `dpl` from the current 32-bit (or 16-bit) TSS, with the
   /// checks of SDM Vol. 3, 6.12.1 and table 7-1: #TS for a bad selector or descriptor, #SS
   /// when not present.
-  private mutating func innerStack(_ dpl: UInt8, ext: UInt32) throws(X86Exception) -> (
+  mutating func innerStack(_ dpl: UInt8, ext: UInt32) throws(X86Exception) -> (
     SegmentRegister, SegmentDescriptor, UInt64, UInt64
   ) {
     let tr = state.tr
@@ -309,7 +309,7 @@ extension X86Core {
 
   /// An 8-byte field of the 64-bit TSS (RSPn, ISTn): #TS(TR selector) beyond its limit, and
   /// #SS(EXT) when the stack address is not canonical (SDM Vol. 3, 6.14.5).
-  private mutating func tss64Field(_ offset: UInt64, ext: UInt32) throws(X86Exception) -> UInt64 {
+  mutating func tss64Field(_ offset: UInt64, ext: UInt32) throws(X86Exception) -> UInt64 {
     if offset + 7 > UInt64(state.tr.limit) {
       throw .invalidTSS(X86Core.selectorError(state.tr.selector, ext: ext))
     }

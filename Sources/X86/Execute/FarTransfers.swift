@@ -1,7 +1,7 @@
 /// Far JMP, far CALL, far RET and IRET (SDM Vol. 2, JMP, CALL, RET, IRET "Operation"; Vol. 3,
 /// 5.8). Every check and every stack read comes first; registers change only at the end, so
-/// a fault leaves the instruction undone. Call gates are not modelled (#GP(selector)); a
-/// TSS or task gate as a target, or IRET with NT outside IA-32e mode, is a task switch:
+/// a fault leaves the instruction undone. Call gates are in CallGates.swift; a TSS or task
+/// gate as a target, or IRET with NT outside IA-32e mode, is a task switch:
 /// `.unsupported(.taskSwitch)`.
 extension X86Core {
   // MARK: Far JMP / CALL
@@ -26,7 +26,7 @@ extension X86Core {
       case 1, 5, 9:
         unsupported = .taskSwitch
         throw .generalProtection(error)
-      default: throw .generalProtection(error)  // call gates (4, 12) are not modelled
+      default: throw .generalProtection(error)
       }
     }
     guard descriptor.isCode else { throw .generalProtection(error) }
@@ -68,6 +68,9 @@ extension X86Core {
   /// JMP ptr16:16/32 (EA: offset in `immediate`, selector in `immediate2`) or m16:16/32/64 (FF /5).
   mutating func jmpFar(_ d: DecodedInstruction) throws(X86Exception) {
     let (selector, offset) = try farPointer(d)
+    if state.cr0 & ControlBit.cr0PE != 0, let (gate, address) = try callGate(selector) {
+      return try transferThroughCallGate(gate, at: address, selector, call: false)
+    }
     let (cs, descriptor, address, target) = try farTarget(selector, offset, size: d.operandSize)
     try commitCodeSegment(cs, descriptor, address, rip: target)
   }
@@ -75,6 +78,9 @@ extension X86Core {
   /// CALL ptr16:16/32 or m16:16/32/64: pushes CS then the return offset, each at the operand size.
   mutating func callFar(_ d: DecodedInstruction) throws(X86Exception) {
     let (selector, offset) = try farPointer(d)
+    if state.cr0 & ControlBit.cr0PE != 0, let (gate, address) = try callGate(selector) {
+      return try transferThroughCallGate(gate, at: address, selector, call: true)
+    }
     let (cs, descriptor, address, target) = try farTarget(selector, offset, size: d.operandSize)
     let size = d.operandSize
     let width = stackAddressSize
