@@ -241,3 +241,72 @@ struct RealModeDeliveryTests {
     #expect(try s.stackWords(2) == [0x100, 0x1000])
   }
 }
+
+/// More delivery rules: #TS from a bad TSS stack, INT1 vs INT3 DPL checks, delivery from
+/// compatibility mode, an error code pushed for #AC.
+struct DeliveryRuleTests {
+  @Test func badStackSelectorInTheTSSIsInvalidTSS() throws {
+    // 32-bit: int 0x80 from CPL 3 with SS0 = a DPL-3 segment: #TS(SS0 selector) (SDM Vol. 3,
+    // 6.12.1 and table 7-1). Its own gate leads to CPL 0 too and hits the same #TS: a
+    // contributory pair, so #DF, whose delivery hits it once more: shutdown.
+    let s = try PM.sandbox([0xcd, 0x80], cpl: 3)
+    try PM.gate(s, 0x80, offset: SysLayout.handler, dpl: 3)
+    try s.store32(UInt32(PM.data3), SysLayout.tss + 8)
+    s.cpu.deliversExceptions = true
+    #expect(s.cpu.step() == .tripleFault)
+    #expect(s.cpu.state.rip == Layout.code && s.cpu.retiredInstructions == 0)
+    // With #TS's gate going to a conforming handler (runs at CPL 3 on the user stack): #TS(0x23) with EXT 0.
+    let t = try PM.sandbox([0xcd, 0x80], cpl: 3)
+    try PM.gate(t, 0x80, offset: SysLayout.handler, dpl: 3)
+    try t.store64(Desc.gate32(offset: SysLayout.handler, selector: UInt64(PM.conforming)), SysLayout.idt + 10 * 8)
+    try t.store32(UInt32(PM.data3), SysLayout.tss + 8)
+    #expect(t.cpu.step() == .delivered(.invalidTSS(0x20)))
+    #expect(t.cpu.state.cpl == 3 && t.cpu.state[.cs].selector == PM.conforming | 3)
+    #expect(try t.stackDwords(2) == [0x20, UInt32(Layout.code)])
+  }
+
+  @Test func int1SkipsTheDPLCheckThatINT3Makes() throws {
+    // Gates 1 and 3 with DPL 0, at CPL 3: INT3 is #GP(3·8 + 2); INT1 (F1) is delivered
+    // (SDM Vol. 3, 6.12.1.1: the DPL check is for INT n, INT3 and INTO only).
+    let s = try makeSandbox([0xcc])
+    try s.installLongModeTables()
+    let (low, high) = Desc.gate64(offset: SysLayout.handler + 0x30, dpl: 0)
+    try s.store64(low, SysLayout.idt + 3 * 16)
+    try s.store64(high, SysLayout.idt + 3 * 16 + 8)
+    s.enterUserMode64()
+    #expect(s.cpu.step() == .delivered(.generalProtection(0x1a)))
+    let t = try makeSandbox([0xf1])
+    try t.installLongModeTables()
+    t.enterUserMode64()
+    #expect(t.cpu.step() == .delivered(X86Exception(vector: 1, kind: .trap)))
+    #expect(t.cpu.state.rip == SysLayout.handler + 0x10)
+    #expect(try t.stackQuads(1) == [Layout.code + 1])
+  }
+
+  @Test func compatibilityModeDeliveryUses64BitGates() throws {
+    // ud2 in compatibility mode at CPL 3: the 64-bit IDT, RSP0, SS:RSP pushed, 64-bit handler.
+    let s = try makeSandbox([0x0f, 0x0b])
+    try s.installLongModeTables()
+    var state = s.cpu.state
+    state[.cs] = SegmentDescriptor(raw: Desc.code32(dpl: 3)).segment(selector: Sel.userCode32 | 3)
+    state[.ss] = .flatData(selector: Sel.userData | 3, dpl: 3)
+    s.cpu.state = state
+    #expect(s.cpu.step() == .delivered(.invalidOpcode))
+    #expect(s.cpu.state.codeMode == .bits64 && s.cpu.state.rip == SysLayout.handler + 6 * 16)
+    #expect(
+      try s.stackQuads(5) == [
+        Layout.code, UInt64(Sel.userCode32 | 3), F.fixed | 0x1_0000, Layout.stackTop, UInt64(Sel.userData | 3),
+      ])
+  }
+
+  @Test func alignmentCheckPushesErrorCodeZero() throws {
+    // mov eax, [0x200001] at CPL 3 with CR0.AM and RFLAGS.AC: #AC(0), error code 0 pushed.
+    let s = try makeSandbox([0x8b, 0x04, 0x25, 0x01, 0x00, 0x20, 0x00])
+    try s.installLongModeTables()
+    s.enterUserMode64()
+    s.cpu.state.cr0 |= ControlBit.cr0AM
+    s.cpu.state.rflags = F.fixed | 0x4_0000
+    #expect(s.cpu.step() == .delivered(X86Exception(vector: 17, errorCode: 0)))
+    #expect(try s.stackQuads(2) == [0, Layout.code])
+  }
+}

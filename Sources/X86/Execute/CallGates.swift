@@ -58,6 +58,8 @@ extension X86Core {
     }
     let returnCS = UInt64(state[.cs].selector)
     let returnIP = state.rip
+    // The accessed bit first: nothing below may fault once a register has changed.
+    try setAccessed(code, at: codeAddress)
     if newCPL < cpl {
       try callToInnerLevel(gate, newCPL: newCPL, slot: slot, returnCS: returnCS, returnIP: returnIP)
     } else {
@@ -69,7 +71,6 @@ extension X86Core {
       try write(SegmentName.ss.rawValue, ipSlot, size: slot, returnIP & sizeMask(slot))
       setStackPointer(ipSlot, width)
     }
-    try setAccessed(code, at: codeAddress)
     state[.cs] = newCS
     state.rip = offset
     codeSegmentChanged()
@@ -113,8 +114,8 @@ extension X86Core {
       try pushNew(&self, try read(SegmentName.ss.rawValue, offset, size: slot))
     }
     try pushNew(&self, returnCS)
-    try pushNew(&self, returnIP)
     try setAccessed(ssDescriptor, at: ssAddress)
+    try pushNew(&self, returnIP)
     state[.ss] = ss
     setStackPointer(sp, width)
   }
