@@ -191,3 +191,25 @@ struct CallGateTests {
     #expect(s.cpu.step() == .exception(.generalProtection(0x68)))
   }
 }
+
+/// Real-address mode far transfers: CS = selector, base = selector·16 (SDM Vol. 2, JMP/CALL/RET "real-address mode").
+struct RealModeFarTransferTests {
+  @Test func farCallAndReturn() throws {
+    // call 0x2000:0x0010 from 1000:0100, then retf.
+    let s = try X86Sandbox()
+    try s.load(code: [0x9a, 0x10, 0x00, 0x00, 0x20], at: 0x1_0100)
+    try s.load(code: [0xcb], at: 0x2_0010)
+    var state = X86State()
+    state[.cs] = SegmentRegister(selector: 0x1000, base: 0x1_0000, type: 0xb)
+    state[.ss] = SegmentRegister(selector: 0x3000, base: 0x3_0000)
+    state.rip = 0x100
+    state[.rsp] = 0x100
+    s.cpu.state = state
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.state[.cs].selector == 0x2000 && s.cpu.state[.cs].base == 0x2_0000 && s.cpu.state.rip == 0x10)
+    #expect(s.cpu.state[.cs].limit == 0xffff && s.reg(.rsp) == 0xfc)
+    #expect(try s.stackWords(2) == [0x105, 0x1000])
+    #expect(s.cpu.step() == .retired)
+    #expect(s.cpu.state[.cs].selector == 0x1000 && s.cpu.state.rip == 0x105 && s.reg(.rsp) == 0x100)
+  }
+}
