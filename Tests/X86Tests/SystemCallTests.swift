@@ -202,3 +202,26 @@ struct DescriptorTableTests {
     #expect(t.cpu.step() == .retired && t.reg(.rax) == 0x13 && t.rflags & F.zf == 0)
   }
 }
+
+/// The LDT: LLDT then a segment load through a TI = 1 selector (SDM Vol. 3, 3.5.1).
+struct LocalDescriptorTableTests {
+  @Test func lldtThenLoadFromTheLDT() throws {
+    // lldt ax (0x68: an LDT at 0xb000, limit 0xf); mov ds, cx (0x0c: LDT entry 1, RPL 0).
+    let s = try PM.sandbox([0x0f, 0x00, 0xd0, 0x8e, 0xd9]) {
+      $0.gdtr.limit = 0x6f
+      $0[.rax] = 0x68
+      $0[.rcx] = 0x0c
+    }
+    s.cpu.deliversExceptions = false
+    try s.store64(Desc.segment(base: 0xb000, limit: 0xf, type: 2, s: false, g: false), SysLayout.gdt + 0x68)
+    try s.store64(Desc.segment(base: 0x12_3000, limit: 0xff, type: 2, db: true, g: false), 0xb008)
+    #expect(s.cpu.run(maxInstructions: 2).executed == 2)
+    #expect(s.cpu.state.ldtr.selector == 0x68 && s.cpu.state.ldtr.base == 0xb000 && s.cpu.state.ldtr.limit == 0xf)
+    #expect(s.cpu.state[.ds].base == 0x12_3000 && s.cpu.state[.ds].limit == 0xff && s.cpu.state[.ds].selector == 0x0c)
+    // LDT entry 2 (selector 0x14) lies beyond the LDT's limit: #GP(0x14).
+    try s.load(code: [0x8e, 0xd9], at: Layout.code)
+    s.cpu.state.rip = Layout.code
+    s.cpu.state[.rcx] = 0x14
+    #expect(s.cpu.step() == .exception(.generalProtection(0x14)))
+  }
+}
