@@ -309,4 +309,23 @@ struct DeliveryRuleTests {
     #expect(s.cpu.step() == .delivered(X86Exception(vector: 17, errorCode: 0)))
     #expect(try s.stackQuads(2) == [0, Layout.code])
   }
+
+  @Test func handlerCodeSegmentChecks() throws {
+    // #UD through a gate whose selector names a 32-bit code segment: #GP(0x40 | EXT); through
+    // one whose code segment is not present: #NP(0x50 | EXT). #UD is benign, so these are
+    // delivered in turn (SDM Vol. 3, 6.14.1 and table 6-5).
+    let s = try makeSandbox([0x0f, 0x0b])
+    try s.installLongModeTables()
+    let (low, high) = Desc.gate64(offset: SysLayout.handler, selector: 0x40)
+    try s.store64(low, SysLayout.idt + 6 * 16)
+    try s.store64(high, SysLayout.idt + 6 * 16 + 8)
+    #expect(s.cpu.step() == .delivered(.generalProtection(0x41)))
+    let t = try makeSandbox([0x0f, 0x0b])
+    try t.installLongModeTables()
+    let (low2, high2) = Desc.gate64(offset: SysLayout.handler, selector: 0x50)
+    try t.store64(low2, SysLayout.idt + 6 * 16)
+    try t.store64(high2, SysLayout.idt + 6 * 16 + 8)
+    try t.store64(Desc.code64() & ~(1 << 47), SysLayout.gdt + 0x50)
+    #expect(t.cpu.step() == .delivered(.segmentNotPresent(0x51)))
+  }
 }
