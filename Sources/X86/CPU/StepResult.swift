@@ -6,7 +6,7 @@ public enum StepResult: Sendable, Equatable {
   /// which a later engine delivers.
   case halted
   /// The instruction raised an exception. Faults leave RIP at the instruction and its effects
-  /// undone; traps and INT n leave RIP after it. Not yet delivered through the IDT.
+  /// undone; traps and INT n leave RIP after it. Undelivered (`X86CPU.deliversExceptions` off).
   case exception(X86Exception)
   /// The instruction retired and the I/O bus asked to stop (a debug-exit port, say).
   case ioStop

@@ -1,5 +1,5 @@
-/// An exception an instruction raised, as the step's result (delivery through the IDT is a
-/// later step; this carries what delivery will need).
+/// An exception an instruction raised (or an interrupt to deliver): the step's result, and
+/// what delivery through the IVT/IDT (InterruptDelivery.swift) works from.
 public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible {
   public enum Kind: UInt8, Sendable {
     /// RIP stays at the faulting instruction, whose effects are undone (SDM Vol. 3, 6.5).
