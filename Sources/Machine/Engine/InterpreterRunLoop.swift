@@ -47,13 +47,15 @@ extension Machine {
   /// What one interpreter stop means for a plain run; nil to go on.
   public func interpreterOutcome(of stop: StepResult, on vcpu: InterpreterVCPU) -> RunOutcome? {
     switch stop {
-    case .retired, .halted:
+    case .retired, .halted, .delivered:
       return nil
+    case .tripleFault:
+      return .tripleFault(snapshot(vcpu))
     case .ioStop:
       return outcome(of: vcpu.takeDeviceAction())
     case .exception(let exception):
-      return .internalError(
-        description: "the interpreter cannot deliver \(exception) to the guest yet", snapshot(vcpu))
+      // Not reached while the vCPU delivers exceptions (it always does here).
+      return .internalError(description: "undelivered \(exception)", snapshot(vcpu))
     case .unsupported(let feature):
       return .internalError(description: "the interpreter does not implement \(feature)", snapshot(vcpu))
     }

@@ -25,6 +25,7 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
     self.id = id
     cpu = X86CPU(memory: memory)
     cpu.state = .powerOn()  // the boot vCPU's entry state is applied later, as on KVM
+    cpu.deliversExceptions = true  // an engine delivers what its guest raises, as a CPU does
     waitingForStartup = id != 0
   }
 

@@ -7,17 +7,19 @@
 /// | 1 | EAX | 0x000006f1 | family 6, model 15, stepping 1 (a neutral signature) |
 /// | 1 | EDX | TSC (4), CX8 (8), CMOV (15) | RDTSC, CMPXCHG8B, CMOVcc |
 /// | 1 | EDX | PSE (3), MSR (5), PAE (6), PGE (13), PAT (16), PSE-36 (17) | 4 MiB pages, RDMSR/WRMSR, PAE paging, global pages, IA32_PAT, 4 MiB pages above 4 GiB |
+/// | 1 | EDX | DE (2), SEP (11) | CR4.DE (I/O breakpoints, DR4/DR5 #UD), SYSENTER/SYSEXIT |
 /// | 7.0 | EBX | SMEP (7), SMAP (20) | CR4.SMEP, CR4.SMAP with STAC/CLAC |
 /// | 7.0 | ECX | RDPID (22) | RDPID (IA32_TSC_AUX) |
 /// | 1 | ECX | CX16 (13) | CMPXCHG16B |
 /// | 8000_0000h | EAX | 8000_0008h | highest extended leaf |
 /// | 8000_0001h | EDX | NX (20), LM (29) | execute-disable, 64-bit mode |
+/// | 8000_0001h | EDX | SYSCALL (11) | SYSCALL/SYSRET (in 64-bit mode, Intel's rules) |
 /// | 8000_0001h | EDX | Page1GB (26), RDTSCP (27) | 1 GiB pages in 4-level paging, RDTSCP and IA32_TSC_AUX |
 /// | 8000_0001h | ECX | LAHF-SAHF (0) | LAHF/SAHF in 64-bit mode |
 /// | 8000_0008h | EAX | 0x302e | 46 physical, 48 linear address bits |
 ///
 /// Not advertised (so software must not use them): x87 (FPU), MMX, SSE/SSE2/FXSR (storage only
-/// so far), MTRR/APIC/SEP/SYSCALL/MCE/MCA, POPCNT/LZCNT/BMI. Linux needs several
+/// so far), MTRR/APIC/MCE/MCA, POPCNT/LZCNT/BMI. Linux needs several
 /// of those; they come with the instructions. Leaves above the maximum return zeros (Intel
 /// returns the highest basic leaf's data there; zeros are simpler), and so do leaves 2-6 and
 /// leaf 7's other subleaves.
@@ -39,10 +41,10 @@ public enum CPUIDModel {
     case 1:
       Leaf(
         eax: 0x0000_06f1, ebx: 0, ecx: 1 << 13,
-        edx: 1 << 4 | 1 << 8 | 1 << 15 | 1 << 3 | 1 << 5 | 1 << 6 | 1 << 13 | 1 << 16 | 1 << 17)
+        edx: 1 << 4 | 1 << 8 | 1 << 15 | 1 << 3 | 1 << 5 | 1 << 6 | 1 << 13 | 1 << 16 | 1 << 17 | 1 << 2 | 1 << 11)
     case 7 where subleaf == 0: Leaf(eax: 0, ebx: 1 << 7 | 1 << 20, ecx: 1 << 22, edx: 0)
     case 0x8000_0000: Leaf(eax: 0x8000_0008, ebx: 0, ecx: 0, edx: 0)
-    case 0x8000_0001: Leaf(eax: 0, ebx: 0, ecx: 1, edx: 1 << 20 | 1 << 29 | 1 << 26 | 1 << 27)
+    case 0x8000_0001: Leaf(eax: 0, ebx: 0, ecx: 1, edx: 1 << 20 | 1 << 29 | 1 << 26 | 1 << 27 | 1 << 11)
     case 0x8000_0008: Leaf(eax: 0x302e, ebx: 0, ecx: 0, edx: 0)
     default: Leaf(eax: 0, ebx: 0, ecx: 0, edx: 0)
     }

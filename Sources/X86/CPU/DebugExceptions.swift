@@ -22,6 +22,8 @@ struct DebugUnit {
 
   /// Nonzero when the step must take the debug path whatever TF and RF say.
   var armed: UInt64 = 0
+  /// Set while an instruction-breakpoint #DB is being delivered: its flags image keeps RF as it is.
+  var deliveringInstructionBreakpoint = false
   /// Data accesses must be compared with breakpoints or watch ranges.
   var checksAccesses = false
   /// DR7 slots enabled (L or G) with R/W = 00, and with R/W = 01 or 11: bit n for slot n.
@@ -106,10 +108,16 @@ extension X86Core {
   }
 
   /// The one place where the debug path hands a #DB it raised itself (instruction breakpoint,
-  /// single step, data breakpoint) to the step's caller; the general-detect fault is thrown by
-  /// MOV DR like any instruction's exception. With IDT delivery (InterruptDelivery.swift, branch
-  /// x86-protection) this becomes `deliversExceptions ? deliverEvent(error) : .exception(error)`.
-  mutating func reportDebugException(_ error: X86Exception) -> StepResult { .exception(error) }
+  /// single step, data breakpoint) to the step's caller, or delivers it through the IDT; the
+  /// general-detect fault is thrown by MOV DR like any instruction's exception. An
+  /// instruction-breakpoint fault pushes RF as it is (0: the breakpoint fired), unlike every
+  /// other fault (SDM Vol. 3, 18.3.1.1), which the delivery learns from `instructionBreakpoint`.
+  mutating func reportDebugException(_ error: X86Exception) -> StepResult {
+    guard deliversExceptions else { return .exception(error) }
+    debug.deliveringInstructionBreakpoint = error.kind == .fault
+    defer { debug.deliveringInstructionBreakpoint = false }
+    return deliverEvent(error)
+  }
 
   // MARK: The step with debug checks
 

@@ -6,17 +6,29 @@ public enum StepResult: Sendable, Equatable {
   /// which a later engine delivers.
   case halted
   /// The instruction raised an exception. Faults leave RIP at the instruction and its effects
-  /// undone; traps and INT n leave RIP after it. Not yet delivered through the IDT.
+  /// undone; traps and INT n leave RIP after it. Undelivered (`X86CPU.deliversExceptions` off).
   case exception(X86Exception)
   /// The instruction retired and the I/O bus asked to stop (a debug-exit port, say).
   case ioStop
   /// The guest needs something the interpreter does not model yet.
   case unsupported(UnsupportedFeature)
+  /// With `X86CPU.deliversExceptions`: the instruction (or `deliverExternalInterrupt`/
+  /// `deliverNMI`) raised this event and it was delivered through the IVT/IDT: the CPU is at
+  /// the handler's first instruction. For a fault nothing of the instruction retired. When
+  /// delivery itself faulted, this is the event finally delivered (a #DF, say).
+  case delivered(X86Exception)
+  /// A fault while delivering a double fault: the processor shut down (SDM Vol. 3, 6.15,
+  /// interrupt 8). The state is as before the faulting instruction; a platform resets.
+  case tripleFault
 }
 
-/// What `StepResult.unsupported` names. Empty today: 32-bit and PAE paging, once the one
-/// case here, are implemented.
+/// What `StepResult.unsupported` names: architectural features the interpreter does not model.
 public enum UnsupportedFeature: Sendable, Equatable {
+  /// A task switch: a task gate in the IDT, a far JMP/CALL to a TSS or task gate, or IRET
+  /// with NT set outside IA-32e mode. Hardware task switching is not modelled.
+  case taskSwitch
+  /// Virtual-8086 mode (IRET to VM = 1, or delivery from it) is not modelled.
+  case virtual8086
 }
 
 /// Port I/O and MMIO as the interpreter sees them. I/O is not a hot path, so it is reached

@@ -41,4 +41,42 @@ public final class X86CPU {
   /// Forgets every decoded instruction (after the host wrote guest code behind the CPU's back:
   /// writes through the CPU itself are tracked).
   public func invalidateDecodedInstructions() { core.decodeCache.flush() }
+
+  /// When true, an exception an instruction raises is delivered through the IVT/IDT and
+  /// `step()` returns `.delivered` (or `.tripleFault`); when false (the default, for tests
+  /// and the differential tester) it is returned as `.exception` undelivered.
+  public var deliversExceptions: Bool {
+    get { core.deliversExceptions }
+    set { core.deliversExceptions = newValue }
+  }
+
+  /// A maskable interrupt may be delivered now: RFLAGS.IF is set and no STI/MOV SS shadow.
+  public var acceptsInterrupts: Bool {
+    // A #DB trap still pending at this boundary is taken first (SDM Vol. 3, 6.9, table 6-2:
+    // traps on the previous instruction outrank external interrupts): the next step takes it.
+    core.state.flagBits & RFlagsBit.interruptEnable != 0 && !core.state.interruptShadow && core.debug.pendingTrap == 0
+  }
+
+  /// An NMI may be delivered now: none is being handled (no IRET since the last) and no MOV SS shadow.
+  public var acceptsNMI: Bool {
+    !core.state.nmiBlocked && !(core.state.interruptShadow && core.state.stackSegmentShadow)
+      && core.debug.pendingTrap == 0
+  }
+
+  /// Delivers a hardware interrupt through the IVT/IDT, between instructions: no gate DPL
+  /// check, EXT set in any error code its delivery raises, HLT left (the return address is
+  /// the next instruction). The caller checks `acceptsInterrupts` first. Returns
+  /// `.delivered`, `.tripleFault` or `.unsupported` (a task gate).
+  public func deliverExternalInterrupt(vector: UInt8) -> StepResult {
+    core.deliverEvent(X86Exception(vector: vector, kind: .externalInterrupt))
+  }
+
+  /// Delivers an NMI (vector 2) and blocks further NMIs until an IRET. When `acceptsNMI` is
+  /// false it does nothing and returns `.retired`: the caller keeps the NMI pending.
+  public func deliverNMI() -> StepResult {
+    guard acceptsNMI else { return .retired }
+    let result = core.deliverEvent(X86Exception(vector: X86Exception.Vector.nmi, kind: .externalInterrupt))
+    if case .delivered = result { core.state.nmiBlocked = true }
+    return result
+  }
 }

@@ -26,6 +26,9 @@ struct X86Core {
   /// Debug registers' breakpoints, pending #DB traps and the host's watch ranges
   /// (DebugExceptions.swift, WatchHooks.swift).
   var debug = DebugUnit()
+  /// Exceptions raised by instructions are delivered through the IVT/IDT (InterruptDelivery.swift)
+  /// instead of being returned as `.exception`.
+  var deliversExceptions = false
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -111,6 +114,7 @@ struct X86Core {
       if codeMode != .bits64 { next &= 0xffff_ffff }
       state.rip = next
       state.interruptShadow = false
+      if codeMode != .bits64 { try checkFetchLimit(start, decoded) }
       try execute(decoded)
     } catch {
       if error.kind == .fault {
@@ -123,6 +127,7 @@ struct X86Core {
         unsupported = nil
         return .unsupported(feature)
       }
+      if deliversExceptions { return deliverEvent(error, instructionStart: start) }
       return .exception(error)
     }
     retire()

@@ -1,5 +1,5 @@
-/// An exception an instruction raised, as the step's result (delivery through the IDT is a
-/// later step; this carries what delivery will need).
+/// An exception an instruction raised (or an interrupt to deliver): the step's result, and
+/// what delivery through the IVT/IDT (InterruptDelivery.swift) works from.
 public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible {
   public enum Kind: UInt8, Sendable {
     /// RIP stays at the faulting instruction, whose effects are undone (SDM Vol. 3, 6.5).
@@ -8,6 +8,9 @@ public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible 
     case trap
     /// INT n: like a trap, but delivery checks the gate's DPL against CPL.
     case softwareInterrupt
+    /// A hardware interrupt or NMI (`X86CPU.deliverExternalInterrupt`, `deliverNMI`): no DPL
+    /// check, EXT set in error codes its delivery raises.
+    case externalInterrupt
   }
 
   public var vector: UInt8
@@ -24,8 +27,14 @@ public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible 
   public enum Vector {
     public static let divideError: UInt8 = 0
     public static let debug: UInt8 = 1
+    public static let nmi: UInt8 = 2
     public static let breakpoint: UInt8 = 3
+    public static let overflow: UInt8 = 4
+    public static let boundRange: UInt8 = 5
     public static let invalidOpcode: UInt8 = 6
+    public static let doubleFault: UInt8 = 8
+    public static let invalidTSS: UInt8 = 10
+    public static let segmentNotPresent: UInt8 = 11
     public static let stackFault: UInt8 = 12
     public static let generalProtection: UInt8 = 13
     public static let pageFault: UInt8 = 14
@@ -42,6 +51,12 @@ public struct X86Exception: Error, Sendable, Equatable, CustomStringConvertible 
   }
   public static func pageFault(_ code: UInt32) -> X86Exception {
     X86Exception(vector: Vector.pageFault, errorCode: code)
+  }
+  public static func invalidTSS(_ code: UInt32) -> X86Exception {
+    X86Exception(vector: Vector.invalidTSS, errorCode: code)
+  }
+  public static func segmentNotPresent(_ code: UInt32) -> X86Exception {
+    X86Exception(vector: Vector.segmentNotPresent, errorCode: code)
   }
 
   public var description: String {

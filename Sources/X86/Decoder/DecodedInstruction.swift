@@ -48,6 +48,18 @@ public enum Operation: UInt8, Sendable {
   case daa, das, aaa, aas, aam, aad, pusha, popa
   /// MOV r, DRn (0F 21) and MOV DRn, r (0F 23): `reg` is the debug register, `rm` the GPR.
   case movFromDebug, movToDebug
+  // Protection (segmentation, privilege, interrupts); `sub` is the segment register for
+  // the Sreg forms, the ModRM.reg sub-operation for 0F 00 and 0F 01.
+  case iret, into, bound
+  case movSregRm, pushSreg, popSreg, loadFarPointer
+  /// Far JMP/CALL: ptr16:16/32 (offset in `immediate`, selector in `immediate2`) or m16:16/32/64.
+  case jmpFar, callFar, retFar
+  /// 0F 01 /0-/3: SGDT SIDT LGDT LIDT.
+  case descriptorTable
+  /// 0F 00 /0-/5: SLDT STR LLDT LTR VERR VERW.
+  case systemSegment
+  case lar, lsl, arpl
+  case syscall, sysret, sysenter, sysexit, swapgs
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it

@@ -256,6 +256,11 @@ private struct Decoder {
         case 0x37: .aaa
         default: .aas
         }
+    case 0x06, 0x0e, 0x16, 0x1e, 0x07, 0x17, 0x1f:
+      // PUSH ES/CS/SS/DS, POP ES/SS/DS: legacy only (SDM Vol. 2, PUSH, POP).
+      guard mode != .bits64 else { return invalid() }
+      result.operation = opcode & 1 == 0 ? .pushSreg : .popSreg
+      result.sub = opcode >> 3
     case 0x40...0x4f:
       // INC/DEC r (only outside 64-bit mode, where these bytes are REX).
       result.operation = opcode < 0x48 ? .incRm : .decRm
@@ -271,10 +276,19 @@ private struct Decoder {
     case 0x60, 0x61:
       guard mode != .bits64 else { return invalid() }
       result.operation = opcode == 0x60 ? .pusha : .popa
-    case 0x63:
-      guard mode == .bits64 else { return invalid() }  // ARPL: not implemented
+    case 0x62:
+      // BOUND (EVEX in 64-bit mode); the register form is invalid.
+      guard mode != .bits64 else { return invalid() }
       modrm()
-      result.operation = .movsxd
+      result.operation = result.isMemory ? .bound : .invalid
+    case 0x63:
+      modrm()
+      if mode == .bits64 {
+        result.operation = .movsxd
+      } else {
+        result.operandSize = 2
+        result.operation = .arpl
+      }
     case 0x68:
       defaultTo64()
       result.operation = .pushImm
@@ -327,6 +341,12 @@ private struct Decoder {
     case 0x8d:
       modrm()
       result.operation = result.isMemory ? .lea : .invalid
+    case 0x8e:
+      // MOV Sreg, r/m16: CS and the undefined 6 and 7 are #UD.
+      modrm()
+      guard modrmReg <= SegmentName.gs.rawValue && modrmReg != SegmentName.cs.rawValue else { return invalid() }
+      result.operation = .movSregRm
+      result.sub = modrmReg
     case 0x8f:
       defaultTo64()
       modrm()
@@ -344,6 +364,12 @@ private struct Decoder {
       registerOperand(opcode & 7 | (rex & 1) << 3)
     case 0x98: result.operation = .cbw
     case 0x99: result.operation = .cwd
+    case 0x9a, 0xea:
+      // CALL/JMP ptr16:16/32: invalid in 64-bit mode.
+      guard mode != .bits64 else { return invalid() }
+      result.operation = opcode == 0x9a ? .callFar : .jmpFar
+      result.immediate = result.operandSize == 2 ? immediate16() : immediate32()
+      result.immediate2 = UInt16(truncatingIfNeeded: immediate16())
     case 0x9b: result.operation = .nop  // FWAIT: no x87 exception can be pending yet
     case 0x9c:
       defaultTo64()
@@ -412,6 +438,12 @@ private struct Decoder {
       defaultTo64()
       result.operation = .ret
       result.immediate = opcode == 0xc2 ? immediate16() : 0
+    case 0xc4, 0xc5:
+      // LES/LDS; in 64-bit mode, and with a register operand anywhere, these are VEX (not implemented).
+      guard mode != .bits64 else { return invalid() }
+      modrm()
+      result.operation = result.isMemory ? .loadFarPointer : .invalid
+      result.sub = opcode == 0xc4 ? SegmentName.es.rawValue : SegmentName.ds.rawValue
     case 0xc6, 0xc7:
       if opcode == 0xc6 { byteOperands() }
       modrm()
@@ -426,6 +458,10 @@ private struct Decoder {
     case 0xc9:
       defaultTo64()
       result.operation = .leave
+    case 0xca, 0xcb:
+      // RET far: 32 bits by default in 64-bit mode, 64 with REX.W.
+      result.operation = .retFar
+      result.immediate = opcode == 0xca ? immediate16() : 0
     case 0xcc: result.operation = .int3
     case 0xcd:
       result.operation = .intN
@@ -434,6 +470,8 @@ private struct Decoder {
       guard mode != .bits64 else { return invalid() }
       result.operation = opcode == 0xd4 ? .aam : .aad
       result.immediate = immediate8()
+    case 0xce: result.operation = mode == .bits64 ? .invalid : .into
+    case 0xcf: result.operation = .iret
     case 0xd7: result.operation = .xlat
     case 0xe0...0xe3:
       forceTo64()
@@ -495,10 +533,13 @@ private struct Decoder {
       case 4:
         forceTo64()
         result.operation = .jmpRm
+      case 3, 5:
+        // Far CALL/JMP m16:16/32/64 (REX.W selects m16:64); a register operand is #UD.
+        result.operation = result.isMemory ? (modrmReg == 3 ? .callFar : .jmpFar) : .invalid
       case 6:
         defaultTo64()
         result.operation = .pushRm
-      default: invalid()  // far CALL/JMP (3, 5): not implemented yet; 7 is reserved
+      default: invalid()  // 7 is reserved
       }
     default:
       // Far transfers, segment pushes and loads, BCD, string I/O, x87, IRET, INTO, BOUND, VEX:
@@ -514,6 +555,34 @@ private struct Decoder {
     case 0x01: decodeGroup7()
     case 0x06: result.operation = .clts
     case 0x08, 0x09: result.operation = .invd  // INVD, WBINVD
+    case 0x00:
+      // SLDT STR LLDT LTR VERR VERW (SDM Vol. 2, table A-6, group 6).
+      modrm()
+      guard modrmReg <= 5 else { return invalid() }
+      result.operation = .systemSegment
+      result.sub = modrmReg
+    case 0x02, 0x03:
+      modrm()
+      result.operation = opcode == 0x02 ? .lar : .lsl
+    case 0x05: result.operation = .syscall
+    case 0x07: result.operation = .sysret
+    case 0x34: result.operation = .sysenter
+    case 0x35: result.operation = .sysexit
+    case 0xa0, 0xa8, 0xa1, 0xa9:
+      // PUSH/POP FS/GS.
+      defaultTo64()
+      result.operation = opcode & 1 == 0 ? .pushSreg : .popSreg
+      result.sub = opcode < 0xa8 ? SegmentName.fs.rawValue : SegmentName.gs.rawValue
+    case 0xb2, 0xb4, 0xb5:
+      // LSS/LFS/LGS r, m16:16/32/64.
+      modrm()
+      result.operation = result.isMemory ? .loadFarPointer : .invalid
+      result.sub =
+        switch opcode {
+        case 0xb2: SegmentName.ss.rawValue
+        case 0xb4: SegmentName.fs.rawValue
+        default: SegmentName.gs.rawValue
+        }
     case 0x0b: result.operation = .ud2
     case 0x0d, 0x18...0x1f:
       // PREFETCH hints, the reserved-NOP space and NOP Ev: all execute as no-ops.
@@ -611,6 +680,10 @@ private struct Decoder {
     modrm()
     if result.isMemory {
       switch modrmReg {
+      case 0...3:
+        // SGDT SIDT LGDT LIDT.
+        result.operation = .descriptorTable
+        result.sub = modrmReg
       case 4:
         result.operation = .smsw
         result.operandSize = 2  // the memory form always stores 16 bits
@@ -629,6 +702,7 @@ private struct Decoder {
     case (6, _):
       result.operation = .lmsw
       result.operandSize = 2
+    case (7, 0) where mode == .bits64: result.operation = .swapgs
     case (7, 1): result.operation = .rdtscp
     default: invalid()
     }

@@ -8,6 +8,10 @@ extension X86Core {
     if codeMode == .bits64 && UInt64(bitPattern: Int64(bitPattern: rip << 16) >> 16) != rip {
       throw .generalProtection(0)
     }
+    // Outside 64-bit mode the target must lie within CS's limit (SDM Vol. 2, JMP).
+    if codeMode != .bits64 && rip > UInt64(state.segments[Int(SegmentName.cs.rawValue)].limit) {
+      throw .generalProtection(0)
+    }
     state.rip = rip
   }
 

@@ -7,7 +7,10 @@ extension X86Core {
   /// modelled). STI opens a one-instruction interrupt shadow when it sets IF.
   mutating func setInterruptFlag(_ enable: Bool) throws(X86Exception) {
     if state.cr0 & ControlBit.cr0PE != 0 && privilegeLevel > iopl { throw .generalProtection(0) }
-    if enable && state.flagBits & RFlagsBit.interruptEnable == 0 { state.interruptShadow = true }
+    if enable && state.flagBits & RFlagsBit.interruptEnable == 0 {
+      state.interruptShadow = true
+      state.stackSegmentShadow = false
+    }
     state.flagBits = enable ? state.flagBits | RFlagsBit.interruptEnable : state.flagBits & ~RFlagsBit.interruptEnable
   }
 

@@ -1,11 +1,13 @@
 /// Guest memory as instructions see it: segment:offset → linear → physical → RAM or MMIO.
 ///
 /// Segmentation: in 64-bit mode only FS and GS have a base, and addresses must be canonical
-/// (#GP(0), or #SS(0) for stack references). Outside 64-bit mode the base is added; limit and
-/// type checks are not implemented yet.
+/// (#GP(0), or #SS(0) for stack references). Outside 64-bit mode the limit and type are
+/// checked (SegmentChecks.swift) and the base is added.
 extension X86Core {
   @inline(__always)
-  mutating func linearAddress(_ segment: UInt8, _ offset: UInt64) throws(X86Exception) -> UInt64 {
+  mutating func linearAddress(
+    _ segment: UInt8, _ offset: UInt64, size: UInt8 = 1, _ kind: AccessKind = .read
+  ) throws(X86Exception) -> UInt64 {
     if codeMode == .bits64 {
       let linear = segment >= SegmentName.fs.rawValue ? offset &+ state.segments[Int(segment)].base : offset
       // Canonical: bits 63:47 all equal (48-bit linear addresses).
@@ -14,6 +16,7 @@ extension X86Core {
       }
       return linear
     }
+    try checkSegmentAccess(segment, offset, size: size, kind)
     return (state.segments[Int(segment)].base &+ offset) & 0xffff_ffff
   }
 
@@ -33,7 +36,7 @@ extension X86Core {
 
   @inline(__always)
   mutating func read(_ segment: UInt8, _ offset: UInt64, size: UInt8) throws(X86Exception) -> UInt64 {
-    try readLinear(try linearAddress(segment, offset), size: size, .read)
+    try readLinear(try linearAddress(segment, offset, size: size), size: size, .read)
   }
 
   /// The memory operand of `d` at `offset`: read with write intent when `d` writes it back
@@ -41,12 +44,12 @@ extension X86Core {
   @inline(__always)
   mutating func readOperand(_ d: DecodedInstruction, _ offset: UInt64, size: UInt8) throws(X86Exception) -> UInt64 {
     let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-    return try readLinear(try linearAddress(d.segment, offset), size: size, kind)
+    return try readLinear(try linearAddress(d.segment, offset, size: size, kind), size: size, kind)
   }
 
   @inline(__always)
   mutating func write(_ segment: UInt8, _ offset: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
-    try writeLinear(try linearAddress(segment, offset), size: size, value)
+    try writeLinear(try linearAddress(segment, offset, size: size, .write), size: size, value)
   }
 
   // MARK: Linear

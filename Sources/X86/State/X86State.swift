@@ -144,8 +144,11 @@ public struct X86State: Sendable {
   /// HLT executed and no interrupt has woken the processor yet.
   public var halted = false
   /// The interrupt shadow (above) was opened by MOV SS or POP SS, not STI: it also holds off
-  /// NMIs and debug traps for one instruction (SDM Vol. 3, 6.8.3).
+  /// NMIs and debug traps for one instruction (SDM Vol. 3, 6.8.3). Meaningful only while
+  /// `interruptShadow` is set (so the step loop need not clear it).
   public var stackSegmentShadow = false
+  /// An NMI was delivered and no IRET has executed since: further NMIs wait (SDM Vol. 3, 6.7.1).
+  public var nmiBlocked = false
 
   public init() {}
 

@@ -40,7 +40,9 @@ extension Stepper {
       if targets.isEmpty {
         let (_, result) = cpu.run(maxInstructions: UInt64(Self.interpreterRunSlice))
         if case .retired = result { continue }
-        if let stop = try interpreterStopWhileRunning(after: result, vcpu) { return stop }
+        if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
+          return stop
+        }
         continue
       }
       for _ in 0..<Self.interpreterRunSlice {
@@ -50,7 +52,9 @@ extension Stepper {
         first = false
         let result = cpu.step()
         if case .retired = result { continue }
-        if let stop = try interpreterStopWhileRunning(after: result, vcpu) { return stop }
+        if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
+          return stop
+        }
         if cpu.state.halted { break }
       }
     }
@@ -74,12 +78,17 @@ extension Stepper {
       if !interruptsOn { halted = true }
       return try interpreterStop(.halt(interruptsEnabled: interruptsOn), vcpu)
     default:
-      return try interpreterStopWhileRunning(after: result, vcpu) ?? interpreterStop(.step, vcpu)
+      return try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: true)
+        ?? interpreterStop(.step, vcpu)
     }
   }
 
   /// The stop a run makes after an instruction that did more than retire; nil to run on.
-  func interpreterStopWhileRunning(after result: StepResult, _ vcpu: InterpreterVCPU) throws -> Stop? {
+  /// With `watchingDeliveries`, an exception or interrupt delivered stops at its handler's first
+  /// instruction (always for a step; for a run when it watches handlers).
+  func interpreterStopWhileRunning(after result: StepResult, _ vcpu: InterpreterVCPU, watchingDeliveries: Bool)
+    throws -> Stop?
+  {
     switch result {
     case .retired:
       return nil
@@ -90,7 +99,13 @@ extension Stepper {
       if case .guestRequest(let value) = action { return try interpreterStop(.guestRequest(value: value), vcpu) }
       if let outcome = machine.outcome(of: action) { return try interpreterStop(.exit(outcome), vcpu) }
       return nil
-    case .exception, .unsupported:
+    case .delivered(let event):
+      // The stop is at the handler's first instruction, as KVM's stepper makes it.
+      guard watchingDeliveries else { return nil }
+      let reason: StopReason =
+        event.kind == .externalInterrupt ? .interrupt(vector: event.vector) : .exception(vector: event.vector)
+      return try interpreterStop(reason, vcpu)
+    case .exception, .unsupported, .tripleFault:
       return try interpreterStop(.exit(machine.interpreterOutcome(of: result, on: vcpu)!), vcpu)
     }
   }
