@@ -324,7 +324,13 @@ public final class LocalAPIC: TimedDevice {
     case Register.interruptCommandHigh:
       commandHigh = value & 0xff00_0000
     case Register.lvtTimer:
+      let oldMode = timerMode
       lvtTimer = lvtValue(value, writable: 0x0007_00ff)
+      // Switching into or out of TSC-deadline mode disarms the timer (11.5.4.1).
+      if (oldMode == 2) != (timerMode == 2) {
+        timerExpiry = nil
+        timerInitialCount = 0
+      }
       rescheduleTimer()
     case Register.lvtThermal:
       lvtThermal = lvtValue(value, writable: 0x0001_07ff)
@@ -420,12 +426,15 @@ public final class LocalAPIC: TimedDevice {
     guard timerMode != 2 else { return }
     timerInitialCount = initialCount
     timerStart = now
-    rescheduleTimer()
+    timerExpiry = nil
+    rescheduleTimer(restart: true)
   }
 
-  /// The next expiry after the last advance, from the start, the period and the mode.
-  private func rescheduleTimer() {
-    guard timerMode != 2 else { return }
+  /// Recomputes the next expiry from the start, the period and the mode after a change. A
+  /// count that has run out stays out until the next initial-count write (`restart`); one
+  /// still running whose new, shorter period has already passed expires at once.
+  private func rescheduleTimer(restart: Bool = false) {
+    guard timerMode != 2, restart || timerExpiry != nil else { return }
     let period = timerPeriod
     guard period != 0 else {
       timerExpiry = nil
@@ -435,7 +444,7 @@ public final class LocalAPIC: TimedDevice {
     if timerMode == 1 {
       timerExpiry = timerStart + (elapsed / period + 1) * period
     } else {
-      timerExpiry = elapsed < period ? timerStart + period : nil
+      timerExpiry = max(now, timerStart + period)
     }
   }
 

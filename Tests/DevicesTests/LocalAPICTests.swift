@@ -200,6 +200,25 @@ import Testing
     #expect(apic.nextDeadline == 1_000_100)
   }
 
+  @Test func timerReprogrammingMidCount() {
+    let apic = makeEnabledAPIC()
+    apic.write(offset: R.lvtTimer, value: 0x40)
+    apic.write(offset: R.timerDivide, value: 0x0)  // by 2
+    apic.write(offset: R.timerInitialCount, value: 1000)
+    #expect(apic.nextDeadline == 2_000)
+    apic.advance(to: 1_500)
+    apic.write(offset: R.timerDivide, value: 0xb)  // by 1: the 1000 ns count has already run out
+    #expect(apic.nextDeadline == 1_500)
+    apic.advance(to: 1_501)
+    #expect(apic.pendingVector == 0x40)
+    apic.write(offset: R.lvtTimer, value: 0x2_0040)  // periodic after expiry: still stopped
+    #expect(apic.nextDeadline == nil)
+    apic.write(offset: R.timerInitialCount, value: 100)  // restarts at 1501
+    #expect(apic.nextDeadline == 1_601)
+    apic.write(offset: R.lvtTimer, value: 0x4_0040)  // into TSC-deadline mode: disarmed
+    #expect(apic.nextDeadline == nil && apic.read(offset: R.timerCurrentCount) == 0)
+  }
+
   @Test func maskedTimerCountsWithoutInterrupting() {
     let apic = makeEnabledAPIC()
     apic.write(offset: R.lvtTimer, value: 0x1_0040)
