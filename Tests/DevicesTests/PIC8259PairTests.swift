@@ -240,4 +240,49 @@ import Testing
     _ = bus.portWrite(0xa1, size: 1, value: 0x5a)
     #expect(bus.portRead(0xa1, size: 1) == 0x5a)
   }
+
+  @Test func linuxMaskAndAckWithSpecificEOIsAndISRCheck() {
+    // arch/x86/kernel/i8259.c: Linux's own vectors (0x30/0x38); mask_and_ack_8259A for a
+    // slave IRQ masks it, then sends specific EOIs (0x60 | level) to the slave and for IR2
+    // to the master; i8259A_irq_real reads ISR with OCW3 0x0b and returns to IRR with 0x0a.
+    let pic = makeInitialized(masterBase: 0x30, slaveBase: 0x38)
+    pic.pulse(irq: 12)
+    #expect(pic.acknowledge() == 0x3c)
+    _ = pic.write(port: 0x20, size: 1, value: 0x0b)
+    #expect(pic.read(port: 0x20, size: 1) == 0x04)
+    _ = pic.write(port: 0xa0, size: 1, value: 0x0b)
+    #expect(pic.read(port: 0xa0, size: 1) == 0x10)
+    _ = pic.write(port: 0xa0, size: 1, value: 0x0a)
+    _ = pic.write(port: 0xa1, size: 1, value: 0x10)
+    _ = pic.write(port: 0xa0, size: 1, value: 0x60 | 4)
+    _ = pic.write(port: 0x20, size: 1, value: 0x60 | 2)
+    #expect(pic.master.isr == 0 && pic.slave.isr == 0)
+    pic.pulse(irq: 12)  // masked now
+    #expect(!pic.interruptOutput)
+    #expect(pic.read(port: 0xa0, size: 1) == 0x10)  // but requested (IRR)
+  }
+
+  @Test func operationWordsDuringInitializationDoNotDerailIt() {
+    // An OCW2/OCW3 written between ICW1 and ICW2 acts as itself; the data port still
+    // takes the initialization words in order.
+    let pic = PIC8259Pair()
+    _ = pic.write(port: 0x20, size: 1, value: 0x11)
+    _ = pic.write(port: 0x20, size: 1, value: 0x0b)  // OCW3: read ISR
+    _ = pic.write(port: 0x20, size: 1, value: 0x20)  // OCW2: EOI with nothing in service
+    for value in [0x40, 0x04, 0x01] { _ = pic.write(port: 0x21, size: 1, value: UInt32(value)) }
+    #expect(pic.master.expectedICW == 0 && pic.master.vectorBase == 0x40 && pic.master.cascade == 0x04)
+    #expect(pic.master.readsISR)
+    _ = pic.write(port: 0x21, size: 1, value: 0x7f)  // now OCW1
+    #expect(pic.read(port: 0x21, size: 1) == 0x7f)
+    // ICW1 without IC4 skips ICW4 and clears its modes (auto-EOI here).
+    _ = pic.write(port: 0x20, size: 1, value: 0x11)
+    for value in [0x40, 0x04, 0x03] { _ = pic.write(port: 0x21, size: 1, value: UInt32(value)) }
+    #expect(pic.master.autoEOI)
+    _ = pic.write(port: 0x20, size: 1, value: 0x12)  // single, no ICW4: ICW2 only
+    _ = pic.write(port: 0x21, size: 1, value: 0x48)
+    #expect(pic.master.expectedICW == 0 && !pic.master.autoEOI)
+    _ = pic.write(port: 0x21, size: 1, value: 0x00)
+    pic.pulse(irq: 1)
+    #expect(pic.acknowledge() == 0x49)
+  }
 }
