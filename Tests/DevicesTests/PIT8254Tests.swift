@@ -36,7 +36,8 @@ import Testing
     #expect(pit.output(channel: 0))
     #expect(pit.nextDeadline == 1_000_686)  // tick 1194
     pit.advance(to: 1_000_685)
-    #expect(line.levels == [true, false])  // high from the control word; low for the clock at which the counter holds 1 (tick 1193)
+    // High from the control word; low for the clock at which the counter holds 1 (tick 1193).
+    #expect(line.levels == [true, false])
     let before = line.levels.count
     pit.advance(to: 1_000_686)
     #expect(Array(line.levels[before...]).last == true)
