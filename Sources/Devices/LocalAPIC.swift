@@ -449,14 +449,17 @@ public final class LocalAPIC: TimedDevice {
   }
 
   /// TSC-deadline mode (11.5.4.1): the engine turns the guest's IA32_TSC_DEADLINE write into
-  /// virtual time; 0 disarms. Ignored in the other modes.
+  /// virtual time; 0 disarms. A deadline already passed expires at the next `advance(to:)`,
+  /// even to the same instant. Ignored in the other modes.
   public func setDeadline(nanoseconds: UInt64) {
     guard timerMode == 2 else { return }
-    timerExpiry = nanoseconds == 0 ? nil : nanoseconds
+    timerExpiry = nanoseconds == 0 ? nil : max(nanoseconds, now)
   }
 
   public func advance(to now: UInt64) {
-    guard now > self.now else { return }
+    // The same instant again still fires an expiry that a write put at `now` (a count that
+    // had already run out, a TSC deadline in the past).
+    guard now >= self.now else { return }
     self.now = now
     guard let expiry = timerExpiry, expiry <= now else { return }
     // However many periods passed, the IRR holds one request.

@@ -209,12 +209,12 @@ import Testing
     apic.advance(to: 1_500)
     apic.write(offset: R.timerDivide, value: 0xb)  // by 1: the 1000 ns count has already run out
     #expect(apic.nextDeadline == 1_500)
-    apic.advance(to: 1_501)
+    apic.advance(to: 1_500)  // due at this very instant
     #expect(apic.pendingVector == 0x40)
     apic.write(offset: R.lvtTimer, value: 0x2_0040)  // periodic after expiry: still stopped
     #expect(apic.nextDeadline == nil)
-    apic.write(offset: R.timerInitialCount, value: 100)  // restarts at 1501
-    #expect(apic.nextDeadline == 1_601)
+    apic.write(offset: R.timerInitialCount, value: 100)  // restarts at 1500
+    #expect(apic.nextDeadline == 1_600)
     apic.write(offset: R.lvtTimer, value: 0x4_0040)  // into TSC-deadline mode: disarmed
     #expect(apic.nextDeadline == nil && apic.read(offset: R.timerCurrentCount) == 0)
   }
@@ -238,6 +238,12 @@ import Testing
     apic.advance(to: 5_000)
     #expect(apic.pendingVector == 0x50)
     #expect(apic.nextDeadline == nil)
+    _ = apic.acknowledge()
+    apic.write(offset: R.endOfInterrupt, value: 0)
+    apic.setDeadline(nanoseconds: 10)  // already past: due now, and advancing to now fires it
+    #expect(apic.nextDeadline == 5_000)
+    apic.advance(to: 5_000)
+    #expect(apic.pendingVector == 0x50)
   }
 
   @Test func lint1NMIAndVirtualWire() {
