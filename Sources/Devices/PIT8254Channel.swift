@@ -6,7 +6,7 @@
 /// k = 0) the counting element's value and OUT at any later tick follow from the mode, so no
 /// work is done per tick. Gate changes and writes happen only at guest accesses, between
 /// which the state is constant.
-struct PIT8254Channel: Equatable, Sendable {
+struct PIT8254Channel: Sendable {
   var mode: UInt8 = 0
   /// RW bits of the control word: 1 LSB only, 2 MSB only, 3 LSB then MSB.
   var access: UInt8 = 3
@@ -29,14 +29,6 @@ struct PIT8254Channel: Equatable, Sendable {
   var readHighNext = false
   var latchedCount: UInt16?
   var latchedStatus: UInt8?
-
-  static func == (a: Self, b: Self) -> Bool {
-    a.mode == b.mode && a.access == b.access && a.bcd == b.bcd && a.reload == b.reload && a.armed == b.armed
-      && a.countWritten == b.countWritten && a.start == b.start && a.frozen == b.frozen && a.gate == b.gate
-      && a.pendingReload?.count == b.pendingReload?.count && a.pendingReload?.at == b.pendingReload?.at
-      && a.lowByte == b.lowByte && a.readHighNext == b.readHighNext && a.latchedCount == b.latchedCount
-      && a.latchedStatus == b.latchedStatus
-  }
 
   var modulus: UInt32 { bcd ? 10_000 : 0x1_0000 }
   var isPeriodic: Bool { mode == 2 || mode == 3 }

@@ -9,7 +9,8 @@
 /// - before the guest touches the device, and whenever the engine reaches the device's
 ///   `nextDeadline`, it calls `advance(to:)` with the current virtual time; port and MMIO
 ///   accesses then happen at that instant;
-/// - time never goes backwards: an earlier `now` than the last one is ignored;
+/// - time never goes backwards: an earlier `now` than the last one is ignored; the same
+///   `now` again is harmless (and fires anything a write made due at that very instant);
 /// - `nextDeadline` is the earliest virtual time at which the device will change an
 ///   interrupt output on its own, so the engine can run exactly until then and no further.
 public protocol TimedDevice: AnyObject {
