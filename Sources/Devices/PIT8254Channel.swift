@@ -24,6 +24,8 @@ struct PIT8254Channel: Sendable {
   var gate = true
   /// Modes 2 and 3: a count written while counting takes effect at the end of the period.
   var pendingReload: (count: UInt32, at: UInt64)?
+  /// Modes 1 and 5: a count written during a pulse waits for the next trigger.
+  var countForNextTrigger: UInt32?
   /// LSB-then-MSB writes: the low byte waiting for its high byte.
   var lowByte: UInt8?
   var readHighNext = false
@@ -136,6 +138,7 @@ struct PIT8254Channel: Sendable {
     countWritten = false
     frozen = nil
     pendingReload = nil
+    countForNextTrigger = nil
     lowByte = nil
     readHighNext = false
     latchedCount = nil
@@ -175,11 +178,13 @@ struct PIT8254Channel: Sendable {
       pendingReload = (count, next)
       return
     }
-    reload = count
     switch mode {
     case 1, 5:
-      return  // waits for a rising gate edge
+      // Waits for a rising gate edge; a pulse under way is not affected.
+      if armed { countForNextTrigger = count } else { reload = count }
+      return
     default:
+      reload = count
       armed = gate || mode == 0 || mode == 4
       start = tick + 1
       frozen = gate || !armed ? nil : 0
@@ -207,6 +212,10 @@ struct PIT8254Channel: Sendable {
       start = tick + 1
     default:  // 1 and 5: a rising edge (re)triggers
       if high && countWritten {
+        if let next = countForNextTrigger {
+          reload = next
+          countForNextTrigger = nil
+        }
         armed = true
         start = tick + 1
       }

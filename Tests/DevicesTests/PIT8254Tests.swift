@@ -198,7 +198,16 @@ import Testing
     write(pit, 0x61, 0x01)  // trigger at tick 11; counts from tick 12
     pit.advance(to: PIT8254.clock.nanoseconds(atTick: 12))
     #expect(read(pit, 0x61) & 0x20 == 0)
+    // "Mode 1": a count written during the pulse leaves it alone until the next trigger.
+    write(pit, 0x42, 10)
+    write(pit, 0x42, 0)
     pit.advance(to: PIT8254.clock.nanoseconds(atTick: 15))
+    #expect(read(pit, 0x61) & 0x20 == 0x20)  // ended after the old 3 clocks
+    write(pit, 0x61, 0x00)
+    write(pit, 0x61, 0x01)  // retrigger at tick 15: 10 clocks from tick 16
+    pit.advance(to: PIT8254.clock.nanoseconds(atTick: 25))
+    #expect(read(pit, 0x61) & 0x20 == 0)
+    pit.advance(to: PIT8254.clock.nanoseconds(atTick: 26))
     #expect(read(pit, 0x61) & 0x20 == 0x20)
   }
 
