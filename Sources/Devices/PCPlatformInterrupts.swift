@@ -24,6 +24,8 @@ public final class PCPlatformInterrupts: TimedDevice {
   public let rtc: RTCCMOS
   public let keyboardController = I8042()
   public let localAPICs: [LocalAPIC]
+  // The chips' callbacks hold the platform weakly: a bus that outlives it keeps the chips
+  // answering, with their interrupt lines going nowhere.
   public private(set) var serialPorts: [Serial8250] = []
   /// INIT and start-up IPIs delivered, oldest first, for the engine to act on and clear.
   public var processorSignals: [(cpu: Int, signal: ProcessorSignal)] = []
@@ -37,13 +39,13 @@ public final class PCPlatformInterrupts: TimedDevice {
       LocalAPIC(index: $0, id: UInt8(truncatingIfNeeded: $0), isBootstrapProcessor: $0 == 0)
     }
     rtc = RTCCMOS(start: rtcStart, memoryBelow4G: memoryBelow4G, memoryAbove4G: memoryAbove4G, cpuCount: count)
-    pit.output0Changed = { [unowned self] level in self.setISAInterrupt(0, high: level) }
-    rtc.interruptChanged = { [unowned self] level in self.setISAInterrupt(RTCCMOS.interruptLine, high: level) }
-    keyboardController.interrupt = { [unowned self] irq in
-      self.setISAInterrupt(irq, high: true)
-      self.setISAInterrupt(irq, high: false)
+    pit.output0Changed = { [weak self] level in self?.setISAInterrupt(0, high: level) }
+    rtc.interruptChanged = { [weak self] level in self?.setISAInterrupt(RTCCMOS.interruptLine, high: level) }
+    keyboardController.interrupt = { [weak self] irq in
+      self?.setISAInterrupt(irq, high: true)
+      self?.setISAInterrupt(irq, high: false)
     }
-    ioapic.deliver = { [unowned self] message in self.route(message) }
+    ioapic.deliver = { [weak self] message in self?.route(message) }
   }
 
   /// Registers the port and MMIO devices on `bus` (the local APICs are per processor and
@@ -59,7 +61,7 @@ public final class PCPlatformInterrupts: TimedDevice {
   /// Wires a UART's interrupt line to ISA IRQ `irq` (4 for COM1).
   public func attach(serial: Serial8250, irq: Int) {
     serialPorts.append(serial)
-    serial.interruptChanged = { [unowned self] level in self.setISAInterrupt(irq, high: level) }
+    serial.interruptChanged = { [weak self] level in self?.setISAInterrupt(irq, high: level) }
     serial.updateInterruptLine()
   }
 
