@@ -31,6 +31,7 @@ public final class Serial8250: PortDevice, @unchecked Sendable {
     static let lsrTransmitterHoldingEmpty: UInt8 = 0x20
     static let lsrTransmitterEmpty: UInt8 = 0x40
     static let mcrLoopback: UInt8 = 0x10
+    static let mcrOut2: UInt8 = 0x08
     static let fcrEnable: UInt8 = 0x01
     static let fcrClearReceive: UInt8 = 0x02
     static let iirNoInterrupt: UInt8 = 0x01
@@ -63,6 +64,24 @@ public final class Serial8250: PortDevice, @unchecked Sendable {
   /// Whether the UART's interrupt output is asserted (level-triggered, IRQ 4 on COM1).
   public var interruptPending: Bool { pendingInterrupt != nil }
 
+  /// Told the IRQ line's new level whenever a register access changes it (see
+  /// `interruptOutput`). Called on the thread that accesses the registers, never from
+  /// `receive(_:)`: the owner calls `updateInterruptLine()` on its own thread to notice input.
+  public var interruptChanged: ((Bool) -> Void)?
+  private var reportedInterrupt = false
+
+  /// The IRQ line as a PC wires it: the UART's interrupt, gated by MCR OUT2 (bit 3), which
+  /// drivers set to connect the UART to the interrupt controller.
+  public var interruptOutput: Bool { interruptPending && modemControl & Bit.mcrOut2 != 0 }
+
+  /// Re-evaluates the IRQ line and reports a change to `interruptChanged`.
+  public func updateInterruptLine() {
+    let level = interruptOutput
+    guard level != reportedInterrupt else { return }
+    reportedInterrupt = level
+    interruptChanged?(level)
+  }
+
   private var hasReceivedData: Bool {
     received.withLock { $0.count > receivedCursor }
   }
@@ -77,11 +96,14 @@ public final class Serial8250: PortDevice, @unchecked Sendable {
   private var dlab: Bool { lineControl & Bit.dlab != 0 }
 
   public func read(offset: UInt16, size: Int) -> UInt32 {
-    UInt32(readRegister(offset))
+    let value = UInt32(readRegister(offset))
+    updateInterruptLine()
+    return value
   }
 
   public func write(offset: UInt16, size: Int, value: UInt32) -> DeviceAction {
     writeRegister(offset, UInt8(truncatingIfNeeded: value))
+    updateInterruptLine()
     return .none
   }
 

@@ -82,4 +82,27 @@ import Testing
     #expect(uart.read(offset: 2, size: 1) & 0xc0 == 0xc0)
     #expect(uart.read(offset: 5, size: 1) & 0x01 == 0)
   }
+
+  @Test func irqLineFollowsPendingInterruptsGatedByOUT2() {
+    // On a PC the 16550's INTRPT reaches the interrupt controller through MCR OUT2 (bit 3).
+    let (uart, _) = makeUART()
+    final class Levels: @unchecked Sendable { var values: [Bool] = [] }
+    let levels = Levels()
+    uart.interruptChanged = { levels.values.append($0) }
+    _ = uart.write(offset: 4, size: 1, value: 0x00)  // OUT2 off
+    _ = uart.write(offset: 1, size: 1, value: 0x01)  // received-data interrupt
+    uart.receive([0x42])
+    uart.updateInterruptLine()
+    #expect(uart.interruptPending && !uart.interruptOutput)
+    #expect(levels.values.isEmpty)
+    _ = uart.write(offset: 4, size: 1, value: 0x08)
+    #expect(levels.values == [true])
+    #expect(uart.read(offset: 0, size: 1) == 0x42)  // reading the byte drops the line
+    #expect(levels.values == [true, false])
+    _ = uart.write(offset: 1, size: 1, value: 0x03)  // THRE now: the holding register is empty
+    #expect(levels.values == [true, false, true])
+    _ = uart.write(offset: 0, size: 1, value: 0x21)  // sent at once: THRE again, line stays up
+    #expect(uart.read(offset: 2, size: 1) == 0x02)
+    #expect(levels.values == [true, false, true, false])
+  }
 }
