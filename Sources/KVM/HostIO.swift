@@ -144,6 +144,14 @@ public enum HostIO {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
   }
 
+  /// Seconds since the Unix epoch by the host's wall clock (for a guest's real-time clock).
+  public static func wallClockSeconds() -> Int64 {
+    var now = timespec()
+    // SAFETY: clock_gettime writes only the local timespec.
+    unsafe clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec)
+  }
+
   /// Sleeps the calling thread.
   public static func sleep(milliseconds: Int) {
     var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)

@@ -22,6 +22,8 @@ public final class Machine: @unchecked Sendable {
   public let kvmVCPUs: [VCPU]
   /// The same vCPUs when the interpreter runs them (empty otherwise).
   public let interpreterVCPUs: [InterpreterVCPU]
+  /// The interrupt controllers, timers and clock an interpreter machine has in user space.
+  let interpreterPlatform: InterpreterPlatform?
   public let bus = IOBus()
   public let serial: Serial8250
   let console: any ConsoleSink
@@ -105,6 +107,9 @@ public final class Machine: @unchecked Sendable {
       throw .host(error.description)
     }
 
+    interpreterPlatform =
+      hypervisor == nil
+      ? InterpreterPlatform(cpuCount: configuration.cpuCount, memorySize: configuration.memorySize) : nil
     if let hypervisor {
       do {
         let vm = try hypervisor.makeVirtualMachine()
@@ -144,6 +149,10 @@ public final class Machine: @unchecked Sendable {
       try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)
       try bus.register(DebugExitPort(), ports: DebugExitPort.defaultPort...DebugExitPort.defaultPort)
       try bus.register(ControlPort(), ports: ControlPort.port...ControlPort.port + 3)
+      if let interpreterPlatform {
+        try interpreterPlatform.chips.register(on: bus)
+        interpreterPlatform.chips.attach(serial: serial, irq: 4)
+      }
     } catch {
       throw .host(error.description)
     }

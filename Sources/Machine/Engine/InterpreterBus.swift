@@ -10,6 +10,13 @@ final class InterpreterBus: X86IOBus {
   let vcpuID: Int
   /// The action a device asked for, not yet taken by the run loop or the stepper.
   var pendingAction: DeviceAction = .none
+  /// The vCPU's retired instructions at the access being made (the CPU says, just before).
+  private var retired: UInt64 = 0
+
+  func willAccess(retiredInstructions: UInt64) { retired = retiredInstructions }
+
+  /// The virtual time of the access being made: the vCPU's clock (see InterpreterPlatform).
+  private var now: UInt64 { machine.interpreterVCPUs[vcpuID].clockBase &+ retired }
 
   init(machine: Machine, vcpuID: Int) {
     self.machine = machine
@@ -32,7 +39,8 @@ final class InterpreterBus: X86IOBus {
     if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: machine.cpus[vcpuID]) {
       return UInt32(truncatingIfNeeded: value)
     }
-    return machine.busLock.withLock { _ in machine.bus.portRead(port, size: size) }
+    return machine.withPlatform(at: now) { _ in machine.bus.portRead(port, size: size) }
+      ?? machine.busLock.withLock { _ in machine.bus.portRead(port, size: size) }
   }
 
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
@@ -40,10 +48,16 @@ final class InterpreterBus: X86IOBus {
     else {
       return false
     }
-    return record(machine.busLock.withLock { _ in machine.bus.portWrite(port, size: size, value: value) })
+    let action =
+      machine.withPlatform(at: now) { _ in machine.bus.portWrite(port, size: size, value: value) }
+      ?? machine.busLock.withLock { _ in machine.bus.portWrite(port, size: size, value: value) }
+    return record(action) || interruptsMayHaveChanged()
   }
 
   func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
+    if let offset = localAPICOffset(address, size: size) {
+      return UInt64(machine.withPlatform(at: now) { $0.chips.readLocalAPIC(cpu: vcpuID, offset: offset) } ?? ~0)
+    }
     if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: machine.cpus[vcpuID]) {
       return value
     }
@@ -51,11 +65,31 @@ final class InterpreterBus: X86IOBus {
   }
 
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
+    if let offset = localAPICOffset(address, size: size) {
+      machine.withPlatform(at: now) {
+        $0.chips.writeLocalAPIC(cpu: vcpuID, offset: offset, value: UInt32(truncatingIfNeeded: value))
+      }
+      return interruptsMayHaveChanged()
+    }
     guard
       machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: machine.cpus[vcpuID]) == .perform
     else {
       return false
     }
-    return record(machine.busLock.withLock { _ in machine.bus.mmioWrite(address, size: size, value: value) })
+    let action =
+      machine.withPlatform(at: now) { _ in machine.bus.mmioWrite(address, size: size, value: value) }
+      ?? machine.busLock.withLock { _ in machine.bus.mmioWrite(address, size: size, value: value) }
+    return record(action) || interruptsMayHaveChanged()
   }
+
+  /// The offset in the local APIC's page of an aligned 32-bit access to it (xAPIC registers
+  /// are 32-bit, 16-byte aligned; SDM Vol. 3, 11.4.1); nil for any other address.
+  private func localAPICOffset(_ address: UInt64, size: Int) -> UInt32? {
+    guard machine.interpreterPlatform != nil, address & ~0xfff == LocalAPIC.defaultBase else { return nil }
+    return UInt32(address & 0xfff)
+  }
+
+  /// After a write that may have raised an interrupt for some vCPU (an IPI, an EOI, an
+  /// unmasked line): the run stops after this instruction, so the run loop looks.
+  private func interruptsMayHaveChanged() -> Bool { machine.interpreterPlatform != nil }
 }

@@ -8,40 +8,56 @@ extension Machine {
   static let interpreterQuantum: UInt64 = 100_000
 
   /// Runs the machine on the interpreter until the guest ends it. Every vCPU runs on the
-  /// calling thread, taking turns of `interpreterQuantum` instructions in vCPU order, so a
-  /// run is deterministic: the same guest gives the same interleaving every time.
+  /// calling thread, taking turns of at most `interpreterQuantum` instructions in vCPU order,
+  /// each turn cut short at the next device deadline, by an interrupt it can take, or by a
+  /// device write; so a run is deterministic: the same guest gives the same interleaving,
+  /// and takes its interrupts at the same instructions, every time.
   func runInterpreter() -> RunOutcome {
     let start = HostIO.monotonicNanoseconds()
-    while true {
-      if isFinished { break }
+    while !isFinished {
       if let limit = configuration.timeoutMilliseconds,
         HostIO.monotonicNanoseconds() - start >= UInt64(limit) * 1_000_000
       {
         finish(.timedOut)
         break
       }
-      var anyRan = false
-      for vcpu in interpreterVCPUs where !vcpu.waitingForStartup && !vcpu.cpu.state.halted {
-        anyRan = true
-        let (_, stop) = vcpu.cpu.run(maxInstructions: Self.interpreterQuantum)
+      var ran = false
+      for vcpu in interpreterVCPUs {
+        if let delivered = serviceInterrupts(vcpu, deliver: true),
+          let outcome = interpreterOutcome(of: delivered, on: vcpu)
+        {
+          finish(outcome)
+          break
+        }
+        guard !vcpu.waitingForStartup && !vcpu.cpu.state.halted else { continue }
+        ran = true
+        let budget = instructionBudget(vcpu, limit: Self.interpreterQuantum)
+        let (_, stop) = vcpu.cpu.run(maxInstructions: budget)
         if let outcome = interpreterOutcome(of: stop, on: vcpu) {
           finish(outcome)
           break
         }
       }
-      if !anyRan && !isFinished {
-        // Every vCPU is halted or waiting; with no interrupt source, nothing wakes them.
-        finish(haltedOutcome())
+      if !ran && !isFinished {
+        // Every vCPU is halted or waiting for a start-up IPI: time jumps to the next timer,
+        // or, with none to come, the machine has stopped for good.
+        let anyInterruptible = interpreterVCPUs.contains {
+          !$0.waitingForStartup && $0.cpu.state.rflags & RFlags.interruptEnable != 0
+        }
+        if !anyInterruptible || !skipIdleTime() { finish(haltedOutcome()) }
       }
     }
     console.flush()
     return runState.withLock { $0.outcome! }
   }
 
-  /// Halted for good: cleanly when vCPU 0 halted with interrupts off, or asleep forever.
+  /// Halted for good: cleanly when every vCPU halted with interrupts off (or never started),
+  /// or asleep forever with interrupts on and nothing left to raise one.
   private func haltedOutcome() -> RunOutcome {
-    let boot = interpreterVCPUs[0]
-    return boot.cpu.state.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(snapshot(boot))
+    let sleeper = interpreterVCPUs.first {
+      !$0.waitingForStartup && $0.cpu.state.rflags & RFlags.interruptEnable != 0
+    }
+    return sleeper.map { .haltedForever(snapshot($0)) } ?? .halted
   }
 
   /// What one interpreter stop means for a plain run; nil to go on.

@@ -17,6 +17,8 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   private let kicked = Atomic<Bool>(false)
   /// An application processor waits for INIT and a start-up IPI before it runs.
   public var waitingForStartup: Bool
+  /// Virtual time (nanoseconds) when `cpu.retiredInstructions` was 0: see InterpreterPlatform.
+  var clockBase: UInt64 = 0
 
   /// The machine's devices as this vCPU reaches them (attached once the machine exists).
   private(set) var bus: InterpreterBus?

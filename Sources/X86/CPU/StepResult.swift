@@ -40,6 +40,14 @@ public protocol X86IOBus: AnyObject {
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool
   func mmioRead(_ address: UInt64, size: Int) -> UInt64
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool
+  /// Called just before each access above with the CPU's retired-instruction count, so an
+  /// engine can give devices the exact virtual time of the access (the CPU itself cannot be
+  /// asked while it executes). Does nothing unless implemented.
+  func willAccess(retiredInstructions: UInt64)
+}
+
+extension X86IOBus {
+  public func willAccess(retiredInstructions: UInt64) {}
 }
 
 /// A bus with nothing on it: reads float to all-ones, writes are dropped (as on a PC).

@@ -51,6 +51,13 @@ public final class X86CPU {
   }
 
   /// A maskable interrupt may be delivered now: RFLAGS.IF is set and no STI/MOV SS shadow.
+  /// Set by the engine while a maskable interrupt is pending for this CPU: `run` then returns
+  /// at the first instruction boundary where it can be taken (`acceptsInterrupts`).
+  public var interruptLine: Bool {
+    get { core.interruptLine }
+    set { core.interruptLine = newValue }
+  }
+
   public var acceptsInterrupts: Bool {
     // A #DB trap still pending at this boundary is taken first (SDM Vol. 3, 6.9, table 6-2:
     // traps on the previous instruction outrank external interrupts): the next step takes it.

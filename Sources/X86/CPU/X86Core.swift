@@ -29,6 +29,9 @@ struct X86Core {
   /// Exceptions raised by instructions are delivered through the IVT/IDT (InterruptDelivery.swift)
   /// instead of being returned as `.exception`.
   var deliversExceptions = false
+  /// A maskable interrupt is waiting (the engine says so): `run` returns at the first
+  /// instruction boundary where RFLAGS.IF and the shadows let it in.
+  var interruptLine = false
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -138,6 +141,11 @@ struct X86Core {
     return state.halted ? .halted : .retired
   }
 
+  /// RFLAGS.IF is set and no STI, MOV SS or POP SS shadow holds interrupts off.
+  var interruptWindowOpen: Bool {
+    state.flagBits & RFlagsBit.interruptEnable != 0 && !state.interruptShadow
+  }
+
   @inline(__always)
   mutating func retire() {
     retiredInstructions &+= 1
@@ -152,7 +160,7 @@ struct X86Core {
     while retiredInstructions &- before < maxInstructions {
       let result = step()
       // A pattern match, not `!=`: the derived == on this payload enum is an out-of-line call.
-      if case .retired = result, !debug.stopRun { continue }
+      if case .retired = result, !debug.stopRun, !interruptLine || !interruptWindowOpen { continue }
       return (retiredInstructions &- before, result)
     }
     return (retiredInstructions &- before, .retired)

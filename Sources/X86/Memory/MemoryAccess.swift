@@ -128,6 +128,7 @@ extension X86Core {
       default: ram.loadPhysical(UInt64.self, at: physical)
       }
     if let value { return value }
+    bus.willAccess(retiredInstructions: retiredInstructions)
     return bus.mmioRead(physical, size: Int(size))
   }
 
@@ -141,6 +142,7 @@ extension X86Core {
       default: ram.storePhysical(value, at: physical)
       }
     if !stored {
+      bus.willAccess(retiredInstructions: retiredInstructions)
       if bus.mmioWrite(physical, size: Int(size), value: value) { ioStopRequested = true }
       return
     }
