@@ -151,6 +151,9 @@ extension Machine {
     return .none
   }
 
+  /// Whether anyone watches accesses (the event API's port, MMIO and MSR events).
+  var hasAccessWatcher: Bool { accessWatcher.withLock { $0 != nil } }
+
   /// What the access watcher (if any, and if it watches this access) says of it.
   func verdict(on access: GuestAccess, by vcpu: any VirtualCPU) -> AccessVerdict {
     guard let watcher = accessWatcher.withLock({ $0 }), watcher.watches(access) else { return .perform }
@@ -232,11 +235,13 @@ extension Machine {
 }
 
 extension Machine {
-  /// Makes guest writes to these MSRs reach Hyperstep (`VCPUExit.msrWrite` on KVM).
+  /// Makes guest writes to these MSRs reach Hyperstep: through KVM's MSR filter (exits), or
+  /// on the interpreter, through its WRMSR asking the machine first.
   public func trapMSRWrites(_ indices: [UInt32]) throws {
-    guard let vm else {
-      throw MachineError.badConfiguration("MSR-write events need --accel kvm: the interpreter does not report WRMSR yet")
-    }
-    try vm.trapMSRWrites(indices)
+    if let vm { try vm.trapMSRWrites(indices) }
+    trappedMSRs.withLock { $0 = Set(indices) }
   }
+
+  /// Whether guest writes to this MSR are trapped (the interpreter asks at each WRMSR).
+  func isTrappedMSR(_ index: UInt32) -> Bool { trappedMSRs.withLock { $0.contains(index) } }
 }

@@ -12,8 +12,15 @@ final class InterpreterBus: X86IOBus {
   var pendingAction: DeviceAction = .none
   /// The vCPU's retired instructions at the access being made (the CPU says, just before).
   private var retired: UInt64 = 0
+  /// While an access is being carried out: the vCPU's state as the instruction has left it so
+  /// far, for an access watcher's handler that reads registers (the CPU is busy executing).
+  private(set) var stateDuringAccess: X86State?
+  /// Whether the next access is watched: only then is the state copied for the watcher.
 
-  func willAccess(retiredInstructions: UInt64) { retired = retiredInstructions }
+  func willAccess(retiredInstructions: UInt64, state: borrowing X86State) {
+    retired = retiredInstructions
+    stateDuringAccess = machine.hasAccessWatcher ? copy state : nil
+  }
 
   /// The virtual time of the access being made: the vCPU's clock (see InterpreterPlatform).
   private var now: UInt64 { machine.interpreterVCPUs[vcpuID].clockBase &+ retired }
@@ -35,6 +42,7 @@ final class InterpreterBus: X86IOBus {
   }
 
   func portRead(_ port: UInt16, size: Int) -> UInt32 {
+    defer { stateDuringAccess = nil }
     machine.console.flush()  // the guest may be waiting for input after a prompt
     if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: machine.cpus[vcpuID]) {
       return UInt32(truncatingIfNeeded: value)
@@ -44,6 +52,7 @@ final class InterpreterBus: X86IOBus {
   }
 
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
+    defer { stateDuringAccess = nil }
     guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: machine.cpus[vcpuID]) == .perform
     else {
       return false
@@ -55,6 +64,7 @@ final class InterpreterBus: X86IOBus {
   }
 
   func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
+    defer { stateDuringAccess = nil }
     if let offset = localAPICOffset(address, size: size) {
       return UInt64(machine.withPlatform(at: now) { $0.chips.readLocalAPIC(cpu: vcpuID, offset: offset) } ?? ~0)
     }
@@ -65,6 +75,7 @@ final class InterpreterBus: X86IOBus {
   }
 
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
+    defer { stateDuringAccess = nil }
     if let offset = localAPICOffset(address, size: size) {
       machine.withPlatform(at: now) {
         $0.chips.writeLocalAPIC(cpu: vcpuID, offset: offset, value: UInt32(truncatingIfNeeded: value))
@@ -80,6 +91,20 @@ final class InterpreterBus: X86IOBus {
       machine.withPlatform(at: now) { _ in machine.bus.mmioWrite(address, size: size, value: value) }
       ?? machine.busLock.withLock { _ in machine.bus.mmioWrite(address, size: size, value: value) }
     return record(action) || interruptsMayHaveChanged()
+  }
+
+  /// The last trapped MSR write carried out, for a stepper that stops after it.
+  var lastMSRWrite: (index: UInt32, value: UInt64)?
+
+  func willWriteMSR(_ index: UInt32, value: UInt64, state: borrowing X86State) -> MSRWriteVerdict {
+    guard machine.isTrappedMSR(index) else { return .perform }
+    stateDuringAccess = copy state
+    defer { stateDuringAccess = nil }
+    guard machine.verdict(on: .msrWrite(index: index, value: value), by: machine.cpus[vcpuID]) == .perform else {
+      return .drop
+    }
+    lastMSRWrite = (index, value)
+    return .performAndStop
   }
 
   /// The offset in the local APIC's page of an aligned 32-bit access to it (xAPIC registers

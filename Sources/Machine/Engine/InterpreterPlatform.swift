@@ -69,7 +69,7 @@ extension Machine {
   /// start-up IPIs, refreshes its interrupt line, and (when `deliver` and the vCPU can take
   /// it) delivers a pending NMI or maskable interrupt. Returns the delivery's result, or nil
   /// when nothing was delivered.
-  func serviceInterrupts(_ vcpu: InterpreterVCPU, deliver: Bool) -> StepResult? {
+  public func serviceInterrupts(_ vcpu: InterpreterVCPU, deliver: Bool) -> StepResult? {
     guard let platform = interpreterPlatform else { return nil }
     return busLock.withLock { _ -> StepResult? in
       platform.advance(to: platform.time(of: vcpu))
@@ -128,7 +128,7 @@ extension Machine {
   }
 
   /// Skips virtual time for one halted vCPU (a stepper waiting for its interrupt).
-  func skipIdleTime(for vcpu: InterpreterVCPU) -> Bool {
+  public func skipIdleTime(for vcpu: InterpreterVCPU) -> Bool {
     guard let platform = interpreterPlatform else { return false }
     return busLock.withLock { _ in
       guard let deadline = platform.chips.nextDeadline else { return false }
@@ -139,7 +139,7 @@ extension Machine {
   }
 
   /// How many instructions `vcpu` may run before a device needs attention.
-  func instructionBudget(_ vcpu: InterpreterVCPU, limit: UInt64) -> UInt64 {
+  public func instructionBudget(_ vcpu: InterpreterVCPU, limit: UInt64) -> UInt64 {
     guard let platform = interpreterPlatform else { return limit }
     return busLock.withLock { _ in platform.budget(for: vcpu, limit: limit) }
   }

@@ -39,40 +39,56 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   /// The device action the last instruction's I/O asked for (`.none` if none); clears it.
   public func takeDeviceAction() -> DeviceAction { bus?.take() ?? .none }
 
-  public func registers() throws -> Registers { cpu.state.registers }
+  /// The trapped MSR write the last instruction made, if any; clears it.
+  public func takeMSRWrite() -> (index: UInt32, value: UInt64)? {
+    defer { bus?.lastMSRWrite = nil }
+    return bus?.lastMSRWrite
+  }
+
+  /// The state to read: the CPU's, or while it is in the middle of an instruction whose
+  /// device access is being watched, the state that instruction has left so far.
+  private var readableState: X86State { bus?.stateDuringAccess ?? cpu.state }
+
+  /// The CPU's state to change; not while an instruction is half done.
+  private func writableState() throws -> X86State {
+    guard bus?.stateDuringAccess == nil else { throw InterpreterError.midInstruction }
+    return cpu.state
+  }
+
+  public func registers() throws -> Registers { readableState.registers }
 
   public func setRegisters(_ registers: Registers) throws {
-    var state = cpu.state
+    var state = try writableState()
     state.apply(registers)
     cpu.state = state
   }
 
-  public func specialRegisters() throws -> SpecialRegisters { cpu.state.specialRegisters }
+  public func specialRegisters() throws -> SpecialRegisters { readableState.specialRegisters }
 
   public func setSpecialRegisters(_ registers: SpecialRegisters) throws {
-    var state = cpu.state
+    var state = try writableState()
     state.apply(registers)
     cpu.state = state
   }
 
-  public func fpuRegisters() throws -> FPURegisters { cpu.state.fpuRegisters }
+  public func fpuRegisters() throws -> FPURegisters { readableState.fpuRegisters }
 
   public func setFPURegisters(_ registers: FPURegisters) throws {
-    var state = cpu.state
+    var state = try writableState()
     state.apply(registers)
     cpu.state = state
   }
 
-  public func debugRegisters() throws -> DebugRegisters { cpu.state.debugRegisters }
+  public func debugRegisters() throws -> DebugRegisters { readableState.debugRegisters }
 
   public func setDebugRegisters(_ registers: DebugRegisters) throws {
-    var state = cpu.state
+    var state = try writableState()
     state.apply(registers)
     cpu.state = state
   }
 
   public func modelSpecificRegisters(_ indices: [UInt32]) throws -> [UInt64] {
-    let state = cpu.state
+    let state = readableState
     return try indices.map { index in
       guard let value = state.modelSpecificRegister(index) else { throw InterpreterError.unknownMSR(index) }
       return value
@@ -80,7 +96,7 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   }
 
   public func setModelSpecificRegisters(_ values: [(index: UInt32, value: UInt64)]) throws {
-    var state = cpu.state
+    var state = try writableState()
     for (index, value) in values where !state.setModelSpecificRegister(index, value) {
       throw InterpreterError.unknownMSR(index)
     }
@@ -98,10 +114,13 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
 /// What the interpreter engine reports about itself as an error.
 public enum InterpreterError: Error, CustomStringConvertible {
   case unknownMSR(UInt32)
+  case midInstruction
 
   public var description: String {
     switch self {
     case .unknownMSR(let index): "the interpreter has no MSR 0x\(String(index, radix: 16))"
+    case .midInstruction:
+      "the registers cannot be changed while the interpreter is in the middle of an instruction (a port or MMIO event)"
     }
   }
 }

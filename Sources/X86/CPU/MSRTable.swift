@@ -34,7 +34,15 @@ extension X86Core {
   mutating func wrmsr() throws(X86Exception) {
     if privilegeLevel != 0 { throw .generalProtection(0) }
     let value = (state.gpr[2] & 0xffff_ffff) << 32 | state.gpr[0] & 0xffff_ffff
-    try writeMSR(UInt32(truncatingIfNeeded: state.gpr[1]), value)
+    let index = UInt32(truncatingIfNeeded: state.gpr[1])
+    // The engine sees the write first (the event API's MSR events) and may drop it.
+    switch bus.willWriteMSR(index, value: value, state: state) {
+    case .perform: try writeMSR(index, value)
+    case .performAndStop:
+      try writeMSR(index, value)
+      ioStopRequested = true
+    case .drop: break
+    }
   }
 
   /// RDTSCP: EDX:EAX ← TSC, ECX ← IA32_TSC_AUX[31:0]; #GP(0) with CR4.TSD outside ring 0.

@@ -40,14 +40,28 @@ public protocol X86IOBus: AnyObject {
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool
   func mmioRead(_ address: UInt64, size: Int) -> UInt64
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool
-  /// Called just before each access above with the CPU's retired-instruction count, so an
-  /// engine can give devices the exact virtual time of the access (the CPU itself cannot be
-  /// asked while it executes). Does nothing unless implemented.
-  func willAccess(retiredInstructions: UInt64)
+  /// Called just before each access above with the CPU's retired-instruction count and its
+  /// state as the instruction has left it so far, so that an engine can give devices the
+  /// exact virtual time of the access and show the state to whoever watches the access (the
+  /// CPU itself cannot be asked while it executes). Does nothing unless implemented.
+  func willAccess(retiredInstructions: UInt64, state: borrowing X86State)
+  /// WRMSR is about to write `value` to MSR `index` (before the MSR's own checks): whether to
+  /// carry it out, and whether the run stops after the instruction (`StepResult.ioStop`).
+  func willWriteMSR(_ index: UInt32, value: UInt64, state: borrowing X86State) -> MSRWriteVerdict
+}
+
+/// What an engine says of a guest's WRMSR (see `X86IOBus.willWriteMSR`).
+public enum MSRWriteVerdict: Sendable {
+  case perform
+  /// Carry it out and stop the run after the instruction.
+  case performAndStop
+  /// Leave the MSR as it is, without a fault (a watcher refused the write).
+  case drop
 }
 
 extension X86IOBus {
-  public func willAccess(retiredInstructions: UInt64) {}
+  public func willAccess(retiredInstructions: UInt64, state: borrowing X86State) {}
+  public func willWriteMSR(_ index: UInt32, value: UInt64, state: borrowing X86State) -> MSRWriteVerdict { .perform }
 }
 
 /// A bus with nothing on it: reads float to all-ones, writes are dropped (as on a PC).

@@ -113,7 +113,7 @@ extension X86Core {
     let port = UInt16(truncatingIfNeeded: state.gpr[2])
     while !repeated || count(d) != 0 {
       checkIOBreakpoints(port: port, size: Int(d.operandSize))
-      bus.willAccess(retiredInstructions: retiredInstructions)
+      bus.willAccess(retiredInstructions: retiredInstructions, state: state)
       let value = bus.portRead(port, size: Int(d.operandSize))
       try write(SegmentName.es.rawValue, state.gpr[7] & sizeMask(d.addressSize), size: d.operandSize, UInt64(value))
       advance(7, by: delta, d)
@@ -132,7 +132,7 @@ extension X86Core {
     while !repeated || count(d) != 0 {
       let value = try read(d.segment, state.gpr[6] & sizeMask(d.addressSize), size: d.operandSize)
       checkIOBreakpoints(port: port, size: Int(d.operandSize))
-      bus.willAccess(retiredInstructions: retiredInstructions)
+      bus.willAccess(retiredInstructions: retiredInstructions, state: state)
       if bus.portWrite(port, size: Int(d.operandSize), value: UInt32(truncatingIfNeeded: value)) {
         ioStopRequested = true
       }

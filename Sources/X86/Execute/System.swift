@@ -61,7 +61,7 @@ extension X86Core {
   mutating func portIn(_ d: DecodedInstruction) throws(X86Exception) {
     try checkIOPermission()
     checkIOBreakpoints(port: port(d), size: Int(d.operandSize))
-    bus.willAccess(retiredInstructions: retiredInstructions)
+    bus.willAccess(retiredInstructions: retiredInstructions, state: state)
     let value = bus.portRead(port(d), size: Int(d.operandSize))
     setRegister(0, size: d.operandSize, d, UInt64(value) & sizeMask(d.operandSize))
   }
@@ -70,7 +70,7 @@ extension X86Core {
     try checkIOPermission()
     checkIOBreakpoints(port: port(d), size: Int(d.operandSize))
     let value = UInt32(truncatingIfNeeded: register(0, size: d.operandSize, d))
-    bus.willAccess(retiredInstructions: retiredInstructions)
+    bus.willAccess(retiredInstructions: retiredInstructions, state: state)
     if bus.portWrite(port(d), size: Int(d.operandSize), value: value) { ioStopRequested = true }
   }
 }

@@ -128,7 +128,7 @@ extension X86Core {
       default: ram.loadPhysical(UInt64.self, at: physical)
       }
     if let value { return value }
-    bus.willAccess(retiredInstructions: retiredInstructions)
+    bus.willAccess(retiredInstructions: retiredInstructions, state: state)
     return bus.mmioRead(physical, size: Int(size))
   }
 
@@ -142,7 +142,7 @@ extension X86Core {
       default: ram.storePhysical(value, at: physical)
       }
     if !stored {
-      bus.willAccess(retiredInstructions: retiredInstructions)
+      bus.willAccess(retiredInstructions: retiredInstructions, state: state)
       if bus.mmioWrite(physical, size: Int(size), value: value) { ioStopRequested = true }
       return
     }

@@ -7,19 +7,36 @@ import X86
 /// instruction per `step()` and touches nothing else, so none of the KVM fixes apply: no
 /// trap flag is borrowed, no INT3 is planted (host breakpoints are compared with the PC
 /// before each instruction, so the guest never sees them in its memory), and interrupts
-/// reach a stepped vCPU only through the interpreter's own delivery.
+/// come from the machine's own platform at exact instructions (`Machine.serviceInterrupts`).
 extension Stepper {
   /// Instructions run between looks at the stop switch while running.
-  static let interpreterRunSlice = 10_000
+  static let interpreterRunSlice: UInt64 = 10_000
 
   func interpreterStep(_ vcpu: InterpreterVCPU) throws -> Stop {
+    // Interrupts reach a stepped vCPU only under the `deliver` policy, or when it waits in HLT.
+    if let delivered = machine.serviceInterrupts(vcpu, deliver: policy == .deliver) {
+      return try interpreterStop(after: delivered, vcpu)
+    }
     if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
     if vcpu.cpu.state.halted {
-      // Nothing can wake it yet (the interpreter's machines have no interrupt sources).
-      return try stop(.halt(interruptsEnabled: vcpu.cpu.state.rflags & RFlags.interruptEnable != 0))
+      guard vcpu.cpu.state.rflags & RFlags.interruptEnable != 0 else {
+        halted = true
+        return try interpreterStop(.halt(interruptsEnabled: false), vcpu)
+      }
+      // Halted with interrupts on: the step is the wait for the next interrupt, and the stop
+      // is at its handler's first instruction (as on KVM). Virtual time skips to the timer.
+      while true {
+        if let delivered = machine.serviceInterrupts(vcpu, deliver: true) {
+          return try interpreterStop(after: delivered, vcpu)
+        }
+        if stopSwitch.take() { return try interpreterStop(.interrupted, vcpu) }
+        if !machine.skipIdleTime(for: vcpu) {
+          if machine.cpus.count == 1 { return try interpreterStop(.exit(.haltedForever(machine.snapshot(vcpu))), vcpu) }
+          HostIO.sleep(milliseconds: 1)  // another vCPU may yet send an interrupt
+        }
+      }
     }
-    let result = vcpu.cpu.step()
-    return try interpreterStop(after: result, vcpu, running: false)
+    return try interpreterStop(after: vcpu.cpu.step(), vcpu)
   }
 
   /// Runs until a breakpoint (any number: they are addresses compared with the PC, not
@@ -27,7 +44,6 @@ extension Stepper {
   func interpreterRun(_ vcpu: InterpreterVCPU, until addresses: [UInt64], watchingHandlers: Bool) throws -> Stop {
     knownPC = nil
     halted = false
-    if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
     let targets = Set(addresses).union(breakpoints.addresses)
     let cpu = vcpu.cpu
     // Stopped at a breakpoint where we stand: its instruction runs first (the stop was before
@@ -36,26 +52,38 @@ extension Stepper {
     var first = stoppedAtBreakpoint == here
     while true {
       if stopSwitch.take() { return try interpreterStop(.interrupted, vcpu) }
-      if cpu.state.halted { return try interpreterHaltedWhileRunning(vcpu) }
+      if let delivered = machine.serviceInterrupts(vcpu, deliver: true),
+        let stop = try interpreterStopWhileRunning(after: delivered, vcpu, watchingDeliveries: watchingHandlers)
+      {
+        return stop
+      }
+      if vcpu.waitingForStartup {
+        HostIO.sleep(milliseconds: 1)  // until another vCPU's start-up IPI
+        continue
+      }
+      if cpu.state.halted {
+        if let stop = try interpreterHaltedWhileRunning(vcpu) { return stop }
+        continue
+      }
+      let budget = machine.instructionBudget(vcpu, limit: Self.interpreterRunSlice)
       if targets.isEmpty {
-        let (_, result) = cpu.run(maxInstructions: UInt64(Self.interpreterRunSlice))
-        if case .retired = result { continue }
+        let (_, result) = cpu.run(maxInstructions: budget)
         if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
           return stop
         }
         continue
       }
-      for _ in 0..<Self.interpreterRunSlice {
+      for _ in 0..<budget {
         let state = cpu.state
         let pc = state[.cs].base &+ state.rip
         if !first && targets.contains(pc) { return try interpreterStop(.breakpoint(address: pc), vcpu) }
         first = false
         let result = cpu.step()
-        if case .retired = result { continue }
+        if case .retired = result, !cpu.interruptLine { continue }
         if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
           return stop
         }
-        if cpu.state.halted { break }
+        break
       }
     }
   }
@@ -68,8 +96,8 @@ extension Stepper {
     return try stop(reason, pc: state[.cs].base &+ state.rip)
   }
 
-  /// The stop after one instruction stepped on its own.
-  func interpreterStop(after result: StepResult, _ vcpu: InterpreterVCPU, running: Bool) throws -> Stop {
+  /// The stop after one instruction stepped on its own (or one event delivered).
+  func interpreterStop(after result: StepResult, _ vcpu: InterpreterVCPU) throws -> Stop {
     switch result {
     case .retired:
       return try interpreterStop(.step, vcpu)
@@ -84,17 +112,18 @@ extension Stepper {
   }
 
   /// The stop a run makes after an instruction that did more than retire; nil to run on.
-  /// With `watchingDeliveries`, an exception or interrupt delivered stops at its handler's first
-  /// instruction (always for a step; for a run when it watches handlers).
+  /// With `watchingDeliveries`, an exception or interrupt delivered stops at its handler's
+  /// first instruction (always for a step; for a run when it watches handlers).
   func interpreterStopWhileRunning(after result: StepResult, _ vcpu: InterpreterVCPU, watchingDeliveries: Bool)
     throws -> Stop?
   {
     switch result {
-    case .retired:
-      return nil
-    case .halted:
-      return try interpreterHaltedWhileRunning(vcpu)
+    case .retired, .halted:
+      return nil  // a halt is looked at by the run loop, which may skip time to a timer
     case .ioStop:
+      if let write = vcpu.takeMSRWrite(), stopsAtMSRWrites {
+        return try interpreterStop(.msrWrite(index: write.index, value: write.value), vcpu)
+      }
       let action = vcpu.takeDeviceAction()
       if case .guestRequest(let value) = action { return try interpreterStop(.guestRequest(value: value), vcpu) }
       if let outcome = machine.outcome(of: action) { return try interpreterStop(.exit(outcome), vcpu) }
@@ -110,12 +139,18 @@ extension Stepper {
     }
   }
 
-  /// HLT while running: with interrupts off the machine has ended cleanly; with them on,
-  /// nothing could ever wake it (the interpreter's machines have no interrupt sources yet).
-  func interpreterHaltedWhileRunning(_ vcpu: InterpreterVCPU) throws -> Stop {
+  /// HLT while running: with interrupts off the machine has ended cleanly; with them on, the
+  /// run waits for the next interrupt (virtual time skips to the next timer), or ends when
+  /// nothing could ever raise one. Nil: go on running.
+  func interpreterHaltedWhileRunning(_ vcpu: InterpreterVCPU) throws -> Stop? {
     if vcpu.cpu.state.rflags & RFlags.interruptEnable == 0 {
       halted = true
       return try interpreterStop(.exit(.halted), vcpu)
+    }
+    if machine.skipIdleTime(for: vcpu) { return nil }
+    if machine.cpus.count > 1 {
+      HostIO.sleep(milliseconds: 1)  // another vCPU may yet send an interrupt
+      return nil
     }
     return try interpreterStop(.exit(.haltedForever(machine.snapshot(vcpu))), vcpu)
   }
