@@ -239,6 +239,7 @@ hex_digits:   .ascii "0123456789abcdef"
 // Data and stack on pages of their own: a store to a page holding code makes QEMU drop its
 // translations of that page, and would make the benchmark measure that instead.
     .p2align 12
+data_start:                   // the code lies below: Benchmarks/interp-vs-tcg.sh counts it
 remaining:    .long 0
 seed:         .long 0
 sum:          .long 0
