@@ -4,10 +4,11 @@
 # command line), alternating in one invocation so that the machine's noise hits all alike:
 #
 # (a) plain runs at N_PLAIN: `hyperstep run --accel emu` against `qemu-system-x86_64 -accel
-#     tcg`, and `hyperstep run --accel kvm` for information. Guest MIPS = the instructions of
-#     N_PLAIN iterations over (wall time at N_PLAIN - wall time at N = 0): the N = 0 run is
-#     each program's start-up (QEMU's includes SeaBIOS). Target: the interpreter at 0.25x
-#     TCG or better.
+#     tcg`, and `hyperstep run --accel kvm` for information (at N_KVM, by default N_TRACE:
+#     KVM nested in a virtual machine without hardware help can be slower than the
+#     interpreter). Guest MIPS = the instructions of N iterations over (wall time at N - wall
+#     time at N = 0): the N = 0 run is each program's start-up (QEMU's includes SeaBIOS).
+#     Target: the interpreter at 0.25x TCG or better.
 # (b) traced runs at N_TRACE, one line per instruction to a file: `hyperstep trace --accel
 #     emu --output F` against QEMU's single-step exec log (`-accel tcg -singlestep -d
 #     exec,nochain -D F`; `-accel tcg,one-insn-per-tb=on` on a QEMU that has it) and against
@@ -21,15 +22,17 @@
 # Installs Debian's qemu-system-x86 if it is missing (Hyperstep never needs it). Without a
 # usable /dev/kvm the KVM rows are skipped, and the output says so.
 #
-#   Benchmarks/interp-vs-tcg.sh [N_PLAIN] [N_TRACE] [--rounds ROUNDS]
+#   Benchmarks/interp-vs-tcg.sh [N_PLAIN] [N_TRACE] [--rounds ROUNDS] [--kvm-plain N_KVM]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n_plain=2000 n_trace=40 rounds=3
+n_plain=10000 n_trace=20 rounds=3 n_kvm=
 positional=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=${2:?"--rounds needs a number"}; shift ;;
     --rounds=*) rounds=${1#--rounds=} ;;
+    --kvm-plain) n_kvm=${2:?"--kvm-plain needs a number"}; shift ;;
+    --kvm-plain=*) n_kvm=${1#--kvm-plain=} ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) positional+=("$1") ;;
   esac
@@ -37,13 +40,14 @@ while [ $# -gt 0 ]; do
 done
 [ ${#positional[@]} -ge 1 ] && n_plain=${positional[0]}
 [ ${#positional[@]} -ge 2 ] && n_trace=${positional[1]}
-for value in "$n_plain" "$n_trace" "$rounds"; do
+[ -n "$n_kvm" ] || n_kvm=$n_trace
+for value in "$n_plain" "$n_trace" "$rounds" "$n_kvm"; do
   case "$value" in
     '' | *[!0-9]*) echo "interp-vs-tcg.sh: '$value' is not a whole number" >&2; exit 2 ;;
   esac
 done
-[ "$n_plain" -gt 0 ] && [ "$n_trace" -gt 0 ] && [ "$rounds" -gt 0 ] || {
-  echo "interp-vs-tcg.sh: N_PLAIN, N_TRACE and ROUNDS must be at least 1" >&2
+[ "$n_plain" -gt 0 ] && [ "$n_trace" -gt 0 ] && [ "$rounds" -gt 0 ] && [ "$n_kvm" -gt 0 ] || {
+  echo "interp-vs-tcg.sh: N_PLAIN, N_TRACE, ROUNDS and N_KVM must be at least 1" >&2
   exit 2
 }
 
@@ -178,12 +182,15 @@ for ((round = 1; round <= rounds; round++)); do
     t=$(timed "$work/out" qemu-system-x86_64 -accel tcg "${qemu_common[@]}" -append "$n")
     check_output "$work/out" "$n" "qemu-system-x86_64 -accel tcg"
     eval "tcg_plain$suffix+=($t)"
-    if [ "$kvm" = yes ]; then
+  done
+  if [ "$kvm" = yes ]; then
+    for n in 0 "$n_kvm"; do
+      suffix=$([ "$n" = 0 ] && echo 0 || true)
       t=$(timed "$work/out" "$hyperstep" run --accel kvm --kernel "$kernel" --cmdline "$n")
       check_output "$work/out" "$n" "hyperstep run --accel kvm"
       eval "kvm_plain$suffix+=($t)"
-    fi
-  done
+    done
+  fi
   for n in 0 "$n_trace"; do
     suffix=$([ "$n" = 0 ] && echo 0 || true)
     limit=$(($(instructions "$n" "$n") + 2))
@@ -198,21 +205,27 @@ for ((round = 1; round <= rounds; round++)); do
   done
 done
 
-# row LABEL RUNS_N RUNS_0 INSTRUCTIONS: prints the row, sets $rate (instructions per second).
+# row LABEL RUNS_N RUNS_0 INSTRUCTIONS: prints the row, sets $rate (instructions per second;
+# empty when the run at N took no longer than start-up: N is too small to measure).
 row() {
   local label=$1 wall start
   wall=$(eval "printf '%s\n' \"\${$2[@]}\"" | median)
   start=$(eval "printf '%s\n' \"\${$3[@]}\"" | median)
-  rate=$(awk -v i="$4" -v w="$wall" -v s="$start" 'BEGIN { printf "%.0f", (w > s) ? i / ((w - s) / 1e9) : 0 }')
-  awk -v l="$label" -v w="$wall" -v s="$start" -v r="$rate" \
-    'BEGIN { printf "  %-46s %9.3f %11.3f %12.2f\n", l, w / 1e9, s / 1e9, r / 1e6 }'
+  rate=$(awk -v i="$4" -v w="$wall" -v s="$start" 'BEGIN { if (w > s) printf "%.0f", i / ((w - s) / 1e9) }')
+  awk -v l="$label" -v w="$wall" -v s="$start" -v r="$rate" 'BEGIN {
+    printf "  %-52s %8.3f %11.3f %12s\n", l, w / 1e9, s / 1e9, (r == "") ? "too short" : sprintf("%.2f", r / 1e6) }'
 }
-verdict() { # verdict RATIO TARGET
-  awk -v r="$1" -v t="$2" 'BEGIN { printf "%.2fx   (target %sx: %s)", r, t, (r >= t) ? "met" : "NOT met" }'
+# verdict A B TARGET: A / B against the target ratio.
+verdict() {
+  if [ -z "$1" ] || [ -z "$2" ]; then
+    echo "not measured: a run at N was no longer than start-up; raise N"
+  else
+    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { printf "%.3fx   (target %sx: %s)", a / b, t, (a / b >= t) ? "met" : "NOT met" }'
+  fi
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0) ? a / b : 0 }'; }
 
 plain_instructions=$(($(instructions "$n_plain" "$n_plain") - $(instructions 0 0)))
+kvm_instructions=$(($(instructions "$n_kvm" "$n_kvm") - $(instructions 0 0)))
 trace_instructions=$(($(instructions "$n_trace" "$n_trace") - $(instructions 0 0)))
 echo
 echo "interpreter against QEMU TCG: Guests/bench/compute.S, $per_iteration instructions per iteration"
@@ -222,16 +235,18 @@ echo "  $(qemu-system-x86_64 --version | head -n 1); single-step flag: ${qemu_si
 [ "$kvm" = yes ] || echo "  KVM: /dev/kvm is missing or unusable here; the KVM rows are skipped"
 echo
 echo "(a) plain runs, N = $n_plain: $plain_instructions instructions past start-up"
-printf '  %-46s %9s %11s %12s\n' "" "wall s" "start-up s" "guest MIPS"
+printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "guest MIPS"
 row "hyperstep run --accel emu" emu_plain emu_plain0 "$plain_instructions"
 emu_rate=$rate
 row "qemu-system-x86_64 -accel tcg" tcg_plain tcg_plain0 "$plain_instructions"
 tcg_rate=$rate
-if [ "$kvm" = yes ]; then row "hyperstep run --accel kvm (information)" kvm_plain kvm_plain0 "$plain_instructions"; fi
-echo "  interpreter / TCG            $(verdict "$(ratio "$emu_rate" "$tcg_rate")" 0.25)"
+if [ "$kvm" = yes ]; then
+  row "hyperstep run --accel kvm (information, N = $n_kvm)" kvm_plain kvm_plain0 "$kvm_instructions"
+fi
+echo "  interpreter / TCG            $(verdict "$emu_rate" "$tcg_rate" 0.25)"
 echo
 echo "(b) traced runs, N = $n_trace: $trace_instructions instructions past start-up, in every trace"
-printf '  %-46s %9s %11s %12s\n' "" "wall s" "start-up s" "M instr/s"
+printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "M instr/s"
 row "hyperstep trace --accel emu --output F" emu_trace emu_trace0 "$trace_instructions"
 emu_rate=$rate
 row "qemu ${qemu_single[*]} -d exec,nochain -D F" qemu_trace qemu_trace0 "$trace_instructions"
@@ -240,14 +255,14 @@ if [ "$kvm" = yes ]; then
   row "hyperstep trace --accel kvm --output F" kvm_trace kvm_trace0 "$trace_instructions"
   kvm_rate=$rate
 fi
-echo "  interpreter / QEMU's log     $(verdict "$(ratio "$emu_rate" "$qemu_rate")" 10)"
+echo "  interpreter / QEMU's log     $(verdict "$emu_rate" "$qemu_rate" 10)"
 if [ "$kvm" = yes ]; then
-  echo "  interpreter / KVM stepping   $(verdict "$(ratio "$emu_rate" "$kvm_rate")" 20)"
+  echo "  interpreter / KVM stepping   $(verdict "$emu_rate" "$kvm_rate" 20)"
 else
   echo "  interpreter / KVM stepping   skipped: no usable /dev/kvm"
 fi
 echo
 echo "checksums, the same from every engine:"
-echo "  N = $n_plain: ${checksum[$n_plain]}"
-[ "$n_trace" = "$n_plain" ] || echo "  N = $n_trace: ${checksum[$n_trace]}"
-echo "  N = 0: ${checksum[0]}"
+for n in $(printf '%s\n' 0 "$n_plain" "$n_trace" "$n_kvm" | sort -nu); do
+  if [ -n "${checksum[$n]+set}" ]; then echo "  N = $n: ${checksum[$n]}"; fi
+done
