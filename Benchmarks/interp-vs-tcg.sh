@@ -20,12 +20,12 @@
 # traced run's count against the same formula. Each run's checksum line must agree with
 # the others of its N, QEMU's included. Each figure is the median of ROUNDS runs (default 3).
 # Installs Debian's qemu-system-x86 if it is missing (Hyperstep never needs it). Without a
-# usable /dev/kvm the KVM rows are skipped, and the output says so.
+# usable /dev/kvm (or with --no-kvm) the KVM rows are skipped, and the output says so.
 #
-#   Benchmarks/interp-vs-tcg.sh [N_PLAIN] [N_TRACE] [--rounds ROUNDS] [--kvm-plain N_KVM]
+#   Benchmarks/interp-vs-tcg.sh [N_PLAIN] [N_TRACE] [--rounds ROUNDS] [--kvm-plain N_KVM] [--no-kvm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n_plain=10000 n_trace=20 rounds=3 n_kvm=
+n_plain=20000 n_trace=20 rounds=3 n_kvm= use_kvm=yes
 positional=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,14 +33,16 @@ while [ $# -gt 0 ]; do
     --rounds=*) rounds=${1#--rounds=} ;;
     --kvm-plain) n_kvm=${2:?"--kvm-plain needs a number"}; shift ;;
     --kvm-plain=*) n_kvm=${1#--kvm-plain=} ;;
+    --no-kvm) use_kvm=no ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) positional+=("$1") ;;
   esac
   shift
 done
-[ ${#positional[@]} -ge 1 ] && n_plain=${positional[0]}
-[ ${#positional[@]} -ge 2 ] && n_trace=${positional[1]}
-[ -n "$n_kvm" ] || n_kvm=$n_trace
+if [ ${#positional[@]} -gt 2 ]; then echo "interp-vs-tcg.sh: too many arguments: ${positional[*]}" >&2; exit 2; fi
+if [ ${#positional[@]} -ge 1 ]; then n_plain=${positional[0]}; fi
+if [ ${#positional[@]} -ge 2 ]; then n_trace=${positional[1]}; fi
+if [ -z "$n_kvm" ]; then n_kvm=$n_trace; fi
 for value in "$n_plain" "$n_trace" "$rounds" "$n_kvm"; do
   case "$value" in
     '' | *[!0-9]*) echo "interp-vs-tcg.sh: '$value' is not a whole number" >&2; exit 2 ;;
@@ -120,11 +122,13 @@ status=0
 qemu-system-x86_64 -accel tcg,one-insn-per-tb=on "${qemu_common[@]}" -append 0 </dev/null >/dev/null 2>&1 || status=$?
 if [ "$status" = 33 ]; then qemu_single=(-accel tcg,one-insn-per-tb=on); else qemu_single=(-accel tcg -singlestep); fi
 
-kvm=no
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+kvm=no kvm_absent="/dev/kvm is missing or unusable here"
+if [ "$use_kvm" = no ]; then
+  kvm_absent="--no-kvm"
+elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
   status=0
   "$hyperstep" run --accel kvm --kernel "$kernel" --cmdline 0 </dev/null >/dev/null 2>&1 || status=$?
-  [ "$status" = 33 ] && kvm=yes
+  if [ "$status" = 33 ]; then kvm=yes; fi
 fi
 
 # Traced instructions. A Hyperstep trace has a line per stop: the entry, then one after each
@@ -132,7 +136,7 @@ fi
 # block it enters, so per instruction, and a "Stopped execution of TB chain before" line when
 # it left a block it had logged without running it (an exit request): those are taken off.
 # Only the kernel's code is counted: SeaBIOS runs first on QEMU (-dfilter keeps it out of the
-# log: it would add some 5.8 million lines of start-up to every run).
+# log: it would add millions of lines of start-up to every run).
 hyperstep_count() { echo $(($(wc -l <"$1") - 1)); }
 qemu_count() {
   awk -F'[][/]' -v lo="$(printf '%016x' 0x100000)" -v hi="$(printf '%016x' "$code_end")" '
@@ -232,7 +236,7 @@ echo "interpreter against QEMU TCG: Guests/bench/compute.S, $per_iteration instr
 echo "  (checked: hyperstep trace --cmdline 3 traced $expected instructions, as the guest's count says)"
 echo "  $rounds alternating rounds, medians; start-up = the same command at N = 0, subtracted for the rates"
 echo "  $(qemu-system-x86_64 --version | head -n 1); single-step flag: ${qemu_single[*]}"
-[ "$kvm" = yes ] || echo "  KVM: /dev/kvm is missing or unusable here; the KVM rows are skipped"
+if [ "$kvm" = no ]; then echo "  KVM: $kvm_absent; the KVM rows are skipped"; fi
 echo
 echo "(a) plain runs, N = $n_plain: $plain_instructions instructions past start-up"
 printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "guest MIPS"
@@ -259,7 +263,7 @@ echo "  interpreter / QEMU's log     $(verdict "$emu_rate" "$qemu_rate" 10)"
 if [ "$kvm" = yes ]; then
   echo "  interpreter / KVM stepping   $(verdict "$emu_rate" "$kvm_rate" 20)"
 else
-  echo "  interpreter / KVM stepping   skipped: no usable /dev/kvm"
+  echo "  interpreter / KVM stepping   skipped: $kvm_absent"
 fi
 echo
 echo "checksums, the same from every engine:"
