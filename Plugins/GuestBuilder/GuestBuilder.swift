@@ -1,25 +1,28 @@
 import Foundation
 import PackagePlugin
 
-/// Assembles the guests under `Guests/<folder>/` with the Swift toolchain's own
+/// Assembles the guests under `Guests/<folder>/` (one or more folders per target) with the Swift toolchain's own
 /// clang, ld.lld and llvm-objcopy, and embeds the results in the target as a
 /// generated Swift file. Nothing beyond the toolchain is needed, so `swift build`
 /// and `swift test` work on a fresh machine.
 @main
 struct GuestBuilder: BuildToolPlugin {
-  /// Which folder of `Guests/` feeds which target.
-  static let folders = ["DemoGuest": "demo", "TestGuests": "tests"]
+  /// Which folders of `Guests/` feed which target. The benchmark guests are test guests too,
+  /// so that a test keeps them booting on every engine with the output they promise.
+  static let folders = ["DemoGuest": ["demo"], "TestGuests": ["tests", "bench"]]
 
   func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-    guard let folder = Self.folders[target.name] else {
+    guard let folders = Self.folders[target.name] else {
       throw GuestBuilderError("GuestBuilder has no Guests/ folder for target \(target.name)")
     }
     let guestsRoot = context.package.directoryURL.appending(path: "Guests")
-    let sourceFolder = guestsRoot.appending(path: folder)
-    let sources = try FileManager.default.contentsOfDirectory(atPath: sourceFolder.path())
-      .filter { $0.hasSuffix(".S") }
-      .sorted()
-      .map { sourceFolder.appending(path: $0) }
+    let sources = try folders.flatMap { folder in
+      let sourceFolder = guestsRoot.appending(path: folder)
+      return try FileManager.default.contentsOfDirectory(atPath: sourceFolder.path())
+        .filter { $0.hasSuffix(".S") }
+        .sorted()
+        .map { sourceFolder.appending(path: $0) }
+    }
     let script = guestsRoot.appending(path: "build-guests.sh")
     let includes = try FileManager.default.contentsOfDirectory(atPath: guestsRoot.path())
       .filter { $0.hasSuffix(".inc") }

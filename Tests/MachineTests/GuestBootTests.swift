@@ -145,6 +145,62 @@ import Testing
     #expect(result.output.contains("mmap 00000000 40000000 00000001"))  // the 1 GiB at 4 GiB (low 32 bits)
     #expect(result.outcome == Self.pass)
   }
+
+  /// The benchmark guest of Benchmarks/interp-vs-tcg.sh: N from the last word of the command
+  /// line (QEMU's form, "FILE N", as well as a bare N), and the checksums of a model written
+  /// from the guest's header comment.
+  @Test(arguments: Engines.all, [("3", 3), ("compute.elf 2", 2), ("0", 0)])
+  func computeBenchmarkGuestPrintsTheModelsChecksums(engine: TestEngine, run: (String, Int)) throws {
+    let (commandLine, iterations) = run
+    let result = try boot(TestGuests.compute, on: engine, commandLine: commandLine)
+    #expect(result.output == ComputeGuestModel.output(iterations: iterations))
+    #expect(result.outcome == Self.pass)
+  }
+}
+
+/// Guests/bench/compute.S's arithmetic written again in Swift from its header comment (not
+/// from its code), so that the checksums it prints are checked independently of both engines.
+enum ComputeGuestModel {
+  static func output(iterations: Int) -> String {
+    let words = 1024
+    var x: UInt32 = 1
+    var sum: UInt32 = 0
+    var ordered: UInt32 = 0
+    var histogram = [UInt32](repeating: 0, count: 256)
+    var buffer = [UInt32](repeating: 0, count: words)
+    for _ in 0..<iterations {
+      for j in 0..<words {
+        x = x &* 1_103_515_245 &+ 12345
+        buffer[j] = x ^ (x >> 16)
+      }
+      for pair in 0..<words / 2 {
+        let a = buffer[2 * pair]
+        let b = buffer[2 * pair + 1]
+        if a > b {
+          buffer.swapAt(2 * pair, 2 * pair + 1)
+        } else {
+          ordered &+= 1
+          let mixed = sum ^ a
+          sum = mixed << 5 | mixed >> 27
+        }
+      }
+      for j in 0..<words {
+        var v = buffer[j]
+        v ^= v >> 15
+        v = v &* 0x2c1b_3c6d
+        v ^= v >> 12
+        buffer[j] = v
+        sum = sum &* 33 &+ v
+      }
+      for word in buffer { histogram[Int(word & 0xff)] &+= 1 }
+    }
+    let folded = histogram.reduce(UInt32(0)) { $0 &* 31 &+ $1 }
+    func hex(_ value: UInt32) -> String {
+      let digits = String(value, radix: 16)
+      return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+    return "compute: sum=\(hex(sum)) ordered=\(hex(ordered)) hist=\(hex(folded))\n"
+  }
 }
 
 @Suite struct GuestEventTests {
