@@ -4,13 +4,14 @@ import TestGuests
 import Testing
 
 /// Both interrupt policies on a guest with a 1 kHz PIT tick (Guests/tests/timer.S).
-@Suite(requiresKVM) struct InterruptPolicyTests {
+@Suite struct InterruptPolicyTests {
   /// Steps the guest to its end, or (with `ticks`) until that many ticks have been stepped
   /// into and the instruction after the last one has run: under `deliver` a slow or loaded
   /// host can take a tick every few steps, and the busy loop then takes very long to end.
-  func stops(_ policy: InterruptPolicy, ticks: Int? = nil) throws -> [Stop] {
+  func stops(_ policy: InterruptPolicy, on engine: TestEngine, ticks: Int? = nil) throws -> [Stop] {
     var configuration = MachineConfiguration(kernel: TestGuests.timer.image, kernelName: "timer")
-    configuration.interruptController = true
+    configuration.interruptController = true  // KVM's in-kernel chips; the interpreter always has its own
+    configuration.accelerator = engine.choice
     configuration.timeoutMilliseconds = 30_000
     let stepper = try Stepper(
       machine: Machine(configuration: configuration, console: CapturedConsole()), policy: policy)
@@ -33,8 +34,8 @@ import Testing
     try #require(try ELFFile(TestGuests.timer.elf).symbols().first { $0.name == name }).address
   }
 
-  @Test func blockKeepsTicksOutOfStepsUntilTheGuestWaitsForOne() throws {
-    let stops = try stops(.block)
+  @Test(arguments: Engines.all) func blockKeepsTicksOutOfStepsUntilTheGuestWaitsForOne(engine: TestEngine) throws {
+    let stops = try stops(.block, on: engine)
     let handler = try address("timer_handler")
     let firstHalt = try #require(stops.firstIndex { if case .halt = $0.reason { true } else { false } })
     // 20000 iterations of `dec; jnz` with interrupts on, and not one tick stepped into.
@@ -44,8 +45,8 @@ import Testing
     #expect(stops[firstHalt + 1] == Stop(reason: .interrupt(vector: 0x20), pc: handler, vcpu: 0))
     let interrupts = stops.filter { if case .interrupt = $0.reason { true } else { false } }
     #expect(interrupts.count == 3)  // one per HLT until the handler has counted three
-    // Programming the in-kernel PIC and PIT: OUTs to ports KVM handles itself, one stop
-    // after each instruction (all 2 bytes long there, per the disassembly).
+    // Programming the PIC and PIT (in-kernel on KVM, Hyperstep's own on the interpreter): one
+    // stop after each instruction (all 2 bytes long there, per the disassembly).
     let start = try address("program_pic")
     let end = try address("enable")
     let programming = stops.map(\.pc).filter { $0 > start && $0 <= end }
@@ -56,8 +57,8 @@ import Testing
     #expect(pcs[afterRead - 1] == (try address("lapic_read")))
   }
 
-  @Test func deliverShowsTicksAndTheirHandlersWhileStepping() throws {
-    let stops = try stops(.deliver, ticks: 5)
+  @Test(arguments: Engines.all) func deliverShowsTicksAndTheirHandlersWhileStepping(engine: TestEngine) throws {
+    let stops = try stops(.deliver, on: engine, ticks: 5)
     let handler = try address("timer_handler")
     let firstHalt = stops.firstIndex { if case .halt = $0.reason { true } else { false } } ?? stops.count
     let early = stops[..<firstHalt].indices.filter { stops[$0].reason == .interrupt(vector: 0x20) }
