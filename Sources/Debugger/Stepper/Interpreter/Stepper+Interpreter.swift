@@ -79,13 +79,30 @@ extension Stepper {
         if !first && targets.contains(pc) { return try interpreterStop(.breakpoint(address: pc), vcpu) }
         first = false
         let result = cpu.step()
-        if case .retired = result, !cpu.interruptLine { continue }
+        if case .retired = result, !cpu.interruptLine, cpu.watchHits.isEmpty { continue }
         if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
           return stop
         }
         break
       }
     }
+  }
+
+  /// Watches memory for accesses: any number of ranges, of any length, linear or physical,
+  /// compared with every data access (and fetch) the guest makes; a run or step that touches
+  /// one stops with `.memoryAccess`. Replaces the previous watches; empty: none.
+  public func setMemoryWatches(_ watches: [MemoryWatch]) throws {
+    guard let interpreter else {
+      throw DebuggerError(
+        "memory-access watches need the interpreter engine (--accel emu); KVM's kind is limited to write watchpoints")
+    }
+    interpreter.setMemoryWatches(watches)
+  }
+
+  /// The stop for watched accesses the last instructions made, if any.
+  private func memoryAccessStop(_ vcpu: InterpreterVCPU) throws -> Stop? {
+    let hits = vcpu.takeMemoryAccessHits()
+    return hits.isEmpty ? nil : try interpreterStop(.memoryAccess(hits), vcpu)
   }
 
   /// A stop made on the interpreter: the stepper's view of the segment and control
@@ -98,6 +115,7 @@ extension Stepper {
 
   /// The stop after one instruction stepped on its own (or one event delivered).
   func interpreterStop(after result: StepResult, _ vcpu: InterpreterVCPU) throws -> Stop {
+    if let access = try memoryAccessStop(vcpu) { return access }
     switch result {
     case .retired:
       return try interpreterStop(.step, vcpu)
@@ -117,6 +135,7 @@ extension Stepper {
   func interpreterStopWhileRunning(after result: StepResult, _ vcpu: InterpreterVCPU, watchingDeliveries: Bool)
     throws -> Stop?
   {
+    if let access = try memoryAccessStop(vcpu) { return access }
     switch result {
     case .retired, .halted:
       return nil  // a halt is looked at by the run loop, which may skip time to a timer
