@@ -32,6 +32,9 @@ struct X86Core {
   /// A maskable interrupt is waiting (the engine says so): `run` returns at the first
   /// instruction boundary where RFLAGS.IF and the shadows let it in.
   var interruptLine = false
+  /// A step runs one iteration of a repeated string instruction (a debugger's single step, as
+  /// TF does on hardware: SDM Vol. 3, 18.3.1.4), leaving RIP at the instruction if more remain.
+  var stepsRepeatIterations = false
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram

@@ -36,7 +36,14 @@ extension Stepper {
         }
       }
     }
-    return try interpreterStop(after: vcpu.cpu.step(), vcpu)
+    // One REP iteration per step, as KVM's single-step (the hardware's TF) gives.
+    vcpu.cpu.stepsRepeatIterations = true
+    defer { vcpu.cpu.stepsRepeatIterations = false }
+    var result = vcpu.cpu.step()
+    // MOV SS / POP SS: the next instruction runs in their shadow with no stop of its own, as
+    // on the CPU (step contract 1).
+    if case .retired = result, vcpu.cpu.inStackSegmentShadow { result = vcpu.cpu.step() }
+    return try interpreterStop(after: result, vcpu)
   }
 
   /// Runs until a breakpoint (any number: they are addresses compared with the PC, not
@@ -119,6 +126,13 @@ extension Stepper {
     switch result {
     case .retired:
       return try interpreterStop(.step, vcpu)
+    case .ioStop:
+      // A step over a trapped WRMSR says so, as on KVM (whether or not runs stop at them).
+      if let write = vcpu.takeMSRWrite() {
+        return try interpreterStop(.msrWrite(index: write.index, value: write.value), vcpu)
+      }
+      return try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: true)
+        ?? interpreterStop(.step, vcpu)
     case .halted:
       let interruptsOn = vcpu.cpu.state.rflags & RFlags.interruptEnable != 0
       if !interruptsOn { halted = true }
