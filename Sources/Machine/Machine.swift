@@ -34,6 +34,8 @@ public final class Machine: @unchecked Sendable {
   let runState: Mutex<RunState>
   /// Who sees chosen accesses before they are carried out (the event API); nil: nobody.
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
+  /// Addresses of instructions the interpreter did not know, already reported.
+  let unknownInstructions = Mutex<Set<UInt64>>([])
   /// MSRs whose guest writes are trapped (`trapMSRWrites`).
   let trappedMSRs = Mutex<Set<UInt32>>([])
 

@@ -66,6 +66,13 @@ public final class X86CPU {
     set { core.stepsRepeatIterations = newValue }
   }
 
+  /// Where the last instruction the interpreter does not know was (its linear address), if
+  /// one raised #UD since the last call; clears it.
+  public func takeUndefinedOpcode() -> UInt64? {
+    defer { core.undefinedOpcodeAddress = nil }
+    return core.undefinedOpcodeAddress
+  }
+
   /// The last instruction loaded SS (MOV SS, POP SS): the next one runs in its shadow.
   public var inStackSegmentShadow: Bool { core.state.interruptShadow && core.state.stackSegmentShadow }
 

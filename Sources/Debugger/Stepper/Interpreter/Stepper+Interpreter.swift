@@ -162,6 +162,7 @@ extension Stepper {
       if let outcome = machine.outcome(of: action) { return try interpreterStop(.exit(outcome), vcpu) }
       return nil
     case .delivered(let event):
+      machine.noteDelivery(result, on: vcpu)
       // The stop is at the handler's first instruction, as KVM's stepper makes it.
       guard watchingDeliveries else { return nil }
       let reason: StopReason =
