@@ -147,6 +147,23 @@ import Testing
     #expect(piped.stderr == "hyperstep: note: the trace stopped at its limit of 100000 lines; raise --limit for more\n")
   }
 
+  /// Determinism: the interpreter's time is its instruction count, so the timer guest
+  /// (Guests/tests/timer.S: PIT at about 1 kHz, three ticks counted) traced twice with ticks
+  /// let in while stepping gives the same trace byte for byte, ticks at the same instructions.
+  @Test func twoTracesOfATimerGuestOnTheInterpreterAreIdentical() throws {
+    let kernel = try kernel(TestGuests.timer)
+    let first = try CLI.run(["trace", "--accel", "emu", "--irq", "deliver", "--kernel", kernel])
+    let second = try CLI.run(["trace", "--accel", "emu", "--irq", "deliver", "--kernel", kernel])
+    #expect(first.status == 33, "\(first.stderr)")  // the handler counted three ticks: exit 0x10
+    #expect(second.status == 33)
+    let handler = try #require(try ELFFile(TestGuests.timer.elf).symbols().first { $0.name == "timer_handler" })
+    let ticks = first.stdout.split(separator: "\n").filter {
+      $0 == "0x\(String(handler.address, radix: 16)) timer_handler interrupt 32"
+    }
+    #expect(ticks.count == 3, "\(first.stdout.suffix(500))")
+    #expect(first.stdout == second.stdout)
+  }
+
   @Test(arguments: Engines.all) func msrWritesAreReportedAndStillTakeEffect(engine: TestEngine) throws {
     let symbols = try ELFFile(TestGuests.msrWrites.elf).symbols()
     let entry = symbols.first { $0.name == "syscall_entry" }!.address
