@@ -135,8 +135,9 @@ import Testing
 
   @Test(arguments: Engines.all) func progressShowsOnATerminalOnly(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.forever)
-    let path = NSTemporaryDirectory() + "hyperstep-progress-\(getpid()).trace"
-    let command = "\(CLI.executable.path) trace --kernel \(kernel) --limit 100000 --output \(path)"
+    let path = NSTemporaryDirectory() + "hyperstep-progress-\(getpid())-\(engine).trace"
+    let command =
+      "\(CLI.executable.path) trace --accel \(engine.accelerator) --kernel \(kernel) --limit 100000 --output \(path)"
     // util-linux's script gives the command a terminal for its stderr.
     let terminal = try CLI.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
     #expect(terminal.stdout.contains(" steps/s, "), "\(terminal.stdout)")
@@ -193,7 +194,7 @@ import Testing
   }
 
   @Test(arguments: Engines.all) func jsonLinesCarryStepRipEventAndVCPU(engine: TestEngine) throws {
-    let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid()).jsonl"
+    let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid())-\(engine).jsonl"
     let run = try CLI.run([
       "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl",
       "--output", path,
