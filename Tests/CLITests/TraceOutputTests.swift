@@ -61,9 +61,10 @@ import Testing
 
   @Test(arguments: Engines.all) func theDefaultLimitIsSaidWhenItEndsATrace(engine: TestEngine) throws {
     let path = NSTemporaryDirectory() + "hyperstep-trace-limit-\(getpid())-\(engine).txt"
-    let run = try CLI.run([
-      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.forever), "--output", path,
-    ])
+    // A million steps: a debug build on a loaded two-core machine needs time for them.
+    let run = try CLI.run(
+      ["trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.forever), "--output", path],
+      timeout: 240)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(
       run.stderr
