@@ -173,7 +173,10 @@ final class GDBMachineTarget: DebugTarget {
 
   func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws {
     do {
-      if physicalMode { return try machine.memory.write(bytes, at: GuestAddress(address)) }
+      if physicalMode {
+        try machine.memory.write(bytes, at: GuestAddress(address))
+        return machine.hostWroteGuestMemory()
+      }
       try stepper.writeMemory(linear: address, bytes)
     } catch {
       throw TargetError("\(error)")
