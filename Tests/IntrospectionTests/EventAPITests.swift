@@ -94,7 +94,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(console.text == ExpectedOutput.longEvents)
   }
 
-  @Test(arguments: Engines.all) func aBreakpointInALoopFiresOncePerIterationWithItsRegisters(engine: TestEngine) throws {
+  @Test(arguments: Engines.all) func aBreakpointInALoopFiresOncePerIterationWithItsRegisters(engine: TestEngine) throws
+  {
     let session = try session(TestGuests.tightLoop, on: engine)
     let loop = try symbol("loop", in: TestGuests.tightLoop)
     let counts = Recorder<UInt64>()
@@ -247,7 +248,8 @@ struct HandlerFailure: Error, CustomStringConvertible {
   @Test(requiresKVM) func memoryAccessEventsAreRefusedOnKVM() throws {
     let session = try session(TestGuests.memoryAccesses, on: .kvm)
     #expect(throws: IntrospectionError.self) {
-      try session.subscribe(.memoryAccess(MemoryWatch(start: 0x10_0000, length: 8, kinds: .write))) { _, _ in .continue }
+      try session.subscribe(.memoryAccess(MemoryWatch(start: 0x10_0000, length: 8, kinds: .write))) { _, _ in .continue
+      }
     }
   }
 
