@@ -147,7 +147,10 @@ public final class Machine: @unchecked Sendable {
       interpreterVCPUs = vcpus
       cpus = vcpus
     }
-    for vcpu in interpreterVCPUs { vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id)) }
+    for vcpu in interpreterVCPUs {
+      vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id))
+      vcpu.cpu.localAPICID = UInt8(truncatingIfNeeded: vcpu.id)  // the platform's APIC IDs are the vCPU indices
+    }
 
     do {
       try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)

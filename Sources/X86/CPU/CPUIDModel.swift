@@ -7,6 +7,7 @@
 /// | 1 | EAX | 0x000006f1 | family 6, model 15, stepping 1 (a neutral signature) |
 /// | 1 | EDX | TSC (4), CX8 (8), CMOV (15) | RDTSC, CMPXCHG8B, CMOVcc |
 /// | 1 | EDX | PSE (3), MSR (5), PAE (6), PGE (13), PAT (16), PSE-36 (17) | 4 MiB pages, RDMSR/WRMSR, PAE paging, global pages, IA32_PAT, 4 MiB pages above 4 GiB |
+/// | 1 | EDX | APIC (9), and EBX[31:24] = the initial APIC ID | only on a machine with local APICs (an engine's; not the bare CPU) |
 /// | 1 | EDX | DE (2), SEP (11) | CR4.DE (I/O breakpoints, DR4/DR5 #UD), SYSENTER/SYSEXIT |
 /// | 7.0 | EBX | SMEP (7), SMAP (20) | CR4.SMEP, CR4.SMAP with STAC/CLAC |
 /// | 7.0 | ECX | RDPID (22) | RDPID (IA32_TSC_AUX) |
@@ -32,6 +33,16 @@ public enum CPUIDModel {
       self.ecx = ecx
       self.edx = edx
     }
+  }
+
+  /// The leaf as a CPU with a local APIC of ID `localAPIC` reports it (nil: no local APIC).
+  public static func query(leaf: UInt32, subleaf: UInt32, localAPIC: UInt8?) -> Leaf {
+    var answer = query(leaf: leaf, subleaf: subleaf)
+    if leaf == 1, let id = localAPIC {
+      answer.edx |= 1 << 9
+      answer.ebx |= UInt32(id) << 24
+    }
+    return answer
   }
 
   public static func query(leaf: UInt32, subleaf: UInt32) -> Leaf {

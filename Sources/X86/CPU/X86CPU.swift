@@ -73,6 +73,13 @@ public final class X86CPU {
     return core.undefinedOpcodeAddress
   }
 
+  /// The ID of the local APIC the engine's platform gives this CPU: CPUID leaf 1 then
+  /// reports the APIC feature and the ID (nil, the default: a CPU with no local APIC).
+  public var localAPICID: UInt8? {
+    get { core.localAPICID }
+    set { core.localAPICID = newValue }
+  }
+
   /// The last instruction loaded SS (MOV SS, POP SS): the next one runs in its shadow.
   public var inStackSegmentShadow: Bool { core.state.interruptShadow && core.state.stackSegmentShadow }
 

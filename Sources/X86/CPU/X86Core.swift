@@ -35,6 +35,8 @@ struct X86Core {
   /// A step runs one iteration of a repeated string instruction (a debugger's single step, as
   /// TF does on hardware: SDM Vol. 3, 18.3.1.4), leaving RIP at the instruction if more remain.
   var stepsRepeatIterations = false
+  /// The ID of the local APIC the engine gives this CPU (CPUID then says APIC); nil: none.
+  var localAPICID: UInt8?
   /// The linear address of the last instruction the decoder did not know, until taken.
   var undefinedOpcodeAddress: UInt64?
 
