@@ -200,6 +200,17 @@ struct ExceptionTests {
     #expect(features.reg(.rcx) & (1 << 13) != 0 && features.reg(.rdx) & (1 << 25) == 0)  // CX16, no SSE yet
   }
 
+  /// CPUID.1: EDX bit 9 (APIC) and EBX[31:24] (the initial APIC ID) only when the engine gives
+  /// the CPU a local APIC (SDM Vol. 2, CPUID, table 3-8 and "Initial APIC ID").
+  @Test func cpuidReportsALocalAPICOnlyWhenThereIsOne() throws {
+    let bare = try stepOne([0x0f, 0xa2]) { $0[.rax] = 1 }
+    #expect(bare.reg(.rdx) & (1 << 9) == 0 && bare.reg(.rbx) >> 24 == 0)
+    let s = try makeSandbox([0x0f, 0xa2]) { $0[.rax] = 1 }
+    s.cpu.localAPICID = 3
+    #expect(s.cpu.step() == .retired)
+    #expect(s.reg(.rdx) & (1 << 9) != 0 && (s.reg(.rbx) >> 24) & 0xff == 3)
+  }
+
   @Test func rdtscCountsRetiredInstructions() throws {
     let s = try makeSandbox([0x90, 0x90, 0x0f, 0x31])
     #expect(s.cpu.run(maxInstructions: 3).executed == 3)
