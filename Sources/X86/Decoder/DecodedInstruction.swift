@@ -41,6 +41,10 @@ public enum Operation: UInt8, Sendable {
   case clc, stc, cmc, cld, std, cli, sti, lahf, sahf
   case nop, ud2, hlt, cpuid, rdtsc, int3, intN, int1
   case inPort, outPort
+
+  /// SSE/SSE2 (0F map): `sub` is the opcode byte, `immediate2` the mandatory prefix and REX.W
+  /// (`SSEPrefix`); the second-level switch is in SSEDispatch.swift.
+  case sse
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it

@@ -560,8 +560,26 @@ private struct Decoder {
     case 0xc8...0xcf:
       result.operation = .bswap
       registerOperand(opcode & 7 | (rex & 1) << 3)
+    case 0x10...0x17, 0x28...0x2f, 0x50...0x7f, 0xae, 0xc2...0xc6, 0xd0...0xff:
+      decodeSSE(opcode)
     default:
       invalid()
+    }
+  }
+
+  /// SSE/SSE2 and the 0F AE group: ModRM, the imm8 where the opcode has one, and the
+  /// mandatory prefix (F3/F2 win over 66, SDM Vol. 2, 2.1.2) for the executor's second switch.
+  mutating func decodeSSE(_ opcode: UInt8) {
+    modrm()
+    result.operation = .sse
+    result.sub = opcode
+    let prefix: UInt16 =
+      result.has(DecodedInstruction.Flag.rep)
+      ? SSEPrefix.f3 : (result.has(DecodedInstruction.Flag.repne) ? SSEPrefix.f2 : (operandOverride ? SSEPrefix.p66 : 0))
+    result.immediate2 = prefix | (rex & 8 != 0 ? SSEPrefix.rexW : 0)
+    switch opcode {
+    case 0x70...0x73, 0xc2, 0xc4...0xc6: result.immediate = immediate8()
+    default: break
     }
   }
 }

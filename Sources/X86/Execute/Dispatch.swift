@@ -85,6 +85,7 @@ extension X86Core {
     case .intN: throw X86Exception(vector: UInt8(truncatingIfNeeded: d.immediate), kind: .softwareInterrupt)
     case .inPort: try portIn(d)
     case .outPort: try portOut(d)
+    case .sse: try sse(d)
     case .ud2, .invalid, .truncated: throw .invalidOpcode
     case .tooLong: throw .generalProtection(0)
     }
