@@ -90,7 +90,8 @@ struct SSEIntegerTests {
     let x = v128(0x7f80_ff01_0000_0000, 0x7fff_8000_ffff_0001)
     let y = v128(0x0180_0101_0000_0000, 0x0001_ffff_0001_ffff)
     // paddb: per byte modulo 256.
-    #expect(try run([0x66, 0x0f, 0xfc, 0xc1], x0: x, x1: y).xmm(0) == v128(0x8000_0002_0000_0000, 0x7f00_7fff_ff00_ff00))
+    #expect(
+      try run([0x66, 0x0f, 0xfc, 0xc1], x0: x, x1: y).xmm(0) == v128(0x8000_0002_0000_0000, 0x7f00_7fff_ff00_ff00))
     // paddsw: signed saturation: 7fff+0001 = 7fff, 8000+ffff = 8000, ffff+0001 = 0, 0001+ffff = 0.
     #expect(try run([0x66, 0x0f, 0xed, 0xc1], x0: x, x1: y).xmm(0).low64 == 0x7fff_8000_0000_0000)
     // paddusb: unsigned saturation per byte: 7f+01 = 80, 80+80 = ff, ff+01 = ff, 01+01 = 02.
@@ -120,25 +121,32 @@ struct SSEIntegerTests {
   @Test func shuffles() throws {
     let x = v128(0x3333_3333_2222_2222, 0x1111_1111_0000_0000)
     // pshufd xmm0, xmm1, 0x1b: reverse the dwords.
-    #expect(try run([0x66, 0x0f, 0x70, 0xc1, 0x1b], x1: x).xmm(0) == v128(0x0000_0000_1111_1111, 0x2222_2222_3333_3333))
+    #expect(
+      try run([0x66, 0x0f, 0x70, 0xc1, 0x1b], x1: x).xmm(0) == v128(0x0000_0000_1111_1111, 0x2222_2222_3333_3333))
     // pshuflw xmm0, xmm1, 0x00: word 0 four times, high quadword copied.
     let w = v128(0xaaaa_bbbb_cccc_dddd, 0x4444_3333_2222_1111)
-    #expect(try run([0xf2, 0x0f, 0x70, 0xc1, 0x00], x1: w).xmm(0) == v128(0xaaaa_bbbb_cccc_dddd, 0x1111_1111_1111_1111))
+    #expect(
+      try run([0xf2, 0x0f, 0x70, 0xc1, 0x00], x1: w).xmm(0) == v128(0xaaaa_bbbb_cccc_dddd, 0x1111_1111_1111_1111))
     // pshufhw xmm0, xmm1, 0xe4: identity.
     #expect(try run([0xf3, 0x0f, 0x70, 0xc1, 0xe4], x1: w).xmm(0) == w)
     // shufps xmm0, xmm1, 0x4e: dest dwords 2,3 then source dwords 0,1.
-    #expect(try run([0x0f, 0xc6, 0xc1, 0x4e], x0: x, x1: w).xmm(0) == v128(0x4444_3333_2222_1111, 0x3333_3333_2222_2222))
+    #expect(
+      try run([0x0f, 0xc6, 0xc1, 0x4e], x0: x, x1: w).xmm(0) == v128(0x4444_3333_2222_1111, 0x3333_3333_2222_2222))
     // shufpd xmm0, xmm1, 1: high of dest, low of source.
-    #expect(try run([0x66, 0x0f, 0xc6, 0xc1, 0x01], x0: x, x1: w).xmm(0) == v128(0x4444_3333_2222_1111, 0x3333_3333_2222_2222))
+    #expect(
+      try run([0x66, 0x0f, 0xc6, 0xc1, 0x01], x0: x, x1: w).xmm(0) == v128(0x4444_3333_2222_1111, 0x3333_3333_2222_2222)
+    )
   }
 
   @Test func unpackAndPack() throws {
     let x = v128(0x0f0e_0d0c_0b0a_0908, 0x0706_0504_0302_0100)
     let y = v128(0x1f1e_1d1c_1b1a_1918, 0x1716_1514_1312_1110)
     // punpcklbw: bytes of the low halves interleaved, destination first.
-    #expect(try run([0x66, 0x0f, 0x60, 0xc1], x0: x, x1: y).xmm(0) == v128(0x1707_1606_1505_1404, 0x1303_1202_1101_1000))
+    #expect(
+      try run([0x66, 0x0f, 0x60, 0xc1], x0: x, x1: y).xmm(0) == v128(0x1707_1606_1505_1404, 0x1303_1202_1101_1000))
     // punpckhqdq
-    #expect(try run([0x66, 0x0f, 0x6d, 0xc1], x0: x, x1: y).xmm(0) == v128(0x1f1e_1d1c_1b1a_1918, 0x0f0e_0d0c_0b0a_0908))
+    #expect(
+      try run([0x66, 0x0f, 0x6d, 0xc1], x0: x, x1: y).xmm(0) == v128(0x1f1e_1d1c_1b1a_1918, 0x0f0e_0d0c_0b0a_0908))
     // unpcklps
     #expect(try run([0x0f, 0x14, 0xc1], x0: x, x1: y).xmm(0) == v128(0x1716_1514_0706_0504, 0x1312_1110_0302_0100))
     // packsswb: words 0x0100 (256) → 7f, 0xff80 (-128) → 80, 0x8000 → 80, 0x007f → 7f.
@@ -147,7 +155,8 @@ struct SSEIntegerTests {
     // packuswb: 256 → ff, -128 → 00, -32768 → 00, 127 → 7f.
     #expect(try run([0x66, 0x0f, 0x67, 0xc1], x0: words, x1: 0).xmm(0) == v128(0, 0xff00_007f))
     // packssdw: 0x00010000 → 7fff, 0xffff0000 → 8000.
-    #expect(try run([0x66, 0x0f, 0x6b, 0xc1], x0: v128(0, 0x0001_0000_ffff_0000), x1: 0).xmm(0) == v128(0, 0x7fff_8000))
+    #expect(
+      try run([0x66, 0x0f, 0x6b, 0xc1], x0: v128(0, 0x0001_0000_ffff_0000), x1: 0).xmm(0) == v128(0, 0x7fff_8000))
   }
 
   @Test func shifts() throws {
@@ -161,9 +170,11 @@ struct SSEIntegerTests {
     #expect(try run([0x66, 0x0f, 0x73, 0xd8, 0x04], x0: x).xmm(0) == x >> 32)
     #expect(try run([0x66, 0x0f, 0x73, 0xf8, 0x14], x0: x).xmm(0) == 0)
     // psrad xmm0, xmm1 with a count of 40: every dword becomes its sign.
-    #expect(try run([0x66, 0x0f, 0xe2, 0xc1], x0: x, x1: 40).xmm(0) == v128(0xffff_ffff_0000_0000, 0xffff_ffff_0000_0000))
+    #expect(
+      try run([0x66, 0x0f, 0xe2, 0xc1], x0: x, x1: 40).xmm(0) == v128(0xffff_ffff_0000_0000, 0xffff_ffff_0000_0000))
     // pslld xmm0, xmm1 with count 4.
-    #expect(try run([0x66, 0x0f, 0xf2, 0xc1], x0: x, x1: 4).xmm(0) == v128(0x0000_0000_0000_0010, 0x0014_0000_000f_fff0))
+    #expect(
+      try run([0x66, 0x0f, 0xf2, 0xc1], x0: x, x1: 4).xmm(0) == v128(0x0000_0000_0000_0010, 0x0014_0000_000f_fff0))
     // Group 12 /3 is not a thing for words: #UD.
     let (_, bad) = try stepFault([0x66, 0x0f, 0x71, 0xd8, 0x01])
     #expect(bad == .exception(.invalidOpcode))
@@ -180,14 +191,18 @@ struct SSEIntegerTests {
     let p = try run([0x66, 0x0f, 0xf4, 0xc1], x0: v128(2, 0xffff_ffff), x1: v128(3, 0x1_ffff_ffff))
     #expect(p.xmm(0) == v128(6, 0xffff_fffe_0000_0001))
     // pmaddwd: 0x8000·0x8000 + 0x8000·0x8000 = 2^31, wrapping to 0x80000000.
-    #expect(try run([0x66, 0x0f, 0xf5, 0xc1], x0: v128(0, 0x8000_8000), x1: v128(0, 0x8000_8000)).xmm(0) == v128(0, 0x8000_0000))
+    #expect(
+      try run([0x66, 0x0f, 0xf5, 0xc1], x0: v128(0, 0x8000_8000), x1: v128(0, 0x8000_8000)).xmm(0)
+        == v128(0, 0x8000_0000))
     // psadbw: |0-255|·8 = 2040 in the low quadword; the high one 0.
     #expect(try run([0x66, 0x0f, 0xf6, 0xc1], x0: v128(0, 0), x1: v128(0, ~0)).xmm(0) == v128(0, 2040))
     // pavgb: (1 + 2 + 1) >> 1 = 2; (255 + 255 + 1) >> 1 = 255.
     #expect(try run([0x66, 0x0f, 0xe0, 0xc1], x0: v128(0, 0xff01), x1: v128(0, 0xff02)).xmm(0) == v128(0, 0xff02))
     // pminub / pmaxsw.
     #expect(try run([0x66, 0x0f, 0xda, 0xc1], x0: v128(0, 0x80_01), x1: v128(0, 0x7f_02)).xmm(0) == v128(0, 0x7f01))
-    #expect(try run([0x66, 0x0f, 0xee, 0xc1], x0: v128(0, 0x8000_0001), x1: v128(0, 0x7fff_0002)).xmm(0) == v128(0, 0x7fff_0002))
+    #expect(
+      try run([0x66, 0x0f, 0xee, 0xc1], x0: v128(0, 0x8000_0001), x1: v128(0, 0x7fff_0002)).xmm(0)
+        == v128(0, 0x7fff_0002))
   }
 
   @Test func generalRegisterMoves() throws {

@@ -12,7 +12,10 @@ extension X86Core {
       let size: UInt8 = wide ? 8 : 4
       let integer = signExtend(try readRM(d, size: size), size: size)
       let double = prefix == SSEPrefix.f2
-      let value = double ? integerToFloat(Int64(bitPattern: integer), Double.self, env, &flags) : integerToFloat(Int64(bitPattern: integer), Float.self, env, &flags)
+      let value =
+        double
+        ? integerToFloat(Int64(bitPattern: integer), Double.self, env, &flags)
+        : integerToFloat(Int64(bitPattern: integer), Float.self, env, &flags)
       try commitFloatFlags(flags)
       setXMM(d.reg, withLane(xmm(d.reg), 0, width: double ? 64 : 32, value))
     case 0x2c, 0x2d:
@@ -88,7 +91,9 @@ extension X86Core {
 }
 
 /// An integer (at most 64 bits) to `T`, rounded by the MXCSR mode; PE when inexact.
-func integerToFloat<T: SSEScalar>(_ integer: Int64, _: T.Type, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> UInt64 {
+func integerToFloat<T: SSEScalar>(_ integer: Int64, _: T.Type, _ env: FloatEnvironment, _ flags: inout FloatFlags)
+  -> UInt64
+{
   let nearest = T(integer)
   // Compare the rounded value with the integer exactly: 2^63 is the only value out of Int64's range.
   let errorSign: Int

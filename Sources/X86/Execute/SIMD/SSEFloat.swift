@@ -90,7 +90,9 @@ extension X86Core {
     let env = FloatEnvironment(mxcsr: state.fpu.mxcsr)
     var flags = FloatFlags()
     let relation =
-      double ? orderedRelation(x, y, Double.self, signalling, env, &flags) : orderedRelation(x, y, Float.self, signalling, env, &flags)
+      double
+      ? orderedRelation(x, y, Double.self, signalling, env, &flags)
+      : orderedRelation(x, y, Float.self, signalling, env, &flags)
     try commitFloatFlags(flags)
     let bits: UInt64 =
       switch relation {

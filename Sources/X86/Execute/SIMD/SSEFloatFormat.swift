@@ -42,7 +42,8 @@ enum FloatOperation { case add, sub, mul, div, sqrt, min, max }
 
 /// MXCSR.RC (and the x87 RC field): 0 nearest, 1 down, 2 up, 3 toward zero.
 enum RoundingMode: UInt32 {
-  case nearest = 0, down, up, towardZero
+  case nearest = 0
+  case down, up, towardZero
 }
 
 /// What one lane's operation raised: the pre-computation exceptions (IE, DE, ZE) apart from
@@ -105,7 +106,8 @@ func overflowResult<T: BinaryFloatingPoint>(negative: Bool, _ mode: RoundingMode
 /// Rounds the exact value `(hi + error) · 2^-scale` into the destination format, where `hi`
 /// is that value rounded to nearest in the scaled domain and only the error's sign is known.
 /// Sets OE/UE/PE and applies FTZ.
-func finish<T: SSEScalar>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T {
+func finish<T: SSEScalar>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T
+{
   let limit = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(scale), significand: 1)
   if hi.isInfinite {
     flags.post |= MXCSRBit.overflow | MXCSRBit.precision
@@ -276,7 +278,9 @@ func scalarArithmetic<T: SSEScalar>(
     // Subnormal or near-subnormal operands: scaling both leaves the quotient and makes the residual exact.
     if a.magnitude < T.leastNormalMagnitude * 4 || b.magnitude < T.leastNormalMagnitude * 4 {
       let factor = T(sign: .plus, exponent: T.Exponent(T.significandBitCount + 4), significand: 1)
-      if numerator.magnitude < T.greatestFiniteMagnitude / factor && denominator.magnitude < T.greatestFiniteMagnitude / factor {
+      if numerator.magnitude < T.greatestFiniteMagnitude / factor
+        && denominator.magnitude < T.greatestFiniteMagnitude / factor
+      {
         numerator *= factor
         denominator *= factor
       }

@@ -31,8 +31,10 @@ func packedInteger(_ op: PackedIntegerOp, _ a: UInt128, _ b: UInt128, width: Int
     switch op {
     case .add: value = x &+ y
     case .sub: value = x &- y
-    case .addSigned: value = saturateSigned(signExtendLane(x, width: width) + signExtendLane(y, width: width), width: width)
-    case .subSigned: value = saturateSigned(signExtendLane(x, width: width) - signExtendLane(y, width: width), width: width)
+    case .addSigned:
+      value = saturateSigned(signExtendLane(x, width: width) + signExtendLane(y, width: width), width: width)
+    case .subSigned:
+      value = saturateSigned(signExtendLane(x, width: width) - signExtendLane(y, width: width), width: width)
     case .addUnsigned: value = saturateUnsigned(Int64(x) + Int64(y), width: width)
     case .subUnsigned: value = saturateUnsigned(Int64(x) - Int64(y), width: width)
     case .equal: value = x == y ? mask : 0
@@ -160,7 +162,9 @@ extension X86Core {
       // PMADDWD: signed word products, adjacent pairs added (0x8000·0x8000·2 wraps to 0x80000000).
       var value: UInt128 = 0
       for index in 0..<4 {
-        let low = signExtendLane(lane(a, 2 * index, width: 16), width: 16) * signExtendLane(lane(b, 2 * index, width: 16), width: 16)
+        let low =
+          signExtendLane(lane(a, 2 * index, width: 16), width: 16)
+          * signExtendLane(lane(b, 2 * index, width: 16), width: 16)
         let high =
           signExtendLane(lane(a, 2 * index + 1, width: 16), width: 16)
           * signExtendLane(lane(b, 2 * index + 1, width: 16), width: 16)

@@ -47,7 +47,9 @@ extension X86Core {
       let width = prefix == SSEPrefix.p66 ? 64 : 32
       let value = xmm(d.rm)
       var mask: UInt64 = 0
-      for index in 0..<(128 / width) { mask |= (lane(value, index, width: width) >> UInt64(width - 1)) << UInt64(index) }
+      for index in 0..<(128 / width) {
+        mask |= (lane(value, index, width: width) >> UInt64(width - 1)) << UInt64(index)
+      }
       state.gpr[Int(d.reg & 15)] = mask
     case 0xd7:
       // PMOVMSKB: the sixteen bytes' sign bits.

@@ -69,7 +69,9 @@ extension X86Core {
     return UInt128(highPart) << 64 | UInt128(lowPart)
   }
 
-  mutating func writeVector(_ d: DecodedInstruction, offset: UInt64, aligned: Bool, _ value: UInt128) throws(X86Exception) {
+  mutating func writeVector(_ d: DecodedInstruction, offset: UInt64, aligned: Bool, _ value: UInt128)
+    throws(X86Exception)
+  {
     let linear = try linearAddress(d.segment, offset)
     if aligned && linear & 15 != 0 { throw .generalProtection(0) }
     let highLinear = try linearAddress(d.segment, (offset &+ 8) & sizeMask(d.addressSize))
