@@ -331,7 +331,10 @@ private struct Decoder {
       registerOperand(opcode & 7 | (rex & 1) << 3)
     case 0x98: result.operation = .cbw
     case 0x99: result.operation = .cwd
-    case 0x9b: result.operation = .nop  // FWAIT: no x87 exception can be pending yet
+    case 0x9b:
+      // FWAIT: checks for #NM (MP and TS) and a pending unmasked x87 exception (#MF).
+      result.operation = .x87
+      result.sub = 0xff
     case 0x9c:
       defaultTo64()
       result.operation = .pushf
@@ -439,6 +442,14 @@ private struct Decoder {
       forceTo64()
       result.operation = .jmpRel
       result.immediate = signedImmediate8()
+    case 0xd8...0xdf:
+      // x87 escape opcodes: the handler needs the opcode's low bits, ModRM.reg and the raw
+      // ModRM (FOP records it); `rm` is ST(i) in the register forms.
+      let modrmByte = position < bytes.count ? bytes.byte(position) : 0
+      modrm()
+      result.operation = .x87
+      result.sub = (opcode & 7) << 3 | modrmReg
+      result.immediate = UInt64(modrmByte)
     case 0xf1: result.operation = .int1
     case 0xf4: result.operation = .hlt
     case 0xf5: result.operation = .cmc

@@ -86,6 +86,7 @@ extension X86Core {
     case .inPort: try portIn(d)
     case .outPort: try portOut(d)
     case .sse: try sse(d)
+    case .x87: try x87(d)
     case .ud2, .invalid, .truncated: throw .invalidOpcode
     case .tooLong: throw .generalProtection(0)
     }

@@ -8,16 +8,25 @@
 /// rounded onto the subnormal grid by hand, so underflow, tininess after rounding ("result of
 /// rounding with unbounded exponent", SDM Vol. 1, 4.9.1.5), DAZ and FTZ (10.2.3.3-4) follow the
 /// SDM rather than the host's MXCSR.
-protocol SSEScalar: BinaryFloatingPoint {
-  static var laneWidth: Int { get }
-  /// The QNaN floating-point indefinite (SDM Vol. 1, table 4-3): sign set, top fraction bit set.
-  static var indefinite: UInt64 { get }
+protocol IEEEArithmetic: BinaryFloatingPoint {
   /// The scale (a power of two) that brings any possibly tiny product or quotient into the
   /// normal range with room for an exact residual: 3p + 2 bits.
   static var tinyScale: Int { get }
+  func fusedMultiplyAdd(_ y: Self, _ z: Self) -> Self
+}
+
+extension Float80: IEEEArithmetic {
+  static var tinyScale: Int { 194 }
+  func fusedMultiplyAdd(_ y: Float80, _ z: Float80) -> Float80 { z.addingProduct(self, y) }
+}
+
+/// A format an XMM lane holds.
+protocol SSEScalar: IEEEArithmetic {
+  static var laneWidth: Int { get }
+  /// The QNaN floating-point indefinite (SDM Vol. 1, table 4-3): sign set, top fraction bit set.
+  static var indefinite: UInt64 { get }
   init(lane: UInt64)
   var lane: UInt64 { get }
-  func fusedMultiplyAdd(_ y: Self, _ z: Self) -> Self
 }
 
 extension Float: SSEScalar {
@@ -106,7 +115,7 @@ func overflowResult<T: BinaryFloatingPoint>(negative: Bool, _ mode: RoundingMode
 /// Rounds the exact value `(hi + error) · 2^-scale` into the destination format, where `hi`
 /// is that value rounded to nearest in the scaled domain and only the error's sign is known.
 /// Sets OE/UE/PE and applies FTZ.
-func finish<T: SSEScalar>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T
+func finish<T: IEEEArithmetic>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T
 {
   let limit = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(scale), significand: 1)
   if hi.isInfinite {
@@ -225,32 +234,41 @@ func scalarArithmetic<T: SSEScalar>(
     return rawA.isNaN ? quieted(aBits, T.self) : quieted(bBits, T.self)
   }
   let a: T = loadOperand(aBits, env, &flags)
-  var b: T = loadOperand(bBits, env, &flags)
+  let b: T = loadOperand(bBits, env, &flags)
+  return roundedArithmetic(op, a, b, env, &flags).lane
+}
+
+/// ADD/SUB/MUL/DIV of two non-NaN operands, rounded by `env` with the flags it raises
+/// (invalid operations give the default NaN, -nan, which is each format's indefinite).
+func roundedArithmetic<T: IEEEArithmetic>(
+  _ op: FloatOperation, _ a: T, _ bIn: T, _ env: FloatEnvironment, _ flags: inout FloatFlags
+) -> T {
+  var b = bIn
   switch op {
   case .add, .sub:
     if op == .sub { b = -b }
     if a.isInfinite && b.isInfinite && a.sign != b.sign {
       flags.pre |= MXCSRBit.invalid
-      return T.indefinite
+      return -T.nan
     }
-    if a.isInfinite || b.isInfinite { return (a.isInfinite ? a : b).lane }
+    if a.isInfinite || b.isInfinite { return a.isInfinite ? a : b }
     let sum = a + b
-    if sum.isInfinite { return finish(sum, errorSign: 0, scale: 0, env, &flags).lane }
+    if sum.isInfinite { return finish(sum, errorSign: 0, scale: 0, env, &flags) }
     // TwoSum (Knuth): the exact error of the rounded sum.
     let bVirtual = sum - a
     let error = (a - (sum - bVirtual)) + (b - bVirtual)
     if sum == 0 && error == 0 {
       // An exact zero sum is +0, or -0 rounding down, unless both operands are -0 (IEEE 754, 6.3).
-      if a.sign == .minus && b.sign == .minus { return (-T.zero).lane }
-      return (env.rounding == .down ? -T.zero : T.zero).lane
+      if a.sign == .minus && b.sign == .minus { return -T.zero }
+      return env.rounding == .down ? -T.zero : T.zero
     }
-    return finish(sum, errorSign: signum(error), scale: 0, env, &flags).lane
+    return finish(sum, errorSign: signum(error), scale: 0, env, &flags)
   case .mul:
     if (a.isInfinite && b == 0) || (a == 0 && b.isInfinite) {
       flags.pre |= MXCSRBit.invalid
-      return T.indefinite
+      return -T.nan
     }
-    if a.isInfinite || b.isInfinite || a == 0 || b == 0 { return (a * b).lane }
+    if a.isInfinite || b.isInfinite || a == 0 || b == 0 { return a * b }
     let product = a * b
     if product.magnitude < 2 * T.leastNormalMagnitude {
       // Possibly tiny: scale the smaller operand up so the product and its residual are exact.
@@ -258,21 +276,21 @@ func scalarArithmetic<T: SSEScalar>(
       let (small, large) = a.magnitude < b.magnitude ? (a * factor, b) : (b * factor, a)
       let scaled = small * large
       let residual = small.fusedMultiplyAdd(large, -scaled)
-      return finish(scaled, errorSign: signum(residual), scale: T.tinyScale, env, &flags).lane
+      return finish(scaled, errorSign: signum(residual), scale: T.tinyScale, env, &flags)
     }
-    if product.isInfinite { return finish(product, errorSign: 0, scale: 0, env, &flags).lane }
+    if product.isInfinite { return finish(product, errorSign: 0, scale: 0, env, &flags) }
     let residual = a.fusedMultiplyAdd(b, -product)
-    return finish(product, errorSign: signum(residual), scale: 0, env, &flags).lane
-  default:  // .div
+    return finish(product, errorSign: signum(residual), scale: 0, env, &flags)
+  default:  // .div (sqrt, min, max never come here)
     if (a == 0 && b == 0) || (a.isInfinite && b.isInfinite) {
       flags.pre |= MXCSRBit.invalid
-      return T.indefinite
+      return -T.nan
     }
     if b == 0 {
       flags.pre |= MXCSRBit.divideByZero
-      return (a.sign == b.sign ? T.infinity : -T.infinity).lane
+      return a.sign == b.sign ? T.infinity : -T.infinity
     }
-    if a.isInfinite || b.isInfinite || a == 0 { return (a / b).lane }
+    if a.isInfinite || b.isInfinite || a == 0 { return a / b }
     var numerator = a
     var denominator = b
     // Subnormal or near-subnormal operands: scaling both leaves the quotient and makes the residual exact.
@@ -290,10 +308,10 @@ func scalarArithmetic<T: SSEScalar>(
       let scaledNumerator = numerator * T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
       let scaled = scaledNumerator / denominator
       let residual = (-scaled).fusedMultiplyAdd(denominator, scaledNumerator)
-      return finish(scaled, errorSign: signum(residual) * signum(denominator), scale: T.tinyScale, env, &flags).lane
+      return finish(scaled, errorSign: signum(residual) * signum(denominator), scale: T.tinyScale, env, &flags)
     }
-    if quotient.isInfinite { return finish(quotient, errorSign: 0, scale: 0, env, &flags).lane }
+    if quotient.isInfinite { return finish(quotient, errorSign: 0, scale: 0, env, &flags) }
     let residual = (-quotient).fusedMultiplyAdd(denominator, numerator)
-    return finish(quotient, errorSign: signum(residual) * signum(denominator), scale: 0, env, &flags).lane
+    return finish(quotient, errorSign: signum(residual) * signum(denominator), scale: 0, env, &flags)
   }
 }
