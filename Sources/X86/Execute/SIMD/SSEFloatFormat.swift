@@ -115,7 +115,8 @@ func overflowResult<T: BinaryFloatingPoint>(negative: Bool, _ mode: RoundingMode
 /// Rounds the exact value `(hi + error) · 2^-scale` into the destination format, where `hi`
 /// is that value rounded to nearest in the scaled domain and only the error's sign is known.
 /// Sets OE/UE/PE and applies FTZ.
-func finish<T: IEEEArithmetic>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T
+func finish<T: IEEEArithmetic>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags)
+  -> T
 {
   let limit = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(scale), significand: 1)
   if hi.isInfinite {

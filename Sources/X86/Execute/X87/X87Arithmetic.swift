@@ -10,7 +10,8 @@ extension X86Core {
     if value.isNaN {
       if value.isSignalingNaN { flags.pre |= MXCSRBit.invalid }
       return Float80(
-        sign: value.sign, exponentBitPattern: 0x7fff, significandBitPattern: UInt64(value.significandBitPattern) << 40 | 1 << 62)
+        sign: value.sign, exponentBitPattern: 0x7fff,
+        significandBitPattern: UInt64(value.significandBitPattern) << 40 | 1 << 62)
     }
     if value.isSubnormal { flags.pre |= MXCSRBit.denormal }
     return Float80(value)
@@ -21,7 +22,9 @@ extension X86Core {
     let value = Double(bitPattern: bits)
     if value.isNaN {
       if value.isSignalingNaN { flags.pre |= MXCSRBit.invalid }
-      return Float80(sign: value.sign, exponentBitPattern: 0x7fff, significandBitPattern: value.significandBitPattern << 11 | 1 << 62)
+      return Float80(
+        sign: value.sign, exponentBitPattern: 0x7fff, significandBitPattern: value.significandBitPattern << 11 | 1 << 62
+      )
     }
     if value.isSubnormal { flags.pre |= MXCSRBit.denormal }
     return Float80(value)
@@ -41,7 +44,8 @@ extension X86Core {
     } else {
       pick = a.isNaN ? a : b
     }
-    return Float80(sign: pick.sign, exponentBitPattern: 0x7fff, significandBitPattern: pick.significandBitPattern | 1 << 62)
+    return Float80(
+      sign: pick.sign, exponentBitPattern: 0x7fff, significandBitPattern: pick.significandBitPattern | 1 << 62)
   }
 
   /// FADD FMUL FCOM FCOMP FSUB FSUBR FDIV FDIVR (`kind` 0-7) on ST(destination) and ST(source)
@@ -95,7 +99,8 @@ extension X86Core {
 
   /// FCOM/FUCOM/FCOMI/FUCOMI (and P, PP): ST0 against ST(source).
   mutating func x87Compare(source: Int, unordered: Bool, popCount: Int, toEFLAGS: Bool) {
-    x87CompareWith(source: source, value: 0, unordered: unordered, popCount: popCount, flags: FloatFlags(), toEFLAGS: toEFLAGS)
+    x87CompareWith(
+      source: source, value: 0, unordered: unordered, popCount: popCount, flags: FloatFlags(), toEFLAGS: toEFLAGS)
   }
 
   /// Compares ST0 with ST(source) or `value`: C3 C2 C0 = 000 greater, 001 less, 100 equal,
@@ -216,11 +221,16 @@ extension X86Core {
 
 /// Extended to single or double, rounded by `env`, with OE/UE/PE; an SNaN is quieted with IE
 /// and a NaN keeps the top of its payload; a denormal source sets DE.
-func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> UInt64 {
+func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvironment, _ flags: inout FloatFlags)
+  -> UInt64
+{
   if value.isNaN {
     if value.isSignalingNaN { flags.pre |= MXCSRBit.invalid }
     let fraction = (value.significandBitPattern | 1 << 62) >> UInt64(63 - T.significandBitCount)
-    return T(sign: value.sign, exponentBitPattern: T.RawExponent(truncatingIfNeeded: (1 << T.exponentBitCount) - 1), significandBitPattern: T.RawSignificand(truncatingIfNeeded: fraction)).lane
+    return T(
+      sign: value.sign, exponentBitPattern: T.RawExponent(truncatingIfNeeded: (1 << T.exponentBitCount) - 1),
+      significandBitPattern: T.RawSignificand(truncatingIfNeeded: fraction)
+    ).lane
   }
   if value.isSubnormal { flags.pre |= MXCSRBit.denormal }
   if value.isInfinite || value == 0 { return T(value).lane }
@@ -229,7 +239,8 @@ func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvir
   if nearest.magnitude < 2 * T.leastNormalMagnitude {
     let scaled = value * Float80(sign: .plus, exponent: T.tinyScale, significand: 1)
     let scaledNearest = T(scaled)
-    return finish(scaledNearest, errorSign: signum(scaled - Float80(scaledNearest)), scale: T.tinyScale, env, &flags).lane
+    return finish(scaledNearest, errorSign: signum(scaled - Float80(scaledNearest)), scale: T.tinyScale, env, &flags)
+      .lane
   }
   return finish(nearest, errorSign: signum(value - Float80(nearest)), scale: 0, env, &flags).lane
 }

@@ -24,7 +24,8 @@ extension X87Register {
     let integerBit = significand >> 63 != 0
     if exponent != 0 && !integerBit { return -Float80.nan }
     let fraction = significand & ~(1 << 63)
-    return Float80(sign: sign, exponentBitPattern: exponent == 0 && integerBit ? 1 : exponent, significandBitPattern: fraction)
+    return Float80(
+      sign: sign, exponentBitPattern: exponent == 0 && integerBit ? 1 : exponent, significandBitPattern: fraction)
   }
 
   init(_ value: Float80) {
