@@ -197,7 +197,10 @@ struct ExceptionTests {
     }
     #expect(String(decoding: vendor, as: UTF8.self) == "HyperstepX86" && s.reg(.rax) == 1)
     let features = try stepOne([0x0f, 0xa2]) { $0[.rax] = 1 }
-    #expect(features.reg(.rcx) & (1 << 13) != 0 && features.reg(.rdx) & (1 << 25) == 0)  // CX16, no SSE yet
+    #expect(features.reg(.rcx) & (1 << 13) != 0)  // CX16
+    // FPU, FXSR, SSE, SSE2 (bits 0, 24, 25, 26 of EDX); no MMX (23), no SSE3 (ECX bit 0).
+    #expect(features.reg(.rdx) & (1 << 0 | 1 << 24 | 1 << 25 | 1 << 26) == 1 << 0 | 1 << 24 | 1 << 25 | 1 << 26)
+    #expect(features.reg(.rdx) & (1 << 23) == 0 && features.reg(.rcx) & 1 == 0)
   }
 
   @Test func rdtscCountsRetiredInstructions() throws {
