@@ -58,7 +58,7 @@ final class InterpreterMirror {
   static func state(from native: NativeState) -> X86State {
     var state = X86State()
     state.cr0 = 0x8005_0033  // PG AM WP NE ET MP PE, as Linux sets it
-    state.cr4 = 1 << 5  // PAE
+    state.cr4 = 1 << 5 | 1 << 9 | 1 << 10  // PAE OSFXSR OSXMMEXCPT
     state.cr3 = pml4
     state.efer = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)  // SCE LME LMA NXE
     state[.cs] = .flatCode64(selector: 0x33, dpl: 3)
@@ -66,7 +66,31 @@ final class InterpreterMirror {
     for index in 0..<16 { state.gpr[index] = native.gprs[index] }
     state.rip = native.rip
     state.rflags = native.rflags | 0x202  // bit 1 is always set, and user code runs with IF on
+    state.fpu = fpu(from: native.fxsave)
     return state
+  }
+
+  /// The FXSAVE image as interpreter state (ST registers are stored relative to TOP there and
+  /// by physical number in `FloatingPointState`).
+  static func fpu(from image: [UInt8]) -> FloatingPointState {
+    func word(_ offset: Int, _ count: Int) -> UInt64 {
+      (0..<count).reduce(UInt64(0)) { $0 | UInt64(image[offset + $1]) << (8 * UInt64($1)) }
+    }
+    var fpu = FloatingPointState()
+    fpu.fcw = UInt16(word(0, 2))
+    fpu.fsw = UInt16(word(2, 2))
+    fpu.ftw = image[4]
+    fpu.lastOpcode = UInt16(word(6, 2))
+    fpu.lastInstructionPointer = word(8, 8)
+    fpu.lastDataPointer = word(16, 8)
+    fpu.mxcsr = UInt32(word(24, 4))
+    let top = Int((fpu.fsw >> 11) & 7)
+    for index in 0..<8 {
+      fpu.st[(top + index) & 7] = X87Register(
+        significand: word(32 + 16 * index, 8), signExponent: UInt16(word(40 + 16 * index, 2)))
+    }
+    for index in 0..<16 { fpu.xmm[index] = UInt128(word(168 + 16 * index, 8)) << 64 | UInt128(word(160 + 16 * index, 8)) }
+    return fpu
   }
 
   /// What the interpreter made of one case.
@@ -78,6 +102,7 @@ final class InterpreterMirror {
     var dataWindow: [UInt8]
     var cr2: UInt64
     var decoded: DecodedInstruction
+    var fpu: FloatingPointState
   }
 
   func run(_ instruction: GeneratedInstruction) throws -> Result {
@@ -98,7 +123,7 @@ final class InterpreterMirror {
     return Result(
       step: step, gprs: (0..<16).map { state.gpr[$0] }, rip: state.rip, rflags: state.rflags,
       dataWindow: try memory.read(at: GuestAddress(Self.dataPhysical), count: NativeLayout.dataSize),
-      cr2: state.cr2, decoded: decoded)
+      cr2: state.cr2, decoded: decoded, fpu: state.fpu)
   }
 }
 
@@ -140,6 +165,16 @@ func compare(_ instruction: GeneratedInstruction, native: NativeOutcome, interpr
     differences.append(
       "rflags \(hex(interpreter.rflags & compared)), hardware \(hex(native.state.rflags & compared)) (mask \(hex(compared)))"
     )
+  }
+  // SSE state: every XMM register and MXCSR (the x87 part only where the form touches it).
+  let hardwareFPU = InterpreterMirror.fpu(from: native.state.fxsave)
+  for index in 0..<16 where interpreter.fpu.xmm[index] != hardwareFPU.xmm[index] {
+    differences.append(
+      "xmm\(index) \(String(interpreter.fpu.xmm[index], radix: 16)), hardware \(String(hardwareFPU.xmm[index], radix: 16))")
+  }
+  if interpreter.fpu.mxcsr != hardwareFPU.mxcsr {
+    differences.append(
+      "mxcsr \(hex(UInt64(interpreter.fpu.mxcsr))), hardware \(hex(UInt64(hardwareFPU.mxcsr)))")
   }
   if let offset = (0..<NativeLayout.dataSize).first(where: {
     interpreter.dataWindow[$0] != native.state.dataWindow[$0]

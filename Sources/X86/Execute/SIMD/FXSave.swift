@@ -52,7 +52,12 @@ extension X86Core {
   mutating func fxsaveArea(_ d: DecodedInstruction, write: Bool) throws(X86Exception) -> UInt64 {
     let offset = effectiveAddress(d)
     let linear = try linearAddress(d.segment, offset)
-    if linear & 15 != 0 { throw .generalProtection(0) }
+    if linear & 15 != 0 {
+      // With alignment checking on (CPL 3, CR0.AM, RFLAGS.AC) the host raises #AC, else #GP(0)
+      // (SDM Vol. 2, FXSAVE: which one is implementation-specific).
+      try checkAlignment(linear, size: 16)
+      throw .generalProtection(0)
+    }
     _ = try linearAddress(d.segment, (offset &+ 511) & sizeMask(d.addressSize))
     _ = try translate(linear, write ? .write : .read)
     _ = try translate(linear &+ 511, write ? .write : .read)

@@ -166,6 +166,9 @@ func narrow(_ bits: UInt64, _ env: FloatEnvironment, _ flags: inout FloatFlags) 
   if nearest.magnitude < 2 * Float.leastNormalMagnitude {
     let scaled = value * 0x1p74
     let scaledNearest = Float(scaled)
+    if scaledNearest.magnitude < Float.leastNormalMagnitude {
+      return (deepUnderflow(negative: value < 0, env, &flags) as Float).lane
+    }
     return finish(scaledNearest, errorSign: signum(scaled - Double(scaledNearest)), scale: 74, env, &flags).lane
   }
   return finish(nearest, errorSign: signum(value - Double(nearest)), scale: 0, env, &flags).lane

@@ -3,7 +3,8 @@
 ///
 /// Exceptions (SDM Vol. 1, 11.5): every lane is computed, then the raised flags are checked
 /// against the MXCSR masks. An unmasked pre-computation exception (IE, DE, ZE) sets only those
-/// flags; an unmasked post-computation one (OE, UE, PE) sets all raised flags; either way the
+/// flags; an unmasked post-computation one (OE, UE, PE) sets all raised flags (less PE for an
+/// element with an unmasked OE or UE while PE is masked, see `finish`); either way the
 /// destination is left alone and the instruction faults with #XM (vector 19), or #UD when
 /// CR4.OSXMMEXCPT is clear (SDM Vol. 3, 6.15 "Interrupt 19"). Masked, the flags are ORed into
 /// MXCSR and the results written.
@@ -47,9 +48,16 @@ extension X86Core {
     for index in 0..<(scalar ? 1 : 128 / width) {
       let x = lane(a, index, width: width)
       let y = lane(b, index, width: width)
+      var laneFlags = FloatFlags()
       let value =
         double
-        ? scalarArithmetic(op, x, y, Double.self, env, &flags) : scalarArithmetic(op, x, y, Float.self, env, &flags)
+        ? scalarArithmetic(op, x, y, Double.self, env, &laneFlags)
+        : scalarArithmetic(op, x, y, Float.self, env, &laneFlags)
+      // One element reports only its highest-priority pre-computation exception: an invalid
+      // operation or a division by zero hides a denormal operand (SDM Vol. 1, 4.9.2, 11.5.2).
+      if laneFlags.pre & (MXCSRBit.invalid | MXCSRBit.divideByZero) != 0 { laneFlags.pre &= ~MXCSRBit.denormal }
+      flags.pre |= laneFlags.pre
+      flags.post |= laneFlags.post
       result = withLane(result, index, width: width, value)
     }
     try commitFloatFlags(flags)

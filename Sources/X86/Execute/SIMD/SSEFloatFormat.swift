@@ -69,8 +69,11 @@ struct FloatEnvironment {
   var denormalsAreZero: Bool
   var flushToZero: Bool
   var underflowMasked: Bool
+  /// The six exception masks (IM..PM), in flag-bit positions.
+  var masks: UInt32
 
   init(mxcsr: UInt32) {
+    masks = (mxcsr >> MXCSRBit.maskShift) & MXCSRBit.flags
     rounding = RoundingMode(rawValue: (mxcsr >> MXCSRBit.roundingShift) & 3) ?? .nearest
     denormalsAreZero = mxcsr & MXCSRBit.denormalsAreZero != 0
     flushToZero = mxcsr & MXCSRBit.flushToZero != 0
@@ -118,6 +121,20 @@ func overflowResult<T: BinaryFloatingPoint>(negative: Bool, _ mode: RoundingMode
 func finish<T: IEEEArithmetic>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags)
   -> T
 {
+  var lane = FloatFlags()
+  let result = finishLane(hi, errorSign: errorSign, scale: scale, env, &lane)
+  // An element whose overflow or underflow is unmasked does not report PE while PE is masked:
+  // no rounded result is delivered for it (observed on the host CPU, element by element).
+  if lane.post & ~env.masks & (MXCSRBit.overflow | MXCSRBit.underflow) != 0 && env.masks & MXCSRBit.precision != 0 {
+    lane.post &= ~MXCSRBit.precision
+  }
+  flags.post |= lane.post
+  return result
+}
+
+func finishLane<T: IEEEArithmetic>(
+  _ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags
+) -> T {
   let limit = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(scale), significand: 1)
   if hi.isInfinite {
     flags.post |= MXCSRBit.overflow | MXCSRBit.precision
@@ -208,7 +225,8 @@ func scalarArithmetic<T: SSEScalar>(
   case .min, .max:
     if rawA.isNaN || rawB.isNaN {
       flags.pre |= MXCSRBit.invalid
-      return bBits
+      // The source is returned as it is read: a denormal under DAZ is a zero.
+      return rawB.isSubnormal && env.denormalsAreZero ? (rawB < 0 ? -T.zero : T.zero).lane : bBits
     }
     let a: T = loadOperand(aBits, env, &flags)
     let b: T = loadOperand(bBits, env, &flags)
@@ -225,9 +243,7 @@ func scalarArithmetic<T: SSEScalar>(
       return T.indefinite
     }
     if b.isInfinite || b == 0 { return b.lane }
-    let root = b.squareRoot()
-    let residual = (-root).fusedMultiplyAdd(root, b)
-    return finish(root, errorSign: signum(residual), scale: 0, env, &flags).lane
+    return roundedSquareRoot(b, env, &flags).lane
   default: break
   }
   if rawA.isNaN || rawB.isNaN {
@@ -237,6 +253,29 @@ func scalarArithmetic<T: SSEScalar>(
   let a: T = loadOperand(aBits, env, &flags)
   let b: T = loadOperand(bBits, env, &flags)
   return roundedArithmetic(op, a, b, env, &flags).lane
+}
+
+/// The square root of a positive finite `x`, rounded by `env`. Small inputs are scaled by an
+/// even power of two first, so that the residual x - root² stays exact (it would underflow).
+func roundedSquareRoot<T: IEEEArithmetic>(_ x: T, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T {
+  var value = x
+  var scale = 0
+  if x.exponent < T.leastNormalMagnitude.exponent + 2 * T.Exponent(T.significandBitCount + 2) {
+    scale = 2 * (T.significandBitCount + 2)
+    value = x * T(sign: .plus, exponent: T.Exponent(2 * scale), significand: 1)
+  }
+  let root = value.squareRoot()
+  let residual = (-root).fusedMultiplyAdd(root, value)
+  return finish(root, errorSign: signum(residual), scale: scale, env, &flags)
+}
+
+/// A nonzero result so far below the smallest subnormal that even the scaled computation
+/// underflowed: zero, or the smallest subnormal when rounding away from zero; tiny and inexact.
+func deepUnderflow<T: IEEEArithmetic>(negative: Bool, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T {
+  flags.post |= MXCSRBit.underflow | MXCSRBit.precision
+  let away = (env.rounding == .up && !negative) || (env.rounding == .down && negative)
+  let magnitude = away && !(env.flushToZero && env.underflowMasked) ? T.leastNonzeroMagnitude : 0
+  return negative ? -magnitude : magnitude
 }
 
 /// ADD/SUB/MUL/DIV of two non-NaN operands, rounded by `env` with the flags it raises
@@ -259,8 +298,9 @@ func roundedArithmetic<T: IEEEArithmetic>(
     let bVirtual = sum - a
     let error = (a - (sum - bVirtual)) + (b - bVirtual)
     if sum == 0 && error == 0 {
-      // An exact zero sum is +0, or -0 rounding down, unless both operands are -0 (IEEE 754, 6.3).
-      if a.sign == .minus && b.sign == .minus { return -T.zero }
+      // An exact zero sum is +0, or -0 rounding down, unless both operands are zeros of one
+      // sign, which it keeps (IEEE 754, 6.3).
+      if a == 0 && b == 0 && a.sign == b.sign { return a }
       return env.rounding == .down ? -T.zero : T.zero
     }
     return finish(sum, errorSign: signum(error), scale: 0, env, &flags)
@@ -271,11 +311,14 @@ func roundedArithmetic<T: IEEEArithmetic>(
     }
     if a.isInfinite || b.isInfinite || a == 0 || b == 0 { return a * b }
     let product = a * b
-    if product.magnitude < 2 * T.leastNormalMagnitude {
+    // Near or below the normal range the residual itself may underflow: go to the scaled domain.
+    let nearTiny = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(T.significandBitCount + 3), significand: 1)
+    if product.magnitude < nearTiny {
       // Possibly tiny: scale the smaller operand up so the product and its residual are exact.
       let factor = T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
       let (small, large) = a.magnitude < b.magnitude ? (a * factor, b) : (b * factor, a)
       let scaled = small * large
+      if scaled.magnitude < T.leastNormalMagnitude { return deepUnderflow(negative: (a < 0) != (b < 0), env, &flags) }
       let residual = small.fusedMultiplyAdd(large, -scaled)
       return finish(scaled, errorSign: signum(residual), scale: T.tinyScale, env, &flags)
     }
@@ -287,7 +330,7 @@ func roundedArithmetic<T: IEEEArithmetic>(
       flags.pre |= MXCSRBit.invalid
       return -T.nan
     }
-    if b == 0 {
+    if b == 0 && !a.isInfinite {
       flags.pre |= MXCSRBit.divideByZero
       return a.sign == b.sign ? T.infinity : -T.infinity
     }
@@ -295,8 +338,9 @@ func roundedArithmetic<T: IEEEArithmetic>(
     var numerator = a
     var denominator = b
     // Subnormal or near-subnormal operands: scaling both leaves the quotient and makes the residual exact.
-    if a.magnitude < T.leastNormalMagnitude * 4 || b.magnitude < T.leastNormalMagnitude * 4 {
-      let factor = T(sign: .plus, exponent: T.Exponent(T.significandBitCount + 4), significand: 1)
+    let nearTiny = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(2 * T.significandBitCount + 4), significand: 1)
+    if a.magnitude < nearTiny || b.magnitude < nearTiny {
+      let factor = T(sign: .plus, exponent: T.Exponent(2 * T.significandBitCount + 6), significand: 1)
       if numerator.magnitude < T.greatestFiniteMagnitude / factor
         && denominator.magnitude < T.greatestFiniteMagnitude / factor
       {
@@ -308,6 +352,7 @@ func roundedArithmetic<T: IEEEArithmetic>(
     if quotient.magnitude < 2 * T.leastNormalMagnitude {
       let scaledNumerator = numerator * T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
       let scaled = scaledNumerator / denominator
+      if scaled.magnitude < T.leastNormalMagnitude { return deepUnderflow(negative: (a < 0) != (b < 0), env, &flags) }
       let residual = (-scaled).fusedMultiplyAdd(denominator, scaledNumerator)
       return finish(scaled, errorSign: signum(residual) * signum(denominator), scale: T.tinyScale, env, &flags)
     }

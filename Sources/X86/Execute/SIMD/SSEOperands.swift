@@ -60,8 +60,10 @@ extension X86Core {
   /// the explicitly unaligned moves must be 16-byte aligned, else #GP(0) (SDM Vol. 1, 11.4.1),
   /// checked on the linear address before paging.
   mutating func readVector(_ d: DecodedInstruction, offset: UInt64, aligned: Bool) throws(X86Exception) -> UInt128 {
+    try checkVectorAlignment(d, offset: offset, aligned: aligned)
     let linear = try linearAddress(d.segment, offset)
-    if aligned && linear & 15 != 0 { throw .generalProtection(0) }
+    // #AC sees one 16-byte operand (the unaligned forms at CPL 3 with CR0.AM and RFLAGS.AC).
+    try checkAlignment(linear, size: 16)
     let high = (offset &+ 8) & sizeMask(d.addressSize)
     // Both halves translate (and may fault) before the value is used; reads change nothing.
     let lowPart = try readLinear(linear, size: 8, .read)
@@ -72,14 +74,25 @@ extension X86Core {
   mutating func writeVector(_ d: DecodedInstruction, offset: UInt64, aligned: Bool, _ value: UInt128)
     throws(X86Exception)
   {
+    try checkVectorAlignment(d, offset: offset, aligned: aligned)
     let linear = try linearAddress(d.segment, offset)
-    if aligned && linear & 15 != 0 { throw .generalProtection(0) }
     let highLinear = try linearAddress(d.segment, (offset &+ 8) & sizeMask(d.addressSize))
-    // Both halves must be writable before either is written, so a fault stores nothing.
+    try checkAlignment(linear, size: 16)
+    // Both pages must be writable before either half is written, so a fault stores nothing;
+    // a fault on the second page names its first byte, as the hardware's CR2 does.
     _ = try translate(linear, .write)
-    _ = try translate(highLinear &+ 7, .write)
+    if linear & 0xfff > 0xff0 { _ = try translate((linear | 0xfff) &+ 1, .write) }
     try writeLinear(linear, size: 8, UInt64(truncatingIfNeeded: value))
     try writeLinear(highLinear, size: 8, UInt64(truncatingIfNeeded: value >> 64))
+  }
+
+  /// The alignment #GP(0) of the aligned forms comes before the canonical check of the
+  /// address (#GP or #SS): a misaligned non-canonical stack reference is #GP(0) on the host.
+  @inline(__always)
+  mutating func checkVectorAlignment(_ d: DecodedInstruction, offset: UInt64, aligned: Bool) throws(X86Exception) {
+    guard aligned else { return }
+    let base = codeMode != .bits64 || d.segment >= SegmentName.fs.rawValue ? state.segments[Int(d.segment)].base : 0
+    if (offset &+ base) & 15 != 0 { throw .generalProtection(0) }
   }
 
   /// The xmm/m128 source operand.

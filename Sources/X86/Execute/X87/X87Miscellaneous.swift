@@ -101,9 +101,7 @@ extension X86Core {
         result = x
       } else {
         if x.isSubnormal { flags.pre |= MXCSRBit.denormal }
-        let root = x.squareRoot()
-        let residual = (-root).fusedMultiplyAdd(root, x)
-        result = finish(root, errorSign: signum(residual), scale: 0, env, &flags)
+        result = roundedSquareRoot(x, env, &flags)
       }
       if commitX87Flags(flags) { setST(0, result) }
     case 28:
