@@ -53,9 +53,10 @@ extension X86Core {
     let offset = effectiveAddress(d)
     let linear = try linearAddress(d.segment, offset)
     if linear & 15 != 0 {
-      // With alignment checking on (CPL 3, CR0.AM, RFLAGS.AC) the host raises #AC, else #GP(0)
-      // (SDM Vol. 2, FXSAVE: which one is implementation-specific).
-      try checkAlignment(linear, size: 16)
+      // With alignment checking on (CPL 3, CR0.AM, RFLAGS.AC) the SDM lets #AC replace #GP(0)
+      // (Vol. 2, FXSAVE). The host CPU (AMD) raises #AC only for an address that is not even
+      // 4-byte aligned, and #GP(0) for one that is 4- but not 16-byte aligned.
+      try checkAlignment(linear, size: 4)
       throw .generalProtection(0)
     }
     _ = try linearAddress(d.segment, (offset &+ 511) & sizeMask(d.addressSize))

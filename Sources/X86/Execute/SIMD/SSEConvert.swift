@@ -162,12 +162,19 @@ func narrow(_ bits: UInt64, _ env: FloatEnvironment, _ flags: inout FloatFlags) 
   let value: Double = loadOperand(bits, env, &flags)
   if value.isInfinite || value == 0 { return Float(value).lane }
   let nearest = Float(value)
-  if nearest.isInfinite { return finish(nearest, errorSign: 0, scale: 0, env, &flags).lane }
+  if nearest.isInfinite {
+    let scaled = value * 0x1p-74
+    let scaledNearest = Float(scaled)
+    return finishOverflow(scaledNearest, errorSign: signum(scaled - Double(scaledNearest)), scaleDown: 74, env, &flags)
+      .lane
+  }
   if nearest.magnitude < 2 * Float.leastNormalMagnitude {
     let scaled = value * 0x1p74
     let scaledNearest = Float(scaled)
     if scaledNearest.magnitude < Float.leastNormalMagnitude {
-      return (deepUnderflow(negative: value < 0, env, &flags) as Float).lane
+      // Exact with unbounded exponent when the double's significand fits in 24 bits.
+      let exact = value.significandBitPattern & (1 << 29 - 1) == 0
+      return (deepUnderflow(negative: value < 0, exactUnbounded: exact, env, &flags) as Float).lane
     }
     return finish(scaledNearest, errorSign: signum(scaled - Double(scaledNearest)), scale: 74, env, &flags).lane
   }

@@ -118,26 +118,18 @@ func overflowResult<T: BinaryFloatingPoint>(negative: Bool, _ mode: RoundingMode
 /// Rounds the exact value `(hi + error) · 2^-scale` into the destination format, where `hi`
 /// is that value rounded to nearest in the scaled domain and only the error's sign is known.
 /// Sets OE/UE/PE and applies FTZ.
+///
+/// For an overflowed `hi` (infinite), `errorSign` says whether the result rounded with an
+/// unbounded exponent is inexact, which decides PE when OE is unmasked. With OE or UE unmasked
+/// no result is delivered, and PE reports only whether the rounding with unbounded exponent
+/// was inexact (as the host CPU shows: an exact overflowing or tiny product raises no PE).
 func finish<T: IEEEArithmetic>(_ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags)
   -> T
 {
-  var lane = FloatFlags()
-  let result = finishLane(hi, errorSign: errorSign, scale: scale, env, &lane)
-  // An element whose overflow or underflow is unmasked does not report PE while PE is masked:
-  // no rounded result is delivered for it (observed on the host CPU, element by element).
-  if lane.post & ~env.masks & (MXCSRBit.overflow | MXCSRBit.underflow) != 0 && env.masks & MXCSRBit.precision != 0 {
-    lane.post &= ~MXCSRBit.precision
-  }
-  flags.post |= lane.post
-  return result
-}
-
-func finishLane<T: IEEEArithmetic>(
-  _ hi: T, errorSign: Int, scale: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags
-) -> T {
   let limit = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(scale), significand: 1)
   if hi.isInfinite {
-    flags.post |= MXCSRBit.overflow | MXCSRBit.precision
+    flags.post |= MXCSRBit.overflow
+    if env.masks & MXCSRBit.overflow != 0 || errorSign != 0 { flags.post |= MXCSRBit.precision }
     return overflowResult(negative: hi < 0, env.rounding)
   }
   // The result with unbounded exponent (in the scaled domain), which decides tininess.
@@ -151,7 +143,13 @@ func finishLane<T: IEEEArithmetic>(
     if errorSign != 0 { flags.post |= MXCSRBit.precision }
     return scale == 0 ? unbounded : unbounded * T(sign: .plus, exponent: T.Exponent(-scale), significand: 1)
   }
-  if env.flushToZero && env.underflowMasked {
+  if !env.underflowMasked {
+    // Unmasked: UE for any tiny result, exact or not (SDM Vol. 1, 4.9.1.5); no result is stored.
+    flags.post |= MXCSRBit.underflow
+    if errorSign != 0 { flags.post |= MXCSRBit.precision }
+    return hi
+  }
+  if env.flushToZero {
     // FTZ: a tiny result becomes a zero of its sign, with UE and PE (SDM Vol. 1, 10.2.3.3).
     flags.post |= MXCSRBit.underflow | MXCSRBit.precision
     return hi < 0 ? -0.0 : 0.0
@@ -188,14 +186,23 @@ func finishLane<T: IEEEArithmetic>(
   }
   if roundUp { whole += 1 }
   let magnitude = whole * T.leastNonzeroMagnitude
-  if inexact {
-    flags.post |= MXCSRBit.precision
-    flags.post |= MXCSRBit.underflow
-  } else if !env.underflowMasked {
-    // Unmasked, a tiny result signals underflow even when exact (SDM Vol. 1, 4.9.1.5).
-    flags.post |= MXCSRBit.underflow
-  }
+  if inexact { flags.post |= MXCSRBit.precision | MXCSRBit.underflow }
   return negative ? -magnitude : magnitude
+}
+
+/// A result whose round-to-nearest value overflowed, recomputed as `scaledHi` (rounded to
+/// nearest, error sign `errorSign`) in a domain scaled down by 2^`scaleDown`. Overflow is
+/// decided on the result rounded by the actual mode with unbounded exponent (SDM Vol. 1,
+/// 4.9.1.4): rounding toward zero can bring a sum that overflows to nearest back to the
+/// largest finite number, with no OE.
+func finishOverflow<T: IEEEArithmetic>(
+  _ scaledHi: T, errorSign: Int, scaleDown: Int, _ env: FloatEnvironment, _ flags: inout FloatFlags
+) -> T {
+  let unbounded = directed(scaledHi, errorSign: errorSign, env.rounding)
+  let back = unbounded * T(sign: .plus, exponent: T.Exponent(scaleDown), significand: 1)
+  if back.isInfinite { return finish(back, errorSign: errorSign, scale: 0, env, &flags) }
+  if errorSign != 0 { flags.post |= MXCSRBit.precision }
+  return back
 }
 
 /// DAZ: a denormal source becomes a zero of its sign; otherwise a denormal sets DE.
@@ -271,11 +278,28 @@ func roundedSquareRoot<T: IEEEArithmetic>(_ x: T, _ env: FloatEnvironment, _ fla
 
 /// A nonzero result so far below the smallest subnormal that even the scaled computation
 /// underflowed: zero, or the smallest subnormal when rounding away from zero; tiny and inexact.
-func deepUnderflow<T: IEEEArithmetic>(negative: Bool, _ env: FloatEnvironment, _ flags: inout FloatFlags) -> T {
-  flags.post |= MXCSRBit.underflow | MXCSRBit.precision
+/// `exactUnbounded`: the result rounded with unbounded exponent is exact (which decides PE
+/// when UE is unmasked and no result is delivered).
+func deepUnderflow<T: IEEEArithmetic>(
+  negative: Bool, exactUnbounded: Bool = false, _ env: FloatEnvironment, _ flags: inout FloatFlags
+) -> T {
+  flags.post |= MXCSRBit.underflow
+  if env.underflowMasked || !exactUnbounded { flags.post |= MXCSRBit.precision }
   let away = (env.rounding == .up && !negative) || (env.rounding == .down && negative)
   let magnitude = away && !(env.flushToZero && env.underflowMasked) ? T.leastNonzeroMagnitude : 0
   return negative ? -magnitude : magnitude
+}
+
+/// Whether a · b fits the format's precision (with unbounded exponent): the product of the
+/// two integer significands has at most p significant bits.
+func exactProduct<T: IEEEArithmetic>(_ a: T, _ b: T) -> Bool {
+  func integerSignificand(_ x: T) -> UInt64 {
+    UInt64(x.significandBitPattern) | (x.isNormal ? 1 << UInt64(T.significandBitCount) : 0)
+  }
+  let (high, low) = integerSignificand(a).multipliedFullWidth(by: integerSignificand(b))
+  let leading = high != 0 ? high.leadingZeroBitCount : 64 + low.leadingZeroBitCount
+  let trailing = low != 0 ? low.trailingZeroBitCount : 64 + high.trailingZeroBitCount
+  return 128 - leading - trailing <= T.significandBitCount + 1
 }
 
 /// ADD/SUB/MUL/DIV of two non-NaN operands, rounded by `env` with the flags it raises
@@ -293,7 +317,13 @@ func roundedArithmetic<T: IEEEArithmetic>(
     }
     if a.isInfinite || b.isInfinite { return a.isInfinite ? a : b }
     let sum = a + b
-    if sum.isInfinite { return finish(sum, errorSign: 0, scale: 0, env, &flags) }
+    if sum.isInfinite {
+      // Halves add without overflow (both are huge, so halving is exact): TwoSum there.
+      let (x, y) = (a / 2, b / 2)
+      let half = x + y
+      let virtualY = half - x
+      return finishOverflow(half, errorSign: signum((x - (half - virtualY)) + (y - virtualY)), scaleDown: 1, env, &flags)
+    }
     // TwoSum (Knuth): the exact error of the rounded sum.
     let bVirtual = sum - a
     let error = (a - (sum - bVirtual)) + (b - bVirtual)
@@ -318,11 +348,19 @@ func roundedArithmetic<T: IEEEArithmetic>(
       let factor = T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
       let (small, large) = a.magnitude < b.magnitude ? (a * factor, b) : (b * factor, a)
       let scaled = small * large
-      if scaled.magnitude < T.leastNormalMagnitude { return deepUnderflow(negative: (a < 0) != (b < 0), env, &flags) }
+      if scaled.magnitude < T.leastNormalMagnitude {
+        return deepUnderflow(negative: (a < 0) != (b < 0), exactUnbounded: exactProduct(a, b), env, &flags)
+      }
       let residual = small.fusedMultiplyAdd(large, -scaled)
       return finish(scaled, errorSign: signum(residual), scale: T.tinyScale, env, &flags)
     }
-    if product.isInfinite { return finish(product, errorSign: 0, scale: 0, env, &flags) }
+    if product.isInfinite {
+      let down = T(sign: .plus, exponent: -T.Exponent(T.tinyScale), significand: 1)
+      let (large, small) = a.magnitude >= b.magnitude ? (a * down, b) : (b * down, a)
+      let scaled = large * small
+      let errorSign = signum(large.fusedMultiplyAdd(small, -scaled))
+      return finishOverflow(scaled, errorSign: errorSign, scaleDown: T.tinyScale, env, &flags)
+    }
     let residual = a.fusedMultiplyAdd(b, -product)
     return finish(product, errorSign: signum(residual), scale: 0, env, &flags)
   default:  // .div (sqrt, min, max never come here)
@@ -356,7 +394,14 @@ func roundedArithmetic<T: IEEEArithmetic>(
       let residual = (-scaled).fusedMultiplyAdd(denominator, scaledNumerator)
       return finish(scaled, errorSign: signum(residual) * signum(denominator), scale: T.tinyScale, env, &flags)
     }
-    if quotient.isInfinite { return finish(quotient, errorSign: 0, scale: 0, env, &flags) }
+    if quotient.isInfinite {
+      // Scale whichever operand keeps the quotient finite and the residual exact.
+      let factor = T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
+      let (n, m) = denominator.magnitude < 1 ? (numerator, denominator * factor) : (numerator / factor, denominator)
+      let scaled = n / m
+      let residual = (-scaled).fusedMultiplyAdd(m, n)
+      return finishOverflow(scaled, errorSign: signum(residual) * signum(m), scaleDown: T.tinyScale, env, &flags)
+    }
     let residual = (-quotient).fusedMultiplyAdd(denominator, numerator)
     return finish(quotient, errorSign: signum(residual) * signum(denominator), scale: 0, env, &flags)
   }

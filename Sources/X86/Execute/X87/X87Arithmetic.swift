@@ -235,7 +235,12 @@ func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvir
   if value.isSubnormal { flags.pre |= MXCSRBit.denormal }
   if value.isInfinite || value == 0 { return T(value).lane }
   let nearest = T(value)
-  if nearest.isInfinite { return finish(nearest, errorSign: 0, scale: 0, env, &flags).lane }
+  if nearest.isInfinite {
+    let scaled = value * Float80(sign: .plus, exponent: -T.tinyScale, significand: 1)
+    let scaledNearest = T(scaled)
+    let errorSign = signum(scaled - Float80(scaledNearest))
+    return finishOverflow(scaledNearest, errorSign: errorSign, scaleDown: T.tinyScale, env, &flags).lane
+  }
   if nearest.magnitude < 2 * T.leastNormalMagnitude {
     let scaled = value * Float80(sign: .plus, exponent: T.tinyScale, significand: 1)
     let scaledNearest = T(scaled)
