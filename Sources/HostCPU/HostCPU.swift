@@ -50,9 +50,13 @@ public enum HostCPU {
       throw .badState(
         "RSP 0x\(String(state.gprs[4], radix: 16)) is outside the sandbox: a push could reach host memory")
     }
-    guard state.fxsave.count == 512 else { throw .badState("a 512-byte FXSAVE image expected, got \(state.fxsave.count)") }
+    guard state.fxsave.count == 512 else {
+      throw .badState("a 512-byte FXSAVE image expected, got \(state.fxsave.count)")
+    }
     // FXRSTOR64 in the trampoline faults on reserved MXCSR bits (SDM Vol. 2, FXRSTOR): refuse them here.
-    guard state.mxcsr & ~0xffff == 0 else { throw .badState("MXCSR 0x\(String(state.mxcsr, radix: 16)) sets reserved bits") }
+    guard state.mxcsr & ~0xffff == 0 else {
+      throw .badState("MXCSR 0x\(String(state.mxcsr, radix: 16)) sets reserved bits")
+    }
     var input = hostcpu_registers()
     // SAFETY: `gprs` is a C array of 16 UInt64 inside `input`; the loop writes indices 0-15 only.
     unsafe withUnsafeMutableBytes(of: &input.gprs) { raw in

@@ -17,7 +17,9 @@ extension InstructionForm {
     var forms: [InstructionForm] = []
     // Packed/scalar FP arithmetic in four flavours: PS (none), PD (66), SS (F3), SD (F2).
     let flavours: [(String, [UInt8], Int)] = [("ps", [], 16), ("pd", [0x66], 16), ("ss", [0xf3], 4), ("sd", [0xf2], 8)]
-    for (name, op) in [("sqrt", 0x51), ("add", 0x58), ("mul", 0x59), ("sub", 0x5c), ("min", 0x5d), ("div", 0x5e), ("max", 0x5f)] {
+    for (name, op) in [
+      ("sqrt", 0x51), ("add", 0x58), ("mul", 0x59), ("sub", 0x5c), ("min", 0x5d), ("div", 0x5e), ("max", 0x5f),
+    ] {
       for (suffix, prefix, access) in flavours {
         forms.append(.simd(name + suffix, prefix + [0x0f, UInt8(op)], access: access))
       }
@@ -62,7 +64,8 @@ extension InstructionForm {
     // Conversions.
     forms += [
       .simd("cvtsi2ss", [0xf3, 0x0f, 0x2a], access: 8, .wide), .simd("cvtsi2sd", [0xf2, 0x0f, 0x2a], access: 8, .wide),
-      .simd("cvttss2si", [0xf3, 0x0f, 0x2c], access: 4, .wide), .simd("cvttsd2si", [0xf2, 0x0f, 0x2c], access: 8, .wide),
+      .simd("cvttss2si", [0xf3, 0x0f, 0x2c], access: 4, .wide),
+      .simd("cvttsd2si", [0xf2, 0x0f, 0x2c], access: 8, .wide),
       .simd("cvtss2si", [0xf3, 0x0f, 0x2d], access: 4, .wide), .simd("cvtsd2si", [0xf2, 0x0f, 0x2d], access: 8, .wide),
       .simd("cvtps2pd", [0x0f, 0x5a], access: 8), .simd("cvtpd2ps", [0x66, 0x0f, 0x5a], access: 16),
       .simd("cvtss2sd", [0xf3, 0x0f, 0x5a], access: 4), .simd("cvtsd2ss", [0xf2, 0x0f, 0x5a], access: 8),
@@ -96,7 +99,8 @@ extension InstructionForm {
       ("psrlw", 0x71, 2), ("psraw", 0x71, 4), ("psllw", 0x71, 6), ("psrld", 0x72, 2), ("psrad", 0x72, 4),
       ("pslld", 0x72, 6), ("psrlq", 0x73, 2), ("psrldq", 0x73, 3), ("psllq", 0x73, 6), ("pslldq", 0x73, 7),
     ] {
-      forms.append(.simd(name, [0x66, 0x0f, UInt8(op)], access: 16, .none, .byte, digit: UInt8(digit), registerOnly: true))
+      forms.append(
+        .simd(name, [0x66, 0x0f, UInt8(op)], access: 16, .none, .byte, digit: UInt8(digit), registerOnly: true))
     }
     // Group 15 and MOVNTI.
     forms += [

@@ -89,7 +89,9 @@ final class InterpreterMirror {
       fpu.st[(top + index) & 7] = X87Register(
         significand: word(32 + 16 * index, 8), signExponent: UInt16(word(40 + 16 * index, 2)))
     }
-    for index in 0..<16 { fpu.xmm[index] = UInt128(word(168 + 16 * index, 8)) << 64 | UInt128(word(160 + 16 * index, 8)) }
+    for index in 0..<16 {
+      fpu.xmm[index] = UInt128(word(168 + 16 * index, 8)) << 64 | UInt128(word(160 + 16 * index, 8))
+    }
     return fpu
   }
 
@@ -171,7 +173,8 @@ func compare(
   let hardwareFPU = InterpreterMirror.fpu(from: native.state.fxsave)
   for index in 0..<16 where interpreter.fpu.xmm[index] != hardwareFPU.xmm[index] {
     differences.append(
-      "xmm\(index) \(String(interpreter.fpu.xmm[index], radix: 16)), hardware \(String(hardwareFPU.xmm[index], radix: 16))")
+      "xmm\(index) \(String(interpreter.fpu.xmm[index], radix: 16)), hardware \(String(hardwareFPU.xmm[index], radix: 16))"
+    )
   }
   if interpreter.fpu.mxcsr != hardwareFPU.mxcsr {
     differences.append(

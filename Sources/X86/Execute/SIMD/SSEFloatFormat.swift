@@ -322,7 +322,8 @@ func roundedArithmetic<T: IEEEArithmetic>(
       let (x, y) = (a / 2, b / 2)
       let half = x + y
       let virtualY = half - x
-      return finishOverflow(half, errorSign: signum((x - (half - virtualY)) + (y - virtualY)), scaleDown: 1, env, &flags)
+      return finishOverflow(
+        half, errorSign: signum((x - (half - virtualY)) + (y - virtualY)), scaleDown: 1, env, &flags)
     }
     // TwoSum (Knuth): the exact error of the rounded sum.
     let bVirtual = sum - a
@@ -342,7 +343,8 @@ func roundedArithmetic<T: IEEEArithmetic>(
     if a.isInfinite || b.isInfinite || a == 0 || b == 0 { return a * b }
     let product = a * b
     // Near or below the normal range the residual itself may underflow: go to the scaled domain.
-    let nearTiny = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(T.significandBitCount + 3), significand: 1)
+    let nearTiny =
+      T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(T.significandBitCount + 3), significand: 1)
     if product.magnitude < nearTiny {
       // Possibly tiny: scale the smaller operand up so the product and its residual are exact.
       let factor = T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
@@ -376,7 +378,8 @@ func roundedArithmetic<T: IEEEArithmetic>(
     var numerator = a
     var denominator = b
     // Subnormal or near-subnormal operands: scaling both leaves the quotient and makes the residual exact.
-    let nearTiny = T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(2 * T.significandBitCount + 4), significand: 1)
+    let nearTiny =
+      T.leastNormalMagnitude * T(sign: .plus, exponent: T.Exponent(2 * T.significandBitCount + 4), significand: 1)
     if a.magnitude < nearTiny || b.magnitude < nearTiny {
       let factor = T(sign: .plus, exponent: T.Exponent(2 * T.significandBitCount + 6), significand: 1)
       if numerator.magnitude < T.greatestFiniteMagnitude / factor

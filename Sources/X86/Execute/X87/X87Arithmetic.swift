@@ -244,7 +244,9 @@ func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvir
   if nearest.magnitude < 2 * T.leastNormalMagnitude {
     let scaled = value * Float80(sign: .plus, exponent: T.tinyScale, significand: 1)
     let scaledNearest = T(scaled)
-    if scaledNearest.magnitude < T.leastNormalMagnitude { return (deepUnderflow(negative: value < 0, env, &flags) as T).lane }
+    if scaledNearest.magnitude < T.leastNormalMagnitude {
+      return (deepUnderflow(negative: value < 0, env, &flags) as T).lane
+    }
     return finish(scaledNearest, errorSign: signum(scaled - Float80(scaledNearest)), scale: T.tinyScale, env, &flags)
       .lane
   }
