@@ -93,6 +93,7 @@ struct CaseBuilder {
     for r in 0..<16 { state.gprs[r] = random.edgyValue() }
     state.rflags = randomFlags()
     if form.vectorAccess > 0 { randomizeSIMDState() }
+    if form.x87 { randomizeX87State() }
     // RSP always points into the window: an instruction that uses the stack implicitly
     // must never push into host memory.
     state.gprs[GPR.rsp] = windowAddress(alignment: random.chance(90) ? 8 : 1, margin: 64)

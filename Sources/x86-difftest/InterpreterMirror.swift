@@ -176,6 +176,27 @@ func compare(
       "xmm\(index) \(String(interpreter.fpu.xmm[index], radix: 16)), hardware \(String(hardwareFPU.xmm[index], radix: 16))"
     )
   }
+  if instruction.form.x87 {
+    // FCW, FSW (less C1, which the model does not set as the round-up indicator), the
+    // abridged tags and the eight registers. FOP/FIP/FDP are not compared.
+    let c1: UInt16 = 1 << 9
+    if interpreter.fpu.fcw != hardwareFPU.fcw {
+      differences.append("fcw \(hex(UInt64(interpreter.fpu.fcw))), hardware \(hex(UInt64(hardwareFPU.fcw)))")
+    }
+    if interpreter.fpu.fsw & ~c1 != hardwareFPU.fsw & ~c1 {
+      differences.append("fsw \(hex(UInt64(interpreter.fpu.fsw))), hardware \(hex(UInt64(hardwareFPU.fsw)))")
+    }
+    if interpreter.fpu.ftw != hardwareFPU.ftw {
+      differences.append("ftw \(hex(UInt64(interpreter.fpu.ftw))), hardware \(hex(UInt64(hardwareFPU.ftw)))")
+    }
+    for index in 0..<8 where interpreter.fpu.st[index] != hardwareFPU.st[index] {
+      let mine = interpreter.fpu.st[index]
+      let theirs = hardwareFPU.st[index]
+      differences.append(
+        "R\(index) \(hex(UInt64(mine.signExponent))):\(hex(mine.significand)), hardware \(hex(UInt64(theirs.signExponent))):\(hex(theirs.significand))"
+      )
+    }
+  }
   if interpreter.fpu.mxcsr != hardwareFPU.mxcsr {
     differences.append(
       "mxcsr \(hex(UInt64(interpreter.fpu.mxcsr))), hardware \(hex(UInt64(hardwareFPU.mxcsr)))")

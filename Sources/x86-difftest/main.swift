@@ -41,13 +41,13 @@ func parseOptions(_ arguments: [String]) -> Options {
       default: options.show = Int(clamping: value)
       }
     case "--forms":
-      guard let text = rest.popFirst(), ["integer", "simd", "all"].contains(text) else {
-        fail("--forms needs integer, simd or all")
+      guard let text = rest.popFirst(), ["integer", "simd", "x87", "all"].contains(text) else {
+        fail("--forms needs integer, simd, x87 or all")
       }
       options.forms = text
     case "--verbose", "-v": options.verbose = true
     case "--help", "-h":
-      print("usage: x86-difftest [--seed N] [--count N] [--forms integer|simd|all] [--verbose] [--show INDEX]")
+      print("usage: x86-difftest [--seed N] [--count N] [--forms integer|simd|x87|all] [--verbose] [--show INDEX]")
       exit(0)
     default: fail("unknown argument \(argument) (try --help)")
     }
@@ -150,7 +150,8 @@ let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
 let chosenForms: [InstructionForm] =
   switch options.forms {
   case "simd": InstructionForm.simdForms
-  case "all": InstructionForm.all + InstructionForm.simdForms
+  case "x87": InstructionForm.x87Forms
+  case "all": InstructionForm.all + InstructionForm.simdForms + InstructionForm.x87Forms
   default: InstructionForm.all
   }
 var generator = InstructionGenerator(seed: options.seed, forms: chosenForms)

@@ -122,7 +122,11 @@ extension X86Core {
         if a.isSubnormal || b.isSubnormal { flags.pre |= MXCSRBit.denormal }
         relation = a < b ? .less : (a == b ? .equal : .greater)
       }
-      guard commitX87Flags(flags) else { return }
+      // An unmasked IE still leaves the condition codes (unordered), but pops nothing.
+      if !commitX87Flags(flags) {
+        if !toEFLAGS { state.fpu.fsw = state.fpu.fsw & ~FSWBit.conditions | FSWBit.c3 | FSWBit.c2 | FSWBit.c0 }
+        return
+      }
     }
     if toEFLAGS {
       let bits: UInt64 =
@@ -195,7 +199,7 @@ extension X86Core {
       if value.isNaN {
         flags.pre |= MXCSRBit.invalid
       } else {
-        if value.isSubnormal { flags.pre |= MXCSRBit.denormal }
+        // No DE here: the host reports none for a denormal stored as an integer.
         let rule: FloatingPointRoundingRule =
           switch x87Environment().rounding {
           case .nearest: .toNearestOrEven
@@ -232,7 +236,7 @@ func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvir
       significandBitPattern: T.RawSignificand(truncatingIfNeeded: fraction)
     ).lane
   }
-  if value.isSubnormal { flags.pre |= MXCSRBit.denormal }
+  // No DE for a denormal extended source: the host reports none (its result underflows anyway).
   if value.isInfinite || value == 0 { return T(value).lane }
   let nearest = T(value)
   if nearest.isInfinite {

@@ -137,7 +137,9 @@ extension X86Core {
         if x87Underflow() { x87Push(-Float80.nan) }
       } else {
         let raw = state.fpu.st[x87Physical(index)]
-        if x87Push(0) { state.fpu.st[x87Physical(0)] = raw }
+        // On stack overflow the pushed value is the indefinite (masked) or nothing.
+        let overflow = state.fpu.ftw & (1 << UInt8((x87Top + 7) & 7)) != 0
+        if x87Push(0) && !overflow { state.fpu.st[x87Physical(0)] = raw }
       }
     case (1, 1):
       // FXCH ST(i).

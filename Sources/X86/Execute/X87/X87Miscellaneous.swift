@@ -70,6 +70,20 @@ extension X86Core {
 
   /// The one-operand instructions on ST0 (and ST1 for FSCALE, FPREM, FPREM1; FXTRACT pushes).
   mutating func x87UnaryOnTop(_ code: UInt8) throws(X86Exception) {
+    if code == 4 {
+      // FTST: an empty ST0 is a stack underflow that leaves the register alone.
+      x87CompareWith(source: nil, value: 0, unordered: false, popCount: 0, flags: FloatFlags())
+      return
+    }
+    if code == 20 && !x87IsEmpty(0) && state.fpu.ftw & (1 << UInt8((x87Top + 7) & 7)) != 0 {
+      // FXTRACT into a full stack: overflow; masked, ST0 and the pushed register are indefinite.
+      state.fpu.fsw |= FSWBit.invalid | FSWBit.stackFault | FSWBit.c1
+      guard x87Masked(FSWBit.invalid) else { return updateErrorSummary() }
+      setST(0, -Float80.nan)
+      x87Push(-Float80.nan)
+      state.fpu.fsw |= FSWBit.c1
+      return
+    }
     let needsST1 = code == 29 || code == 21 || code == 24
     if x87IsEmpty(0) || (needsST1 && x87IsEmpty(1)) {
       guard x87Underflow() else { return }
@@ -208,9 +222,11 @@ extension X86Core {
         result = ieee ? x.remainder(dividingBy: y) : x.truncatingRemainder(dividingBy: y)
         // The quotient's low three bits: (x - result) / y is an integer below 2^64; its value
         // modulo 8 comes from the remainder of x by 8y, which is exact.
-        let byEight = x.truncatingRemainder(dividingBy: 8 * y.magnitude)
-        var quotient = Int(((byEight - result) / y.magnitude).rounded()) & 7
-        if quotient < 0 { quotient += 8 }
+        let ax = x.magnitude
+        let ay = y.magnitude
+        let byEight = ax.truncatingRemainder(dividingBy: 8 * ay)
+        let partial = ieee ? ax.remainder(dividingBy: ay) : ax.truncatingRemainder(dividingBy: ay)
+        let quotient = Int(((byEight - partial) / ay).rounded()) & 7
         if quotient & 4 != 0 { codes |= FSWBit.c0 }
         if quotient & 2 != 0 { codes |= FSWBit.c3 }
         if quotient & 1 != 0 { codes |= FSWBit.c1 }

@@ -111,14 +111,20 @@ extension X86Core {
 
   /// Commits an operation's flags to FSW. Returns false when an unmasked exception means the
   /// result must not be stored (the pre-computation ones always; this model also withholds
-  /// the result for unmasked OE/UE rather than storing the SDM's biased value). The #MF
+  /// the result for unmasked OE/UE rather than storing the SDM's biased value, a known gap;
+  /// an unmasked PE stores it). The #MF
   /// itself comes at the next waiting x87 instruction (SDM Vol. 1, 8.6).
   mutating func commitX87Flags(_ flags: FloatFlags) -> Bool {
     let masks = UInt32(state.fpu.fcw & 0x3f)
-    let raised = flags.pre & ~masks != 0 ? flags.pre : flags.pre | flags.post
+    var pre = flags.pre
+    // Within one operation an invalid operation or a division by zero hides a denormal operand.
+    if pre & (MXCSRBit.invalid | MXCSRBit.divideByZero) != 0 { pre &= ~MXCSRBit.denormal }
+    let raised = pre & ~masks != 0 ? pre : pre | flags.post
     state.fpu.fsw |= UInt16(raised)
     updateErrorSummary()
-    return raised & ~masks == 0
+    // An unmasked precision exception still stores the rounded result (only the pending #MF
+    // remains); unmasked OE/UE would store a biased result, which this model does not.
+    return raised & ~masks & ~MXCSRBit.precision == 0
   }
 
   /// Full tag word (FNSTENV/FNSAVE): 00 valid, 01 zero, 10 special, 11 empty, per physical register.
