@@ -71,6 +71,8 @@ struct FloatEnvironment {
   var underflowMasked: Bool
   /// The six exception masks (IM..PM), in flag-bit positions.
   var masks: UInt32
+  /// x87 rather than SSE: an unmasked underflow then reports no PE.
+  var x87 = false
 
   init(mxcsr: UInt32) {
     masks = (mxcsr >> MXCSRBit.maskShift) & MXCSRBit.flags
@@ -146,7 +148,7 @@ func finish<T: IEEEArithmetic>(_ hi: T, errorSign: Int, scale: Int, _ env: Float
   if !env.underflowMasked {
     // Unmasked: UE for any tiny result, exact or not (SDM Vol. 1, 4.9.1.5); no result is stored.
     flags.post |= MXCSRBit.underflow
-    if errorSign != 0 { flags.post |= MXCSRBit.precision }
+    if errorSign != 0 && !env.x87 { flags.post |= MXCSRBit.precision }
     return hi
   }
   if env.flushToZero {

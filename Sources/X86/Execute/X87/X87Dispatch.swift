@@ -70,11 +70,18 @@ extension X86Core {
       case 1: value = loadSingle(try read(d.segment, offset, size: 4), &flags)
       case 5: value = loadDouble(try read(d.segment, offset, size: 8), &flags)
       default:
+        // m80 is loaded as it is, unsupported formats included (no exception).
         let low = try read(d.segment, offset, size: 8)
         let high = try read(d.segment, (offset &+ 8) & sizeMask(d.addressSize), size: 2)
-        value = X87Register(significand: low, signExponent: UInt16(truncatingIfNeeded: high)).float80
+        let raw = X87Register(significand: low, signExponent: UInt16(truncatingIfNeeded: high))
+        recordX87Pointers(d)
+        let overflow = state.fpu.ftw & (1 << UInt8((x87Top + 7) & 7)) != 0
+        if x87Push(0) && !overflow { state.fpu.st[x87Physical(0)] = raw }
+        return
       }
       recordX87Pointers(d)
+      // A stack overflow (IE) hides a denormal source.
+      if state.fpu.ftw & (1 << UInt8((x87Top + 7) & 7)) != 0 { flags.pre &= ~MXCSRBit.denormal }
       if commitX87Flags(flags) { x87Push(value) }
     case (7, 0), (3, 0), (7, 5):
       // FILD m16int / m32int / m64int: exact.

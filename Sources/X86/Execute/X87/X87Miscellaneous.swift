@@ -89,6 +89,7 @@ extension X86Core {
       guard x87Underflow() else { return }
       setST(0, -Float80.nan)
       if code == 20 { x87Push(-Float80.nan) }
+      if code == 21 || code == 24 { state.fpu.fsw &= ~FSWBit.c2 }
       return
     }
     let x = st(0)
@@ -186,12 +187,21 @@ extension X86Core {
     } else {
       if x.isSubnormal || y.isSubnormal { flags.pre |= MXCSRBit.denormal }
       let n = Int(max(min(y.rounded(.towardZero), 40000), -40000))
-      // Two steps keep each factor a finite power of two.
-      let half = n / 2
-      let first = Float80(sign: .plus, exponent: half, significand: 1)
-      let second = Float80(sign: .plus, exponent: n - half, significand: 1)
-      let partial = x * first  // exact unless it leaves the range, which the second step shows
-      result = roundedArithmetic(.mul, partial, second, env, &flags)
+      if n >= -16382 && n <= 16383 {
+        result = roundedArithmetic(.mul, x, Float80(sign: .plus, exponent: n, significand: 1), env, &flags)
+      } else {
+        // Two steps keep each factor a finite power of two; a first step that already leaves
+        // the range means the result is far beyond it.
+        let half = n / 2
+        let partial = x * Float80(sign: .plus, exponent: half, significand: 1)
+        if partial.isInfinite {
+          result = finish(partial, errorSign: 0, scale: 0, env, &flags)
+        } else if partial.magnitude < Float80.leastNormalMagnitude {
+          result = deepUnderflow(negative: x < 0, env, &flags)
+        } else {
+          result = roundedArithmetic(.mul, partial, Float80(sign: .plus, exponent: n - half, significand: 1), env, &flags)
+        }
+      }
     }
     if commitX87Flags(flags) { setST(0, result) }
   }
@@ -203,6 +213,7 @@ extension X86Core {
     var flags = FloatFlags()
     var result: Float80
     var codes: UInt16 = 0
+    var computed = false
     if x.isNaN || y.isNaN {
       result = x87NaN(x, y, &flags)
     } else if x.isInfinite || y == 0 {
@@ -212,6 +223,7 @@ extension X86Core {
       result = x
     } else {
       if x.isSubnormal || y.isSubnormal { flags.pre |= MXCSRBit.denormal }
+      computed = true
       let difference = Int(x.exponent) - Int(y.exponent)
       if difference >= 64 {
         // Reduce by ST1 · 2^(D - N) with N = 32 (the SDM leaves N between 32 and 63).
@@ -234,6 +246,11 @@ extension X86Core {
     }
     guard commitX87Flags(flags) else { return }
     setST(0, result)
-    state.fpu.fsw = state.fpu.fsw & ~FSWBit.conditions | codes
+    // Special operands (NaN, invalid, zero, infinity) leave C0 C1 C3 as they were (host CPU).
+    if computed {
+      state.fpu.fsw = state.fpu.fsw & ~FSWBit.conditions | codes
+    } else {
+      state.fpu.fsw &= ~FSWBit.c2
+    }
   }
 }

@@ -105,7 +105,8 @@ extension X86Core {
     var env = FloatEnvironment(mxcsr: 0x1f80)
     env.rounding = RoundingMode(rawValue: UInt32((state.fpu.fcw >> 10) & 3)) ?? .nearest
     env.underflowMasked = state.fpu.fcw & (1 << 4) != 0
-    env.masks = MXCSRBit.flags  // the SSE-only PE suppression in `finish` does not apply
+    env.masks = MXCSRBit.flags  // the SSE rules for PE with unmasked OE/UE do not apply
+    env.x87 = true
     return env
   }
 
