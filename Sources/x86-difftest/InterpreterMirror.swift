@@ -230,6 +230,10 @@ enum Explanation: String, CaseIterable {
   /// 11.6.6): the interpreter's model accepts bits 0-15 (FFFFh), this AMD host also bit 17
   /// (its misaligned-exception mask, 2FFFFh). Only those four bytes differ.
   case mxcsrMask = "MXCSR_MASK of the model (FFFFh) vs the host's"
+  /// FPREM/FPREM1 with exponents 64 or more apart reduce only partly, by ST1 · 2^(D - N) with
+  /// N "implementation-dependent, between 32 and 63" (SDM Vol. 2, FPREM): the host's N and the
+  /// model's (32) give different, equally valid partial remainders. C2 = 1 marks these.
+  case partialRemainder = "FPREM partial remainder (implementation-dependent N)"
 
   /// CPUID bits each such form needs: (leaf, subleaf, register index EAX=0 EBX=1 ECX=2 EDX=3, bit).
   static let features: [String: (UInt32, UInt32, Int, Int)] = [
@@ -239,7 +243,9 @@ enum Explanation: String, CaseIterable {
     "tzcnt": (7, 0, 1, 3),  // BMI1
   ]
 
-  static func of(_ instruction: GeneratedInstruction, decoded: DecodedInstruction) -> Explanation? {
+  static func of(_ instruction: GeneratedInstruction, decoded: DecodedInstruction, hardwareC2: Bool = false)
+    -> Explanation?
+  {
     let mnemonic = instruction.form.mnemonic
     if let (leaf, subleaf, register, bit) = features[mnemonic] {
       let answer = CPUIDModel.query(leaf: leaf, subleaf: subleaf)
@@ -249,6 +255,11 @@ enum Explanation: String, CaseIterable {
     let nearBranches: Set<String> = ["jmp", "call", "ret"]
     if instruction.operandSize == 16 && (nearBranches.contains(mnemonic) || mnemonic.hasPrefix("j")) {
       return .vendorNearBranch
+    }
+    if mnemonic == "fprem" || mnemonic == "fprem1",
+      hardwareC2
+    {
+      return .partialRemainder
     }
     if (mnemonic == "shld" || mnemonic == "shrd") && instruction.operandSize == 16 {
       // UndefinedFlags marks all six arithmetic flags undefined exactly when the count

@@ -88,7 +88,10 @@ func compareWithInterpreter(_ instruction: GeneratedInstruction, native: NativeO
     {
       return .explained(.mxcsrMask)
     }
-    if let explanation = Explanation.of(instruction, decoded: result.decoded) { return .explained(explanation) }
+    let hardwareC2 = InterpreterMirror.fpu(from: native.state.fxsave).fsw & 0x400 != 0
+    if let explanation = Explanation.of(instruction, decoded: result.decoded, hardwareC2: hardwareC2) {
+      return .explained(explanation)
+    }
     return .different(difference)
   } catch {
     return .different("the interpreter's memory refused the case: \(error)")

@@ -124,7 +124,11 @@ extension X86Core {
       }
       // An unmasked IE still leaves the condition codes (unordered), but pops nothing.
       if !commitX87Flags(flags) {
-        if !toEFLAGS { state.fpu.fsw = state.fpu.fsw & ~FSWBit.conditions | FSWBit.c3 | FSWBit.c2 | FSWBit.c0 }
+        if toEFLAGS {
+          state.rflags = state.rflags & ~RFlagsBit.status | RFlagsBit.zero | RFlagsBit.parity | RFlagsBit.carry
+        } else {
+          state.fpu.fsw = state.fpu.fsw & ~FSWBit.conditions | FSWBit.c3 | FSWBit.c2 | FSWBit.c0
+        }
         return
       }
     }
@@ -154,8 +158,11 @@ extension X86Core {
   /// Checks that `size` bytes at `offset` can be written, so flags and pops happen only for a
   /// store that will complete.
   mutating func probeWrite(_ d: DecodedInstruction, offset: UInt64, size: UInt8) throws(X86Exception) {
-    _ = try translate(try linearAddress(d.segment, offset), .write)
-    _ = try translate(try linearAddress(d.segment, (offset &+ UInt64(size - 1)) & sizeMask(d.addressSize)), .write)
+    let first = try linearAddress(d.segment, offset)
+    let last = try linearAddress(d.segment, (offset &+ UInt64(size - 1)) & sizeMask(d.addressSize))
+    _ = try translate(first, .write)
+    // A fault on the second page names its first byte, as the hardware's CR2 does.
+    if last >> 12 != first >> 12 { _ = try translate(last & ~0xfff, .write) }
   }
 
   /// FST/FSTP m32fp, m64fp, m80fp.
