@@ -112,7 +112,15 @@ extension X86Core {
     var flags = initial
     var relation = FloatRelation.unordered
     if x87IsEmpty(0) || x87IsEmpty(optional: source) {
-      guard x87Underflow() else { return }
+      guard x87Underflow() else {
+        // Unmasked, the codes still say unordered; nothing is popped.
+        if toEFLAGS {
+          state.rflags = state.rflags & ~RFlagsBit.status | RFlagsBit.zero | RFlagsBit.parity | RFlagsBit.carry
+        } else {
+          state.fpu.fsw = state.fpu.fsw & ~FSWBit.conditions | FSWBit.c3 | FSWBit.c2 | FSWBit.c0
+        }
+        return
+      }
     } else {
       let a = st(0)
       let b = x87Value(source, or: value)
@@ -159,6 +167,7 @@ extension X86Core {
   /// store that will complete.
   mutating func probeWrite(_ d: DecodedInstruction, offset: UInt64, size: UInt8) throws(X86Exception) {
     let first = try linearAddress(d.segment, offset)
+    try checkAlignment(first, size: min(size, 8))
     let last = try linearAddress(d.segment, (offset &+ UInt64(size - 1)) & sizeMask(d.addressSize))
     _ = try translate(first, .write)
     // A fault on the second page names its first byte, as the hardware's CR2 does.
