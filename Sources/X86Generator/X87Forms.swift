@@ -6,7 +6,9 @@ import HostCPU
 /// FNSTENV/FLDENV/FNSAVE/FRSTOR are left out: their images hold FIP/FDP/FCS/FDS, which the
 /// host fills in ways the model does not track.
 extension InstructionForm {
-  static func x87(_ mnemonic: String, _ opcode: [UInt8], digit: UInt8? = nil, access: Int = 0, memory: Bool) -> InstructionForm {
+  static func x87(_ mnemonic: String, _ opcode: [UInt8], digit: UInt8? = nil, access: Int = 0, memory: Bool)
+    -> InstructionForm
+  {
     var form =
       digit == nil && !memory
       ? InstructionForm(mnemonic, opcode, .none, .none)
@@ -41,7 +43,8 @@ extension InstructionForm {
       .x87("fist", [0xdf], digit: 2, access: 2, memory: true), .x87("fistp", [0xdf], digit: 3, access: 2, memory: true),
       .x87("fist", [0xdb], digit: 2, access: 4, memory: true), .x87("fistp", [0xdb], digit: 3, access: 4, memory: true),
       .x87("fistp", [0xdf], digit: 7, access: 8, memory: true),
-      .x87("fldcw", [0xd9], digit: 5, access: 2, memory: true), .x87("fnstcw", [0xd9], digit: 7, access: 2, memory: true),
+      .x87("fldcw", [0xd9], digit: 5, access: 2, memory: true),
+      .x87("fnstcw", [0xd9], digit: 7, access: 2, memory: true),
       .x87("fnstsw", [0xdd], digit: 7, access: 2, memory: true),
       .x87("fld", [0xd9], digit: 0, memory: false), .x87("fxch", [0xd9], digit: 1, memory: false),
       .x87("ffree", [0xdd], digit: 0, memory: false), .x87("fst", [0xdd], digit: 2, memory: false),
@@ -80,8 +83,12 @@ extension CaseBuilder {
     case 3: return (0xc000_0000_0000_0000 | random.next() >> 20, sign | 0x7fff)  // QNaN
     case 4: return (0x8000_0000_0000_0000 | (random.next() >> 2 | 1), sign | 0x7fff)  // SNaN
     case 5: return (random.next() >> 1, sign)  // denormal
-    case 6: return (0x8000_0000_0000_0000 | random.next() << 40, sign | UInt16.random(in: 0x3ff0...0x4040, using: &random))
-    case 7: return (0x8000_0000_0000_0000 | random.next(), sign | random.pick([0x0001, 0x7ffe, 0x3f81, 0x407e, 0x3c01, 0x43fe]))
+    case 6:
+      return (0x8000_0000_0000_0000 | random.next() << 40, sign | UInt16.random(in: 0x3ff0...0x4040, using: &random))
+    case 7:
+      return (
+        0x8000_0000_0000_0000 | random.next(), sign | random.pick([0x0001, 0x7ffe, 0x3f81, 0x407e, 0x3c01, 0x43fe])
+      )
     default: return (0x8000_0000_0000_0000 | random.next(), sign | UInt16.random(in: 0x3f00...0x4100, using: &random))
     }
   }

@@ -199,7 +199,8 @@ extension X86Core {
         } else if partial.magnitude < Float80.leastNormalMagnitude {
           result = deepUnderflow(negative: x < 0, env, &flags)
         } else {
-          result = roundedArithmetic(.mul, partial, Float80(sign: .plus, exponent: n - half, significand: 1), env, &flags)
+          result = roundedArithmetic(
+            .mul, partial, Float80(sign: .plus, exponent: n - half, significand: 1), env, &flags)
         }
       }
     }
