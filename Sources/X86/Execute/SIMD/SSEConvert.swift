@@ -173,7 +173,7 @@ func narrow(_ bits: UInt64, _ env: FloatEnvironment, _ flags: inout FloatFlags) 
     let scaledNearest = Float(scaled)
     if scaledNearest.magnitude < Float.leastNormalMagnitude {
       // Exact with unbounded exponent when the double's significand fits in 24 bits.
-      let exact = value.significandBitPattern & (1 << 29 - 1) == 0
+      let exact = value.significandWidth <= Float.significandBitCount
       return (deepUnderflow(negative: value < 0, exactUnbounded: exact, env, &flags) as Float).lane
     }
     return finish(scaledNearest, errorSign: signum(scaled - Double(scaledNearest)), scale: 74, env, &flags).lane
