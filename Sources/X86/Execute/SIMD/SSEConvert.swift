@@ -163,10 +163,12 @@ func narrow(_ bits: UInt64, _ env: FloatEnvironment, _ flags: inout FloatFlags) 
   if value.isInfinite || value == 0 { return Float(value).lane }
   let nearest = Float(value)
   if nearest.isInfinite {
-    let scaled = value * 0x1p-74
+    // Bring the value to exponent 64, where single precision holds it, to round it there.
+    let shift = Int(value.exponent) - 64
+    let scaled = value * Double(sign: .plus, exponent: -shift, significand: 1)
     let scaledNearest = Float(scaled)
-    return finishOverflow(scaledNearest, errorSign: signum(scaled - Double(scaledNearest)), scaleDown: 74, env, &flags)
-      .lane
+    let errorSign = signum(scaled - Double(scaledNearest))
+    return finishOverflow(scaledNearest, errorSign: errorSign, scaleDown: shift, env, &flags).lane
   }
   if nearest.magnitude < 2 * Float.leastNormalMagnitude {
     let scaled = value * 0x1p74

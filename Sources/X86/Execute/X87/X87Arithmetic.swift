@@ -256,10 +256,12 @@ func narrowExtended<T: SSEScalar>(_ value: Float80, _: T.Type, _ env: FloatEnvir
   if value.isInfinite || value == 0 { return T(value).lane }
   let nearest = T(value)
   if nearest.isInfinite {
-    let scaled = value * Float80(sign: .plus, exponent: -T.tinyScale, significand: 1)
+    // Bring the value to exponent 64, where the narrower format holds it, to round it there.
+    let shift = Int(value.exponent) - 64
+    let scaled = value * Float80(sign: .plus, exponent: -shift, significand: 1)
     let scaledNearest = T(scaled)
     let errorSign = signum(scaled - Float80(scaledNearest))
-    return finishOverflow(scaledNearest, errorSign: errorSign, scaleDown: T.tinyScale, env, &flags).lane
+    return finishOverflow(scaledNearest, errorSign: errorSign, scaleDown: shift, env, &flags).lane
   }
   if nearest.magnitude < 2 * T.leastNormalMagnitude {
     let scaled = value * Float80(sign: .plus, exponent: T.tinyScale, significand: 1)
