@@ -359,11 +359,13 @@ func roundedArithmetic<T: IEEEArithmetic>(
       return finish(scaled, errorSign: signum(residual), scale: T.tinyScale, env, &flags)
     }
     if product.isInfinite {
-      let down = T(sign: .plus, exponent: -T.Exponent(T.tinyScale), significand: 1)
-      let (large, small) = a.magnitude >= b.magnitude ? (a * down, b) : (b * down, a)
-      let scaled = large * small
-      let errorSign = signum(large.fusedMultiplyAdd(small, -scaled))
-      return finishOverflow(scaled, errorSign: errorSign, scaleDown: T.tinyScale, env, &flags)
+      // Both operands brought to [1, 2): the product there is exact to round, 2^shift away.
+      let shift = Int(a.exponent) + Int(b.exponent)
+      let x = T(sign: a.sign, exponent: 0, significand: a.significand)
+      let y = T(sign: b.sign, exponent: 0, significand: b.significand)
+      let scaled = x * y
+      let errorSign = signum(x.fusedMultiplyAdd(y, -scaled))
+      return finishOverflow(scaled, errorSign: errorSign, scaleDown: shift, env, &flags)
     }
     let residual = a.fusedMultiplyAdd(b, -product)
     return finish(product, errorSign: signum(residual), scale: 0, env, &flags)
@@ -400,12 +402,13 @@ func roundedArithmetic<T: IEEEArithmetic>(
       return finish(scaled, errorSign: signum(residual) * signum(denominator), scale: T.tinyScale, env, &flags)
     }
     if quotient.isInfinite {
-      // Scale whichever operand keeps the quotient finite and the residual exact.
-      let factor = T(sign: .plus, exponent: T.Exponent(T.tinyScale), significand: 1)
-      let (n, m) = denominator.magnitude < 1 ? (numerator, denominator * factor) : (numerator / factor, denominator)
+      // Both operands brought to [1, 2): the quotient there is exact to round, 2^shift away.
+      let shift = Int(numerator.exponent) - Int(denominator.exponent)
+      let n = T(sign: numerator.sign, exponent: 0, significand: numerator.significand)
+      let m = T(sign: denominator.sign, exponent: 0, significand: denominator.significand)
       let scaled = n / m
       let residual = (-scaled).fusedMultiplyAdd(m, n)
-      return finishOverflow(scaled, errorSign: signum(residual) * signum(m), scaleDown: T.tinyScale, env, &flags)
+      return finishOverflow(scaled, errorSign: signum(residual) * signum(m), scaleDown: shift, env, &flags)
     }
     let residual = (-quotient).fusedMultiplyAdd(denominator, numerator)
     return finish(quotient, errorSign: signum(residual) * signum(denominator), scale: 0, env, &flags)
