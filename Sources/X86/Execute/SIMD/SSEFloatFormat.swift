@@ -286,7 +286,7 @@ func deepUnderflow<T: IEEEArithmetic>(
   negative: Bool, exactUnbounded: Bool = false, _ env: FloatEnvironment, _ flags: inout FloatFlags
 ) -> T {
   flags.post |= MXCSRBit.underflow
-  if env.underflowMasked || !exactUnbounded { flags.post |= MXCSRBit.precision }
+  if env.underflowMasked || (!exactUnbounded && !env.x87) { flags.post |= MXCSRBit.precision }
   let away = (env.rounding == .up && !negative) || (env.rounding == .down && negative)
   let magnitude = away && !(env.flushToZero && env.underflowMasked) ? T.leastNonzeroMagnitude : 0
   return negative ? -magnitude : magnitude

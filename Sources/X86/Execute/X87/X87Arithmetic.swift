@@ -130,8 +130,10 @@ extension X86Core {
         if a.isSubnormal || b.isSubnormal { flags.pre |= MXCSRBit.denormal }
         relation = a < b ? .less : (a == b ? .equal : .greater)
       }
-      // An unmasked IE still leaves the condition codes (unordered), but pops nothing.
+      // An unmasked IE still leaves the condition codes (unordered), but pops nothing; an
+      // unmasked DE leaves them as they were (host CPU).
       if !commitX87Flags(flags) {
+        if flags.pre & MXCSRBit.invalid == 0 { return }
         if toEFLAGS {
           state.rflags = state.rflags & ~RFlagsBit.status | RFlagsBit.zero | RFlagsBit.parity | RFlagsBit.carry
         } else {
