@@ -86,7 +86,10 @@ extension X86Core {
     }
     let needsST1 = code == 29 || code == 21 || code == 24
     if x87IsEmpty(0) || (needsST1 && x87IsEmpty(1)) {
-      guard x87Underflow() else { return }
+      guard x87Underflow() else {
+        if code == 21 || code == 24 { state.fpu.fsw &= ~FSWBit.c2 }
+        return
+      }
       setST(0, -Float80.nan)
       if code == 20 { x87Push(-Float80.nan) }
       if code == 21 || code == 24 { state.fpu.fsw &= ~FSWBit.c2 }
@@ -183,6 +186,7 @@ extension X86Core {
         result = x == 0 || x.isInfinite ? x : (y > 0 ? Float80.infinity : 0) * (x < 0 ? -1 : 1)
       }
     } else if x == 0 || x.isInfinite {
+      if y.isSubnormal { flags.pre |= MXCSRBit.denormal }
       result = x
     } else {
       if x.isSubnormal || y.isSubnormal { flags.pre |= MXCSRBit.denormal }
@@ -221,7 +225,10 @@ extension X86Core {
       flags.pre |= MXCSRBit.invalid
       result = -Float80.nan
     } else if x == 0 || y.isInfinite {
+      // The remainder is x itself: quotient 0, so C0 C1 C3 clear (host CPU).
       result = x
+      computed = true
+      if x.isSubnormal || y.isSubnormal { flags.pre |= MXCSRBit.denormal }
     } else {
       if x.isSubnormal || y.isSubnormal { flags.pre |= MXCSRBit.denormal }
       computed = true
@@ -245,7 +252,10 @@ extension X86Core {
         if quotient & 1 != 0 { codes |= FSWBit.c1 }
       }
     }
-    guard commitX87Flags(flags) else { return }
+    guard commitX87Flags(flags) else {
+      state.fpu.fsw &= ~FSWBit.c2  // an unmasked exception: no (partial) remainder (host CPU)
+      return
+    }
     setST(0, result)
     // Special operands (NaN, invalid, zero, infinity) leave C0 C1 C3 as they were (host CPU).
     if computed {
