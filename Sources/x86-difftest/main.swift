@@ -134,7 +134,9 @@ func show(_ instruction: GeneratedInstruction, _ outcome: NativeOutcome, index: 
   if instruction.form.x87 {
     let b = InterpreterMirror.fpu(from: before.fxsave)
     let a = InterpreterMirror.fpu(from: outcome.state.fxsave)
-    print("  fcw \(hex(UInt64(b.fcw))) fsw \(hex(UInt64(b.fsw))) -> \(hex(UInt64(a.fsw))) ftw \(hex(UInt64(b.ftw))) -> \(hex(UInt64(a.ftw)))")
+    print(
+      "  fcw \(hex(UInt64(b.fcw))) fsw \(hex(UInt64(b.fsw))) -> \(hex(UInt64(a.fsw))) ftw \(hex(UInt64(b.ftw))) -> \(hex(UInt64(a.ftw)))"
+    )
     for r in 0..<8 {
       print(
         "  R\(r) \(hex(UInt64(b.st[r].signExponent))):\(hex(b.st[r].significand)) -> \(hex(UInt64(a.st[r].signExponent))):\(hex(a.st[r].significand))"

@@ -131,9 +131,12 @@ extension X86Core {
         relation = a < b ? .less : (a == b ? .equal : .greater)
       }
       // An unmasked IE still leaves the condition codes (unordered), but pops nothing; an
-      // unmasked DE leaves them as they were (host CPU).
+      // unmasked DE leaves C3 and C0 as they were and clears C2 (host CPU).
       if !commitX87Flags(flags) {
-        if flags.pre & MXCSRBit.invalid == 0 { return }
+        if flags.pre & MXCSRBit.invalid == 0 {
+          state.fpu.fsw &= ~FSWBit.c2
+          return
+        }
         if toEFLAGS {
           state.rflags = state.rflags & ~RFlagsBit.status | RFlagsBit.zero | RFlagsBit.parity | RFlagsBit.carry
         } else {
