@@ -136,6 +136,9 @@ extension X86Core {
         codeMode == .bits64 ? rip : (state.segments[Int(SegmentName.cs.rawValue)].base &+ rip) & 0xffff_ffff
       throw .invalidOpcode
     case .ud2, .truncated: throw .invalidOpcode
+    case .sse: try sse(d)
+    case .x87: try x87(d)
+    case .ud2, .invalid, .truncated: throw .invalidOpcode
     case .tooLong: throw .generalProtection(0)
     }
   }
