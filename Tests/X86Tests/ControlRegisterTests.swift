@@ -16,11 +16,15 @@ struct ControlRegisterTests {
     state[.ss] = .flatData(selector: 0x2b, dpl: 3)
   }
 
+  /// The sandbox's CR4 (X86Sandbox): PAE for its 4-level paging, OSFXSR (9) and OSXMMEXCPT
+  /// (10) so that SSE instructions run.
+  static let sandboxCR4 = ControlBit.cr4PAE | 1 << 9 | 1 << 10
+
   @Test func readsGiveTheRegisters() throws {
     let s = try stepOne(Self.movRaxFromCR0)
     #expect(s.reg(.rax) == s.cpu.state.cr0)
     let cr4 = try stepOne([0x0f, 0x20, 0xe1])  // mov rcx, cr4
-    #expect(cr4.reg(.rcx) == ControlBit.cr4PAE)
+    #expect(cr4.reg(.rcx) == Self.sandboxCR4)
     let cr2 = try stepOne([0x0f, 0x20, 0xd2]) { $0.cr2 = 0xffff_8000_dead_b000 }  // mov rdx, cr2
     #expect(cr2.reg(.rdx) == 0xffff_8000_dead_b000)
     // The mod field is ignored: 0F 20 00 is mov rax, cr0 in three bytes, no displacement.
@@ -92,7 +96,7 @@ struct ControlRegisterTests {
     for value in [0, ControlBit.cr4PAE | 1 << 12, ControlBit.cr4PAE | 1 << 13, ControlBit.cr4PAE | 1 << 17, 1 << 32] {
       let (s, result) = try stepFault(Self.movCR4FromRax) { $0[.rax] = value }
       #expect(result == .exception(.generalProtection(0)), "\(value)")
-      #expect(s.cpu.state.cr4 == ControlBit.cr4PAE)
+      #expect(s.cpu.state.cr4 == Self.sandboxCR4)
     }
     let cr4Value = ControlBit.cr4PAE | ControlBit.cr4PGE | ControlBit.cr4PSE | ControlBit.cr4TSD
     let cr4 = try stepOne(Self.movCR4FromRax) { $0[.rax] = cr4Value }
