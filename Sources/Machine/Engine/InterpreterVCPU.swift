@@ -1,20 +1,17 @@
 import Devices
 import GuestMemory
 import KVM
-import Synchronization
 import X86
 
 /// A vCPU run by Hyperstep's own x86-64 interpreter.
 ///
-/// The interpreter (`X86CPU`) is driven by one thread at a time, like a KVM vCPU; only
-/// `kick()` may come from another thread, so it is the one atomic.
+/// The interpreter (`X86CPU`) is driven by one thread at a time, like a KVM vCPU.
 public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
-  // @unchecked: `cpu` is touched by the one thread driving this vCPU; `kicked` is atomic.
+  // @unchecked: `cpu` is touched by the one thread driving this vCPU.
   public let id: Int
   public var engine: EngineKind { .interpreter }
   /// The interpreter itself. Engine-specific code (the run loop, the stepper) drives it.
   public let cpu: X86CPU
-  private let kicked = Atomic<Bool>(false)
   /// An application processor waits for INIT and a start-up IPI before it runs.
   public var waitingForStartup: Bool
   /// Virtual time (nanoseconds) when `cpu.retiredInstructions` was 0: see InterpreterPlatform.
@@ -55,37 +52,29 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
     return cpu.state
   }
 
-  public func registers() throws -> Registers { readableState.registers }
-
-  public func setRegisters(_ registers: Registers) throws {
+  /// Changes the CPU's state through `change` (one write, so the CPU drops its cached
+  /// translations once).
+  private func update(_ change: (inout X86State) throws -> Void) throws {
     var state = try writableState()
-    state.apply(registers)
+    try change(&state)
     cpu.state = state
   }
+
+  public func registers() throws -> Registers { readableState.registers }
+
+  public func setRegisters(_ registers: Registers) throws { try update { $0.apply(registers) } }
 
   public func specialRegisters() throws -> SpecialRegisters { readableState.specialRegisters }
 
-  public func setSpecialRegisters(_ registers: SpecialRegisters) throws {
-    var state = try writableState()
-    state.apply(registers)
-    cpu.state = state
-  }
+  public func setSpecialRegisters(_ registers: SpecialRegisters) throws { try update { $0.apply(registers) } }
 
   public func fpuRegisters() throws -> FPURegisters { readableState.fpuRegisters }
 
-  public func setFPURegisters(_ registers: FPURegisters) throws {
-    var state = try writableState()
-    state.apply(registers)
-    cpu.state = state
-  }
+  public func setFPURegisters(_ registers: FPURegisters) throws { try update { $0.apply(registers) } }
 
   public func debugRegisters() throws -> DebugRegisters { readableState.debugRegisters }
 
-  public func setDebugRegisters(_ registers: DebugRegisters) throws {
-    var state = try writableState()
-    state.apply(registers)
-    cpu.state = state
-  }
+  public func setDebugRegisters(_ registers: DebugRegisters) throws { try update { $0.apply(registers) } }
 
   public func modelSpecificRegisters(_ indices: [UInt32]) throws -> [UInt64] {
     let state = readableState
@@ -96,17 +85,16 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   }
 
   public func setModelSpecificRegisters(_ values: [(index: UInt32, value: UInt64)]) throws {
-    var state = try writableState()
-    for (index, value) in values where !state.setModelSpecificRegister(index, value) {
-      throw InterpreterError.unknownMSR(index)
+    try update { state in
+      for (index, value) in values where !state.setModelSpecificRegister(index, value) {
+        throw InterpreterError.unknownMSR(index)
+      }
     }
-    cpu.state = state
   }
 
-  public func kick() { kicked.store(true, ordering: .relaxed) }
-
-  /// Whether `kick()` was called since the last time this was asked; clears it.
-  public func takeKick() -> Bool { kicked.exchange(false, ordering: .relaxed) }
+  /// Nothing to knock out of a kernel: the interpreter's loops look at the machine's end and
+  /// at the stepper's stop switch between slices of at most 100000 instructions.
+  public func kick() {}
 
   public func bindToCurrentThread() {}
 }
