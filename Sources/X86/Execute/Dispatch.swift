@@ -138,7 +138,6 @@ extension X86Core {
     case .ud2, .truncated: throw .invalidOpcode
     case .sse: try sse(d)
     case .x87: try x87(d)
-    case .ud2, .invalid, .truncated: throw .invalidOpcode
     case .tooLong: throw .generalProtection(0)
     }
   }
