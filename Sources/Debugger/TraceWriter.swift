@@ -7,95 +7,31 @@ public final class TraceWriter {
   public enum Format: String, Sendable, CaseIterable { case text, jsonl }
 
   private let fd: Int32
-  private let format: Format
-  private let symbols: SymbolTable?
-  private var buffer: [UInt8] = []
-  private var count = 0
-  /// The last symbol found, reused while the PC stays inside it.
-  private var cached: (start: UInt64, end: UInt64, name: [UInt8])?
+  /// The lines not yet written, and what makes them. One value, so that formatting a line is
+  /// one access to the writer's state rather than one per byte appended.
+  private var lines: TraceLines
 
   public init(fd: Int32, format: Format, symbols: SymbolTable?) {
     self.fd = fd
-    self.format = format
-    self.symbols = symbols
-    buffer.reserveCapacity(1 << 16)
+    lines = TraceLines(format: format, symbols: symbols.map(SymbolLookup.init))
   }
 
-  public var linesWritten: Int { count }
+  public var linesWritten: Int { lines.count }
 
   /// The first write that failed: the output is incomplete from there on, and the trace
   /// must end (nothing more is written after it).
   public private(set) var failure: HostIO.WriteError?
 
   public func write(_ stop: Stop) {
-    switch format {
-    case .text:
-      appendHex(stop.pc)
-      _ = appendSymbol(stop.pc, prefix: Self.space)
-      if stop.reason != .step {
-        append(" ")
-        append(stop.reason.name)
-        appendDetail(stop.reason, json: false)
-      }
-      buffer.append(0x0a)
-    case .jsonl:
-      append("{\"step\":")
-      appendDecimal(UInt64(count))
-      append(",\"vcpu\":")
-      appendDecimal(UInt64(stop.vcpu))
-      append(",\"rip\":\"")
-      appendHex(stop.pc)
-      append("\",\"event\":\"")
-      append(stop.reason.name)
-      append("\"")
-      if symbols != nil {
-        let mark = buffer.count
-        append(",\"symbol\":\"")
-        if appendSymbol(stop.pc, prefix: []) { append("\"") } else { buffer.removeSubrange(mark...) }
-      }
-      appendDetail(stop.reason, json: true)
-      append("}\n")
-    }
-    count += 1
-    if buffer.count >= 60_000 { flush() }
+    if lines.append(stop) >= 60_000 { flush() }
   }
 
   public func flush() {
-    guard !buffer.isEmpty else { return }
+    guard !lines.buffer.isEmpty else { return }
     if failure == nil {
-      do { try HostIO.writeAll(fd, buffer[...]) } catch { failure = error }
+      do { try HostIO.writeAll(fd, lines.buffer[...]) } catch { failure = error }
     }
-    buffer.removeAll(keepingCapacity: true)
-  }
-
-  private func appendDetail(_ reason: StopReason, json: Bool) {
-    switch reason {
-    case .exception(let vector), .interrupt(let vector):
-      append(json ? ",\"vector\":" : " ")
-      appendDecimal(UInt64(vector))
-    case .guestRequest(let value):
-      append(json ? ",\"value\":" : " ")
-      appendDecimal(UInt64(value))
-    case .halt(let interruptsEnabled):
-      if interruptsEnabled { append(json ? ",\"interrupts\":true" : " interrupts-enabled") }
-    case .exit(let outcome):
-      if case .debugExit(let value, _) = outcome {
-        append(json ? ",\"exit_value\":" : " debug-exit ")
-        appendDecimal(UInt64(value))
-      } else {
-        append(json ? ",\"outcome\":\"" : " ")
-        append(Self.outcomeName(outcome))
-        if json { append("\"") }
-      }
-    case .msrWrite(let index, let value):
-      append(json ? ",\"msr\":\"" : " ")
-      append(MSRNames.name(of: index))
-      append(json ? "\",\"value\":\"" : " ")
-      appendHex(value)
-      if json { append("\"") }
-    case .step, .breakpoint, .interrupted:
-      break
-    }
+    lines.buffer.removeAll(keepingCapacity: true)
   }
 
   public static func outcomeName(_ outcome: RunOutcome) -> String {
@@ -111,54 +47,175 @@ public final class TraceWriter {
     case .reset: "reset"
     }
   }
+}
 
-  private func appendSymbol(_ pc: UInt64, prefix: [UInt8]) -> Bool {
-    guard let symbols else { return false }
-    if cached == nil || pc < cached!.start || pc >= cached!.end {
-      guard let entry = symbols.entry(containing: pc) else { return false }
-      let index = symbols.entries.firstIndex(of: entry)!
-      let end = index + 1 < symbols.entries.count ? symbols.entries[index + 1].address : .max
-      cached = (entry.address, end, Array(entry.name.utf8))
+/// The buffered lines of a trace and their formatting, byte by byte.
+struct TraceLines {
+  let format: TraceWriter.Format
+  var symbols: SymbolLookup?
+  var buffer: [UInt8] = []
+  var count = 0
+
+  init(format: TraceWriter.Format, symbols: SymbolLookup?) {
+    self.format = format
+    self.symbols = symbols
+    buffer.reserveCapacity(1 << 16)
+  }
+
+  /// Appends the line for one stop; returns the bytes now buffered.
+  mutating func append(_ stop: Stop) -> Int {
+    switch format {
+    case .text:
+      appendHex(stop.pc)
+      _ = appendSymbol(stop.pc, prefix: " ")
+      // A pattern, not `!=`: the derived == on this payload enum is an out-of-line call.
+      if case .step = stop.reason {
+      } else {
+        append(" ")
+        append(stop.reason.name)
+        appendDetail(stop.reason, json: false)
+      }
+      buffer.append(0x0a)
+    case .jsonl:
+      append("{\"step\":")
+      appendDecimal(UInt64(count))
+      append(",\"vcpu\":")
+      appendDecimal(UInt64(stop.vcpu))
+      append(",\"rip\":\"")
+      appendHex(stop.pc)
+      append("\",\"event\":\"")
+      append(stop.reason.name)
+      append("\"")
+      if appendSymbol(stop.pc, prefix: ",\"symbol\":\"") { append("\"") }
+      appendDetail(stop.reason, json: true)
+      append("}\n")
     }
+    count += 1
+    return buffer.count
+  }
+
+  private mutating func appendDetail(_ reason: StopReason, json: Bool) {
+    switch reason {
+    case .exception(let vector), .interrupt(let vector):
+      append(json ? ",\"vector\":" : " ")
+      appendDecimal(UInt64(vector))
+    case .guestRequest(let value):
+      append(json ? ",\"value\":" : " ")
+      appendDecimal(UInt64(value))
+    case .halt(let interruptsEnabled):
+      if interruptsEnabled { append(json ? ",\"interrupts\":true" : " interrupts-enabled") }
+    case .exit(let outcome):
+      if case .debugExit(let value, _) = outcome {
+        append(json ? ",\"exit_value\":" : " debug-exit ")
+        appendDecimal(UInt64(value))
+      } else {
+        append(json ? ",\"outcome\":\"" : " ")
+        append(TraceWriter.outcomeName(outcome))
+        if json { append("\"") }
+      }
+    case .msrWrite(let index, let value):
+      append(json ? ",\"msr\":\"" : " ")
+      append(MSRNames.name(of: index))
+      append(json ? "\",\"value\":\"" : " ")
+      appendHex(value)
+      if json { append("\"") }
+    case .step, .breakpoint, .interrupted:
+      break
+    }
+  }
+
+  /// `prefix`, the symbol `pc` is in and its offset (SYMBOL+0xOFFSET, or SYMBOL at its start);
+  /// nothing, and false, without a symbol at or below `pc`.
+  private mutating func appendSymbol(_ pc: UInt64, prefix: StaticString) -> Bool {
+    guard symbols != nil, let found = symbols!.symbol(containing: pc) else { return false }
     append(prefix)
-    buffer.append(contentsOf: cached!.name)
-    let offset = pc - cached!.start
+    buffer.append(contentsOf: symbols!.name(found.index))
+    let offset = pc - found.start
     if offset != 0 {
-      append(Self.plus)
+      buffer.append(0x2b)  // +
       appendHex(offset)
     }
     return true
   }
 
   @inline(__always)
-  private func append(_ text: String) {
-    buffer.append(contentsOf: text.utf8)
+  private mutating func append(_ text: StaticString) {
+    text.withUTF8Buffer { buffer.append(contentsOf: $0) }
   }
 
   @inline(__always)
-  private func append(_ bytes: [UInt8]) {
-    buffer.append(contentsOf: bytes)
+  private mutating func append(_ text: String) {
+    buffer.append(contentsOf: text.utf8)
   }
 
-  // Pieces of every line, as bytes once rather than as strings on every step.
-  private static let space: [UInt8] = [0x20]
-  private static let plus: [UInt8] = [0x2b]
-
-  private func appendHex(_ value: UInt64) {
+  /// 0x and the value in lowercase hex, without leading zeros.
+  private mutating func appendHex(_ value: UInt64) {
     buffer.append(0x30)
     buffer.append(0x78)
-    var started = false
-    for shift in stride(from: 60, through: 0, by: -4) {
-      let digit = UInt8((value >> UInt64(shift)) & 0xf)
-      if digit != 0 || started || shift == 0 {
-        started = true
-        buffer.append(digit < 10 ? 0x30 + digit : 0x57 + digit)
-      }
+    let digits = value == 0 ? 1 : (64 - value.leadingZeroBitCount + 3) / 4
+    var shift = UInt64(digits - 1) * 4
+    while true {
+      let digit = UInt8(truncatingIfNeeded: value >> shift) & 0xf
+      buffer.append(digit < 10 ? 0x30 + digit : 0x57 + digit)
+      if shift == 0 { break }
+      shift -= 4
     }
   }
 
-  private func appendDecimal(_ value: UInt64) {
+  private mutating func appendDecimal(_ value: UInt64) {
     if value >= 10 { appendDecimal(value / 10) }
     buffer.append(0x30 + UInt8(value % 10))
+  }
+}
+
+/// The symbol an address is in, remembered: a trace asks for one per instruction, mostly
+/// the same few in a loop, and a look-up is a binary search and a name turned into bytes.
+struct SymbolLookup {
+  let table: SymbolTable
+  /// Each symbol's name as bytes, made on first use.
+  private var names: [[UInt8]?]
+  /// The last symbol found and where it ends (the next symbol's address), reused while the
+  /// PC stays inside it.
+  private var last: (start: UInt64, end: UInt64, index: Int)?
+  /// Addresses seen before, direct-mapped: the address and its symbol's index + 1 (0: none).
+  private var seenAddresses: [UInt64]
+  private var seenSymbols: [Int]
+  private static let slots = 1024
+
+  init(_ table: SymbolTable) {
+    self.table = table
+    names = Array(repeating: nil, count: table.entries.count)
+    // An address that no slot can hold yet: slot 0's first address is 1, the others' 0.
+    seenAddresses = Array(repeating: 0, count: Self.slots)
+    seenAddresses[0] = 1
+    seenSymbols = Array(repeating: 0, count: Self.slots)
+  }
+
+  /// The symbol at or before `pc`: its index in the table and its address.
+  mutating func symbol(containing pc: UInt64) -> (index: Int, start: UInt64)? {
+    if let last, pc >= last.start && pc < last.end { return (last.index, last.start) }
+    let slot = Int(truncatingIfNeeded: (pc ^ pc >> 10) & UInt64(Self.slots - 1))
+    let index: Int
+    if seenAddresses[slot] == pc {
+      guard seenSymbols[slot] != 0 else { return nil }
+      index = seenSymbols[slot] - 1
+    } else {
+      let found = table.index(containing: pc)
+      seenAddresses[slot] = pc
+      seenSymbols[slot] = found.map { $0 + 1 } ?? 0
+      guard let found else { return nil }
+      index = found
+    }
+    let entries = table.entries
+    let end = index + 1 < entries.count ? entries[index + 1].address : .max
+    last = (entries[index].address, end, index)
+    return (index, entries[index].address)
+  }
+
+  mutating func name(_ index: Int) -> [UInt8] {
+    if let name = names[index] { return name }
+    let name = Array(table.entries[index].name.utf8)
+    names[index] = name
+    return name
   }
 }

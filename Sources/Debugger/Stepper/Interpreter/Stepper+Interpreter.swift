@@ -18,8 +18,8 @@ extension Stepper {
       return try interpreterStop(after: delivered, vcpu)
     }
     if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
-    if vcpu.cpu.state.halted {
-      guard vcpu.cpu.state.rflags & RFlags.interruptEnable != 0 else {
+    if vcpu.cpu.isHalted {
+      guard vcpu.cpu.interruptFlag else {
         halted = true
         return try interpreterStop(.halt(interruptsEnabled: false), vcpu)
       }
@@ -61,7 +61,7 @@ extension Stepper {
         HostIO.sleep(milliseconds: 1)  // until another vCPU's start-up IPI
         continue
       }
-      if cpu.state.halted {
+      if cpu.isHalted {
         if let stop = try interpreterHaltedWhileRunning(vcpu) { return stop }
         continue
       }
@@ -74,8 +74,7 @@ extension Stepper {
         continue
       }
       for _ in 0..<budget {
-        let state = cpu.state
-        let pc = state[.cs].base &+ state.rip
+        let pc = cpu.linearPC
         if !first && targets.contains(pc) { return try interpreterStop(.breakpoint(address: pc), vcpu) }
         first = false
         let result = cpu.step()
@@ -89,11 +88,11 @@ extension Stepper {
   }
 
   /// A stop made on the interpreter: the stepper's view of the segment and control
-  /// registers is refreshed first (any instruction may have changed them).
+  /// registers is marked stale (any instruction may have changed them), to be read again
+  /// when something asks for it. Nothing of the state is copied: a traced step is this.
   func interpreterStop(_ reason: StopReason, _ vcpu: InterpreterVCPU) throws -> Stop {
-    let state = vcpu.cpu.state
-    special = state.specialRegisters
-    return try stop(reason, pc: state[.cs].base &+ state.rip)
+    specialIsStale = true
+    return try stop(reason, pc: vcpu.cpu.linearPC)
   }
 
   /// The stop after one instruction stepped on its own (or one event delivered).
@@ -102,7 +101,7 @@ extension Stepper {
     case .retired:
       return try interpreterStop(.step, vcpu)
     case .halted:
-      let interruptsOn = vcpu.cpu.state.rflags & RFlags.interruptEnable != 0
+      let interruptsOn = vcpu.cpu.interruptFlag
       if !interruptsOn { halted = true }
       return try interpreterStop(.halt(interruptsEnabled: interruptsOn), vcpu)
     default:
@@ -143,7 +142,7 @@ extension Stepper {
   /// run waits for the next interrupt (virtual time skips to the next timer), or ends when
   /// nothing could ever raise one. Nil: go on running.
   func interpreterHaltedWhileRunning(_ vcpu: InterpreterVCPU) throws -> Stop? {
-    if vcpu.cpu.state.rflags & RFlags.interruptEnable == 0 {
+    if !vcpu.cpu.interruptFlag {
       halted = true
       return try interpreterStop(.exit(.halted), vcpu)
     }
