@@ -14,8 +14,11 @@ extension Stepper {
 
   func interpreterStep(_ vcpu: InterpreterVCPU) throws -> Stop {
     // Interrupts reach a stepped vCPU only under the `deliver` policy, or when it waits in HLT.
-    if let delivered = machine.serviceInterrupts(vcpu, deliver: policy == .deliver) {
-      return try interpreterStop(after: delivered, vcpu)
+    if !platformIsQuiet(vcpu) {
+      if let delivered = machine.serviceInterrupts(vcpu, deliver: policy == .deliver) {
+        return try interpreterStop(after: delivered, vcpu)
+      }
+      expectQuietPlatform(vcpu)
     }
     if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
     if vcpu.cpu.isHalted {
@@ -30,19 +33,49 @@ extension Stepper {
           return try interpreterStop(after: delivered, vcpu)
         }
         if stopSwitch.take() { return try interpreterStop(.interrupted, vcpu) }
+        quietPlatform = nil  // the clock jumps
         if !machine.skipIdleTime(for: vcpu) {
           if machine.cpus.count == 1 { return try interpreterStop(.exit(.haltedForever(machine.snapshot(vcpu))), vcpu) }
           HostIO.sleep(milliseconds: 1)  // another vCPU may yet send an interrupt
         }
       }
     }
-    return try interpreterStop(after: vcpu.cpu.step(), vcpu)
+    let result = vcpu.cpu.step()
+    if case .retired = result {} else { quietPlatform = nil }
+    return try interpreterStop(after: result, vcpu)
   }
+
+  /// Whether the platform can have nothing new for a stepped vCPU: asking it (under the bus
+  /// lock, every device brought to the vCPU's time) would otherwise be most of a traced step.
+  /// True only under the `block` policy on a one-vCPU machine, before the next device
+  /// deadline, and while the vCPU has touched no device since it last asked. Then the answer
+  /// would be what it was: devices change only at their deadlines or when accessed, and under
+  /// `block` the answer only refreshes the CPU's interrupt line, which a step does not read
+  /// (a run, and a halt, ask afresh). Under `deliver` every step asks, since whether a pending
+  /// interrupt is taken changes with the guest's IF and interrupt shadow.
+  private func platformIsQuiet(_ vcpu: InterpreterVCPU) -> Bool {
+    guard let quiet = quietPlatform, policy == .block else { return false }
+    return vcpu.cpu.retiredInstructions < quiet.untilRetired && vcpu.deviceAccesses == quiet.accesses
+  }
+
+  /// After asking the platform: how long its answer holds (see `platformIsQuiet`).
+  private func expectQuietPlatform(_ vcpu: InterpreterVCPU) {
+    guard policy == .block && machine.cpus.count == 1 else {
+      quietPlatform = nil
+      return
+    }
+    let budget = machine.instructionBudget(vcpu, limit: Self.quietPlatformLimit)
+    quietPlatform = (vcpu.cpu.retiredInstructions &+ budget, vcpu.deviceAccesses)
+  }
+
+  /// The most steps taken without asking the platform, deadline or not.
+  static let quietPlatformLimit: UInt64 = 1 << 20
 
   /// Runs until a breakpoint (any number: they are addresses compared with the PC, not
   /// debug-register slots), a device's request, a halt, or `requestStop()`.
   func interpreterRun(_ vcpu: InterpreterVCPU, until addresses: [UInt64], watchingHandlers: Bool) throws -> Stop {
     knownPC = nil
+    quietPlatform = nil
     halted = false
     let targets = Set(addresses).union(breakpoints.addresses)
     let cpu = vcpu.cpu
