@@ -55,6 +55,7 @@ struct TraceLines {
   var symbols: SymbolLookup?
   var buffer: [UInt8] = []
   var count = 0
+  private var recentSteps = RecentLines()
 
   init(format: TraceWriter.Format, symbols: SymbolLookup?) {
     self.format = format
@@ -64,11 +65,35 @@ struct TraceLines {
 
   /// Appends the line for one stop; returns the bytes now buffered.
   mutating func append(_ stop: Stop) -> Int {
+    if format == .jsonl {
+      append("{\"step\":")
+      appendDecimal(UInt64(count))
+    }
+    // A pattern, not `==`: the derived == on this payload enum is an out-of-line call.
+    if case .step = stop.reason {
+      // The rest of a plain step's line depends on its PC and vCPU alone, and a trace is
+      // mostly loops: it is made once per address (while it stays in its slot) and copied.
+      let slot = recentSteps.slot(pc: stop.pc, vcpu: stop.vcpu)
+      if recentSteps.holds(slot, pc: stop.pc, vcpu: stop.vcpu) {
+        buffer.append(contentsOf: recentSteps.lines[slot])
+      } else {
+        let mark = buffer.count
+        appendRest(stop)
+        recentSteps.keep(Array(buffer[mark...]), in: slot, pc: stop.pc, vcpu: stop.vcpu)
+      }
+    } else {
+      appendRest(stop)
+    }
+    count += 1
+    return buffer.count
+  }
+
+  /// The line after the step number (JSON Lines) or all of it (text).
+  private mutating func appendRest(_ stop: Stop) {
     switch format {
     case .text:
       appendHex(stop.pc)
       _ = appendSymbol(stop.pc, prefix: " ")
-      // A pattern, not `!=`: the derived == on this payload enum is an out-of-line call.
       if case .step = stop.reason {
       } else {
         append(" ")
@@ -77,8 +102,6 @@ struct TraceLines {
       }
       buffer.append(0x0a)
     case .jsonl:
-      append("{\"step\":")
-      appendDecimal(UInt64(count))
       append(",\"vcpu\":")
       appendDecimal(UInt64(stop.vcpu))
       append(",\"rip\":\"")
@@ -90,8 +113,6 @@ struct TraceLines {
       appendDetail(stop.reason, json: true)
       append("}\n")
     }
-    count += 1
-    return buffer.count
   }
 
   private mutating func appendDetail(_ reason: StopReason, json: Bool) {
@@ -217,5 +238,26 @@ struct SymbolLookup {
     let name = Array(table.entries[index].name.utf8)
     names[index] = name
     return name
+  }
+}
+
+/// Lines of plain steps by address, direct-mapped (see `TraceLines.append`).
+struct RecentLines {
+  private static let slots = 4096
+  private var pcs: [UInt64] = Array(repeating: 0, count: slots)
+  /// -1: an empty slot (no vCPU has that number).
+  private var vcpus: [Int] = Array(repeating: -1, count: slots)
+  private(set) var lines: [[UInt8]] = Array(repeating: [], count: slots)
+
+  func slot(pc: UInt64, vcpu: Int) -> Int {
+    Int(truncatingIfNeeded: (pc ^ pc >> 12) &+ UInt64(truncatingIfNeeded: vcpu)) & (Self.slots - 1)
+  }
+
+  func holds(_ slot: Int, pc: UInt64, vcpu: Int) -> Bool { pcs[slot] == pc && vcpus[slot] == vcpu }
+
+  mutating func keep(_ line: [UInt8], in slot: Int, pc: UInt64, vcpu: Int) {
+    pcs[slot] = pc
+    vcpus[slot] = vcpu
+    lines[slot] = line
   }
 }
