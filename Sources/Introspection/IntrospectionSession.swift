@@ -58,8 +58,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   struct Plan {
     /// The subscriptions as of `generation`, those covering this vCPU only.
     var subscriptions: [Subscription] = []
-    /// Those of them for single steps: a stepped vCPU's every stop goes to these alone.
-    var stepSubscriptions: [Subscription] = []
+    /// The handlers of those for single steps, in order: a plain step goes to these alone.
+    var stepHandlers: [EventHandler] = []
     var hardware: [UInt64] = []
     var software: Set<UInt64> = []
     var watchesHandlers = false
@@ -316,7 +316,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     let mine = current.filter { $0.covers(vcpu) }
     state.plan = Plan(
       subscriptions: mine,
-      stepSubscriptions: mine.filter { if case .singleStep = $0.filter { true } else { false } },
+      stepHandlers: mine.compactMap { if case .singleStep = $0.filter { $0.handler } else { nil } },
       hardware: current.hardwareBreakpoints,
       software: current.softwareBreakpoints,
       watchesHandlers: mine.contains { subscription in
@@ -361,7 +361,7 @@ public final class IntrospectionSession: @unchecked Sendable {
         if case .step = stop.reason, state.singleStepping, state.watched.isEmpty, !state.toggleAfterAccess {
           state.context.stop = stop
           let event = Event.singleStep(pc: stop.pc)
-          if try apply(dispatch(event, on: state, to: state.plan.stepSubscriptions), to: event, on: state) { return }
+          if try apply(dispatchStep(event, on: state), to: event, on: state) { return }
           continue
         }
         // One array for the whole loop: a step is too short to allocate one each time.
@@ -434,15 +434,34 @@ public final class IntrospectionSession: @unchecked Sendable {
 
   /// Calls every handler subscribed to `event` on this vCPU, in subscription order, and
   /// combines their answers: a stop wins, toggles cancel in pairs, the first skip counts.
-  /// `among`: the subscriptions to look through, when known to hold all that match (the plan's
-  /// single-step ones for a single step); by default all of the vCPU's plan.
-  func dispatch(_ event: Event, on state: VCPUState, to among: [Subscription]? = nil) throws -> EventResponse {
+  func dispatch(_ event: Event, on state: VCPUState) throws -> EventResponse {
     var toggles = 0
     var skip: EventResponse?
     // The vCPU's plan holds its subscriptions; one a handler adds counts from the next stop.
-    for subscription in among ?? state.plan.subscriptions where matches(subscription.filter, event) {
+    for subscription in state.plan.subscriptions where matches(subscription.filter, event) {
       let response: EventResponse
       do { response = try subscription.handler(event, state.context) } catch {
+        throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
+      }
+      switch response {
+      case .continue: break
+      case .toggleSingleStep: toggles += 1
+      case .emulateAndSkip: if skip == nil { skip = response }
+      case .stop: return .stop
+      }
+    }
+    if let skip { return skip }
+    return toggles % 2 == 1 ? .toggleSingleStep : .continue
+  }
+
+  /// `dispatch` for a single step, through the plan's list of its handlers (the same ones in
+  /// the same order, without matching every subscription against the event).
+  private func dispatchStep(_ event: Event, on state: VCPUState) throws -> EventResponse {
+    var toggles = 0
+    var skip: EventResponse?
+    for handler in state.plan.stepHandlers {
+      let response: EventResponse
+      do { response = try handler(event, state.context) } catch {
         throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
       }
       switch response {
