@@ -23,8 +23,11 @@ public final class TraceWriter {
   public private(set) var failure: HostIO.WriteError?
 
   public func write(_ stop: Stop) {
-    if lines.append(stop) >= 60_000 { flush() }
+    if lines.append(stop) >= Self.chunk { flush() }
   }
+
+  /// Written in chunks this big: a write costs a system call, whatever its size.
+  static let chunk = 1 << 20
 
   public func flush() {
     guard !lines.buffer.isEmpty else { return }
@@ -60,7 +63,7 @@ struct TraceLines {
   init(format: TraceWriter.Format, symbols: SymbolLookup?) {
     self.format = format
     self.symbols = symbols
-    buffer.reserveCapacity(1 << 16)
+    buffer.reserveCapacity(TraceWriter.chunk + 4096)
   }
 
   /// Appends the line for one stop; returns the bytes now buffered.

@@ -79,9 +79,10 @@ public final class Stepper {
   /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
   /// the dearest part of a step on some hosts, so a plain step does without it).
   var knownPC: UInt64?
-  /// On the interpreter: the platform had nothing for this vCPU when it had retired fewer
-  /// instructions, and made fewer device accesses, than these (see `platformIsQuiet`).
-  var quietPlatform: (untilRetired: UInt64, accesses: UInt64)?
+  /// On the interpreter: the platform has nothing new for this vCPU for `steps` more retired
+  /// instructions (to the next device deadline), unless its device accesses pass `accesses`
+  /// (see `platformIsQuiet`).
+  var quietPlatform: (steps: UInt64, accesses: UInt64)?
   /// The last code page translated, reused while paging state is unchanged.
   var codePage: (linear: UInt64, physical: UInt64, generation: Int)?
 

@@ -10,3 +10,16 @@ extension X86CPU {
   /// RFLAGS.IF.
   public var interruptFlag: Bool { core.state.flagBits & RFlagsBit.interruptEnable != 0 }
 }
+
+extension X86CPU {
+  /// `step()` and then `linearPC`, in one access to the CPU: a stepper wants both after every
+  /// instruction, and each access to the core costs an exclusivity check.
+  public func stepLocated() -> (result: StepResult, linearPC: UInt64) { core.stepLocated() }
+}
+
+extension X86Core {
+  mutating func stepLocated() -> (result: StepResult, linearPC: UInt64) {
+    let result = step()
+    return (result, state.segments[Int(SegmentName.cs.rawValue)].base &+ state.rip)
+  }
+}

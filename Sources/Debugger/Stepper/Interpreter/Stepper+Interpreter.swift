@@ -40,8 +40,12 @@ extension Stepper {
         }
       }
     }
-    let result = vcpu.cpu.step()
-    if case .retired = result {} else { quietPlatform = nil }
+    let (result, pc) = vcpu.cpu.stepLocated()
+    if case .retired = result {
+      quietPlatform?.steps -= 1
+      return try interpreterStop(.step, vcpu, pc: pc)
+    }
+    quietPlatform = nil
     return try interpreterStop(after: result, vcpu)
   }
 
@@ -54,8 +58,8 @@ extension Stepper {
   /// (a run, and a halt, ask afresh). Under `deliver` every step asks, since whether a pending
   /// interrupt is taken changes with the guest's IF and interrupt shadow.
   private func platformIsQuiet(_ vcpu: InterpreterVCPU) -> Bool {
-    guard let quiet = quietPlatform, policy == .block else { return false }
-    return vcpu.cpu.retiredInstructions < quiet.untilRetired && vcpu.deviceAccesses == quiet.accesses
+    guard let quiet = quietPlatform, quiet.steps > 0, policy == .block else { return false }
+    return vcpu.deviceAccesses == quiet.accesses
   }
 
   /// After asking the platform: how long its answer holds (see `platformIsQuiet`).
@@ -65,7 +69,7 @@ extension Stepper {
       return
     }
     let budget = machine.instructionBudget(vcpu, limit: Self.quietPlatformLimit)
-    quietPlatform = (vcpu.cpu.retiredInstructions &+ budget, vcpu.deviceAccesses)
+    quietPlatform = (budget, vcpu.deviceAccesses)
   }
 
   /// The most steps taken without asking the platform, deadline or not.
@@ -123,9 +127,9 @@ extension Stepper {
   /// A stop made on the interpreter: the stepper's view of the segment and control
   /// registers is marked stale (any instruction may have changed them), to be read again
   /// when something asks for it. Nothing of the state is copied: a traced step is this.
-  func interpreterStop(_ reason: StopReason, _ vcpu: InterpreterVCPU) throws -> Stop {
+  func interpreterStop(_ reason: StopReason, _ vcpu: InterpreterVCPU, pc: UInt64? = nil) throws -> Stop {
     specialIsStale = true
-    return try stop(reason, pc: vcpu.cpu.linearPC)
+    return try stop(reason, pc: pc ?? vcpu.cpu.linearPC)
   }
 
   /// The stop after one instruction stepped on its own (or one event delivered).
