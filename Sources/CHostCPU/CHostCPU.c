@@ -113,6 +113,9 @@ static void on_signal(int signal, siginfo_t *info, void *context) {
   hostcpu_result *r = &signal_record;
   for (int i = 0; i < 16; i++) r->registers.gprs[i] = (uint64_t)g[order[i]];
   r->registers.rflags = (uint64_t)g[REG_EFL] & HOSTCPU_RFLAGS_MASK;
+  // The instruction's x87/SSE state as the kernel saved it (FXSAVE layout); the resume path
+  // restores the host's own.
+  if (uc->uc_mcontext.fpregs) memcpy(r->registers.fxsave, uc->uc_mcontext.fpregs, HOSTCPU_FXSAVE_SIZE);
   r->rip = (uint64_t)g[REG_RIP];
   r->end = timeout ? HOSTCPU_END_TIMEOUT : HOSTCPU_END_SIGNAL;
   r->signal = signal;
@@ -284,6 +287,7 @@ int hostcpu_execute(const uint8_t *code, uint32_t length, const hostcpu_register
   for (int i = 0; i < 16; i++) *CONTROL(HOSTCPU_CTL_IN_GPRS + 8 * i) = input->gprs[i];
   // Bit 1 is always one; IF is one at CPL 3 and POPF there cannot change it anyway.
   *CONTROL(HOSTCPU_CTL_IN_RFLAGS) = (input->rflags & HOSTCPU_RFLAGS_MASK) | 0x202;
+  memcpy((void *)(uintptr_t)(HOSTCPU_CONTROL_BASE + HOSTCPU_CTL_IN_FXSAVE), input->fxsave, HOSTCPU_FXSAVE_SIZE);
   memset(&signal_record, 0, sizeof signal_record);
 
   run_serial = run_serial + 1;
@@ -301,6 +305,8 @@ int hostcpu_execute(const uint8_t *code, uint32_t length, const hostcpu_register
     memset(result, 0, sizeof *result);
     for (int i = 0; i < 16; i++) result->registers.gprs[i] = *CONTROL(HOSTCPU_CTL_OUT_GPRS + 8 * i);
     result->registers.rflags = *CONTROL(HOSTCPU_CTL_OUT_RFLAGS) & HOSTCPU_RFLAGS_MASK;
+    memcpy(result->registers.fxsave, (const void *)(uintptr_t)(HOSTCPU_CONTROL_BASE + HOSTCPU_CTL_OUT_FXSAVE),
+           HOSTCPU_FXSAVE_SIZE);
     result->rip = HOSTCPU_CODE_ENTRY + length;
     result->end = HOSTCPU_END_FALLTHROUGH;
   }

@@ -27,6 +27,9 @@ hostcpu_enter:
   movq %r13, CTL(HOSTCPU_CTL_HOST_R13)
   movq %r14, CTL(HOSTCPU_CTL_HOST_R14)
   movq %r15, CTL(HOSTCPU_CTL_HOST_R15)
+  // The host's x87/SSE state aside, the instruction's in.
+  fxsave64 CTL(HOSTCPU_CTL_HOST_FXSAVE)
+  fxrstor64 CTL(HOSTCPU_CTL_IN_FXSAVE)
   // RFLAGS first, on the private stack: the MOVs that follow leave the flags alone.
   movq $HOSTCPU_PRIVATE_STACK_TOP, %rsp
   pushq CTL(HOSTCPU_CTL_IN_RFLAGS)
@@ -74,6 +77,7 @@ hostcpu_exit_fallthrough:
   movq %r13, OUT(13)
   movq %r14, OUT(14)
   movq %r15, OUT(15)
+  fxsave64 CTL(HOSTCPU_CTL_OUT_FXSAVE)
   // The C ABI wants DF clear, and AC set would make any misaligned host access fault.
   pushq $0x202
   popfq
@@ -88,6 +92,7 @@ hostcpu_exit_fallthrough:
 hostcpu_fault_resume:
   movl $1, %eax
 restore_host:
+  fxrstor64 CTL(HOSTCPU_CTL_HOST_FXSAVE)
   movq CTL(HOSTCPU_CTL_HOST_RBX), %rbx
   movq CTL(HOSTCPU_CTL_HOST_RBP), %rbp
   movq CTL(HOSTCPU_CTL_HOST_R12), %r12

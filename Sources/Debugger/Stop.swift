@@ -30,6 +30,9 @@ public enum StopReason: Sendable, Equatable {
   /// The guest wrote an MSR that is being watched (`Stepper.stopsAtMSRWrites`); the write has
   /// taken effect and the next instruction is the one after the WRMSR.
   case msrWrite(index: UInt32, value: UInt64)
+  /// The instruction before this stop touched watched memory (`Stepper.setMemoryWatches`);
+  /// for an instruction fetch, the stop is before the instruction. Interpreter engine only.
+  case memoryAccess([MemoryAccessHit])
   /// The machine ended (debug exit, triple fault, failure).
   indirect case exit(RunOutcome)
 
@@ -44,6 +47,7 @@ public enum StopReason: Sendable, Equatable {
     case .guestRequest: "request"
     case .interrupted: "interrupted"
     case .msrWrite: "msr-write"
+    case .memoryAccess: "memory-access"
     case .exit: "exit"
     }
   }

@@ -143,6 +143,17 @@ struct TraceLines {
       append(json ? "\",\"value\":\"" : " ")
       appendHex(value)
       if json { append("\"") }
+    case .memoryAccess(let hits):
+      // "write 0x2000 4" per access: kind, address, size.
+      for (index, hit) in hits.enumerated() {
+        append(json ? (index == 0 ? ",\"accesses\":[{\"kind\":\"" : ",{\"kind\":\"") : " ")
+        append(hit.kind == .write ? "write" : hit.kind == .read ? "read" : "execute")
+        append(json ? "\",\"address\":\"" : " ")
+        appendHex(hit.address)
+        append(json ? "\",\"size\":" : " ")
+        appendDecimal(hit.size)
+        if json { append(index == hits.count - 1 ? "}]" : "}") }
+      }
     case .step, .breakpoint, .interrupted:
       break
     }

@@ -50,12 +50,23 @@ public enum HostCPU {
       throw .badState(
         "RSP 0x\(String(state.gprs[4], radix: 16)) is outside the sandbox: a push could reach host memory")
     }
+    guard state.fxsave.count == 512 else {
+      throw .badState("a 512-byte FXSAVE image expected, got \(state.fxsave.count)")
+    }
+    // FXRSTOR64 in the trampoline faults on reserved MXCSR bits (SDM Vol. 2, FXRSTOR): refuse them here.
+    guard state.mxcsr & ~0xffff == 0 else {
+      throw .badState("MXCSR 0x\(String(state.mxcsr, radix: 16)) sets reserved bits")
+    }
     var input = hostcpu_registers()
     // SAFETY: `gprs` is a C array of 16 UInt64 inside `input`; the loop writes indices 0-15 only.
     unsafe withUnsafeMutableBytes(of: &input.gprs) { raw in
       for i in 0..<16 { unsafe raw.storeBytes(of: state.gprs[i], toByteOffset: 8 * i, as: UInt64.self) }
     }
     input.rflags = state.rflags
+    // SAFETY: `fxsave` is a C array of 512 bytes inside `input`; the loop writes indices 0-511 only.
+    unsafe withUnsafeMutableBytes(of: &input.fxsave) { raw in
+      for i in 0..<512 { unsafe raw[i] = state.fxsave[i] }
+    }
     var result = hostcpu_result()
     var windowOut = [UInt8](repeating: 0, count: NativeLayout.dataSize)
     // SAFETY: every buffer lives across the call and has the size hostcpu_execute reads or writes:
@@ -94,7 +105,13 @@ public enum HostCPU {
     unsafe withUnsafeBytes(of: &registers.gprs) { raw in
       for i in 0..<16 { gprs[i] = unsafe raw.load(fromByteOffset: 8 * i, as: UInt64.self) }
     }
-    var state = NativeState(gprs: gprs, rip: result.rip, rflags: result.registers.rflags, dataWindow: window)
+    var fxsave = [UInt8](repeating: 0, count: 512)
+    // SAFETY: `fxsave` is a C array of 512 bytes inside `registers`; indices 0-511 only.
+    unsafe withUnsafeBytes(of: &registers.fxsave) { raw in
+      for i in 0..<512 { fxsave[i] = unsafe raw[i] }
+    }
+    var state = NativeState(
+      gprs: gprs, rip: result.rip, rflags: result.registers.rflags, dataWindow: window, fxsave: fxsave)
     let entry = NativeLayout.codeEntry
     let instruction = entry..<entry + UInt64(length)
     switch hostcpu_end(UInt32(result.end)) {

@@ -10,15 +10,46 @@ public struct NativeState: Equatable, Sendable {
   public var rflags: UInt64
   /// `NativeLayout.dataSize` bytes, the window at `NativeLayout.dataBase`.
   public var dataWindow: [UInt8]
+  /// The x87/SSE state as a 512-byte FXSAVE64 image (SDM Vol. 1, 10.5.1): FCW at 0, FSW at
+  /// 2, the abridged tag word at 4, MXCSR at 24, ST0-ST7 from 32 (16 bytes each), XMM0-15
+  /// from 160. After a run, bytes the hardware does not define (FIP/FDP/FOP without a
+  /// pending exception on AMD, 464-511) are not meaningful.
+  public var fxsave: [UInt8]
+
+  /// FNINIT's x87 state, MXCSR's reset value 1F80h, every XMM register zero.
+  public static let initialFXSAVE: [UInt8] = {
+    var image = [UInt8](repeating: 0, count: 512)
+    image[0] = 0x7f
+    image[1] = 0x03
+    image[24] = 0x80
+    image[25] = 0x1f
+    return image
+  }()
 
   public init(
     gprs: [UInt64] = Array(repeating: 0, count: 16), rip: UInt64 = NativeLayout.codeEntry, rflags: UInt64 = 0,
-    dataWindow: [UInt8] = Array(repeating: 0, count: NativeLayout.dataSize)
+    dataWindow: [UInt8] = Array(repeating: 0, count: NativeLayout.dataSize), fxsave: [UInt8] = NativeState.initialFXSAVE
   ) {
     self.gprs = gprs
     self.rip = rip
     self.rflags = rflags
     self.dataWindow = dataWindow
+    self.fxsave = fxsave
+  }
+
+  /// MXCSR in the FXSAVE image.
+  public var mxcsr: UInt32 {
+    get { (0..<4).reduce(UInt32(0)) { $0 | UInt32(fxsave[24 + $1]) << (8 * UInt32($1)) } }
+    set { for i in 0..<4 { fxsave[24 + i] = UInt8(truncatingIfNeeded: newValue >> (8 * UInt32(i))) } }
+  }
+
+  /// XMM register `index` in the FXSAVE image.
+  public func xmm(_ index: Int) -> UInt128 {
+    (0..<16).reduce(UInt128(0)) { $0 | UInt128(fxsave[160 + 16 * index + $1]) << (8 * $1) }
+  }
+
+  public mutating func setXMM(_ index: Int, _ value: UInt128) {
+    for i in 0..<16 { fxsave[160 + 16 * index + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
   }
 
   /// Register numbers in encoding order, for readable indexing (`state.gprs[GPR.rsp]`).

@@ -12,6 +12,11 @@ public enum EventFilter: Sendable, Equatable {
   /// A change of 1 to 8 bytes at a linear address, seen after the instruction that made it.
   /// This host kind delivers no data breakpoints, so a watching vCPU is single-stepped.
   case writeWatchpoint(at: UInt64, length: Int)
+  /// Reads, writes or instruction fetches of watched memory (linear or guest-physical, any
+  /// length, any number), seen after the accessing instruction (before it, for a fetch): the
+  /// libvmi mem_access model. Exact for every instruction kind; page-table walks excepted.
+  /// Interpreter engine only (`--accel emu`).
+  case memoryAccess(MemoryWatch)
   /// Delivery of these exception vectors (0-31) to the guest's own handler; empty: all.
   case exception(vectors: Set<UInt8>)
   /// Delivery of these interrupt vectors; empty: all.
@@ -36,6 +41,8 @@ public enum Event: Sendable, Equatable {
   case softwareBreakpoint(address: UInt64)
   case hardwareBreakpoint(address: UInt64)
   case writeWatchpoint(address: UInt64, old: [UInt8], new: [UInt8])
+  /// One access to watched memory, and the watch it touched.
+  case memoryAccess(MemoryAccessHit, watch: MemoryWatch)
   case exception(vector: UInt8)
   case interrupt(vector: UInt8)
   /// A port, MMIO or MSR access that has not been carried out yet.

@@ -87,6 +87,7 @@ public final class EventContext {
 
   public func writePhysical(_ address: UInt64, _ bytes: [UInt8]) throws {
     try stepper.machine.memory.write(bytes[...], at: GuestAddress(address))
+    stepper.machine.hostWroteGuestMemory()
   }
 
   /// Subscribes from inside a handler, during a run: the new subscription counts from this

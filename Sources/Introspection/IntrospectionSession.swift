@@ -63,6 +63,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     var hardware: [UInt64] = []
     var software: Set<UInt64> = []
     var watchesHandlers = false
+    /// This vCPU's memory watches, in the order the engine numbers them.
+    var memoryWatches: [MemoryWatch] = []
     var generation = -1
   }
 
@@ -75,6 +77,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     var toggleAfterAccess = false
     var watched: [(address: UInt64, length: Int, value: [UInt8])] = []
     var plan = Plan()
+    /// The memory watches the engine has for this vCPU.
+    var installedWatches: [MemoryWatch] = []
 
     init(stepper: Stepper) {
       self.stepper = stepper
@@ -211,6 +215,11 @@ public final class IntrospectionSession: @unchecked Sendable {
       throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.cpus.count))")
     }
     switch filter {
+    case .memoryAccess where machine.engine != .interpreter:
+      throw IntrospectionError(
+        "memory-access events need the interpreter engine (--accel emu); on KVM use write watchpoints")
+    case .memoryAccess(let watch) where watch.length == 0 || watch.kinds.isEmpty:
+      throw IntrospectionError("a memory watch needs a length and at least one of read, write, execute")
     case .writeWatchpoint(_, let length) where !(1...8).contains(length):
       throw IntrospectionError("a write watchpoint covers 1 to 8 bytes, not \(length)")
     case .exception(let vectors) where vectors.contains { $0 >= 32 }:
@@ -325,7 +334,14 @@ public final class IntrospectionSession: @unchecked Sendable {
         default: return false
         }
       },
+      memoryWatches: mine.reduce(into: []) { watches, subscription in
+        if case .memoryAccess(let watch) = subscription.filter, !watches.contains(watch) { watches.append(watch) }
+      },
       generation: generation)
+    if state.plan.memoryWatches != state.installedWatches {
+      try state.stepper.setMemoryWatches(state.plan.memoryWatches)
+      state.installedWatches = state.plan.memoryWatches
+    }
     let previous = state.watched
     state.watched = try mine.compactMap { subscription in
       guard case .writeWatchpoint(let address, let length) = subscription.filter else { return nil }
@@ -384,6 +400,10 @@ public final class IntrospectionSession: @unchecked Sendable {
               ? .softwareBreakpoint(address: address) : .hardwareBreakpoint(address: address))
         case .guestRequest(let value):
           events.append(.guestRequest(value: value))
+        case .memoryAccess(let hits):
+          for hit in hits where state.plan.memoryWatches.indices.contains(hit.watch) {
+            events.append(.memoryAccess(hit, watch: state.plan.memoryWatches[hit.watch]))
+          }
         case .interrupted:
           break
         case .exit(let outcome):
@@ -531,6 +551,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     case (.softwareBreakpoint(let at), .softwareBreakpoint(let address)): at == address
     case (.hardwareBreakpoint(let at), .hardwareBreakpoint(let address)): at == address
     case (.writeWatchpoint(let at, _), .writeWatchpoint(let address, _, _)): at == address
+    case (.memoryAccess(let wanted), .memoryAccess(let hit, let watch)): wanted == watch && wanted.kinds.contains(hit.kind)
     case (.exception(let vectors), .exception(let vector)): vectors.isEmpty || vectors.contains(vector)
     case (.interrupt(let vectors), .interrupt(let vector)): vectors.isEmpty || vectors.contains(vector)
     case (.port(let range), .access(.portWrite(let port, _, _))), (.port(let range), .access(.portRead(let port, _))):
@@ -566,6 +587,9 @@ func describe(_ event: Event) -> String {
   case .softwareBreakpoint(let address): return "software breakpoint at \(hex(address))"
   case .hardwareBreakpoint(let address): return "hardware breakpoint at \(hex(address))"
   case .writeWatchpoint(let address, _, _): return "write watchpoint at \(hex(address))"
+  case .memoryAccess(let hit, _):
+    let kind = hit.kind == .write ? "write" : hit.kind == .read ? "read" : "fetch"
+    return "memory \(kind) at \(hex(hit.address))"
   case .exception(let vector): return "exception \(vector)"
   case .interrupt(let vector): return "interrupt \(hex(vector))"
   case .access(.portWrite(let port, _, _)): return "write to port \(hex(port))"

@@ -34,6 +34,8 @@ public final class Machine: @unchecked Sendable {
   let runState: Mutex<RunState>
   /// Who sees chosen accesses before they are carried out (the event API); nil: nobody.
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
+  /// Addresses of instructions the interpreter did not know, already reported.
+  let unknownInstructions = Mutex<Set<UInt64>>([])
   /// MSRs whose guest writes are trapped (`trapMSRWrites`).
   let trappedMSRs = Mutex<Set<UInt32>>([])
 
@@ -145,7 +147,10 @@ public final class Machine: @unchecked Sendable {
       interpreterVCPUs = vcpus
       cpus = vcpus
     }
-    for vcpu in interpreterVCPUs { vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id)) }
+    for vcpu in interpreterVCPUs {
+      vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id))
+      vcpu.cpu.localAPICID = UInt8(truncatingIfNeeded: vcpu.id)  // the platform's APIC IDs are the vCPU indices
+    }
 
     do {
       try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)

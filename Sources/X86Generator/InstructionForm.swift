@@ -84,6 +84,12 @@ public struct InstructionForm: Sendable {
   public var lockable: Bool
   /// Takes REP (F3) or REPE/REPNE (F2/F3); a mandatory F3 prefix is part of `opcode` instead.
   public var repeatable: Bool
+  /// SSE/SSE2 forms: the bytes their memory operand spans (16 for m128, 8, 4, 2), which also
+  /// makes the generator randomise XMM registers and MXCSR; 0 for every other form.
+  public var vectorAccess: Int = 0
+  /// x87 forms: the generator randomises the x87 registers, tags, FCW and FSW, and the tester
+  /// compares them.
+  public var x87 = false
 
   init(
     _ mnemonic: String, _ opcode: [UInt8], _ size: Size, _ operands: Operands, _ immediate: Immediate = .none,

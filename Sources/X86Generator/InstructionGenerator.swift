@@ -92,6 +92,8 @@ struct CaseBuilder {
   mutating func build() -> GeneratedInstruction {
     for r in 0..<16 { state.gprs[r] = random.edgyValue() }
     state.rflags = randomFlags()
+    if form.vectorAccess > 0 { randomizeSIMDState() }
+    if form.x87 { randomizeX87State() }
     // RSP always points into the window: an instruction that uses the stack implicitly
     // must never push into host memory.
     state.gprs[GPR.rsp] = windowAddress(alignment: random.chance(90) ? 8 : 1, margin: 64)
@@ -228,6 +230,7 @@ struct CaseBuilder {
 
   /// The number of bytes the memory operand spans, for keeping it inside the window.
   var accessSize: Int {
+    if form.vectorAccess > 0 { return form.vectorAccess }
     switch form.special {
     case .compareExchangeDouble: return rex & 8 != 0 ? 16 : 8
     default: return max(1, operandSize / 8)

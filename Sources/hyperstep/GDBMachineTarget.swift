@@ -19,10 +19,13 @@ final class GDBMachineTarget: DebugTarget {
   /// does it), so memory gdb reads between runs needs no masking.
   private var softwareBreakpoints: [UInt64] = []
   private var hardwareBreakpoints: [UInt64] = []
-  /// Write watchpoints: this host delivers no data breakpoints (README), so the session
+  /// Watchpoints. On the interpreter: write, read and access watchpoints, any number and
+  /// length, exact (the engine compares every data access with them). On KVM: write
+  /// watchpoints only, since this host delivers no data breakpoints (README): the session
   /// single-steps the guest in-process and compares the watched bytes after every
   /// instruction, as gdb's own software watchpoints would, only without a round trip a step.
-  private var watchpoints: [(address: UInt64, length: Int)] = []
+  private var watchpoints: [(kind: BreakpointKind, address: UInt64, length: Int)] = []
+  private var onInterpreter: Bool { machine.engine == .interpreter }
   /// Set once the guest has ended: later requests are refused.
   private(set) var exitStatus: Int32?
   /// Translate addresses as guest-physical rather than guest-virtual (`monitor phys on`).
@@ -170,7 +173,10 @@ final class GDBMachineTarget: DebugTarget {
 
   func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws {
     do {
-      if physicalMode { return try machine.memory.write(bytes, at: GuestAddress(address)) }
+      if physicalMode {
+        try machine.memory.write(bytes, at: GuestAddress(address))
+        return machine.hostWroteGuestMemory()
+      }
       try stepper.writeMemory(linear: address, bytes)
     } catch {
       throw TargetError("\(error)")
@@ -188,22 +194,27 @@ final class GDBMachineTarget: DebugTarget {
       return true
     case .hardware:
       guard !hardwareBreakpoints.contains(address) else { return true }
-      guard hardwareBreakpoints.count < 4 else {
+      // The interpreter compares the PC with any number of addresses; KVM has four slots.
+      guard onInterpreter || hardwareBreakpoints.count < 4 else {
         throw TargetError(code: 0x0e, "all four debug-register slots are in use")
       }
       hardwareBreakpoints.append(address)
       return true
-    case .write:
-      guard (1...8).contains(length) else { throw TargetError(code: 0x16, "watch 1 to 8 bytes") }
-      guard hardwareBreakpoints.count + watchpoints.count < 4 else {
-        throw TargetError(code: 0x0e, "all four debug-register slots are in use")
+    case .write, .read, .access:
+      if !onInterpreter {
+        guard kind == .write else {
+          // x86 has no read-only watchpoints, and this host no access watchpoints either.
+          throw TargetError(code: 0x16, "read and access watchpoints need the interpreter (--accel emu)")
+        }
+        guard (1...8).contains(length) else { throw TargetError(code: 0x16, "watch 1 to 8 bytes") }
+        guard hardwareBreakpoints.count + watchpoints.count < 4 else {
+          throw TargetError(code: 0x0e, "all four debug-register slots are in use")
+        }
       }
-      _ = try readMemory(thread: 1, address: address, count: length)
-      watchpoints.append((address, length))
+      guard length >= 1 else { throw TargetError(code: 0x16, "a watchpoint covers at least one byte") }
+      _ = try readMemory(thread: 1, address: address, count: min(length, 4096))
+      if !watchpoints.contains(where: { $0 == (kind, address, length) }) { watchpoints.append((kind, address, length)) }
       return true
-    case .read, .access:
-      // x86 has no read-only watchpoints, and this host no access watchpoints either.
-      throw TargetError(code: 0x16, "read and access watchpoints are not supported")
     }
   }
 
@@ -215,11 +226,9 @@ final class GDBMachineTarget: DebugTarget {
     case .hardware:
       hardwareBreakpoints.removeAll { $0 == address }
       return true
-    case .write:
-      watchpoints.removeAll { $0.address == address && $0.length == length }
+    case .write, .read, .access:
+      watchpoints.removeAll { $0 == (kind, address, length) }
       return true
-    case .read, .access:
-      return false
     }
   }
 
@@ -239,7 +248,11 @@ final class GDBMachineTarget: DebugTarget {
       for address in softwareBreakpoints { try session.subscribe(.softwareBreakpoint(at: address)) { _, _ in .stop } }
       for address in hardwareBreakpoints { try session.subscribe(.hardwareBreakpoint(at: address)) { _, _ in .stop } }
       for watch in watchpoints {
-        try session.subscribe(.writeWatchpoint(at: watch.address, length: watch.length)) { _, _ in .stop }
+        if onInterpreter {
+          try session.subscribe(.memoryAccess(Self.memoryWatch(watch))) { _, _ in .stop }
+        } else {
+          try session.subscribe(.writeWatchpoint(at: watch.address, length: watch.length)) { _, _ in .stop }
+        }
       }
     } catch {
       throw TargetError("\(error)")
@@ -253,6 +266,8 @@ final class GDBMachineTarget: DebugTarget {
       case .softwareBreakpoint(let address): return .breakpoint(thread: stopped, kind: .software, address: address)
       case .hardwareBreakpoint(let address): return .breakpoint(thread: stopped, kind: .hardware, address: address)
       case .writeWatchpoint(let address, _, _): return .breakpoint(thread: stopped, kind: .write, address: address)
+      case .memoryAccess(let hit, let watch):
+        return watchStop(hit, watch, thread: stopped) ?? .interrupted(thread: stopped)
       default: return .interrupted(thread: stopped)
       }
     }
@@ -260,8 +275,40 @@ final class GDBMachineTarget: DebugTarget {
 
   func interrupt() { session.requestStop() }
 
+  /// gdb's kinds of watchpoint as the engine's memory watches.
+  static func memoryWatch(_ watch: (kind: BreakpointKind, address: UInt64, length: Int)) -> MemoryWatch {
+    let kinds: MemoryAccessKinds =
+      switch watch.kind {
+      case .read: .read
+      case .access: [.read, .write]
+      default: .write
+      }
+    return MemoryWatch(start: watch.address, length: UInt64(watch.length), kinds: kinds)
+  }
+
+  /// The stop gdb is told for an access to one of its watchpoints: the kind it set, and the
+  /// accessed address (within the watched range, where gdb looks for it).
+  private func watchStop(_ hit: MemoryAccessHit, _ watch: MemoryWatch, thread: Int) -> StopEvent? {
+    guard let set = watchpoints.first(where: { Self.memoryWatch($0) == watch && watch.kinds.contains(hit.kind) })
+    else { return nil }
+    let address = max(hit.address, watch.start)
+    return .breakpoint(thread: thread, kind: set.kind, address: watch.contains(address) ? address : watch.start)
+  }
+
   private func event(for stop: Stop, thread: Int) throws -> StopEvent {
     switch stop.reason {
+    case .memoryAccess(let hits):
+      // A stepped instruction touched a watched location: the watchpoint's stop, as a
+      // hardware watchpoint reports it (a watch no longer set is a plain step).
+      for hit in hits {
+        for watch in watchpoints.map(Self.memoryWatch)
+        where watch.kinds.contains(hit.kind) && hit.address < watch.start &+ watch.length
+          && hit.address &+ hit.size > watch.start
+        {
+          if let event = watchStop(hit, watch, thread: thread) { return event }
+        }
+      }
+      return .step(thread: thread)
     case .step, .halt, .exception, .interrupt, .guestRequest, .msrWrite:
       return .step(thread: thread)
     case .breakpoint(let address):

@@ -58,7 +58,7 @@ final class InterpreterMirror {
   static func state(from native: NativeState) -> X86State {
     var state = X86State()
     state.cr0 = 0x8005_0033  // PG AM WP NE ET MP PE, as Linux sets it
-    state.cr4 = 1 << 5  // PAE
+    state.cr4 = 1 << 5 | 1 << 9 | 1 << 10  // PAE OSFXSR OSXMMEXCPT
     state.cr3 = pml4
     state.efer = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11)  // SCE LME LMA NXE
     state[.cs] = .flatCode64(selector: 0x33, dpl: 3)
@@ -66,7 +66,33 @@ final class InterpreterMirror {
     for index in 0..<16 { state.gpr[index] = native.gprs[index] }
     state.rip = native.rip
     state.rflags = native.rflags | 0x202  // bit 1 is always set, and user code runs with IF on
+    state.fpu = fpu(from: native.fxsave)
     return state
+  }
+
+  /// The FXSAVE image as interpreter state (ST registers are stored relative to TOP there and
+  /// by physical number in `FloatingPointState`).
+  static func fpu(from image: [UInt8]) -> FloatingPointState {
+    func word(_ offset: Int, _ count: Int) -> UInt64 {
+      (0..<count).reduce(UInt64(0)) { $0 | UInt64(image[offset + $1]) << (8 * UInt64($1)) }
+    }
+    var fpu = FloatingPointState()
+    fpu.fcw = UInt16(word(0, 2))
+    fpu.fsw = UInt16(word(2, 2))
+    fpu.ftw = image[4]
+    fpu.lastOpcode = UInt16(word(6, 2))
+    fpu.lastInstructionPointer = word(8, 8)
+    fpu.lastDataPointer = word(16, 8)
+    fpu.mxcsr = UInt32(word(24, 4))
+    let top = Int((fpu.fsw >> 11) & 7)
+    for index in 0..<8 {
+      fpu.st[(top + index) & 7] = X87Register(
+        significand: word(32 + 16 * index, 8), signExponent: UInt16(word(40 + 16 * index, 2)))
+    }
+    for index in 0..<16 {
+      fpu.xmm[index] = UInt128(word(168 + 16 * index, 8)) << 64 | UInt128(word(160 + 16 * index, 8))
+    }
+    return fpu
   }
 
   /// What the interpreter made of one case.
@@ -78,6 +104,7 @@ final class InterpreterMirror {
     var dataWindow: [UInt8]
     var cr2: UInt64
     var decoded: DecodedInstruction
+    var fpu: FloatingPointState
   }
 
   func run(_ instruction: GeneratedInstruction) throws -> Result {
@@ -98,15 +125,16 @@ final class InterpreterMirror {
     return Result(
       step: step, gprs: (0..<16).map { state.gpr[$0] }, rip: state.rip, rflags: state.rflags,
       dataWindow: try memory.read(at: GuestAddress(Self.dataPhysical), count: NativeLayout.dataSize),
-      cr2: state.cr2, decoded: decoded)
+      cr2: state.cr2, decoded: decoded, fpu: state.fpu)
   }
 }
 
 /// Compares the interpreter's run of a case with the host CPU's; "" when they agree on
 /// everything the SDM defines.
-func compare(_ instruction: GeneratedInstruction, native: NativeOutcome, interpreter: InterpreterMirror.Result)
-  -> String
-{
+func compare(
+  _ instruction: GeneratedInstruction, native: NativeOutcome, interpreter: InterpreterMirror.Result,
+  ignoring ignored: Range<UInt64>? = nil
+) -> String {
   var differences: [String] = []
   func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
   switch (native.end, interpreter.step) {
@@ -141,8 +169,41 @@ func compare(_ instruction: GeneratedInstruction, native: NativeOutcome, interpr
       "rflags \(hex(interpreter.rflags & compared)), hardware \(hex(native.state.rflags & compared)) (mask \(hex(compared)))"
     )
   }
+  // SSE state: every XMM register and MXCSR (the x87 part only where the form touches it).
+  let hardwareFPU = InterpreterMirror.fpu(from: native.state.fxsave)
+  for index in 0..<16 where interpreter.fpu.xmm[index] != hardwareFPU.xmm[index] {
+    differences.append(
+      "xmm\(index) \(String(interpreter.fpu.xmm[index], radix: 16)), hardware \(String(hardwareFPU.xmm[index], radix: 16))"
+    )
+  }
+  if instruction.form.x87 {
+    // FCW, FSW (less C1, which the model does not set as the round-up indicator), the
+    // abridged tags and the eight registers. FOP/FIP/FDP are not compared.
+    let c1: UInt16 = 1 << 9
+    if interpreter.fpu.fcw != hardwareFPU.fcw {
+      differences.append("fcw \(hex(UInt64(interpreter.fpu.fcw))), hardware \(hex(UInt64(hardwareFPU.fcw)))")
+    }
+    if interpreter.fpu.fsw & ~c1 != hardwareFPU.fsw & ~c1 {
+      differences.append("fsw \(hex(UInt64(interpreter.fpu.fsw))), hardware \(hex(UInt64(hardwareFPU.fsw)))")
+    }
+    if interpreter.fpu.ftw != hardwareFPU.ftw {
+      differences.append("ftw \(hex(UInt64(interpreter.fpu.ftw))), hardware \(hex(UInt64(hardwareFPU.ftw)))")
+    }
+    for index in 0..<8 where interpreter.fpu.st[index] != hardwareFPU.st[index] {
+      let mine = interpreter.fpu.st[index]
+      let theirs = hardwareFPU.st[index]
+      differences.append(
+        "R\(index) \(hex(UInt64(mine.signExponent))):\(hex(mine.significand)), hardware \(hex(UInt64(theirs.signExponent))):\(hex(theirs.significand))"
+      )
+    }
+  }
+  if interpreter.fpu.mxcsr != hardwareFPU.mxcsr {
+    differences.append(
+      "mxcsr \(hex(UInt64(interpreter.fpu.mxcsr))), hardware \(hex(UInt64(hardwareFPU.mxcsr)))")
+  }
   if let offset = (0..<NativeLayout.dataSize).first(where: {
     interpreter.dataWindow[$0] != native.state.dataWindow[$0]
+      && !(ignored?.contains(NativeLayout.dataBase + UInt64($0)) ?? false)
   }) {
     let address = NativeLayout.dataBase + UInt64(offset)
     differences.append(
@@ -165,6 +226,14 @@ enum Explanation: String, CaseIterable {
   case vendorNearBranch = "AMD-only 16-bit near branch"
   /// SHLD/SHRD of a 16-bit operand by more than 16: the SDM leaves the result undefined.
   case undefinedResult = "result undefined by the SDM"
+  /// FXSAVE's MXCSR_MASK field says which MXCSR bits the processor accepts (SDM Vol. 1,
+  /// 11.6.6): the interpreter's model accepts bits 0-15 (FFFFh), this AMD host also bit 17
+  /// (its misaligned-exception mask, 2FFFFh). Only those four bytes differ.
+  case mxcsrMask = "MXCSR_MASK of the model (FFFFh) vs the host's"
+  /// FPREM/FPREM1 with exponents 64 or more apart reduce only partly, by ST1 · 2^(D - N) with
+  /// N "implementation-dependent, between 32 and 63" (SDM Vol. 2, FPREM): the host's N and the
+  /// model's (32) give different, equally valid partial remainders. C2 = 1 marks these.
+  case partialRemainder = "FPREM partial remainder (implementation-dependent N)"
 
   /// CPUID bits each such form needs: (leaf, subleaf, register index EAX=0 EBX=1 ECX=2 EDX=3, bit).
   static let features: [String: (UInt32, UInt32, Int, Int)] = [
@@ -174,7 +243,9 @@ enum Explanation: String, CaseIterable {
     "tzcnt": (7, 0, 1, 3),  // BMI1
   ]
 
-  static func of(_ instruction: GeneratedInstruction, decoded: DecodedInstruction) -> Explanation? {
+  static func of(_ instruction: GeneratedInstruction, decoded: DecodedInstruction, hardwareC2: Bool = false)
+    -> Explanation?
+  {
     let mnemonic = instruction.form.mnemonic
     if let (leaf, subleaf, register, bit) = features[mnemonic] {
       let answer = CPUIDModel.query(leaf: leaf, subleaf: subleaf)
@@ -184,6 +255,11 @@ enum Explanation: String, CaseIterable {
     let nearBranches: Set<String> = ["jmp", "call", "ret"]
     if instruction.operandSize == 16 && (nearBranches.contains(mnemonic) || mnemonic.hasPrefix("j")) {
       return .vendorNearBranch
+    }
+    if mnemonic == "fprem" || mnemonic == "fprem1",
+      hardwareC2
+    {
+      return .partialRemainder
     }
     if (mnemonic == "shld" || mnemonic == "shrd") && instruction.operandSize == 16 {
       // UndefinedFlags marks all six arithmetic flags undefined exactly when the count

@@ -128,8 +128,8 @@ struct GDBTests {
   }
 
   @Test(arguments: Engines.all) func watchpointsWorkThroughGDBsSteppedWatching(engine: TestEngine) throws {
-    // This host delivers no data breakpoints, so the server refuses Z2; gdb then watches by
-    // single-stepping, which the step contract makes exact.
+    // On KVM this host delivers no data breakpoints, so the server watches by stepping and
+    // comparing; the interpreter compares every access. Both stop right after the write.
     let server = try DebugServerProcess(engine: engine, TestGuests.longEvents)
     let output = try server.gdb(
       ["watch *(int*)&bp_count", "continue", "p/x $pc", "p *(int*)&bp_count", "kill"], symbols: TestGuests.longEvents)
@@ -138,6 +138,36 @@ struct GDBTests {
     // The stop comes after `incl bp_count(%rip)`, the handler's first instruction (6 bytes).
     #expect(printedValues(output) == [handler + 6], "\(output)")
     #expect(output.contains("New value = 1"), "\(output)")
+  }
+
+  /// gdb's watch, rwatch and awatch on the interpreter, through every kind of access in
+  /// Guests/tests/memory_accesses.S: a store, a load, a read-modify-write, a PUSH and a string
+  /// move. Each stop is right after the accessing instruction (the label after it), with the
+  /// kind gdb set: expected stops from the guest's source, one per access.
+  @Test func watchReadAndAccessWatchpointsStopRightAfterTheAccess() throws {
+    let guest = TestGuests.memoryAccesses
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
+    let server = try DebugServerProcess(engine: .emu, guest)
+    let output = try server.gdb(
+      [
+        "watch *(long*)&var_write", "rwatch *(long*)&var_read", "awatch *(long*)&var_rmw",
+        "watch *(long*)&var_push", "rwatch *(long*)&var_source", "awatch *(long*)&var_copy",
+        "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc",
+        "continue", "p/x $pc", "continue", "p/x $pc", "kill",
+      ], symbols: guest)
+    #expect(server.finish() == 33)  // the last continue runs the guest to its debug exit (0x10)
+    // The read-modify-write is one stop for its awatch (read and write by one instruction);
+    // MOVSQ reads var_source (rwatch) and writes var_copy (awatch): one stop for both, where gdb
+    // reports one of them, so the next continue ends the guest.
+    #expect(
+      printedValues(output).prefix(5)
+        == [at("after_store"), at("after_load"), at("after_rmw"), at("after_push"), at("after_movs")],
+      "\(output)")
+    #expect(output.contains("Hardware watchpoint 1: *(long*)&var_write"), "\(output)")
+    #expect(output.contains("Hardware read watchpoint 2: *(long*)&var_read"), "\(output)")
+    #expect(output.contains("Hardware access (read/write) watchpoint 3: *(long*)&var_rmw"), "\(output)")
+    #expect(output.contains("Value = 0x123456789abcdef") || output.contains("Value = 81985529216486895"), "\(output)")
   }
 
   @Test(arguments: Engines.all) func breakpointsStopWhereSet(engine: TestEngine) throws {

@@ -167,7 +167,9 @@ import Testing
     #expect(!piped.stdout.contains("(hyperstep)"), "\(piped.stdout)")
     // util-linux's script gives the command a terminal for its standard input.
     let terminal = try CLI.runProgram(
-      "/usr/bin/script", ["-qec", "\(CLI.executable.path) monitor --kernel \(path)", "/dev/null"], input: "q\n")
+      "/usr/bin/script",
+      ["-qec", "\(CLI.executable.path) monitor --accel \(engine.accelerator) --kernel \(path)", "/dev/null"],
+      input: "q\n")
     #expect(terminal.stdout.contains("(hyperstep) "), "\(terminal.stdout)")
   }
 

@@ -135,8 +135,9 @@ import Testing
 
   @Test(arguments: Engines.all) func progressShowsOnATerminalOnly(engine: TestEngine) throws {
     let kernel = try kernel(TestGuests.forever)
-    let path = NSTemporaryDirectory() + "hyperstep-progress-\(getpid()).trace"
-    let command = "\(CLI.executable.path) trace --kernel \(kernel) --limit 100000 --output \(path)"
+    let path = NSTemporaryDirectory() + "hyperstep-progress-\(getpid())-\(engine).trace"
+    let command =
+      "\(CLI.executable.path) trace --accel \(engine.accelerator) --kernel \(kernel) --limit 100000 --output \(path)"
     // util-linux's script gives the command a terminal for its stderr.
     let terminal = try CLI.runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
     #expect(terminal.stdout.contains(" steps/s, "), "\(terminal.stdout)")
@@ -145,6 +146,23 @@ import Testing
     ])
     // No progress line without a terminal: only the note that --limit ended the trace.
     #expect(piped.stderr == "hyperstep: note: the trace stopped at its limit of 100000 lines; raise --limit for more\n")
+  }
+
+  /// Determinism: the interpreter's time is its instruction count, so the timer guest
+  /// (Guests/tests/timer.S: PIT at about 1 kHz, three ticks counted) traced twice with ticks
+  /// let in while stepping gives the same trace byte for byte, ticks at the same instructions.
+  @Test func twoTracesOfATimerGuestOnTheInterpreterAreIdentical() throws {
+    let kernel = try kernel(TestGuests.timer)
+    let first = try CLI.run(["trace", "--accel", "emu", "--irq", "deliver", "--kernel", kernel])
+    let second = try CLI.run(["trace", "--accel", "emu", "--irq", "deliver", "--kernel", kernel])
+    #expect(first.status == 33, "\(first.stderr)")  // the handler counted three ticks: exit 0x10
+    #expect(second.status == 33)
+    let handler = try #require(try ELFFile(TestGuests.timer.elf).symbols().first { $0.name == "timer_handler" })
+    let ticks = first.stdout.split(separator: "\n").filter {
+      $0 == "0x\(String(handler.address, radix: 16)) timer_handler interrupt 32"
+    }
+    #expect(ticks.count == 3, "\(first.stdout.suffix(500))")
+    #expect(first.stdout == second.stdout)
   }
 
   @Test(arguments: Engines.all) func msrWritesAreReportedAndStillTakeEffect(engine: TestEngine) throws {
@@ -176,7 +194,7 @@ import Testing
   }
 
   @Test(arguments: Engines.all) func jsonLinesCarryStepRipEventAndVCPU(engine: TestEngine) throws {
-    let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid()).jsonl"
+    let path = NSTemporaryDirectory() + "hyperstep-trace-\(getpid())-\(engine).jsonl"
     let run = try CLI.run([
       "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.stepExits), "--format", "jsonl",
       "--output", path,

@@ -45,7 +45,7 @@ import Testing
   }
 
   @Test(arguments: Engines.all) func aTraceThatFitsItsOutputEndsAsTheGuestDoes(engine: TestEngine) throws {
-    let path = NSTemporaryDirectory() + "hyperstep-trace-output-\(getpid()).txt"
+    let path = NSTemporaryDirectory() + "hyperstep-trace-output-\(getpid())-\(engine).txt"
     let run = try CLI.run([
       "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.tightLoop), "--limit", "2000000",
       "--output", path,
@@ -60,10 +60,11 @@ import Testing
   }
 
   @Test(arguments: Engines.all) func theDefaultLimitIsSaidWhenItEndsATrace(engine: TestEngine) throws {
-    let path = NSTemporaryDirectory() + "hyperstep-trace-limit-\(getpid()).txt"
-    let run = try CLI.run([
-      "trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.forever), "--output", path,
-    ])
+    let path = NSTemporaryDirectory() + "hyperstep-trace-limit-\(getpid())-\(engine).txt"
+    // A million steps: a debug build on a loaded two-core machine needs time for them.
+    let run = try CLI.run(
+      ["trace", "--accel", engine.accelerator, "--kernel", try kernel(TestGuests.forever), "--output", path],
+      timeout: 240)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(
       run.stderr

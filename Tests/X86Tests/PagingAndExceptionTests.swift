@@ -197,7 +197,21 @@ struct ExceptionTests {
     }
     #expect(String(decoding: vendor, as: UTF8.self) == "HyperstepX86" && s.reg(.rax) == 7)
     let features = try stepOne([0x0f, 0xa2]) { $0[.rax] = 1 }
-    #expect(features.reg(.rcx) & (1 << 13) != 0 && features.reg(.rdx) & (1 << 25) == 0)  // CX16, no SSE yet
+    #expect(features.reg(.rcx) & (1 << 13) != 0)  // CX16
+    // FPU, FXSR, SSE, SSE2 (bits 0, 24, 25, 26 of EDX); no MMX (23), no SSE3 (ECX bit 0).
+    #expect(features.reg(.rdx) & (1 << 0 | 1 << 24 | 1 << 25 | 1 << 26) == 1 << 0 | 1 << 24 | 1 << 25 | 1 << 26)
+    #expect(features.reg(.rdx) & (1 << 23) == 0 && features.reg(.rcx) & 1 == 0)
+  }
+
+  /// CPUID.1: EDX bit 9 (APIC) and EBX[31:24] (the initial APIC ID) only when the engine gives
+  /// the CPU a local APIC (SDM Vol. 2, CPUID, table 3-8 and "Initial APIC ID").
+  @Test func cpuidReportsALocalAPICOnlyWhenThereIsOne() throws {
+    let bare = try stepOne([0x0f, 0xa2]) { $0[.rax] = 1 }
+    #expect(bare.reg(.rdx) & (1 << 9) == 0 && bare.reg(.rbx) >> 24 == 0)
+    let s = try makeSandbox([0x0f, 0xa2]) { $0[.rax] = 1 }
+    s.cpu.localAPICID = 3
+    #expect(s.cpu.step() == .retired)
+    #expect(s.reg(.rdx) & (1 << 9) != 0 && (s.reg(.rbx) >> 24) & 0xff == 3)
   }
 
   @Test func rdtscCountsRetiredInstructions() throws {

@@ -55,14 +55,24 @@
 #define HOSTCPU_CTL_HOST_R15 0x230
 #define HOSTCPU_CTL_ENTRY_POINTER 0x300
 #define HOSTCPU_CTL_EXIT_POINTER 0x308
+// FXSAVE images (512 bytes, 16-byte aligned): the instruction's x87/SSE state in and out, and
+// the host's own, saved on entry and restored on both exit paths.
+#define HOSTCPU_CTL_IN_FXSAVE 0x400
+#define HOSTCPU_CTL_OUT_FXSAVE 0x600
+#define HOSTCPU_CTL_HOST_FXSAVE 0x800
+#define HOSTCPU_FXSAVE_SIZE 512
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
 /// General-purpose registers in encoding order (rax rcx rdx rbx rsp rbp rsi rdi r8..r15).
+/// `fxsave` is the x87/SSE state as FXSAVE64 lays it out (SDM Vol. 1, 10.5.1): FXRSTOR64
+/// loads it before the instruction and FXSAVE64 (or, after a signal, the kernel's saved copy)
+/// reports it. Its MXCSR must not set reserved bits (FXRSTOR would fault in the trampoline).
 typedef struct {
   uint64_t gprs[16];
   uint64_t rflags;
+  uint8_t fxsave[HOSTCPU_FXSAVE_SIZE];
 } hostcpu_registers;
 
 /// How a run ended.

@@ -62,6 +62,7 @@ extension Machine {
 
   /// What one interpreter stop means for a plain run; nil to go on.
   public func interpreterOutcome(of stop: StepResult, on vcpu: InterpreterVCPU) -> RunOutcome? {
+    noteDelivery(stop, on: vcpu)
     switch stop {
     case .retired, .halted, .delivered:
       return nil
@@ -75,5 +76,34 @@ extension Machine {
     case .unsupported(let feature):
       return .internalError(description: "the interpreter does not implement \(feature)", snapshot(vcpu))
     }
+  }
+}
+
+extension Machine {
+  /// The most distinct addresses reported for unknown instructions before going quiet.
+  static let unknownInstructionReports = 16
+
+  /// After an event was delivered to an interpreter vCPU: when it was the #UD for bytes the
+  /// interpreter does not know, says once on stderr which bytes at which address (the guest
+  /// gets the #UD, as from a CPU that lacks the instruction).
+  public func noteDelivery(_ result: StepResult, on vcpu: InterpreterVCPU) {
+    guard case .delivered(let event) = result, event.vector == X86Exception.Vector.invalidOpcode,
+      let address = vcpu.cpu.takeUndefinedOpcode()
+    else { return }
+    let first = unknownInstructions.withLock { seen -> Int? in
+      guard !seen.contains(address), seen.count <= Self.unknownInstructionReports else { return nil }
+      seen.insert(address)
+      return seen.count
+    }
+    guard let first else { return }
+    let walker = GuestCPU(registers: Registers(), special: vcpu.cpu.state.specialRegisters).walker(memory)
+    let bytes = (try? walker.read(linear: address, count: 15)) ?? (try? walker.read(linear: address, count: 1)) ?? []
+    let hex = bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+    var line =
+      "hyperstep: note: vCPU \(vcpu.id): the interpreter does not know the instruction at 0x\(String(address, radix: 16))"
+      + " (bytes \(hex.joined(separator: " "))); the guest gets #UD\n"
+    if first > Self.unknownInstructionReports { line = "hyperstep: note: more unknown instructions; not shown\n" }
+    console.flush()
+    try? HostIO.writeAll(2, Array(line.utf8)[...])  // a note for the user: a closed stderr must not stop the guest
   }
 }

@@ -261,11 +261,13 @@ extension X86Core {
   /// the instruction, which resumes with the registers as this iteration left them.
   @inline(__always)
   mutating func debugStopsRepeat(_ d: DecodedInstruction) -> Bool {
-    guard state.flagBits & RFlagsBit.trap != 0 || debug.iterationHit else { return false }
+    let guestStop = state.flagBits & RFlagsBit.trap != 0 || debug.iterationHit
+    guard guestStop || stepsRepeatIterations else { return false }
     var start = state.rip &- UInt64(d.length)
     if codeMode != .bits64 { start &= 0xffff_ffff }
     state.rip = start
-    debug.repeatInterrupted = true
+    // Only the guest's own traps set RF for the return; the host's stepping leaves no trace.
+    if guestStop { debug.repeatInterrupted = true }
     return true
   }
 }

@@ -58,6 +58,31 @@ public final class X86CPU {
     set { core.interruptLine = newValue }
   }
 
+  /// When set, `step()` runs one iteration of a repeated string instruction (as the
+  /// hardware's single-step trap does), so a debugger sees each; `run` is unaffected only
+  /// while it is clear. Off by default.
+  public var stepsRepeatIterations: Bool {
+    get { core.stepsRepeatIterations }
+    set { core.stepsRepeatIterations = newValue }
+  }
+
+  /// Where the last instruction the interpreter does not know was (its linear address), if
+  /// one raised #UD since the last call; clears it.
+  public func takeUndefinedOpcode() -> UInt64? {
+    defer { core.undefinedOpcodeAddress = nil }
+    return core.undefinedOpcodeAddress
+  }
+
+  /// The ID of the local APIC the engine's platform gives this CPU: CPUID leaf 1 then
+  /// reports the APIC feature and the ID (nil, the default: a CPU with no local APIC).
+  public var localAPICID: UInt8? {
+    get { core.localAPICID }
+    set { core.localAPICID = newValue }
+  }
+
+  /// The last instruction loaded SS (MOV SS, POP SS): the next one runs in its shadow.
+  public var inStackSegmentShadow: Bool { core.state.interruptShadow && core.state.stackSegmentShadow }
+
   public var acceptsInterrupts: Bool {
     // A #DB trap still pending at this boundary is taken first (SDM Vol. 3, 6.9, table 6-2:
     // traps on the previous instruction outrank external interrupts): the next step takes it.

@@ -32,6 +32,13 @@ struct X86Core {
   /// A maskable interrupt is waiting (the engine says so): `run` returns at the first
   /// instruction boundary where RFLAGS.IF and the shadows let it in.
   var interruptLine = false
+  /// A step runs one iteration of a repeated string instruction (a debugger's single step, as
+  /// TF does on hardware: SDM Vol. 3, 18.3.1.4), leaving RIP at the instruction if more remain.
+  var stepsRepeatIterations = false
+  /// The ID of the local APIC the engine gives this CPU (CPUID then says APIC); nil: none.
+  var localAPICID: UInt8?
+  /// The linear address of the last instruction the decoder did not know, until taken.
+  var undefinedOpcodeAddress: UInt64?
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram

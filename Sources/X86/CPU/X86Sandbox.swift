@@ -9,7 +9,7 @@ import GuestMemory
 ///   (so running code never changes the tables);
 /// - code and data anywhere else in the first GiB below `memorySize`.
 ///
-/// The CPU starts in 64-bit mode at CPL 0 (CR0.PE/PG/WP, CR4.PAE, EFER.LME/LMA/NXE, flat
+/// The CPU starts in 64-bit mode at CPL 0 (CR0.PE/PG/WP, CR4.PAE/OSFXSR/OSXMMEXCPT, EFER.LME/LMA/NXE, flat
 /// CS/SS/DS/ES/FS/GS), RFLAGS = 2, all GPRs 0. Typical use:
 ///
 /// ```swift
@@ -46,7 +46,8 @@ public final class X86Sandbox {
   public static func longModeState(cr3: UInt64) -> X86State {
     var state = X86State()
     state.cr0 = ControlBit.cr0PE | ControlBit.cr0PG | ControlBit.cr0WP | 0x10
-    state.cr4 = ControlBit.cr4PAE
+    // OSFXSR and OSXMMEXCPT, as an SSE-using OS sets them: SSE is usable, #XM is delivered.
+    state.cr4 = ControlBit.cr4PAE | 1 << 9 | 1 << 10
     state.cr3 = cr3
     state.efer = ControlBit.eferLME | ControlBit.eferLMA | ControlBit.eferNXE | ControlBit.eferSCE
     state[.cs] = .flatCode64()

@@ -60,6 +60,12 @@ public enum Operation: UInt8, Sendable {
   case systemSegment
   case lar, lsl, arpl
   case syscall, sysret, sysenter, sysexit, swapgs
+  /// SSE/SSE2 (0F map): `sub` is the opcode byte, `immediate2` the mandatory prefix and REX.W
+  /// (`SSEPrefix`); the second-level switch is in SSEDispatch.swift.
+  case sse
+  /// x87 (D8-DF): `sub` is (opcode & 7) << 3 | ModRM.reg, `immediate` the ModRM byte (for
+  /// FOP); FWAIT is `sub` 0xff. The second-level switch is in X87Dispatch.swift.
+  case x87
 }
 
 /// One instruction, decoded once: everything the executor needs, no pointers, 32 bytes, so it

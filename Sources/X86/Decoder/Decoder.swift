@@ -370,7 +370,10 @@ private struct Decoder {
       result.operation = opcode == 0x9a ? .callFar : .jmpFar
       result.immediate = result.operandSize == 2 ? immediate16() : immediate32()
       result.immediate2 = UInt16(truncatingIfNeeded: immediate16())
-    case 0x9b: result.operation = .nop  // FWAIT: no x87 exception can be pending yet
+    case 0x9b:
+      // FWAIT: checks for #NM (MP and TS) and a pending unmasked x87 exception (#MF).
+      result.operation = .x87
+      result.sub = 0xff
     case 0x9c:
       defaultTo64()
       result.operation = .pushf
@@ -494,6 +497,14 @@ private struct Decoder {
       forceTo64()
       result.operation = .jmpRel
       result.immediate = signedImmediate8()
+    case 0xd8...0xdf:
+      // x87 escape opcodes: the handler needs the opcode's low bits, ModRM.reg and the raw
+      // ModRM (FOP records it); `rm` is ST(i) in the register forms.
+      let modrmByte = position < bytes.count ? bytes.byte(position) : 0
+      modrm()
+      result.operation = .x87
+      result.sub = (opcode & 7) << 3 | modrmReg
+      result.immediate = UInt64(modrmByte)
     case 0xf1: result.operation = .int1
     case 0xf4: result.operation = .hlt
     case 0xf5: result.operation = .cmc
@@ -667,6 +678,8 @@ private struct Decoder {
     case 0xc8...0xcf:
       result.operation = .bswap
       registerOperand(opcode & 7 | (rex & 1) << 3)
+    case 0x10...0x17, 0x28...0x2f, 0x50...0x7f, 0xae, 0xc2...0xc6, 0xd0...0xff:
+      decodeSSE(opcode)
     default:
       invalid()
     }
@@ -720,6 +733,22 @@ private struct Decoder {
     switch result.reg {
     case 0, 2, 3, 4, 8: result.operation = toControlRegister ? .movToCR : .movFromCR
     default: invalid()
+    }
+  }
+
+  /// SSE/SSE2 and the 0F AE group: ModRM, the imm8 where the opcode has one, and the
+  /// mandatory prefix (F3/F2 win over 66, SDM Vol. 2, 2.1.2) for the executor's second switch.
+  mutating func decodeSSE(_ opcode: UInt8) {
+    modrm()
+    result.operation = .sse
+    result.sub = opcode
+    let prefix: UInt16 =
+      result.has(DecodedInstruction.Flag.rep)
+      ? SSEPrefix.f3 : (result.has(DecodedInstruction.Flag.repne) ? SSEPrefix.f2 : (operandOverride ? SSEPrefix.p66 : 0))
+    result.immediate2 = prefix | (rex & 8 != 0 ? SSEPrefix.rexW : 0)
+    switch opcode {
+    case 0x70...0x73, 0xc2, 0xc4...0xc6: result.immediate = immediate8()
+    default: break
     }
   }
 }

@@ -128,6 +128,16 @@ extension X86Core {
     case .sysenter: try sysenter()
     case .sysexit: try sysexit(d)
     case .swapgs: try swapgs()
+    case .invalid:
+      // Not an instruction this interpreter knows: #UD, as a CPU gives for an unknown opcode;
+      // the engine tells the user which bytes, since the model may lack a real instruction.
+      let rip = state.rip &- UInt64(d.length)
+      undefinedOpcodeAddress =
+        codeMode == .bits64 ? rip : (state.segments[Int(SegmentName.cs.rawValue)].base &+ rip) & 0xffff_ffff
+      throw .invalidOpcode
+    case .ud2, .truncated: throw .invalidOpcode
+    case .sse: try sse(d)
+    case .x87: try x87(d)
     case .ud2, .invalid, .truncated: throw .invalidOpcode
     case .tooLong: throw .generalProtection(0)
     }

@@ -42,7 +42,7 @@ extension X86Core {
   mutating func cpuid() {
     let leaf = CPUIDModel.query(
       leaf: UInt32(truncatingIfNeeded: state.gpr[0]),
-      subleaf: UInt32(truncatingIfNeeded: state.gpr[1]))
+      subleaf: UInt32(truncatingIfNeeded: state.gpr[1]), localAPIC: localAPICID)
     state.gpr[0] = UInt64(leaf.eax)
     state.gpr[3] = UInt64(leaf.ebx)
     state.gpr[1] = UInt64(leaf.ecx)

@@ -40,9 +40,19 @@ extension Stepper {
         }
       }
     }
-    let (result, pc) = vcpu.cpu.stepLocated()
+    // One REP iteration per step, as KVM's single-step (the hardware's TF) gives.
+    vcpu.cpu.stepsRepeatIterations = true
+    defer { vcpu.cpu.stepsRepeatIterations = false }
+    var (result, pc) = vcpu.cpu.stepLocated()
+    // MOV SS / POP SS: the next instruction runs in their shadow with no stop of its own, as
+    // on the CPU (step contract 1).
+    if case .retired = result, vcpu.cpu.inStackSegmentShadow {
+      countRetired()
+      (result, pc) = vcpu.cpu.stepLocated()
+    }
     if case .retired = result {
-      quietPlatform?.steps -= 1
+      countRetired()
+      if let access = try memoryAccessStop(vcpu) { return access }
       return try interpreterStop(.step, vcpu, pc: pc)
     }
     quietPlatform = nil
@@ -58,8 +68,14 @@ extension Stepper {
   /// (a run, and a halt, ask afresh). Under `deliver` every step asks, since whether a pending
   /// interrupt is taken changes with the guest's IF and interrupt shadow.
   private func platformIsQuiet(_ vcpu: InterpreterVCPU) -> Bool {
-    guard let quiet = quietPlatform, quiet.steps > 0, policy == .block else { return false }
+    guard let quiet = quietPlatform, policy == .block else { return false }
     return vcpu.deviceAccesses == quiet.accesses
+  }
+
+  /// One instruction retired: one step closer to the next device deadline (none left: ask).
+  private func countRetired() {
+    guard let quiet = quietPlatform else { return }
+    quietPlatform = quiet.steps > 1 ? (quiet.steps - 1, quiet.accesses) : nil
   }
 
   /// After asking the platform: how long its answer holds (see `platformIsQuiet`).
@@ -115,13 +131,30 @@ extension Stepper {
         if !first && targets.contains(pc) { return try interpreterStop(.breakpoint(address: pc), vcpu) }
         first = false
         let result = cpu.step()
-        if case .retired = result, !cpu.interruptLine { continue }
+        if case .retired = result, !cpu.interruptLine, cpu.watchHits.isEmpty { continue }
         if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
           return stop
         }
         break
       }
     }
+  }
+
+  /// Watches memory for accesses: any number of ranges, of any length, linear or physical,
+  /// compared with every data access (and fetch) the guest makes; a run or step that touches
+  /// one stops with `.memoryAccess`. Replaces the previous watches; empty: none.
+  public func setMemoryWatches(_ watches: [MemoryWatch]) throws {
+    guard let interpreter else {
+      throw DebuggerError(
+        "memory-access watches need the interpreter engine (--accel emu); KVM's kind is limited to write watchpoints")
+    }
+    interpreter.setMemoryWatches(watches)
+  }
+
+  /// The stop for watched accesses the last instructions made, if any.
+  private func memoryAccessStop(_ vcpu: InterpreterVCPU) throws -> Stop? {
+    let hits = vcpu.takeMemoryAccessHits()
+    return hits.isEmpty ? nil : try interpreterStop(.memoryAccess(hits), vcpu)
   }
 
   /// A stop made on the interpreter: the stepper's view of the segment and control
@@ -134,9 +167,17 @@ extension Stepper {
 
   /// The stop after one instruction stepped on its own (or one event delivered).
   func interpreterStop(after result: StepResult, _ vcpu: InterpreterVCPU) throws -> Stop {
+    if let access = try memoryAccessStop(vcpu) { return access }
     switch result {
     case .retired:
       return try interpreterStop(.step, vcpu)
+    case .ioStop:
+      // A step over a trapped WRMSR says so, as on KVM (whether or not runs stop at them).
+      if let write = vcpu.takeMSRWrite() {
+        return try interpreterStop(.msrWrite(index: write.index, value: write.value), vcpu)
+      }
+      return try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: true)
+        ?? interpreterStop(.step, vcpu)
     case .halted:
       let interruptsOn = vcpu.cpu.interruptFlag
       if !interruptsOn { halted = true }
@@ -153,6 +194,7 @@ extension Stepper {
   func interpreterStopWhileRunning(after result: StepResult, _ vcpu: InterpreterVCPU, watchingDeliveries: Bool)
     throws -> Stop?
   {
+    if let access = try memoryAccessStop(vcpu) { return access }
     switch result {
     case .retired, .halted:
       return nil  // a halt is looked at by the run loop, which may skip time to a timer
@@ -165,6 +207,7 @@ extension Stepper {
       if let outcome = machine.outcome(of: action) { return try interpreterStop(.exit(outcome), vcpu) }
       return nil
     case .delivered(let event):
+      machine.noteDelivery(result, on: vcpu)
       // The stop is at the handler's first instruction, as KVM's stepper makes it.
       guard watchingDeliveries else { return nil }
       let reason: StopReason =
