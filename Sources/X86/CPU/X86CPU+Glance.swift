@@ -12,14 +12,32 @@ extension X86CPU {
 }
 
 extension X86CPU {
-  /// `step()` and then `linearPC`, in one access to the CPU: a stepper wants both after every
-  /// instruction, and each access to the core costs an exclusivity check.
-  public func stepLocated() -> (result: StepResult, linearPC: UInt64) { core.stepLocated() }
+  /// What a stepper needs of one instruction, read in the same access to the CPU as the step
+  /// (each access to the core costs an exclusivity check, and a traced step is a few of them).
+  public struct Stepped {
+    public let result: StepResult
+    /// `linearPC` after the instruction.
+    public let linearPC: UInt64
+    /// `inStackSegmentShadow` after it.
+    public let inStackSegmentShadow: Bool
+    /// `watchHits` is not empty.
+    public let watchHit: Bool
+  }
+
+  /// `step()` with `stepsRepeatIterations` set to `repeatIterations` for it (and cleared
+  /// after, as a stepper leaves it), and what the CPU then says of itself.
+  public func stepForStepper(repeatIterations: Bool) -> Stepped {
+    core.stepForStepper(repeatIterations: repeatIterations)
+  }
 }
 
 extension X86Core {
-  mutating func stepLocated() -> (result: StepResult, linearPC: UInt64) {
+  mutating func stepForStepper(repeatIterations: Bool) -> X86CPU.Stepped {
+    stepsRepeatIterations = repeatIterations
     let result = step()
-    return (result, state.segments[Int(SegmentName.cs.rawValue)].base &+ state.rip)
+    stepsRepeatIterations = false
+    return X86CPU.Stepped(
+      result: result, linearPC: state.segments[Int(SegmentName.cs.rawValue)].base &+ state.rip,
+      inStackSegmentShadow: state.interruptShadow && state.stackSegmentShadow, watchHit: !debug.hits.isEmpty)
   }
 }

@@ -41,19 +41,18 @@ extension Stepper {
       }
     }
     // One REP iteration per step, as KVM's single-step (the hardware's TF) gives.
-    vcpu.cpu.stepsRepeatIterations = true
-    defer { vcpu.cpu.stepsRepeatIterations = false }
-    var (result, pc) = vcpu.cpu.stepLocated()
+    var stepped = vcpu.cpu.stepForStepper(repeatIterations: true)
     // MOV SS / POP SS: the next instruction runs in their shadow with no stop of its own, as
     // on the CPU (step contract 1).
-    if case .retired = result, vcpu.cpu.inStackSegmentShadow {
+    if case .retired = stepped.result, stepped.inStackSegmentShadow {
       countRetired()
-      (result, pc) = vcpu.cpu.stepLocated()
+      stepped = vcpu.cpu.stepForStepper(repeatIterations: true)
     }
+    let result = stepped.result
     if case .retired = result {
       countRetired()
-      if let access = try memoryAccessStop(vcpu) { return access }
-      return try interpreterStop(.step, vcpu, pc: pc)
+      if stepped.watchHit, let access = try memoryAccessStop(vcpu) { return access }
+      return try interpreterStop(.step, vcpu, pc: stepped.linearPC)
     }
     quietPlatform = nil
     return try interpreterStop(after: result, vcpu)
