@@ -18,9 +18,10 @@ extension Stepper {
       if let delivered = machine.serviceInterrupts(vcpu, deliver: policy == .deliver) {
         return try interpreterStop(after: delivered, vcpu)
       }
+      // (Only the platform's start-up IPI ends the wait, so a quiet platform means none.)
+      if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
       expectQuietPlatform(vcpu)
     }
-    if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
     if vcpu.cpu.isHalted {
       guard vcpu.cpu.interruptFlag else {
         halted = true
@@ -52,7 +53,7 @@ extension Stepper {
     if case .retired = result {
       countRetired()
       if stepped.watchHit, let access = try memoryAccessStop(vcpu) { return access }
-      return try interpreterStop(.step, vcpu, pc: stepped.linearPC)
+      return interpreterStepStop(vcpu, pc: stepped.linearPC)
     }
     quietPlatform = nil
     return try interpreterStop(after: result, vcpu)
@@ -162,6 +163,15 @@ extension Stepper {
   func interpreterStop(_ reason: StopReason, _ vcpu: InterpreterVCPU, pc: UInt64? = nil) throws -> Stop {
     specialIsStale = true
     return try stop(reason, pc: pc ?? vcpu.cpu.linearPC)
+  }
+
+  /// `interpreterStop(.step, ...)` after a plain instruction: the same stop, made directly.
+  private func interpreterStepStop(_ vcpu: InterpreterVCPU, pc: UInt64) -> Stop {
+    specialIsStale = true
+    knownPC = pc
+    stoppedAtBreakpoint = nil
+    stoppedAtHandler = nil
+    return Stop(reason: .step, pc: pc, vcpu: vcpu.id)
   }
 
   /// The stop after one instruction stepped on its own (or one event delivered).
