@@ -21,11 +21,12 @@
 # the others of its N, QEMU's included. Each figure is the median of ROUNDS runs (default 3).
 # Installs Debian's qemu-system-x86 if it is missing (Hyperstep never needs it). Without a
 # usable /dev/kvm (or with --no-kvm) the KVM rows are skipped, and the output says so.
+# --trace-only measures (b) alone (trace throughput), its baselines still side by side.
 #
-#   Benchmarks/interp-vs-tcg.sh [N_PLAIN] [N_TRACE] [--rounds ROUNDS] [--kvm-plain N_KVM] [--no-kvm]
+#   Benchmarks/interp-vs-tcg.sh [N_PLAIN] [N_TRACE] [--rounds ROUNDS] [--kvm-plain N_KVM] [--no-kvm] [--trace-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n_plain=20000 n_trace=20 rounds=3 n_kvm= use_kvm=yes
+n_plain=20000 n_trace=20 rounds=3 n_kvm= use_kvm=yes plain=yes
 positional=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,6 +35,7 @@ while [ $# -gt 0 ]; do
     --kvm-plain) n_kvm=${2:?"--kvm-plain needs a number"}; shift ;;
     --kvm-plain=*) n_kvm=${1#--kvm-plain=} ;;
     --no-kvm) use_kvm=no ;;
+    --trace-only) plain=no ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) positional+=("$1") ;;
   esac
@@ -179,6 +181,7 @@ emu_trace=() emu_trace0=() qemu_trace=() qemu_trace0=() kvm_trace=() kvm_trace0=
 for ((round = 1; round <= rounds; round++)); do
   echo "round $round of $rounds ..." >&2
   for n in 0 "$n_plain"; do
+    if [ "$plain" = no ]; then break; fi
     suffix=$([ "$n" = 0 ] && echo 0 || true)
     t=$(timed "$work/out" "$hyperstep" run --accel emu --kernel "$kernel" --cmdline "$n")
     check_output "$work/out" "$n" "hyperstep run --accel emu"
@@ -187,7 +190,7 @@ for ((round = 1; round <= rounds; round++)); do
     check_output "$work/out" "$n" "qemu-system-x86_64 -accel tcg"
     eval "tcg_plain$suffix+=($t)"
   done
-  if [ "$kvm" = yes ]; then
+  if [ "$kvm" = yes ] && [ "$plain" = yes ]; then
     for n in 0 "$n_kvm"; do
       suffix=$([ "$n" = 0 ] && echo 0 || true)
       t=$(timed "$work/out" "$hyperstep" run --accel kvm --kernel "$kernel" --cmdline "$n")
@@ -238,16 +241,20 @@ echo "  $rounds alternating rounds, medians; start-up = the same command at N = 
 echo "  $(qemu-system-x86_64 --version | head -n 1); single-step flag: ${qemu_single[*]}"
 if [ "$kvm" = no ]; then echo "  KVM: $kvm_absent; the KVM rows are skipped"; fi
 echo
-echo "(a) plain runs, N = $n_plain: $plain_instructions instructions past start-up"
-printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "guest MIPS"
-row "hyperstep run --accel emu" emu_plain emu_plain0 "$plain_instructions"
-emu_rate=$rate
-row "qemu-system-x86_64 -accel tcg" tcg_plain tcg_plain0 "$plain_instructions"
-tcg_rate=$rate
-if [ "$kvm" = yes ]; then
-  row "hyperstep run --accel kvm (information, N = $n_kvm)" kvm_plain kvm_plain0 "$kvm_instructions"
+if [ "$plain" = yes ]; then
+  echo "(a) plain runs, N = $n_plain: $plain_instructions instructions past start-up"
+  printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "guest MIPS"
+  row "hyperstep run --accel emu" emu_plain emu_plain0 "$plain_instructions"
+  emu_rate=$rate
+  row "qemu-system-x86_64 -accel tcg" tcg_plain tcg_plain0 "$plain_instructions"
+  tcg_rate=$rate
+  if [ "$kvm" = yes ]; then
+    row "hyperstep run --accel kvm (information, N = $n_kvm)" kvm_plain kvm_plain0 "$kvm_instructions"
+  fi
+  echo "  interpreter / TCG            $(verdict "$emu_rate" "$tcg_rate" 0.25)"
+else
+  echo "(a) plain runs: skipped (--trace-only)"
 fi
-echo "  interpreter / TCG            $(verdict "$emu_rate" "$tcg_rate" 0.25)"
 echo
 echo "(b) traced runs, N = $n_trace: $trace_instructions instructions past start-up, in every trace"
 printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "M instr/s"
@@ -268,5 +275,6 @@ fi
 echo
 echo "checksums, the same from every engine:"
 for n in $(printf '%s\n' 0 "$n_plain" "$n_trace" "$n_kvm" | sort -nu); do
+  # (with --trace-only there is no checksum at N_PLAIN or N_KVM, and none is printed)
   if [ -n "${checksum[$n]+set}" ]; then echo "  N = $n: ${checksum[$n]}"; fi
 done

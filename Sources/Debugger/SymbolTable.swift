@@ -51,7 +51,8 @@ public struct SymbolTable: Sendable {
       let fields = line.split(separator: " ", omittingEmptySubsequences: true)
       if fields.isEmpty { continue }
       guard fields.count == 3 || fields.count == 4,  // nm adds [module] for loadable modules
-        let address = UInt64(fields[0], radix: 16), fields[1].count == 1, fields[1].first!.isLetter
+        let address = UInt64(fields[0], radix: 16), fields[1].count == 1,
+        fields[1].first!.isLetter
           || "?-".contains(fields[1].first!)
       else {
         throw LoadError(
@@ -84,12 +85,17 @@ public struct SymbolTable: Sendable {
 
   /// The entry at or before `address`.
   public func entry(containing address: UInt64) -> Entry? {
+    index(containing: address).map { entries[$0] }
+  }
+
+  /// The index in `entries` of the entry at or before `address` (the last of several there).
+  public func index(containing address: UInt64) -> Int? {
     var low = 0
     var high = entries.count
     while low < high {
       let middle = (low + high) / 2
       if entries[middle].address <= address { low = middle + 1 } else { high = middle }
     }
-    return low == 0 ? nil : entries[low - 1]
+    return low == 0 ? nil : low - 1
   }
 }

@@ -7,40 +7,104 @@ public final class TraceWriter {
   public enum Format: String, Sendable, CaseIterable { case text, jsonl }
 
   private let fd: Int32
-  private let format: Format
-  private let symbols: SymbolTable?
-  private var buffer: [UInt8] = []
-  private var count = 0
-  /// The last symbol found, reused while the PC stays inside it.
-  private var cached: (start: UInt64, end: UInt64, name: [UInt8])?
+  /// The lines not yet written, and what makes them. One value, so that formatting a line is
+  /// one access to the writer's state rather than one per byte appended.
+  private var lines: TraceLines
 
   public init(fd: Int32, format: Format, symbols: SymbolTable?) {
     self.fd = fd
-    self.format = format
-    self.symbols = symbols
-    buffer.reserveCapacity(1 << 16)
+    lines = TraceLines(format: format, symbols: symbols.map(SymbolLookup.init))
   }
 
-  public var linesWritten: Int { count }
+  public var linesWritten: Int { lines.count }
 
   /// The first write that failed: the output is incomplete from there on, and the trace
   /// must end (nothing more is written after it).
   public private(set) var failure: HostIO.WriteError?
 
   public func write(_ stop: Stop) {
+    if lines.append(stop) >= Self.chunk { flush() }
+  }
+
+  /// Written in chunks this big: a write costs a system call, whatever its size.
+  static let chunk = 1 << 20
+
+  public func flush() {
+    guard !lines.buffer.isEmpty else { return }
+    if failure == nil {
+      do { try HostIO.writeAll(fd, lines.buffer[...]) } catch { failure = error }
+    }
+    lines.buffer.removeAll(keepingCapacity: true)
+  }
+
+  public static func outcomeName(_ outcome: RunOutcome) -> String {
+    switch outcome {
+    case .debugExit: "debug-exit"
+    case .halted: "halted"
+    case .haltedForever: "halted-forever"
+    case .tripleFault: "triple-fault"
+    case .internalError: "internal-error"
+    case .entryFailed: "entry-failed"
+    case .timedOut: "timed-out"
+    case .powerOff: "power-off"
+    case .reset: "reset"
+    }
+  }
+}
+
+/// The buffered lines of a trace and their formatting, byte by byte.
+struct TraceLines {
+  let format: TraceWriter.Format
+  var symbols: SymbolLookup?
+  var buffer: [UInt8] = []
+  var count = 0
+  private var recentSteps = RecentLines()
+
+  init(format: TraceWriter.Format, symbols: SymbolLookup?) {
+    self.format = format
+    self.symbols = symbols
+    buffer.reserveCapacity(TraceWriter.chunk + 4096)
+  }
+
+  /// Appends the line for one stop; returns the bytes now buffered.
+  mutating func append(_ stop: Stop) -> Int {
+    if format == .jsonl {
+      append("{\"step\":")
+      appendDecimal(UInt64(count))
+    }
+    // A pattern, not `==`: the derived == on this payload enum is an out-of-line call.
+    if case .step = stop.reason {
+      // The rest of a plain step's line depends on its PC and vCPU alone, and a trace is
+      // mostly loops: it is made once per address (while it stays in its slot) and copied.
+      let slot = recentSteps.slot(pc: stop.pc, vcpu: stop.vcpu)
+      if recentSteps.holds(slot, pc: stop.pc, vcpu: stop.vcpu) {
+        buffer.append(contentsOf: recentSteps.lines[slot])
+      } else {
+        let mark = buffer.count
+        appendRest(stop)
+        recentSteps.keep(Array(buffer[mark...]), in: slot, pc: stop.pc, vcpu: stop.vcpu)
+      }
+    } else {
+      appendRest(stop)
+    }
+    count += 1
+    return buffer.count
+  }
+
+  /// The line after the step number (JSON Lines) or all of it (text).
+  private mutating func appendRest(_ stop: Stop) {
     switch format {
     case .text:
       appendHex(stop.pc)
-      _ = appendSymbol(stop.pc, prefix: Self.space)
-      if stop.reason != .step {
+      _ = appendSymbol(stop.pc, prefix: " ")
+      if case .step = stop.reason {
+      } else {
         append(" ")
         append(stop.reason.name)
         appendDetail(stop.reason, json: false)
       }
       buffer.append(0x0a)
     case .jsonl:
-      append("{\"step\":")
-      appendDecimal(UInt64(count))
       append(",\"vcpu\":")
       appendDecimal(UInt64(stop.vcpu))
       append(",\"rip\":\"")
@@ -48,27 +112,13 @@ public final class TraceWriter {
       append("\",\"event\":\"")
       append(stop.reason.name)
       append("\"")
-      if symbols != nil {
-        let mark = buffer.count
-        append(",\"symbol\":\"")
-        if appendSymbol(stop.pc, prefix: []) { append("\"") } else { buffer.removeSubrange(mark...) }
-      }
+      if appendSymbol(stop.pc, prefix: ",\"symbol\":\"") { append("\"") }
       appendDetail(stop.reason, json: true)
       append("}\n")
     }
-    count += 1
-    if buffer.count >= 60_000 { flush() }
   }
 
-  public func flush() {
-    guard !buffer.isEmpty else { return }
-    if failure == nil {
-      do { try HostIO.writeAll(fd, buffer[...]) } catch { failure = error }
-    }
-    buffer.removeAll(keepingCapacity: true)
-  }
-
-  private func appendDetail(_ reason: StopReason, json: Bool) {
+  private mutating func appendDetail(_ reason: StopReason, json: Bool) {
     switch reason {
     case .exception(let vector), .interrupt(let vector):
       append(json ? ",\"vector\":" : " ")
@@ -84,7 +134,7 @@ public final class TraceWriter {
         appendDecimal(UInt64(value))
       } else {
         append(json ? ",\"outcome\":\"" : " ")
-        append(Self.outcomeName(outcome))
+        append(TraceWriter.outcomeName(outcome))
         if json { append("\"") }
       }
     case .msrWrite(let index, let value):
@@ -109,67 +159,119 @@ public final class TraceWriter {
     }
   }
 
-  public static func outcomeName(_ outcome: RunOutcome) -> String {
-    switch outcome {
-    case .debugExit: "debug-exit"
-    case .halted: "halted"
-    case .haltedForever: "halted-forever"
-    case .tripleFault: "triple-fault"
-    case .internalError: "internal-error"
-    case .entryFailed: "entry-failed"
-    case .timedOut: "timed-out"
-    case .powerOff: "power-off"
-    case .reset: "reset"
-    }
-  }
-
-  private func appendSymbol(_ pc: UInt64, prefix: [UInt8]) -> Bool {
-    guard let symbols else { return false }
-    if cached == nil || pc < cached!.start || pc >= cached!.end {
-      guard let entry = symbols.entry(containing: pc) else { return false }
-      let index = symbols.entries.firstIndex(of: entry)!
-      let end = index + 1 < symbols.entries.count ? symbols.entries[index + 1].address : .max
-      cached = (entry.address, end, Array(entry.name.utf8))
-    }
+  /// `prefix`, the symbol `pc` is in and its offset (SYMBOL+0xOFFSET, or SYMBOL at its start);
+  /// nothing, and false, without a symbol at or below `pc`.
+  private mutating func appendSymbol(_ pc: UInt64, prefix: StaticString) -> Bool {
+    guard symbols != nil, let found = symbols!.symbol(containing: pc) else { return false }
     append(prefix)
-    buffer.append(contentsOf: cached!.name)
-    let offset = pc - cached!.start
+    buffer.append(contentsOf: symbols!.name(found.index))
+    let offset = pc - found.start
     if offset != 0 {
-      append(Self.plus)
+      buffer.append(0x2b)  // +
       appendHex(offset)
     }
     return true
   }
 
   @inline(__always)
-  private func append(_ text: String) {
-    buffer.append(contentsOf: text.utf8)
+  private mutating func append(_ text: StaticString) {
+    text.withUTF8Buffer { buffer.append(contentsOf: $0) }
   }
 
   @inline(__always)
-  private func append(_ bytes: [UInt8]) {
-    buffer.append(contentsOf: bytes)
+  private mutating func append(_ text: String) {
+    buffer.append(contentsOf: text.utf8)
   }
 
-  // Pieces of every line, as bytes once rather than as strings on every step.
-  private static let space: [UInt8] = [0x20]
-  private static let plus: [UInt8] = [0x2b]
-
-  private func appendHex(_ value: UInt64) {
+  /// 0x and the value in lowercase hex, without leading zeros.
+  private mutating func appendHex(_ value: UInt64) {
     buffer.append(0x30)
     buffer.append(0x78)
-    var started = false
-    for shift in stride(from: 60, through: 0, by: -4) {
-      let digit = UInt8((value >> UInt64(shift)) & 0xf)
-      if digit != 0 || started || shift == 0 {
-        started = true
-        buffer.append(digit < 10 ? 0x30 + digit : 0x57 + digit)
-      }
+    let digits = value == 0 ? 1 : (64 - value.leadingZeroBitCount + 3) / 4
+    var shift = UInt64(digits - 1) * 4
+    while true {
+      let digit = UInt8(truncatingIfNeeded: value >> shift) & 0xf
+      buffer.append(digit < 10 ? 0x30 + digit : 0x57 + digit)
+      if shift == 0 { break }
+      shift -= 4
     }
   }
 
-  private func appendDecimal(_ value: UInt64) {
+  private mutating func appendDecimal(_ value: UInt64) {
     if value >= 10 { appendDecimal(value / 10) }
     buffer.append(0x30 + UInt8(value % 10))
+  }
+}
+
+/// The symbol an address is in, remembered: a trace asks for one per instruction, mostly
+/// the same few in a loop, and a look-up is a binary search and a name turned into bytes.
+struct SymbolLookup {
+  let table: SymbolTable
+  /// Each symbol's name as bytes, made on first use.
+  private var names: [[UInt8]?]
+  /// The last symbol found and where it ends (the next symbol's address), reused while the
+  /// PC stays inside it.
+  private var last: (start: UInt64, end: UInt64, index: Int)?
+  /// Addresses seen before, direct-mapped: the address and its symbol's index + 1 (0: none).
+  private var seenAddresses: [UInt64]
+  private var seenSymbols: [Int]
+  private static let slots = 1024
+
+  init(_ table: SymbolTable) {
+    self.table = table
+    names = Array(repeating: nil, count: table.entries.count)
+    // An address that no slot can hold yet: slot 0's first address is 1, the others' 0.
+    seenAddresses = Array(repeating: 0, count: Self.slots)
+    seenAddresses[0] = 1
+    seenSymbols = Array(repeating: 0, count: Self.slots)
+  }
+
+  /// The symbol at or before `pc`: its index in the table and its address.
+  mutating func symbol(containing pc: UInt64) -> (index: Int, start: UInt64)? {
+    if let last, pc >= last.start && pc < last.end { return (last.index, last.start) }
+    let slot = Int(truncatingIfNeeded: (pc ^ pc >> 10) & UInt64(Self.slots - 1))
+    let index: Int
+    if seenAddresses[slot] == pc {
+      guard seenSymbols[slot] != 0 else { return nil }
+      index = seenSymbols[slot] - 1
+    } else {
+      let found = table.index(containing: pc)
+      seenAddresses[slot] = pc
+      seenSymbols[slot] = found.map { $0 + 1 } ?? 0
+      guard let found else { return nil }
+      index = found
+    }
+    let entries = table.entries
+    let end = index + 1 < entries.count ? entries[index + 1].address : .max
+    last = (entries[index].address, end, index)
+    return (index, entries[index].address)
+  }
+
+  mutating func name(_ index: Int) -> [UInt8] {
+    if let name = names[index] { return name }
+    let name = Array(table.entries[index].name.utf8)
+    names[index] = name
+    return name
+  }
+}
+
+/// Lines of plain steps by address, direct-mapped (see `TraceLines.append`).
+struct RecentLines {
+  private static let slots = 4096
+  private var pcs: [UInt64] = Array(repeating: 0, count: slots)
+  /// -1: an empty slot (no vCPU has that number).
+  private var vcpus: [Int] = Array(repeating: -1, count: slots)
+  private(set) var lines: [[UInt8]] = Array(repeating: [], count: slots)
+
+  func slot(pc: UInt64, vcpu: Int) -> Int {
+    Int(truncatingIfNeeded: (pc ^ pc >> 12) &+ UInt64(truncatingIfNeeded: vcpu)) & (Self.slots - 1)
+  }
+
+  func holds(_ slot: Int, pc: UInt64, vcpu: Int) -> Bool { pcs[slot] == pc && vcpus[slot] == vcpu }
+
+  mutating func keep(_ line: [UInt8], in slot: Int, pc: UInt64, vcpu: Int) {
+    pcs[slot] = pc
+    vcpus[slot] = vcpu
+    lines[slot] = line
   }
 }

@@ -20,6 +20,9 @@ public final class IntrospectionSession: @unchecked Sendable {
   private let ending = Mutex<Ending?>(nil)
   /// Whether `ending` is set, readable without the lock on every step.
   private let ended = Atomic<Bool>(false)
+  /// `Registry.generation`, readable without the lock: each vCPU's loop compares it with its
+  /// plan's at every stop.
+  private let subscriptionGeneration = Atomic<Int>(0)
   private let running = Atomic<Bool>(false)
   private let breakpoints: BreakpointStore
 
@@ -55,6 +58,8 @@ public final class IntrospectionSession: @unchecked Sendable {
   struct Plan {
     /// The subscriptions as of `generation`, those covering this vCPU only.
     var subscriptions: [Subscription] = []
+    /// The handlers of those for single steps, in order: a plain step goes to these alone.
+    var stepHandlers: [EventHandler] = []
     var hardware: [UInt64] = []
     var software: Set<UInt64> = []
     var watchesHandlers = false
@@ -145,6 +150,7 @@ public final class IntrospectionSession: @unchecked Sendable {
       registry.nextID += 1
       registry.subscriptions.append(Subscription(id: id, filter: filter, vcpus: vcpus, handler: handler))
       registry.generation += 1
+      subscriptionGeneration.store(registry.generation, ordering: .releasing)
       return id
     }
     if let caller { interruptOthers(than: caller) }
@@ -156,6 +162,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     let removed = registry.withLock { registry -> Subscription? in
       guard let index = registry.subscriptions.firstIndex(where: { $0.id == id }) else { return nil }
       registry.generation += 1
+      subscriptionGeneration.store(registry.generation, ordering: .releasing)
       return registry.subscriptions.remove(at: index)
     }
     guard let removed else { throw IntrospectionError("no subscription \(id.value)") }
@@ -313,11 +320,12 @@ public final class IntrospectionSession: @unchecked Sendable {
   /// already had keep their last seen value; new ones start from memory as it is now.
   private func refreshPlan(_ state: VCPUState) throws {
     let vcpu = state.context.vcpu
-    guard registry.withLock({ $0.generation }) != state.plan.generation else { return }
+    guard subscriptionGeneration.load(ordering: .acquiring) != state.plan.generation else { return }
     let (current, generation) = registry.withLock { ($0.subscriptions, $0.generation) }
     let mine = current.filter { $0.covers(vcpu) }
     state.plan = Plan(
       subscriptions: mine,
+      stepHandlers: mine.compactMap { if case .singleStep = $0.filter { $0.handler } else { nil } },
       hardware: current.hardwareBreakpoints,
       software: current.softwareBreakpoints,
       watchesHandlers: mine.contains { subscription in
@@ -351,15 +359,27 @@ public final class IntrospectionSession: @unchecked Sendable {
     do {
       while !isEnding {
         try refreshPlan(state)
-        let hardware = state.plan.hardware
-        let software = state.plan.software
         let watchesHandlers = state.plan.watchesHandlers
         // Handler INT3s need an IDT: until a protected- or long-mode guest loads one (its IDTR
         // limit is 0 from Hyperstep's entry state), the vCPU is stepped, so the LIDT is seen.
-        let special = stepper.specialRegisters
-        let noTableYet = watchesHandlers && special.cr0 & 1 != 0 && special.idt.limit == 0
+        // (Read only then: on the interpreter the first read after a stop builds them.)
+        var noTableYet = false
+        if watchesHandlers {
+          let special = stepper.specialRegisters
+          noTableYet = special.cr0 & 1 != 0 && special.idt.limit == 0
+        }
         let stepping = state.singleStepping || !state.watched.isEmpty || noTableYet
-        let stop = stepping ? try stepper.step() : try stepper.run(until: hardware, watchingHandlers: watchesHandlers)
+        let stop =
+          stepping
+          ? try stepper.step() : try stepper.run(until: state.plan.hardware, watchingHandlers: watchesHandlers)
+        // A plain step while single-stepping is the one event of its stop (nothing else is
+        // watched, nothing ends): straight to the single-step handlers, as the loop below would.
+        if case .step = stop.reason, state.singleStepping, state.watched.isEmpty, !state.toggleAfterAccess {
+          state.context.stop = stop
+          let event = Event.singleStep(pc: stop.pc)
+          if try apply(dispatchStep(event, on: state), to: event, on: state) { return }
+          continue
+        }
         // One array for the whole loop: a step is too short to allocate one each time.
         events.removeAll(keepingCapacity: true)
         var machineEnd: RunOutcome?
@@ -376,7 +396,8 @@ public final class IntrospectionSession: @unchecked Sendable {
           events.append(.interrupt(vector: vector))
         case .breakpoint(let address):
           events.append(
-            software.contains(address) ? .softwareBreakpoint(address: address) : .hardwareBreakpoint(address: address))
+            state.plan.software.contains(address)
+              ? .softwareBreakpoint(address: address) : .hardwareBreakpoint(address: address))
         case .guestRequest(let value):
           events.append(.guestRequest(value: value))
         case .memoryAccess(let hits):
@@ -440,6 +461,27 @@ public final class IntrospectionSession: @unchecked Sendable {
     for subscription in state.plan.subscriptions where matches(subscription.filter, event) {
       let response: EventResponse
       do { response = try subscription.handler(event, state.context) } catch {
+        throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
+      }
+      switch response {
+      case .continue: break
+      case .toggleSingleStep: toggles += 1
+      case .emulateAndSkip: if skip == nil { skip = response }
+      case .stop: return .stop
+      }
+    }
+    if let skip { return skip }
+    return toggles % 2 == 1 ? .toggleSingleStep : .continue
+  }
+
+  /// `dispatch` for a single step, through the plan's list of its handlers (the same ones in
+  /// the same order, without matching every subscription against the event).
+  private func dispatchStep(_ event: Event, on state: VCPUState) throws -> EventResponse {
+    var toggles = 0
+    var skip: EventResponse?
+    for handler in state.plan.stepHandlers {
+      let response: EventResponse
+      do { response = try handler(event, state.context) } catch {
         throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
       }
       switch response {

@@ -28,6 +28,8 @@ final class TraceSession: @unchecked Sendable {
 
   private let machine: Machine
   private let options: Options
+  /// The sink's line writer, when it has one: reached directly on every stop.
+  private let writer: TraceWriter?
   /// Stepping and writing lines now; `started` stays true once it has begun.
   private var tracing = false
   private var started = false
@@ -43,6 +45,7 @@ final class TraceSession: @unchecked Sendable {
   init(machine: Machine, options: Options) {
     self.machine = machine
     self.options = options
+    if case .lines(let writer) = options.sink { self.writer = writer } else { writer = nil }
   }
 
   /// Runs the trace; returns the process exit status.
@@ -142,13 +145,13 @@ final class TraceSession: @unchecked Sendable {
     steps += 1
     if options.showProgress && steps & 0x3ff == 0 { showProgress() }
     if try options.filter.isEmpty || options.filter.keeps(pc: stop.pc, special: specialRegisters(context)) {
-      options.sink.record(stop)
+      if let writer { writer.write(stop) } else { options.sink.record(stop) }
       recorded += 1
     }
     if stop.pc == options.until { return true }
     if recorded >= options.limit { limitReached = true }
     // A failed write ends the trace at once: the output is incomplete from there on.
-    return limitReached || options.sink.failure != nil
+    return limitReached || writer?.failure != nil
   }
 
   private func specialRegisters(_ context: EventContext?) throws -> SpecialRegisters {

@@ -31,11 +31,29 @@ public final class Stepper {
   /// Halted with interrupts on (in-kernel APIC): the next step waits for an interrupt.
   var waitingForInterrupt = false
   /// Segment and control registers, refreshed only after instructions that can change them.
+  /// On the interpreter a stop only marks them stale (`specialIsStale`), and the first read
+  /// after it brings them up to date: a traced step would otherwise build and compare the
+  /// whole set after every instruction, for a trace that never looks at them.
   var special: SpecialRegisters {
-    // Only a real change counts: stops and event handlers re-read these often, and every bump
-    // throws away the cached code-page translation.
-    didSet { if special != oldValue { specialGeneration &+= 1 } }
+    get {
+      if specialIsStale, let interpreter {
+        specialIsStale = false
+        // The interpreter's registers cannot fail to read; the last known ones are kept if they did.
+        if let current = try? interpreter.specialRegisters() { special = current }
+      }
+      return storedSpecial
+    }
+    set {
+      specialIsStale = false
+      // Only a real change counts: stops and event handlers re-read these often, and every bump
+      // throws away the cached code-page translation.
+      if newValue != storedSpecial { specialGeneration &+= 1 }
+      storedSpecial = newValue
+    }
   }
+  private var storedSpecial: SpecialRegisters
+  /// The interpreter has run since `storedSpecial` was read from it.
+  var specialIsStale = false
   /// Bumped on every change of `special`, so caches keyed on it compare one integer.
   var specialGeneration = 0
   /// Reused for instruction bytes: no allocation per step.
@@ -61,6 +79,10 @@ public final class Stepper {
   /// The linear PC of the next instruction when known without asking KVM (KVM_GET_REGS is
   /// the dearest part of a step on some hosts, so a plain step does without it).
   var knownPC: UInt64?
+  /// On the interpreter: the platform has nothing new for this vCPU for `steps` more retired
+  /// instructions (to the next device deadline), unless its device accesses pass `accesses`
+  /// (see `platformIsQuiet`).
+  var quietPlatform: (steps: UInt64, accesses: UInt64)?
   /// The last code page translated, reused while paging state is unchanged.
   var codePage: (linear: UInt64, physical: UInt64, generation: Int)?
 
@@ -86,7 +108,7 @@ public final class Stepper {
     // Nearly every stop reads the registers; let KVM hand them over with the exit.
     _ = kvmVCPU?.mirrorStateOnExit([.registers, .specialRegisters])
     guestTrapFlag = try vcpu.registers().rflags & RFlags.trap != 0
-    special = try vcpu.specialRegisters()
+    storedSpecial = try vcpu.specialRegisters()
     self.breakpoints = breakpoints ?? BreakpointStore(machine: machine)
     stopSwitch = StopSwitch(vcpu: vcpu)
   }
@@ -162,7 +184,9 @@ public final class Stepper {
     guard breakpoints.count <= 4 else {
       throw DebuggerError("at most 4 hardware breakpoints, \(breakpoints.count) asked for")
     }
-    if let interpreter { return try interpreterRun(interpreter, until: breakpoints, watchingHandlers: watchingHandlers) }
+    if let interpreter {
+      return try interpreterRun(interpreter, until: breakpoints, watchingHandlers: watchingHandlers)
+    }
     if let first = try stepOffStop(runningTo: breakpoints), first.reason != .step { return first }
     kvm.bindToCurrentThread()
     // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;

@@ -10,6 +10,9 @@ final class InterpreterBus: X86IOBus {
   let vcpuID: Int
   /// The action a device asked for, not yet taken by the run loop or the stepper.
   var pendingAction: DeviceAction = .none
+  /// Port and MMIO accesses made so far: a stepper that has seen the count unchanged since it
+  /// last asked the platform knows this vCPU has changed no device (see `deviceAccesses`).
+  private(set) var accesses: UInt64 = 0
   /// The vCPU's retired instructions at the access being made (the CPU says, just before).
   private var retired: UInt64 = 0
   /// While an access is being carried out: the vCPU's state as the instruction has left it so
@@ -43,6 +46,7 @@ final class InterpreterBus: X86IOBus {
 
   func portRead(_ port: UInt16, size: Int) -> UInt32 {
     defer { stateDuringAccess = nil }
+    accesses &+= 1
     machine.console.flush()  // the guest may be waiting for input after a prompt
     if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: machine.cpus[vcpuID]) {
       return UInt32(truncatingIfNeeded: value)
@@ -53,6 +57,7 @@ final class InterpreterBus: X86IOBus {
 
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
     defer { stateDuringAccess = nil }
+    accesses &+= 1
     guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: machine.cpus[vcpuID]) == .perform
     else {
       return false
@@ -65,6 +70,7 @@ final class InterpreterBus: X86IOBus {
 
   func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
     defer { stateDuringAccess = nil }
+    accesses &+= 1
     if let offset = localAPICOffset(address, size: size) {
       return UInt64(machine.withPlatform(at: now) { $0.chips.readLocalAPIC(cpu: vcpuID, offset: offset) } ?? ~0)
     }
@@ -76,6 +82,7 @@ final class InterpreterBus: X86IOBus {
 
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
     defer { stateDuringAccess = nil }
+    accesses &+= 1
     if let offset = localAPICOffset(address, size: size) {
       machine.withPlatform(at: now) {
         $0.chips.writeLocalAPIC(cpu: vcpuID, offset: offset, value: UInt32(truncatingIfNeeded: value))

@@ -36,6 +36,9 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   /// The device action the last instruction's I/O asked for (`.none` if none); clears it.
   public func takeDeviceAction() -> DeviceAction { bus?.take() ?? .none }
 
+  /// How many port and MMIO accesses this vCPU has made (reads too: some clear an interrupt).
+  public var deviceAccesses: UInt64 { bus?.accesses ?? 0 }
+
   /// The trapped MSR write the last instruction made, if any; clears it.
   public func takeMSRWrite() -> (index: UInt32, value: UInt64)? {
     defer { bus?.lastMSRWrite = nil }

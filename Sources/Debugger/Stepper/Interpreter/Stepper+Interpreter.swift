@@ -14,12 +14,16 @@ extension Stepper {
 
   func interpreterStep(_ vcpu: InterpreterVCPU) throws -> Stop {
     // Interrupts reach a stepped vCPU only under the `deliver` policy, or when it waits in HLT.
-    if let delivered = machine.serviceInterrupts(vcpu, deliver: policy == .deliver) {
-      return try interpreterStop(after: delivered, vcpu)
+    if !platformIsQuiet(vcpu) {
+      if let delivered = machine.serviceInterrupts(vcpu, deliver: policy == .deliver) {
+        return try interpreterStop(after: delivered, vcpu)
+      }
+      // (Only the platform's start-up IPI ends the wait, so a quiet platform means none.)
+      if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
+      expectQuietPlatform(vcpu)
     }
-    if vcpu.waitingForStartup { return try stop(.halt(interruptsEnabled: false)) }
-    if vcpu.cpu.state.halted {
-      guard vcpu.cpu.state.rflags & RFlags.interruptEnable != 0 else {
+    if vcpu.cpu.isHalted {
+      guard vcpu.cpu.interruptFlag else {
         halted = true
         return try interpreterStop(.halt(interruptsEnabled: false), vcpu)
       }
@@ -30,6 +34,7 @@ extension Stepper {
           return try interpreterStop(after: delivered, vcpu)
         }
         if stopSwitch.take() { return try interpreterStop(.interrupted, vcpu) }
+        quietPlatform = nil  // the clock jumps
         if !machine.skipIdleTime(for: vcpu) {
           if machine.cpus.count == 1 { return try interpreterStop(.exit(.haltedForever(machine.snapshot(vcpu))), vcpu) }
           HostIO.sleep(milliseconds: 1)  // another vCPU may yet send an interrupt
@@ -37,19 +42,60 @@ extension Stepper {
       }
     }
     // One REP iteration per step, as KVM's single-step (the hardware's TF) gives.
-    vcpu.cpu.stepsRepeatIterations = true
-    defer { vcpu.cpu.stepsRepeatIterations = false }
-    var result = vcpu.cpu.step()
+    var stepped = vcpu.cpu.stepForStepper(repeatIterations: true)
     // MOV SS / POP SS: the next instruction runs in their shadow with no stop of its own, as
     // on the CPU (step contract 1).
-    if case .retired = result, vcpu.cpu.inStackSegmentShadow { result = vcpu.cpu.step() }
+    if case .retired = stepped.result, stepped.inStackSegmentShadow {
+      countRetired()
+      stepped = vcpu.cpu.stepForStepper(repeatIterations: true)
+    }
+    let result = stepped.result
+    if case .retired = result {
+      countRetired()
+      if stepped.watchHit, let access = try memoryAccessStop(vcpu) { return access }
+      return interpreterStepStop(vcpu, pc: stepped.linearPC)
+    }
+    quietPlatform = nil
     return try interpreterStop(after: result, vcpu)
   }
+
+  /// Whether the platform can have nothing new for a stepped vCPU: asking it (under the bus
+  /// lock, every device brought to the vCPU's time) would otherwise be most of a traced step.
+  /// True only under the `block` policy on a one-vCPU machine, before the next device
+  /// deadline, and while the vCPU has touched no device since it last asked. Then the answer
+  /// would be what it was: devices change only at their deadlines or when accessed, and under
+  /// `block` the answer only refreshes the CPU's interrupt line, which a step does not read
+  /// (a run, and a halt, ask afresh). Under `deliver` every step asks, since whether a pending
+  /// interrupt is taken changes with the guest's IF and interrupt shadow.
+  private func platformIsQuiet(_ vcpu: InterpreterVCPU) -> Bool {
+    guard let quiet = quietPlatform, policy == .block else { return false }
+    return vcpu.deviceAccesses == quiet.accesses
+  }
+
+  /// One instruction retired: one step closer to the next device deadline (none left: ask).
+  private func countRetired() {
+    guard let quiet = quietPlatform else { return }
+    quietPlatform = quiet.steps > 1 ? (quiet.steps - 1, quiet.accesses) : nil
+  }
+
+  /// After asking the platform: how long its answer holds (see `platformIsQuiet`).
+  private func expectQuietPlatform(_ vcpu: InterpreterVCPU) {
+    guard policy == .block && machine.cpus.count == 1 else {
+      quietPlatform = nil
+      return
+    }
+    let budget = machine.instructionBudget(vcpu, limit: Self.quietPlatformLimit)
+    quietPlatform = (budget, vcpu.deviceAccesses)
+  }
+
+  /// The most steps taken without asking the platform, deadline or not.
+  static let quietPlatformLimit: UInt64 = 1 << 20
 
   /// Runs until a breakpoint (any number: they are addresses compared with the PC, not
   /// debug-register slots), a device's request, a halt, or `requestStop()`.
   func interpreterRun(_ vcpu: InterpreterVCPU, until addresses: [UInt64], watchingHandlers: Bool) throws -> Stop {
     knownPC = nil
+    quietPlatform = nil
     halted = false
     let targets = Set(addresses).union(breakpoints.addresses)
     let cpu = vcpu.cpu
@@ -68,7 +114,7 @@ extension Stepper {
         HostIO.sleep(milliseconds: 1)  // until another vCPU's start-up IPI
         continue
       }
-      if cpu.state.halted {
+      if cpu.isHalted {
         if let stop = try interpreterHaltedWhileRunning(vcpu) { return stop }
         continue
       }
@@ -81,8 +127,7 @@ extension Stepper {
         continue
       }
       for _ in 0..<budget {
-        let state = cpu.state
-        let pc = state[.cs].base &+ state.rip
+        let pc = cpu.linearPC
         if !first && targets.contains(pc) { return try interpreterStop(.breakpoint(address: pc), vcpu) }
         first = false
         let result = cpu.step()
@@ -113,11 +158,20 @@ extension Stepper {
   }
 
   /// A stop made on the interpreter: the stepper's view of the segment and control
-  /// registers is refreshed first (any instruction may have changed them).
-  func interpreterStop(_ reason: StopReason, _ vcpu: InterpreterVCPU) throws -> Stop {
-    let state = vcpu.cpu.state
-    special = state.specialRegisters
-    return try stop(reason, pc: state[.cs].base &+ state.rip)
+  /// registers is marked stale (any instruction may have changed them), to be read again
+  /// when something asks for it. Nothing of the state is copied: a traced step is this.
+  func interpreterStop(_ reason: StopReason, _ vcpu: InterpreterVCPU, pc: UInt64? = nil) throws -> Stop {
+    specialIsStale = true
+    return try stop(reason, pc: pc ?? vcpu.cpu.linearPC)
+  }
+
+  /// `interpreterStop(.step, ...)` after a plain instruction: the same stop, made directly.
+  private func interpreterStepStop(_ vcpu: InterpreterVCPU, pc: UInt64) -> Stop {
+    specialIsStale = true
+    knownPC = pc
+    stoppedAtBreakpoint = nil
+    stoppedAtHandler = nil
+    return Stop(reason: .step, pc: pc, vcpu: vcpu.id)
   }
 
   /// The stop after one instruction stepped on its own (or one event delivered).
@@ -134,7 +188,7 @@ extension Stepper {
       return try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: true)
         ?? interpreterStop(.step, vcpu)
     case .halted:
-      let interruptsOn = vcpu.cpu.state.rflags & RFlags.interruptEnable != 0
+      let interruptsOn = vcpu.cpu.interruptFlag
       if !interruptsOn { halted = true }
       return try interpreterStop(.halt(interruptsEnabled: interruptsOn), vcpu)
     default:
@@ -177,7 +231,7 @@ extension Stepper {
   /// run waits for the next interrupt (virtual time skips to the next timer), or ends when
   /// nothing could ever raise one. Nil: go on running.
   func interpreterHaltedWhileRunning(_ vcpu: InterpreterVCPU) throws -> Stop? {
-    if vcpu.cpu.state.rflags & RFlags.interruptEnable == 0 {
+    if !vcpu.cpu.interruptFlag {
       halted = true
       return try interpreterStop(.exit(.halted), vcpu)
     }
