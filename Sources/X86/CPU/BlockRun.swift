@@ -1,10 +1,11 @@
 /// `run` executes decoded blocks (`BlockCache`): one fetch, translation and lookup per block,
 /// then its instructions back to back, each with exactly the per-instruction semantics of
 /// `step()`: RIP and the interrupt shadow set before it executes, the CS limit checked outside
-/// 64-bit mode, RIP put back on a fault, one retirement (and one TSC tick) each.
+/// 64-bit mode (once for the whole block), RIP put back on a fault, one retirement (and one
+/// TSC tick) each. Common shapes skip the dispatch switch (`FastForm`).
 ///
 /// A block stops early, leaving the rest to the next lookup, after an instruction that asked
-/// for an I/O stop, halted, stored into a code page (the next instruction may be new), set a
+/// for an I/O stop, stored into a code page (the next instruction may be new), set a
 /// watch stop, opened the window for a waiting interrupt or armed the debug path (TF, RF,
 /// breakpoints, watch ranges); `run` then applies its own checks as after a step.
 extension X86Core {
@@ -22,23 +23,74 @@ extension X86Core {
       guard buildBlock(slot, physical: physical, tag: tag, page: page) else { return nil }
     }
     // Outside 64-bit mode RIP wraps at 4 GiB, and the linear addresses would stop being
-    // sequential: such a block is left to `step()`.
-    if codeMode != .bits64 && state.rip &+ UInt64(decodeCache.blocks.byteLengths[slot]) > 0xffff_ffff { return nil }
+    // sequential: such a block is left to `step()`. The whole block must also lie within
+    // CS's limit, so that no instruction needs its own check (`checkFetchLimit`); CS cannot
+    // change inside a block. A block that reaches past the limit is stepped, and the
+    // instruction that crosses it faults there.
+    if codeMode != .bits64 {
+      let last = state.rip &+ UInt64(decodeCache.blocks.byteLengths[slot]) &- 1
+      if last > 0xffff_ffff || last > UInt64(state.segments[Int(SegmentName.cs.rawValue)].limit) { return nil }
+    }
     let count = UInt64(decodeCache.blocks.counts[slot])
     var index = slot &* BlockCache.maximumLength
     let end = index &+ Int(truncatingIfNeeded: min(count, budget))
     decodeCache.codeWritten = false
     while true {
-      let decoded = decodeCache.blocks.instructions[index]
+      let d = decodeCache.blocks.instructions[index]
+      let form = decodeCache.blocks.forms[index]
       let start = state.rip
       let shadow = state.interruptShadow
-      var next = start &+ UInt64(decoded.length)
+      var next = start &+ UInt64(d.length)
       if codeMode != .bits64 { next &= 0xffff_ffff }
       state.rip = next
       state.interruptShadow = false
       do {
-        if codeMode != .bits64 { try checkFetchLimit(start, decoded) }
-        try execute(decoded)
+        // The fast forms (FastForm.swift) written out here: as a function marked
+        // `@inline(__always)` the optimiser still called it, copying the instruction per call.
+        let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+        switch form {
+        case .general:
+          try executeGeneral(d)
+        case .aluRmRegister:
+          let rm = Int(d.rm & 15)
+          let result = alu(d.sub, state.gpr[rm] & mask, state.gpr[Int(d.reg & 15)] & mask, size: d.operandSize)
+          if d.sub != 7 { state.gpr[rm] = result }
+        case .aluRegRegister:
+          let reg = Int(d.reg & 15)
+          let result = alu(d.sub, state.gpr[reg] & mask, state.gpr[Int(d.rm & 15)] & mask, size: d.operandSize)
+          if d.sub != 7 { state.gpr[reg] = result }
+        case .aluRegisterImmediate:
+          let rm = Int(d.rm & 15)
+          let result = alu(d.sub, state.gpr[rm] & mask, d.immediate & mask, size: d.operandSize)
+          if d.sub != 7 { state.gpr[rm] = result }
+        case .movRegister:
+          // MOV r/m, reg (89) copies reg into rm; MOV reg, r/m (8B) the other way.
+          if d.operation == .movRmReg {
+            state.gpr[Int(d.rm & 15)] = state.gpr[Int(d.reg & 15)] & mask
+          } else {
+            state.gpr[Int(d.reg & 15)] = state.gpr[Int(d.rm & 15)] & mask
+          }
+        case .movRegisterImmediate:
+          state.gpr[Int(d.rm & 15)] = d.immediate & mask
+        case .load:
+          let value = try readOperand(d, effectiveAddress(d), size: d.operandSize)
+          state.gpr[Int(d.reg & 15)] = value
+        case .store:
+          try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
+        case .lea:
+          state.gpr[Int(d.reg & 15)] = effectiveAddress(d) & mask
+        case .incRegister, .decRegister:
+          let rm = Int(d.rm & 15)
+          let value = state.gpr[rm] & mask
+          let increment = form == .incRegister
+          let result = (increment ? value &+ 1 : value &- 1) & mask
+          state.gpr[rm] = result
+          let carry = carryFlag
+          state.setLazyFlags(
+            increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1, carryIn: carry)
+        case .jcc:
+          if conditionHolds(d.sub) { try branch(to: state.rip &+ d.immediate, size: d.operandSize) }
+        }
       } catch {
         return stopped(by: error, start: start, shadow: shadow)
       }
@@ -48,7 +100,7 @@ extension X86Core {
         return .ioStop
       }
       index &+= 1
-      if index == end || state.halted || decodeCache.codeWritten || debug.stopRun
+      if index == end || decodeCache.codeWritten || debug.stopRun
         || interruptLine && interruptWindowOpen
         || state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed != 0
       {
@@ -80,6 +132,7 @@ extension X86Core {
         decodeCache.insert(decoded, at: address, codeMode)
       }
       decodeCache.blocks.instructions[first &+ count] = decoded
+      decodeCache.blocks.forms[first &+ count] = FastForm(decoded)
       count &+= 1
       offset &+= UInt64(decoded.length)
       if !decoded.operation.continuesBlock { break }

@@ -24,7 +24,8 @@ struct BlockCache {
   var versions: [UInt32] = Array(repeating: 0, count: blockCount)
   var counts: [UInt8] = Array(repeating: 0, count: blockCount)
   var byteLengths: [UInt16] = Array(repeating: 0, count: blockCount)
-  /// `maximumLength` instructions per slot.
+  /// `maximumLength` instructions per slot, and each one's `FastForm`.
+  var forms: [FastForm] = Array(repeating: .general, count: blockCount * maximumLength)
   var instructions: [DecodedInstruction] = Array(
     repeating: DecodedInstruction(), count: blockCount * maximumLength)
 
