@@ -50,7 +50,7 @@ extension X86Core {
         let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
         switch form {
         case .general:
-          try executeGeneral(d)
+          try executeGeneral(at: index)
         case .aluRmRegister:
           let rm = Int(d.rm & 15)
           let result = alu(d.sub, state.gpr[rm] & mask, state.gpr[Int(d.reg & 15)] & mask, size: d.operandSize)
@@ -73,7 +73,11 @@ extension X86Core {
         case .movRegisterImmediate:
           state.gpr[Int(d.rm & 15)] = d.immediate & mask
         case .load:
-          let value = try readOperand(d, effectiveAddress(d), size: d.operandSize)
+          // `readOperand`'s body: that function takes the instruction by address, which made
+          // the loop copy every instruction to the stack (see `executeGeneral(at:)`).
+          let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+          let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
+          let value = try readLinear(linear, size: d.operandSize, kind)
           state.gpr[Int(d.reg & 15)] = value
         case .store:
           try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)

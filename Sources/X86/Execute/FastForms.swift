@@ -47,10 +47,13 @@ enum FastForm: UInt8 {
 }
 
 extension X86Core {
-  /// The dispatch switch kept out of line, so that the fast forms around it stay small enough
-  /// to inline into `runBlock`'s loop.
+  /// The dispatch switch for the instruction at `index` of the block cache, kept out of line
+  /// so that the fast forms around it stay small in `runBlock`'s loop. It takes the index, not
+  /// the instruction: passing the 40-byte value made the loop copy every instruction to the
+  /// stack with two 16-byte stores and read its fields back with 8-byte loads, which the
+  /// store-to-load forwarding of this AMD EPYC does not serve (the loop's largest stall).
   @inline(never)
-  mutating func executeGeneral(_ d: DecodedInstruction) throws(X86Exception) {
-    try execute(d)
+  mutating func executeGeneral(at index: Int) throws(X86Exception) {
+    try execute(decodeCache.blocks.instructions[index])
   }
 }
