@@ -15,7 +15,7 @@ struct BlockRunTests {
     let stepped = try makeSandbox(Self.straightLine)
     var states = [stepped.cpu.state]
     while stepped.cpu.step() == .retired { states.append(stepped.cpu.state) }
-    #expect(states.count == 6)  // the entry state and one after each of the six before HLT
+    #expect(states.count == 7)  // the entry state and one after each of the six before HLT
     for budget in 1..<states.count {
       let ran = try makeSandbox(Self.straightLine)
       let (executed, stop) = ran.cpu.run(maxInstructions: UInt64(budget))
