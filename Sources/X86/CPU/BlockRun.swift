@@ -36,8 +36,9 @@ extension X86Core {
     let end = index &+ Int(truncatingIfNeeded: min(count, budget))
     decodeCache.codeWritten = false
     while true {
-      let d = decodeCache.blocks.instructions[index]
-      let form = decodeCache.blocks.forms[index]
+      let entry = decodeCache.blocks.entries[index]
+      let d = entry.instruction
+      let form = entry.form
       let start = state.rip
       let shadow = state.interruptShadow
       var next = start &+ UInt64(d.length)
@@ -135,8 +136,7 @@ extension X86Core {
         if decoded.operation == .truncated { break }
         decodeCache.insert(decoded, at: address, codeMode)
       }
-      decodeCache.blocks.instructions[first &+ count] = decoded
-      decodeCache.blocks.forms[first &+ count] = FastForm(decoded)
+      decodeCache.blocks.entries[first &+ count] = BlockCache.Entry(instruction: decoded, form: FastForm(decoded))
       count &+= 1
       offset &+= UInt64(decoded.length)
       if !decoded.operation.continuesBlock { break }

@@ -54,6 +54,6 @@ extension X86Core {
   /// store-to-load forwarding of this AMD EPYC does not serve (the loop's largest stall).
   @inline(never)
   mutating func executeGeneral(at index: Int) throws(X86Exception) {
-    try execute(decodeCache.blocks.instructions[index])
+    try execute(decodeCache.blocks.entries[index].instruction)
   }
 }

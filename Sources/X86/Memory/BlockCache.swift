@@ -24,10 +24,14 @@ struct BlockCache {
   var versions: [UInt32] = Array(repeating: 0, count: blockCount)
   var counts: [UInt8] = Array(repeating: 0, count: blockCount)
   var byteLengths: [UInt16] = Array(repeating: 0, count: blockCount)
-  /// `maximumLength` instructions per slot, and each one's `FastForm`.
-  var forms: [FastForm] = Array(repeating: .general, count: blockCount * maximumLength)
-  var instructions: [DecodedInstruction] = Array(
-    repeating: DecodedInstruction(), count: blockCount * maximumLength)
+  /// One decoded instruction and its `FastForm`: one array, so the loop makes one bounds check.
+  struct Entry {
+    var instruction = DecodedInstruction()
+    var form = FastForm.general
+  }
+
+  /// `maximumLength` entries per slot.
+  var entries: [Entry] = Array(repeating: Entry(), count: blockCount * maximumLength)
 
   /// Spreads blocks of neighbouring pages over the table (code at 1 MiB and 2 MiB apart).
   @inline(__always) static func slot(_ physical: UInt64) -> Int {
