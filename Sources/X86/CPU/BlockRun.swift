@@ -93,6 +93,36 @@ extension X86Core {
           let carry = carryFlag
           state.setLazyFlags(
             increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1, carryIn: carry)
+        case .shiftRegisterImmediate:
+          // `shiftRm`'s SHL/SHR/SAR arms for a register and an immediate count, formula for formula.
+          let rm = Int(d.rm & 15)
+          let value = state.gpr[rm] & mask
+          let count = d.immediate & (d.operandSize == 8 ? 0x3f : 0x1f)
+          if count == 0 {
+            state.gpr[rm] = value
+          } else {
+            let bits = UInt64(d.operandSize) &* 8
+            let result: UInt64
+            let carry: Bool
+            let overflow: Bool
+            switch d.sub {
+            case 5:  // SHR
+              result = value >> count
+              carry = (value >> (count &- 1)) & 1 != 0
+              overflow = value >> (bits &- 1) & 1 != 0
+            case 7:  // SAR
+              let signed = Int64(bitPattern: signExtend(value, size: d.operandSize))
+              result = UInt64(bitPattern: signed >> Int64(count)) & mask
+              carry = (signed >> Int64(count &- 1)) & 1 != 0
+              overflow = false
+            default:  // 4 SHL/SAL, 6
+              result = (value << count) & mask
+              carry = (value >> (bits &- count)) & 1 != 0
+              overflow = (result >> (bits &- 1) & 1 != 0) != carry
+            }
+            state.setStatusFlags(result: result, size: d.operandSize, carry: carry, overflow: overflow)
+            state.gpr[rm] = result
+          }
         case .jcc:
           if conditionHolds(d.sub) { try branch(to: state.rip &+ d.immediate, size: d.operandSize) }
         }

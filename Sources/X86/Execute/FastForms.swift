@@ -1,7 +1,7 @@
 /// The commonest instruction shapes, recognised once when a block is built so that `runBlock`
 /// (BlockRun.swift) executes them without the dispatch switch and the size and byte-register tests of the
 /// general handlers: 32- and 64-bit register and plain memory forms of MOV, LEA, the ALU
-/// operations without carry-in, INC and DEC, and Jcc. Each does exactly what its general
+/// operations without carry-in, INC and DEC, shifts by an immediate, and Jcc. Each does exactly what its general
 /// handler does for that shape (the same `alu`, `read`, `write` and `branch` calls); any other
 /// instruction is `.general` and goes through `execute`.
 enum FastForm: UInt8 {
@@ -20,6 +20,8 @@ enum FastForm: UInt8 {
   case store
   case lea
   case incRegister, decRegister
+  /// SHL/SAL, SHR, SAR of a register by an immediate count.
+  case shiftRegisterImmediate
   case jcc
 
   init(_ d: DecodedInstruction) {
@@ -40,6 +42,8 @@ enum FastForm: UInt8 {
     case .lea: self = .lea
     case .incRm where register: self = .incRegister
     case .decRm where register: self = .decRegister
+    case .shiftRm where register && d.sub >= 4 && !d.has(DecodedInstruction.Flag.countInCL):
+      self = .shiftRegisterImmediate
     case .jcc: self = .jcc
     default: break
     }
