@@ -120,7 +120,10 @@ final class InterpreterMirror {
     cpu.invalidateDecodedInstructions()
     cpu.state = Self.state(from: instruction.state)
     let decoded = decodeInstruction(InstructionBytes(instruction.bytes), mode: .bits64)
-    let step = cpu.step()
+    // Through `run`, not `step()`: `run` executes decoded blocks with their fast forms
+    // (X86's BlockRun.swift), a second implementation of the commonest instructions that the
+    // comparison must cover too; for anything else it steps.
+    let step = cpu.run(maxInstructions: 1).stop
     let state = cpu.state
     return Result(
       step: step, gprs: (0..<16).map { state.gpr[$0] }, rip: state.rip, rflags: state.rflags,

@@ -62,6 +62,14 @@ struct X86Core {
   /// The instruction at RIP, from the decode cache when its physical address is there.
   @inline(__always)
   mutating func fetch() throws(X86Exception) -> DecodedInstruction {
+    let (linear, physical) = try fetchAddress()
+    if let cached = decodeCache.lookup(physical, codeMode) { return cached }
+    return try fetchAndDecode(linear: linear, physical: physical)
+  }
+
+  /// The linear and physical address of the instruction at RIP, with the fetch's checks.
+  @inline(__always)
+  mutating func fetchAddress() throws(X86Exception) -> (linear: UInt64, physical: UInt64) {
     let linear: UInt64
     if codeMode == .bits64 {
       linear = state.rip
@@ -77,8 +85,7 @@ struct X86Core {
       fetchPageTag = linear >> 12 &+ 1
       fetchPagePhysical = physical & ~0xfff
     }
-    if let cached = decodeCache.lookup(physical, codeMode) { return cached }
-    return try fetchAndDecode(linear: linear, physical: physical)
+    return (linear, physical)
   }
 
   private mutating func fetchAndDecode(linear: UInt64, physical: UInt64) throws(X86Exception) -> DecodedInstruction {
@@ -100,7 +107,7 @@ struct X86Core {
     return decoded
   }
 
-  private mutating func setByte(_ bytes: inout InstructionBytes, _ index: Int, _ value: UInt64) {
+  mutating func setByte(_ bytes: inout InstructionBytes, _ index: Int, _ value: UInt64) {
     if index < 8 {
       bytes.low |= (value & 0xff) << (index * 8)
     } else {
@@ -127,18 +134,7 @@ struct X86Core {
       if codeMode != .bits64 { try checkFetchLimit(start, decoded) }
       try execute(decoded)
     } catch {
-      if error.kind == .fault {
-        state.rip = start
-        state.interruptShadow = shadow
-      } else {
-        retire()
-      }
-      if let feature = unsupported {
-        unsupported = nil
-        return .unsupported(feature)
-      }
-      if deliversExceptions { return deliverEvent(error, instructionStart: start) }
-      return .exception(error)
+      return stopped(by: error, start: start, shadow: shadow)
     }
     retire()
     if ioStopRequested {
@@ -146,6 +142,23 @@ struct X86Core {
       return .ioStop
     }
     return state.halted ? .halted : .retired
+  }
+
+  /// What an instruction that threw ends with: a fault puts RIP and the interrupt shadow back
+  /// (nothing of the instruction happened), a trap retires it.
+  mutating func stopped(by error: X86Exception, start: UInt64, shadow: Bool) -> StepResult {
+    if error.kind == .fault {
+      state.rip = start
+      state.interruptShadow = shadow
+    } else {
+      retire()
+    }
+    if let feature = unsupported {
+      unsupported = nil
+      return .unsupported(feature)
+    }
+    if deliversExceptions { return deliverEvent(error, instructionStart: start) }
+    return .exception(error)
   }
 
   /// RFLAGS.IF is set and no STI, MOV SS or POP SS shadow holds interrupts off.
@@ -165,7 +178,15 @@ struct X86Core {
   mutating func run(maxInstructions: UInt64) -> (executed: UInt64, stop: StepResult) {
     let before = retiredInstructions
     while retiredInstructions &- before < maxInstructions {
-      let result = step()
+      // Whole decoded blocks while nothing needs the per-instruction path (BlockRun.swift).
+      let result: StepResult
+      if !state.halted && state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed == 0,
+        let blockResult = runBlock(budget: maxInstructions &- (retiredInstructions &- before))
+      {
+        result = blockResult
+      } else {
+        result = step()
+      }
       // A pattern match, not `!=`: the derived == on this payload enum is an out-of-line call.
       if case .retired = result, !debug.stopRun, !interruptLine || !interruptWindowOpen { continue }
       return (retiredInstructions &- before, result)

@@ -21,10 +21,7 @@ extension X86Core {
   }
 
   private mutating func setMultiplyFlags(overflow: Bool, low: UInt64, size: UInt8) {
-    state.setResultFlags(low, size: size)
-    var bits = state.flagBits & ~(RFlagsBit.carry | RFlagsBit.overflow | RFlagsBit.auxiliaryCarry)
-    if overflow { bits |= RFlagsBit.carry | RFlagsBit.overflow }
-    state.flagBits = bits
+    state.setStatusFlags(result: low, size: size, carry: overflow, overflow: overflow)
   }
 
   mutating func mulRm(_ d: DecodedInstruction) throws(X86Exception) {

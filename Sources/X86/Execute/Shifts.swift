@@ -93,11 +93,7 @@ extension X86Core {
   }
 
   private mutating func setShiftFlags(_ result: UInt64, size: UInt8, carry: Bool, overflow: Bool) {
-    state.setResultFlags(result, size: size)
-    var bits = state.flagBits & ~(RFlagsBit.carry | RFlagsBit.overflow | RFlagsBit.auxiliaryCarry)
-    if carry { bits |= RFlagsBit.carry }
-    if overflow { bits |= RFlagsBit.overflow }
-    state.flagBits = bits
+    state.setStatusFlags(result: result, size: size, carry: carry, overflow: overflow)
   }
 
   /// SHLD/SHRD r/m, reg, count: shift the destination, filling from the register.

@@ -19,10 +19,17 @@ struct DecodeCache {
   var slots: [Slot] = Array(repeating: Slot(), count: entryCount)
   /// One byte per physical page below `pageLimit`: nonzero once code has been decoded there.
   var codePages: [UInt8]
+  /// Per physical page: bumped by every store into a code page, so blocks built from the page
+  /// before the store are seen to be stale (`BlockCache`).
+  var pageVersions: [UInt32]
+  /// Set by a store into a code page: a running block stops after the storing instruction.
+  var codeWritten = false
+  var blocks = BlockCache()
 
   init(physicalLimit: UInt64) {
     // Pages past the limit (MMIO, ROM above RAM) are simply never cached.
     codePages = Array(repeating: 0, count: Int(min(physicalLimit, 1 << 36) >> 12))
+    pageVersions = Array(repeating: 0, count: codePages.count)
   }
 
   @inline(__always) static func slot(_ physical: UInt64) -> Int {
@@ -56,6 +63,11 @@ struct DecodeCache {
   }
 
   private mutating func invalidate(_ physical: UInt64, size: UInt8) {
+    codeWritten = true
+    let page = Int(truncatingIfNeeded: physical >> 12)
+    let lastPage = Int(truncatingIfNeeded: (physical &+ UInt64(size) &- 1) >> 12)
+    if page < pageVersions.count { pageVersions[page] &+= 1 }
+    if lastPage != page && lastPage < pageVersions.count { pageVersions[lastPage] &+= 1 }
     let first = physical >= UInt64(maximumInstructionLength - 1) ? physical - UInt64(maximumInstructionLength - 1) : 0
     var address = first
     while address < physical &+ UInt64(size) {
@@ -69,5 +81,6 @@ struct DecodeCache {
 
   mutating func flush() {
     for slot in 0..<DecodeCache.entryCount { slots[slot].tag = DecodeCache.emptyTag }
+    blocks.flush()
   }
 }
