@@ -20,11 +20,11 @@
 /// | 8000_0008h | EAX | 0x302e | 46 physical, 48 linear address bits |
 ///
 /// Not advertised (so software must not use them): MMX (the integer SIMD forms run on XMM
-/// registers only), SSE3 and later, MTRR/MCE/MCA, POPCNT/LZCNT/BMI. The one known gap under
-/// an advertised bit: FPU is set (x86-64 software assumes it) while the x87 transcendentals
-/// (FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1) are not implemented yet; they
-/// raise #UD with Hyperstep's note on stderr. Linux needs several of the missing features;
-/// they come with the instructions. Leaves above the maximum return zeros (Intel
+/// registers only), SSE3 and later, MTRR/MCE/MCA, POPCNT/LZCNT/BMI. Known gaps under the FPU
+/// bit: FBLD/FBSTP raise #UD (with Hyperstep's note on stderr), precision control is ignored,
+/// and the transcendentals round as the C library does (within the SDM's one unit, not
+/// bit-for-bit any CPU's). Linux needs several of the missing features; they come with the
+/// instructions. Leaves above the maximum return zeros (Intel
 /// returns the highest basic leaf's data there; zeros are simpler), and so do leaves 2-6 and
 /// leaf 7's other subleaves.
 public enum CPUIDModel {

@@ -32,6 +32,9 @@ extension X86Core {
     case 8...14:
       recordX87Pointers(d)
       x87Push(x87Constant(code - 8))
+    case 16, 17, 18, 19, 25, 27, 30, 31:
+      recordX87Pointers(d)
+      x87Transcendental(code)
     case 22, 23:
       // FDECSTP / FINCSTP: TOP moves, tags do not; C1 cleared.
       recordX87Pointers(d)
