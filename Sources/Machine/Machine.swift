@@ -148,7 +148,8 @@ public final class Machine: @unchecked Sendable {
       cpus = vcpus
     }
     for vcpu in interpreterVCPUs {
-      vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id))
+      // Every interpreter machine has the platform (set above whenever there is no KVM).
+      vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id, platform: interpreterPlatform!))
       vcpu.cpu.localAPICID = UInt8(truncatingIfNeeded: vcpu.id)  // the platform's APIC IDs are the vCPU indices
     }
 

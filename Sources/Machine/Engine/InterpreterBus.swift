@@ -8,6 +8,8 @@ import X86
 final class InterpreterBus: X86IOBus {
   unowned let machine: Machine
   let vcpuID: Int
+  /// The machine's chips and virtual time (an interpreter machine always has them).
+  let platform: InterpreterPlatform
   /// The action a device asked for, not yet taken by the run loop or the stepper.
   var pendingAction: DeviceAction = .none
   /// Port and MMIO accesses made so far: a stepper that has seen the count unchanged since it
@@ -18,7 +20,6 @@ final class InterpreterBus: X86IOBus {
   /// While an access is being carried out: the vCPU's state as the instruction has left it so
   /// far, for an access watcher's handler that reads registers (the CPU is busy executing).
   private(set) var stateDuringAccess: X86State?
-  /// Whether the next access is watched: only then is the state copied for the watcher.
 
   func willAccess(retiredInstructions: UInt64, state: borrowing X86State) {
     retired = retiredInstructions
@@ -28,9 +29,18 @@ final class InterpreterBus: X86IOBus {
   /// The virtual time of the access being made: the vCPU's clock (see InterpreterPlatform).
   private var now: UInt64 { machine.interpreterVCPUs[vcpuID].clockBase &+ retired }
 
-  init(machine: Machine, vcpuID: Int) {
+  init(machine: Machine, vcpuID: Int, platform: InterpreterPlatform) {
     self.machine = machine
     self.vcpuID = vcpuID
+    self.platform = platform
+  }
+
+  /// Runs `body` under the machine's bus lock with the devices brought to the access's time.
+  private func atAccessTime<T: Sendable>(_ body: () -> T) -> T {
+    machine.busLock.withLock { _ in
+      platform.advance(to: now)
+      return body()
+    }
   }
 
   func take() -> DeviceAction {
@@ -38,10 +48,9 @@ final class InterpreterBus: X86IOBus {
     return pendingAction
   }
 
-  private func record(_ action: DeviceAction) -> Bool {
-    guard action != .none else { return false }
+  /// Keeps the first action a device asked for during the instruction.
+  private func record(_ action: DeviceAction) {
     if pendingAction == .none { pendingAction = action }
-    return true
   }
 
   func portRead(_ port: UInt16, size: Int) -> UInt32 {
@@ -51,8 +60,7 @@ final class InterpreterBus: X86IOBus {
     if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: machine.cpus[vcpuID]) {
       return UInt32(truncatingIfNeeded: value)
     }
-    return machine.withPlatform(at: now) { _ in machine.bus.portRead(port, size: size) }
-      ?? machine.busLock.withLock { _ in machine.bus.portRead(port, size: size) }
+    return atAccessTime { machine.bus.portRead(port, size: size) }
   }
 
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
@@ -62,17 +70,15 @@ final class InterpreterBus: X86IOBus {
     else {
       return false
     }
-    let action =
-      machine.withPlatform(at: now) { _ in machine.bus.portWrite(port, size: size, value: value) }
-      ?? machine.busLock.withLock { _ in machine.bus.portWrite(port, size: size, value: value) }
-    return record(action) || interruptsMayHaveChanged()
+    record(atAccessTime { machine.bus.portWrite(port, size: size, value: value) })
+    return true  // the write may have raised an interrupt for some vCPU: the run loop looks
   }
 
   func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
     defer { stateDuringAccess = nil }
     accesses &+= 1
-    if let offset = localAPICOffset(address, size: size) {
-      return UInt64(machine.withPlatform(at: now) { $0.chips.readLocalAPIC(cpu: vcpuID, offset: offset) } ?? ~0)
+    if let offset = localAPICOffset(address) {
+      return UInt64(atAccessTime { platform.chips.readLocalAPIC(cpu: vcpuID, offset: offset) })
     }
     if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: machine.cpus[vcpuID]) {
       return value
@@ -83,21 +89,19 @@ final class InterpreterBus: X86IOBus {
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
     defer { stateDuringAccess = nil }
     accesses &+= 1
-    if let offset = localAPICOffset(address, size: size) {
-      machine.withPlatform(at: now) {
-        $0.chips.writeLocalAPIC(cpu: vcpuID, offset: offset, value: UInt32(truncatingIfNeeded: value))
+    if let offset = localAPICOffset(address) {
+      atAccessTime {
+        platform.chips.writeLocalAPIC(cpu: vcpuID, offset: offset, value: UInt32(truncatingIfNeeded: value))
       }
-      return interruptsMayHaveChanged()
+      return true  // an IPI, an EOI or a timer change: the run loop looks
     }
     guard
       machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: machine.cpus[vcpuID]) == .perform
     else {
       return false
     }
-    let action =
-      machine.withPlatform(at: now) { _ in machine.bus.mmioWrite(address, size: size, value: value) }
-      ?? machine.busLock.withLock { _ in machine.bus.mmioWrite(address, size: size, value: value) }
-    return record(action) || interruptsMayHaveChanged()
+    record(atAccessTime { machine.bus.mmioWrite(address, size: size, value: value) })
+    return true  // the write may have raised an interrupt for some vCPU: the run loop looks
   }
 
   /// The last trapped MSR write carried out, for a stepper that stops after it.
@@ -114,14 +118,9 @@ final class InterpreterBus: X86IOBus {
     return .performAndStop
   }
 
-  /// The offset in the local APIC's page of an aligned 32-bit access to it (xAPIC registers
-  /// are 32-bit, 16-byte aligned; SDM Vol. 3, 11.4.1); nil for any other address.
-  private func localAPICOffset(_ address: UInt64, size: Int) -> UInt32? {
-    guard machine.interpreterPlatform != nil, address & ~0xfff == LocalAPIC.defaultBase else { return nil }
-    return UInt32(address & 0xfff)
+  /// The offset of an access in the local APIC's page (each vCPU sees its own APIC there,
+  /// SDM Vol. 3, 11.4.1); nil for any other address.
+  private func localAPICOffset(_ address: UInt64) -> UInt32? {
+    address & ~0xfff == LocalAPIC.defaultBase ? UInt32(address & 0xfff) : nil
   }
-
-  /// After a write that may have raised an interrupt for some vCPU (an IPI, an EOI, an
-  /// unmasked line): the run stops after this instruction, so the run loop looks.
-  private func interruptsMayHaveChanged() -> Bool { machine.interpreterPlatform != nil }
 }

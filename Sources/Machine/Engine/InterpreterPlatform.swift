@@ -55,16 +55,6 @@ final class InterpreterPlatform {
 }
 
 extension Machine {
-  /// Runs `body` on the platform under the bus lock, with the devices brought to virtual
-  /// time `time` first; nil on a machine without one (KVM's).
-  func withPlatform<T: Sendable>(at time: UInt64, _ body: (InterpreterPlatform) -> T) -> T? {
-    guard let platform = interpreterPlatform else { return nil }
-    return busLock.withLock { _ in
-      platform.advance(to: time)
-      return body(platform)
-    }
-  }
-
   /// What the platform has for an interpreter vCPU at its current time: acts on INIT and
   /// start-up IPIs, refreshes its interrupt line, and (when `deliver` and the vCPU can take
   /// it) delivers a pending NMI or maskable interrupt. Returns the delivery's result, or nil
@@ -115,28 +105,21 @@ extension Machine {
     }
   }
 
-  /// Skips virtual time while every runnable vCPU is halted: to the next device deadline,
-  /// with the halted vCPUs' clocks moved along. False when no device will ever fire.
-  func skipIdleTime() -> Bool {
+  /// Skips virtual time to the next device deadline while `vcpus` are halted (all the
+  /// running vCPUs, for a plain run; one, for a stepper waiting for its interrupt), their
+  /// clocks moved along. False when no device will ever fire.
+  func skipIdleTime(for vcpus: [InterpreterVCPU]) -> Bool {
     guard let platform = interpreterPlatform else { return false }
     return busLock.withLock { _ in
       guard let deadline = platform.chips.nextDeadline else { return false }
-      for vcpu in interpreterVCPUs where !vcpu.waitingForStartup { platform.catchUp(vcpu, to: deadline) }
+      for vcpu in vcpus { platform.catchUp(vcpu, to: deadline) }
       platform.advance(to: deadline)
       return true
     }
   }
 
-  /// Skips virtual time for one halted vCPU (a stepper waiting for its interrupt).
-  public func skipIdleTime(for vcpu: InterpreterVCPU) -> Bool {
-    guard let platform = interpreterPlatform else { return false }
-    return busLock.withLock { _ in
-      guard let deadline = platform.chips.nextDeadline else { return false }
-      platform.catchUp(vcpu, to: deadline)
-      platform.advance(to: deadline)
-      return true
-    }
-  }
+  /// `skipIdleTime(for:)` for one vCPU.
+  public func skipIdleTime(for vcpu: InterpreterVCPU) -> Bool { skipIdleTime(for: [vcpu]) }
 
   /// How many instructions `vcpu` may run before a device needs attention.
   public func instructionBudget(_ vcpu: InterpreterVCPU, limit: UInt64) -> UInt64 {

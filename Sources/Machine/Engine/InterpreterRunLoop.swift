@@ -44,7 +44,9 @@ extension Machine {
         let anyInterruptible = interpreterVCPUs.contains {
           !$0.waitingForStartup && $0.cpu.state.rflags & RFlags.interruptEnable != 0
         }
-        if !anyInterruptible || !skipIdleTime() { finish(haltedOutcome()) }
+        if !anyInterruptible || !skipIdleTime(for: interpreterVCPUs.filter { !$0.waitingForStartup }) {
+          finish(haltedOutcome())
+        }
       }
     }
     console.flush()
