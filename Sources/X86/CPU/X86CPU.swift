@@ -58,14 +58,6 @@ public final class X86CPU {
     set { core.interruptLine = newValue }
   }
 
-  /// When set, `step()` runs one iteration of a repeated string instruction (as the
-  /// hardware's single-step trap does), so a debugger sees each; `run` is unaffected only
-  /// while it is clear. Off by default.
-  public var stepsRepeatIterations: Bool {
-    get { core.stepsRepeatIterations }
-    set { core.stepsRepeatIterations = newValue }
-  }
-
   /// Where the last instruction the interpreter does not know was (its linear address), if
   /// one raised #UD since the last call; clears it.
   public func takeUndefinedOpcode() -> UInt64? {
@@ -79,9 +71,6 @@ public final class X86CPU {
     get { core.localAPICID }
     set { core.localAPICID = newValue }
   }
-
-  /// The last instruction loaded SS (MOV SS, POP SS): the next one runs in its shadow.
-  public var inStackSegmentShadow: Bool { core.state.interruptShadow && core.state.stackSegmentShadow }
 
   public var acceptsInterrupts: Bool {
     // A #DB trap still pending at this boundary is taken first (SDM Vol. 3, 6.9, table 6-2:
