@@ -1,19 +1,221 @@
 /// `run` executes decoded blocks (`BlockCache`): one fetch, translation and lookup per block,
 /// then its instructions back to back, each with exactly the per-instruction semantics of
-/// `step()`: RIP and the interrupt shadow set before it executes, the CS limit checked outside
-/// 64-bit mode (once for the whole block), RIP put back on a fault, one retirement (and one
-/// TSC tick) each. Common shapes skip the dispatch switch (`FastForm`).
+/// `step()`: RIP set before it executes, the CS limit checked outside 64-bit mode (once for
+/// the whole block), RIP put back on a fault, one retirement (and one TSC tick) each. Common
+/// shapes skip the dispatch switch (`FastForm`).
+///
+/// Retirements are counted in a local and added to `retiredInstructions` and the TSC before
+/// anything that can read them (a memory access may reach a device, a general instruction
+/// may read the TSC, a fault is delivered) and when the run returns: register forms cost
+/// no counter updates.
 ///
 /// A block stops early, leaving the rest to the next lookup, after an instruction that asked
 /// for an I/O stop, stored into a code page (the next instruction may be new), set a
 /// watch stop, opened the window for a waiting interrupt or armed the debug path (TF, RF,
-/// breakpoints, watch ranges); `run` then applies its own checks as after a step.
+/// breakpoints, watch ranges). Only general instructions can do the last three, and only
+/// memory forms and general instructions the first two, so register forms check nothing
+/// but the block's end. The interrupt shadow is the first instruction's alone: STI, MOV SS
+/// and POP SS end their blocks, so the next block's first instruction is the one they shadow.
+/// When a block ends with nothing to report, the next one is looked up in the same call.
 extension X86Core {
-  /// Runs at most `budget` (at least 1) instructions of the block at RIP, or returns nil
-  /// without doing anything when there is none to run (the fetch faults, the code is not in
-  /// RAM, the first instruction crosses its page, RIP would wrap inside the block): `run`
-  /// then steps, and the step reports any fault.
-  mutating func runBlock(budget: UInt64) -> StepResult? {
+  /// Runs blocks from RIP until `budget` (at least 1) instructions retired or something
+  /// needs `run`'s attention; nil when nothing ran because there is no block at RIP (the
+  /// fetch faults, the code is not in RAM, the first instruction crosses its page, RIP would
+  /// wrap inside the block): `run` then steps, and the step reports any fault.
+  mutating func runBlocks(budget: UInt64) -> (executed: UInt64, stop: StepResult)? {
+    var executed: UInt64 = 0
+    while true {
+      guard let slot = blockAtRIP() else {
+        return executed == 0 ? nil : (executed, .retired)
+      }
+      let count = UInt64(decodeCache.blocks.counts[slot])
+      let first = slot &* BlockCache.maximumLength
+      let shadow = state.interruptShadow
+      // A waiting interrupt held off by the first instruction's shadow is let in after it.
+      let length = interruptLine && shadow ? 1 : min(count, budget &- executed)
+      let end = first &+ Int(truncatingIfNeeded: length)
+      var index = first
+      var unrecorded: UInt64 = 0
+      state.interruptShadow = false
+      decodeCache.codeWritten = false
+      while true {
+        let entry = decodeCache.blocks.entries[index]
+        let d = entry.instruction
+        let form = entry.form
+        let start = state.rip
+        var next = start &+ UInt64(d.length)
+        if codeMode != .bits64 { next &= 0xffff_ffff }
+        state.rip = next
+        if form.rawValue >= FastForm.firstMemory.rawValue {
+          retiredInstructions &+= unrecorded
+          state.tsc &+= unrecorded
+          executed &+= unrecorded
+          unrecorded = 0
+        }
+        do throws(X86Exception) {
+          // The fast forms (FastForms.swift) written out here: as functions marked
+          // `@inline(__always)` the optimiser still called them, copying the instruction.
+          let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+          switch form {
+          case .aluRmRegister:
+            let rm = Int(d.rm & 15)
+            let result = alu(d.sub, state.gpr[rm] & mask, state.gpr[Int(d.reg & 15)] & mask, size: d.operandSize)
+            if d.sub != 7 { state.gpr[rm] = result }
+          case .aluRegRegister:
+            let reg = Int(d.reg & 15)
+            let result = alu(d.sub, state.gpr[reg] & mask, state.gpr[Int(d.rm & 15)] & mask, size: d.operandSize)
+            if d.sub != 7 { state.gpr[reg] = result }
+          case .aluRegisterImmediate:
+            let rm = Int(d.rm & 15)
+            let result = alu(d.sub, state.gpr[rm] & mask, d.immediate & mask, size: d.operandSize)
+            if d.sub != 7 { state.gpr[rm] = result }
+          case .testRegister:
+            let result = state.gpr[Int(d.rm & 15)] & state.gpr[Int(d.reg & 15)] & mask
+            state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: result, source: result)
+          case .testRegisterImmediate:
+            let result = state.gpr[Int(d.rm & 15)] & d.immediate & mask
+            state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: result, source: result)
+          case .movRegister:
+            // MOV r/m, reg (89) copies reg into rm; MOV reg, r/m (8B) the other way.
+            if d.operation == .movRmReg {
+              state.gpr[Int(d.rm & 15)] = state.gpr[Int(d.reg & 15)] & mask
+            } else {
+              state.gpr[Int(d.reg & 15)] = state.gpr[Int(d.rm & 15)] & mask
+            }
+          case .movRegisterImmediate:
+            state.gpr[Int(d.rm & 15)] = d.immediate & mask
+          case .lea:
+            state.gpr[Int(d.reg & 15)] = effectiveAddress(d) & mask
+          case .incRegister, .decRegister:
+            let rm = Int(d.rm & 15)
+            let value = state.gpr[rm] & mask
+            let increment = form == .incRegister
+            let result = (increment ? value &+ 1 : value &- 1) & mask
+            state.gpr[rm] = result
+            let carry = carryFlag
+            state.setLazyFlags(
+              increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1,
+              carryIn: carry)
+          case .shiftRegisterImmediate:
+            fastShift(d.sub, Int(d.rm & 15), count: d.immediate, size: d.operandSize)
+          case .imulRegister:
+            let reg = Int(d.reg & 15)
+            fastMultiply(reg, state.gpr[Int(d.rm & 15)], state.gpr[reg], size: d.operandSize)
+          case .imulRegisterImmediate:
+            fastMultiply(Int(d.reg & 15), state.gpr[Int(d.rm & 15)], d.immediate, size: d.operandSize)
+          case .movzxRegister:
+            setRegOperand(d, register(d.rm, size: d.sub, d))
+          case .jcc:
+            if state.lazy.condition(d.sub, flagBits: state.flagBits) {
+              try branch(to: next &+ d.immediate, size: d.operandSize)
+            }
+          case .jmpRelative:
+            try branch(to: next &+ d.immediate, size: d.operandSize)
+          case .load:
+            // `readOperand`'s body: that function takes the instruction by address, which made
+            // the loop copy every instruction to the stack (see `executeGeneral(at:)`).
+            let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+            let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
+            state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, kind)
+          case .store:
+            try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
+          case .storeImmediate:
+            try write(d.segment, effectiveAddress(d), size: d.operandSize, d.immediate & mask)
+          case .aluRegMemory:
+            let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
+            let source = try readLinear(linear, size: d.operandSize, .read)
+            let reg = Int(d.reg & 15)
+            let result = alu(d.sub, state.gpr[reg] & mask, source, size: d.operandSize)
+            if d.sub != 7 { state.gpr[reg] = result }
+          case .aluMemoryRegister, .aluMemoryImmediate:
+            // CMP only reads; the others read with write intent (#PF's W bit), then write.
+            let source = form == .aluMemoryRegister ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
+            let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+            let address = effectiveAddress(d)
+            let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
+            let result = alu(d.sub, try readLinear(linear, size: d.operandSize, kind), source, size: d.operandSize)
+            if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
+          case .incMemory, .decMemory:
+            let address = effectiveAddress(d)
+            let linear = try linearAddress(d.segment, address, size: d.operandSize, .write)
+            let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
+            let increment = form == .incMemory
+            let result = (increment ? value &+ 1 : value &- 1) & mask
+            try write(d.segment, address, size: d.operandSize, result)
+            let carry = carryFlag
+            state.setLazyFlags(
+              increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1,
+              carryIn: carry)
+          case .movzxMemory:
+            let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.sub, .read)
+            setRegOperand(d, try readLinear(linear, size: d.sub, .read))
+          case .pushRegister:
+            try push(register(d.rm, size: d.operandSize, d), size: d.operandSize)
+          case .popRegister:
+            let value = try peek(size: d.operandSize)
+            adjustStackPointer(by: UInt64(d.operandSize))
+            setRegister(d.rm, size: d.operandSize, d, value)
+          case .callRelative:
+            let savedStackPointer = state.gpr[4]
+            try push(next & sizeMask(d.operandSize), size: d.operandSize)
+            do throws(X86Exception) {
+              try branch(to: next &+ d.immediate, size: d.operandSize)
+            } catch {
+              state.gpr[4] = savedStackPointer
+              throw error
+            }
+          case .ret:
+            let target = try peek(size: d.operandSize)
+            try branch(to: target, size: d.operandSize)
+            adjustStackPointer(by: UInt64(d.operandSize))
+          case .general:
+            try executeGeneral(at: index)
+          }
+        } catch {
+          retiredInstructions &+= unrecorded
+          state.tsc &+= unrecorded
+          executed &+= unrecorded
+          let before = retiredInstructions
+          let result = stopped(by: error, start: start, shadow: index == first && shadow)
+          return (executed &+ (retiredInstructions &- before), result)
+        }
+        index &+= 1
+        if form.rawValue < FastForm.firstMemory.rawValue {
+          unrecorded &+= 1
+          if index == end { break }
+          continue
+        }
+        retire()
+        executed &+= 1
+        if ioStopRequested {
+          ioStopRequested = false
+          return (executed, .ioStop)
+        }
+        if index == end || decodeCache.codeWritten { break }
+        if form == .general
+          && (debug.stopRun || interruptLine && interruptWindowOpen
+            || state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed != 0)
+        {
+          break
+        }
+      }
+      retiredInstructions &+= unrecorded
+      state.tsc &+= unrecorded
+      executed &+= unrecorded
+      // Go on with the next block unless `run` has something to decide.
+      if state.halted { return (executed, .halted) }
+      if executed == budget || debug.stopRun || interruptLine && interruptWindowOpen
+        || state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed != 0
+      {
+        return (executed, .retired)
+      }
+    }
+  }
+
+  /// The block cache slot holding a valid block for RIP, built if needed; nil when there is
+  /// no block to run there (see `runBlocks`).
+  @inline(__always)
+  mutating func blockAtRIP() -> Int? {
     guard let (_, physical) = try? fetchAddress() else { return nil }
     let page = Int(truncatingIfNeeded: physical >> 12)
     guard page < decodeCache.pageVersions.count else { return nil }
@@ -31,118 +233,7 @@ extension X86Core {
       let last = state.rip &+ UInt64(decodeCache.blocks.byteLengths[slot]) &- 1
       if last > 0xffff_ffff || last > UInt64(state.segments[Int(SegmentName.cs.rawValue)].limit) { return nil }
     }
-    let count = UInt64(decodeCache.blocks.counts[slot])
-    var index = slot &* BlockCache.maximumLength
-    let end = index &+ Int(truncatingIfNeeded: min(count, budget))
-    decodeCache.codeWritten = false
-    while true {
-      let entry = decodeCache.blocks.entries[index]
-      let d = entry.instruction
-      let form = entry.form
-      let start = state.rip
-      let shadow = state.interruptShadow
-      var next = start &+ UInt64(d.length)
-      if codeMode != .bits64 { next &= 0xffff_ffff }
-      state.rip = next
-      state.interruptShadow = false
-      do {
-        // The fast forms (FastForm.swift) written out here: as a function marked
-        // `@inline(__always)` the optimiser still called it, copying the instruction per call.
-        let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
-        switch form {
-        case .general:
-          try executeGeneral(at: index)
-        case .aluRmRegister:
-          let rm = Int(d.rm & 15)
-          let result = alu(d.sub, state.gpr[rm] & mask, state.gpr[Int(d.reg & 15)] & mask, size: d.operandSize)
-          if d.sub != 7 { state.gpr[rm] = result }
-        case .aluRegRegister:
-          let reg = Int(d.reg & 15)
-          let result = alu(d.sub, state.gpr[reg] & mask, state.gpr[Int(d.rm & 15)] & mask, size: d.operandSize)
-          if d.sub != 7 { state.gpr[reg] = result }
-        case .aluRegisterImmediate:
-          let rm = Int(d.rm & 15)
-          let result = alu(d.sub, state.gpr[rm] & mask, d.immediate & mask, size: d.operandSize)
-          if d.sub != 7 { state.gpr[rm] = result }
-        case .movRegister:
-          // MOV r/m, reg (89) copies reg into rm; MOV reg, r/m (8B) the other way.
-          if d.operation == .movRmReg {
-            state.gpr[Int(d.rm & 15)] = state.gpr[Int(d.reg & 15)] & mask
-          } else {
-            state.gpr[Int(d.reg & 15)] = state.gpr[Int(d.rm & 15)] & mask
-          }
-        case .movRegisterImmediate:
-          state.gpr[Int(d.rm & 15)] = d.immediate & mask
-        case .load:
-          // `readOperand`'s body: that function takes the instruction by address, which made
-          // the loop copy every instruction to the stack (see `executeGeneral(at:)`).
-          let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-          let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
-          let value = try readLinear(linear, size: d.operandSize, kind)
-          state.gpr[Int(d.reg & 15)] = value
-        case .store:
-          try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
-        case .lea:
-          state.gpr[Int(d.reg & 15)] = effectiveAddress(d) & mask
-        case .incRegister, .decRegister:
-          let rm = Int(d.rm & 15)
-          let value = state.gpr[rm] & mask
-          let increment = form == .incRegister
-          let result = (increment ? value &+ 1 : value &- 1) & mask
-          state.gpr[rm] = result
-          let carry = carryFlag
-          state.setLazyFlags(
-            increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1, carryIn: carry)
-        case .shiftRegisterImmediate:
-          // `shiftRm`'s SHL/SHR/SAR arms for a register and an immediate count, formula for formula.
-          let rm = Int(d.rm & 15)
-          let value = state.gpr[rm] & mask
-          let count = d.immediate & (d.operandSize == 8 ? 0x3f : 0x1f)
-          if count == 0 {
-            state.gpr[rm] = value
-          } else {
-            let bits = UInt64(d.operandSize) &* 8
-            let result: UInt64
-            let carry: Bool
-            let overflow: Bool
-            switch d.sub {
-            case 5:  // SHR
-              result = value >> count
-              carry = (value >> (count &- 1)) & 1 != 0
-              overflow = value >> (bits &- 1) & 1 != 0
-            case 7:  // SAR
-              let signed = Int64(bitPattern: signExtend(value, size: d.operandSize))
-              result = UInt64(bitPattern: signed >> Int64(count)) & mask
-              carry = (signed >> Int64(count &- 1)) & 1 != 0
-              overflow = false
-            default:  // 4 SHL/SAL, 6
-              result = (value << count) & mask
-              carry = (value >> (bits &- count)) & 1 != 0
-              overflow = (result >> (bits &- 1) & 1 != 0) != carry
-            }
-            state.setStatusFlags(result: result, size: d.operandSize, carry: carry, overflow: overflow)
-            state.gpr[rm] = result
-          }
-        case .jcc:
-          if conditionHolds(d.sub) { try branch(to: state.rip &+ d.immediate, size: d.operandSize) }
-        }
-      } catch {
-        return stopped(by: error, start: start, shadow: shadow)
-      }
-      retire()
-      if ioStopRequested {
-        ioStopRequested = false
-        return .ioStop
-      }
-      index &+= 1
-      if index == end || decodeCache.codeWritten || debug.stopRun
-        || interruptLine && interruptWindowOpen
-        || state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed != 0
-      {
-        break
-      }
-    }
-    return state.halted ? .halted : .retired
+    return slot
   }
 
   /// Decodes the block starting at `physical` into `slot`: false when not even its first

@@ -181,9 +181,9 @@ struct X86Core {
       // Whole decoded blocks while nothing needs the per-instruction path (BlockRun.swift).
       let result: StepResult
       if !state.halted && state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed == 0,
-        let blockResult = runBlock(budget: maxInstructions &- (retiredInstructions &- before))
+        let blocks = runBlocks(budget: maxInstructions &- (retiredInstructions &- before))
       {
-        result = blockResult
+        result = blocks.stop
       } else {
         result = step()
       }
@@ -193,4 +193,5 @@ struct X86Core {
     }
     return (retiredInstructions &- before, .retired)
   }
+
 }

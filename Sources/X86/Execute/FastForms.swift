@@ -1,50 +1,96 @@
 /// The commonest instruction shapes, recognised once when a block is built so that `runBlock`
-/// (BlockRun.swift) executes them without the dispatch switch and the size and byte-register tests of the
-/// general handlers: 32- and 64-bit register and plain memory forms of MOV, LEA, the ALU
-/// operations without carry-in, INC and DEC, shifts by an immediate, and Jcc. Each does exactly what its general
-/// handler does for that shape (the same `alu`, `read`, `write` and `branch` calls); any other
-/// instruction is `.general` and goes through `execute`.
+/// (BlockRun.swift) executes them without the dispatch switch and the size and byte-register
+/// tests of the general handlers. Each does exactly what its general handler does for that
+/// shape (the same `alu`, `read`, `write`, `push` and `branch` calls, the same flag formulas);
+/// any other instruction is `.general` and goes through `execute`. BlockRunEquivalenceTests
+/// runs every form both ways and compares the whole state and memory.
+///
+/// The cases are in three groups, by what `runBlock` must check after them:
+/// - register forms touch no memory and cannot fault, stop the run or change what the
+///   block loop depends on: nothing is checked after them but the block's end;
+/// - memory forms (`firstMemory` up to `general`) may store into code, reach MMIO (an I/O
+///   stop) or fault;
+/// - `general` may do anything an instruction can.
+/// Branches (Jcc, JMP, CALL, RET) end their block, so they sit with the forms of their group.
 enum FastForm: UInt8 {
-  case general
+  // Register forms, 32- and 64-bit operands.
   /// ALU r/m, reg with a register r/m (ADD OR AND SUB XOR CMP: no ADC/SBB).
   case aluRmRegister
   /// ALU reg, r/m with a register r/m.
   case aluRegRegister
   /// ALU r/m, imm with a register r/m.
   case aluRegisterImmediate
+  /// TEST r/m, reg and TEST r/m, imm with a register r/m.
+  case testRegister, testRegisterImmediate
   case movRegister
   case movRegisterImmediate
+  case lea
+  case incRegister, decRegister
+  /// ROL, ROR, SHL/SAL, SHR, SAR of a register by an immediate count.
+  case shiftRegisterImmediate
+  /// IMUL reg, r/m (0F AF) and IMUL reg, r/m, imm (69, 6B) with a register r/m.
+  case imulRegister, imulRegisterImmediate
+  /// MOVZX reg, r8/r16 with a register source (any operand size of the destination).
+  case movzxRegister
+  case jcc
+  case jmpRelative
+
+  // Memory forms.
   /// MOV reg, [memory].
   case load
   /// MOV [memory], reg.
   case store
-  case lea
-  case incRegister, decRegister
-  /// SHL/SAL, SHR, SAR of a register by an immediate count.
-  case shiftRegisterImmediate
-  case jcc
+  /// MOV [memory], imm.
+  case storeImmediate
+  /// ALU reg, [memory] (ADD OR AND SUB XOR CMP).
+  case aluRegMemory
+  /// ALU [memory], reg and ALU [memory], imm: read-modify-write, or a read for CMP.
+  case aluMemoryRegister, aluMemoryImmediate
+  case incMemory, decMemory
+  /// MOVZX reg, m8/m16.
+  case movzxMemory
+  /// PUSH reg and POP reg (50+r, 58+r, FF /6 and 8F /0 with a register operand).
+  case pushRegister, popRegister
+  case callRelative
+  /// RET without an immediate.
+  case ret
+
+  case general
+
+  static let firstMemory = FastForm.load
 
   init(_ d: DecodedInstruction) {
     self = .general
-    guard d.operandSize == 4 || d.operandSize == 8 else {
-      if d.operation == .jcc { self = .jcc }
-      return
+    switch d.operation {
+    case .jcc: self = .jcc
+    case .jmpRel: self = .jmpRelative
+    case .callRel: self = .callRelative
+    case .ret where d.immediate == 0: self = .ret
+    case .pushRm where !d.isMemory: self = .pushRegister
+    case .popRm where !d.isMemory: self = .popRegister
+    // MOVZX's source size is in `sub`; the destination may be 16-bit (the mask then applies).
+    case .movzx where d.operandSize >= 2: self = d.isMemory ? .movzxMemory : .movzxRegister
+    default: break
     }
+    guard self == .general, d.operandSize == 4 || d.operandSize == 8 else { return }
     let register = !d.isMemory
     let plainALU = d.sub != 2 && d.sub != 3
     switch d.operation {
-    case .aluRmReg where register && plainALU: self = .aluRmRegister
-    case .aluRegRm where register && plainALU: self = .aluRegRegister
-    case .aluRmImm where register && plainALU: self = .aluRegisterImmediate
+    case .aluRmReg where plainALU: self = register ? .aluRmRegister : .aluMemoryRegister
+    case .aluRegRm where plainALU: self = register ? .aluRegRegister : .aluRegMemory
+    case .aluRmImm where plainALU: self = register ? .aluRegisterImmediate : .aluMemoryImmediate
+    case .testRmReg where register: self = .testRegister
+    case .testRmImm where register: self = .testRegisterImmediate
     case .movRmReg: self = register ? .movRegister : .store
     case .movRegRm: self = register ? .movRegister : .load
-    case .movRmImm where register: self = .movRegisterImmediate
+    case .movRmImm: self = register ? .movRegisterImmediate : .storeImmediate
     case .lea: self = .lea
-    case .incRm where register: self = .incRegister
-    case .decRm where register: self = .decRegister
-    case .shiftRm where register && d.sub >= 4 && !d.has(DecodedInstruction.Flag.countInCL):
+    case .incRm: self = register ? .incRegister : .incMemory
+    case .decRm: self = register ? .decRegister : .decMemory
+    case .shiftRm where register && (d.sub <= 1 || d.sub >= 4) && !d.has(DecodedInstruction.Flag.countInCL):
       self = .shiftRegisterImmediate
-    case .jcc: self = .jcc
+    case .imulRegRm where register: self = .imulRegister
+    case .imulRegRmImm where register: self = .imulRegisterImmediate
     default: break
     }
   }
@@ -59,5 +105,60 @@ extension X86Core {
   @inline(never)
   mutating func executeGeneral(at index: Int) throws(X86Exception) {
     try execute(decodeCache.blocks.entries[index].instruction)
+  }
+
+  /// IMUL reg, r/m (, imm) on registers: `imulRegRm`'s formula (MultiplyDivide.swift).
+  @inline(__always)
+  mutating func fastMultiply(_ destination: Int, _ source: UInt64, _ multiplier: UInt64, size: UInt8) {
+    let product =
+      Int128(Int64(bitPattern: signExtend(source, size: size)))
+      * Int128(Int64(bitPattern: signExtend(multiplier, size: size)))
+    let low = UInt64(truncatingIfNeeded: product) & sizeMask(size)
+    state.gpr[destination] = low
+    let overflow = Int128(Int64(bitPattern: signExtend(low, size: size))) != product
+    state.setStatusFlags(result: low, size: size, carry: overflow, overflow: overflow)
+  }
+
+  /// ROL, ROR, SHL, SHR and SAR of a 32- or 64-bit register by an immediate count:
+  /// `shiftRm`'s arms formula for formula (Shifts.swift), for counts below the width.
+  @inline(__always)
+  mutating func fastShift(_ kind: UInt8, _ rm: Int, count rawCount: UInt64, size: UInt8) {
+    let mask = sizeMask(size)
+    let value = state.gpr[rm] & mask
+    let count = rawCount & (size == 8 ? 0x3f : 0x1f)
+    // A count of 0 changes no flag; the register is still written (zero-extended).
+    guard count != 0 else {
+      state.gpr[rm] = value
+      return
+    }
+    let bits = UInt64(size) &* 8
+    let result: UInt64
+    switch kind {
+    case 0, 1:  // ROL, ROR: CF and OF only (the other flags stay)
+      let left = kind == 0
+      result = (left ? value << count | value >> (bits &- count) : value >> count | value << (bits &- count)) & mask
+      let top = result >> (bits &- 1) & 1 != 0
+      let carry = left ? result & 1 != 0 : top
+      let overflow = left ? top != carry : top != (result >> (bits &- 2) & 1 != 0)
+      state.materializeFlags()
+      var flags = state.flagBits & ~(RFlagsBit.carry | RFlagsBit.overflow)
+      if carry { flags |= RFlagsBit.carry }
+      if overflow { flags |= RFlagsBit.overflow }
+      state.flagBits = flags
+    case 5:  // SHR
+      result = value >> count
+      let carry = (value >> (count &- 1)) & 1 != 0
+      state.setStatusFlags(result: result, size: size, carry: carry, overflow: value >> (bits &- 1) & 1 != 0)
+    case 7:  // SAR
+      let signed = Int64(bitPattern: signExtend(value, size: size))
+      result = UInt64(bitPattern: signed >> Int64(count)) & mask
+      state.setStatusFlags(result: result, size: size, carry: (signed >> Int64(count &- 1)) & 1 != 0, overflow: false)
+    default:  // 4 SHL/SAL, 6
+      result = (value << count) & mask
+      let carry = (value >> (bits &- count)) & 1 != 0
+      state.setStatusFlags(
+        result: result, size: size, carry: carry, overflow: (result >> (bits &- 1) & 1 != 0) != carry)
+    }
+    state.gpr[rm] = result
   }
 }
