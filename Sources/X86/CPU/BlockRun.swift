@@ -23,34 +23,35 @@ extension X86Core {
   /// fetch faults, the code is not in RAM, the first instruction crosses its page, RIP would
   /// wrap inside the block): `run` then steps, and the step reports any fault.
   mutating func runBlocks(budget: UInt64) -> (executed: UInt64, stop: StepResult)? {
-    var executed: UInt64 = 0
+    let retiredAtStart = retiredInstructions
     while true {
       guard let slot = blockAtRIP() else {
-        return executed == 0 ? nil : (executed, .retired)
+        return retiredInstructions == retiredAtStart ? nil : (retiredInstructions &- retiredAtStart, .retired)
       }
       let count = UInt64(decodeCache.blocks.counts[slot])
       let first = slot &* BlockCache.maximumLength
       let shadow = state.interruptShadow
       // A waiting interrupt held off by the first instruction's shadow is let in after it.
-      let length = interruptLine && shadow ? 1 : min(count, budget &- executed)
+      let length = interruptLine && shadow ? 1 : min(count, budget &- (retiredInstructions &- retiredAtStart))
       let end = first &+ Int(truncatingIfNeeded: length)
+      // RIP of each instruction from the block's: no wrap inside a block (`blockAtRIP`).
+      let blockRIP = state.rip
       var index = first
-      var unrecorded: UInt64 = 0
+      // Instructions before `recorded` are counted in `retiredInstructions` and the TSC.
+      var recorded = first
       state.interruptShadow = false
       decodeCache.codeWritten = false
       while true {
         let entry = decodeCache.blocks.entries[index]
         let d = entry.instruction
         let form = entry.form
-        let start = state.rip
-        var next = start &+ UInt64(d.length)
-        if codeMode != .bits64 { next &= 0xffff_ffff }
+        let next = blockRIP &+ UInt64(entry.end)
         state.rip = next
         if form.rawValue >= FastForm.firstMemory.rawValue {
+          let unrecorded = UInt64(truncatingIfNeeded: index &- recorded)
           retiredInstructions &+= unrecorded
           state.tsc &+= unrecorded
-          executed &+= unrecorded
-          unrecorded = 0
+          recorded = index
         }
         do throws(X86Exception) {
           // The fast forms (FastForms.swift) written out here: as functions marked
@@ -111,85 +112,28 @@ extension X86Core {
             }
           case .jmpRelative:
             try branch(to: next &+ d.immediate, size: d.operandSize)
-          case .load:
-            // `readOperand`'s body: that function takes the instruction by address, which made
-            // the loop copy every instruction to the stack (see `executeGeneral(at:)`).
-            let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-            let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
-            state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, kind)
-          case .store:
-            try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
-          case .storeImmediate:
-            try write(d.segment, effectiveAddress(d), size: d.operandSize, d.immediate & mask)
-          case .aluRegMemory:
-            let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
-            let source = try readLinear(linear, size: d.operandSize, .read)
-            let reg = Int(d.reg & 15)
-            let result = alu(d.sub, state.gpr[reg] & mask, source, size: d.operandSize)
-            if d.sub != 7 { state.gpr[reg] = result }
-          case .aluMemoryRegister, .aluMemoryImmediate:
-            // CMP only reads; the others read with write intent (#PF's W bit), then write.
-            let source = form == .aluMemoryRegister ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
-            let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-            let address = effectiveAddress(d)
-            let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
-            let result = alu(d.sub, try readLinear(linear, size: d.operandSize, kind), source, size: d.operandSize)
-            if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
-          case .incMemory, .decMemory:
-            let address = effectiveAddress(d)
-            let linear = try linearAddress(d.segment, address, size: d.operandSize, .write)
-            let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
-            let increment = form == .incMemory
-            let result = (increment ? value &+ 1 : value &- 1) & mask
-            try write(d.segment, address, size: d.operandSize, result)
-            let carry = carryFlag
-            state.setLazyFlags(
-              increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1,
-              carryIn: carry)
-          case .movzxMemory:
-            let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.sub, .read)
-            setRegOperand(d, try readLinear(linear, size: d.sub, .read))
-          case .pushRegister:
-            try push(register(d.rm, size: d.operandSize, d), size: d.operandSize)
-          case .popRegister:
-            let value = try peek(size: d.operandSize)
-            adjustStackPointer(by: UInt64(d.operandSize))
-            setRegister(d.rm, size: d.operandSize, d, value)
-          case .callRelative:
-            let savedStackPointer = state.gpr[4]
-            try push(next & sizeMask(d.operandSize), size: d.operandSize)
-            do throws(X86Exception) {
-              try branch(to: next &+ d.immediate, size: d.operandSize)
-            } catch {
-              state.gpr[4] = savedStackPointer
-              throw error
-            }
-          case .ret:
-            let target = try peek(size: d.operandSize)
-            try branch(to: target, size: d.operandSize)
-            adjustStackPointer(by: UInt64(d.operandSize))
+          case .load, .store, .storeImmediate, .aluRegMemory, .aluMemoryRegister, .aluMemoryImmediate,
+            .incMemory, .decMemory, .movzxMemory, .pushRegister, .popRegister, .callRelative, .ret:
+            try executeMemoryForm(at: index, next: next)
           case .general:
             try executeGeneral(at: index)
           }
         } catch {
-          retiredInstructions &+= unrecorded
-          state.tsc &+= unrecorded
-          executed &+= unrecorded
-          let before = retiredInstructions
-          let result = stopped(by: error, start: start, shadow: index == first && shadow)
-          return (executed &+ (retiredInstructions &- before), result)
+          recordRetired(from: &recorded, to: index)
+          return (
+            retiredInstructions &- retiredAtStart,
+            stopped(by: error, start: next &- UInt64(d.length), shadow: index == first && shadow)
+          )
         }
         index &+= 1
         if form.rawValue < FastForm.firstMemory.rawValue {
-          unrecorded &+= 1
           if index == end { break }
           continue
         }
-        retire()
-        executed &+= 1
         if ioStopRequested {
           ioStopRequested = false
-          return (executed, .ioStop)
+          recordRetired(from: &recorded, to: index)
+          return (retiredInstructions &- retiredAtStart, .ioStop)
         }
         if index == end || decodeCache.codeWritten { break }
         if form == .general
@@ -199,9 +143,8 @@ extension X86Core {
           break
         }
       }
-      retiredInstructions &+= unrecorded
-      state.tsc &+= unrecorded
-      executed &+= unrecorded
+      recordRetired(from: &recorded, to: index)
+      let executed = retiredInstructions &- retiredAtStart
       // Go on with the next block unless `run` has something to decide.
       if state.halted { return (executed, .halted) }
       if executed == budget || debug.stopRun || interruptLine && interruptWindowOpen
@@ -212,26 +155,109 @@ extension X86Core {
     }
   }
 
+  /// The memory forms, out of line: inside `runBlocks` their code made the loop's variables
+  /// spill to the stack (the core's own address was reloaded from the stack per instruction),
+  /// and next to an access's own cost a call is cheap. Takes the index, not the instruction,
+  /// for the reason `executeGeneral(at:)` gives.
+  @inline(never)
+  mutating func executeMemoryForm(at index: Int, next: UInt64) throws(X86Exception) {
+    let entry = decodeCache.blocks.entries[index]
+    let d = entry.instruction
+    let form = entry.form
+    let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+    switch form {
+    case .load:
+      // `readOperand`'s body: that function takes the instruction by address, which made
+      // the loop copy every instruction to the stack (see `executeGeneral(at:)`).
+      let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+      let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
+      state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, kind)
+    case .store:
+      try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
+    case .storeImmediate:
+      try write(d.segment, effectiveAddress(d), size: d.operandSize, d.immediate & mask)
+    case .aluRegMemory:
+      let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
+      let source = try readLinear(linear, size: d.operandSize, .read)
+      let reg = Int(d.reg & 15)
+      let result = alu(d.sub, state.gpr[reg] & mask, source, size: d.operandSize)
+      if d.sub != 7 { state.gpr[reg] = result }
+    case .aluMemoryRegister, .aluMemoryImmediate:
+      // CMP only reads; the others read with write intent (#PF's W bit), then write.
+      let source = form == .aluMemoryRegister ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
+      let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+      let address = effectiveAddress(d)
+      let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
+      let result = alu(d.sub, try readLinear(linear, size: d.operandSize, kind), source, size: d.operandSize)
+      if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
+    case .incMemory, .decMemory:
+      let address = effectiveAddress(d)
+      let linear = try linearAddress(d.segment, address, size: d.operandSize, .write)
+      let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
+      let increment = form == .incMemory
+      let result = (increment ? value &+ 1 : value &- 1) & mask
+      try write(d.segment, address, size: d.operandSize, result)
+      let carry = carryFlag
+      state.setLazyFlags(
+        increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1,
+        carryIn: carry)
+    case .movzxMemory:
+      let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.sub, .read)
+      setRegOperand(d, try readLinear(linear, size: d.sub, .read))
+    case .pushRegister:
+      try push(register(d.rm, size: d.operandSize, d), size: d.operandSize)
+    case .popRegister:
+      let value = try peek(size: d.operandSize)
+      adjustStackPointer(by: UInt64(d.operandSize))
+      setRegister(d.rm, size: d.operandSize, d, value)
+    case .callRelative:
+      let savedStackPointer = state.gpr[4]
+      try push(next & sizeMask(d.operandSize), size: d.operandSize)
+      do throws(X86Exception) {
+        try branch(to: next &+ d.immediate, size: d.operandSize)
+      } catch {
+        state.gpr[4] = savedStackPointer
+        throw error
+      }
+    case .ret:
+      let target = try peek(size: d.operandSize)
+      try branch(to: target, size: d.operandSize)
+      adjustStackPointer(by: UInt64(d.operandSize))
+    default:
+      try executeGeneral(at: index)
+    }
+  }
+
+  /// Counts the instructions from `recorded` up to `index` (block cache indices) as retired.
+  @inline(__always)
+  mutating func recordRetired(from recorded: inout Int, to index: Int) {
+    let count = UInt64(truncatingIfNeeded: index &- recorded)
+    retiredInstructions &+= count
+    state.tsc &+= count
+    recorded = index
+  }
+
   /// The block cache slot holding a valid block for RIP, built if needed; nil when there is
   /// no block to run there (see `runBlocks`).
   @inline(__always)
   mutating func blockAtRIP() -> Int? {
     guard let (_, physical) = try? fetchAddress() else { return nil }
     let page = Int(truncatingIfNeeded: physical >> 12)
-    guard page < decodeCache.pageVersions.count else { return nil }
+    guard page < decodeCache.pageCount else { return nil }
     let slot = BlockCache.slot(physical)
     let tag = DecodeCache.tag(physical, codeMode)
     if decodeCache.blocks.tags[slot] != tag || decodeCache.blocks.versions[slot] != decodeCache.pageVersions[page] {
       guard buildBlock(slot, physical: physical, tag: tag, page: page) else { return nil }
     }
     // Outside 64-bit mode RIP wraps at 4 GiB, and the linear addresses would stop being
-    // sequential: such a block is left to `step()`. The whole block must also lie within
+    // sequential: a block that reaches the last byte below 4 GiB is left to `step()`, so
+    // that RIP after any of its instructions is the block's RIP plus an offset, unwrapped. The whole block must also lie within
     // CS's limit, so that no instruction needs its own check (`checkFetchLimit`); CS cannot
     // change inside a block. A block that reaches past the limit is stepped, and the
     // instruction that crosses it faults there.
     if codeMode != .bits64 {
       let last = state.rip &+ UInt64(decodeCache.blocks.byteLengths[slot]) &- 1
-      if last > 0xffff_ffff || last > UInt64(state.segments[Int(SegmentName.cs.rawValue)].limit) { return nil }
+      if last >= 0xffff_ffff || last > UInt64(state.segments[Int(SegmentName.cs.rawValue)].limit) { return nil }
     }
     return slot
   }
@@ -257,9 +283,10 @@ extension X86Core {
         if decoded.operation == .truncated { break }
         decodeCache.insert(decoded, at: address, codeMode)
       }
-      decodeCache.blocks.entries[first &+ count] = BlockCache.Entry(instruction: decoded, form: FastForm(decoded))
-      count &+= 1
       offset &+= UInt64(decoded.length)
+      decodeCache.blocks.entries[first &+ count] = BlockCache.Entry(
+        instruction: decoded, form: FastForm(decoded), end: UInt16(truncatingIfNeeded: offset))
+      count &+= 1
       if !decoded.operation.continuesBlock { break }
     }
     guard count > 0 else { return false }

@@ -28,6 +28,9 @@ struct BlockCache {
   struct Entry {
     var instruction = DecodedInstruction()
     var form = FastForm.general
+    /// The offset of the next instruction from the block's first byte: RIP after this one is
+    /// the block's RIP plus `end`, with no dependence on the RIP the previous one stored.
+    var end: UInt16 = 0
   }
 
   /// `maximumLength` entries per slot.

@@ -22,6 +22,9 @@ struct DecodeCache {
   /// Per physical page: bumped by every store into a code page, so blocks built from the page
   /// before the store are seen to be stale (`BlockCache`).
   var pageVersions: [UInt32]
+  /// The number of pages both arrays cover, stored: `Array.count` was an out-of-line call in
+  /// the block loop's profile.
+  let pageCount: Int
   /// Set by a store into a code page: a running block stops after the storing instruction.
   var codeWritten = false
   var blocks = BlockCache()
@@ -30,6 +33,7 @@ struct DecodeCache {
     // Pages past the limit (MMIO, ROM above RAM) are simply never cached.
     codePages = Array(repeating: 0, count: Int(min(physicalLimit, 1 << 36) >> 12))
     pageVersions = Array(repeating: 0, count: codePages.count)
+    pageCount = codePages.count
   }
 
   @inline(__always) static func slot(_ physical: UInt64) -> Int {
@@ -48,7 +52,7 @@ struct DecodeCache {
 
   mutating func insert(_ instruction: DecodedInstruction, at physical: UInt64, _ mode: CodeMode) {
     let page = Int(truncatingIfNeeded: physical >> 12)
-    guard page < codePages.count else { return }
+    guard page < pageCount else { return }
     codePages[page] = 1
     slots[DecodeCache.slot(physical)] = Slot(tag: DecodeCache.tag(physical, mode), instruction: instruction)
   }
@@ -57,7 +61,8 @@ struct DecodeCache {
   mutating func noteWrite(_ physical: UInt64, size: UInt8) {
     let page = Int(truncatingIfNeeded: physical >> 12)
     let lastPage = Int(truncatingIfNeeded: (physical &+ UInt64(size) &- 1) >> 12)
-    if page < codePages.count && codePages[page] != 0 || lastPage < codePages.count && codePages[lastPage] != 0 {
+    if page < pageCount && codePages[page] != 0 || lastPage != page && lastPage < pageCount && codePages[lastPage] != 0
+    {
       invalidate(physical, size: size)
     }
   }
@@ -66,8 +71,8 @@ struct DecodeCache {
     codeWritten = true
     let page = Int(truncatingIfNeeded: physical >> 12)
     let lastPage = Int(truncatingIfNeeded: (physical &+ UInt64(size) &- 1) >> 12)
-    if page < pageVersions.count { pageVersions[page] &+= 1 }
-    if lastPage != page && lastPage < pageVersions.count { pageVersions[lastPage] &+= 1 }
+    if page < pageCount { pageVersions[page] &+= 1 }
+    if lastPage != page && lastPage < pageCount { pageVersions[lastPage] &+= 1 }
     let first = physical >= UInt64(maximumInstructionLength - 1) ? physical - UInt64(maximumInstructionLength - 1) : 0
     var address = first
     while address < physical &+ UInt64(size) {
