@@ -17,6 +17,7 @@ public enum Capability: Sendable, CaseIterable, CustomStringConvertible {
   case msrFilter
   case userSpaceMSR
   case syncRegisters
+  case xsave
 
   var number: UInt {
     switch self {
@@ -35,6 +36,7 @@ public enum Capability: Sendable, CaseIterable, CustomStringConvertible {
     case .msrFilter: UInt(KVM_CAP_X86_MSR_FILTER)
     case .userSpaceMSR: UInt(KVM_CAP_X86_USER_SPACE_MSR)
     case .syncRegisters: UInt(KVM_CAP_SYNC_REGS)
+    case .xsave: UInt(KVM_CAP_XSAVE)
     }
   }
 
@@ -55,6 +57,7 @@ public enum Capability: Sendable, CaseIterable, CustomStringConvertible {
     case .msrFilter: "KVM_CAP_X86_MSR_FILTER"
     case .userSpaceMSR: "KVM_CAP_X86_USER_SPACE_MSR"
     case .syncRegisters: "KVM_CAP_SYNC_REGS"
+    case .xsave: "KVM_CAP_XSAVE"
     }
   }
 }

@@ -36,6 +36,8 @@ public final class Machine: @unchecked Sendable {
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
   /// Addresses of instructions the interpreter did not know, already reported.
   let unknownInstructions = Mutex<Set<UInt64>>([])
+  /// The interpreters that complete instructions KVM cannot, per vCPU id (KVMAssist.swift).
+  let kvmAssists = Mutex<[Int: KVMAssist]>([:])
   /// MSRs whose guest writes are trapped (`trapMSRWrites`).
   let trappedMSRs = Mutex<Set<UInt32>>([])
 

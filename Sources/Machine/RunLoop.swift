@@ -72,12 +72,8 @@ extension Machine {
         let state = snapshot(vcpu)
         return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
-        do {
-          if try completeFailedEmulation(on: vcpu) { continue }
-        } catch {
-          return .internalError(description: "cannot carry out the guest's instruction: \(error)", snapshot(vcpu))
-        }
-        return terminalOutcome(of: exit, on: vcpu)!
+        // KVM could not run the instruction: the interpreter does (KVMAssist.swift).
+        if let outcome = completeWithInterpreter(vcpu, failure: exit) { return outcome }
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
         return terminalOutcome(of: exit, on: vcpu)!
       case .debug:

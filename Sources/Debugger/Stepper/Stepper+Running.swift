@@ -63,8 +63,10 @@ extension Stepper {
       let now = special.cs.base &+ (try kvm.registers().rip)
       if self.breakpoints[now] != nil { return try stopRunning(.breakpoint(address: now), pc: now) }
       if watchingHandlers && handlers.vectors(at: now) != nil { return try handlerReached(at: now) }
-      if try machine.completeFailedEmulation(on: kvm) { return nil }
-      return try terminalStop(exit)
+      // Any other instruction KVM could not run: the interpreter runs it, and KVM goes on.
+      if let outcome = machine.completeWithInterpreter(kvm, failure: exit) { return try stop(.exit(outcome)) }
+      try assistedInstructionDone(replantingHandlers: watchingHandlers)
+      return nil
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return try terminalStop(exit)
     }

@@ -44,33 +44,3 @@ public struct GuestCPU {
     InstructionDecoder.decode(instructionBytes(memory), size: codeSize)
   }
 }
-
-extension Machine {
-  /// Carries out, in user space, an instruction that KVM reported it could not emulate, when
-  /// it is one Hyperstep knows: INT n / INT3 / INTO / INT1 (KVM's emulator delivers these
-  /// only in real mode) and IRET (likewise). Returns false for any other instruction; throws
-  /// when the instruction itself cannot complete (a bad gate, a task switch).
-  public func completeFailedEmulation(on vcpu: VCPU) throws -> Bool {
-    var cpu = GuestCPU(registers: try vcpu.registers(), special: try vcpu.specialRegisters())
-    let decoded = cpu.decode(memory)
-    switch decoded.kind {
-    case .softwareInterrupt(let vector, let opcode):
-      let next = cpu.registers.rip &+ UInt64(decoded.length)
-      if opcode == .into && cpu.registers.rflags & (1 << 11) == 0 {
-        cpu.registers.rip = next  // INTO without overflow does nothing
-      } else {
-        _ = try InterruptDelivery.deliver(
-          vector: vector, returnAddress: next, flags: cpu.registers.rflags, software: opcode != .int1,
-          registers: &cpu.registers, special: &cpu.special, memory: memory)
-      }
-    case .interruptReturn(let width):
-      _ = try InterruptDelivery.interruptReturn(
-        operandBytes: width, registers: &cpu.registers, special: &cpu.special, memory: memory)
-    default:
-      return false
-    }
-    try vcpu.setSpecialRegisters(cpu.special)
-    try vcpu.setRegisters(cpu.registers)
-    return true
-  }
-}

@@ -68,7 +68,11 @@ extension Stepper {
         // Some hosts (PVM) report an executed INT3 as an emulation failure at its address.
         return .stop(try handlerEntry(at: now, vectors: vectors, trapDue: trapDue, decoded: decoded))
       }
-      return .stop(try terminalStop(exit))
+      // An instruction KVM could not run: the interpreter runs it (KVMAssist), and that
+      // is the step.
+      if let outcome = machine.completeWithInterpreter(kvm, failure: exit) { return .stop(try stop(.exit(outcome))) }
+      try assistedInstructionDone(replantingHandlers: true)
+      return .done
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return .stop(try terminalStop(exit))
     }
@@ -100,5 +104,17 @@ extension Stepper {
     if let request = accesses.request { return try stop(.guestRequest(value: request)) }
     if let msrWrite = accesses.msrWrite { return try stop(.msrWrite(index: msrWrite.index, value: msrWrite.value)) }
     return try stop(.step)
+  }
+}
+
+extension Stepper {
+  /// After the interpreter completed an instruction for KVM: it may have changed modes,
+  /// segments or paging (an IRET, a far transfer, an exception delivered), so what the
+  /// stepper keeps of them is read again, and the handler breakpoints follow a new IDT when
+  /// the mode plants them (stepping, or running while exceptions are watched).
+  func assistedInstructionDone(replantingHandlers: Bool) throws {
+    special = try kvm.specialRegisters()
+    knownPC = nil
+    if replantingHandlers { handlers.refresh(for: special) }
   }
 }

@@ -1,0 +1,218 @@
+import Devices
+import KVM
+import Synchronization
+import X86
+
+/// Instructions KVM cannot carry out, carried out by Hyperstep's interpreter.
+///
+/// When KVM's instruction emulator gives up (an emulation failure: on PVM hosts INT n, INT3,
+/// INTO and IRET in protected mode, `lock cmpxchg16b`, DAA, LDMXCSR and more), the vCPU's
+/// whole state (`EngineState`) moves into an interpreter CPU that shares guest RAM and the
+/// machine's devices, the interpreter runs that one instruction (delivering any exception it
+/// raises through the guest's IDT, as the CPU would), and the state moves back; KVM goes on.
+/// One general path instead of a user-space copy of each instruction KVM lacks.
+///
+/// What does not cross: KVM's in-kernel interrupt controllers. An assisted instruction that
+/// reaches one of them (the PIC, PIT or speaker ports, the local APIC or I/O APIC page) is not
+/// completed: its effect on the in-kernel chip cannot be made from here, and the guest stops
+/// with an error naming the instruction, as it did before the assist existed. Nor does the
+/// interrupt shadow (KVM keeps it outside its register files): the assisted instruction runs
+/// outside one, so an interrupt may be taken right after it where the CPU would wait one
+/// instruction more.
+final class KVMAssist: @unchecked Sendable {
+  // @unchecked: used only by the thread driving its vCPU (`Machine.assist(for:)`).
+  unowned let machine: Machine
+  let vcpu: VCPU
+  let cpu: X86CPU
+  private let bus: AssistBus
+
+  init(machine: Machine, vcpu: VCPU) {
+    self.machine = machine
+    self.vcpu = vcpu
+    cpu = X86CPU(memory: machine.memory)
+    bus = AssistBus(machine: machine, vcpuID: vcpu.id)
+    cpu.attach(bus: bus)
+    cpu.deliversExceptions = true
+  }
+
+  /// What became of the instruction KVM gave up on.
+  enum Outcome {
+    /// Done: KVM can run on.
+    case completed
+    /// Done, and a device asked for this (the debug-exit port, a reset, a power-off).
+    case deviceAction(DeviceAction)
+    /// The instruction was HLT (or delivery halted): the vCPU is halted.
+    case halted
+    /// The instruction's exception could not be delivered: the guest's machine shuts down.
+    case tripleFault
+    /// Not carried out, and why.
+    case refused(String)
+  }
+
+  /// Runs the instruction at the vCPU's RIP in the interpreter and gives the state back.
+  func completeInstruction() throws -> Outcome {
+    let before = try EngineState(reading: vcpu)
+    var state = before.x86State
+    state.interruptShadow = false
+    cpu.state = state
+    // Guest RAM may have changed under KVM since the last assist: decode afresh.
+    cpu.invalidateDecodedInstructions()
+    bus.reset()
+    let result = cpu.step()
+    if let conflict = bus.kernelDeviceAccess {
+      return .refused("the instruction reaches \(conflict), which KVM emulates in the kernel")
+    }
+    let outcome: Outcome
+    switch result {
+    case .retired, .delivered: outcome = .completed
+    case .ioStop: outcome = .deviceAction(bus.takeAction())
+    case .halted: outcome = .halted
+    case .tripleFault: return .tripleFault
+    case .exception(let exception): return .refused("the interpreter raised \(exception) undelivered")
+    case .unsupported(let feature): return .refused("the guest needs \(feature), which the interpreter lacks")
+    }
+    var after = EngineState(cpu.state)
+    // KVM's TSC runs on by itself; writing back the value read before would set it back by
+    // the time the assist took. (WRMSR to the TSC never fails in KVM, so never comes here.)
+    if let tsc = EngineState.transferredMSRs.firstIndex(of: MSRIndex.tsc) { after.msrs[tsc] = before.msrs[tsc] }
+    try after.write(to: vcpu, since: before)
+    return outcome
+  }
+}
+
+/// The machine's devices as an assisted instruction reaches them: port I/O and MMIO through
+/// the shared `IOBus`, under the bus lock and after the access watcher, as KVM's exits are.
+/// Accesses to chips KVM emulates in the kernel are noted and answered with nothing.
+private final class AssistBus: X86IOBus {
+  unowned let machine: Machine
+  let vcpuID: Int
+  private var action: DeviceAction = .none
+  /// The in-kernel device the instruction reached, if it reached one.
+  private(set) var kernelDeviceAccess: String?
+
+  init(machine: Machine, vcpuID: Int) {
+    self.machine = machine
+    self.vcpuID = vcpuID
+  }
+
+  func reset() {
+    action = .none
+    kernelDeviceAccess = nil
+  }
+
+  func takeAction() -> DeviceAction {
+    defer { action = .none }
+    return action
+  }
+
+  /// The PICs (0x20, 0xa0), the PIT (0x40-0x43) and port 0x61, which KVM's in-kernel PIT
+  /// serves, when the machine has KVM's interrupt controllers.
+  private func inKernel(port: UInt16) -> Bool {
+    guard machine.hasInterruptController else { return false }
+    return (0x20...0x21).contains(port) || (0xa0...0xa1).contains(port) || (0x40...0x43).contains(port)
+      || port == 0x61
+  }
+
+  /// The local APIC's and the I/O APIC's pages.
+  private func inKernel(address: UInt64) -> Bool {
+    guard machine.hasInterruptController else { return false }
+    return address & ~0xfff == LocalAPIC.defaultBase || address & ~0xfff == 0xfec0_0000
+  }
+
+  private var vcpu: any VirtualCPU { machine.cpus[vcpuID] }
+
+  func portRead(_ port: UInt16, size: Int) -> UInt32 {
+    if inKernel(port: port) {
+      kernelDeviceAccess = "port 0x\(String(port, radix: 16))"
+      return 0
+    }
+    machine.console.flush()
+    if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: vcpu) {
+      return UInt32(truncatingIfNeeded: value)
+    }
+    return machine.busLock.withLock { _ in machine.bus.portRead(port, size: size) }
+  }
+
+  func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
+    if inKernel(port: port) {
+      kernelDeviceAccess = "port 0x\(String(port, radix: 16))"
+      return true
+    }
+    guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: vcpu) == .perform else {
+      return false
+    }
+    let result = machine.busLock.withLock { _ in machine.bus.portWrite(port, size: size, value: value) }
+    if action == .none { action = result }
+    return result != .none
+  }
+
+  func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
+    if inKernel(address: address) {
+      kernelDeviceAccess = "MMIO 0x\(String(address, radix: 16))"
+      return 0
+    }
+    if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
+      return value
+    }
+    return machine.busLock.withLock { _ in machine.bus.mmioRead(address, size: size) }
+  }
+
+  func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
+    if inKernel(address: address) {
+      kernelDeviceAccess = "MMIO 0x\(String(address, radix: 16))"
+      return true
+    }
+    guard machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform else {
+      return false
+    }
+    let result = machine.busLock.withLock { _ in machine.bus.mmioWrite(address, size: size, value: value) }
+    if action == .none { action = result }
+    return result != .none
+  }
+}
+
+extension Machine {
+  /// The interpreter that completes `vcpu`'s failed instructions (made on first use; each
+  /// vCPU's is touched only by the thread driving that vCPU).
+  func assist(for vcpu: VCPU) -> KVMAssist {
+    kvmAssists.withLock { assists in
+      if let assist = assists[vcpu.id] { return assist }
+      let assist = KVMAssist(machine: self, vcpu: vcpu)
+      assists[vcpu.id] = assist
+      return assist
+    }
+  }
+
+  /// What a run loop does after KVM failed to emulate an instruction: the outcome that ends
+  /// the run, or nil when the interpreter carried the instruction out and KVM can go on.
+  public func completeWithInterpreter(_ vcpu: VCPU, failure exit: VCPUExit) -> RunOutcome? {
+    let outcome: KVMAssist.Outcome
+    do {
+      outcome = try assist(for: vcpu).completeInstruction()
+    } catch {
+      return .internalError(description: "cannot move the vCPU to the interpreter: \(error)", snapshot(vcpu))
+    }
+    switch outcome {
+    case .completed: return nil
+    case .deviceAction(let action): return self.outcome(of: action)
+    case .halted:
+      if hasInterruptController {
+        // Halted in the kernel, as after a HLT KVM ran: an interrupt wakes it.
+        do {
+          try vcpu.setMultiprocessingState(.halted)
+        } catch {
+          return .internalError(description: "cannot halt the vCPU in KVM: \(error)", snapshot(vcpu))
+        }
+        return nil
+      }
+      let state = snapshot(vcpu)
+      return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
+    case .tripleFault: return .tripleFault(snapshot(vcpu))
+    case .refused(let reason):
+      guard case .internalError(let description, let state)? = terminalOutcome(of: exit, on: vcpu) else {
+        return terminalOutcome(of: exit, on: vcpu)
+      }
+      return .internalError(description: description + "; the interpreter did not complete it: " + reason, state)
+    }
+  }
+}
