@@ -525,7 +525,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     if let other {
       guard response == .continue else {
         throw IntrospectionError(
-          "the single-step batch handler on vCPU \(state.context.vcpu) answered \(response) without ending its batch")
+          "the single-step batch handler on vCPU \(state.context.vcpu) answered .\(response) without ending its batch")
       }
       return .other(other)
     }
