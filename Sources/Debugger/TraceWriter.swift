@@ -113,12 +113,12 @@ struct TraceLines {
     // The rest of a plain step's line depends on its PC and vCPU alone, and a trace is
     // mostly loops: it is made once per address (while it stays in its slot) and copied.
     let slot = recentSteps.slot(pc: pc, vcpu: vcpu)
-    if recentSteps.holds(slot, pc: pc, vcpu: vcpu) {
-      buffer.append(contentsOf: recentSteps.lines[slot])
+    if let line = recentSteps.line(in: slot, pc: pc, vcpu: vcpu) {
+      buffer.append(contentsOf: recentSteps.bytes[line])
     } else {
       let mark = buffer.count
       appendRest(Stop(reason: .step, pc: pc, vcpu: vcpu))
-      recentSteps.keep(Array(buffer[mark...]), in: slot, pc: pc, vcpu: vcpu)
+      recentSteps.keep(buffer[mark...], in: slot, pc: pc, vcpu: vcpu)
     }
     count += 1
     return buffer.count
@@ -295,23 +295,36 @@ struct SymbolLookup {
   }
 }
 
-/// Lines of plain steps by address, direct-mapped (see `TraceLines.append`).
+/// Lines of plain steps by address, direct-mapped (see `TraceLines.append`). The lines sit
+/// in one array, a fixed stretch per slot, so that copying one out touches no reference
+/// count of its own; a longer line is not kept (it is made each time).
 struct RecentLines {
   private static let slots = 4096
+  /// The bytes a slot can hold.
+  private static let stride = 128
   private var pcs: [UInt64] = Array(repeating: 0, count: slots)
   /// -1: an empty slot (no vCPU has that number).
   private var vcpus: [Int] = Array(repeating: -1, count: slots)
-  private(set) var lines: [[UInt8]] = Array(repeating: [], count: slots)
+  private var lengths: [Int] = Array(repeating: 0, count: slots)
+  private(set) var bytes: [UInt8] = Array(repeating: 0, count: slots * stride)
 
   func slot(pc: UInt64, vcpu: Int) -> Int {
     Int(truncatingIfNeeded: (pc ^ pc >> 12) &+ UInt64(truncatingIfNeeded: vcpu)) & (Self.slots - 1)
   }
 
-  func holds(_ slot: Int, pc: UInt64, vcpu: Int) -> Bool { pcs[slot] == pc && vcpus[slot] == vcpu }
+  /// Where in `bytes` the slot's line is, if it holds the line of `pc` on `vcpu`.
+  func line(in slot: Int, pc: UInt64, vcpu: Int) -> Range<Int>? {
+    guard pcs[slot] == pc && vcpus[slot] == vcpu else { return nil }
+    let start = slot * Self.stride
+    return start..<start + lengths[slot]
+  }
 
-  mutating func keep(_ line: [UInt8], in slot: Int, pc: UInt64, vcpu: Int) {
+  mutating func keep(_ line: ArraySlice<UInt8>, in slot: Int, pc: UInt64, vcpu: Int) {
+    guard line.count <= Self.stride else { return }
     pcs[slot] = pc
     vcpus[slot] = vcpu
-    lines[slot] = line
+    lengths[slot] = line.count
+    let start = slot * Self.stride
+    bytes.replaceSubrange(start..<start + line.count, with: line)
   }
 }

@@ -140,7 +140,8 @@ import Testing
       }, handler: { _, _ in .continue })
     let error = #expect(throws: IntrospectionError.self) { try toggling.run() }
     #expect(
-      error?.description == "the single-step batch handler on vCPU 0 answered .toggleSingleStep without ending its batch")
+      error?.description
+        == "the single-step batch handler on vCPU 0 answered .toggleSingleStep without ending its batch")
 
     let idle = try api.session(TestGuests.tightLoop, on: engine)
     try idle.setSingleStep(true, vcpu: 0)
