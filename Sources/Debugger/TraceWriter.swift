@@ -28,23 +28,29 @@ public final class TraceWriter {
   }
 
   /// The lines of plain steps (`StopReason.step`) on `vcpu`, each at a PC that `steps` hands
-  /// to its body: the same lines `write` makes of them, for a tracer that takes steps in
-  /// batches (`Stepper.stepPlain`). The lines stay in a local value for the whole batch,
-  /// where `write` would reach into the writer a few times per line. The body answers false
-  /// (no more) after the line at `until`, the `maxLines`th, or a failed write.
-  /// Returns how many lines it wrote and whether the last was at `until`.
+  /// to its body, for those in `range` (nil: all): the same lines `write` makes of them, for
+  /// a tracer that takes steps in batches (`Stepper.stepPlain`). The lines stay in a local
+  /// value for the whole batch, where `write` would reach into the writer a few times per
+  /// line. The body answers false (no more) after the step at `until`, the `maxLines`th line,
+  /// or a failed write. Returns how many steps it saw, how many lines it wrote, and whether
+  /// the last step was at `until`.
   public func writePlainSteps(
-    vcpu: Int, until: UInt64?, maxLines: Int, _ steps: (_ body: (UInt64) -> Bool) throws -> Void
-  ) rethrows -> (lines: Int, reachedUntil: Bool) {
+    vcpu: Int, range: ClosedRange<UInt64>?, until: UInt64?, maxLines: Int,
+    _ steps: (_ body: (UInt64) -> Bool) throws -> Void
+  ) rethrows -> (steps: Int, lines: Int, reachedUntil: Bool) {
     var batch = lines.take()!
     defer { lines = batch }
+    var seen = 0
     var written = 0
     var reachedUntil = false
     try steps { pc in
-      written += 1
-      if batch.appendStep(pc: pc, vcpu: vcpu) >= Self.chunk {
-        writeOut(&batch.buffer)
-        if failure != nil { return false }
+      seen += 1
+      if range?.contains(pc) ?? true {
+        written += 1
+        if batch.appendStep(pc: pc, vcpu: vcpu) >= Self.chunk {
+          writeOut(&batch.buffer)
+          if failure != nil { return false }
+        }
       }
       if pc == until {
         reachedUntil = true
@@ -52,7 +58,7 @@ public final class TraceWriter {
       }
       return written < maxLines
     }
-    return (written, reachedUntil)
+    return (seen, written, reachedUntil)
   }
 
   /// Written in chunks this big: a write costs a system call, whatever its size.

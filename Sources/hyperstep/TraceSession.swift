@@ -59,8 +59,8 @@ final class TraceSession: @unchecked Sendable {
         guard let stop = context.stop else { return .continue }
         return try record(stop, context) ? .stop : .continue
       }
-      if options.filter.isEmpty && writer != nil {
-        // Every stop is a line: plain steps are written in batches (the same lines).
+      if options.filter.cr3 == nil && options.filter.ring == nil && writer != nil {
+        // Each stop's line depends on its PC alone: plain steps are written in batches.
         try session.subscribeSingleSteps(
           vcpus: vcpu0, batch: { [self] steps, _ in try recordPlainSteps(steps) }, handler: step)
       } else {
@@ -161,17 +161,18 @@ final class TraceSession: @unchecked Sendable {
     return limitReached || writer?.failure != nil
   }
 
-  /// `record` for a batch of plain steps while every stop is kept and written as a line: the
-  /// same lines, counts and ending, with the writer's state held once for the batch.
+  /// `record` for a batch of plain steps while stops are written as lines and kept by their
+  /// PC alone (no filter but an address range): the same lines, counts and ending, with the
+  /// writer's state held once for the batch.
   private func recordPlainSteps(_ plainSteps: PlainSingleSteps) rethrows -> EventResponse {
     guard let writer, recorded < options.limit else { return .stop }  // (ended by the last line)
     let before = steps
-    let (lines, reachedUntil) = try writer.writePlainSteps(
-      vcpu: 0, until: options.until, maxLines: options.limit - recorded, plainSteps)
-    steps += lines
-    recorded += lines
+    let batch = try writer.writePlainSteps(
+      vcpu: 0, range: options.filter.range, until: options.until, maxLines: options.limit - recorded, plainSteps)
+    steps += batch.steps
+    recorded += batch.lines
     if options.showProgress && steps >> 10 != before >> 10 { showProgress() }
-    if reachedUntil { return .stop }
+    if batch.reachedUntil { return .stop }
     if recorded >= options.limit { limitReached = true }
     return limitReached || writer.failure != nil ? .stop : .continue
   }
