@@ -31,10 +31,10 @@ extension Stepper {
     var taken = 0
     var lastPC: UInt64 = 0
     var answer = PlainStepAnswer.next
-    var special: X86CPU.Stepped?
+    var unusual: X86CPU.Stepped?
     let stepped = vcpu.cpu.stepForStepper(repeatIterations: true, limit: min(limit, budget)) { stepped in
       guard case .retired = stepped.result, !stepped.inStackSegmentShadow, !stepped.watchHit else {
-        special = stepped
+        unusual = stepped
         return false
       }
       lastPC = stepped.linearPC
@@ -44,12 +44,12 @@ extension Stepper {
       // A device access: the next step asks the platform first (`platformIsQuiet`).
       return vcpu.deviceAccesses == quiet.accesses
     }
-    let plain = special == nil ? stepped : stepped - 1
+    let plain = unusual == nil ? stepped : stepped - 1
     if plain > 0 {
       quietPlatform = quiet.steps > UInt64(plain) ? (quiet.steps - UInt64(plain), quiet.accesses) : nil
       _ = interpreterStepStop(vcpu, pc: lastPC)
     }
-    if let special { return (taken, .stopped(try interpreterStop(afterStepping: special, vcpu))) }
+    if let unusual { return (taken, .stopped(try interpreterStop(afterStepping: unusual, vcpu))) }
     switch answer {
     case .next: return (taken, .steppedOn)
     case .last: return (taken + 1, .lastTaken)
