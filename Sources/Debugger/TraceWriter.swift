@@ -8,33 +8,70 @@ public final class TraceWriter {
 
   private let fd: Int32
   /// The lines not yet written, and what makes them. One value, so that formatting a line is
-  /// one access to the writer's state rather than one per byte appended.
-  private var lines: TraceLines
+  /// one access to the writer's state rather than one per byte appended. Nil only while
+  /// `writePlainSteps` holds them.
+  private var lines: TraceLines?
 
   public init(fd: Int32, format: Format, symbols: SymbolTable?) {
     self.fd = fd
     lines = TraceLines(format: format, symbols: symbols.map(SymbolLookup.init))
   }
 
-  public var linesWritten: Int { lines.count }
+  public var linesWritten: Int { lines!.count }
 
   /// The first write that failed: the output is incomplete from there on, and the trace
   /// must end (nothing more is written after it).
   public private(set) var failure: HostIO.WriteError?
 
   public func write(_ stop: Stop) {
-    if lines.append(stop) >= Self.chunk { flush() }
+    if lines!.append(stop) >= Self.chunk { flush() }
+  }
+
+  /// The lines of plain steps (`StopReason.step`) on `vcpu`, each at a PC that `steps` hands
+  /// to its body, for those in `range` (nil: all): the same lines `write` makes of them, for
+  /// a tracer that takes steps in batches (`Stepper.stepPlain`). The lines stay in a local
+  /// value for the whole batch, where `write` would reach into the writer a few times per
+  /// line. The body answers false (no more) after the step at `until`, the `maxLines`th line,
+  /// or a failed write. Returns how many steps it saw, how many lines it wrote, and whether
+  /// the last step was at `until`.
+  public func writePlainSteps(
+    vcpu: Int, range: ClosedRange<UInt64>?, until: UInt64?, maxLines: Int,
+    _ steps: (_ body: (UInt64) -> Bool) throws -> Void
+  ) rethrows -> (steps: Int, lines: Int, reachedUntil: Bool) {
+    var batch = lines.take()!
+    defer { lines = batch }
+    var seen = 0
+    var written = 0
+    var reachedUntil = false
+    try steps { pc in
+      seen += 1
+      if range?.contains(pc) ?? true {
+        written += 1
+        if batch.appendStep(pc: pc, vcpu: vcpu) >= Self.chunk {
+          writeOut(&batch.buffer)
+          if failure != nil { return false }
+        }
+      }
+      if pc == until {
+        reachedUntil = true
+        return false
+      }
+      return written < maxLines
+    }
+    return (seen, written, reachedUntil)
   }
 
   /// Written in chunks this big: a write costs a system call, whatever its size.
   static let chunk = 1 << 20
 
-  public func flush() {
-    guard !lines.buffer.isEmpty else { return }
+  public func flush() { writeOut(&lines!.buffer) }
+
+  private func writeOut(_ buffer: inout [UInt8]) {
+    guard !buffer.isEmpty else { return }
     if failure == nil {
-      do { try HostIO.writeAll(fd, lines.buffer[...]) } catch { failure = error }
+      do { try HostIO.writeAll(fd, buffer[...]) } catch { failure = error }
     }
-    lines.buffer.removeAll(keepingCapacity: true)
+    buffer.removeAll(keepingCapacity: true)
   }
 
   public static func outcomeName(_ outcome: RunOutcome) -> String {
@@ -68,27 +105,36 @@ struct TraceLines {
 
   /// Appends the line for one stop; returns the bytes now buffered.
   mutating func append(_ stop: Stop) -> Int {
-    if format == .jsonl {
-      append("{\"step\":")
-      appendDecimal(UInt64(count))
-    }
     // A pattern, not `==`: the derived == on this payload enum is an out-of-line call.
-    if case .step = stop.reason {
-      // The rest of a plain step's line depends on its PC and vCPU alone, and a trace is
-      // mostly loops: it is made once per address (while it stays in its slot) and copied.
-      let slot = recentSteps.slot(pc: stop.pc, vcpu: stop.vcpu)
-      if recentSteps.holds(slot, pc: stop.pc, vcpu: stop.vcpu) {
-        buffer.append(contentsOf: recentSteps.lines[slot])
-      } else {
-        let mark = buffer.count
-        appendRest(stop)
-        recentSteps.keep(Array(buffer[mark...]), in: slot, pc: stop.pc, vcpu: stop.vcpu)
-      }
+    if case .step = stop.reason { return appendStep(pc: stop.pc, vcpu: stop.vcpu) }
+    appendStepNumber()
+    appendRest(stop)
+    count += 1
+    return buffer.count
+  }
+
+  /// `append` for a plain step (`StopReason.step`).
+  mutating func appendStep(pc: UInt64, vcpu: Int) -> Int {
+    appendStepNumber()
+    // The rest of a plain step's line depends on its PC and vCPU alone, and a trace is
+    // mostly loops: it is made once per address (while it stays in its slot) and copied.
+    let slot = recentSteps.slot(pc: pc, vcpu: vcpu)
+    if let line = recentSteps.line(in: slot, pc: pc, vcpu: vcpu) {
+      buffer.append(contentsOf: recentSteps.bytes[line])
     } else {
-      appendRest(stop)
+      let mark = buffer.count
+      appendRest(Stop(reason: .step, pc: pc, vcpu: vcpu))
+      recentSteps.keep(buffer[mark...], in: slot, pc: pc, vcpu: vcpu)
     }
     count += 1
     return buffer.count
+  }
+
+  /// A JSON line's start, with the step number.
+  private mutating func appendStepNumber() {
+    guard format == .jsonl else { return }
+    append("{\"step\":")
+    appendDecimal(UInt64(count))
   }
 
   /// The line after the step number (JSON Lines) or all of it (text).
@@ -255,23 +301,36 @@ struct SymbolLookup {
   }
 }
 
-/// Lines of plain steps by address, direct-mapped (see `TraceLines.append`).
+/// Lines of plain steps by address, direct-mapped (see `TraceLines.append`). The lines sit
+/// in one array, a fixed stretch per slot, so that copying one out touches no reference
+/// count of its own; a longer line is not kept (it is made each time).
 struct RecentLines {
   private static let slots = 4096
+  /// The bytes a slot can hold.
+  private static let stride = 128
   private var pcs: [UInt64] = Array(repeating: 0, count: slots)
   /// -1: an empty slot (no vCPU has that number).
   private var vcpus: [Int] = Array(repeating: -1, count: slots)
-  private(set) var lines: [[UInt8]] = Array(repeating: [], count: slots)
+  private var lengths: [Int] = Array(repeating: 0, count: slots)
+  private(set) var bytes: [UInt8] = Array(repeating: 0, count: slots * stride)
 
   func slot(pc: UInt64, vcpu: Int) -> Int {
     Int(truncatingIfNeeded: (pc ^ pc >> 12) &+ UInt64(truncatingIfNeeded: vcpu)) & (Self.slots - 1)
   }
 
-  func holds(_ slot: Int, pc: UInt64, vcpu: Int) -> Bool { pcs[slot] == pc && vcpus[slot] == vcpu }
+  /// Where in `bytes` the slot's line is, if it holds the line of `pc` on `vcpu`.
+  func line(in slot: Int, pc: UInt64, vcpu: Int) -> Range<Int>? {
+    guard pcs[slot] == pc && vcpus[slot] == vcpu else { return nil }
+    let start = slot * Self.stride
+    return start..<start + lengths[slot]
+  }
 
-  mutating func keep(_ line: [UInt8], in slot: Int, pc: UInt64, vcpu: Int) {
+  mutating func keep(_ line: ArraySlice<UInt8>, in slot: Int, pc: UInt64, vcpu: Int) {
+    guard line.count <= Self.stride else { return }
     pcs[slot] = pc
     vcpus[slot] = vcpu
-    lines[slot] = line
+    lengths[slot] = line.count
+    let start = slot * Self.stride
+    bytes.replaceSubrange(start..<start + line.count, with: line)
   }
 }

@@ -76,6 +76,20 @@ public enum EventResponse: Sendable, Equatable {
 /// The handler of one subscription. It runs on the thread driving the event's vCPU.
 public typealias EventHandler = @Sendable (Event, EventContext) throws -> EventResponse
 
+/// A batch of plain single steps (`Stop.reason` `.step`), for a `SingleStepBatchHandler`:
+/// steps the vCPU and hands each plain step's PC to `body`, which answers whether to go on
+/// (false: that step was the batch's last). It returns then, after a batch's worth, or at a
+/// stop that is more than a plain step (that one reaches the handlers as any stop does).
+public typealias PlainSingleSteps = (_ body: (_ pc: UInt64) -> Bool) throws -> Void
+
+/// A `.singleStep` subscription's way in for tracers (`IntrospectionSession.subscribeSingleSteps`):
+/// takes a batch of plain steps through `steps` (called once), does with each what the
+/// subscription's handler would do with its `.singleStep` event, and answers as that handler
+/// would have for the last one. An answer other than `.continue` must end the batch (`body`
+/// returns false for that step), as it would have ended the handler's step.
+public typealias SingleStepBatchHandler =
+  @Sendable (_ steps: PlainSingleSteps, _ context: EventContext) throws -> EventResponse
+
 /// How a session ended.
 public enum SessionEnd: Sendable, Equatable {
   /// The machine ended (also reported to `.shutdown` subscribers).

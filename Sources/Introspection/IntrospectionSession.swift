@@ -35,6 +35,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     /// nil: every vCPU.
     let vcpus: Set<Int>?
     let handler: EventHandler
+    /// Plain single steps in batches (`subscribeSingleSteps`), for a `.singleStep` filter.
+    var batch: SingleStepBatchHandler? = nil
 
     func covers(_ vcpu: Int) -> Bool { vcpus?.contains(vcpu) ?? true }
   }
@@ -60,6 +62,9 @@ public final class IntrospectionSession: @unchecked Sendable {
     var subscriptions: [Subscription] = []
     /// The handlers of those for single steps, in order: a plain step goes to these alone.
     var stepHandlers: [EventHandler] = []
+    /// The batch handler of the one single-step subscription, if it has one: plain steps go
+    /// to it many at a time (see `stepBatch`).
+    var stepBatch: SingleStepBatchHandler?
     var hardware: [UInt64] = []
     var software: Set<UInt64> = []
     var watchesHandlers = false
@@ -113,6 +118,21 @@ public final class IntrospectionSession: @unchecked Sendable {
     return try add(filter, vcpus: vcpus, handler: handler, from: nil)
   }
 
+  /// `subscribe(.singleStep, ...)` with a batch handler besides: while this is a vCPU's only
+  /// single-step subscription and nothing else needs a look at each step (no write
+  /// watchpoint, no access handler's toggle pending), its plain steps go to `batch` many at a
+  /// time; every other single step goes to `handler` as usual. For tracers: a step handed
+  /// through the session one at a time costs more than the instruction on the interpreter.
+  @discardableResult
+  public func subscribeSingleSteps(
+    vcpus: Set<Int>? = nil, batch: @escaping SingleStepBatchHandler, handler: @escaping EventHandler
+  ) throws -> SubscriptionID {
+    guard !running.load(ordering: .acquiring) else {
+      throw IntrospectionError("subscribe before run(), or from a handler (EventContext.subscribe) during it")
+    }
+    return try add(.singleStep, vcpus: vcpus, handler: handler, batch: batch, from: nil)
+  }
+
   public func unsubscribe(_ id: SubscriptionID) throws {
     guard !running.load(ordering: .acquiring) else {
       throw IntrospectionError("unsubscribe between runs, or from a handler (EventContext.unsubscribe) during one")
@@ -126,9 +146,10 @@ public final class IntrospectionSession: @unchecked Sendable {
   private var subscriptions: [Subscription] { registry.withLock { $0.subscriptions } }
 
   /// Adds a subscription; during a run `caller` is the state of the vCPU whose handler asks.
-  func add(_ filter: EventFilter, vcpus: Set<Int>?, handler: @escaping EventHandler, from caller: VCPUState?) throws
-    -> SubscriptionID
-  {
+  func add(
+    _ filter: EventFilter, vcpus: Set<Int>?, handler: @escaping EventHandler, batch: SingleStepBatchHandler? = nil,
+    from caller: VCPUState?
+  ) throws -> SubscriptionID {
     try validate(filter, vcpus: vcpus)
     if let caller {
       switch filter {
@@ -148,7 +169,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     let id = registry.withLock { registry in
       let id = SubscriptionID(value: registry.nextID)
       registry.nextID += 1
-      registry.subscriptions.append(Subscription(id: id, filter: filter, vcpus: vcpus, handler: handler))
+      registry.subscriptions.append(
+        Subscription(id: id, filter: filter, vcpus: vcpus, handler: handler, batch: batch))
       registry.generation += 1
       subscriptionGeneration.store(registry.generation, ordering: .releasing)
       return id
@@ -323,9 +345,11 @@ public final class IntrospectionSession: @unchecked Sendable {
     guard subscriptionGeneration.load(ordering: .acquiring) != state.plan.generation else { return }
     let (current, generation) = registry.withLock { ($0.subscriptions, $0.generation) }
     let mine = current.filter { $0.covers(vcpu) }
+    let steps = mine.filter { if case .singleStep = $0.filter { true } else { false } }
     state.plan = Plan(
       subscriptions: mine,
-      stepHandlers: mine.compactMap { if case .singleStep = $0.filter { $0.handler } else { nil } },
+      stepHandlers: steps.map(\.handler),
+      stepBatch: steps.count == 1 ? steps[0].batch : nil,
       hardware: current.hardwareBreakpoints,
       software: current.softwareBreakpoints,
       watchesHandlers: mine.contains { subscription in
@@ -369,9 +393,19 @@ public final class IntrospectionSession: @unchecked Sendable {
           noTableYet = special.cr0 & 1 != 0 && special.idt.limit == 0
         }
         let stepping = state.singleStepping || !state.watched.isEmpty || noTableYet
-        let stop =
-          stepping
-          ? try stepper.step() : try stepper.run(until: state.plan.hardware, watchingHandlers: watchesHandlers)
+        let stop: Stop
+        if state.singleStepping, state.watched.isEmpty, !state.toggleAfterAccess, let batch = state.plan.stepBatch {
+          // Plain steps go to the batch handler; a stop that is more than that goes on below.
+          switch try stepBatch(batch, on: state) {
+          case .over: return
+          case .steppedOn: continue
+          case .other(let other): stop = other
+          }
+        } else {
+          stop =
+            stepping
+            ? try stepper.step() : try stepper.run(until: state.plan.hardware, watchingHandlers: watchesHandlers)
+        }
         // A plain step while single-stepping is the one event of its stop (nothing else is
         // watched, nothing ends): straight to the single-step handlers, as the loop below would.
         if case .step = stop.reason, state.singleStepping, state.watched.isEmpty, !state.toggleAfterAccess {
@@ -436,6 +470,71 @@ public final class IntrospectionSession: @unchecked Sendable {
     } catch {
       finish(.failure(IntrospectionError("vCPU \(vcpu): \(error)")))
     }
+  }
+
+  /// How a batch of plain steps ended.
+  enum StepBatchEnd {
+    /// The handler's answer ended the session.
+    case over
+    /// Back to the loop, which checks what it checks between steps.
+    case steppedOn
+    /// This stop, more than a plain step, is still to be handled as the loop handles stops.
+    case other(Stop)
+  }
+
+  /// The most steps in one batch (the loop's checks are made between its steps too).
+  static let stepBatchLimit = 1 << 16
+
+  /// Plain single steps through the vCPU's batch handler (`subscribeSingleSteps`): the steps
+  /// the loop would hand to the one single-step handler, with the loop's checks between
+  /// them (the session's end, a change of subscriptions, an access handler's toggle) ending
+  /// the batch where the loop would have looked again.
+  private func stepBatch(_ batch: SingleStepBatchHandler, on state: VCPUState) throws -> StepBatchEnd {
+    let stepper = state.stepper
+    let generation = state.plan.generation
+    var called = false
+    var taken = 0
+    var other: Stop?
+    var lastPC: UInt64?
+    var stepperError: (any Error)?
+    let response: EventResponse
+    do {
+      response = try batch(
+        { body in
+          called = true
+          do {
+            (taken, other) = try stepper.stepPlain(limit: Self.stepBatchLimit) { pc in
+              // An access handler's toggle counts from its instruction's stop: the loop's way.
+              if state.toggleAfterAccess { return .decline }
+              lastPC = pc
+              guard body(pc) else { return .last }
+              return isEnding || subscriptionGeneration.load(ordering: .acquiring) != generation ? .last : .next
+            }
+          } catch {
+            stepperError = error
+            throw error
+          }
+        }, state.context)
+    } catch {
+      if let stepperError { throw stepperError }
+      let pc = try lastPC ?? stepper.pc()
+      throw IntrospectionError(
+        "the handler for \(describe(.singleStep(pc: pc))) on vCPU \(state.context.vcpu) failed: \(error)")
+    }
+    if let lastPC, taken > 0 { state.context.stop = Stop(reason: .step, pc: lastPC, vcpu: state.context.vcpu) }
+    if let other {
+      guard response == .continue else {
+        throw IntrospectionError(
+          "the single-step batch handler on vCPU \(state.context.vcpu) answered .\(response) without ending its batch")
+      }
+      return .other(other)
+    }
+    guard called || response != .continue else {
+      throw IntrospectionError(
+        "the single-step batch handler on vCPU \(state.context.vcpu) answered .continue without taking its steps")
+    }
+    let event = Event.singleStep(pc: try lastPC ?? stepper.pc())
+    return try apply(response, to: event, on: state) ? .over : .steppedOn
   }
 
   /// Write watchpoints, checked after each step: the changes the last instruction made.
@@ -551,7 +650,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     case (.softwareBreakpoint(let at), .softwareBreakpoint(let address)): at == address
     case (.hardwareBreakpoint(let at), .hardwareBreakpoint(let address)): at == address
     case (.writeWatchpoint(let at, _), .writeWatchpoint(let address, _, _)): at == address
-    case (.memoryAccess(let wanted), .memoryAccess(let hit, let watch)): wanted == watch && wanted.kinds.contains(hit.kind)
+    case (.memoryAccess(let wanted), .memoryAccess(let hit, let watch)):
+      wanted == watch && wanted.kinds.contains(hit.kind)
     case (.exception(let vectors), .exception(let vector)): vectors.isEmpty || vectors.contains(vector)
     case (.interrupt(let vectors), .interrupt(let vector)): vectors.isEmpty || vectors.contains(vector)
     case (.port(let range), .access(.portWrite(let port, _, _))), (.port(let range), .access(.portRead(let port, _))):

@@ -55,9 +55,16 @@ final class TraceSession: @unchecked Sendable {
       let session = try IntrospectionSession(machine: machine, policy: options.policy)
       let vcpu0: Set<Int> = [0]
       try subscribeStarts(session, vcpu0)
-      try session.subscribe(.singleStep, vcpus: vcpu0) { [self] _, context in
+      let step: EventHandler = { [self] _, context in
         guard let stop = context.stop else { return .continue }
         return try record(stop, context) ? .stop : .continue
+      }
+      if options.filter.cr3 == nil && options.filter.ring == nil && writer != nil {
+        // Each stop's line depends on its PC alone: plain steps are written in batches.
+        try session.subscribeSingleSteps(
+          vcpus: vcpu0, batch: { [self] steps, _ in try recordPlainSteps(steps) }, handler: step)
+      } else {
+        try session.subscribe(.singleStep, vcpus: vcpu0, handler: step)
       }
       try session.subscribe(.guestRequest, vcpus: vcpu0) { [self] event, _ in
         // The guest's request to stop stepping: the rest runs at full speed, untraced.
@@ -152,6 +159,22 @@ final class TraceSession: @unchecked Sendable {
     if recorded >= options.limit { limitReached = true }
     // A failed write ends the trace at once: the output is incomplete from there on.
     return limitReached || writer?.failure != nil
+  }
+
+  /// `record` for a batch of plain steps while stops are written as lines and kept by their
+  /// PC alone (no filter but an address range): the same lines, counts and ending, with the
+  /// writer's state held once for the batch.
+  private func recordPlainSteps(_ plainSteps: PlainSingleSteps) rethrows -> EventResponse {
+    guard let writer, recorded < options.limit else { return .stop }  // (ended by the last line)
+    let before = steps
+    let batch = try writer.writePlainSteps(
+      vcpu: 0, range: options.filter.range, until: options.until, maxLines: options.limit - recorded, plainSteps)
+    steps += batch.steps
+    recorded += batch.lines
+    if options.showProgress && steps >> 10 != before >> 10 { showProgress() }
+    if batch.reachedUntil { return .stop }
+    if recorded >= options.limit { limitReached = true }
+    return limitReached || writer.failure != nil ? .stop : .continue
   }
 
   private func specialRegisters(_ context: EventContext?) throws -> SpecialRegisters {

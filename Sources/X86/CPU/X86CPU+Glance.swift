@@ -36,8 +36,39 @@ extension X86Core {
     stepsRepeatIterations = repeatIterations
     let result = step()
     stepsRepeatIterations = false
-    return X86CPU.Stepped(
+    return stepped(result)
+  }
+
+  /// What `stepForStepper` says of the instruction that just ended with `result`.
+  @inline(__always)
+  func stepped(_ result: StepResult) -> X86CPU.Stepped {
+    X86CPU.Stepped(
       result: result, linearPC: state.segments[Int(SegmentName.cs.rawValue)].base &+ state.rip,
       inStackSegmentShadow: state.interruptShadow && state.stackSegmentShadow, watchHit: !debug.hits.isEmpty)
+  }
+}
+
+extension X86CPU {
+  /// `stepForStepper` again and again in one access to the CPU, for a tracer's run of plain
+  /// steps: each instruction's `Stepped` goes to `next`, which says whether to step on; at
+  /// most `limit` instructions. Returns how many were stepped (the last one's `Stepped` was
+  /// the last given to `next`). `next` must leave this CPU alone: the access is still open
+  /// while it runs (touching the CPU there traps, by the exclusivity check).
+  public func stepForStepper(repeatIterations: Bool, limit: Int, while next: (Stepped) -> Bool) -> Int {
+    core.stepForStepper(repeatIterations: repeatIterations, limit: limit, while: next)
+  }
+}
+
+extension X86Core {
+  mutating func stepForStepper(repeatIterations: Bool, limit: Int, while next: (X86CPU.Stepped) -> Bool) -> Int {
+    stepsRepeatIterations = repeatIterations
+    defer { stepsRepeatIterations = false }
+    var count = 0
+    while count < limit {
+      let result = step()
+      count += 1
+      if !next(stepped(result)) { break }
+    }
+    return count
   }
 }

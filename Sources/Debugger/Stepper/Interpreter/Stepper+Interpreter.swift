@@ -42,7 +42,13 @@ extension Stepper {
       }
     }
     // One REP iteration per step, as KVM's single-step (the hardware's TF) gives.
-    var stepped = vcpu.cpu.stepForStepper(repeatIterations: true)
+    return try interpreterStop(afterStepping: vcpu.cpu.stepForStepper(repeatIterations: true), vcpu)
+  }
+
+  /// The stop after one stepped instruction (`interpreterStep`'s end, and the end of a run of
+  /// quiet steps at an instruction that did more than retire).
+  func interpreterStop(afterStepping stepped: X86CPU.Stepped, _ vcpu: InterpreterVCPU) throws -> Stop {
+    var stepped = stepped
     // MOV SS / POP SS: the next instruction runs in their shadow with no stop of its own, as
     // on the CPU (step contract 1).
     if case .retired = stepped.result, stepped.inStackSegmentShadow {
@@ -67,7 +73,7 @@ extension Stepper {
   /// `block` the answer only refreshes the CPU's interrupt line, which a step does not read
   /// (a run, and a halt, ask afresh). Under `deliver` every step asks, since whether a pending
   /// interrupt is taken changes with the guest's IF and interrupt shadow.
-  private func platformIsQuiet(_ vcpu: InterpreterVCPU) -> Bool {
+  func platformIsQuiet(_ vcpu: InterpreterVCPU) -> Bool {
     guard let quiet = quietPlatform, policy == .block else { return false }
     return vcpu.deviceAccesses == quiet.accesses
   }
@@ -166,7 +172,7 @@ extension Stepper {
   }
 
   /// `interpreterStop(.step, ...)` after a plain instruction: the same stop, made directly.
-  private func interpreterStepStop(_ vcpu: InterpreterVCPU, pc: UInt64) -> Stop {
+  func interpreterStepStop(_ vcpu: InterpreterVCPU, pc: UInt64) -> Stop {
     specialIsStale = true
     knownPC = pc
     stoppedAtBreakpoint = nil
