@@ -7,6 +7,7 @@ final class FuzzTarget: DebugTarget {
   var registers = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
+  var watchpointSlots: Int? = 4
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
   func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {

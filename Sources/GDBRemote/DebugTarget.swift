@@ -16,6 +16,9 @@ public protocol DebugTarget: AnyObject {
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8]
   func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws
 
+  /// How many watchpoints can be set at once, for LLDB's qWatchpointSupportInfo; nil when
+  /// there is no fixed number of slots.
+  var watchpointSlots: Int? { get }
   /// Returns false when the kind is not supported (the reply is then empty).
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool
   func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool

@@ -185,6 +185,10 @@ final class GDBMachineTarget: DebugTarget {
 
   // MARK: Breakpoints
 
+  /// The interpreter watches any number of ranges; KVM's stepped write watchpoints share the
+  /// four debug-register slots with hardware breakpoints, as on the hardware (checked below).
+  var watchpointSlots: Int? { onInterpreter ? nil : 4 }
+
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     switch kind {
     case .software:

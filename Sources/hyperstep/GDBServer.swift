@@ -54,6 +54,9 @@ final class GDBServer {
   private func serveClient(_ fd: Int32) -> ClientEnd {
     var decoder = PacketDecoder(maximumPayload: 16384)
     let session = Session(target: target, layout: layout, maximumPacket: 16384)
+    // gdb and LLDB show a refused breakpoint or watchpoint with a generic sentence of their
+    // own; the reason goes to the terminal the server runs in.
+    session.refusalHandler = { warn("refused \($0)") }
     var lastReply: [UInt8] = []
     var spoke = false
     while let bytes = HostIO.readSome(fd, max: 4096) {

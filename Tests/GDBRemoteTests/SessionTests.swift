@@ -9,6 +9,7 @@ final class FakeTarget: DebugTarget {
   var calls: [String] = []
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
+  var watchpointSlots: Int? = 4
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
   func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {
