@@ -7,11 +7,19 @@ final class FakeTarget: DebugTarget {
   var memory = [UInt8](repeating: 0, count: 0x10000)
   var registers = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   var calls: [String] = []
+  /// The thread of every register read and write, in order.
+  var registerThreads: [Int] = []
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
   var watchpointSlots: Int? = 4
-  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
-  func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
+  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {
+    registerThreads.append(thread)
+    buffer = registers
+  }
+  func writeRegisters(thread: Int, _ image: [UInt8]) throws {
+    registerThreads.append(thread)
+    registers = image
+  }
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {
     guard address + UInt64(count) <= UInt64(memory.count) else { throw TargetError("outside guest RAM") }
     return Array(memory[Int(address)..<Int(address) + count])
@@ -22,6 +30,7 @@ final class FakeTarget: DebugTarget {
   }
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     calls.append("Z\(kind.rawValue) \(String(address, radix: 16))")
+    if kind == .access { throw TargetError(code: 0x16, "access watchpoints need the interpreter") }
     return kind == .software || kind == .hardware
   }
   func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
