@@ -123,17 +123,26 @@ final class GDBServer {
   /// acknowledged and answered with an `E.` error, which gdb shows as "Remote failure reply";
   /// then our side is shut, and what the client sends until it hangs up is read and dropped,
   /// so it sees a clean end of the connection ("Remote connection closed").
+  ///
+  /// LLDB is the exception: it opens with QStartNoAckMode, and LLDB 16 waits for ever on a
+  /// half-closed connection (it goes on with its handshake and never sees the end). Closed
+  /// at once without a reply, with its packet read (so no reset), it says "Connection shut
+  /// down by remote side while waiting for reply to initial handshake packet" and quits; the
+  /// reason is printed here instead.
   static func refuse(_ fd: Int32) {
     var decoder = PacketDecoder(maximumPayload: 4096)
     // A client that never speaks gets the refusal after 5 s; one that hangs up gets nothing.
-    var spoke = false
+    var first: [UInt8]?
     var polls = 0
-    while !spoke && polls < 50 {
+    while first == nil && polls < 50 {
       polls += 1
       guard HostSocket.readable(fd, milliseconds: 100) else { continue }
       guard let bytes = HostIO.readSome(fd, max: 4096) else { return }
-      spoke = decoder.feed(bytes).contains { if case .packet = $0 { true } else { false } }
+      for case .packet(let payload) in decoder.feed(bytes) where first == nil { first = payload }
     }
+    warn("turned a second debugger away: one is attached to this VM already (one at a time)")
+    if first == Array("QStartNoAckMode".utf8) { return }
+    let spoke = first != nil
     HostIO.write(fd, ((spoke ? Array("+".utf8) : []) + framePacket(Array(refusal.utf8)))[...])
     HostSocket.shutdownWrites(fd)
     for _ in 0..<20 {  // at most 2 s
