@@ -48,6 +48,9 @@ public enum BreakpointKind: Int, Sendable {
 /// Why the target stopped, as a stop reply will say it.
 public enum StopEvent: Sendable, Equatable {
   case step(thread: Int)
+  /// A step found the vCPU halted with interrupts off, or waiting for INIT and a start-up
+  /// IPI: it runs nothing until another vCPU or an NMI wakes it, however often stepped.
+  case halted(thread: Int)
   case breakpoint(thread: Int, kind: BreakpointKind, address: UInt64)
   case interrupted(thread: Int)
   /// The guest ended with this process exit status.

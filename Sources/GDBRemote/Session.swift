@@ -193,8 +193,7 @@ public final class Session {
   /// The architecture as qHostInfo and qProcessInfo state it: the triple (hex, as LLDB
   /// reads it), pointer size and byte order, all from the layout gdb's target.xml describes.
   private var machineDescription: String {
-    let triple = String(decoding: hexEncoded(Array(layout.triple.utf8)), as: UTF8.self)
-    return "triple:\(triple);ptrsize:\(layout.pointerBytes);endian:little;"
+    return "triple:\(hexText(layout.triple));ptrsize:\(layout.pointerBytes);endian:little;"
   }
 
   private func setThread(_ text: String) throws -> [UInt8] {
@@ -326,7 +325,8 @@ public final class Session {
     let event = step ? try target.step(thread: thread) : try target.resume(thread: thread)
     lastStop = event
     switch event {
-    case .step(let thread), .breakpoint(let thread, _, _), .interrupted(let thread), .crashed(let thread, _):
+    case .step(let thread), .halted(let thread), .breakpoint(let thread, _, _), .interrupted(let thread),
+      .crashed(let thread, _):
       generalThread = thread
       continueThread = thread
     case .exited:
@@ -354,6 +354,11 @@ public final class Session {
     switch event {
     case .step(let id):
       return Array("T05\(thread(id))".utf8)
+    case .halted(let id):
+      // gdb shows the same pc again. LLDB steps on while the pc has not moved (its
+      // instruction-step plan), for ever here: an exception reason (LLDB's key; gdb skips
+      // keys it does not know) is a stop that plan does not explain, so LLDB shows it.
+      return Array("T05\(thread(id))reason:exception;description:\(hexText(Self.haltedDescription));".utf8)
     case .breakpoint(let id, let kind, let address):
       let detail: String
       switch kind {
@@ -372,6 +377,10 @@ public final class Session {
       return Array("W\(String(format2(UInt8(truncatingIfNeeded: status))))".utf8)
     }
   }
+
+  static let haltedDescription = "vCPU halted: no instruction runs until an NMI, INIT or start-up IPI wakes it"
+
+  private func hexText(_ text: String) -> String { String(decoding: hexEncoded(Array(text.utf8)), as: UTF8.self) }
 
   private var ok: [UInt8] { [UInt8(ascii: "O"), UInt8(ascii: "K")] }
 

@@ -313,6 +313,8 @@ final class GDBMachineTarget: DebugTarget {
         }
       }
       return .step(thread: thread)
+    case .halt(interruptsEnabled: false):
+      return .halted(thread: thread)
     case .step, .halt, .exception, .interrupt, .guestRequest, .msrWrite:
       return .step(thread: thread)
     case .breakpoint(let address):

@@ -210,7 +210,7 @@ final class GDBServer {
       case .crashed:
         HostIO.close(listener)
         return .guestEnded(ExitStatus.guestCrashed.rawValue)
-      case .step, .breakpoint:
+      case .step, .halted, .breakpoint:
         continue  // breakpoints left behind by the last client: run on
       }
     }

@@ -16,10 +16,13 @@ extension DebugServerProcess {
   /// what it printed. A failing command ends the batch (and LLDB kills the process on its way
   /// out). LLDB is killed, and the overrun recorded, if it has not finished within `timeout`
   /// seconds.
-  func lldb(_ commands: [String], timeout: Double = 120) throws -> String {
+  /// `afterAbnormalStop` runs if a stop ends the batch early (LLDB's `--one-line-on-crash`):
+  /// LLDB counts a stop with an exception reason as one.
+  func lldb(_ commands: [String], afterAbnormalStop: [String] = [], timeout: Double = 120) throws -> String {
     let port = try #require(port, "the server listens on TCP for LLDB: \(server.errorsText)")
     var arguments = ["--no-lldbinit", "--no-use-colors", "--batch"]
     for command in ["gdb-remote 127.0.0.1:\(port)"] + commands { arguments += ["-o", command] }
+    for command in afterAbnormalStop { arguments += ["-k", command] }
     let lldb = try ChildProcess(LLDB.path, arguments, stderr: .intoStandardOutput)
     if !lldb.wait(timeout: timeout) {
       Issue.record("lldb did not finish within \(timeout) s; it was killed. It printed: \(lldb.outputText)")
@@ -184,6 +187,25 @@ struct LLDBTests {
     #expect(output.contains("arch=i386-unknown-unknown"), "\(output)")
     // protected_elf32.S starts with `pushf` (llvm-objdump: 9c, one byte).
     #expect(lldbRegisterValues(output, "eip") == [entry, entry + 1], "\(output)")
+  }
+
+  /// vCPUs are threads; LLDB names the thread of each register packet (`p10;thread:2;`). The
+  /// second vCPU is an application processor in its reset state (SDM vol. 3, 9.1.1: CS
+  /// selector 0xf000, IP 0xfff0) waiting for INIT/SIPI, which step_exits never sends: a step
+  /// runs nothing, and says so, where LLDB would otherwise repeat it for ever.
+  @Test(arguments: Engines.all) func vCPUsAreThreadsAndAHaltedOneSaysSo(engine: TestEngine) throws {
+    let server = try DebugServerProcess(
+      engine: engine, TestGuests.stepExits, extra: ["--cpus", "2"], listen: "127.0.0.1:0")
+    let output = try server.lldb(
+      ["thread list", "thread select 2", "register read rip cs", "thread step-inst"],
+      afterAbnormalStop: ["register read rip", "kill"], timeout: 60)
+    #expect(server.finish() == 0, "\(output)")
+    #expect(output.contains("thread #2: tid = 0x0002, 0x000000000000fff0"), "\(output)")
+    #expect(lldbRegisterValues(output, "rip") == [0xfff0, 0xfff0], "\(output)")
+    #expect(lldbRegisterValues(output, "cs") == [0xf000], "\(output)")
+    #expect(
+      lldbStopReasons(output).last
+        == "vCPU halted: no instruction runs until an NMI, INIT or start-up IPI wakes it", "\(output)")
   }
 
   /// A second debugger is turned away at once (LLDB 16 hangs on the half-closed connection

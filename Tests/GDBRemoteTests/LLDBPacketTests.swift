@@ -74,6 +74,20 @@ import Testing
     #expect(reply(session, "?")?.contains("threads:1,2;") == true)
   }
 
+  /// A step of a halted vCPU moves nothing; LLDB's instruction step would repeat it for ever
+  /// unless the stop says why (`reason:exception` with a hex `description`, LLDB's keys).
+  @Test func aHaltedStepSaysWhyForLLDB() {
+    let session = Session(target: FakeTarget())
+    let reply = String(decoding: session.stopReply(.halted(thread: 2)), as: UTF8.self)
+    #expect(reply.hasPrefix("T05thread:2;06:"), "\(reply)")  // still SIGTRAP for gdb
+    #expect(value("reason", in: reply) == "exception")
+    #expect(
+      text(ofHex: value("description", in: reply))
+        == "vCPU halted: no instruction runs until an NMI, INIT or start-up IPI wakes it")
+    // A plain step carries no reason: LLDB's own plan explains it.
+    #expect(value("reason", in: String(decoding: session.stopReply(.step(thread: 2)), as: UTF8.self)) == nil)
+  }
+
   @Test func errorRepliesCarryTheirReasonOnceAsked() {
     let session = Session(target: FakeTarget())
     #expect(reply(session, "m20000,4") == "E01")
