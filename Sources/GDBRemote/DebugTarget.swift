@@ -16,6 +16,9 @@ public protocol DebugTarget: AnyObject {
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8]
   func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws
 
+  /// The region of `thread`'s address space around `address`, for LLDB's qMemoryRegionInfo.
+  func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion
+
   /// How many watchpoints can be set at once, for LLDB's qWatchpointSupportInfo; nil when
   /// there is no fixed number of slots.
   var watchpointSlots: Int? { get }
@@ -35,6 +38,20 @@ public protocol DebugTarget: AnyObject {
   /// The client detached: let the guest run on without it.
   func detach()
   func kill()
+}
+
+/// A range of a target's address space and what may be done there.
+public struct MemoryRegion: Sendable, Equatable {
+  public var start: UInt64
+  public var size: UInt64
+  /// Some of "rwx" in that order; empty where nothing is mapped.
+  public var permissions: String
+
+  public init(start: UInt64, size: UInt64, permissions: String) {
+    self.start = start
+    self.size = size
+    self.permissions = permissions
+  }
 }
 
 public enum BreakpointKind: Int, Sendable {

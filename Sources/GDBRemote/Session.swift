@@ -159,6 +159,14 @@ public final class Session {
       let end = min(document.count, offset + min(length, maximumPacket - 8))
       return [end == document.count ? UInt8(ascii: "l") : UInt8(ascii: "m")] + document[offset..<end]
     }
+    if text.hasPrefix("qMemoryRegionInfo:") {
+      // lldb-gdb-remote.txt: start and size in hex, and permissions only where mapped.
+      guard let address = UInt64(text.dropFirst("qMemoryRegionInfo:".count), radix: 16) else { return error(1) }
+      let region = try target.memoryRegion(thread: generalThread, address: address)
+      let permissions = region.permissions.isEmpty ? "" : "permissions:\(region.permissions);"
+      return Array(
+        "start:\(String(region.start, radix: 16));size:\(String(region.size, radix: 16));\(permissions)".utf8)
+    }
     if text == "qWatchpointSupportInfo:" || text == "qWatchpointSupportInfo" {
       // No fixed number of slots (the interpreter watches any number): nothing to tell.
       guard let slots = target.watchpointSlots else { return [] }
@@ -170,6 +178,7 @@ public final class Session {
       // 18.2.4), and so does Hyperstep on either engine: LLDB must not step over it again.
       return Array((machineDescription + "watchpoint_exceptions_received:after;").utf8)
     case "qProcessInfo": return Array(("pid:1;" + machineDescription).utf8)
+    case "qMemoryRegionInfo": return ok  // "supported?", as lldb-server answers it
     case "qAttached": return Array("1".utf8)
     case "qC": return Array("QC\(String(generalThread, radix: 16))".utf8)
     case "qfThreadInfo": return Array(("m" + target.threads.map { String($0, radix: 16) }.joined(separator: ",")).utf8)

@@ -88,6 +88,17 @@ import Testing
     #expect(value("reason", in: String(decoding: session.stopReply(.step(thread: 2)), as: UTF8.self)) == nil)
   }
 
+  /// qMemoryRegionInfo: start and size in hex; permissions only where something is mapped.
+  @Test func memoryRegionsAsLLDBReadsThem() {
+    let session = Session(target: FakeTarget())
+    #expect(reply(session, "qMemoryRegionInfo") == "OK")
+    #expect(reply(session, "qMemoryRegionInfo:100") == "start:0;size:10000;permissions:rwx;")
+    #expect(reply(session, "qMemoryRegionInfo:20000") == "start:10000;size:ffffffffffff0000;")
+    #expect(reply(session, "qMemoryRegionInfo:zz") == "E01")
+    #expect(reply(session, "qMemoryRegionInfo:") == "E01")
+    #expect(reply(session, "qMemoryRegionInfo:10000000000000000") == "E01")  // beyond 64 bits
+  }
+
   @Test func errorRepliesCarryTheirReasonOnceAsked() {
     let session = Session(target: FakeTarget())
     #expect(reply(session, "m20000,4") == "E01")
@@ -131,7 +142,7 @@ import Testing
   @Test func otherLLDBPacketsGetTheEmptyReply() {
     let session = Session(target: FakeTarget())
     for packet in [
-      "x0,0", "x100,10", "qMemoryRegionInfo:100000", "jThreadsInfo", "jThreadExtendedInfo:", "qShlibInfoAddr",
+      "x0,0", "x100,10", "jThreadsInfo", "jThreadExtendedInfo:", "qShlibInfoAddr",
       "qStructuredDataPlugins", "qVAttachOrWaitSupported", "_M1000,rwx", "_m1000", "QSaveRegisterState",
       "qHostInfo:junk", "QSetSTDIN:2f6465762f6e756c6c",
     ] {
