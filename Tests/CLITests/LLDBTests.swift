@@ -18,9 +18,12 @@ extension DebugServerProcess {
   /// seconds.
   /// `afterAbnormalStop` runs if a stop ends the batch early (LLDB's `--one-line-on-crash`):
   /// LLDB counts a stop with an exception reason as one.
-  func lldb(_ commands: [String], afterAbnormalStop: [String] = [], timeout: Double = 120) throws -> String {
+  /// `program` is the guest's file, given to LLDB as its target (`lldb KERNEL.elf`) for symbols.
+  func lldb(
+    _ commands: [String], program: String? = nil, afterAbnormalStop: [String] = [], timeout: Double = 120
+  ) throws -> String {
     let port = try #require(port, "the server listens on TCP for LLDB: \(server.errorsText)")
-    var arguments = ["--no-lldbinit", "--no-use-colors", "--batch"]
+    var arguments = ["--no-lldbinit", "--no-use-colors", "--batch"] + (program.map { [$0] } ?? [])
     for command in ["gdb-remote 127.0.0.1:\(port)"] + commands { arguments += ["-o", command] }
     for command in afterAbnormalStop { arguments += ["-k", command] }
     let lldb = try ChildProcess(LLDB.path, arguments, stderr: .intoStandardOutput)
@@ -149,6 +152,29 @@ struct LLDBTests {
     // the interpreter has no fixed number, so LLDB prints none.
     #expect(output.contains("Number of supported hardware watchpoints: 4") == (engine == .kvm), "\(output)")
     #expect(output.contains("Process 1 exited with status = 33"), "\(output)")
+  }
+
+  /// With the guest's file as LLDB's target, symbols work: a breakpoint by name, then a write
+  /// watchpoint on the counter that handler's first instruction increments.
+  @Test(arguments: Engines.all) func symbolsFromTheGuestFile(engine: TestEngine) throws {
+    let guest = TestGuests.longEvents
+    let symbols = try ELFFile(guest.elf).symbols()
+    let handler = try #require(symbols.first { $0.name == "bp_handler" }).address
+    let counter = try #require(symbols.first { $0.name == "bp_count" }).address
+    let program = try CLI.temporaryFile(guest.elf, name: "\(guest.name)-lldb.elf")
+    let server = try DebugServerProcess(engine: engine, guest, listen: "127.0.0.1:0")
+    let output = try server.lldb(
+      [
+        "breakpoint set --name bp_handler", "process continue", "register read rip", "breakpoint delete 1",
+        "watchpoint set expression -w write -s 4 -- \(hex(counter))", "process continue", "register read rip",
+        "memory read --format x --size 4 --count 1 \(hex(counter))", "kill",
+      ], program: program)
+    #expect(server.finish() == 0, "\(output)")
+    #expect(output.contains("Breakpoint 1: where = \(URL(fileURLWithPath: program).lastPathComponent)`bp_handler"))
+    // `incl bp_count(%rip)` is 6 bytes (llvm-objdump: ff 05 10 01 00 00); the counter starts at 0.
+    #expect(lldbRegisterValues(output, "rip") == [handler, handler + 6], "\(output)")
+    #expect(lldbStopReasons(output).suffix(2) == ["breakpoint 1.1", "watchpoint 1"], "\(output)")
+    #expect(lldbMemoryValues(output) == [1], "\(output)")
   }
 
   /// Read and read-write watchpoints on the interpreter, which sees every data access: each
