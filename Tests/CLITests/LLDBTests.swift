@@ -84,8 +84,8 @@ struct LLDBTests {
 
   func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
-  /// Registers, memory, a breakpoint by address, a single step, register writes and their
-  /// effect, an unmapped read, and the run to the guest's own exit status.
+  /// Registers, memory and its map, software and hardware breakpoints by address, single
+  /// steps, register writes and their effect, and the run to the guest's own exit status.
   @Test(arguments: Engines.all) func registersMemoryBreakpointsStepsAndTheExit(engine: TestEngine) throws {
     let elf = try ELFFile(guest.elf)
     let afterStore = try symbol("after_store")
@@ -105,12 +105,17 @@ struct LLDBTests {
       "memory read --format x --size 8 --count 1 \(hex(varRMW))",
       "register write rflags 0x8c3",
       "register read rflags",
+      "breakpoint set --hardware --address \(hex(try symbol("after_push")))",
+      "process continue",
+      "register read rip",
       "process continue",
     ])
     #expect(server.finish() == 33, "\(output)")  // (0x10 << 1) | 1: the guest's debug exit
     // The ELF's entry, then where the breakpoint stopped, then one instruction on:
     // `mov var_read(%rip), %rbx` is 7 bytes (48 8b 1d a1 00 00 00), which ends at after_load.
-    #expect(lldbRegisterValues(output, "rip") == [elf.entry, afterStore, afterStore + 7], "\(output)")
+    #expect(
+      lldbRegisterValues(output, "rip") == [elf.entry, afterStore, afterStore + 7, try symbol("after_push")],
+      "\(output)")
     #expect(try symbol("after_load") == afterStore + 7)
     #expect(lldbRegisterValues(output, "rbx") == [0x0123_4567_89ab_cdef], "\(output)")  // var_read's .quad
     let memory = lldbMemoryValues(output)
@@ -121,8 +126,9 @@ struct LLDBTests {
     // eflags (LLDB's rflags) as written: CF, ZF, SF, OF and the reserved bit 1 (SDM vol. 1, 3.4.3).
     #expect(lldbRegisterValues(output, "eflags") == [0x8c3], "\(output)")
     #expect(
-      lldbStopReasons(output).suffix(3) == ["breakpoint 1.1", "instruction step into", "instruction step into"],
-      "\(output)")
+      lldbStopReasons(output).suffix(4) == [
+        "breakpoint 1.1", "instruction step into", "instruction step into", "breakpoint 2.1",
+      ], "\(output)")
     #expect(output.contains("Process 1 exited with status = 33"), "\(output)")
     // Hyperstep's long-mode boot map (Machine/X86_64/PageTables.swift): 4 GiB of present,
     // writable 2 MiB pages with no XD bit, so the first 1 GiB past them is one missing PDPT entry.
