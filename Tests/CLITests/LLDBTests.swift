@@ -24,6 +24,9 @@ extension DebugServerProcess {
   ) throws -> String {
     let port = try #require(port, "the server listens on TCP for LLDB: \(server.errorsText)")
     var arguments = ["--no-lldbinit", "--no-use-colors", "--batch"] + (program.map { [$0] } ?? [])
+    // LLDB gives up on a reply after 5 s by default; a loaded two-core machine running the
+    // whole suite can be slower than that.
+    arguments += ["-O", "settings set plugin.process.gdb-remote.packet-timeout 30"]
     for command in ["gdb-remote 127.0.0.1:\(port)"] + commands { arguments += ["-o", command] }
     for command in afterAbnormalStop { arguments += ["-k", command] }
     let lldb = try ChildProcess(LLDB.path, arguments, stderr: .intoStandardOutput)
