@@ -40,8 +40,23 @@ public final class Session {
     registerImage = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   }
 
-  /// The reply to one packet (nil: send nothing).
+  /// Console output (`O` packets) a command produced, sent before its reply.
+  private var consoleOutput: [[UInt8]] = []
+  /// Bytes of text per console packet: twice that in hex stays well inside any PacketSize.
+  static let consoleChunk = 1024
+
+  /// Every packet to send for one received packet, in order: console output, then the reply
+  /// (none at all for a packet that wants no reply).
+  public func replies(to payload: [UInt8]) -> [[UInt8]] {
+    let reply = handle(payload)
+    defer { consoleOutput = [] }
+    return consoleOutput + (reply.map { [$0] } ?? [])
+  }
+
+  /// The reply to one packet (nil: send nothing); console output it produced waits in
+  /// `replies(to:)`, the method a server calls.
   public func handle(_ payload: [UInt8]) -> [UInt8]? {
+    consoleOutput = []
     guard var first = payload.first else { return [] }
     var payload = payload
     // The thread a register packet names in LLDB's suffix, else the Hg thread.
@@ -193,8 +208,17 @@ public final class Session {
     }
     if text.hasPrefix("qRcmd,") {
       guard let command = hexDecoded(Array(text.utf8).dropFirst("qRcmd,".count)) else { return error(1) }
-      let output = target.monitor(String(decoding: command, as: UTF8.self))
-      return output.isEmpty ? ok : hexEncoded(Array(output.utf8))
+      // The output goes out as console packets (`O` and hex) before the OK, as QEMU sends it:
+      // gdb shows either form, LLDB 16's `process plugin packet monitor` only this one (the
+      // other it prints as raw hex).
+      let output = Array(target.monitor(String(decoding: command, as: UTF8.self)).utf8)
+      var start = 0
+      while start < output.count {
+        let end = min(output.count, start + Self.consoleChunk)
+        consoleOutput.append([UInt8(ascii: "O")] + hexEncoded(output[start..<end]))
+        start = end
+      }
+      return ok
     }
     return []
   }

@@ -65,8 +65,9 @@ final class GDBServer {
         case .packet(let payload):
           spoke = true
           if !session.noAck { HostIO.write(fd, [UInt8(ascii: "+")][...]) }
-          let reply = Self.continues(payload) ? whileWatching(fd) { session.handle(payload) } : session.handle(payload)
-          if let reply {
+          let replies =
+            Self.continues(payload) ? whileWatching(fd) { session.replies(to: payload) } : session.replies(to: payload)
+          for reply in replies {
             lastReply = framePacket(reply)
             HostIO.write(fd, lastReply[...])
           }
@@ -153,7 +154,7 @@ final class GDBServer {
 
   /// Runs `body` (a resume) while another thread watches the client for Ctrl-C or a hang-up,
   /// either of which stops the guest.
-  private func whileWatching(_ fd: Int32, _ body: () -> [UInt8]?) -> [UInt8]? {
+  private func whileWatching(_ fd: Int32, _ body: () -> [[UInt8]]) -> [[UInt8]] {
     let done = Mutex(false)
     let stopGuest = target.interrupter
     let watcher = HostThread(name: "gdb-watch") {

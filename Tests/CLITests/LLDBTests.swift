@@ -98,6 +98,7 @@ struct LLDBTests {
       "register read rip",
       "memory read --format x --size 1 --count 16 \(hex(elf.entry))",
       "memory region \(hex(elf.entry))", "memory region 0x100000000",
+      "process plugin packet monitor registers",
       "breakpoint set --address \(hex(afterStore))",
       "process continue",
       "register read rip",
@@ -137,6 +138,9 @@ struct LLDBTests {
     // writable 2 MiB pages with no XD bit, so the first 1 GiB past them is one missing PDPT entry.
     #expect(output.contains("[0x0000000000000000-0x0000000000200000) rwx"), "\(output)")
     #expect(output.contains("[0x0000000100000000-0x0000000140000000) ---"), "\(output)")
+    // Monitor output reaches LLDB as console text: CR0 as Hyperstep's long-mode entry sets it
+    // (PE | MP | ET | NE | WP | PG).
+    #expect(output.contains("cr0=0x80010033"), "\(output)")
   }
 
   /// A write watchpoint stops right after the storing instruction: exact on the interpreter,

@@ -128,6 +128,43 @@ import Testing
     #expect(refusals == ["Z4,1000,8: access watchpoints need the interpreter"])
   }
 
+  /// Long monitor output is split into console packets of at most 1 KiB of text (2 KiB of
+  /// hex), each `O` and hex, then OK; a command with no output is OK alone.
+  @Test func monitorOutputComesAsConsolePackets() {
+    final class Chatty: DebugTarget {
+      let fake = FakeTarget()
+      var threads: [Int] { fake.threads }
+      var watchpointSlots: Int? { nil }
+      func threadName(_ thread: Int) -> String { "" }
+      func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {}
+      func writeRegisters(thread: Int, _ image: [UInt8]) throws {}
+      func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] { [] }
+      func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws {}
+      func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion {
+        MemoryRegion(start: 0, size: 1, permissions: "")
+      }
+      func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool { false }
+      func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool { false }
+      func step(thread: Int) throws -> StopEvent { .step(thread: thread) }
+      func resume(thread: Int) throws -> StopEvent { .step(thread: thread) }
+      func interrupt() {}
+      func monitor(_ command: String) -> String { command == "long" ? String(repeating: "x", count: 2500) : "" }
+      func detach() {}
+      func kill() {}
+    }
+    let session = Session(target: Chatty())
+    func command(_ text: String) -> [String] {
+      session.replies(to: Array("qRcmd,\(String(decoding: hexEncoded(Array(text.utf8)), as: UTF8.self))".utf8)).map {
+        String(decoding: $0, as: UTF8.self)
+      }
+    }
+    let packets = command("long")
+    #expect(packets.map(\.count) == [1 + 2048, 1 + 2048, 1 + 904, 2])
+    #expect(packets.dropLast().allSatisfy { $0.hasPrefix("O78") } && packets.last == "OK")
+    #expect(command("quiet") == ["OK"])
+    #expect(session.replies(to: Array("qRcmd,zz".utf8)) == [Array("E01".utf8)])
+  }
+
   @Test func killIsAnsweredAsLLDBWaitsForIt() {
     let target = FakeTarget()
     let session = Session(target: target)

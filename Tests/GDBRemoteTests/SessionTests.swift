@@ -149,9 +149,10 @@ final class FakeTarget: DebugTarget {
     #expect(reply(session, "Hg9") == "E01")
     #expect(reply(session, "T9") == "E01")
     #expect(reply(session, "qThreadExtraInfo,1") == String(decoding: hexEncoded(Array("vCPU 0".utf8)), as: UTF8.self))
+    // Monitor output as a console packet, then OK (what gdb and LLDB both show).
     #expect(
-      reply(session, "qRcmd," + String(decoding: hexEncoded(Array("help".utf8)), as: UTF8.self))
-        == String(decoding: hexEncoded(Array("did help\n".utf8)), as: UTF8.self))
+      session.replies(to: Array("qRcmd,\(String(decoding: hexEncoded(Array("help".utf8)), as: UTF8.self))".utf8))
+        == [Array("O\(String(decoding: hexEncoded(Array("did help\n".utf8)), as: UTF8.self))".utf8), Array("OK".utf8)])
     #expect(reply(session, "qWhatever") == "")
     #expect(reply(session, "!") == "")
     #expect(reply(session, "D") == "OK")
