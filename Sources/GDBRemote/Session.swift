@@ -114,6 +114,8 @@ public final class Session {
         return ok
       case UInt8(ascii: "p"): return try readRegister(text, thread: registerThread)
       case UInt8(ascii: "P"): return try writeRegister(text, thread: registerThread)
+      // LLDB's binary read `x` is left unknown on purpose (LLDB then uses `m`): its reply has no
+      // prefix in LLDB 16, so memory that holds "OK" or "E01" would read as a status.
       case UInt8(ascii: "m"): return try readMemory(text)
       case UInt8(ascii: "M"): return try writeMemoryHex(text)
       case UInt8(ascii: "X"): return try writeMemoryBinary(payload)
