@@ -252,6 +252,23 @@ struct LLDBTests {
         == "vCPU halted: no instruction runs until an NMI, INIT or start-up IPI wakes it", "\(output)")
   }
 
+  /// `process interrupt` (LLDB's Ctrl-C, byte 0x03) stops a guest that never ends, inside its
+  /// loop (forever.S: `add $1, %rax` at 0x100000, `jmp` at 0x100004, from llvm-objdump) and
+  /// after it has counted. LLDB is made asynchronous through its Python for the interrupt.
+  @Test(arguments: Engines.all) func interruptStopsARunningGuest(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.forever, listen: "127.0.0.1:0")
+    let output = try server.lldb([
+      "script lldb.debugger.SetAsync(True)", "process continue", "script import time; time.sleep(1.5)",
+      "process interrupt", "script time.sleep(1)", "script lldb.debugger.SetAsync(False)", "thread list",
+      "register read rip", "register read rax", "kill",
+    ])
+    #expect(server.finish() == 0, "\(output)")
+    #expect(lldbStopReasons(output).last == "signal SIGINT", "\(output)")
+    let rip = lldbRegisterValues(output, "rip")
+    #expect(rip.count == 1 && [0x10_0000, 0x10_0004].contains(rip[0]), "\(output)")
+    #expect((lldbRegisterValues(output, "rax").first ?? 0) > 0, "\(output)")
+  }
+
   /// A second debugger is turned away at once (LLDB 16 hangs on the half-closed connection
   /// that serves gdb), the reason printed by the server; the first is still served.
   @Test(arguments: Engines.all) func aSecondLLDBIsTurnedAwayAtOnce(engine: TestEngine) throws {
