@@ -182,9 +182,13 @@ import Testing
       "x0,0", "x100,10", "jThreadsInfo", "jThreadExtendedInfo:", "qShlibInfoAddr",
       "qStructuredDataPlugins", "qVAttachOrWaitSupported", "_M1000,rwx", "_m1000", "QSaveRegisterState",
       "qHostInfo:junk", "QSetSTDIN:2f6465762f6e756c6c",
+      // Malformed forms of the packets above: unknown, and they switch nothing on.
+      "qProcessInfoXYZ", "QThreadSuffixSupported:1", "QListThreadsInStopReply;", "QEnableErrorStrings1",
     ] {
       #expect(reply(session, packet) == "", "\(packet)")
     }
+    #expect(!session.errorStrings && !session.threadsInStopReply)
+    #expect(reply(session, "m20000,4") == "E01")
   }
 
   @Test func eflagsAnswersToLLDBsNameRflags() {
