@@ -16,9 +16,10 @@ extension DebugServerProcess {
   /// what it printed. A failing command ends the batch (and LLDB kills the process on its way
   /// out). LLDB is killed, and the overrun recorded, if it has not finished within `timeout`
   /// seconds.
-  /// `afterAbnormalStop` runs if a stop ends the batch early (LLDB's `--one-line-on-crash`):
-  /// LLDB counts a stop with an exception reason as one.
-  /// `program` is the guest's file, given to LLDB as its target (`lldb KERNEL.elf`) for symbols.
+  ///
+  /// - `program`: the guest's file, as LLDB's target (`lldb KERNEL.elf`), for its symbols.
+  /// - `afterAbnormalStop`: commands for a stop that ends the batch early (LLDB's
+  ///   `--one-line-on-crash`); LLDB counts a stop with an exception reason as one.
   func lldb(
     _ commands: [String], program: String? = nil, afterAbnormalStop: [String] = [], timeout: Double = 120
   ) throws -> String {
