@@ -7,6 +7,13 @@ final class FuzzTarget: DebugTarget {
   var registers = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
+  var watchpointSlots: Int? = 4
+  /// Memory is mapped at 0 up to its size; the rest is one hole.
+  func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion {
+    let size = UInt64(memory.count)
+    if address < size { return MemoryRegion(start: 0, size: size, permissions: "rwx") }
+    return MemoryRegion(start: size, size: 0 &- size, permissions: "")
+  }
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
   func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {

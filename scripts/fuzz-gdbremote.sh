@@ -22,4 +22,7 @@ seed xfer '$qXfer:features:read:target.xml:0,ffb#79'
 seed escape '$}#}]#00'
 seed biglength '$m0,7fffffffffffffff#fa'  # lengths near Int.max (an overflow once trapped here)
 seed vcontempty '$vCont;:#7f'  # an action with no verb (a trap once)
+# LLDB's extensions: thread suffixes on register packets, and the queries it opens with.
+seed suffix '$QThreadSuffixSupported#e4$p10;thread:1;#2a$P10=0000000000000000;thread:2;#48$g;thread:1;#c0'
+seed lldbqueries '$QEnableErrorStrings#8c$QListThreadsInStopReply#21$qHostInfo#9b$qProcessInfo#dc$qWatchpointSupportInfo:#55$k#6b'
 "$work/gdbremote-fuzz" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$work/corpus" 2>&1 | tail -n 15

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need that the Swift toolchain does not bring
-# (Debian's gdb, for the GDB-server tests), then runs the whole suite with `swift test`.
-# The guests under Guests/ are built by the package itself.
+# (Debian's gdb and lldb-16, for the GDB-server tests), then runs the whole suite with
+# `swift test`. The guests under Guests/ are built by the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v gdb >/dev/null 2>&1; then
-  echo "test.sh: installing gdb (Debian package)"
+# Each Debian package installs a program of its own name in /usr/bin, where the tests look
+# for it (Tests/CLITests/GDBTests.swift for gdb, LLDBTests.swift for lldb-16). The toolchain's
+# own lldb is no substitute: it links a libpython3.10 that Debian 12 lacks, and does not start.
+missing=""
+for package in gdb lldb-16; do
+  if [ ! -x "/usr/bin/$package" ]; then missing="$missing $package"; fi
+done
+if [ -n "$missing" ]; then
+  echo "test.sh: installing$missing (Debian packages)"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdb >/dev/null
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 # A hyperstep process a failed test left behind must not outlive the run: it would hold the
 # caller's output pipe open (CI waits for it to close). CI machines are shared with other

@@ -16,6 +16,12 @@ public protocol DebugTarget: AnyObject {
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8]
   func writeMemory(thread: Int, address: UInt64, _ bytes: [UInt8]) throws
 
+  /// The region of `thread`'s address space around `address`, for LLDB's qMemoryRegionInfo.
+  func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion
+
+  /// How many watchpoints can be set at once, for LLDB's qWatchpointSupportInfo; nil when
+  /// there is no fixed number of slots.
+  var watchpointSlots: Int? { get }
   /// Returns false when the kind is not supported (the reply is then empty).
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool
   func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool
@@ -34,6 +40,20 @@ public protocol DebugTarget: AnyObject {
   func kill()
 }
 
+/// A range of a target's address space and what may be done there.
+public struct MemoryRegion: Sendable, Equatable {
+  public var start: UInt64
+  public var size: UInt64
+  /// Some of "rwx" in that order; empty where nothing is mapped.
+  public var permissions: String
+
+  public init(start: UInt64, size: UInt64, permissions: String) {
+    self.start = start
+    self.size = size
+    self.permissions = permissions
+  }
+}
+
 public enum BreakpointKind: Int, Sendable {
   case software = 0
   case hardware = 1
@@ -45,6 +65,9 @@ public enum BreakpointKind: Int, Sendable {
 /// Why the target stopped, as a stop reply will say it.
 public enum StopEvent: Sendable, Equatable {
   case step(thread: Int)
+  /// A step found the vCPU halted with interrupts off, or waiting for INIT and a start-up
+  /// IPI: it runs nothing until another vCPU or an NMI wakes it, however often stepped.
+  case halted(thread: Int)
   case breakpoint(thread: Int, kind: BreakpointKind, address: UInt64)
   case interrupted(thread: Int)
   /// The guest ended with this process exit status.

@@ -8,6 +8,9 @@ public struct RegisterInfo: Sendable, Equatable {
   /// The register's number in `RegisterLayout.x86_64`, the machine image targets fill: a
   /// narrower layout shows the low `bits` of that register (eax is the low half of rax).
   public var machineNumber: Int
+  /// A second name LLDB accepts for the register (target.xml's `altname`, which gdb
+  /// ignores): LLDB's own x86-64 name for what gdb calls eflags is rflags.
+  public var altName: String? = nil
 
   public var bytes: Int { bits / 8 }
 }
@@ -34,6 +37,12 @@ public struct RegisterLayout: Sendable {
   public let targetDescription: String
 
   public var generalBytes: Int { offsets[generalCount] }
+
+  /// The target triple LLDB is told in qHostInfo and qProcessInfo, matching the target
+  /// description's architecture. The OS is "unknown": a VMM cannot tell what the guest runs.
+  public var triple: String { architecture == "i386" ? "i386-unknown-unknown" : "x86_64-unknown-unknown" }
+  /// Bytes in a pointer: the width of the instruction pointer the layout shows.
+  public var pointerBytes: Int { architecture == "i386" ? 4 : 8 }
 
   /// Whether every register is its machine register in place (the x86-64 layout), so a
   /// session passes the target's image through without copying.
@@ -80,6 +89,7 @@ public struct RegisterLayout: Sendable {
     for index in 8...15 { add("r\(index)", 64, "int64", core) }
     add("rip", 64, "code_ptr", core)
     add("eflags", 32, "i386_eflags", core)
+    list[list.count - 1].altName = "rflags"
     for name in ["cs", "ss", "ds", "es", "fs", "gs"] { add(name, 32, "int32", core) }
     for index in 0...7 { add("st\(index)", 80, "i387_ext", core) }
     for name in ["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"] { add(name, 32, "int", core) }
@@ -145,8 +155,9 @@ public struct RegisterLayout: Sendable {
       let group =
         register.feature == core || register.feature == segments
         ? "general" : (register.feature == sse ? "vector" : "system")
+      let altName = register.altName.map { " altname=\"\($0)\"" } ?? ""
       xml +=
-        "  <reg name=\"\(register.name)\" bitsize=\"\(register.bits)\" type=\"\(register.type)\" regnum=\"\(number)\" group=\"\(group)\"/>\n"
+        "  <reg name=\"\(register.name)\"\(altName) bitsize=\"\(register.bits)\" type=\"\(register.type)\" regnum=\"\(number)\" group=\"\(group)\"/>\n"
     }
     xml += "</feature>\n</target>\n"
     return xml

@@ -11,6 +11,14 @@ public final class Session {
   public let maximumPacket: Int
   /// Acks are off once the client sent QStartNoAckMode.
   public private(set) var noAck = false
+  /// LLDB's extensions (docs/lldb-gdb-remote.txt in LLVM), each on once the client asks:
+  /// error replies that carry their reason as hex text (`E16;...`, QEnableErrorStrings), and
+  /// the live thread list in every stop reply (`threads:1,2;`, QListThreadsInStopReply).
+  public private(set) var errorStrings = false
+  public private(set) var threadsInStopReply = false
+  /// Told why the target refused a breakpoint or watchpoint (`Z`), with the packet: neither
+  /// gdb 13 nor LLDB 16 shows the reason an error reply carries, so the server prints it.
+  public var refusalHandler: ((String) -> Void)?
   /// The session is over: detached or killed.
   public private(set) var finished = false
   public private(set) var killed = false
@@ -32,26 +40,56 @@ public final class Session {
     registerImage = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   }
 
-  /// The reply to one packet (nil: send nothing).
+  /// Console output (`O` packets) a command produced, sent before its reply.
+  private var consoleOutput: [[UInt8]] = []
+  /// Bytes of text per console packet: twice that in hex stays well inside any PacketSize.
+  static let consoleChunk = 1024
+
+  /// Every packet to send for one received packet, in order: console output, then the reply
+  /// (none at all for a packet that wants no reply).
+  public func replies(to payload: [UInt8]) -> [[UInt8]] {
+    let reply = handle(payload)
+    defer { consoleOutput = [] }
+    return consoleOutput + (reply.map { [$0] } ?? [])
+  }
+
+  /// The reply to one packet (nil: send nothing); console output it produced waits in
+  /// `replies(to:)`, the method a server calls.
   public func handle(_ payload: [UInt8]) -> [UInt8]? {
-    guard let first = payload.first else { return [] }
+    consoleOutput = []
+    guard var first = payload.first else { return [] }
+    var payload = payload
+    // The thread a register packet names in LLDB's suffix, else the Hg thread.
+    var registerThread = generalThread
+    if [UInt8(ascii: "g"), UInt8(ascii: "G"), UInt8(ascii: "p"), UInt8(ascii: "P")].contains(first),
+      payload.contains(UInt8(ascii: ";"))
+    {
+      guard let (body, thread) = splitThreadSuffix(payload) else { return error(1, "malformed thread suffix") }
+      payload = body
+      registerThread = thread
+      first = payload[0]
+    }
     let text = String(decoding: payload, as: UTF8.self)
     do {
       switch first {
       case UInt8(ascii: "?"): return stopReply(lastStop)
       case UInt8(ascii: "q"): return try query(text)
       case UInt8(ascii: "Q"):
-        if text == "QStartNoAckMode" {
-          noAck = true
-          return ok
+        switch text {
+        case "QStartNoAckMode": noAck = true
+        case "QEnableErrorStrings": errorStrings = true
+        case "QThreadSuffixSupported": break  // suffixes are always understood
+        case "QListThreadsInStopReply": threadsInStopReply = true
+        default: return []
         }
-        return []
+        return ok
       case UInt8(ascii: "H"): return try setThread(text)
       case UInt8(ascii: "T"):
         guard let thread = Int(text.dropFirst(), radix: 16), target.threads.contains(thread) else { return error(1) }
         return ok
       case UInt8(ascii: "g"):
-        try target.readRegisters(thread: generalThread, into: &registerImage, full: false)
+        guard payload.count == 1 else { return error(1) }
+        try target.readRegisters(thread: registerThread, into: &registerImage, full: false)
         if layout.isMachineLayout { return hexEncoded(registerImage[..<layout.generalBytes]) }
         var reply: [UInt8] = []
         reply.reserveCapacity(layout.generalBytes * 2)
@@ -62,20 +100,22 @@ public final class Session {
           bytes.count == layout.totalBytes || bytes.count == layout.generalBytes
         else { return error(1) }
         if layout.isMachineLayout && bytes.count == layout.totalBytes {
-          try target.writeRegisters(thread: generalThread, bytes)
+          try target.writeRegisters(thread: registerThread, bytes)
           return ok
         }
         // Registers the packet does not carry, and the bits a narrower layout does not show,
         // stay as they are.
-        try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
+        try target.readRegisters(thread: registerThread, into: &registerImage, full: true)
         for number in layout.registers.indices where layout.offsets[number + 1] <= bytes.count {
           let offset = layout.offsets[number]
           store(bytes[offset..<offset + layout.registers[number].bytes], as: number)
         }
-        try target.writeRegisters(thread: generalThread, registerImage)
+        try target.writeRegisters(thread: registerThread, registerImage)
         return ok
-      case UInt8(ascii: "p"): return try readRegister(text)
-      case UInt8(ascii: "P"): return try writeRegister(text)
+      case UInt8(ascii: "p"): return try readRegister(text, thread: registerThread)
+      case UInt8(ascii: "P"): return try writeRegister(text, thread: registerThread)
+      // LLDB's binary read `x` is left unknown on purpose (LLDB then uses `m`): its reply has no
+      // prefix in LLDB 16, so memory that holds "OK" or "E01" would read as a status.
       case UInt8(ascii: "m"): return try readMemory(text)
       case UInt8(ascii: "M"): return try writeMemoryHex(text)
       case UInt8(ascii: "X"): return try writeMemoryBinary(payload)
@@ -91,15 +131,29 @@ public final class Session {
         target.kill()
         finished = true
         killed = true
-        return nil
+        // gdb expects no reply to `k` (it sends vKill when it can); LLDB waits for the
+        // process's end and takes X09 as "killed", as lldb-server answers.
+        return Array("X09".utf8)
       default:
         return []
       }
     } catch let failure as TargetError {
-      return error(failure.code)
+      if first == UInt8(ascii: "Z") { refusalHandler?("\(text): \(failure.description)") }
+      return error(failure.code, failure.description)
     } catch {
-      return self.error(1)
+      return self.error(1, "\(error)")
     }
+  }
+
+  /// Splits LLDB's `;thread:ID;` suffix off a register packet (QThreadSuffixSupported):
+  /// nil when the suffix is malformed or names no thread of the target.
+  private func splitThreadSuffix(_ payload: [UInt8]) -> ([UInt8], Int)? {
+    guard let semicolon = payload.firstIndex(of: UInt8(ascii: ";")), semicolon > 0 else { return nil }
+    let suffix = String(decoding: payload[(semicolon + 1)...], as: UTF8.self)
+    guard suffix.hasPrefix("thread:"), suffix.hasSuffix(";") else { return nil }
+    let id = suffix.dropFirst("thread:".count).dropLast()
+    guard let thread = Int(id, radix: 16), target.threads.contains(thread) else { return nil }
+    return (Array(payload[..<semicolon]), thread)
   }
 
   // MARK: Queries
@@ -122,7 +176,26 @@ public final class Session {
       let end = min(document.count, offset + min(length, maximumPacket - 8))
       return [end == document.count ? UInt8(ascii: "l") : UInt8(ascii: "m")] + document[offset..<end]
     }
+    if text.hasPrefix("qMemoryRegionInfo:") {
+      // lldb-gdb-remote.txt: start and size in hex, and permissions only where mapped.
+      guard let address = UInt64(text.dropFirst("qMemoryRegionInfo:".count), radix: 16) else { return error(1) }
+      let region = try target.memoryRegion(thread: generalThread, address: address)
+      let permissions = region.permissions.isEmpty ? "" : "permissions:\(region.permissions);"
+      return Array(
+        "start:\(String(region.start, radix: 16));size:\(String(region.size, radix: 16));\(permissions)".utf8)
+    }
+    if text == "qWatchpointSupportInfo:" || text == "qWatchpointSupportInfo" {
+      // No fixed number of slots (the interpreter watches any number): nothing to tell.
+      guard let slots = target.watchpointSlots else { return [] }
+      return Array("num:\(slots);".utf8)
+    }
     switch text {
+    case "qHostInfo":
+      // x86 reports a watchpoint after the accessing instruction (a trap, SDM vol. 3,
+      // 18.2.4), and so does Hyperstep on either engine: LLDB must not step over it again.
+      return Array((machineDescription + "watchpoint_exceptions_received:after;").utf8)
+    case "qProcessInfo": return Array(("pid:1;" + machineDescription).utf8)
+    case "qMemoryRegionInfo": return ok  // "supported?", as lldb-server answers it
     case "qAttached": return Array("1".utf8)
     case "qC": return Array("QC\(String(generalThread, radix: 16))".utf8)
     case "qfThreadInfo": return Array(("m" + target.threads.map { String($0, radix: 16) }.joined(separator: ",")).utf8)
@@ -137,10 +210,25 @@ public final class Session {
     }
     if text.hasPrefix("qRcmd,") {
       guard let command = hexDecoded(Array(text.utf8).dropFirst("qRcmd,".count)) else { return error(1) }
-      let output = target.monitor(String(decoding: command, as: UTF8.self))
-      return output.isEmpty ? ok : hexEncoded(Array(output.utf8))
+      // The output goes out as console packets (`O` and hex) before the OK, as QEMU sends it:
+      // gdb shows either form, LLDB 16's `process plugin packet monitor` only this one (the
+      // other it prints as raw hex).
+      let output = Array(target.monitor(String(decoding: command, as: UTF8.self)).utf8)
+      var start = 0
+      while start < output.count {
+        let end = min(output.count, start + Self.consoleChunk)
+        consoleOutput.append([UInt8(ascii: "O")] + hexEncoded(output[start..<end]))
+        start = end
+      }
+      return ok
     }
     return []
+  }
+
+  /// The architecture as qHostInfo and qProcessInfo state it: the triple (hex, as LLDB
+  /// reads it), pointer size and byte order, all from the layout gdb's target.xml describes.
+  private var machineDescription: String {
+    return "triple:\(hexText(layout.triple));ptrsize:\(layout.pointerBytes);endian:little;"
   }
 
   private func setThread(_ text: String) throws -> [UInt8] {
@@ -172,23 +260,23 @@ public final class Session {
     registerImage.replaceSubrange(offset..<offset + value.count, with: value)
   }
 
-  private func readRegister(_ text: String) throws -> [UInt8] {
+  private func readRegister(_ text: String, thread: Int) throws -> [UInt8] {
     guard let number = Int(text.dropFirst(), radix: 16), layout.registers.indices.contains(number) else {
       return error(1)
     }
     let full = layout.registers[number].machineNumber >= machine.generalCount
-    try target.readRegisters(thread: generalThread, into: &registerImage, full: full)
+    try target.readRegisters(thread: thread, into: &registerImage, full: full)
     return hexEncoded(machineBytes(of: number))
   }
 
-  private func writeRegister(_ text: String) throws -> [UInt8] {
+  private func writeRegister(_ text: String, thread: Int) throws -> [UInt8] {
     let parts = text.dropFirst().split(separator: "=", maxSplits: 1)
     guard parts.count == 2, let number = Int(parts[0], radix: 16), layout.registers.indices.contains(number),
       let value = hexDecoded(Array(parts[1].utf8)), value.count == layout.registers[number].bytes
     else { return error(1) }
-    try target.readRegisters(thread: generalThread, into: &registerImage, full: true)
+    try target.readRegisters(thread: thread, into: &registerImage, full: true)
     store(value[...], as: number)
-    try target.writeRegisters(thread: generalThread, registerImage)
+    try target.writeRegisters(thread: thread, registerImage)
     return ok
   }
 
@@ -272,7 +360,8 @@ public final class Session {
     let event = step ? try target.step(thread: thread) : try target.resume(thread: thread)
     lastStop = event
     switch event {
-    case .step(let thread), .breakpoint(let thread, _, _), .interrupted(let thread), .crashed(let thread, _):
+    case .step(let thread), .halted(let thread), .breakpoint(let thread, _, _), .interrupted(let thread),
+      .crashed(let thread, _):
       generalThread = thread
       continueThread = thread
     case .exited:
@@ -286,6 +375,9 @@ public final class Session {
   public func stopReply(_ event: StopEvent) -> [UInt8] {
     func thread(_ id: Int) -> String {
       var text = "thread:\(String(id, radix: 16));"
+      if threadsInStopReply {
+        text += "threads:\(target.threads.map { String($0, radix: 16) }.joined(separator: ","));"
+      }
       // Expedited registers only save gdb a `g`; without them it asks, and gets the error then.
       if (try? target.readRegisters(thread: id, into: &registerImage, full: false)) != nil {
         for number in layout.expedited {
@@ -297,6 +389,11 @@ public final class Session {
     switch event {
     case .step(let id):
       return Array("T05\(thread(id))".utf8)
+    case .halted(let id):
+      // gdb shows the same pc again. LLDB steps on while the pc has not moved (its
+      // instruction-step plan), for ever here: an exception reason (LLDB's key; gdb skips
+      // keys it does not know) is a stop that plan does not explain, so LLDB shows it.
+      return Array("T05\(thread(id))reason:exception;description:\(hexText(Self.haltedDescription));".utf8)
     case .breakpoint(let id, let kind, let address):
       let detail: String
       switch kind {
@@ -316,10 +413,17 @@ public final class Session {
     }
   }
 
+  static let haltedDescription = "vCPU halted: no instruction runs until an NMI, INIT or start-up IPI wakes it"
+
+  private func hexText(_ text: String) -> String { String(decoding: hexEncoded(Array(text.utf8)), as: UTF8.self) }
+
   private var ok: [UInt8] { [UInt8(ascii: "O"), UInt8(ascii: "K")] }
 
-  private func error(_ code: UInt8) -> [UInt8] {
-    [UInt8(ascii: "E"), hexDigit(code >> 4), hexDigit(code & 0xf)]
+  /// `Enn`, or `Enn;` and the reason in hex once the client asked for error strings.
+  private func error(_ code: UInt8, _ reason: String? = nil) -> [UInt8] {
+    let reply = [UInt8(ascii: "E"), hexDigit(code >> 4), hexDigit(code & 0xf)]
+    guard errorStrings, let reason else { return reply }
+    return reply + [UInt8(ascii: ";")] + hexEncoded(Array(reason.utf8))
   }
 }
 

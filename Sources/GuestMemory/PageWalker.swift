@@ -39,6 +39,25 @@ public enum TranslationError: Error, Equatable, CustomStringConvertible {
   }
 }
 
+/// A page of the guest's linear address space as its page tables describe it.
+public struct GuestPage: Sendable, Equatable {
+  /// The linear address of its first byte, and its size: 4 KiB, 2 or 4 MiB or 1 GiB; 4 GiB
+  /// with paging off; for an unmapped address, what the missing entry would have mapped.
+  public var start: UInt64
+  public var size: UInt64
+  public var mapped: Bool
+  public var writable: Bool
+  public var executable: Bool
+
+  public init(start: UInt64, size: UInt64, mapped: Bool, writable: Bool, executable: Bool) {
+    self.start = start
+    self.size = size
+    self.mapped = mapped
+    self.writable = writable
+    self.executable = executable
+  }
+}
+
 /// Walks the guest's own page tables, as the MMU would: no paging, 32-bit (with 4 MiB
 /// pages under PSE), PAE, and 4- or 5-level long-mode paging. Access rights are not
 /// checked: a debugger may read what the guest could not.
@@ -52,7 +71,45 @@ public struct PageWalker {
   }
 
   public func translate(_ linear: UInt64) throws(TranslationError) -> GuestAddress {
-    guard mode.pagingEnabled else { return GuestAddress(linear & 0xffff_ffff) }
+    try walk(linear).physical
+  }
+
+  /// The page `linear` lies in and what the guest's tables allow there: the unit a
+  /// debugger's memory map shows (LLDB's qMemoryRegionInfo). An address the tables do not
+  /// map gives the span the missing entry would have mapped (the non-canonical hole, in
+  /// long mode), not an error; only a table outside RAM is one.
+  public func page(containing linear: UInt64) throws(TranslationError) -> GuestPage {
+    do {
+      let found = try walk(linear)
+      let size = UInt64(1) << found.pageShift
+      let address = mode.pagingEnabled && !mode.longMode ? linear & 0xffff_ffff : linear
+      return GuestPage(
+        start: address & ~(size - 1), size: size, mapped: true, writable: found.writable,
+        executable: !found.executeDisabled)
+    } catch .notMapped(let address, let level) {
+      // Each level's index has 9 bits (8-byte entries) or 10 (4-byte): the entry at `level`
+      // maps 2^(12 + bits * (level - 1)) bytes (the PAE PDPTE, level 3, 1 GiB).
+      let indexBits: UInt64 = mode.pae || mode.longMode ? 9 : 10
+      let size = UInt64(1) << (12 + indexBits * UInt64(level - 1))
+      return GuestPage(start: address & ~(size - 1), size: size, mapped: false, writable: false, executable: false)
+    } catch .nonCanonical {
+      let bits: UInt64 = mode.fiveLevel ? 57 : 48
+      let hole = UInt64(1) << (bits - 1)  // up to the sign-extended upper half
+      return GuestPage(start: hole, size: 0 &- (hole << 1), mapped: false, writable: false, executable: false)
+    }
+  }
+
+  /// A translation and what the entries on the way allow (SDM vol. 3, 4.6: writes need R/W in
+  /// every entry; with EFER.NXE, XD in any entry forbids fetches).
+  private struct Walk {
+    var physical: GuestAddress
+    var pageShift: UInt64
+    var writable = true
+    var executeDisabled = false
+  }
+
+  private func walk(_ linear: UInt64) throws(TranslationError) -> Walk {
+    guard mode.pagingEnabled else { return Walk(physical: GuestAddress(linear & 0xffff_ffff), pageShift: 32) }
     if mode.longMode {
       let bits: UInt64 = mode.fiveLevel ? 57 : 48
       let upper = linear >> (bits - 1)
@@ -71,29 +128,37 @@ public struct PageWalker {
 
   /// Descends `levels` tables; each index has 9 bits (8-byte entries) or 10 (4-byte).
   private func walk(_ linear: UInt64, levels: Int, entryBytes: UInt64, root: UInt64) throws(TranslationError)
-    -> GuestAddress
+    -> Walk
   {
     let indexBits: UInt64 = entryBytes == 8 ? 9 : 10
+    let noExecute = entryBytes == 8 && mode.efer & (1 << 11) != 0
     var table = root
+    var found = Walk(physical: 0, pageShift: 12)
     for level in stride(from: levels, through: 1, by: -1) {
       let shift = 12 + indexBits * UInt64(level - 1)
       let index = (linear >> shift) & ((1 << indexBits) - 1)
       let value = try entry(at: table + index * entryBytes, linear: linear, fourBytes: entryBytes == 4)
       guard value & 1 != 0 else { throw .notMapped(linear: linear, level: level) }
+      found.writable = found.writable && value & 2 != 0
+      found.executeDisabled = found.executeDisabled || (noExecute && value & (1 << 63) != 0)
       let addressMask: UInt64 = entryBytes == 8 ? 0x000f_ffff_ffff_f000 : 0xffff_f000
       let large = value & (1 << 7) != 0 && level > 1 && (entryBytes == 8 || mode.pse)
       if large {
         let pageMask = (UInt64(1) << shift) - 1
+        found.pageShift = shift
         if entryBytes == 4 {
           // PSE-36: bits 20:13 of a 4 MiB PDE hold physical-address bits 39:32.
           let high = ((value >> 13) & 0xff) << 32
-          return GuestAddress((value & 0xffc0_0000) | high | (linear & pageMask))
+          found.physical = GuestAddress((value & 0xffc0_0000) | high | (linear & pageMask))
+        } else {
+          found.physical = GuestAddress((value & addressMask & ~pageMask) | (linear & pageMask))
         }
-        return GuestAddress((value & addressMask & ~pageMask) | (linear & pageMask))
+        return found
       }
       table = value & addressMask
     }
-    return GuestAddress(table | (linear & 0xfff))
+    found.physical = GuestAddress(table | (linear & 0xfff))
+    return found
   }
 
   private func entry(at address: UInt64, linear: UInt64, fourBytes: Bool = false) throws(TranslationError) -> UInt64 {

@@ -10,7 +10,8 @@ struct DebugCommand: ParsableCommand {
     commandName: "debug",
     abstract: "Start the guest halted before its first instruction and serve gdb or LLDB (like qemu -s -S).",
     discussion: """
-      Attach with: gdb KERNEL.elf -ex 'target remote :1234' (or LLDB: gdb-remote 1234). The default \
+      Attach with: gdb KERNEL.elf -ex 'target remote :1234', or lldb KERNEL.elf -o 'gdb-remote 1234' \
+      (Debian's lldb-16; for unix:PATH, process connect --plugin gdb-remote unix-connect://PATH). The default \
       listener is 127.0.0.1:1234 and never all interfaces unless you name one. Exit status: \
       the guest's, as `hyperstep run`; 0 when the client kills the VM.
       """)
@@ -80,11 +81,15 @@ struct DebugCommand: ParsableCommand {
       switch address {
       case .unix(let path):
         let fd = try HostSocket.listenUnix(path: path)
-        warn("waiting for a debugger on \(path) (gdb -ex 'target remote \(path)')")
+        warn(
+          "waiting for a debugger on \(path) (gdb -ex 'target remote \(path)', or lldb -o 'process connect --plugin gdb-remote unix-connect://\(path)')"
+        )
         return fd
       case .tcp(let host, let port, let ipv6Literal):
         let listener = try HostSocket.listenTCP(host: host, port: port, ipv6Literal: ipv6Literal)
-        warn("waiting for a debugger on \(listener.endpoint) (gdb -ex 'target remote \(listener.endpoint)')")
+        warn(
+          "waiting for a debugger on \(listener.endpoint) (gdb -ex 'target remote \(listener.endpoint)', or lldb -o 'gdb-remote \(listener.endpoint)')"
+        )
         return listener.fd
       }
     } catch {

@@ -183,7 +183,29 @@ final class GDBMachineTarget: DebugTarget {
     }
   }
 
+  /// The page around `address` as the vCPU's page tables map it (guest-physical mode: the
+  /// 4 KiB page, readable where RAM is).
+  func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion {
+    if physicalMode {
+      let inRAM = (try? machine.memory.read(at: GuestAddress(address), count: 1)) != nil
+      return MemoryRegion(start: address & ~0xfff, size: 0x1000, permissions: inRAM ? "rwx" : "")
+    }
+    let special = try stepper(for: thread).specialRegisters
+    let page: GuestPage
+    do {
+      page = try GuestCPU(registers: Registers(), special: special).walker(machine.memory).page(containing: address)
+    } catch {
+      throw TargetError("\(error)")
+    }
+    let permissions = page.mapped ? "r" + (page.writable ? "w" : "") + (page.executable ? "x" : "") : ""
+    return MemoryRegion(start: page.start, size: page.size, permissions: permissions)
+  }
+
   // MARK: Breakpoints
+
+  /// The interpreter watches any number of ranges; KVM's stepped write watchpoints share the
+  /// four debug-register slots with hardware breakpoints, as on the hardware (checked below).
+  var watchpointSlots: Int? { onInterpreter ? nil : 4 }
 
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     switch kind {
@@ -309,6 +331,8 @@ final class GDBMachineTarget: DebugTarget {
         }
       }
       return .step(thread: thread)
+    case .halt(interruptsEnabled: false):
+      return .halted(thread: thread)
     case .step, .halt, .exception, .interrupt, .guestRequest, .msrWrite:
       return .step(thread: thread)
     case .breakpoint(let address):

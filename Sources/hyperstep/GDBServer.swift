@@ -54,6 +54,9 @@ final class GDBServer {
   private func serveClient(_ fd: Int32) -> ClientEnd {
     var decoder = PacketDecoder(maximumPayload: 16384)
     let session = Session(target: target, layout: layout, maximumPacket: 16384)
+    // gdb and LLDB show a refused breakpoint or watchpoint with a generic sentence of their
+    // own; the reason goes to the terminal the server runs in.
+    session.refusalHandler = { warn("refused \($0)") }
     var lastReply: [UInt8] = []
     var spoke = false
     while let bytes = HostIO.readSome(fd, max: 4096) {
@@ -62,8 +65,9 @@ final class GDBServer {
         case .packet(let payload):
           spoke = true
           if !session.noAck { HostIO.write(fd, [UInt8(ascii: "+")][...]) }
-          let reply = Self.continues(payload) ? whileWatching(fd) { session.handle(payload) } : session.handle(payload)
-          if let reply {
+          let replies =
+            Self.continues(payload) ? whileWatching(fd) { session.replies(to: payload) } : session.replies(to: payload)
+          for reply in replies {
             lastReply = framePacket(reply)
             HostIO.write(fd, lastReply[...])
           }
@@ -120,17 +124,26 @@ final class GDBServer {
   /// acknowledged and answered with an `E.` error, which gdb shows as "Remote failure reply";
   /// then our side is shut, and what the client sends until it hangs up is read and dropped,
   /// so it sees a clean end of the connection ("Remote connection closed").
+  ///
+  /// LLDB is the exception: it opens with QStartNoAckMode, and LLDB 16 waits for ever on a
+  /// half-closed connection (it goes on with its handshake and never sees the end). Closed
+  /// at once without a reply, with its packet read (so no reset), it says "Connection shut
+  /// down by remote side while waiting for reply to initial handshake packet" and quits; the
+  /// reason is printed here instead.
   static func refuse(_ fd: Int32) {
     var decoder = PacketDecoder(maximumPayload: 4096)
     // A client that never speaks gets the refusal after 5 s; one that hangs up gets nothing.
-    var spoke = false
+    var first: [UInt8]?
     var polls = 0
-    while !spoke && polls < 50 {
+    while first == nil && polls < 50 {
       polls += 1
       guard HostSocket.readable(fd, milliseconds: 100) else { continue }
       guard let bytes = HostIO.readSome(fd, max: 4096) else { return }
-      spoke = decoder.feed(bytes).contains { if case .packet = $0 { true } else { false } }
+      for case .packet(let payload) in decoder.feed(bytes) where first == nil { first = payload }
     }
+    warn("turned a second debugger away: one is attached to this VM already (one at a time)")
+    if first == Array("QStartNoAckMode".utf8) { return }
+    let spoke = first != nil
     HostIO.write(fd, ((spoke ? Array("+".utf8) : []) + framePacket(Array(refusal.utf8)))[...])
     HostSocket.shutdownWrites(fd)
     for _ in 0..<20 {  // at most 2 s
@@ -141,7 +154,7 @@ final class GDBServer {
 
   /// Runs `body` (a resume) while another thread watches the client for Ctrl-C or a hang-up,
   /// either of which stops the guest.
-  private func whileWatching(_ fd: Int32, _ body: () -> [UInt8]?) -> [UInt8]? {
+  private func whileWatching(_ fd: Int32, _ body: () -> [[UInt8]]) -> [[UInt8]] {
     let done = Mutex(false)
     let stopGuest = target.interrupter
     let watcher = HostThread(name: "gdb-watch") {
@@ -198,7 +211,7 @@ final class GDBServer {
       case .crashed:
         HostIO.close(listener)
         return .guestEnded(ExitStatus.guestCrashed.rawValue)
-      case .step, .breakpoint:
+      case .step, .halted, .breakpoint:
         continue  // breakpoints left behind by the last client: run on
       }
     }

@@ -7,10 +7,25 @@ final class FakeTarget: DebugTarget {
   var memory = [UInt8](repeating: 0, count: 0x10000)
   var registers = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
   var calls: [String] = []
+  /// The thread of every register read and write, in order.
+  var registerThreads: [Int] = []
   var threads: [Int] { [1, 2] }
   func threadName(_ thread: Int) -> String { "vCPU \(thread - 1)" }
-  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws { buffer = registers }
-  func writeRegisters(thread: Int, _ image: [UInt8]) throws { registers = image }
+  var watchpointSlots: Int? = 4
+  /// Memory is mapped at 0 up to its size; the rest is one hole.
+  func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion {
+    let size = UInt64(memory.count)
+    if address < size { return MemoryRegion(start: 0, size: size, permissions: "rwx") }
+    return MemoryRegion(start: size, size: 0 &- size, permissions: "")
+  }
+  func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {
+    registerThreads.append(thread)
+    buffer = registers
+  }
+  func writeRegisters(thread: Int, _ image: [UInt8]) throws {
+    registerThreads.append(thread)
+    registers = image
+  }
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8] {
     guard address + UInt64(count) <= UInt64(memory.count) else { throw TargetError("outside guest RAM") }
     return Array(memory[Int(address)..<Int(address) + count])
@@ -21,6 +36,7 @@ final class FakeTarget: DebugTarget {
   }
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     calls.append("Z\(kind.rawValue) \(String(address, radix: 16))")
+    if kind == .access { throw TargetError(code: 0x16, "access watchpoints need the interpreter") }
     return kind == .software || kind == .hardware
   }
   func removeBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
@@ -133,9 +149,10 @@ final class FakeTarget: DebugTarget {
     #expect(reply(session, "Hg9") == "E01")
     #expect(reply(session, "T9") == "E01")
     #expect(reply(session, "qThreadExtraInfo,1") == String(decoding: hexEncoded(Array("vCPU 0".utf8)), as: UTF8.self))
+    // Monitor output as a console packet, then OK (what gdb and LLDB both show).
     #expect(
-      reply(session, "qRcmd," + String(decoding: hexEncoded(Array("help".utf8)), as: UTF8.self))
-        == String(decoding: hexEncoded(Array("did help\n".utf8)), as: UTF8.self))
+      session.replies(to: Array("qRcmd,\(String(decoding: hexEncoded(Array("help".utf8)), as: UTF8.self))".utf8))
+        == [Array("O\(String(decoding: hexEncoded(Array("did help\n".utf8)), as: UTF8.self))".utf8), Array("OK".utf8)])
     #expect(reply(session, "qWhatever") == "")
     #expect(reply(session, "!") == "")
     #expect(reply(session, "D") == "OK")

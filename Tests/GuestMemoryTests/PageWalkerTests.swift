@@ -86,4 +86,59 @@ import Testing
     let mode = PagingMode(cr0: Self.pg | Self.pe, cr3: 0x1000, cr4: 1 << 5, efer: 1 << 10 | 1 << 8)
     #expect(try PageWalker(memory: ram, mode: mode).read(linear: 0xffe, count: 4) == [1, 2, 3, 4])
   }
+
+  /// Pages for a debugger's memory map (SDM vol. 3, 4.6): the size of the entry that maps
+  /// the address, writes allowed only if every entry on the way has R/W, fetches forbidden by
+  /// XD in any entry when EFER.NXE is set; unmapped spans as large as the missing entry.
+  @Test func pagesCarryTheirSizeAndRights() throws {
+    // PML4 0x1000 [0] -> PDPT 0x2000: [0] -> PD 0x3000, [1] not present.
+    // PD [0]: a 2 MiB page, writable. PD [1] -> PT 0x4000 (read-only in the PDE): PTE [2] -> 0x5000
+    // writable with XD.
+    store64(0x2000 | 3, 0x1000)
+    store64(0x3000 | 3, 0x2000)
+    store64(0x20_0000 | 3 | Self.large, 0x3000)
+    store64(0x4000 | Self.present, 0x3000 + 8)
+    store64(0x5000 | 3 | 1 << 63, 0x4000 + 2 * 8)
+    let nxe: UInt64 = 1 << 11
+    let longMode: UInt64 = 1 << 10 | 1 << 8
+    func walker(efer: UInt64) -> PageWalker {
+      PageWalker(memory: ram, mode: PagingMode(cr0: Self.pg | Self.pe, cr3: 0x1000, cr4: 1 << 5, efer: efer))
+    }
+    let withNX = walker(efer: longMode | nxe)
+    #expect(
+      try withNX.page(containing: 0x1_2345)
+        == GuestPage(start: 0, size: 0x20_0000, mapped: true, writable: true, executable: true))
+    let small = 0x20_0000 + 2 * 0x1000 + 0x10
+    #expect(
+      try withNX.page(containing: UInt64(small))
+        == GuestPage(start: 0x20_2000, size: 0x1000, mapped: true, writable: false, executable: false))
+    // Without NXE bit 63 is not XD (it is reserved, and the walker does not fault on it).
+    #expect(try walker(efer: longMode).page(containing: UInt64(small)).executable)
+    // PDPT [1] missing: the 1 GiB it would map; PML4 [1] missing: 512 GiB.
+    #expect(
+      try withNX.page(containing: 0x4000_0010)
+        == GuestPage(start: 0x4000_0000, size: 0x4000_0000, mapped: false, writable: false, executable: false))
+    #expect(try withNX.page(containing: 0x80_0000_0000).size == 0x80_0000_0000)
+    // The non-canonical hole of 48-bit addresses.
+    #expect(
+      try withNX.page(containing: 0x1234_0000_0000_0000)
+        == GuestPage(
+          start: 0x8000_0000_0000, size: 0xffff_0000_0000_0000, mapped: false, writable: false, executable: false))
+  }
+
+  @Test func pagesWithoutPagingAnd32BitPaging() throws {
+    let flat = PageWalker(memory: ram, mode: PagingMode(cr0: Self.pe, cr3: 0, cr4: 0, efer: 0))
+    #expect(
+      try flat.page(containing: 0x12_3456)
+        == GuestPage(start: 0, size: 0x1_0000_0000, mapped: true, writable: true, executable: true))
+    // 32-bit paging with PSE: PDE 1 is a 4 MiB page; PDE 2 is missing (4 MiB unmapped).
+    store32(0x0000_0000 | 0x83, 0x1000 + 4)
+    let walker = PageWalker(memory: ram, mode: PagingMode(cr0: Self.pg | Self.pe, cr3: 0x1000, cr4: 1 << 4, efer: 0))
+    #expect(
+      try walker.page(containing: 0x40_1234)
+        == GuestPage(start: 0x40_0000, size: 0x40_0000, mapped: true, writable: true, executable: true))
+    #expect(
+      try walker.page(containing: 0x80_0001)
+        == GuestPage(start: 0x80_0000, size: 0x40_0000, mapped: false, writable: false, executable: false))
+  }
 }
