@@ -51,6 +51,15 @@ final class KVMAssist: @unchecked Sendable {
 
   /// Runs the instruction at the vCPU's RIP in the interpreter and gives the state back.
   func completeInstruction() throws -> Outcome {
+    try run(instructions: 1, carryingTime: false).outcome
+  }
+
+  /// Moves the vCPU into the interpreter, runs up to `count` steps there (an instruction, or
+  /// the delivery of the exception an instruction raised, as the CPU would make it; stopping
+  /// early at a device's request, a halt or an end) and moves it back. Returns the steps. With `carryingTime`, the TSC KVM
+  /// goes on from is the interpreter's (one tick per instruction, from KVM's value): it
+  /// neither jumps back nor leaps. Without it KVM's TSC runs on as if KVM had run them.
+  func run(instructions count: UInt64, carryingTime: Bool) throws -> (executed: UInt64, outcome: Outcome) {
     let before = try EngineState(reading: vcpu)
     var state = before.x86State
     state.interruptShadow = false
@@ -58,25 +67,41 @@ final class KVMAssist: @unchecked Sendable {
     // Guest RAM may have changed under KVM since the last assist: decode afresh.
     cpu.invalidateDecodedInstructions()
     bus.reset()
-    let result = cpu.step()
-    if let conflict = bus.kernelDeviceAccess {
-      return .refused("the instruction reaches \(conflict), which KVM emulates in the kernel")
-    }
-    let outcome: Outcome
-    switch result {
-    case .retired, .delivered: outcome = .completed
-    case .ioStop: outcome = .deviceAction(bus.takeAction())
-    case .halted: outcome = .halted
-    case .tripleFault: return .tripleFault
-    case .exception(let exception): return .refused("the interpreter raised \(exception) undelivered")
-    case .unsupported(let feature): return .refused("the guest needs \(feature), which the interpreter lacks")
+    // Steps, as the stepper counts them: an instruction retired, or an event delivered by
+    // an instruction that faulted (which retires nothing, but is progress).
+    var steps: UInt64 = 0
+    var outcome = Outcome.completed
+    loop: while steps < count {
+      let result = cpu.step()
+      steps &+= 1
+      if let conflict = bus.kernelDeviceAccess {
+        return (steps, .refused("the instruction reaches \(conflict), which KVM emulates in the kernel"))
+      }
+      switch result {
+      case .retired, .delivered: continue
+      case .ioStop:
+        let action = bus.takeAction()
+        if action != .none {
+          outcome = .deviceAction(action)
+          break loop
+        }
+      case .halted:
+        outcome = .halted
+        break loop
+      case .tripleFault: return (steps, .tripleFault)
+      case .exception(let exception): return (steps, .refused("the interpreter raised \(exception) undelivered"))
+      case .unsupported(let feature):
+        return (steps, .refused("the guest needs \(feature), which the interpreter lacks"))
+      }
     }
     var after = EngineState(cpu.state)
-    // KVM's TSC runs on by itself; writing back the value read before would set it back by
-    // the time the assist took. (WRMSR to the TSC never fails in KVM, so never comes here.)
-    if let tsc = EngineState.transferredMSRs.firstIndex(of: MSRIndex.tsc) { after.msrs[tsc] = before.msrs[tsc] }
+    if !carryingTime, let tsc = EngineState.transferredMSRs.firstIndex(of: MSRIndex.tsc) {
+      // KVM's TSC runs on by itself; writing back the value read before would set it back
+      // by the time the assist took.
+      after.msrs[tsc] = before.msrs[tsc]
+    }
     try after.write(to: vcpu, since: before)
-    return outcome
+    return (steps, outcome)
   }
 }
 
@@ -213,6 +238,27 @@ extension Machine {
         return terminalOutcome(of: exit, on: vcpu)
       }
       return .internalError(description: description + "; the interpreter did not complete it: " + reason, state)
+    }
+  }
+}
+
+extension Machine {
+  /// Moves a KVM vCPU into the interpreter for up to `steps` steps (instructions, or events
+  /// delivered by faulting ones) and back, losing nothing (`EngineState`; the TSC goes on
+  /// from the interpreter's count). Returns the steps taken and the outcome that ends the
+  /// machine, if the guest ended it there. A debugger stepping the vCPU releases it first
+  /// (`Stepper.releaseForOtherEngine`).
+  public func runOnInterpreter(_ vcpu: VCPU, steps: UInt64) throws -> (steps: UInt64, outcome: RunOutcome?) {
+    let (taken, outcome) = try assist(for: vcpu).run(instructions: steps, carryingTime: true)
+    switch outcome {
+    case .completed: return (taken, nil)
+    case .deviceAction(let action): return (taken, self.outcome(of: action))
+    case .halted:
+      let state = snapshot(vcpu)
+      return (taken, state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state))
+    case .tripleFault: return (taken, .tripleFault(snapshot(vcpu)))
+    case .refused(let reason):
+      return (taken, .internalError(description: "the interpreter cannot go on: " + reason, snapshot(vcpu)))
     }
   }
 }

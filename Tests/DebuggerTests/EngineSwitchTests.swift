@@ -1,0 +1,102 @@
+import KVM
+import TestGuests
+import Testing
+
+@testable import Debugger
+@testable import Machine
+
+/// A KVM vCPU moved into the interpreter and back (`EngineState`, `KVMAssist.run`) loses
+/// nothing: N steps taken by the interpreter from KVM's state leave KVM in the state N
+/// steps of KVM's own leave it in, field by field, and a guest moved back and forth at
+/// random instruction boundaries prints and ends as it does on either engine alone.
+@Suite struct EngineSwitchTests {
+  func kvmMachine(_ guest: GuestImage, console: CapturedConsole = CapturedConsole()) throws -> Machine {
+    var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.accelerator = .kvm
+    configuration.timeoutMilliseconds = 60_000
+    return try Machine(configuration: configuration, console: console)
+  }
+
+  /// Everything `EngineState` carries except the TSC, which runs on host time under KVM.
+  func expectSame(_ a: EngineState, _ b: EngineState, _ context: String) {
+    #expect(a.registers == b.registers, "\(context): registers")
+    #expect(a.special == b.special, "\(context): special registers")
+    #expect(a.fpu == b.fpu, "\(context): x87/SSE state")
+    #expect(a.debug == b.debug, "\(context): debug registers")
+    let tsc = EngineState.transferredMSRs.firstIndex(of: 0x10)!  // IA32_TSC (SDM Vol. 4, table 2-2)
+    for (index, msr) in EngineState.transferredMSRs.enumerated() where index != tsc {
+      #expect(a.msrs[index] == b.msrs[index], "\(context): MSR 0x\(String(msr, radix: 16))")
+    }
+  }
+
+  /// kvm_failures64: serial output (port I/O through the shared bus), calls, SETcc and the
+  /// LOCK CMPXCHG16B that KVM itself can only finish through the interpreter. long_events:
+  /// exceptions delivered through the IDT, IRET, a page fault, the guest's own TF traps.
+  @Test(requiresKVM, arguments: [1, 17, 250, 700] as [UInt64], ["kvm_failures64", "long_events"])
+  func interpreterStepsFromKVMStateEqualKVMSteps(count: UInt64, guestName: String) throws {
+    let guest = guestName == "long_events" ? TestGuests.longEvents : TestGuests.kvmFailures64
+    let reference = try kvmMachine(guest)
+    let stepper = try Stepper(machine: reference)
+    for _ in 0..<count { _ = try stepper.step() }
+
+    let switched = try kvmMachine(guest)
+    let vcpu = switched.kvmVCPUs[0]
+    let start = try EngineState(reading: vcpu)
+    let (steps, outcome) = try switched.runOnInterpreter(vcpu, steps: count)
+    #expect(steps == count && outcome == nil, "the interpreter stopped early: \(String(describing: outcome))")
+    let moved = try EngineState(reading: vcpu)
+    try stepper.releaseForOtherEngine()  // the guest's TF back where the interpreter keeps it
+    expectSame(moved, try EngineState(reading: reference.kvmVCPUs[0]), "\(guestName) after \(count) steps")
+    // The TSC KVM goes on from is the interpreter's: one tick per instruction, no jump.
+    let tsc = EngineState.transferredMSRs.firstIndex(of: 0x10)!  // IA32_TSC (SDM Vol. 4, table 2-2)
+    #expect(moved.msrs[tsc] >= start.msrs[tsc] + count)
+  }
+
+  /// xorshift64, so a failure replays from its seed.
+  struct Random {
+    var state: UInt64
+    mutating func next(_ bound: UInt64) -> UInt64 {
+      state ^= state << 13
+      state ^= state >> 7
+      state ^= state << 17
+      return state % bound
+    }
+  }
+
+  /// The guests, with their output from their sources (see each guest's header comment).
+  static let switchedGuests: [(GuestImage, String)] = [
+    (TestGuests.kvmFailures64, "cmpxchg16b: zf=00000001 mem=00000003 00000004 zf=00000000 rax=00000003 rdx=00000004\n"),
+    // Exceptions through the IDT, IRET, and the guest's own TF single-stepping.
+    (TestGuests.longEvents, ExpectedOutput.longEvents),
+  ]
+
+  @Test(requiresKVM, arguments: [3, 11] as [UInt64], 0..<2)
+  func aGuestMovedBetweenEnginesHundredsOfTimesEndsAsOnEither(seed: UInt64, guestIndex: Int) throws {
+    let (guest, expected) = Self.switchedGuests[guestIndex]
+    let console = CapturedConsole()
+    let machine = try kvmMachine(guest, console: console)
+    let vcpu = machine.kvmVCPUs[0]
+    let stepper = try Stepper(machine: machine)
+    var random = Random(state: seed &* 0x9e37_79b9_7f4a_7c15 | 1)
+    var switches = 0
+    var outcome: RunOutcome?
+    run: while outcome == nil {
+      // A few instructions on KVM (single steps) ...
+      for _ in 0...random.next(8) {
+        let stop = try stepper.step()
+        if case .exit(let end) = stop.reason {
+          outcome = end
+          break run
+        }
+      }
+      // ... then a few in the interpreter, and back.
+      try stepper.releaseForOtherEngine()
+      outcome = try machine.runOnInterpreter(vcpu, steps: 1 + random.next(8)).outcome
+      try stepper.reclaimFromOtherEngine()
+      switches += 2
+    }
+    #expect(switches >= 200, "\(guest.name) seed \(seed): only \(switches) switches")
+    #expect(console.text == expected, "\(guest.name) seed \(seed)")
+    #expect(outcome == .debugExit(value: 0x10, status: 33), "\(guest.name) seed \(seed)")
+  }
+}
