@@ -178,7 +178,8 @@ final class HandlerBreakpoints: @unchecked Sendable {
       let selector = UInt16(g[2] | g[3] << 8)
       // A gate whose code selector does not resolve raises #GP/#NP when used, not the handler:
       // base 0 then only plants a harmless INT3 at an address the guest never reaches this way.
-      let base = long ? 0 : ((try? InterruptDelivery.descriptor(selector, special: special, walker: walker))?.base ?? 0)
+      let base =
+        long ? 0 : ((try? SegmentDescriptors.descriptor(selector, special: special, walker: walker))?.base ?? 0)
       result.append((UInt8(vector), base &+ offset))
     }
     return result

@@ -162,10 +162,10 @@ public final class Stepper {
     switch decoded.kind {
     case .halt:
       return try retireHalt(decoded, registers: registers)
-    case .softwareInterrupt(let vector, let opcode) where opcode != .into || registers.rflags & RFlags.overflow != 0:
-      return try deliverSoftwareInterrupt(vector: vector, opcode: opcode, decoded, registers: registers)
-    case .interruptReturn(let width):
-      return try retireInterruptReturn(operandBytes: width, registers: registers)
+    case .softwareInterrupt(_, let opcode) where opcode != .into || registers.rflags & RFlags.overflow != 0:
+      return try stepThroughInterpreter()
+    case .interruptReturn:
+      return try stepThroughInterpreter()
     default:
       return try singleStep(at: pc, decoded, registers: registers)
     }

@@ -51,15 +51,60 @@ final class KVMAssist: @unchecked Sendable {
 
   /// Runs the instruction at the vCPU's RIP in the interpreter and gives the state back.
   func completeInstruction() throws -> Outcome {
-    try run(instructions: 1, carryingTime: false).outcome
+    try step().outcome
   }
 
   /// Moves the vCPU into the interpreter, runs up to `count` steps there (an instruction, or
   /// the delivery of the exception an instruction raised, as the CPU would make it; stopping
-  /// early at a device's request, a halt or an end) and moves it back. Returns the steps. With `carryingTime`, the TSC KVM
-  /// goes on from is the interpreter's (one tick per instruction, from KVM's value): it
-  /// neither jumps back nor leaps. Without it KVM's TSC runs on as if KVM had run them.
+  /// early at a device's request, a halt or an end) and moves it back. Returns the steps.
   func run(instructions count: UInt64, carryingTime: Bool) throws -> (executed: UInt64, outcome: Outcome) {
+    let before = try moveIn()
+    // Steps, as the stepper counts them: an instruction retired, or an event delivered by
+    // an instruction that faulted (which retires nothing, but is progress).
+    var steps: UInt64 = 0
+    while steps < count {
+      let result = cpu.step()
+      steps &+= 1
+      let outcome = self.outcome(of: result)
+      guard case .completed = outcome else {
+        if case .refused = outcome { return (steps, outcome) }
+        if case .tripleFault = outcome { return (steps, outcome) }
+        try moveOut(since: before, carryingTime: carryingTime)
+        return (steps, outcome)
+      }
+    }
+    try moveOut(since: before, carryingTime: carryingTime)
+    return (steps, .completed)
+  }
+
+  /// One step in the interpreter, and what the CPU made of it (`.delivered` names the event
+  /// delivered, the CPU then at its handler's first instruction).
+  func step() throws -> (result: StepResult, outcome: Outcome) {
+    let before = try moveIn()
+    let result = cpu.step()
+    let outcome = self.outcome(of: result)
+    switch outcome {
+    case .refused, .tripleFault: break
+    default: try moveOut(since: before, carryingTime: false)
+    }
+    return (result, outcome)
+  }
+
+  /// Delivers exception `vector` between instructions, as a trap (the return address is RIP
+  /// as it stands), through the guest's IDT or IVT.
+  func deliverTrap(vector: UInt8) throws -> (result: StepResult, outcome: Outcome) {
+    let before = try moveIn()
+    let result = cpu.deliverTrap(vector: vector)
+    let outcome = self.outcome(of: result)
+    switch outcome {
+    case .refused, .tripleFault: break
+    default: try moveOut(since: before, carryingTime: false)
+    }
+    return (result, outcome)
+  }
+
+  /// The vCPU's state from KVM into the interpreter; returns it, for `moveOut`.
+  private func moveIn() throws -> EngineState {
     let before = try EngineState(reading: vcpu)
     var state = before.x86State
     state.interruptShadow = false
@@ -67,41 +112,35 @@ final class KVMAssist: @unchecked Sendable {
     // Guest RAM may have changed under KVM since the last assist: decode afresh.
     cpu.invalidateDecodedInstructions()
     bus.reset()
-    // Steps, as the stepper counts them: an instruction retired, or an event delivered by
-    // an instruction that faulted (which retires nothing, but is progress).
-    var steps: UInt64 = 0
-    var outcome = Outcome.completed
-    loop: while steps < count {
-      let result = cpu.step()
-      steps &+= 1
-      if let conflict = bus.kernelDeviceAccess {
-        return (steps, .refused("the instruction reaches \(conflict), which KVM emulates in the kernel"))
-      }
-      switch result {
-      case .retired, .delivered: continue
-      case .ioStop:
-        let action = bus.takeAction()
-        if action != .none {
-          outcome = .deviceAction(action)
-          break loop
-        }
-      case .halted:
-        outcome = .halted
-        break loop
-      case .tripleFault: return (steps, .tripleFault)
-      case .exception(let exception): return (steps, .refused("the interpreter raised \(exception) undelivered"))
-      case .unsupported(let feature):
-        return (steps, .refused("the guest needs \(feature), which the interpreter lacks"))
-      }
-    }
+    return before
+  }
+
+  /// The interpreter's state back into KVM (only what changed since `before`). Without
+  /// `carryingTime` KVM's TSC runs on by itself: writing back the value read before would
+  /// set it back by the time the assist took. With it, KVM goes on from the interpreter's.
+  private func moveOut(since before: EngineState, carryingTime: Bool) throws {
     var after = EngineState(cpu.state)
     if !carryingTime, let tsc = EngineState.transferredMSRs.firstIndex(of: MSRIndex.tsc) {
-      // KVM's TSC runs on by itself; writing back the value read before would set it back
-      // by the time the assist took.
       after.msrs[tsc] = before.msrs[tsc]
     }
     try after.write(to: vcpu, since: before)
-    return (steps, outcome)
+  }
+
+  /// What one interpreter step means for KVM's run.
+  private func outcome(of result: StepResult) -> Outcome {
+    if let conflict = bus.kernelDeviceAccess {
+      return .refused("the instruction reaches \(conflict), which KVM emulates in the kernel")
+    }
+    switch result {
+    case .retired, .delivered: return .completed
+    case .ioStop:
+      let action = bus.takeAction()
+      return action == .none ? .completed : .deviceAction(action)
+    case .halted: return .halted
+    case .tripleFault: return .tripleFault
+    case .exception(let exception): return .refused("the interpreter raised \(exception) undelivered")
+    case .unsupported(let feature): return .refused("the guest needs \(feature), which the interpreter lacks")
+    }
   }
 }
 
@@ -259,6 +298,55 @@ extension Machine {
     case .tripleFault: return (taken, .tripleFault(snapshot(vcpu)))
     case .refused(let reason):
       return (taken, .internalError(description: "the interpreter cannot go on: " + reason, snapshot(vcpu)))
+    }
+  }
+}
+
+/// One step of a KVM vCPU that the interpreter made (`Machine.stepOnInterpreter`).
+public enum InterpreterStep: Sendable, Equatable {
+  /// An instruction retired.
+  case retired
+  /// An event was delivered through the guest's IDT or IVT (by the instruction: INT n, a
+  /// fault, a single-step trap after it; or injected): the vCPU is at its handler.
+  case delivered(vector: UInt8)
+  /// The guest ended the machine there (a device's request, a halt, a triple fault) or the
+  /// interpreter could not go on (the outcome says why).
+  case ended(RunOutcome)
+}
+
+extension Machine {
+  /// Runs the instruction at a KVM vCPU's RIP in the interpreter (a debugger's step of an
+  /// instruction KVM cannot step faithfully: INT n, IRET on hosts that lose the trap after
+  /// it). The stepper releases the vCPU first (`Stepper.releaseForOtherEngine`).
+  public func stepOnInterpreter(_ vcpu: VCPU) throws -> InterpreterStep {
+    let (result, outcome) = try assist(for: vcpu).step()
+    return try interpreterStep(result, outcome, vcpu)
+  }
+
+  /// Delivers exception `vector` to a KVM vCPU's guest, as a trap between instructions (the
+  /// return address is RIP as it stands), through the interpreter's delivery: the guest's
+  /// own #DB after a single-step trap KVM swallowed, say. The caller sets DR6 first.
+  public func deliverTrapOnInterpreter(_ vcpu: VCPU, vector: UInt8) throws -> InterpreterStep {
+    let (result, outcome) = try assist(for: vcpu).deliverTrap(vector: vector)
+    return try interpreterStep(result, outcome, vcpu)
+  }
+
+  private func interpreterStep(_ result: StepResult, _ outcome: KVMAssist.Outcome, _ vcpu: VCPU) throws
+    -> InterpreterStep
+  {
+    switch outcome {
+    case .completed:
+      if case .delivered(let event) = result { return .delivered(vector: event.vector) }
+      return .retired
+    case .deviceAction(let action):
+      if let end = self.outcome(of: action) { return .ended(end) }
+      return .retired
+    case .halted:
+      let state = snapshot(vcpu)
+      return .ended(state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state))
+    case .tripleFault: return .ended(.tripleFault(snapshot(vcpu)))
+    case .refused(let reason):
+      return .ended(.internalError(description: "the interpreter cannot carry out the step: " + reason, snapshot(vcpu)))
     }
   }
 }

@@ -92,6 +92,14 @@ public final class X86CPU {
     core.deliverEvent(X86Exception(vector: vector, kind: .externalInterrupt))
   }
 
+  /// Delivers exception `vector` as a trap between instructions (the return address is RIP as
+  /// it stands): an engine's injection of an event the instruction stream did not raise here,
+  /// such as a single-step #DB another engine swallowed. Returns `.delivered`, `.tripleFault`
+  /// or `.unsupported`.
+  public func deliverTrap(vector: UInt8) -> StepResult {
+    core.deliverEvent(X86Exception(vector: vector, kind: .trap))
+  }
+
   /// Delivers an NMI (vector 2) and blocks further NMIs until an IRET. When `acceptsNMI` is
   /// false it does nothing and returns `.retired`: the caller keeps the NMI pending.
   public func deliverNMI() -> StepResult {

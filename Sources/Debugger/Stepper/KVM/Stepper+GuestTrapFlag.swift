@@ -33,20 +33,25 @@ extension Stepper {
   }
 
   /// Delivers #DB to the guest's own handler with these DR6 status bits added, as the CPU
-  /// would have; returns the handler's address. The return address is RIP as it stands (a
-  /// breakpoint's fault: the instruction; a trap: the one after). The frame's TF is the
-  /// guest's: KVM's own while stepping is taken out, and at full speed RFLAGS is the guest's.
+  /// would have (through the interpreter's delivery); returns the handler's address. The
+  /// return address is RIP as it stands (a breakpoint's fault: the instruction; a trap: the
+  /// one after). The frame's TF is the guest's: KVM's own while stepping is taken out, and
+  /// at full speed RFLAGS is the guest's.
   func deliverGuestDebugException(status: UInt64) throws -> UInt64 {
-    var registers = try kvm.registers()
-    var newSpecial = try kvm.specialRegisters()
     var debugRegisters = try kvm.debugRegisters()
     debugRegisters.dr6 |= status
     try kvm.setDebugRegisters(debugRegisters)
-    let frame = try InterruptDelivery.deliver(
-      vector: 1, returnAddress: registers.rip,
-      flags: mode == .stepping ? guestFlags(registers) : registers.rflags, software: false,
-      registers: &registers, special: &newSpecial, memory: machine.memory)
-    try setState(registers, special: newSpecial)
-    return frame.handler
+    let stepping = mode == .stepping
+    if stepping { try releaseForOtherEngine() }
+    let delivered = try machine.deliverTrapOnInterpreter(kvm, vector: 1)
+    if stepping {
+      try reclaimFromOtherEngine()
+    } else {
+      try assistedInstructionDone(replantingHandlers: false)  // CS and the stack may have changed
+    }
+    guard case .delivered = delivered else {
+      throw DebuggerError("cannot deliver the guest's #DB: \(delivered)")
+    }
+    return try kvm.registers().rip
   }
 }

@@ -26,37 +26,21 @@ extension Stepper {
     return try stop(.halt(interruptsEnabled: interruptsOn))
   }
 
-  /// INT n, INT3, INTO (with OF set) and INT1: delivered here, so the frame shows the guest's
-  /// own TF and the stop is at the handler.
-  func deliverSoftwareInterrupt(
-    vector: UInt8, opcode: DecodedInstruction.SoftwareInterruptOpcode, _ decoded: DecodedInstruction,
-    registers: Registers
-  ) throws -> Stop {
-    var registers = registers
-    var newSpecial = special
-    let frame = try InterruptDelivery.deliver(
-      vector: vector, returnAddress: registers.rip &+ UInt64(decoded.length), flags: guestFlags(registers),
-      software: opcode != .int1, registers: &registers, special: &newSpecial, memory: machine.memory)
-    try setState(registers, special: newSpecial)
-    guestTrapFlag = false
+  /// INT n, INT3, INTO (with OF set) and INT1, and IRET: run by the interpreter from the
+  /// guest's state (its own TF included), as some hosts (PVM) cannot emulate them or lose
+  /// the step trap after them. The frame shows the guest's TF; a TF set before an IRET traps
+  /// after it (the interpreter delivers that #DB in the same step, as the CPU would); the TF
+  /// an IRET loads is the guest's from then on. The stop is at the handler of whatever was
+  /// delivered, or after the instruction.
+  func stepThroughInterpreter() throws -> Stop {
+    try releaseForOtherEngine()
+    let step = try machine.stepOnInterpreter(kvm)
+    try reclaimFromOtherEngine()
     try applyDebugState(.stepping)
-    return try stop(.exception(vector: vector), pc: frame.handler)
-  }
-
-  /// IRET: retired here, as a host that emulates IRET may lose the step trap after it. The
-  /// flags it loads carry the guest's TF; a TF set before it still traps after it.
-  func retireInterruptReturn(operandBytes width: Int, registers: Registers) throws -> Stop {
-    let trapDue = guestTrapFlag
-    var registers = registers
-    var newSpecial = special
-    let flags = try InterruptDelivery.interruptReturn(
-      operandBytes: width, registers: &registers, special: &newSpecial, memory: machine.memory)
-    guestTrapFlag = flags & RFlags.trap != 0
-    registers.rflags &= ~RFlags.trap
-    try setState(registers, special: newSpecial)
-    handlers.refresh(for: special)
-    try applyDebugState(.stepping)
-    if trapDue { return try deliverGuestSingleStep() }
-    return try stop(.step)
+    switch step {
+    case .retired: return try stop(.step)
+    case .delivered(let vector): return try stop(.exception(vector: vector), pc: try pc())
+    case .ended(let outcome): return try stop(.exit(outcome))
+    }
   }
 }
