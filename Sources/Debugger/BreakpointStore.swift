@@ -13,8 +13,9 @@ public final class BreakpointStore: @unchecked Sendable {
   private var software: [UInt64: Entry] = [:]
 
   /// Whether the breakpoints are INT3 bytes in guest memory (KVM) or only addresses the
-  /// engine compares with the PC (the interpreter, whose guests never see them).
-  let plantsBytes: Bool
+  /// engine compares with the PC (the interpreter, whose guests never see them). Changes
+  /// when a KVM machine's vCPU moves to the interpreter and back (`setPlantsBytes`).
+  private(set) var plantsBytes: Bool
 
   public init(memory: GuestRAM, plantsBytes: Bool = true) {
     handlers = HandlerBreakpoints(memory: memory)
@@ -24,6 +25,18 @@ public final class BreakpointStore: @unchecked Sendable {
   /// A store for the machine's engine.
   public convenience init(machine: Machine) {
     self.init(memory: machine.memory, plantsBytes: machine.engine == .kvm)
+  }
+
+  /// Takes every planted INT3 out of guest memory (false) or puts them all back (true), for an
+  /// engine that compares addresses or one that needs the bytes.
+  func setPlantsBytes(_ plant: Bool, memory: GuestRAM) throws {
+    try lock.withLock { _ in
+      guard plant != plantsBytes else { return }
+      plantsBytes = plant
+      for entry in software.values {
+        try memory.store(plant ? UInt8(0xcc) : entry.original, at: entry.physical)
+      }
+    }
   }
 
   /// The linear addresses of the host's software breakpoints.

@@ -36,6 +36,9 @@ public final class Machine: @unchecked Sendable {
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
   /// Addresses of instructions the interpreter did not know, already reported.
   let unknownInstructions = Mutex<Set<UInt64>>([])
+  /// The interpreter twins of KVM vCPUs, made when a vCPU first moves to the interpreter
+  /// (EngineSwitch.swift).
+  let interpreterTwins = Mutex<[Int: InterpreterVCPU]>([:])
   /// The interpreters that complete instructions KVM cannot, per vCPU id (KVMAssist.swift).
   let kvmAssists = Mutex<[Int: KVMAssist]>([:])
   /// MSRs whose guest writes are trapped (`trapMSRWrites`).
@@ -151,7 +154,7 @@ public final class Machine: @unchecked Sendable {
     }
     for vcpu in interpreterVCPUs {
       // Every interpreter machine has the platform (set above whenever there is no KVM).
-      vcpu.attach(InterpreterBus(machine: self, vcpuID: vcpu.id, platform: interpreterPlatform!))
+      vcpu.attach(InterpreterBus(machine: self, vcpu: vcpu, platform: interpreterPlatform!))
       vcpu.cpu.localAPICID = UInt8(truncatingIfNeeded: vcpu.id)  // the platform's APIC IDs are the vCPU indices
     }
 

@@ -75,6 +75,12 @@ struct TraceCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Keep only stops in this ring: kernel (0) or user (3).", valueName: "ring"))
   var filterRing: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "The engine that traces once --from is reached: emu (Hyperstep's own CPU; the default on a KVM machine that can move to it) or kvm.",
+      valueName: "engine"))
+  var traceAccel: String?
+
   func run() throws {
     let limit: Int
     do { limit = try OptionValue.count(self.limit, option: "--limit", in: 1...Int.max) } catch {
@@ -82,6 +88,9 @@ struct TraceCommand: ParsableCommand {
     }
     guard let policy = InterruptPolicy(rawValue: irq) else {
       fail("--irq '\(irq)' is not block or deliver", status: .badInput)
+    }
+    if let traceAccel, traceAccel != "kvm" && traceAccel != "emu" {
+      fail("--trace-accel '\(traceAccel)' is not kvm or emu", status: .badInput)
     }
     let profileFormats = ["summary", "calltree", "folded", "chrome"]
     let traceFormat = TraceWriter.Format(rawValue: format)
@@ -157,13 +166,26 @@ struct TraceCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
+    // The tracing engine: the interpreter traces faster than KVM steps and sees memory, so a
+    // KVM machine moves to it at --from unless told otherwise or unable to.
+    var traceOnInterpreter = false
+    if vm.engine == .kvm {
+      switch (traceAccel, vm.engineSwitchRefusal) {
+      case ("kvm", _): break
+      case (_, nil): traceOnInterpreter = true
+      case ("emu", let refusal?): fail("--trace-accel emu: \(refusal)", status: .badInput)
+      case (_, let refusal?): warn("note: tracing on KVM: \(refusal)")
+      }
+    } else if traceAccel == "kvm" {
+      fail("--trace-accel kvm: the machine runs on the interpreter (--accel emu), which traces it", status: .badInput)
+    }
     let sink: TraceSink =
       traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }
       ?? .profile(TraceProfile(symbols: table), format)
     let options = TraceSession.Options(
       sink: sink, filter: filter, policy: policy, from: fromAddress, fromRequest: from == "request", fromText: from,
       until: untilAddress, limit: limit, watchedMSRs: watchedMSRs, stats: stats,
-      showProgress: output != nil && HostIO.isTerminal(2))
+      showProgress: output != nil && HostIO.isTerminal(2), traceOnInterpreter: traceOnInterpreter)
     let status = TraceSession(machine: vm, options: options).run()
     do {
       try sink.finish(fd: fd)

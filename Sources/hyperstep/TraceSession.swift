@@ -24,6 +24,8 @@ final class TraceSession: @unchecked Sendable {
     var watchedMSRs: [UInt32]
     var stats: Bool
     var showProgress: Bool
+    /// Move the (KVM) vCPU to the interpreter where tracing begins.
+    var traceOnInterpreter = false
   }
 
   private let machine: Machine
@@ -32,6 +34,8 @@ final class TraceSession: @unchecked Sendable {
   private let writer: TraceWriter?
   /// Stepping and writing lines now; `started` stays true once it has begun.
   private var tracing = false
+  /// The session, for the engine switch where tracing begins.
+  private var session: IntrospectionSession?
   private var started = false
   private var recorded = 0
   private var steps = 0
@@ -53,6 +57,7 @@ final class TraceSession: @unchecked Sendable {
     defer { finishTracing() }
     do {
       let session = try IntrospectionSession(machine: machine, policy: options.policy)
+      self.session = session
       let vcpu0: Set<Int> = [0]
       try subscribeStarts(session, vcpu0)
       let step: EventHandler = { [self] _, context in
@@ -140,6 +145,9 @@ final class TraceSession: @unchecked Sendable {
 
   /// The first line, at the place tracing starts; true when that already ends the trace.
   private func beginTracing(at pc: UInt64, _ context: EventContext? = nil) throws -> Bool {
+    if options.traceOnInterpreter, let session {
+      try session.stepper(forVCPU: 0).switchEngine(to: .interpreter)
+    }
     tracing = true
     started = true
     start = HostIO.monotonicNanoseconds()

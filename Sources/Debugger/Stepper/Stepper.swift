@@ -13,12 +13,13 @@ import Machine
 /// Must be driven from one thread (KVM wants vCPU ioctls from the thread that runs it).
 public final class Stepper {
   public let machine: Machine
-  /// The vCPU, whichever engine runs it.
-  public let vcpu: any VirtualCPU
+  /// The vCPU, whichever engine runs it (the interpreter twin after `switchEngine`).
+  public internal(set) var vcpu: any VirtualCPU
   /// The same vCPU when KVM runs it: the KVM-only paths (everything under `KVM/`) use this.
   let kvmVCPU: VCPU?
-  /// The same vCPU when the interpreter runs it (see `Interpreter/`).
-  let interpreter: InterpreterVCPU?
+  /// The interpreter vCPU this stepper drives: the machine's own, or on a KVM machine the
+  /// twin its vCPU moved to (`switchEngine`); nil while KVM runs it.
+  var interpreter: InterpreterVCPU?
   /// The KVM vCPU, on the paths only a KVM machine takes.
   var kvm: VCPU { kvmVCPU! }
   public internal(set) var policy: InterruptPolicy

@@ -8,8 +8,11 @@ import X86
 final class InterpreterBus: X86IOBus {
   unowned let machine: Machine
   let vcpuID: Int
-  /// The machine's chips and virtual time (an interpreter machine always has them).
-  let platform: InterpreterPlatform
+  /// The machine's chips and virtual time: an interpreter machine's; nil for the interpreter
+  /// twin of a KVM vCPU (`Machine.interpreterTwin`), whose machine has no chips in user space.
+  let platform: InterpreterPlatform?
+  /// The vCPU this bus serves (which owns it).
+  unowned let vcpu: InterpreterVCPU
   /// The action a device asked for, not yet taken by the run loop or the stepper.
   var pendingAction: DeviceAction = .none
   /// Port and MMIO accesses made so far: a stepper that has seen the count unchanged since it
@@ -27,18 +30,19 @@ final class InterpreterBus: X86IOBus {
   }
 
   /// The virtual time of the access being made: the vCPU's clock (see InterpreterPlatform).
-  private var now: UInt64 { machine.interpreterVCPUs[vcpuID].clockBase &+ retired }
+  private var now: UInt64 { vcpu.clockBase &+ retired }
 
-  init(machine: Machine, vcpuID: Int, platform: InterpreterPlatform) {
+  init(machine: Machine, vcpu: InterpreterVCPU, platform: InterpreterPlatform?) {
     self.machine = machine
-    self.vcpuID = vcpuID
+    self.vcpuID = vcpu.id
+    self.vcpu = vcpu
     self.platform = platform
   }
 
   /// Runs `body` under the machine's bus lock with the devices brought to the access's time.
   private func atAccessTime<T: Sendable>(_ body: () -> T) -> T {
     machine.busLock.withLock { _ in
-      platform.advance(to: now)
+      platform?.advance(to: now)
       return body()
     }
   }
@@ -57,7 +61,7 @@ final class InterpreterBus: X86IOBus {
     defer { stateDuringAccess = nil }
     accesses &+= 1
     machine.console.flush()  // the guest may be waiting for input after a prompt
-    if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: machine.cpus[vcpuID]) {
+    if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: vcpu) {
       return UInt32(truncatingIfNeeded: value)
     }
     return atAccessTime { machine.bus.portRead(port, size: size) }
@@ -66,7 +70,7 @@ final class InterpreterBus: X86IOBus {
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
     defer { stateDuringAccess = nil }
     accesses &+= 1
-    guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: machine.cpus[vcpuID]) == .perform
+    guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: vcpu) == .perform
     else {
       return false
     }
@@ -77,10 +81,10 @@ final class InterpreterBus: X86IOBus {
   func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
     defer { stateDuringAccess = nil }
     accesses &+= 1
-    if let offset = localAPICOffset(address) {
+    if let platform, let offset = localAPICOffset(address) {
       return UInt64(atAccessTime { platform.chips.readLocalAPIC(cpu: vcpuID, offset: offset) })
     }
-    if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: machine.cpus[vcpuID]) {
+    if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
       return value
     }
     return machine.busLock.withLock { _ in machine.bus.mmioRead(address, size: size) }
@@ -89,14 +93,14 @@ final class InterpreterBus: X86IOBus {
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
     defer { stateDuringAccess = nil }
     accesses &+= 1
-    if let offset = localAPICOffset(address) {
+    if let platform, let offset = localAPICOffset(address) {
       atAccessTime {
         platform.chips.writeLocalAPIC(cpu: vcpuID, offset: offset, value: UInt32(truncatingIfNeeded: value))
       }
       return true  // an IPI, an EOI or a timer change: the run loop looks
     }
     guard
-      machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: machine.cpus[vcpuID]) == .perform
+      machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform
     else {
       return false
     }
@@ -111,7 +115,7 @@ final class InterpreterBus: X86IOBus {
     guard machine.isTrappedMSR(index) else { return .perform }
     stateDuringAccess = copy state
     defer { stateDuringAccess = nil }
-    guard machine.verdict(on: .msrWrite(index: index, value: value), by: machine.cpus[vcpuID]) == .perform else {
+    guard machine.verdict(on: .msrWrite(index: index, value: value), by: vcpu) == .perform else {
       return .drop
     }
     lastMSRWrite = (index, value)

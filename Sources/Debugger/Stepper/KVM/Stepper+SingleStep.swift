@@ -69,10 +69,19 @@ extension Stepper {
         return .stop(try handlerEntry(at: now, vectors: vectors, trapDue: trapDue, decoded: decoded))
       }
       // An instruction KVM could not run: the interpreter runs it (KVMAssist), and that
-      // is the step.
-      if let outcome = machine.completeWithInterpreter(kvm, failure: exit) { return .stop(try stop(.exit(outcome))) }
-      try assistedInstructionDone(replantingHandlers: true)
-      return .done
+      // is the step. An exception it raised was delivered: the stop is at the handler, as
+      // for any faulting instruction, and no single-step trap follows a fault.
+      switch try machine.stepOnInterpreter(kvm) {
+      case .retired:
+        try assistedInstructionDone(replantingHandlers: true)
+        return .done
+      case .delivered(let vector):
+        try assistedInstructionDone(replantingHandlers: true)
+        guestTrapFlag = false
+        return .stop(try stop(.exception(vector: vector), pc: try self.pc()))
+      case .ended(let outcome):
+        return .stop(try stop(.exit(outcome)))
+      }
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return .stop(try terminalStop(exit))
     }

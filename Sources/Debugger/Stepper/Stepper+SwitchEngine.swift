@@ -1,0 +1,43 @@
+import KVM
+import Machine
+
+/// Moving the stepped vCPU of a KVM machine between KVM and the interpreter at an instruction
+/// boundary (`Machine.moveToInterpreter`, `moveToKVM`): everything after the switch (steps,
+/// runs, traces) takes the other engine's paths, from the same state.
+extension Stepper {
+  /// The engine running this stepper's vCPU now.
+  public var engine: EngineKind { interpreter == nil ? .kvm : .interpreter }
+
+  /// Moves the vCPU to `target` (nothing when it is there already). The guest's own TF and
+  /// the INT3 bytes the KVM paths plant go back to the guest first; the host's software
+  /// breakpoints become addresses the interpreter compares with the PC, and bytes again on the
+  /// way back. Throws, changing nothing, when the machine cannot switch
+  /// (`Machine.engineSwitchRefusal`) or memory watches (interpreter only) are set.
+  public func switchEngine(to target: EngineKind) throws {
+    guard target != engine else { return }
+    if let refusal = machine.engineSwitchRefusal { throw DebuggerError("cannot switch engines: \(refusal)") }
+    let index = vcpu.id
+    if target == .interpreter {
+      kvm.bindToCurrentThread()
+      try releaseForOtherEngine()
+      let twin = try machine.moveToInterpreter(index)
+      try breakpoints.setPlantsBytes(false, memory: machine.memory)
+      interpreter = twin
+      vcpu = twin
+      specialIsStale = true
+    } else {
+      guard interpreter?.cpu.watchRanges.isEmpty ?? true else {
+        throw DebuggerError("cannot switch to KVM while memory watches are set: they need the interpreter")
+      }
+      try machine.moveToKVM(index)
+      interpreter = nil
+      vcpu = kvm
+      kvm.bindToCurrentThread()
+      try breakpoints.setPlantsBytes(true, memory: machine.memory)
+      try reclaimFromOtherEngine()
+    }
+    knownPC = nil
+    halted = false
+    waitingForInterrupt = false
+  }
+}
