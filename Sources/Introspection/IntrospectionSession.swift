@@ -219,6 +219,22 @@ public final class IntrospectionSession: @unchecked Sendable {
     vcpuStates[vcpu].singleStepping = on
   }
 
+  /// The engine the vCPUs run on now: the machine's, or after `switchEngine` the other one.
+  public var engine: EngineKind { vcpuStates.first?.stepper.engine ?? machine.engine }
+
+  /// Moves every vCPU to `target` between runs (`Stepper.switchEngine`); the memory watches
+  /// the next run needs are installed on the engine it finds. Throws, changing nothing, when
+  /// the machine cannot switch.
+  public func switchEngine(to target: EngineKind) throws {
+    if target != engine, let refusal = machine.engineSwitchRefusal {
+      throw IntrospectionError("cannot switch engines: \(refusal)")
+    }
+    for state in vcpuStates {
+      try state.stepper.switchEngine(to: target)
+      state.installedWatches = []
+    }
+  }
+
   /// The stepper of one vCPU, for a client that also drives it itself between runs (the GDB
   /// server's single steps and register access). Never while `run()` is going on.
   public func stepper(forVCPU index: Int) -> Stepper { vcpuStates[index].stepper }
@@ -237,7 +253,7 @@ public final class IntrospectionSession: @unchecked Sendable {
       throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.cpus.count))")
     }
     switch filter {
-    case .memoryAccess where machine.engine != .interpreter:
+    case .memoryAccess where engine != .interpreter:
       throw IntrospectionError(
         "memory-access events need the interpreter engine (--accel emu); on KVM use write watchpoints")
     case .memoryAccess(let watch) where watch.length == 0 || watch.kinds.isEmpty:

@@ -25,7 +25,7 @@ final class GDBMachineTarget: DebugTarget {
   /// single-steps the guest in-process and compares the watched bytes after every
   /// instruction, as gdb's own software watchpoints would, only without a round trip a step.
   private var watchpoints: [(kind: BreakpointKind, address: UInt64, length: Int)] = []
-  private var onInterpreter: Bool { machine.engine == .interpreter }
+  private var onInterpreter: Bool { session.engine == .interpreter }
   /// Set once the guest has ended: later requests are refused.
   private(set) var exitStatus: Int32?
   /// Translate addresses as guest-physical rather than guest-virtual (`monitor phys on`).
@@ -355,6 +355,31 @@ final class GDBMachineTarget: DebugTarget {
 
   // MARK: Session
 
+  /// `monitor accel`: the engine, or a switch of every vCPU between KVM and the interpreter
+  /// (a KVM machine that can move: one vCPU, no in-kernel interrupt controllers). Going to
+  /// KVM is refused while gdb holds watchpoints KVM cannot serve (read or access ones, or
+  /// more than its four debug-register slots with the hardware breakpoints).
+  private func accel(_ name: String?, extra: Bool) -> String {
+    guard let name else { return "engine: \(onInterpreter ? "emu" : "kvm")\n" }
+    guard !extra, name == "emu" || name == "kvm" else { return "usage: monitor accel [emu|kvm]\n" }
+    let target: EngineKind = name == "emu" ? .interpreter : .kvm
+    if target == .kvm && onInterpreter {
+      if watchpoints.contains(where: { $0.kind != .write }) {
+        return "cannot switch to kvm: read and access watchpoints need the interpreter; delete them first\n"
+      }
+      if hardwareBreakpoints.count + watchpoints.count > 4 {
+        return
+          "cannot switch to kvm: \(hardwareBreakpoints.count + watchpoints.count) hardware breakpoints and watchpoints, KVM has four debug-register slots\n"
+      }
+    }
+    do {
+      try session.switchEngine(to: target)
+    } catch {
+      return "\(error)\n"
+    }
+    return "engine: \(name)\n"
+  }
+
   func monitor(_ command: String) -> String {
     let words = command.split(separator: " ").map(String.init)
     switch words.first {
@@ -367,6 +392,7 @@ final class GDBMachineTarget: DebugTarget {
           irq block|deliver    interrupts while stepping (now \(stepper.policy.rawValue))
           phys on|off          read and write memory by guest-physical address (now \(physicalMode ? "on" : "off"))
           translate ADDR       guest-virtual to guest-physical through the guest's page tables
+          accel [emu|kvm]      the engine running the vCPUs (now \(onInterpreter ? "emu" : "kvm")); switch it
 
         """
     case "registers", "cr":
@@ -404,6 +430,8 @@ final class GDBMachineTarget: DebugTarget {
       } catch {
         return "0x\(String(address, radix: 16)): \(error)\n"
       }
+    case "accel":
+      return accel(words.dropFirst().first, extra: words.count > 2)
     case "phys":
       guard words.count == 2, ["on", "off"].contains(words[1]) else { return "usage: monitor phys on|off\n" }
       physicalMode = words[1] == "on"

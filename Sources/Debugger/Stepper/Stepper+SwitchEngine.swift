@@ -11,8 +11,8 @@ extension Stepper {
   /// Moves the vCPU to `target` (nothing when it is there already). The guest's own TF and
   /// the INT3 bytes the KVM paths plant go back to the guest first; the host's software
   /// breakpoints become addresses the interpreter compares with the PC, and bytes again on the
-  /// way back. Throws, changing nothing, when the machine cannot switch
-  /// (`Machine.engineSwitchRefusal`) or memory watches (interpreter only) are set.
+  /// way back; memory watches (the interpreter's) are dropped on the way back. Throws,
+  /// changing nothing, when the machine cannot switch (`Machine.engineSwitchRefusal`).
   public func switchEngine(to target: EngineKind) throws {
     guard target != engine else { return }
     if let refusal = machine.engineSwitchRefusal { throw DebuggerError("cannot switch engines: \(refusal)") }
@@ -26,9 +26,8 @@ extension Stepper {
       vcpu = twin
       specialIsStale = true
     } else {
-      guard interpreter?.cpu.watchRanges.isEmpty ?? true else {
-        throw DebuggerError("cannot switch to KVM while memory watches are set: they need the interpreter")
-      }
+      // The twin's memory watches mean nothing to KVM: whoever set them sets them again.
+      interpreter?.setMemoryWatches([])
       try machine.moveToKVM(index)
       interpreter = nil
       vcpu = kvm

@@ -1,0 +1,55 @@
+import Foundation
+import KVM
+import Machine
+import TestGuests
+import Testing
+
+/// `monitor accel` in the GDB server: a KVM machine's vCPU moved to the interpreter and back
+/// in the middle of a gdb session (Guests/tests/memory_accesses.S; expected stops from its
+/// source: each watchpoint stops at the label right after the accessing instruction).
+@Suite struct GDBEngineSwitchTests {
+  @Test(requiresKVM) func aSessionSwitchesEnginesAndEndsWithTheGuestsStatus() throws {
+    let guest = TestGuests.memoryAccesses
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
+    let server = try DebugServerProcess(engine: .kvm, guest)
+    let output = try server.gdb(
+      [
+        // gdb keeps breakpoints and watchpoints in the target while stopped, so that the
+        // server sees the read watchpoint when asked to go back to KVM.
+        "set breakpoint always-inserted on",
+        "monitor accel",
+        // On KVM to the store, then to the interpreter for a read watchpoint KVM cannot serve.
+        "hbreak *0x\(String(at("after_store"), radix: 16))", "continue", "p/x $pc", "delete",
+        "monitor accel emu", "monitor accel",
+        "rwatch *(long*)&var_read", "continue", "p/x $pc",
+        // Back to KVM is refused while the read watchpoint is set; allowed once it is gone.
+        "monitor accel kvm", "delete", "monitor accel kvm", "monitor accel",
+        "hbreak *0x\(String(at("after_push"), radix: 16))", "continue", "p/x $pc", "delete",
+        "continue",
+      ], symbols: guest)
+    #expect(server.finish() == 33)  // the guest's own debug exit (0x10): (0x10 << 1) | 1
+    #expect(printedValues(output) == [at("after_store"), at("after_load"), at("after_push")], "\(output)")
+    // "engine: kvm" when first asked, when set again and when asked after; "engine: emu" when set and asked.
+    #expect(output.components(separatedBy: "engine: kvm").count == 4, "\(output)")
+    #expect(output.components(separatedBy: "engine: emu").count == 3, "\(output)")
+    #expect(output.contains("cannot switch to kvm: read and access watchpoints need the interpreter"), "\(output)")
+    #expect(output.contains("exited with code 041"), "\(output)")
+  }
+
+  @Test(arguments: Engines.all) func accelRefusesWhatItCannotDo(engine: TestEngine) throws {
+    let server = try DebugServerProcess(engine: engine, TestGuests.smp, extra: ["--cpus", "2"])
+    let output = try server.gdb([
+      "monitor accel", "monitor accel tcg", "monitor accel emu kvm",
+      "monitor accel \(engine == .kvm ? "emu" : "kvm")", "kill",
+    ])
+    _ = server.finish()
+    #expect(output.contains("engine: \(engine == .kvm ? "kvm" : "emu")"), "\(output)")
+    #expect(output.components(separatedBy: "usage: monitor accel [emu|kvm]").count == 3, "\(output)")
+    let reason =
+      engine == .kvm
+      ? "cannot switch engines: this machine uses KVM's in-kernel interrupt controllers"
+      : "cannot switch engines: this machine runs on the interpreter (--accel emu)"
+    #expect(output.contains(reason), "\(output)")
+  }
+}
