@@ -34,6 +34,14 @@ enum FastForm: UInt8 {
   case movzxRegister
   case jcc
   case jmpRelative
+  /// Fused pairs: a flag-setting register form whose next instruction is a Jcc (the end of
+  /// most loops: `dec ecx; jnz`, `cmp eax, edx; jbe`). The form does its own instruction as
+  /// the unfused one does, then the Jcc that follows in the block in the same dispatch, with
+  /// its own RIP and retirement; when the block's budget ends between the two, only the first
+  /// runs (`runBlocks`). The Jcc keeps its own entry, as the target of neither form's switch.
+  case aluRmRegisterJcc, aluRegRegisterJcc, aluRegisterImmediateJcc
+  case testRegisterJcc, testRegisterImmediateJcc
+  case incRegisterJcc, decRegisterJcc
 
   // Memory forms.
   /// MOV reg, [memory].
@@ -57,7 +65,22 @@ enum FastForm: UInt8 {
 
   case general
 
+  static let firstFused = FastForm.aluRmRegisterJcc
   static let firstMemory = FastForm.load
+
+  /// The fused form of a register form that sets flags, for when a Jcc follows it.
+  var fusedWithJcc: FastForm? {
+    switch self {
+    case .aluRmRegister: .aluRmRegisterJcc
+    case .aluRegRegister: .aluRegRegisterJcc
+    case .aluRegisterImmediate: .aluRegisterImmediateJcc
+    case .testRegister: .testRegisterJcc
+    case .testRegisterImmediate: .testRegisterImmediateJcc
+    case .incRegister: .incRegisterJcc
+    case .decRegister: .decRegisterJcc
+    default: nil
+    }
+  }
 
   init(_ d: DecodedInstruction) {
     self = .general
@@ -145,19 +168,24 @@ extension X86Core {
       if carry { flags |= RFlagsBit.carry }
       if overflow { flags |= RFlagsBit.overflow }
       state.flagBits = flags
+    // The shifts' flags are recorded lazily (`LazyFlags.Op.shift`): SF, ZF and PF from the
+    // result when asked, CF and OF as computed here, AF clear; `setStatusFlags`' eager
+    // parity and sign showed in the profile.
     case 5:  // SHR
       result = value >> count
       let carry = (value >> (count &- 1)) & 1 != 0
-      state.setStatusFlags(result: result, size: size, carry: carry, overflow: value >> (bits &- 1) & 1 != 0)
+      state.setLazyFlags(
+        .shift, size: size, result: result, destination: 0, source: value >> (bits &- 1) & 1, carryIn: carry)
     case 7:  // SAR
       let signed = Int64(bitPattern: signExtend(value, size: size))
       result = UInt64(bitPattern: signed >> Int64(count)) & mask
-      state.setStatusFlags(result: result, size: size, carry: (signed >> Int64(count &- 1)) & 1 != 0, overflow: false)
+      let carry = (signed >> Int64(count &- 1)) & 1 != 0
+      state.setLazyFlags(.shift, size: size, result: result, destination: 0, source: 0, carryIn: carry)
     default:  // 4 SHL/SAL, 6
       result = (value << count) & mask
       let carry = (value >> (bits &- count)) & 1 != 0
-      state.setStatusFlags(
-        result: result, size: size, carry: carry, overflow: (result >> (bits &- 1) & 1 != 0) != carry)
+      let overflow = (result >> (bits &- 1) & 1 != 0) != carry
+      state.setLazyFlags(.shift, size: size, result: result, destination: 0, source: overflow ? 1 : 0, carryIn: carry)
     }
     state.gpr[rm] = result
   }
