@@ -58,18 +58,34 @@ extension X86Core {
           // `@inline(__always)` the optimiser still called them, copying the instruction.
           let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
           switch form {
-          case .aluRmRegister, .aluRmRegisterJcc:
+          // Register ALU forms: destination `rm`, source `reg` or the immediate (FastForms.swift).
+          case .addRegister, .addRegisterJcc:
             let rm = Int(d.rm & 15)
-            let result = alu(d.sub, state.gpr[rm] & mask, state.gpr[Int(d.reg & 15)] & mask, size: d.operandSize)
-            if d.sub != 7 { state.gpr[rm] = result }
-          case .aluRegRegister, .aluRegRegisterJcc:
-            let reg = Int(d.reg & 15)
-            let result = alu(d.sub, state.gpr[reg] & mask, state.gpr[Int(d.rm & 15)] & mask, size: d.operandSize)
-            if d.sub != 7 { state.gpr[reg] = result }
-          case .aluRegisterImmediate, .aluRegisterImmediateJcc:
+            let destination = state.gpr[rm] & mask
+            let source = (d.operation == .aluRmImm ? d.immediate : state.gpr[Int(d.reg & 15)]) & mask
+            let result = (destination &+ source) & mask
+            state.gpr[rm] = result
+            state.setLazyFlags(.add, size: d.operandSize, result: result, destination: destination, source: source)
+          case .subRegister, .subRegisterJcc, .cmpRegister, .cmpRegisterJcc:
             let rm = Int(d.rm & 15)
-            let result = alu(d.sub, state.gpr[rm] & mask, d.immediate & mask, size: d.operandSize)
-            if d.sub != 7 { state.gpr[rm] = result }
+            let destination = state.gpr[rm] & mask
+            let source = (d.operation == .aluRmImm ? d.immediate : state.gpr[Int(d.reg & 15)]) & mask
+            let result = (destination &- source) & mask
+            if form == .subRegister || form == .subRegisterJcc { state.gpr[rm] = result }
+            state.setLazyFlags(.sub, size: d.operandSize, result: result, destination: destination, source: source)
+          case .orRegister, .orRegisterJcc, .andRegister, .andRegisterJcc, .xorRegister, .xorRegisterJcc:
+            // Logic: CF = OF = 0 from the record; a select, not a jump, picks the operation.
+            let rm = Int(d.rm & 15)
+            let destination = state.gpr[rm] & mask
+            let source = (d.operation == .aluRmImm ? d.immediate : state.gpr[Int(d.reg & 15)]) & mask
+            let or = destination | source
+            let and = destination & source
+            let xor = destination ^ source
+            let result =
+              form == .xorRegister || form == .xorRegisterJcc
+              ? xor : (form == .orRegister || form == .orRegisterJcc ? or : and)
+            state.gpr[rm] = result
+            state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: destination, source: source)
           case .testRegister, .testRegisterJcc:
             let result = state.gpr[Int(d.rm & 15)] & state.gpr[Int(d.reg & 15)] & mask
             state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: result, source: result)
@@ -134,7 +150,19 @@ extension X86Core {
             let jcc = decodeCache.blocks.entries[index]
             let fallThrough = blockRIP &+ UInt64(jcc.end)
             state.rip = fallThrough
-            if state.lazy.condition(jcc.instruction.sub, flagBits: state.flagBits) {
+            // Every fused first instruction has just recorded lazy flags, so ZF is `result == 0`
+            // (loops' JZ/JNZ) and a CMP/SUB's unsigned conditions come from its operands,
+            // without `condition`'s call.
+            let cc = jcc.instruction.sub
+            let lazy = state.lazy
+            let taken: Bool
+            switch cc >> 1 {
+            case 2: taken = (lazy.result == 0) != (cc & 1 != 0)
+            case 1 where lazy.op == .sub: taken = (lazy.destination < lazy.source) != (cc & 1 != 0)
+            case 3 where lazy.op == .sub: taken = (lazy.destination <= lazy.source) != (cc & 1 != 0)
+            default: taken = lazy.condition(cc, flagBits: state.flagBits)
+            }
+            if taken {
               try branch(to: fallThrough &+ jcc.instruction.immediate, size: jcc.instruction.operandSize)
             }
             index &+= 1
@@ -354,8 +382,9 @@ extension X86Core {
         decodeCache.insert(decoded, at: address, codeMode)
       }
       offset &+= UInt64(decoded.length)
+      let form = FastForm(decoded)
       decodeCache.blocks.entries[first &+ count] = BlockCache.Entry(
-        instruction: decoded, form: FastForm(decoded), end: UInt16(truncatingIfNeeded: offset))
+        instruction: FastForm.blockShape(decoded, form), form: form, end: UInt16(truncatingIfNeeded: offset))
       count &+= 1
       if !decoded.operation.continuesBlock { break }
     }

@@ -14,12 +14,12 @@
 /// Branches (Jcc, JMP, CALL, RET) end their block, so they sit with the forms of their group.
 enum FastForm: UInt8 {
   // Register forms, 32- and 64-bit operands.
-  /// ALU r/m, reg with a register r/m (ADD OR AND SUB XOR CMP: no ADC/SBB).
-  case aluRmRegister
-  /// ALU reg, r/m with a register r/m.
-  case aluRegRegister
-  /// ALU r/m, imm with a register r/m.
-  case aluRegisterImmediate
+  /// ALU r/m, reg, ALU reg, r/m and ALU r/m, imm with register operands, one form per
+  /// operation (ADD OR AND SUB XOR CMP: ADC/SBB are general), so that the flag record needs
+  /// no second switch on `sub` (a second indirect jump per instruction). The destination is
+  /// `rm`, the source `reg` or, for `aluRmImm`, the immediate: ALU reg, r/m is stored with
+  /// `reg` and `rm` swapped (`blockShape`).
+  case addRegister, orRegister, andRegister, subRegister, xorRegister, cmpRegister
   /// TEST r/m, reg and TEST r/m, imm with a register r/m.
   case testRegister, testRegisterImmediate
   case movRegister
@@ -39,7 +39,7 @@ enum FastForm: UInt8 {
   /// the unfused one does, then the Jcc that follows in the block in the same dispatch, with
   /// its own RIP and retirement; when the block's budget ends between the two, only the first
   /// runs (`runBlocks`). The Jcc keeps its own entry, as the target of neither form's switch.
-  case aluRmRegisterJcc, aluRegRegisterJcc, aluRegisterImmediateJcc
+  case addRegisterJcc, orRegisterJcc, andRegisterJcc, subRegisterJcc, xorRegisterJcc, cmpRegisterJcc
   case testRegisterJcc, testRegisterImmediateJcc
   case incRegisterJcc, decRegisterJcc
 
@@ -65,21 +65,46 @@ enum FastForm: UInt8 {
 
   case general
 
-  static let firstFused = FastForm.aluRmRegisterJcc
+  static let firstFused = FastForm.addRegisterJcc
   static let firstMemory = FastForm.load
 
   /// The fused form of a register form that sets flags, for when a Jcc follows it.
   var fusedWithJcc: FastForm? {
     switch self {
-    case .aluRmRegister: .aluRmRegisterJcc
-    case .aluRegRegister: .aluRegRegisterJcc
-    case .aluRegisterImmediate: .aluRegisterImmediateJcc
+    case .addRegister: .addRegisterJcc
+    case .orRegister: .orRegisterJcc
+    case .andRegister: .andRegisterJcc
+    case .subRegister: .subRegisterJcc
+    case .xorRegister: .xorRegisterJcc
+    case .cmpRegister: .cmpRegisterJcc
     case .testRegister: .testRegisterJcc
     case .testRegisterImmediate: .testRegisterImmediateJcc
     case .incRegister: .incRegisterJcc
     case .decRegister: .decRegisterJcc
     default: nil
     }
+  }
+
+  /// The register form of ALU operation `kind` (0 ADD, 1 OR, 4 AND, 5 SUB, 6 XOR, 7 CMP).
+  static func aluRegister(_ kind: UInt8) -> FastForm {
+    switch kind {
+    case 0: .addRegister
+    case 1: .orRegister
+    case 4: .andRegister
+    case 5: .subRegister
+    case 6: .xorRegister
+    default: .cmpRegister
+    }
+  }
+
+  /// The instruction as the block stores it for `form`: ALU reg, r/m with a register r/m gets
+  /// `reg` and `rm` swapped, so that every register ALU form writes `rm` (see `addRegister`).
+  static func blockShape(_ d: DecodedInstruction, _ form: FastForm) -> DecodedInstruction {
+    guard d.operation == .aluRegRm && form.rawValue < FastForm.jcc.rawValue else { return d }
+    var shaped = d
+    shaped.reg = d.rm
+    shaped.rm = d.reg
+    return shaped
   }
 
   init(_ d: DecodedInstruction) {
@@ -99,9 +124,9 @@ enum FastForm: UInt8 {
     let register = !d.isMemory
     let plainALU = d.sub != 2 && d.sub != 3
     switch d.operation {
-    case .aluRmReg where plainALU: self = register ? .aluRmRegister : .aluMemoryRegister
-    case .aluRegRm where plainALU: self = register ? .aluRegRegister : .aluRegMemory
-    case .aluRmImm where plainALU: self = register ? .aluRegisterImmediate : .aluMemoryImmediate
+    case .aluRmReg where plainALU: self = register ? FastForm.aluRegister(d.sub) : .aluMemoryRegister
+    case .aluRegRm where plainALU: self = register ? FastForm.aluRegister(d.sub) : .aluRegMemory
+    case .aluRmImm where plainALU: self = register ? FastForm.aluRegister(d.sub) : .aluMemoryImmediate
     case .testRmReg where register: self = .testRegister
     case .testRmImm where register: self = .testRegisterImmediate
     case .movRmReg: self = register ? .movRegister : .store
