@@ -115,6 +115,31 @@ extension X86Core {
               carryIn: carry)
           case .shiftRegisterImmediate:
             fastShift(d.sub, Int(d.rm & 15), count: d.immediate, size: d.operandSize)
+          case .shlRegisterImmediate, .shrRegisterImmediate:
+            // `fastShift`'s SHL and SHR arms.
+            let rm = Int(d.rm & 15)
+            let value = state.gpr[rm] & mask
+            let count = d.immediate & (d.operandSize == 8 ? 0x3f : 0x1f)
+            if count == 0 {
+              state.gpr[rm] = value  // no flag changes; the register is still written
+            } else {
+              let bits = UInt64(d.operandSize) &* 8
+              let result: UInt64
+              let carry: UInt64
+              let overflow: UInt64
+              if form == .shrRegisterImmediate {
+                result = value >> count
+                carry = (value >> (count &- 1)) & 1
+                overflow = value >> (bits &- 1) & 1
+              } else {
+                result = (value << count) & mask
+                carry = (value >> (bits &- count)) & 1
+                overflow = (result >> (bits &- 1) & 1) ^ carry
+              }
+              state.gpr[rm] = result
+              state.setLazyFlags(
+                .shift, size: d.operandSize, result: result, destination: 0, source: overflow, carryIn: carry != 0)
+            }
           case .imulRegister:
             let reg = Int(d.reg & 15)
             fastMultiply(reg, state.gpr[Int(d.rm & 15)], state.gpr[reg], size: d.operandSize)

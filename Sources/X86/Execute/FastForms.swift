@@ -26,8 +26,11 @@ enum FastForm: UInt8 {
   case movRegisterImmediate
   case lea
   case incRegister, decRegister
-  /// ROL, ROR, SHL/SAL, SHR, SAR of a register by an immediate count.
+  /// ROL, ROR and SAR of a register by an immediate count (`fastShift`).
   case shiftRegisterImmediate
+  /// SHL/SAL and SHR of a register by an immediate count, written out in `runBlocks`
+  /// (the commonest shifts: a call to `fastShift` and its switch showed in the profile).
+  case shlRegisterImmediate, shrRegisterImmediate
   /// IMUL reg, r/m (0F AF) and IMUL reg, r/m, imm (69, 6B) with a register r/m.
   case imulRegister, imulRegisterImmediate
   /// MOVZX reg, r8/r16 with a register source (any operand size of the destination).
@@ -136,7 +139,11 @@ enum FastForm: UInt8 {
     case .incRm: self = register ? .incRegister : .incMemory
     case .decRm: self = register ? .decRegister : .decMemory
     case .shiftRm where register && (d.sub <= 1 || d.sub >= 4) && !d.has(DecodedInstruction.Flag.countInCL):
-      self = .shiftRegisterImmediate
+      switch d.sub {
+      case 4, 6: self = .shlRegisterImmediate
+      case 5: self = .shrRegisterImmediate
+      default: self = .shiftRegisterImmediate
+      }
     case .imulRegRm where register: self = .imulRegister
     case .imulRegRmImm where register: self = .imulRegisterImmediate
     default: break
