@@ -45,7 +45,7 @@ struct BlockRunEquivalenceTests {
     let imm32 = (0..<4).map { _ in r.byte() }
     let immediate = prefix == [0x66] ? Array(imm32.prefix(2)) : imm32
     let alu = UInt8(r.below(8))  // ADD OR ADC SBB AND SUB XOR CMP
-    switch r.below(30) {
+    switch r.below(31) {
     case 0: return prefix + [alu << 3 | 1, modrmRegister(reg(), reg())]  // ALU r/m, reg
     case 1: return prefix + [alu << 3 | 3, modrmRegister(reg(), reg())]  // ALU reg, r/m
     case 2: return prefix + [0x83, modrmRegister(alu, reg()), imm8]
@@ -98,6 +98,15 @@ struct BlockRunEquivalenceTests {
     case 28:
       // mov ecx, 1...4; again: add eax, imm8; dec ecx; jnz again: a loop ending in a fused pair.
       return [0xb9, UInt8(r.below(4) + 1), 0, 0, 0, 0x83, 0xc0, imm8, 0xff, 0xc9, 0x75, 0xf9]
+    case 29:
+      // MOV reg, reg then SHL/SHR/SAR reg, imm (MOV + SHL/SHR run as one dispatch), either
+      // MOV encoding, the shift on the copy or on another register.
+      let (destination, source) = (reg(), reg())
+      let mov: [UInt8] =
+        r.below(2) == 0
+        ? [0x89, modrmRegister(source, destination)] : [0x8b, modrmRegister(destination, source)]
+      let target = r.below(4) == 0 ? reg() : destination
+      return prefix + mov + prefix + [0xc1, modrmRegister([4, 5, 6, 7][Int(r.below(4))], target), imm8 & 0x3f]
     default:
       return [0x8b, modrmRegister(reg(), reg())]  // MOV reg, r/m (8B)
     }

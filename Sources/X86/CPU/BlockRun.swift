@@ -92,12 +92,22 @@ extension X86Core {
           case .testRegisterImmediate, .testRegisterImmediateJcc:
             let result = state.gpr[Int(d.rm & 15)] & d.immediate & mask
             state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: result, source: result)
-          case .movRegister:
+          case .movRegister, .movRegisterShift:
             // MOV r/m, reg (89) copies reg into rm; MOV reg, r/m (8B) the other way.
             if d.operation == .movRmReg {
               state.gpr[Int(d.rm & 15)] = state.gpr[Int(d.reg & 15)] & mask
             } else {
               state.gpr[Int(d.reg & 15)] = state.gpr[Int(d.rm & 15)] & mask
+            }
+            if form == .movRegisterShift {
+              // The SHL/SHR that follows, in the same dispatch, unless the budget ends first.
+              index &+= 1
+              if index == end { break instructions }
+              let shift = decodeCache.blocks.entries[index]
+              state.rip = blockRIP &+ UInt64(shift.end)
+              fastShiftLeftRight(
+                Int(shift.instruction.rm & 15), count: shift.instruction.immediate,
+                size: shift.instruction.operandSize, right: shift.form == .shrRegisterImmediate)
             }
           case .movRegisterImmediate:
             state.gpr[Int(d.rm & 15)] = d.immediate & mask
@@ -116,30 +126,8 @@ extension X86Core {
           case .shiftRegisterImmediate:
             fastShift(d.sub, Int(d.rm & 15), count: d.immediate, size: d.operandSize)
           case .shlRegisterImmediate, .shrRegisterImmediate:
-            // `fastShift`'s SHL and SHR arms.
-            let rm = Int(d.rm & 15)
-            let value = state.gpr[rm] & mask
-            let count = d.immediate & (d.operandSize == 8 ? 0x3f : 0x1f)
-            if count == 0 {
-              state.gpr[rm] = value  // no flag changes; the register is still written
-            } else {
-              let bits = UInt64(d.operandSize) &* 8
-              let result: UInt64
-              let carry: UInt64
-              let overflow: UInt64
-              if form == .shrRegisterImmediate {
-                result = value >> count
-                carry = (value >> (count &- 1)) & 1
-                overflow = value >> (bits &- 1) & 1
-              } else {
-                result = (value << count) & mask
-                carry = (value >> (bits &- count)) & 1
-                overflow = (result >> (bits &- 1) & 1) ^ carry
-              }
-              state.gpr[rm] = result
-              state.setLazyFlags(
-                .shift, size: d.operandSize, result: result, destination: 0, source: overflow, carryIn: carry != 0)
-            }
+            fastShiftLeftRight(
+              Int(d.rm & 15), count: d.immediate, size: d.operandSize, right: form == .shrRegisterImmediate)
           case .imulRegister:
             let reg = Int(d.reg & 15)
             fastMultiply(reg, state.gpr[Int(d.rm & 15)], state.gpr[reg], size: d.operandSize)
@@ -414,6 +402,14 @@ extension X86Core {
       if !decoded.operation.continuesBlock { break }
     }
     guard count > 0 else { return false }
+    // MOV reg, reg followed by SHL/SHR reg, imm runs as one dispatch.
+    for index in first..<(first &+ count &- 1)
+    where decodeCache.blocks.entries[index].form == .movRegister
+      && (decodeCache.blocks.entries[index &+ 1].form == .shlRegisterImmediate
+        || decodeCache.blocks.entries[index &+ 1].form == .shrRegisterImmediate)
+    {
+      decodeCache.blocks.entries[index].form = .movRegisterShift
+    }
     // A flag-setting register form and the Jcc that ends the block run as one dispatch.
     let last = first &+ count &- 1
     if count >= 2 && decodeCache.blocks.entries[last].form == .jcc,

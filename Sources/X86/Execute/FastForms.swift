@@ -23,6 +23,10 @@ enum FastForm: UInt8 {
   /// TEST r/m, reg and TEST r/m, imm with a register r/m.
   case testRegister, testRegisterImmediate
   case movRegister
+  /// MOV reg, reg followed by SHL/SHR reg, imm (`mov edx, eax; shr edx, 16`: a two-operand
+  /// ISA's copy before a shift): both in one dispatch, the shift with its own RIP; when the
+  /// block's budget ends between them, only the MOV runs (`runBlocks`).
+  case movRegisterShift
   case movRegisterImmediate
   case lea
   case incRegister, decRegister
@@ -172,6 +176,34 @@ extension X86Core {
     state.gpr[destination] = low
     let overflow = Int128(Int64(bitPattern: signExtend(low, size: size))) != product
     state.setStatusFlags(result: low, size: size, carry: overflow, overflow: overflow)
+  }
+
+  /// SHL (`right` false) or SHR of a 32- or 64-bit register by an immediate count: `fastShift`'s
+  /// arms, with lazy flags (`LazyFlags.Op.shift`).
+  @inline(__always)
+  mutating func fastShiftLeftRight(_ rm: Int, count rawCount: UInt64, size: UInt8, right: Bool) {
+    let mask = sizeMask(size)
+    let value = state.gpr[rm] & mask
+    let count = rawCount & (size == 8 ? 0x3f : 0x1f)
+    guard count != 0 else {
+      state.gpr[rm] = value  // no flag changes; the register is still written
+      return
+    }
+    let bits = UInt64(size) &* 8
+    let result: UInt64
+    let carry: UInt64
+    let overflow: UInt64
+    if right {
+      result = value >> count
+      carry = (value >> (count &- 1)) & 1
+      overflow = value >> (bits &- 1) & 1
+    } else {
+      result = (value << count) & mask
+      carry = (value >> (bits &- count)) & 1
+      overflow = (result >> (bits &- 1) & 1) ^ carry
+    }
+    state.gpr[rm] = result
+    state.setLazyFlags(.shift, size: size, result: result, destination: 0, source: overflow, carryIn: carry != 0)
   }
 
   /// ROL, ROR, SHL, SHR and SAR of a 32- or 64-bit register by an immediate count:
