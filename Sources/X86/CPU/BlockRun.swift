@@ -17,6 +17,11 @@
 /// but the block's end. The interrupt shadow is the first instruction's alone: STI, MOV SS
 /// and POP SS end their blocks, so the next block's first instruction is the one they shadow.
 /// When a block ends with nothing to report, the next one is looked up in the same call.
+///
+/// Two pairs run in one dispatch (FastForms.swift): a flag-setting register form and the
+/// Jcc ending its block, and MOV reg, reg with a following SHL/SHR by an immediate. Each
+/// instruction of a pair still gets its own RIP and retirement; a budget that ends between
+/// the two stops after the first, and a fault on the Jcc leaves the first retired.
 extension X86Core {
   /// Runs blocks from RIP until `budget` (at least 1) instructions retired or something
   /// needs `run`'s attention; nil when nothing ran because there is no block at RIP (the
