@@ -280,7 +280,13 @@ extension X86Core {
     let address = effectiveAddress(d)
     let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
     let result = alu(d.sub, try readLinear(linear, size: d.operandSize, kind), source, size: d.operandSize)
-    if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
+    guard d.sub != 7 else { return }
+    // Checked for writing already: the same segment check again could only pass.
+    if kind == .write {
+      try writeLinear(linear, size: d.operandSize, result)
+    } else {
+      try write(d.segment, address, size: d.operandSize, result)
+    }
   }
 
   @inline(never)
@@ -293,7 +299,8 @@ extension X86Core {
     let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
     let increment = entry.form == .incMemory
     let result = (increment ? value &+ 1 : value &- 1) & mask
-    try write(d.segment, address, size: d.operandSize, result)
+    // The read checked the segment for writing: the write needs only its linear address.
+    try writeLinear(linear, size: d.operandSize, result)
     let carry = carryFlag
     state.setLazyFlags(
       increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1, carryIn: carry)
