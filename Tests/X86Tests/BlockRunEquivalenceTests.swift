@@ -45,7 +45,7 @@ struct BlockRunEquivalenceTests {
     let imm32 = (0..<4).map { _ in r.byte() }
     let immediate = prefix == [0x66] ? Array(imm32.prefix(2)) : imm32
     let alu = UInt8(r.below(8))  // ADD OR ADC SBB AND SUB XOR CMP
-    switch r.below(28) {
+    switch r.below(31) {
     case 0: return prefix + [alu << 3 | 1, modrmRegister(reg(), reg())]  // ALU r/m, reg
     case 1: return prefix + [alu << 3 | 3, modrmRegister(reg(), reg())]  // ALU reg, r/m
     case 2: return prefix + [0x83, modrmRegister(alu, reg()), imm8]
@@ -86,6 +86,27 @@ struct BlockRunEquivalenceTests {
       // ALU r/m8, r8 without REX: AL CL DL AH CH DH (not BL/BH, the data pointer's bytes).
       let bytes: [UInt8] = [0, 1, 2, 4, 5, 6]
       return [alu << 3, modrmRegister(bytes[Int(r.below(6))], bytes[Int(r.below(6))])]
+    case 27:
+      // A flag-setting register form right before a Jcc (a fused pair, FastForms.swift), or
+      // its 16-bit neighbour, which is not fused.
+      let setters: [[UInt8]] = [
+        [alu << 3 | 1, modrmRegister(reg(), reg())], [alu << 3 | 3, modrmRegister(reg(), reg())],
+        [0x83, modrmRegister(alu, reg()), imm8], [0x85, modrmRegister(reg(), reg())],
+        [0xf7, modrmRegister(0, reg())] + immediate, [0xff, modrmRegister(UInt8(r.below(2)), reg())],
+      ]
+      return prefix + setters[Int(r.below(UInt64(setters.count)))] + [0x70 | UInt8(r.below(16)), 3, 0x83, 0xc0, imm8]
+    case 28:
+      // mov ecx, 1...4; again: add eax, imm8; dec ecx; jnz again: a loop ending in a fused pair.
+      return [0xb9, UInt8(r.below(4) + 1), 0, 0, 0, 0x83, 0xc0, imm8, 0xff, 0xc9, 0x75, 0xf9]
+    case 29:
+      // MOV reg, reg then SHL/SHR/SAR reg, imm (MOV + SHL/SHR run as one dispatch), either
+      // MOV encoding, the shift on the copy or on another register.
+      let (destination, source) = (reg(), reg())
+      let mov: [UInt8] =
+        r.below(2) == 0
+        ? [0x89, modrmRegister(source, destination)] : [0x8b, modrmRegister(destination, source)]
+      let target = r.below(4) == 0 ? reg() : destination
+      return prefix + mov + prefix + [0xc1, modrmRegister([4, 5, 6, 7][Int(r.below(4))], target), imm8 & 0x3f]
     default:
       return [0x8b, modrmRegister(reg(), reg())]  // MOV reg, r/m (8B)
     }

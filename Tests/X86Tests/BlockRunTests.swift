@@ -68,4 +68,35 @@ struct BlockRunTests {
     #expect(stop == .exception(X86Exception(vector: X86Exception.Vector.debug, kind: .trap)))
     #expect(s.reg(.rax) == 1 && s.cpu.state.rip == Layout.code + 12)
   }
+
+  /// dec ecx; jnz -4 (a loop of its own): the two run as one fused dispatch (FastForms.swift).
+  static let countdown: [UInt8] = [0xff, 0xc9, 0x75, 0xfc, 0xf4]
+
+  @Test func aBudgetEndingInsideAFusedPairStopsBetweenThem() throws {
+    let s = try makeSandbox(Self.countdown) { $0[.rcx] = 3 }
+    #expect(s.cpu.run(maxInstructions: 1).executed == 1)
+    #expect(s.reg(.rcx) == 2 && s.cpu.state.rip == Layout.code + 2)
+    // The Jcc alone, then the next pair, then the first of the third.
+    #expect(s.cpu.run(maxInstructions: 4).executed == 4)
+    #expect(s.reg(.rcx) == 0 && s.cpu.state.rip == Layout.code + 2 && s.cpu.retiredInstructions == 5)
+    let (executed, stop) = s.cpu.run(maxInstructions: 100)
+    #expect(executed == 2 && stop == .halted && s.cpu.state.rip == Layout.code + 5)
+    #expect(s.rflags & F.zf != 0)
+  }
+
+  @Test func aFaultingJccOfAFusedPairLeavesTheFirstRetired() throws {
+    // 32-bit code, CS limit 0x10_00ff: dec ecx; jnz +0x1000 (past the limit: #GP(0), SDM Vol. 2, Jcc).
+    let code: [UInt8] = [0xff, 0xc9, 0x0f, 0x85, 0x00, 0x10, 0x00, 0x00, 0xf4]
+    let s = try makeSandbox(code) { state in
+      state = X86State()
+      state.cr0 = ControlBit.cr0PE | 0x10
+      state[.cs] = SegmentRegister(selector: 0x08, limit: 0x10_00ff, type: 0xb, defaultBig: true)
+      for segment in [SegmentName.ds, .es, .ss] { state[segment] = .flatData() }
+      state.rip = Layout.code
+      state[.rcx] = 5
+    }
+    let (executed, stop) = s.cpu.run(maxInstructions: 100)
+    #expect(executed == 1 && stop == .exception(.generalProtection(0)))
+    #expect(s.reg(.rcx) == 4 && s.cpu.state.rip == Layout.code + 2 && s.cpu.retiredInstructions == 1)
+  }
 }

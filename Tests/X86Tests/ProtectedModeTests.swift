@@ -193,6 +193,37 @@ struct SegmentationTests {
     #expect(null == .exception(.generalProtection(0)))
   }
 
+  /// The checks are precomputed per segment register (SegmentBounds.swift): each way of
+  /// changing a segment register or CR0.PE must be seen by the next access.
+  @Test func checksFollowSegmentLoadsAndModeChanges() throws {
+    // mov ax, 0x40 (read-only data); mov ds, ax; mov [0], eax: the store is #GP(0) (SDM Vol. 3, 5.4).
+    let code: [UInt8] = [0x66, 0xb8, 0x40, 0x00, 0x8e, 0xd8, 0x89, 0x05, 0x00, 0x00, 0x00, 0x00]
+    for blocks in [false, true] {
+      let s = try PM.sandbox(code)
+      s.cpu.deliversExceptions = false
+      let stop = blocks ? s.cpu.run(maxInstructions: 10).stop : [s.cpu.step(), s.cpu.step(), s.cpu.step()].last!
+      #expect(stop == .exception(.generalProtection(0)) && s.cpu.state.rip == Layout.code + 6)
+      // A writable DS written through the state: the store goes through.
+      s.cpu.state[.ds] = PM.segment(PM.data0)
+      #expect(s.cpu.step() == .retired)
+    }
+    // Real mode checks no type: the read-only hidden part takes a store once CR0.PE is clear
+    // (mov [0], ax in 16-bit code), and refuses it again once PE is set.
+    let s = try PM.sandbox([0x89, 0x06, 0x00, 0x00]) { $0[.ds] = PM.segment(PM.readOnly) }
+    s.cpu.deliversExceptions = false
+    var state = s.cpu.state
+    state.cr0 &= ~ControlBit.cr0PE
+    state[.cs] = SegmentRegister(selector: 0, base: Layout.code, limit: 0xffff, type: 0xb)
+    state.rip = 0
+    state[.rax] = 0xbeef
+    s.cpu.state = state
+    #expect(s.cpu.step() == .retired)
+    #expect(try s.load16(PM.segment(PM.readOnly).base) == 0xbeef)
+    state.cr0 |= ControlBit.cr0PE
+    s.cpu.state = state
+    #expect(s.cpu.step() == .exception(.generalProtection(0)))
+  }
+
   @Test func expandDownStack() throws {
     // SS expand-down, limit 0xfff, B = 1: offsets 0x1000-0xffffffff are valid.
     let (s, ok) = try run([0x50]) {

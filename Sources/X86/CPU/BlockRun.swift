@@ -17,6 +17,11 @@
 /// but the block's end. The interrupt shadow is the first instruction's alone: STI, MOV SS
 /// and POP SS end their blocks, so the next block's first instruction is the one they shadow.
 /// When a block ends with nothing to report, the next one is looked up in the same call.
+///
+/// Two pairs run in one dispatch (FastForms.swift): a flag-setting register form and the
+/// Jcc ending its block, and MOV reg, reg with a following SHL/SHR by an immediate. Each
+/// instruction of a pair still gets its own RIP and retirement; a budget that ends between
+/// the two stops after the first, and a fault on the Jcc leaves the first retired.
 extension X86Core {
   /// Runs blocks from RIP until `budget` (at least 1) instructions retired or something
   /// needs `run`'s attention; nil when nothing ran because there is no block at RIP (the
@@ -28,7 +33,7 @@ extension X86Core {
       guard let slot = blockAtRIP() else {
         return retiredInstructions == retiredAtStart ? nil : (retiredInstructions &- retiredAtStart, .retired)
       }
-      let count = UInt64(decodeCache.blocks.counts[slot])
+      let count = UInt64(decodeCache.blocks.headers[slot].count)
       let first = slot &* BlockCache.maximumLength
       let shadow = state.interruptShadow
       // A waiting interrupt held off by the first instruction's shadow is let in after it.
@@ -41,7 +46,7 @@ extension X86Core {
       var recorded = first
       state.interruptShadow = false
       decodeCache.codeWritten = false
-      while true {
+      instructions: while true {
         let entry = decodeCache.blocks.entries[index]
         let d = entry.instruction
         let form = entry.form
@@ -58,39 +63,65 @@ extension X86Core {
           // `@inline(__always)` the optimiser still called them, copying the instruction.
           let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
           switch form {
-          case .aluRmRegister:
+          // Register ALU forms: destination `rm`, source `reg` or the immediate (FastForms.swift).
+          case .addRegister, .addRegisterJcc:
             let rm = Int(d.rm & 15)
-            let result = alu(d.sub, state.gpr[rm] & mask, state.gpr[Int(d.reg & 15)] & mask, size: d.operandSize)
-            if d.sub != 7 { state.gpr[rm] = result }
-          case .aluRegRegister:
-            let reg = Int(d.reg & 15)
-            let result = alu(d.sub, state.gpr[reg] & mask, state.gpr[Int(d.rm & 15)] & mask, size: d.operandSize)
-            if d.sub != 7 { state.gpr[reg] = result }
-          case .aluRegisterImmediate:
+            let destination = state.gpr[rm] & mask
+            let source = (d.operation == .aluRmImm ? d.immediate : state.gpr[Int(d.reg & 15)]) & mask
+            let result = (destination &+ source) & mask
+            state.gpr[rm] = result
+            state.setLazyFlags(.add, size: d.operandSize, result: result, destination: destination, source: source)
+          case .subRegister, .subRegisterJcc, .cmpRegister, .cmpRegisterJcc:
             let rm = Int(d.rm & 15)
-            let result = alu(d.sub, state.gpr[rm] & mask, d.immediate & mask, size: d.operandSize)
-            if d.sub != 7 { state.gpr[rm] = result }
-          case .testRegister:
+            let destination = state.gpr[rm] & mask
+            let source = (d.operation == .aluRmImm ? d.immediate : state.gpr[Int(d.reg & 15)]) & mask
+            let result = (destination &- source) & mask
+            if form == .subRegister || form == .subRegisterJcc { state.gpr[rm] = result }
+            state.setLazyFlags(.sub, size: d.operandSize, result: result, destination: destination, source: source)
+          case .orRegister, .orRegisterJcc, .andRegister, .andRegisterJcc, .xorRegister, .xorRegisterJcc:
+            // Logic: CF = OF = 0 from the record; a select, not a jump, picks the operation.
+            let rm = Int(d.rm & 15)
+            let destination = state.gpr[rm] & mask
+            let source = (d.operation == .aluRmImm ? d.immediate : state.gpr[Int(d.reg & 15)]) & mask
+            let or = destination | source
+            let and = destination & source
+            let xor = destination ^ source
+            let result =
+              form == .xorRegister || form == .xorRegisterJcc
+              ? xor : (form == .orRegister || form == .orRegisterJcc ? or : and)
+            state.gpr[rm] = result
+            state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: destination, source: source)
+          case .testRegister, .testRegisterJcc:
             let result = state.gpr[Int(d.rm & 15)] & state.gpr[Int(d.reg & 15)] & mask
             state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: result, source: result)
-          case .testRegisterImmediate:
+          case .testRegisterImmediate, .testRegisterImmediateJcc:
             let result = state.gpr[Int(d.rm & 15)] & d.immediate & mask
             state.setLazyFlags(.logic, size: d.operandSize, result: result, destination: result, source: result)
-          case .movRegister:
+          case .movRegister, .movRegisterShift:
             // MOV r/m, reg (89) copies reg into rm; MOV reg, r/m (8B) the other way.
             if d.operation == .movRmReg {
               state.gpr[Int(d.rm & 15)] = state.gpr[Int(d.reg & 15)] & mask
             } else {
               state.gpr[Int(d.reg & 15)] = state.gpr[Int(d.rm & 15)] & mask
             }
+            if form == .movRegisterShift {
+              // The SHL/SHR that follows, in the same dispatch, unless the budget ends first.
+              index &+= 1
+              if index == end { break instructions }
+              let shift = decodeCache.blocks.entries[index]
+              state.rip = blockRIP &+ UInt64(shift.end)
+              fastShiftLeftRight(
+                Int(shift.instruction.rm & 15), count: shift.instruction.immediate,
+                size: shift.instruction.operandSize, right: shift.form == .shrRegisterImmediate)
+            }
           case .movRegisterImmediate:
             state.gpr[Int(d.rm & 15)] = d.immediate & mask
           case .lea:
             state.gpr[Int(d.reg & 15)] = effectiveAddress(d) & mask
-          case .incRegister, .decRegister:
+          case .incRegister, .decRegister, .incRegisterJcc, .decRegisterJcc:
             let rm = Int(d.rm & 15)
             let value = state.gpr[rm] & mask
-            let increment = form == .incRegister
+            let increment = form == .incRegister || form == .incRegisterJcc
             let result = (increment ? value &+ 1 : value &- 1) & mask
             state.gpr[rm] = result
             let carry = carryFlag
@@ -99,6 +130,9 @@ extension X86Core {
               carryIn: carry)
           case .shiftRegisterImmediate:
             fastShift(d.sub, Int(d.rm & 15), count: d.immediate, size: d.operandSize)
+          case .shlRegisterImmediate, .shrRegisterImmediate:
+            fastShiftLeftRight(
+              Int(d.rm & 15), count: d.immediate, size: d.operandSize, right: form == .shrRegisterImmediate)
           case .imulRegister:
             let reg = Int(d.reg & 15)
             fastMultiply(reg, state.gpr[Int(d.rm & 15)], state.gpr[reg], size: d.operandSize)
@@ -112,17 +146,54 @@ extension X86Core {
             }
           case .jmpRelative:
             try branch(to: next &+ d.immediate, size: d.operandSize)
-          case .load, .store, .storeImmediate, .aluRegMemory, .aluMemoryRegister, .aluMemoryImmediate,
-            .incMemory, .decMemory, .movzxMemory, .pushRegister, .popRegister, .callRelative, .ret:
-            try executeMemoryForm(at: index, next: next)
+          case .load: try memoryLoad(at: index)
+          case .store: try memoryStore(at: index)
+          case .storeImmediate: try memoryStoreImmediate(at: index)
+          case .aluRegMemory: try memoryALURegMemory(at: index)
+          case .aluMemoryRegister, .aluMemoryImmediate: try memoryALUMemory(at: index)
+          case .incMemory, .decMemory: try memoryIncDec(at: index)
+          case .movzxMemory: try memoryMovzx(at: index)
+          case .pushRegister: try memoryPush(at: index)
+          case .popRegister: try memoryPop(at: index)
+          case .callRelative: try memoryCall(at: index, next: next)
+          case .ret: try memoryRet(at: index)
           case .general:
             try executeGeneral(at: index)
           }
+          if form.rawValue >= FastForm.firstFused.rawValue && form.rawValue < FastForm.firstMemory.rawValue {
+            // The Jcc fused to this instruction (always the block's last), unless the budget
+            // ends before it: it then starts the next run. A fault on it leaves the first retired.
+            index &+= 1
+            if index == end { break instructions }
+            let jcc = decodeCache.blocks.entries[index]
+            let fallThrough = blockRIP &+ UInt64(jcc.end)
+            state.rip = fallThrough
+            // Every fused first instruction has just recorded lazy flags, so ZF is `result == 0`
+            // (loops' JZ/JNZ) and a CMP/SUB's unsigned conditions come from its operands,
+            // without `condition`'s call.
+            let cc = jcc.instruction.sub
+            let lazy = state.lazy
+            let taken: Bool
+            switch cc >> 1 {
+            case 2: taken = (lazy.result == 0) != (cc & 1 != 0)
+            case 1 where lazy.op == .sub: taken = (lazy.destination < lazy.source) != (cc & 1 != 0)
+            case 3 where lazy.op == .sub: taken = (lazy.destination <= lazy.source) != (cc & 1 != 0)
+            default: taken = lazy.condition(cc, flagBits: state.flagBits)
+            }
+            if taken {
+              try branch(to: fallThrough &+ jcc.instruction.immediate, size: jcc.instruction.operandSize)
+            }
+            index &+= 1
+            break instructions
+          }
         } catch {
           recordRetired(from: &recorded, to: index)
+          // The instruction at `index` threw (the Jcc of a fused pair, or the pair's first).
+          let faulting = decodeCache.blocks.entries[index]
+          let start = blockRIP &+ UInt64(faulting.end) &- UInt64(faulting.instruction.length)
           return (
             retiredInstructions &- retiredAtStart,
-            stopped(by: error, start: next &- UInt64(d.length), shadow: index == first && shadow)
+            stopped(by: error, start: start, shadow: index == first && shadow)
           )
         }
         index &+= 1
@@ -155,77 +226,127 @@ extension X86Core {
     }
   }
 
-  /// The memory forms, out of line: inside `runBlocks` their code made the loop's variables
-  /// spill to the stack (the core's own address was reloaded from the stack per instruction),
-  /// and next to an access's own cost a call is cheap. Takes the index, not the instruction,
-  /// for the reason `executeGeneral(at:)` gives.
+  // The memory forms, out of line: inside `runBlocks` their code made the loop's variables
+  // spill to the stack (the core's own address was reloaded from the stack per instruction),
+  // and next to an access's own cost a call is cheap. One function per form, called from the
+  // dispatch switch directly: a shared function with a second switch on the form cost a second
+  // indirect jump per memory instruction. Each takes the index, not the instruction, for the
+  // reason `executeGeneral(at:)` gives.
+
+  /// MOV reg, [memory]: `readOperand`'s body (that function takes the instruction by address,
+  /// which made the loop copy every instruction to the stack, see `executeGeneral(at:)`).
   @inline(never)
-  mutating func executeMemoryForm(at index: Int, next: UInt64) throws(X86Exception) {
+  mutating func memoryLoad(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+    let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
+    state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, kind)
+  }
+
+  @inline(never)
+  mutating func memoryStore(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+    try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
+  }
+
+  @inline(never)
+  mutating func memoryStoreImmediate(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+    try write(d.segment, effectiveAddress(d), size: d.operandSize, d.immediate & mask)
+  }
+
+  @inline(never)
+  mutating func memoryALURegMemory(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+    let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
+    let source = try readLinear(linear, size: d.operandSize, .read)
+    let reg = Int(d.reg & 15)
+    let result = alu(d.sub, state.gpr[reg] & mask, source, size: d.operandSize)
+    if d.sub != 7 { state.gpr[reg] = result }
+  }
+
+  /// ALU [memory], reg and ALU [memory], imm.
+  @inline(never)
+  mutating func memoryALUMemory(at index: Int) throws(X86Exception) {
     let entry = decodeCache.blocks.entries[index]
     let d = entry.instruction
-    let form = entry.form
     let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
-    switch form {
-    case .load:
-      // `readOperand`'s body: that function takes the instruction by address, which made
-      // the loop copy every instruction to the stack (see `executeGeneral(at:)`).
-      let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-      let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
-      state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, kind)
-    case .store:
-      try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
-    case .storeImmediate:
-      try write(d.segment, effectiveAddress(d), size: d.operandSize, d.immediate & mask)
-    case .aluRegMemory:
-      let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
-      let source = try readLinear(linear, size: d.operandSize, .read)
-      let reg = Int(d.reg & 15)
-      let result = alu(d.sub, state.gpr[reg] & mask, source, size: d.operandSize)
-      if d.sub != 7 { state.gpr[reg] = result }
-    case .aluMemoryRegister, .aluMemoryImmediate:
-      // CMP only reads; the others read with write intent (#PF's W bit), then write.
-      let source = form == .aluMemoryRegister ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
-      let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-      let address = effectiveAddress(d)
-      let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
-      let result = alu(d.sub, try readLinear(linear, size: d.operandSize, kind), source, size: d.operandSize)
-      if d.sub != 7 { try write(d.segment, address, size: d.operandSize, result) }
-    case .incMemory, .decMemory:
-      let address = effectiveAddress(d)
-      let linear = try linearAddress(d.segment, address, size: d.operandSize, .write)
-      let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
-      let increment = form == .incMemory
-      let result = (increment ? value &+ 1 : value &- 1) & mask
+    // CMP only reads; the others read with write intent (#PF's W bit), then write.
+    let source = entry.form == .aluMemoryRegister ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
+    let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
+    let address = effectiveAddress(d)
+    let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
+    let result = alu(d.sub, try readLinear(linear, size: d.operandSize, kind), source, size: d.operandSize)
+    guard d.sub != 7 else { return }
+    // Checked for writing already: the same segment check again could only pass.
+    if kind == .write {
+      try writeLinear(linear, size: d.operandSize, result)
+    } else {
       try write(d.segment, address, size: d.operandSize, result)
-      let carry = carryFlag
-      state.setLazyFlags(
-        increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1,
-        carryIn: carry)
-    case .movzxMemory:
-      let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.sub, .read)
-      setRegOperand(d, try readLinear(linear, size: d.sub, .read))
-    case .pushRegister:
-      try push(register(d.rm, size: d.operandSize, d), size: d.operandSize)
-    case .popRegister:
-      let value = try peek(size: d.operandSize)
-      adjustStackPointer(by: UInt64(d.operandSize))
-      setRegister(d.rm, size: d.operandSize, d, value)
-    case .callRelative:
-      let savedStackPointer = state.gpr[4]
-      try push(next & sizeMask(d.operandSize), size: d.operandSize)
-      do throws(X86Exception) {
-        try branch(to: next &+ d.immediate, size: d.operandSize)
-      } catch {
-        state.gpr[4] = savedStackPointer
-        throw error
-      }
-    case .ret:
-      let target = try peek(size: d.operandSize)
-      try branch(to: target, size: d.operandSize)
-      adjustStackPointer(by: UInt64(d.operandSize))
-    default:
-      try executeGeneral(at: index)
     }
+  }
+
+  @inline(never)
+  mutating func memoryIncDec(at index: Int) throws(X86Exception) {
+    let entry = decodeCache.blocks.entries[index]
+    let d = entry.instruction
+    let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
+    let address = effectiveAddress(d)
+    let linear = try linearAddress(d.segment, address, size: d.operandSize, .write)
+    let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
+    let increment = entry.form == .incMemory
+    let result = (increment ? value &+ 1 : value &- 1) & mask
+    // The read checked the segment for writing: the write needs only its linear address.
+    try writeLinear(linear, size: d.operandSize, result)
+    let carry = carryFlag
+    state.setLazyFlags(
+      increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1, carryIn: carry)
+  }
+
+  @inline(never)
+  mutating func memoryMovzx(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.sub, .read)
+    setRegOperand(d, try readLinear(linear, size: d.sub, .read))
+  }
+
+  @inline(never)
+  mutating func memoryPush(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    try push(register(d.rm, size: d.operandSize, d), size: d.operandSize)
+  }
+
+  @inline(never)
+  mutating func memoryPop(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let value = try peek(size: d.operandSize)
+    adjustStackPointer(by: UInt64(d.operandSize))
+    setRegister(d.rm, size: d.operandSize, d, value)
+  }
+
+  @inline(never)
+  mutating func memoryCall(at index: Int, next: UInt64) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let savedStackPointer = state.gpr[4]
+    try push(next & sizeMask(d.operandSize), size: d.operandSize)
+    do throws(X86Exception) {
+      try branch(to: next &+ d.immediate, size: d.operandSize)
+    } catch {
+      state.gpr[4] = savedStackPointer
+      throw error
+    }
+  }
+
+  /// RET without an immediate.
+  @inline(never)
+  mutating func memoryRet(at index: Int) throws(X86Exception) {
+    let d = decodeCache.blocks.entries[index].instruction
+    let target = try peek(size: d.operandSize)
+    try branch(to: target, size: d.operandSize)
+    adjustStackPointer(by: UInt64(d.operandSize))
   }
 
   /// Counts the instructions from `recorded` up to `index` (block cache indices) as retired.
@@ -246,8 +367,10 @@ extension X86Core {
     guard page < decodeCache.pageCount else { return nil }
     let slot = BlockCache.slot(physical)
     let tag = DecodeCache.tag(physical, codeMode)
-    if decodeCache.blocks.tags[slot] != tag || decodeCache.blocks.versions[slot] != decodeCache.pageVersions[page] {
+    var header = decodeCache.blocks.headers[slot]
+    if header.tag != tag || header.version != decodeCache.pageVersions[page] {
       guard buildBlock(slot, physical: physical, tag: tag, page: page) else { return nil }
+      header = decodeCache.blocks.headers[slot]
     }
     // Outside 64-bit mode RIP wraps at 4 GiB, and the linear addresses would stop being
     // sequential: a block that reaches the last byte below 4 GiB is left to `step()`, so
@@ -256,7 +379,7 @@ extension X86Core {
     // change inside a block. A block that reaches past the limit is stepped, and the
     // instruction that crosses it faults there.
     if codeMode != .bits64 {
-      let last = state.rip &+ UInt64(decodeCache.blocks.byteLengths[slot]) &- 1
+      let last = state.rip &+ UInt64(header.byteLength) &- 1
       if last >= 0xffff_ffff || last > UInt64(state.segments[Int(SegmentName.cs.rawValue)].limit) { return nil }
     }
     return slot
@@ -284,17 +407,31 @@ extension X86Core {
         decodeCache.insert(decoded, at: address, codeMode)
       }
       offset &+= UInt64(decoded.length)
+      let form = FastForm(decoded)
       decodeCache.blocks.entries[first &+ count] = BlockCache.Entry(
-        instruction: decoded, form: FastForm(decoded), end: UInt16(truncatingIfNeeded: offset))
+        instruction: FastForm.blockShape(decoded, form), form: form, end: UInt16(truncatingIfNeeded: offset))
       count &+= 1
       if !decoded.operation.continuesBlock { break }
     }
     guard count > 0 else { return false }
+    // MOV reg, reg followed by SHL/SHR reg, imm runs as one dispatch.
+    for index in first..<(first &+ count &- 1)
+    where decodeCache.blocks.entries[index].form == .movRegister
+      && (decodeCache.blocks.entries[index &+ 1].form == .shlRegisterImmediate
+        || decodeCache.blocks.entries[index &+ 1].form == .shrRegisterImmediate)
+    {
+      decodeCache.blocks.entries[index].form = .movRegisterShift
+    }
+    // A flag-setting register form and the Jcc that ends the block run as one dispatch.
+    let last = first &+ count &- 1
+    if count >= 2 && decodeCache.blocks.entries[last].form == .jcc,
+      let fused = decodeCache.blocks.entries[last &- 1].form.fusedWithJcc
+    {
+      decodeCache.blocks.entries[last &- 1].form = fused
+    }
     decodeCache.codePages[page] = 1
-    decodeCache.blocks.tags[slot] = tag
-    decodeCache.blocks.versions[slot] = decodeCache.pageVersions[page]
-    decodeCache.blocks.counts[slot] = UInt8(count)
-    decodeCache.blocks.byteLengths[slot] = UInt16(offset)
+    decodeCache.blocks.headers[slot] = BlockCache.Header(
+      tag: tag, version: decodeCache.pageVersions[page], byteLength: UInt16(offset), count: UInt8(count))
     return true
   }
 }

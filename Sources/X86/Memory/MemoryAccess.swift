@@ -17,7 +17,7 @@ extension X86Core {
       return linear
     }
     try checkSegmentAccess(segment, offset, size: size, kind)
-    return (state.segments[Int(segment)].base &+ offset) & 0xffff_ffff
+    return (state.segmentBounds[Int(segment)].base &+ offset) & 0xffff_ffff
   }
 
   /// The offset part of the r/m memory operand (base + index·scale + displacement, wrapped

@@ -3,25 +3,19 @@
 /// (through SS, explicitly or by default).
 extension X86Core {
   /// Inlined into every data access outside 64-bit mode (it was the largest out-of-line
-  /// callee of the 32-bit loads and stores in the profiles).
+  /// callee of the 32-bit loads and stores in the profiles). The type and limit checks are
+  /// precomputed per segment load (SegmentBounds.swift): two comparisons per access.
   @inline(__always)
   mutating func checkSegmentAccess(_ segment: UInt8, _ offset: UInt64, size: UInt8, _ kind: AccessKind)
     throws(X86Exception)
   {
-    let descriptor = state.segments[Int(segment)]
-    let fault: X86Exception = segment == SegmentName.ss.rawValue ? .stackFault(0) : .generalProtection(0)
-    // Types are checked only in protected mode; real mode keeps whatever the hidden part holds.
-    if state.cr0 & ControlBit.cr0PE != 0 {
-      if descriptor.unusable { throw fault }
-      let isCode = descriptor.type & 8 != 0
-      switch kind {
-      // Code segments are never writable; data segments only with W.
-      case .write: if isCode || descriptor.type & 2 == 0 { throw fault }
-      // Execute-only code segments cannot be read.
-      default: if isCode && descriptor.type & 2 == 0 { throw fault }
-      }
+    let bounds = state.segmentBounds[Int(segment)]
+    let first = kind == .write ? bounds.writeFirst : bounds.readFirst
+    let last = kind == .write ? bounds.writeLast : bounds.readLast
+    let end = offset &+ UInt64(size) &- 1
+    if offset < first || end > last || end < offset {
+      throw segment == SegmentName.ss.rawValue ? .stackFault(0) : .generalProtection(0)
     }
-    if !descriptor.contains(offset, size: size) { throw fault }
   }
 
   /// The whole instruction must lie within CS's limit (SDM Vol. 3, 5.3): #GP(0) otherwise.

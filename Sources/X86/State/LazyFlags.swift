@@ -14,6 +14,9 @@ struct LazyFlags: Sendable, Equatable {
     case logic
     /// INC/DEC: like ADD/SUB of 1, with CF kept in `carryIn`.
     case inc, dec
+    /// SHL/SHR/SAR by a nonzero count (the block loop's `fastShift`): CF in `carryIn`, OF in
+    /// `source` (0 or 1), AF clear, as the eager formulas of Shifts.swift give them.
+    case shift
   }
 
   var op: Op = .none
@@ -34,7 +37,7 @@ struct LazyFlags: Sendable, Equatable {
     case .adc: carryIn ? result <= destination : result < destination
     case .sub: destination < source
     case .sbb: carryIn ? destination <= source : destination < source
-    case .inc, .dec: carryIn
+    case .inc, .dec, .shift: carryIn
     }
   }
 
@@ -43,13 +46,16 @@ struct LazyFlags: Sendable, Equatable {
     case .none, .logic: false
     case .add, .adc, .inc: (destination ^ result) & (source ^ result) & signBit != 0
     case .sub, .sbb, .dec: (destination ^ source) & (destination ^ result) & signBit != 0
+    case .shift: source != 0
     }
   }
 
   @inline(__always) var zero: Bool { result == 0 }
   @inline(__always) var sign: Bool { result & signBit != 0 }
   @inline(__always) var parity: Bool { evenParity(result) }
-  @inline(__always) var auxiliaryCarry: Bool { op == .logic ? false : (destination ^ source ^ result) & 0x10 != 0 }
+  @inline(__always) var auxiliaryCarry: Bool {
+    op == .logic || op == .shift ? false : (destination ^ source ^ result) & 0x10 != 0
+  }
 
   /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc; SDM Vol. 1, B.1).
   /// Lives here, on the 40-byte lazy record, not on `X86State`: a non-inlined method on the

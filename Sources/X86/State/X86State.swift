@@ -114,14 +114,22 @@ public struct X86State: Sendable {
   var lazy = LazyFlags()
 
   /// ES CS SS DS FS GS in encoding order (index with `SegmentName.rawValue`).
-  public var segments: InlineArray<6, SegmentRegister> = .init(repeating: SegmentRegister())
+  public var segments: InlineArray<6, SegmentRegister> = .init(repeating: SegmentRegister()) {
+    didSet { refreshSegmentBounds() }
+  }
+  /// What each segment register allows a data access, derived from `segments` and CR0.PE
+  /// (SegmentBounds.swift). Their observers refresh it on every write, whoever writes, so it
+  /// can never be stale.
+  private(set) var segmentBounds: InlineArray<6, SegmentBounds> = .init(repeating: SegmentBounds())
   public var ldtr = SegmentRegister(type: 2, isCodeOrData: false)
   public var tr = SegmentRegister(type: 11, isCodeOrData: false)
   public var gdtr = DescriptorTableRegister()
   public var idtr = DescriptorTableRegister()
 
   /// CR0 at reset: ET and CD/NW set, protection and paging off.
-  public var cr0: UInt64 = 0x6000_0010
+  public var cr0: UInt64 = 0x6000_0010 {
+    didSet { refreshSegmentBounds() }
+  }
   public var cr2: UInt64 = 0
   public var cr3: UInt64 = 0
   public var cr4: UInt64 = 0
@@ -150,7 +158,12 @@ public struct X86State: Sendable {
   /// An NMI was delivered and no IRET has executed since: further NMIs wait (SDM Vol. 3, 6.7.1).
   public var nmiBlocked = false
 
-  public init() {}
+  public init() { refreshSegmentBounds() }
+
+  private mutating func refreshSegmentBounds() {
+    let protectedMode = cr0 & ControlBit.cr0PE != 0
+    for index in 0..<6 { segmentBounds[index] = SegmentBounds(segments[index], protectedMode: protectedMode) }
+  }
 
   // MARK: Named accessors
 
