@@ -71,6 +71,12 @@ public enum EventResponse: Sendable, Equatable {
   case emulateAndSkip(readValue: UInt64 = 0)
   /// Stop the session: every vCPU stops at its next instruction boundary.
   case stop
+  /// Go on with this vCPU on the other engine (`EngineKind`): from this instruction boundary
+  /// it runs on the interpreter (exact memory events, fast traced steps) or on KVM (native
+  /// speed), losing nothing (`IntrospectionSession.switchEngine`). Only a KVM machine that
+  /// can move (one vCPU, no in-kernel interrupt controllers) and only for instruction-boundary
+  /// events: otherwise the session ends with an error saying why.
+  case switchEngine(EngineKind)
 }
 
 /// The handler of one subscription. It runs on the thread driving the event's vCPU.

@@ -84,6 +84,8 @@ public final class IntrospectionSession: @unchecked Sendable {
     var plan = Plan()
     /// The memory watches the engine has for this vCPU.
     var installedWatches: [MemoryWatch] = []
+    /// The engine a handler asked this vCPU to go on with (`EventResponse.switchEngine`).
+    var pendingEngine: EngineKind?
 
     init(stepper: Stepper) {
       self.stepper = stepper
@@ -583,6 +585,7 @@ public final class IntrospectionSession: @unchecked Sendable {
       case .toggleSingleStep: toggles += 1
       case .emulateAndSkip: if skip == nil { skip = response }
       case .stop: return .stop
+      case .switchEngine(let engine): state.pendingEngine = engine
       }
     }
     if let skip { return skip }
@@ -604,6 +607,7 @@ public final class IntrospectionSession: @unchecked Sendable {
       case .toggleSingleStep: toggles += 1
       case .emulateAndSkip: if skip == nil { skip = response }
       case .stop: return .stop
+      case .switchEngine(let engine): state.pendingEngine = engine
       }
     }
     if let skip { return skip }
@@ -614,16 +618,32 @@ public final class IntrospectionSession: @unchecked Sendable {
   private func apply(_ response: EventResponse, to event: Event, on state: VCPUState) throws -> Bool {
     switch response {
     case .continue:
-      return false
+      break
     case .toggleSingleStep:
       state.singleStepping.toggle()
-      return false
     case .emulateAndSkip:
       throw IntrospectionError("emulate-and-skip answers port, MMIO and MSR events only, not \(describe(event))")
     case .stop:
       finish(.end(.stopped(vcpu: state.context.vcpu, event: event)))
       return true
+    case .switchEngine(let engine):
+      state.pendingEngine = engine
     }
+    if let engine = state.pendingEngine {
+      state.pendingEngine = nil
+      try switchEngine(of: state, to: engine)
+    }
+    return false
+  }
+
+  /// Moves one vCPU to `engine` at the instruction boundary where it stands.
+  private func switchEngine(of state: VCPUState, to engine: EngineKind) throws {
+    guard engine != state.stepper.engine else { return }
+    if let refusal = machine.engineSwitchRefusal {
+      throw IntrospectionError("vCPU \(state.context.vcpu) cannot switch engines: \(refusal)")
+    }
+    try state.stepper.switchEngine(to: engine)
+    state.installedWatches = []
   }
 
   /// Port, MMIO and MSR events, from inside the vCPU's exit (see `AccessDispatcher`).
@@ -644,8 +664,17 @@ public final class IntrospectionSession: @unchecked Sendable {
     } catch {
       return .perform
     }
+    if state.pendingEngine != nil {
+      state.pendingEngine = nil
+      finish(
+        .failure(
+          IntrospectionError(
+            "an engine switch answers instruction-boundary events, not \(describe(.access(access))): the vCPU is inside an instruction"
+          )))
+      return .perform
+    }
     switch response {
-    case .continue:
+    case .continue, .switchEngine:
       return .perform
     case .emulateAndSkip(let value):
       return .skip(readValue: value)

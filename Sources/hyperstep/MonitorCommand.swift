@@ -113,7 +113,7 @@ final class MonitorConsole: @unchecked Sendable {
       switch try attend(session.context(forVCPU: 0), reason: nil) {
       case .stop: return ExitStatus.success.rawValue  // q, or the end of the input
       case .toggleSingleStep: try session.setSingleStep(true, vcpu: 0)
-      case .continue, .emulateAndSkip: break
+      case .continue, .emulateAndSkip, .switchEngine: break
       }
       switch try session.run() {
       case .machineEnded(let outcome): return outcome.cleanExitStatus ?? ExitStatus.guestCrashed.rawValue
