@@ -12,7 +12,8 @@
 # (b) traced runs at N_TRACE, one line per instruction to a file: `hyperstep trace --accel
 #     emu --output F` against QEMU's single-step exec log (`-accel tcg -singlestep -d
 #     exec,nochain -D F`; `-accel tcg,one-insn-per-tb=on` on a QEMU that has it) and against
-#     `hyperstep trace --accel kvm --output F` (KVM single-stepping). Instructions traced per
+#     `hyperstep trace --accel kvm --trace-accel kvm --output F` (KVM single-stepping: without
+#     --trace-accel kvm a KVM machine moves to the interpreter to trace). Instructions traced per
 #     second, start-up subtracted as in (a). Targets: 10x QEMU's log and 20x KVM stepping.
 #
 # The instruction counts are exact, not assumed: the guest's count (its header comment, from
@@ -206,8 +207,9 @@ for ((round = 1; round <= rounds; round++)); do
     traced_run "qemu_trace$suffix" qemu_count "$(qemu_cmdline "$n")" "$n" "QEMU's single-step log" \
       qemu-system-x86_64 "${qemu_single[@]}" "${qemu_log[@]}" -D "$work/trace" "${qemu_common[@]}" -append "$n"
     if [ "$kvm" = yes ]; then
-      traced_run "kvm_trace$suffix" hyperstep_count "$n" "$n" "hyperstep trace --accel kvm" \
-        "$hyperstep" trace --accel kvm --kernel "$kernel" --cmdline "$n" --limit "$limit" --output "$work/trace"
+      traced_run "kvm_trace$suffix" hyperstep_count "$n" "$n" "hyperstep trace --accel kvm --trace-accel kvm" \
+        "$hyperstep" trace --accel kvm --trace-accel kvm --kernel "$kernel" --cmdline "$n" --limit "$limit" \
+        --output "$work/trace"
     fi
   done
 done
@@ -263,7 +265,7 @@ emu_rate=$rate
 row "qemu ${qemu_single[*]} -d exec,nochain -D F" qemu_trace qemu_trace0 "$trace_instructions"
 qemu_rate=$rate
 if [ "$kvm" = yes ]; then
-  row "hyperstep trace --accel kvm --output F" kvm_trace kvm_trace0 "$trace_instructions"
+  row "hyperstep trace --accel kvm --trace-accel kvm" kvm_trace kvm_trace0 "$trace_instructions"
   kvm_rate=$rate
 fi
 echo "  interpreter / QEMU's log     $(verdict "$emu_rate" "$qemu_rate" 10)"
