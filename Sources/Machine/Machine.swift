@@ -37,7 +37,7 @@ public final class Machine: @unchecked Sendable {
   /// Addresses of instructions the interpreter did not know, already reported.
   let unknownInstructions = Mutex<Set<UInt64>>([])
   /// The interpreter twins of KVM vCPUs, made when a vCPU first moves to the interpreter
-  /// (EngineSwitch.swift).
+  /// (EngineSwitch.swift) or first needs an instruction completed (KVMAssist.swift).
   let interpreterTwins = Mutex<[Int: InterpreterVCPU]>([:])
   /// The interpreters that complete instructions KVM cannot, per vCPU id (KVMAssist.swift).
   let kvmAssists = Mutex<[Int: KVMAssist]>([:])

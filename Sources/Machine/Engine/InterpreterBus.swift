@@ -13,6 +13,11 @@ final class InterpreterBus: X86IOBus {
   let platform: InterpreterPlatform?
   /// The vCPU this bus serves (which owns it).
   unowned let vcpu: InterpreterVCPU
+  /// A KVM machine's chip that an access of the twin reached (KVMAssist.swift): KVM emulates
+  /// its PIC, PIT and APICs in the kernel when it has them, where the interpreter cannot
+  /// reach; such an access is answered with nothing and noted here, and the instruction's
+  /// result is thrown away.
+  var kernelDeviceAccess: String?
   /// The action a device asked for, not yet taken by the run loop or the stepper.
   var pendingAction: DeviceAction = .none
   /// Port and MMIO accesses made so far: a stepper that has seen the count unchanged since it
@@ -57,8 +62,27 @@ final class InterpreterBus: X86IOBus {
     if pendingAction == .none { pendingAction = action }
   }
 
+  /// Whether an access goes to one of KVM's in-kernel chips (a twin on a machine with them).
+  private func inKernel(port: UInt16) -> Bool {
+    guard platform == nil, machine.hasInterruptController else { return false }
+    guard (0x20...0x21).contains(port) || (0xa0...0xa1).contains(port) || (0x40...0x43).contains(port) || port == 0x61
+    else { return false }
+    kernelDeviceAccess = "port 0x\(String(port, radix: 16))"
+    return true
+  }
+
+  /// The local APIC's and the I/O APIC's pages, on a machine with KVM's in-kernel chips.
+  private func inKernel(address: UInt64) -> Bool {
+    guard platform == nil, machine.hasInterruptController,
+      address & ~0xfff == LocalAPIC.defaultBase || address & ~0xfff == 0xfec0_0000
+    else { return false }
+    kernelDeviceAccess = "MMIO 0x\(String(address, radix: 16))"
+    return true
+  }
+
   func portRead(_ port: UInt16, size: Int) -> UInt32 {
     defer { stateDuringAccess = nil }
+    if inKernel(port: port) { return 0 }
     accesses &+= 1
     machine.console.flush()  // the guest may be waiting for input after a prompt
     if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: vcpu) {
@@ -69,6 +93,7 @@ final class InterpreterBus: X86IOBus {
 
   func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
     defer { stateDuringAccess = nil }
+    if inKernel(port: port) { return true }
     accesses &+= 1
     guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: vcpu) == .perform
     else {
@@ -80,6 +105,7 @@ final class InterpreterBus: X86IOBus {
 
   func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
     defer { stateDuringAccess = nil }
+    if inKernel(address: address) { return 0 }
     accesses &+= 1
     if let platform, let offset = localAPICOffset(address) {
       return UInt64(atAccessTime { platform.chips.readLocalAPIC(cpu: vcpuID, offset: offset) })
@@ -92,6 +118,7 @@ final class InterpreterBus: X86IOBus {
 
   func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
     defer { stateDuringAccess = nil }
+    if inKernel(address: address) { return true }
     accesses &+= 1
     if let platform, let offset = localAPICOffset(address) {
       atAccessTime {

@@ -23,17 +23,18 @@ final class KVMAssist: @unchecked Sendable {
   // @unchecked: used only by the thread driving its vCPU (`Machine.assist(for:)`).
   unowned let machine: Machine
   let vcpu: VCPU
-  let cpu: X86CPU
-  private let bus: AssistBus
+  /// The vCPU's interpreter twin (the one an engine switch moves it to): its `InterpreterBus`
+  /// reaches the machine's devices as KVM's exits do, and access watchers read its state.
+  let twin: InterpreterVCPU
+  var cpu: X86CPU { twin.cpu }
 
   init(machine: Machine, vcpu: VCPU) {
     self.machine = machine
     self.vcpu = vcpu
-    cpu = X86CPU(memory: machine.memory)
-    bus = AssistBus(machine: machine, vcpuID: vcpu.id)
-    cpu.attach(bus: bus)
-    cpu.deliversExceptions = true
+    twin = machine.interpreterTwin(for: vcpu.id)
   }
+
+  private var bus: InterpreterBus { twin.bus! }  // a twin always has its bus (Machine.interpreterTwin)
 
   /// What became of the instruction KVM gave up on.
   enum Outcome {
@@ -111,7 +112,8 @@ final class KVMAssist: @unchecked Sendable {
     cpu.state = state
     // Guest RAM may have changed under KVM since the last assist: decode afresh.
     cpu.invalidateDecodedInstructions()
-    bus.reset()
+    bus.kernelDeviceAccess = nil
+    _ = twin.takeDeviceAction()
     return before
   }
 
@@ -134,104 +136,13 @@ final class KVMAssist: @unchecked Sendable {
     switch result {
     case .retired, .delivered: return .completed
     case .ioStop:
-      let action = bus.takeAction()
+      let action = twin.takeDeviceAction()
       return action == .none ? .completed : .deviceAction(action)
     case .halted: return .halted
     case .tripleFault: return .tripleFault
     case .exception(let exception): return .refused("the interpreter raised \(exception) undelivered")
     case .unsupported(let feature): return .refused("the guest needs \(feature), which the interpreter lacks")
     }
-  }
-}
-
-/// The machine's devices as an assisted instruction reaches them: port I/O and MMIO through
-/// the shared `IOBus`, under the bus lock and after the access watcher, as KVM's exits are.
-/// Accesses to chips KVM emulates in the kernel are noted and answered with nothing.
-private final class AssistBus: X86IOBus {
-  unowned let machine: Machine
-  let vcpuID: Int
-  private var action: DeviceAction = .none
-  /// The in-kernel device the instruction reached, if it reached one.
-  private(set) var kernelDeviceAccess: String?
-
-  init(machine: Machine, vcpuID: Int) {
-    self.machine = machine
-    self.vcpuID = vcpuID
-  }
-
-  func reset() {
-    action = .none
-    kernelDeviceAccess = nil
-  }
-
-  func takeAction() -> DeviceAction {
-    defer { action = .none }
-    return action
-  }
-
-  /// The PICs (0x20, 0xa0), the PIT (0x40-0x43) and port 0x61, which KVM's in-kernel PIT
-  /// serves, when the machine has KVM's interrupt controllers.
-  private func inKernel(port: UInt16) -> Bool {
-    guard machine.hasInterruptController else { return false }
-    return (0x20...0x21).contains(port) || (0xa0...0xa1).contains(port) || (0x40...0x43).contains(port)
-      || port == 0x61
-  }
-
-  /// The local APIC's and the I/O APIC's pages.
-  private func inKernel(address: UInt64) -> Bool {
-    guard machine.hasInterruptController else { return false }
-    return address & ~0xfff == LocalAPIC.defaultBase || address & ~0xfff == 0xfec0_0000
-  }
-
-  private var vcpu: any VirtualCPU { machine.cpus[vcpuID] }
-
-  func portRead(_ port: UInt16, size: Int) -> UInt32 {
-    if inKernel(port: port) {
-      kernelDeviceAccess = "port 0x\(String(port, radix: 16))"
-      return 0
-    }
-    machine.console.flush()
-    if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: vcpu) {
-      return UInt32(truncatingIfNeeded: value)
-    }
-    return machine.busLock.withLock { _ in machine.bus.portRead(port, size: size) }
-  }
-
-  func portWrite(_ port: UInt16, size: Int, value: UInt32) -> Bool {
-    if inKernel(port: port) {
-      kernelDeviceAccess = "port 0x\(String(port, radix: 16))"
-      return true
-    }
-    guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: vcpu) == .perform else {
-      return false
-    }
-    let result = machine.busLock.withLock { _ in machine.bus.portWrite(port, size: size, value: value) }
-    if action == .none { action = result }
-    return result != .none
-  }
-
-  func mmioRead(_ address: UInt64, size: Int) -> UInt64 {
-    if inKernel(address: address) {
-      kernelDeviceAccess = "MMIO 0x\(String(address, radix: 16))"
-      return 0
-    }
-    if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
-      return value
-    }
-    return machine.busLock.withLock { _ in machine.bus.mmioRead(address, size: size) }
-  }
-
-  func mmioWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
-    if inKernel(address: address) {
-      kernelDeviceAccess = "MMIO 0x\(String(address, radix: 16))"
-      return true
-    }
-    guard machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform else {
-      return false
-    }
-    let result = machine.busLock.withLock { _ in machine.bus.mmioWrite(address, size: size, value: value) }
-    if action == .none { action = result }
-    return result != .none
   }
 }
 
