@@ -50,11 +50,4 @@ extension Stepper {
   public func refreshSpecialRegisters() throws {
     special = try vcpu.specialRegisters()
   }
-
-  /// Writes state the stepper changed itself (delivering an event, retiring IRET) to the vCPU.
-  func setState(_ registers: Registers, special newSpecial: SpecialRegisters) throws {
-    try vcpu.setSpecialRegisters(newSpecial)
-    try vcpu.setRegisters(registers)
-    special = newSpecial
-  }
 }
