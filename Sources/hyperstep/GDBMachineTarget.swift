@@ -26,6 +26,9 @@ final class GDBMachineTarget: DebugTarget {
   /// instruction, as gdb's own software watchpoints would, only without a round trip a step.
   private var watchpoints: [(kind: BreakpointKind, address: UInt64, length: Int)] = []
   private var onInterpreter: Bool { session.engine == .interpreter }
+  /// The user chose the engine (`monitor accel`): breakpoints and watchpoints no longer move
+  /// the vCPUs to the engine that serves them.
+  private var engineChosen = false
   /// Set once the guest has ended: later requests are refused.
   private(set) var exitStatus: Int32?
   /// Translate addresses as guest-physical rather than guest-virtual (`monitor phys on`).
@@ -217,12 +220,21 @@ final class GDBMachineTarget: DebugTarget {
     case .hardware:
       guard !hardwareBreakpoints.contains(address) else { return true }
       // The interpreter compares the PC with any number of addresses; KVM has four slots.
+      if !onInterpreter && hardwareBreakpoints.count + watchpoints.count >= 4 {
+        try moveToInterpreter(for: "a fifth hardware breakpoint or watchpoint")
+      }
       guard onInterpreter || hardwareBreakpoints.count < 4 else {
         throw TargetError(code: 0x0e, "all four debug-register slots are in use")
       }
       hardwareBreakpoints.append(address)
       return true
     case .write, .read, .access:
+      if !onInterpreter
+        && (kind != .write || !(1...8).contains(length) || hardwareBreakpoints.count + watchpoints.count >= 4)
+      {
+        try moveToInterpreter(
+          for: kind == .write ? "this watchpoint" : "a \(kind == .read ? "read" : "access") watchpoint")
+      }
       if !onInterpreter {
         guard kind == .write else {
           // x86 has no read-only watchpoints, and this host no access watchpoints either.
@@ -355,6 +367,16 @@ final class GDBMachineTarget: DebugTarget {
 
   // MARK: Session
 
+  /// Moves the vCPUs from KVM to the interpreter for a breakpoint or watchpoint only the
+  /// interpreter serves (read and access watchpoints, any number, any length), when the
+  /// machine can move and the user has not chosen the engine; says so on the server's stderr.
+  /// Otherwise nothing happens, and the caller refuses as KVM must.
+  private func moveToInterpreter(for what: String) throws {
+    guard !engineChosen, machine.engineSwitchRefusal == nil else { return }
+    do { try session.switchEngine(to: .interpreter) } catch { throw TargetError("\(error)") }
+    warn("note: moved the vCPUs to Hyperstep's own CPU for \(what) (monitor accel kvm moves them back)")
+  }
+
   /// `monitor accel`: the engine, or a switch of every vCPU between KVM and the interpreter
   /// (a KVM machine that can move: one vCPU, no in-kernel interrupt controllers). Going to
   /// KVM is refused while gdb holds watchpoints KVM cannot serve (read or access ones, or
@@ -377,6 +399,7 @@ final class GDBMachineTarget: DebugTarget {
     } catch {
       return "\(error)\n"
     }
+    engineChosen = true
     return "engine: \(name)\n"
   }
 

@@ -52,4 +52,22 @@ import Testing
       : "cannot switch engines: this machine runs on the interpreter (--accel emu)"
     #expect(output.contains(reason), "\(output)")
   }
+
+  /// Without `monitor accel`, a watchpoint only the interpreter serves moves a KVM machine
+  /// there: gdb's rwatch and awatch then stop right after the access, as on `--accel emu`.
+  @Test(requiresKVM) func readAndAccessWatchpointsMoveAKVMMachineToTheInterpreter() throws {
+    let guest = TestGuests.memoryAccesses
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
+    let server = try DebugServerProcess(engine: .kvm, guest)
+    let output = try server.gdb(
+      [
+        "monitor accel", "rwatch *(long*)&var_read", "awatch *(long*)&var_rmw", "continue", "p/x $pc", "continue",
+        "p/x $pc", "monitor accel", "delete", "continue",
+      ], symbols: guest)
+    #expect(server.finish() == 33)
+    #expect(printedValues(output) == [at("after_load"), at("after_rmw")], "\(output)")
+    #expect(output.contains("engine: kvm") && output.contains("engine: emu"), "\(output)")
+    #expect(server.server.errorsText.contains("note: moved the vCPUs to Hyperstep's own CPU for a read watchpoint"))
+  }
 }

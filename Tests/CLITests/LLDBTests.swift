@@ -207,17 +207,36 @@ struct LLDBTests {
     #expect(lldbRegisterValues(output, "rip") == [try symbol("after_load"), try symbol("after_rmw")], "\(output)")
   }
 
-  /// KVM watches writes only (by stepping and comparing): a read watchpoint is refused. LLDB 16
-  /// shows its own sentence for any refusal, so the server prints the reason.
+  /// KVM watches writes only (by stepping and comparing): with the engine pinned to KVM
+  /// (`monitor accel kvm`), a read watchpoint is refused. LLDB 16 shows its own sentence for
+  /// any refusal, so the server prints the reason.
   @Test(requiresKVM) func readWatchpointsAreRefusedOnKVM() throws {
     let varRead = try symbol("var_read")
     let server = try DebugServerProcess(engine: .kvm, guest, listen: "127.0.0.1:0")
-    let output = try server.lldb(["watchpoint set expression -w read -s 8 -- \(hex(varRead))", "kill"])
+    let output = try server.lldb([
+      "process plugin packet monitor accel kvm", "watchpoint set expression -w read -s 8 -- \(hex(varRead))", "kill",
+    ])
     #expect(server.finish() == 0, "\(output)")
     #expect(output.contains("error: Watchpoint creation failed (addr=\(hex(varRead)), size=8)"), "\(output)")
     #expect(
       server.server.errorsText.contains(
         "refused Z3,\(String(varRead, radix: 16)),8: read and access watchpoints need the interpreter (--accel emu)"),
+      "\(server.server.errorsText)")
+  }
+
+  /// Unpinned, a KVM machine that can move goes to the interpreter for a read watchpoint (the
+  /// server says so on its stderr), which then stops right after the load.
+  @Test(requiresKVM) func aReadWatchpointMovesAKVMMachineToTheInterpreter() throws {
+    let server = try DebugServerProcess(engine: .kvm, guest, listen: "127.0.0.1:0")
+    let output = try server.lldb([
+      "watchpoint set expression -w read -s 8 -- \(hex(try symbol("var_read")))",
+      "process continue", "register read rip", "process continue",
+    ])
+    #expect(server.finish() == 33, "\(output)")
+    #expect(lldbStopReasons(output).suffix(1) == ["watchpoint 1"], "\(output)")
+    #expect(lldbRegisterValues(output, "rip") == [try symbol("after_load")], "\(output)")
+    #expect(
+      server.server.errorsText.contains("note: moved the vCPUs to Hyperstep's own CPU for a read watchpoint"),
       "\(server.server.errorsText)")
   }
 
