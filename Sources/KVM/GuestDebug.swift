@@ -119,6 +119,7 @@ public struct VCPUEvents: Sendable, Equatable {
       }
     }
     out.interrupt.shadow = interruptShadow
+    out.nmi.masked = nmiMasked ? 1 : 0
     out.flags = UInt32(KVM_VCPUEVENT_VALID_SHADOW) | (raw.flags & UInt32(KVM_VCPUEVENT_VALID_PAYLOAD))
     return out
   }

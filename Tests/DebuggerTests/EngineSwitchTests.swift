@@ -99,4 +99,26 @@ import Testing
     #expect(console.text == expected, "\(guest.name) seed \(seed)")
     #expect(outcome == .debugExit(value: 0x10, status: 33), "\(guest.name) seed \(seed)")
   }
+
+  /// The interrupt shadow (KVM_GET_VCPU_EVENTS' STI or MOV SS kind) and NMI blocking cross in
+  /// both directions: the interpreter's next instruction runs in the shadow and ends it (SDM
+  /// Vol. 3, 6.8.3), and NMIs stay blocked, no IRET having run.
+  @Test(requiresKVM, arguments: [1, 2] as [UInt8]) func theInterruptShadowAndNMIBlockingMove(shadow: UInt8) throws {
+    let machine = try kvmMachine(TestGuests.kvmFailures64)
+    let vcpu = machine.kvmVCPUs[0]
+    var events = try vcpu.events()
+    events.interruptShadow = shadow
+    events.nmiMasked = true
+    try vcpu.setEvents(events)
+    let read = try EngineState(reading: vcpu)
+    #expect(read.interruptShadow == shadow && read.nmiBlocked)
+    let twin = try machine.moveToInterpreter(0)
+    #expect(twin.cpu.state.interruptShadow && twin.cpu.state.stackSegmentShadow == (shadow == 2))
+    #expect(twin.cpu.state.nmiBlocked)
+    #expect(twin.cpu.step() == .retired)  // the guest's first instruction, a LEA
+    #expect(!twin.cpu.state.interruptShadow)
+    try machine.moveToKVM(0)
+    let back = try vcpu.events()
+    #expect(back.interruptShadow == 0 && back.nmiMasked)
+  }
 }

@@ -4,7 +4,7 @@ import X86
 /// Everything of a vCPU that moves when it changes engines: the register files both engines
 /// keep (`Registers`, `SpecialRegisters` with the hidden parts of the segment registers,
 /// CR0-CR4/CR8, EFER and the APIC base; `FPURegisters`, the x87 and SSE state FXSAVE holds;
-/// `DebugRegisters`) and the MSRs in `transferredMSRs`. Guest RAM is shared and never
+/// `DebugRegisters`), the MSRs in `transferredMSRs`, the interrupt shadow and NMI blocking. Guest RAM is shared and never
 /// copied; devices are the machine's, reached by both.
 ///
 /// Read from one `VirtualCPU` and written to another, it is the whole architectural state
@@ -17,6 +17,12 @@ public struct EngineState: Equatable, Sendable {
   public var debug: DebugRegisters
   /// `transferredMSRs`' values, in that order.
   public var msrs: [UInt64]
+  /// The interrupt shadow the next instruction runs in: 0 none, 1 after STI, 2 after MOV SS
+  /// or POP SS (which also holds a #DB back: SDM Vol. 3, 6.8.3), as KVM numbers them
+  /// (KVM_X86_SHADOW_INT_STI/MOV_SS).
+  public var interruptShadow: UInt8 = 0
+  /// NMIs blocked until the next IRET (one is being handled).
+  public var nmiBlocked = false
 
   /// The MSRs outside the register files that the guest can set and both engines keep:
   /// the SYSENTER and SYSCALL sets, KERNEL_GS_BASE, PAT, TSC_AUX and the TSC (FS and GS
@@ -35,11 +41,25 @@ public struct EngineState: Equatable, Sendable {
     self.msrs = msrs
   }
 
-  /// The state `cpu` holds now.
+  /// The state `cpu` holds now. The interrupt shadow and NMI blocking are outside KVM's
+  /// register files: they come from KVM_GET_VCPU_EVENTS, or from the interpreter's state.
   public init(reading cpu: any VirtualCPU) throws {
     self.init(
       registers: try cpu.registers(), special: try cpu.specialRegisters(), fpu: try cpu.fpuRegisters(),
       debug: try cpu.debugRegisters(), msrs: try cpu.modelSpecificRegisters(Self.transferredMSRs))
+    if let kvm = cpu as? VCPU {
+      let events = try kvm.events()
+      interruptShadow = events.interruptShadow & 3
+      nmiBlocked = events.nmiMasked
+    } else if let interpreter = cpu as? InterpreterVCPU {
+      let state = interpreter.cpu.state
+      interruptShadow = Self.shadow(of: state)
+      nmiBlocked = state.nmiBlocked
+    }
+  }
+
+  private static func shadow(of state: X86State) -> UInt8 {
+    state.interruptShadow ? (state.stackSegmentShadow ? 2 : 1) : 0
   }
 
   /// Gives `cpu` this state. With `since`, the state `cpu` already holds, only the parts that
@@ -52,12 +72,25 @@ public struct EngineState: Equatable, Sendable {
     if !changed.isEmpty { try cpu.setModelSpecificRegisters(changed.map { ($0.element.0, $0.element.1) }) }
     // Last: on KVM, setting the special registers can recompute RFLAGS-dependent state.
     if old?.registers != registers { try cpu.setRegisters(registers) }
+    if let kvm = cpu as? VCPU, old?.interruptShadow != interruptShadow || old?.nmiBlocked != nmiBlocked {
+      var events = try kvm.events()
+      events.interruptShadow = interruptShadow
+      events.nmiMasked = nmiBlocked
+      try kvm.setEvents(events)
+    } else if let interpreter = cpu as? InterpreterVCPU {
+      interpreter.cpu.state.interruptShadow = interruptShadow != 0
+      interpreter.cpu.state.stackSegmentShadow = interruptShadow == 2
+      interpreter.cpu.state.nmiBlocked = nmiBlocked
+    }
   }
 
-  /// The interpreter's state for this one (the interrupt shadow and the halted state are the
-  /// caller's to set: they are not in KVM's register files).
+  /// The interpreter's state for this one (the halted state is the caller's to set: KVM keeps
+  /// it in its MP state, which a machine without KVM's interrupt controllers never uses).
   public var x86State: X86State {
     var state = X86State()
+    state.interruptShadow = interruptShadow != 0
+    state.stackSegmentShadow = interruptShadow == 2
+    state.nmiBlocked = nmiBlocked
     state.apply(special)  // first: the segment registers, then RFLAGS and the rest
     state.apply(registers)
     state.apply(fpu)
@@ -72,5 +105,7 @@ public struct EngineState: Equatable, Sendable {
       registers: state.registers, special: state.specialRegisters, fpu: state.fpuRegisters,
       debug: state.debugRegisters,
       msrs: Self.transferredMSRs.map { state.modelSpecificRegister($0) ?? 0 })
+    interruptShadow = Self.shadow(of: state)
+    nmiBlocked = state.nmiBlocked
   }
 }

@@ -15,10 +15,7 @@ import X86
 /// What does not cross: KVM's in-kernel interrupt controllers. An assisted instruction that
 /// reaches one of them (the PIC, PIT or speaker ports, the local APIC or I/O APIC page) is not
 /// completed: its effect on the in-kernel chip cannot be made from here, and the guest stops
-/// with an error naming the instruction, as it did before the assist existed. Nor does the
-/// interrupt shadow (KVM keeps it outside its register files): the assisted instruction runs
-/// outside one, so an interrupt may be taken right after it where the CPU would wait one
-/// instruction more.
+/// with an error naming the instruction, as it did before the assist existed.
 final class KVMAssist: @unchecked Sendable {
   // @unchecked: used only by the thread driving its vCPU (`Machine.assist(for:)`).
   unowned let machine: Machine
@@ -107,9 +104,7 @@ final class KVMAssist: @unchecked Sendable {
   /// The vCPU's state from KVM into the interpreter; returns it, for `moveOut`.
   private func moveIn() throws -> EngineState {
     let before = try EngineState(reading: vcpu)
-    var state = before.x86State
-    state.interruptShadow = false
-    cpu.state = state
+    cpu.state = before.x86State
     // Guest RAM may have changed under KVM since the last assist: decode afresh.
     cpu.invalidateDecodedInstructions()
     bus.kernelDeviceAccess = nil
