@@ -121,4 +121,21 @@ import Testing
     let back = try vcpu.events()
     #expect(back.interruptShadow == 0 && back.nmiMasked)
   }
+
+  /// An exception KVM is delivering is not part of the state that moves: the move is refused
+  /// rather than losing it, and the vCPU stays on KVM, unchanged.
+  @Test(requiresKVM) func aMoveWhileKVMHoldsAnEventIsRefused() throws {
+    let machine = try kvmMachine(TestGuests.kvmFailures64)
+    let vcpu = machine.kvmVCPUs[0]
+    var events = try vcpu.events()
+    events.exception = VCPUEvents.Exception(vector: 6, injected: true)  // #UD, being delivered
+    try vcpu.setEvents(events)
+    let before = try EngineState(reading: vcpu)
+    #expect {
+      _ = try machine.moveToInterpreter(0)
+    } throws: { error in
+      "\(error)".contains("KVM is delivering exception 6 to vCPU 0")
+    }
+    expectSame(try EngineState(reading: vcpu), before, "after the refused move")
+  }
 }

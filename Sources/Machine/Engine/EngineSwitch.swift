@@ -35,6 +35,12 @@ extension Machine {
   /// from now on. The TSC goes on from KVM's value, one tick per instruction.
   public func moveToInterpreter(_ index: Int) throws -> InterpreterVCPU {
     if let refusal = engineSwitchRefusal { throw EngineSwitchError(refusal) }
+    // An event KVM has queued or begun to deliver is not in the state that moves: moving now
+    // would lose it. (At a debugger's stop there is none; the move is refused if there is.)
+    let events = try kvmVCPUs[index].events()
+    if let inFlight = Self.eventInFlight(events) {
+      throw EngineSwitchError("KVM is delivering \(inFlight) to vCPU \(index); step it once on KVM, then move it")
+    }
     let twin = interpreterTwin(for: index)
     twin.cpu.state = try EngineState(reading: kvmVCPUs[index]).x86State
     twin.cpu.invalidateDecodedInstructions()  // KVM ran since the twin last decoded anything
@@ -48,6 +54,16 @@ extension Machine {
     let kvm = kvmVCPUs[index]
     let twin = interpreterTwin(for: index)
     try EngineState(twin.cpu.state).write(to: kvm, since: try EngineState(reading: kvm))
+  }
+}
+
+extension Machine {
+  /// What KVM has in flight for a vCPU (an exception, an interrupt, an NMI), or nil.
+  static func eventInFlight(_ events: VCPUEvents) -> String? {
+    if let exception = events.exception { return "exception \(exception.vector)" }
+    if let interrupt = events.interrupt { return "interrupt \(interrupt.vector)" }
+    if events.nmiInjected || events.nmiPending { return "an NMI" }
+    return nil
   }
 }
 
