@@ -8,6 +8,9 @@
 //   hyperstep-bench msr-events                   "<events> <ns> <sum of values>" for MSR-write events
 //   hyperstep-bench interp [MILLIONS]            the x86 interpreter's speed on two compute loops
 //                                                (default 100 million instructions each), in MIPS
+//   hyperstep-bench watch none|protect|step      "<hits> <ns>" for the tight-loop guest on KVM with no
+//                                                write watchpoint, one served by write-protecting its
+//                                                page, or one served by stepping and comparing
 import Introspection
 import KVM
 import Machine
@@ -20,7 +23,8 @@ import X86
 #endif
 
 func usage() -> Never {
-  let forms = "boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH | interp [MILLIONS]"
+  let forms =
+    "boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH | interp [MILLIONS] | watch none|protect|step"
   HostIO.write(2, Array("usage: hyperstep-bench \(forms)\n".utf8)[...])
   exit(2)
 }
@@ -34,10 +38,14 @@ final class Tally: Sendable {
 
 /// Runs `guest` under a session `subscribe` sets up, and prints "<events> <ns> <checksum>";
 /// the guest must reach its debug exit with 0x10 (its own checks passed).
-func measureEvents(of guest: GuestImage, subscribe: (IntrospectionSession, Tally) throws -> Void) {
+func measureEvents(
+  of guest: GuestImage, accelerator: AcceleratorChoice = .auto,
+  subscribe: (IntrospectionSession, Tally) throws -> Void
+) {
   do {
-    let machine = try Machine(
-      configuration: MachineConfiguration(kernel: guest.image, kernelName: guest.name), console: CapturedConsole())
+    var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
+    configuration.accelerator = accelerator
+    let machine = try Machine(configuration: configuration, console: CapturedConsole())
     let session = try IntrospectionSession(machine: machine)
     let tally = Tally()
     try subscribe(session, tally)
@@ -176,6 +184,25 @@ case "msr-events":
       }
       tally.add(value)
       return .continue
+    }
+  }
+case "watch":
+  // A write watchpoint on the tight-loop guest's own code (8 bytes at `loop`, which it never
+  // writes: its page holds the code that runs): the guest's 300004 instructions run with the
+  // watch served by write-protecting that page (KVM at full speed) or by stepping and
+  // comparing, against no watch at all. Prints "<hits> <ns>"; the hits must be 0.
+  guard arguments.count == 2, ["none", "protect", "step"].contains(arguments.last!),
+    let elf = try? ELFFile(TestGuests.tightLoop.elf),
+    let loop = elf.symbols().first(where: { $0.name == "loop" })?.address
+  else { usage() }
+  let mode = arguments.last!
+  measureEvents(of: TestGuests.tightLoop, accelerator: .kvm) { session, tally in
+    session.writeWatchesAtFullSpeed = mode == "protect"
+    if mode != "none" {
+      try session.subscribe(.writeWatchpoint(at: loop, length: 8)) { _, _ in
+        tally.add(1)
+        return .continue
+      }
     }
   }
 case "interp":

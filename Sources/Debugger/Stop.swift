@@ -35,6 +35,9 @@ public enum StopReason: Sendable, Equatable {
   case memoryAccess([MemoryAccessHit])
   /// The machine ended (debug exit, triple fault, failure).
   indirect case exit(RunOutcome)
+  /// A run at full speed on KVM stopped after an instruction that wrote to a write-protected
+  /// page (`Machine.protectFromWrites`): the caller compares what it watches there.
+  case protectedPageWritten
 
   /// A short name for traces.
   public var name: String {
@@ -49,6 +52,7 @@ public enum StopReason: Sendable, Equatable {
     case .msrWrite: "msr-write"
     case .memoryAccess: "memory-access"
     case .exit: "exit"
+    case .protectedPageWritten: "protected-write"
     }
   }
 }

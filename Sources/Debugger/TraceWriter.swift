@@ -200,7 +200,7 @@ struct TraceLines {
         appendDecimal(hit.size)
         if json { append(index == hits.count - 1 ? "}]" : "}") }
       }
-    case .step, .breakpoint, .interrupted:
+    case .step, .breakpoint, .interrupted, .protectedPageWritten:
       break
     }
   }

@@ -71,11 +71,58 @@ public struct MemoryRegionSpec: Sendable, Equatable {
 
   /// Hands every region to KVM as a memory slot. The VM must not outlive this object.
   public func register(with vm: VirtualMachine) throws(KVMError) {
-    for (slot, region) in regions.enumerated() {
-      // SAFETY: each mapping stays alive as long as this GuestRAM, which the VM must not outlive.
-      try unsafe vm.setUserMemoryRegion(
-        slot: UInt32(slot), guestAddress: region.spec.start.value, size: region.spec.size,
-        hostAddress: region.mapping.pointer, readOnly: region.spec.readOnly)
+    try registerSlots(with: vm, writeProtected: [])
+  }
+
+  /// The KVM memory slots in force: their numbers, per region (one each, or the pieces
+  /// `protectFromWrites` cut the region into).
+  private var slots: [[UInt32]] = []
+
+  /// Makes these guest-physical pages (page numbers: address >> 12) read-only to KVM, and
+  /// every other RAM page writable again: the region holding them is cut into slots around
+  /// them, the protected ones KVM_MEM_READONLY. A guest write to one then leaves KVM as an
+  /// MMIO write, which the caller carries out (`store(bytes:)`) after looking at it; reads
+  /// and instruction fetches are served by KVM as before. Host writes (through this object)
+  /// are not affected. Only while no vCPU is in KVM_RUN.
+  public func protectFromWrites(pages: Set<UInt64>, with vm: VirtualMachine) throws(KVMError) {
+    // Every slot goes first: KVM refuses a slot that overlaps one still registered.
+    for slot in slots.joined() {
+      // SAFETY: a size of 0 deletes the slot; no host memory is named.
+      try unsafe vm.setUserMemoryRegion(slot: slot, guestAddress: 0, size: 0, hostAddress: regions[0].mapping.pointer)
+    }
+    try registerSlots(with: vm, writeProtected: pages)
+  }
+
+  private func registerSlots(with vm: VirtualMachine, writeProtected pages: Set<UInt64>) throws(KVMError) {
+    slots = []
+    // Slot numbers from 0 again: the ones in force were all deleted first.
+    var nextSlot: UInt32 = 0
+    for region in regions {
+      var pieces: [UInt32] = []
+      let start = region.spec.start.value
+      let firstPage = start >> 12
+      let pageCount = region.spec.size >> 12
+      // Runs of pages with the same protection (region boundaries are page-aligned: BootLayout).
+      var runStart: UInt64 = 0
+      while runStart < pageCount || (runStart == 0 && pageCount == 0) {
+        let protected = !region.spec.readOnly && pages.contains(firstPage + runStart)
+        var runEnd = runStart + 1
+        while runEnd < pageCount && (!region.spec.readOnly && pages.contains(firstPage + runEnd)) == protected {
+          runEnd += 1
+        }
+        let size = pageCount == 0 ? region.spec.size : (runEnd - runStart) << 12
+        let slot = nextSlot
+        nextSlot += 1
+        // SAFETY: each piece lies inside its region's mapping, which stays alive as long as
+        // this GuestRAM, which the VM must not outlive.
+        try unsafe vm.setUserMemoryRegion(
+          slot: slot, guestAddress: start + (runStart << 12), size: size,
+          hostAddress: region.mapping.pointer + Int(runStart << 12), readOnly: region.spec.readOnly || protected)
+        pieces.append(slot)
+        if pageCount == 0 { break }
+        runStart = runEnd
+      }
+      slots.append(pieces)
     }
   }
 

@@ -86,6 +86,10 @@ public final class IntrospectionSession: @unchecked Sendable {
     var installedWatches: [MemoryWatch] = []
     /// The engine a handler asked this vCPU to go on with (`EventResponse.switchEngine`).
     var pendingEngine: EngineKind?
+    /// Its write watchpoints' pages are write-protected in KVM: it runs at full speed.
+    var watchesAtFullSpeed = false
+    /// The guest-physical pages protected for its watchpoints.
+    var protectedPages = Set<UInt64>()
 
     init(stepper: Stepper) {
       self.stepper = stepper
@@ -221,6 +225,11 @@ public final class IntrospectionSession: @unchecked Sendable {
     vcpuStates[vcpu].singleStepping = on
   }
 
+  /// Whether write watchpoints on KVM run the guest at full speed with their pages
+  /// write-protected (the default, where the host allows), or step it and compare after every
+  /// instruction (for comparison: Benchmarks/watch.sh). Set before `run()`.
+  public var writeWatchesAtFullSpeed = true
+
   /// The engine the vCPUs run on now: the machine's, or after `switchEngine` the other one.
   public var engine: EngineKind { vcpuStates.first?.stepper.engine ?? machine.engine }
 
@@ -332,6 +341,11 @@ public final class IntrospectionSession: @unchecked Sendable {
     }
     drive(vcpuStates[0])
     for thread in others { thread.join() }
+    // No vCPU runs now: all RAM writable again, for whatever runs the guest next.
+    if !machine.writeProtectedPages.isEmpty {
+      try machine.protectFromWrites(pages: [])
+      for state in vcpuStates { state.protectedPages = [] }
+    }
     switch ending.withLock({ $0 }) {
     case .end(let end): return end
     case .failure(let error): throw error
@@ -390,6 +404,33 @@ public final class IntrospectionSession: @unchecked Sendable {
       if let known = previous.first(where: { $0.address == address && $0.length == length }) { return known }
       return (address, length, try state.stepper.readMemory(linear: address, count: length))
     }
+    try protectWatchedPages(state)
+  }
+
+  /// On KVM, where the host has read-only memory slots, a vCPU's write watchpoints are served
+  /// at full speed: the guest-physical pages under them (through the guest's page tables now)
+  /// are write-protected, and a write to one stops the run after its instruction for the
+  /// compare. A watched byte on an unmapped page leaves the vCPU stepping, as before. The
+  /// protection follows the physical page: a guest that remaps the watched address later is
+  /// watched where the data was, not where it moved.
+  private func protectWatchedPages(_ state: VCPUState) throws {
+    state.watchesAtFullSpeed = false
+    guard writeWatchesAtFullSpeed, machine.canWriteProtect, state.stepper.engine == .kvm else { return }
+    var pages = Set<UInt64>()
+    let walker = state.stepper.walker()
+    for entry in state.watched {
+      var linear = entry.address & ~0xfff
+      while linear < entry.address + UInt64(entry.length) {
+        guard let physical = try? walker.translate(linear) else { return }
+        pages.insert(physical.value >> 12)
+        linear += 0x1000
+      }
+    }
+    // Other vCPUs' watched pages stay protected too: the set is the machine's.
+    let othersPages = machine.writeProtectedPages.subtracting(state.protectedPages)
+    try machine.protectFromWrites(pages: othersPages.union(pages))
+    state.protectedPages = pages
+    state.watchesAtFullSpeed = !pages.isEmpty
   }
 
   /// One vCPU's loop: run or step, turn stops into events, act on the answers.
@@ -410,7 +451,9 @@ public final class IntrospectionSession: @unchecked Sendable {
           let special = stepper.specialRegisters
           noTableYet = special.cr0 & 1 != 0 && special.idt.limit == 0
         }
-        let stepping = state.singleStepping || !state.watched.isEmpty || noTableYet
+        // Write watchpoints: compared after every step, or on KVM after each write to a
+        // watched page while the guest runs at full speed (`protectWatchedPages`).
+        let stepping = state.singleStepping || (!state.watched.isEmpty && !state.watchesAtFullSpeed) || noTableYet
         let stop: Stop
         if state.singleStepping, state.watched.isEmpty, !state.toggleAfterAccess, let batch = state.plan.stepBatch {
           // Plain steps go to the batch handler; a stop that is more than that goes on below.
@@ -436,7 +479,7 @@ public final class IntrospectionSession: @unchecked Sendable {
         events.removeAll(keepingCapacity: true)
         var machineEnd: RunOutcome?
         switch stop.reason {
-        case .step, .msrWrite:
+        case .step, .msrWrite, .protectedPageWritten:
           break
         case .halt(let interruptsOn):
           events.append(.halt(interruptsEnabled: interruptsOn))
@@ -465,7 +508,9 @@ public final class IntrospectionSession: @unchecked Sendable {
         if state.singleStepping, stop.reason != .interrupted, machineEnd == nil {
           events.insert(.singleStep(pc: stop.pc), at: 0)  // (at most a few events: a cheap insert)
         }
-        if stepping && !state.watched.isEmpty { events += try watchpointChanges(state) }
+        if (stepping || stop.reason == .protectedPageWritten) && !state.watched.isEmpty {
+          events += try watchpointChanges(state)
+        }
         if let machineEnd { events.append(.shutdown(machineEnd)) }
 
         if state.toggleAfterAccess {

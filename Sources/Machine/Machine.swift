@@ -36,6 +36,11 @@ public final class Machine: @unchecked Sendable {
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
   /// Addresses of instructions the interpreter did not know, already reported.
   let unknownInstructions = Mutex<Set<UInt64>>([])
+  /// Guest-physical pages KVM sees read-only, so that writes to them leave KVM
+  /// (WriteProtection.swift); empty: none.
+  let writeProtection = Mutex<Set<UInt64>>([])
+  /// The host's KVM has read-only memory slots (KVM_CAP_READONLY_MEM).
+  public let hasReadOnlySlots: Bool
   /// The interpreter twins of KVM vCPUs, made when a vCPU first moves to the interpreter
   /// (EngineSwitch.swift) or first needs an instruction completed (KVMAssist.swift).
   let interpreterTwins = Mutex<[Int: InterpreterVCPU]>([:])
@@ -103,9 +108,10 @@ public final class Machine: @unchecked Sendable {
     runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
     serial = Serial8250(output: { console.write($0) })
 
+    hasReadOnlySlots = hypervisor.map { $0.check(.readOnlyMemory) != 0 } ?? false
     do {
       var specs = ram.map { MemoryRegionSpec(start: GuestAddress($0.start), size: $0.size) }
-      if hypervisor.map({ $0.check(.readOnlyMemory) != 0 }) ?? true {
+      if hasReadOnlySlots || hypervisor == nil {
         specs.append(MemoryRegionSpec(start: GuestAddress(BootLayout.rom), size: BootLayout.romSize, readOnly: true))
       }
       memory = try GuestRAM(specs)

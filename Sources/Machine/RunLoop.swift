@@ -139,6 +139,8 @@ extension Machine {
         vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
       }
     case .mmioWrite(let address, let size, let value):
+      // A write to RAM that KVM sees read-only (a watched page): not a device access.
+      if completeProtectedWrite(address, size: size, value: value) { break }
       guard verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform else { break }
       return busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
     default:

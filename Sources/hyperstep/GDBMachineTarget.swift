@@ -22,8 +22,8 @@ final class GDBMachineTarget: DebugTarget {
   /// Watchpoints. On the interpreter: write, read and access watchpoints, any number and
   /// length, exact (the engine compares every data access with them). On KVM: write
   /// watchpoints only, since this host delivers no data breakpoints (README): the session
-  /// single-steps the guest in-process and compares the watched bytes after every
-  /// instruction, as gdb's own software watchpoints would, only without a round trip a step.
+  /// write-protects their pages in KVM and compares the watched bytes after each write there
+  /// (or, on a host without read-only slots, after every instruction, stepping).
   private var watchpoints: [(kind: BreakpointKind, address: UInt64, length: Int)] = []
   private var onInterpreter: Bool { session.engine == .interpreter }
   /// The user chose the engine (`monitor accel`): breakpoints and watchpoints no longer move
@@ -345,7 +345,7 @@ final class GDBMachineTarget: DebugTarget {
       return .step(thread: thread)
     case .halt(interruptsEnabled: false):
       return .halted(thread: thread)
-    case .step, .halt, .exception, .interrupt, .guestRequest, .msrWrite:
+    case .step, .halt, .exception, .interrupt, .guestRequest, .msrWrite, .protectedPageWritten:
       return .step(thread: thread)
     case .breakpoint(let address):
       let kind: BreakpointKind = hardwareBreakpoints.contains(address) ? .hardware : .software

@@ -39,6 +39,15 @@ extension Stepper {
     switch exit {
     case .debug(let info):
       return try stopAfterDebugExit(info, mode: running, watchingHandlers: watchingHandlers)
+    case .mmioWrite(let address, let size, _)
+    where machine.isWriteProtected(address) || machine.isWriteProtected(address &+ UInt64(size) &- 1):
+      // A guest write to a watched page: into RAM, then the instruction completes (an
+      // immediate exit lets nothing after it run) and the caller compares what it watches.
+      _ = machine.serviceDeviceExit(exit, on: kvm)
+      kvm.requestImmediateExit()
+      _ = try kvm.run()
+      kvm.cancelImmediateExit()
+      return try stopRunning(.protectedPageWritten)
     case .portOut, .portIn, .mmioRead, .mmioWrite:
       let action = machine.serviceDeviceExit(exit, on: kvm)
       if case .guestRequest(let value) = action {
@@ -66,6 +75,8 @@ extension Stepper {
       // Any other instruction KVM could not run: the interpreter runs it, and KVM goes on.
       if let outcome = machine.completeWithInterpreter(kvm, failure: exit) { return try stop(.exit(outcome)) }
       try assistedInstructionDone(replantingHandlers: watchingHandlers)
+      // The interpreter writes RAM directly, past KVM's protection: let the caller compare.
+      if !machine.writeProtectedPages.isEmpty { return try stopRunning(.protectedPageWritten) }
       return nil
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return try terminalStop(exit)
