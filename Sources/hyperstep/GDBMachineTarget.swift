@@ -208,7 +208,15 @@ final class GDBMachineTarget: DebugTarget {
 
   /// The interpreter watches any number of ranges; KVM's stepped write watchpoints share the
   /// four debug-register slots with hardware breakpoints, as on the hardware (checked below).
-  var watchpointSlots: Int? { onInterpreter ? nil : 4 }
+  var watchpointSlots: Int? { watchpointsTakeSlots ? 4 : nil }
+
+  /// Whether gdb's write watchpoints share the four debug-register slots with hardware
+  /// breakpoints: on KVM without read-only memory slots, where they are served by stepping
+  /// (as a hardware watchpoint would take a slot). Write-protected pages take none.
+  private var watchpointsTakeSlots: Bool { !onInterpreter && !machine.canWriteProtect }
+
+  /// The debug-register slots gdb's breakpoints and watchpoints take on KVM.
+  private var slotsInUse: Int { hardwareBreakpoints.count + (watchpointsTakeSlots ? watchpoints.count : 0) }
 
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     switch kind {
@@ -220,7 +228,7 @@ final class GDBMachineTarget: DebugTarget {
     case .hardware:
       guard !hardwareBreakpoints.contains(address) else { return true }
       // The interpreter compares the PC with any number of addresses; KVM has four slots.
-      if !onInterpreter && hardwareBreakpoints.count + watchpoints.count >= 4 {
+      if !onInterpreter && slotsInUse >= 4 {
         try moveToInterpreter(for: "a fifth hardware breakpoint or watchpoint")
       }
       guard onInterpreter || hardwareBreakpoints.count < 4 else {
@@ -230,7 +238,7 @@ final class GDBMachineTarget: DebugTarget {
       return true
     case .write, .read, .access:
       if !onInterpreter
-        && (kind != .write || !(1...8).contains(length) || hardwareBreakpoints.count + watchpoints.count >= 4)
+        && (kind != .write || !(1...8).contains(length) || (watchpointsTakeSlots && slotsInUse >= 4))
       {
         try moveToInterpreter(
           for: kind == .write ? "this watchpoint" : "a \(kind == .read ? "read" : "access") watchpoint")
@@ -241,7 +249,7 @@ final class GDBMachineTarget: DebugTarget {
           throw TargetError(code: 0x16, "read and access watchpoints need the interpreter (--accel emu)")
         }
         guard (1...8).contains(length) else { throw TargetError(code: 0x16, "watch 1 to 8 bytes") }
-        guard hardwareBreakpoints.count + watchpoints.count < 4 else {
+        guard !watchpointsTakeSlots || slotsInUse < 4 else {
           throw TargetError(code: 0x0e, "all four debug-register slots are in use")
         }
       }
@@ -389,9 +397,10 @@ final class GDBMachineTarget: DebugTarget {
       if watchpoints.contains(where: { $0.kind != .write }) {
         return "cannot switch to kvm: read and access watchpoints need the interpreter; delete them first\n"
       }
-      if hardwareBreakpoints.count + watchpoints.count > 4 {
+      let slots = hardwareBreakpoints.count + (machine.canWriteProtect ? 0 : watchpoints.count)
+      if slots > 4 {
         return
-          "cannot switch to kvm: \(hardwareBreakpoints.count + watchpoints.count) hardware breakpoints and watchpoints, KVM has four debug-register slots\n"
+          "cannot switch to kvm: \(slots) hardware breakpoints and watchpoints take debug-register slots, KVM has four\n"
       }
     }
     do {

@@ -70,4 +70,27 @@ import Testing
     #expect(output.contains("engine: kvm") && output.contains("engine: emu"), "\(output)")
     #expect(server.server.errorsText.contains("note: moved the vCPUs to Hyperstep's own CPU for a read watchpoint"))
   }
+
+  /// On KVM, gdb's write watchpoints take no debug-register slot where their pages can be
+  /// write-protected: six of them stay on KVM, at full speed, each stopping right after the
+  /// write (two watch variables the guest only reads, so they never stop it).
+  @Test(requiresKVM) func sixWriteWatchpointsStayOnKVM() throws {
+    let guest = TestGuests.memoryAccesses
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
+    let server = try DebugServerProcess(engine: .kvm, guest)
+    let watches = ["var_write", "var_read", "var_rmw", "var_push", "var_source", "var_copy"].map {
+      "watch *(long*)&\($0)"
+    }
+    let output = try server.gdb(
+      watches + [
+        "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc", "monitor accel",
+        "continue",
+      ], symbols: guest)
+    #expect(server.finish() == 33)
+    #expect(
+      printedValues(output) == [at("after_store"), at("after_rmw"), at("after_push"), at("after_movs")], "\(output)")
+    #expect(output.contains("engine: kvm") && !output.contains("engine: emu"), "\(output)")
+    #expect(!server.server.errorsText.contains("moved the vCPUs"), "\(server.server.errorsText)")
+  }
 }
