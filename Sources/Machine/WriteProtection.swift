@@ -7,8 +7,10 @@ import KVM
 /// out into RAM themselves (`serviceDeviceExit`), so the guest sees its memory as always, and
 /// a debugger's run stops after the writing instruction to compare the watched bytes.
 extension Machine {
-  /// Whether writes to guest-physical pages can be made to leave KVM.
-  public var canWriteProtect: Bool { vm != nil && hasReadOnlySlots }
+  /// Whether writes to guest-physical pages can be made to leave KVM: a KVM with read-only
+  /// memory slots, and one vCPU (changing the slots removes them for a moment, and another
+  /// vCPU running then would see its RAM as MMIO).
+  public var canWriteProtect: Bool { vm != nil && hasReadOnlySlots && cpus.count == 1 }
 
   /// Makes exactly these guest-physical pages (page numbers) read-only to KVM; an empty set
   /// makes all RAM writable again. Nothing is done when the set is the one in force.
