@@ -40,7 +40,11 @@ public final class Stepper {
       if specialIsStale, let interpreter {
         specialIsStale = false
         // The interpreter's registers cannot fail to read; the last known ones are kept if they did.
-        if let current = try? interpreter.specialRegisters() { special = current }
+        // (Set as the setter would, without going through it from inside the getter.)
+        if let current = try? interpreter.specialRegisters(), current != storedSpecial {
+          specialGeneration &+= 1
+          storedSpecial = current
+        }
       }
       return storedSpecial
     }
