@@ -615,48 +615,55 @@ public final class IntrospectionSession: @unchecked Sendable {
   }
 
   /// Calls every handler subscribed to `event` on this vCPU, in subscription order, and
-  /// combines their answers: a stop wins, toggles cancel in pairs, the first skip counts.
+  /// combines their answers (`Answers`).
   func dispatch(_ event: Event, on state: VCPUState) throws -> EventResponse {
-    var toggles = 0
-    var skip: EventResponse?
+    var answers = Answers()
     // The vCPU's plan holds its subscriptions; one a handler adds counts from the next stop.
     for subscription in state.plan.subscriptions where matches(subscription.filter, event) {
-      let response: EventResponse
-      do { response = try subscription.handler(event, state.context) } catch {
-        throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
-      }
-      switch response {
-      case .continue: break
-      case .toggleSingleStep: toggles += 1
-      case .emulateAndSkip: if skip == nil { skip = response }
-      case .stop: return .stop
-      case .switchEngine(let engine): state.pendingEngine = engine
-      }
+      if answers.take(try call(subscription.handler, event, on: state), on: state) { return .stop }
     }
-    if let skip { return skip }
-    return toggles % 2 == 1 ? .toggleSingleStep : .continue
+    return answers.combined
   }
 
   /// `dispatch` for a single step, through the plan's list of its handlers (the same ones in
   /// the same order, without matching every subscription against the event).
   private func dispatchStep(_ event: Event, on state: VCPUState) throws -> EventResponse {
+    var answers = Answers()
+    for handler in state.plan.stepHandlers {
+      if answers.take(try call(handler, event, on: state), on: state) { return .stop }
+    }
+    return answers.combined
+  }
+
+  /// One handler's answer, its error named after the event and the vCPU.
+  @inline(__always)
+  private func call(_ handler: EventHandler, _ event: Event, on state: VCPUState) throws -> EventResponse {
+    do { return try handler(event, state.context) } catch {
+      throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
+    }
+  }
+
+  /// The handlers' answers to one event, combined: a stop wins, the first skip counts,
+  /// toggles cancel in pairs; an engine switch is kept on the vCPU for `apply` (the last
+  /// asked for wins).
+  private struct Answers {
     var toggles = 0
     var skip: EventResponse?
-    for handler in state.plan.stepHandlers {
-      let response: EventResponse
-      do { response = try handler(event, state.context) } catch {
-        throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
-      }
+
+    /// Takes one answer; true when it is a stop, which ends the dispatch.
+    @inline(__always)
+    mutating func take(_ response: EventResponse, on state: VCPUState) -> Bool {
       switch response {
       case .continue: break
       case .toggleSingleStep: toggles += 1
       case .emulateAndSkip: if skip == nil { skip = response }
-      case .stop: return .stop
+      case .stop: return true
       case .switchEngine(let engine): state.pendingEngine = engine
       }
+      return false
     }
-    if let skip { return skip }
-    return toggles % 2 == 1 ? .toggleSingleStep : .continue
+
+    var combined: EventResponse { skip ?? (toggles % 2 == 1 ? .toggleSingleStep : .continue) }
   }
 
   /// Acts on an answer to an instruction-boundary event; true when the session is over.
