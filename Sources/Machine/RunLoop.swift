@@ -69,8 +69,7 @@ extension Machine {
       case .msrRead, .msrWrite:
         _ = serviceMSRExit(exit, on: vcpu)
       case .halt:
-        let state = snapshot(vcpu)
-        return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
+        return haltOutcome(vcpu)
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
         // KVM could not run the instruction: the interpreter does (KVMAssist.swift).
         if let outcome = completeWithInterpreter(vcpu, failure: exit) { return outcome }
@@ -217,6 +216,13 @@ extension Machine {
     case .reset: return .reset
     case .powerOff: return .powerOff
     }
+  }
+
+  /// How a run ends at a HLT with no in-kernel APIC to wake the vCPU: cleanly with interrupts
+  /// off; with them on, nothing could ever interrupt it, which is reported.
+  func haltOutcome(_ vcpu: any VirtualCPU) -> RunOutcome {
+    let state = snapshot(vcpu)
+    return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
   }
 
   /// The vCPU's registers for a crash report; when KVM cannot give them, the report says so

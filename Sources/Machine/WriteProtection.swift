@@ -30,15 +30,17 @@ extension Machine {
   /// The pages made read-only by `protectFromWrites`.
   public var writeProtectedPages: Set<UInt64> { writeProtection.withLock { $0 } }
 
-  /// Whether a guest-physical address lies in a page made read-only by `protectFromWrites`.
-  public func isWriteProtected(_ physical: UInt64) -> Bool {
-    writeProtection.withLock { $0.contains(physical >> 12) }
+  /// Whether any of `size` bytes at a guest-physical address lies in a page made read-only
+  /// by `protectFromWrites`.
+  public func isWriteProtected(_ physical: UInt64, size: Int = 1) -> Bool {
+    let last = physical &+ UInt64(max(size, 1)) &- 1
+    return writeProtection.withLock { $0.contains(physical >> 12) || $0.contains(last >> 12) }
   }
 
   /// Carries out a guest write KVM handed back because it hit a write-protected page: the
   /// value's bytes, little-endian, into RAM. Returns false for any other address.
   func completeProtectedWrite(_ address: UInt64, size: Int, value: UInt64) -> Bool {
-    guard isWriteProtected(address) || isWriteProtected(address &+ UInt64(size) &- 1) else { return false }
+    guard isWriteProtected(address, size: size) else { return false }
     let bytes = (0..<size).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
     // The address is RAM (a protected page is a RAM page): this cannot fail.
     try? memory.write(bytes, at: GuestAddress(address))

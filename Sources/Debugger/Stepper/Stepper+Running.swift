@@ -34,19 +34,24 @@ extension Stepper {
     return try stop(reason, pc: pc)
   }
 
+  /// Enters KVM once more to complete the instruction whose access exited, with an immediate
+  /// exit so that nothing after it runs.
+  private func finishExitedInstruction() throws {
+    kvm.requestImmediateExit()
+    _ = try kvm.run()
+    kvm.cancelImmediateExit()
+  }
+
   /// The stop an exit of a run in `mode` makes, or nil to run on.
   func stopAfterRunning(_ exit: VCPUExit, mode running: Mode, watchingHandlers: Bool) throws -> Stop? {
     switch exit {
     case .debug(let info):
       return try stopAfterDebugExit(info, mode: running, watchingHandlers: watchingHandlers)
-    case .mmioWrite(let address, let size, _)
-    where machine.isWriteProtected(address) || machine.isWriteProtected(address &+ UInt64(size) &- 1):
-      // A guest write to a watched page: into RAM, then the instruction completes (an
-      // immediate exit lets nothing after it run) and the caller compares what it watches.
+    case .mmioWrite(let address, let size, _) where machine.isWriteProtected(address, size: size):
+      // A guest write to a watched page: into RAM, then the instruction completes and the
+      // caller compares what it watches.
       _ = machine.serviceDeviceExit(exit, on: kvm)
-      kvm.requestImmediateExit()
-      _ = try kvm.run()
-      kvm.cancelImmediateExit()
+      try finishExitedInstruction()
       return try stopRunning(.protectedPageWritten)
     case .portOut, .portIn, .mmioRead, .mmioWrite:
       let action = machine.serviceDeviceExit(exit, on: kvm)
@@ -59,9 +64,7 @@ extension Stepper {
       return nil
     case .msrRead, .msrWrite:
       guard let write = machine.serviceMSRExit(exit, on: kvm), stopsAtMSRWrites else { return nil }
-      kvm.requestImmediateExit()
-      _ = try kvm.run()  // finish the WRMSR; nothing after it runs
-      kvm.cancelImmediateExit()
+      try finishExitedInstruction()  // the WRMSR
       return try stopRunning(.msrWrite(index: write.index, value: write.value))
     case .halt:
       return try haltedWhileRunning()

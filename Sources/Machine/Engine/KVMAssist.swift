@@ -78,21 +78,21 @@ final class KVMAssist: @unchecked Sendable {
   /// One step in the interpreter, and what the CPU made of it (`.delivered` names the event
   /// delivered, the CPU then at its handler's first instruction).
   func step() throws -> (result: StepResult, outcome: Outcome) {
-    let before = try moveIn()
-    let result = cpu.step()
-    let outcome = self.outcome(of: result)
-    switch outcome {
-    case .refused, .tripleFault: break
-    default: try moveOut(since: before, carryingTime: false)
-    }
-    return (result, outcome)
+    try once { $0.step() }
   }
 
   /// Delivers exception `vector` between instructions, as a trap (the return address is RIP
   /// as it stands), through the guest's IDT or IVT.
   func deliverTrap(vector: UInt8) throws -> (result: StepResult, outcome: Outcome) {
+    try once { $0.deliverTrap(vector: vector) }
+  }
+
+  /// Moves the vCPU in, does `body` to the interpreter once, and moves it back, unless the
+  /// result is one KVM must not see (a refusal leaves KVM's state as it was; after a triple
+  /// fault the state is the one before the instruction anyway).
+  private func once(_ body: (X86CPU) -> StepResult) throws -> (result: StepResult, outcome: Outcome) {
     let before = try moveIn()
-    let result = cpu.deliverTrap(vector: vector)
+    let result = body(cpu)
     let outcome = self.outcome(of: result)
     switch outcome {
     case .refused, .tripleFault: break
@@ -175,8 +175,7 @@ extension Machine {
         }
         return nil
       }
-      let state = snapshot(vcpu)
-      return state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state)
+      return haltOutcome(vcpu)
     case .tripleFault: return .tripleFault(snapshot(vcpu))
     case .refused(let reason):
       guard case .internalError(let description, let state)? = terminalOutcome(of: exit, on: vcpu) else {
@@ -195,15 +194,19 @@ extension Machine {
   /// (`Stepper.releaseForOtherEngine`).
   public func runOnInterpreter(_ vcpu: VCPU, steps: UInt64) throws -> (steps: UInt64, outcome: RunOutcome?) {
     let (taken, outcome) = try assist(for: vcpu).run(instructions: steps, carryingTime: true)
+    return (taken, ending(outcome, vcpu))
+  }
+
+  /// The outcome that ends the machine after the interpreter ran a KVM vCPU, or nil when the
+  /// guest goes on. (A halt ends a run here as KVM's HLT exit ends the plain run loop's.)
+  func ending(_ outcome: KVMAssist.Outcome, _ vcpu: VCPU) -> RunOutcome? {
     switch outcome {
-    case .completed: return (taken, nil)
-    case .deviceAction(let action): return (taken, self.outcome(of: action))
-    case .halted:
-      let state = snapshot(vcpu)
-      return (taken, state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state))
-    case .tripleFault: return (taken, .tripleFault(snapshot(vcpu)))
+    case .completed: nil
+    case .deviceAction(let action): self.outcome(of: action)
+    case .halted: haltOutcome(vcpu)
+    case .tripleFault: .tripleFault(snapshot(vcpu))
     case .refused(let reason):
-      return (taken, .internalError(description: "the interpreter cannot go on: " + reason, snapshot(vcpu)))
+      .internalError(description: "the interpreter cannot carry out the instruction: " + reason, snapshot(vcpu))
     }
   }
 }
@@ -240,19 +243,8 @@ extension Machine {
   private func interpreterStep(_ result: StepResult, _ outcome: KVMAssist.Outcome, _ vcpu: VCPU) throws
     -> InterpreterStep
   {
-    switch outcome {
-    case .completed:
-      if case .delivered(let event) = result { return .delivered(vector: event.vector) }
-      return .retired
-    case .deviceAction(let action):
-      if let end = self.outcome(of: action) { return .ended(end) }
-      return .retired
-    case .halted:
-      let state = snapshot(vcpu)
-      return .ended(state.registers.rflags & RFlags.interruptEnable == 0 ? .halted : .haltedForever(state))
-    case .tripleFault: return .ended(.tripleFault(snapshot(vcpu)))
-    case .refused(let reason):
-      return .ended(.internalError(description: "the interpreter cannot carry out the step: " + reason, snapshot(vcpu)))
-    }
+    if let end = ending(outcome, vcpu) { return .ended(end) }
+    if case .delivered(let event) = result { return .delivered(vector: event.vector) }
+    return .retired
   }
 }
