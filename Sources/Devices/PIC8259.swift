@@ -18,7 +18,7 @@ public struct PIC8259: Equatable, Sendable {
   /// Inputs that request by level rather than by rising edge.
   public var levelTriggered: UInt8 { levelTriggeredMode ? 0xff : elcr }
   /// Bits of `levelTriggered` the board lets software change (see `PIC8259Pair.elcrWritable`).
-  let elcrWritable: UInt8
+  public let elcrWritable: UInt8
 
   /// ICW2's T7-T3: vector of IR0; IRn gets vectorBase | n in 8086 mode.
   public var vectorBase: UInt8 = 0
