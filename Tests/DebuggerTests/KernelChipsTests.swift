@@ -1,0 +1,174 @@
+import Devices
+import GuestMemory
+import KVM
+import TestGuests
+import Testing
+
+@testable import Debugger
+@testable import Machine
+
+/// KVM's in-kernel PIC, I/O APIC, PIT and local APIC carried into Hyperstep's models of them
+/// and back (`KernelChips`; the mapping is documented there), on the timer guest
+/// (Guests/tests/timer.S) stopped where it has programmed the 8259s (vectors 0x20/0x28, only
+/// IRQ 0 unmasked) and the PIT (counter 0, mode 2, N = 1193), and has its first tick waiting.
+@Suite struct KernelChipsTests {
+  func timerMachine() throws -> (Machine, Stepper) {
+    var configuration = MachineConfiguration(kernel: TestGuests.timer.image, kernelName: "timer")
+    configuration.accelerator = .kvm
+    configuration.interruptController = true
+    configuration.timeoutMilliseconds = 60_000
+    let machine = try Machine(configuration: configuration, console: CapturedConsole())
+    return (machine, try Stepper(machine: machine))
+  }
+
+  func address(_ name: String) throws -> UInt64 {
+    try #require(try ELFFile(TestGuests.timer.elf).symbols().first { $0.name == name }).address
+  }
+
+  /// Runs to `busy` (interrupts on, PIC and PIT programmed) and waits on the host until KVM's
+  /// PIT, which counts host time, has raised IRQ 0 in the master's IRR (the guest is stopped,
+  /// so nothing takes it).
+  func stopWithATickWaiting(_ machine: Machine, _ stepper: Stepper) throws {
+    let stop = try stepper.run(until: [try address("busy")])
+    #expect(stop.reason == .breakpoint(address: try address("busy")))
+    for _ in 0..<100 where try machine.vm!.picState(master: true).irr & 1 == 0 { HostIO.sleep(milliseconds: 1) }
+    #expect(try machine.vm!.picState(master: true).irr & 1 == 1, "no tick from a 1 kHz PIT in 100 ms")
+  }
+
+  /// A local APIC timer counting in KVM: periodic, masked (so it interrupts nothing), divide by
+  /// 16 (TDCR 0x3, SDM Vol. 3, Figure 11-10), a long initial count; and a TPR and logical ID.
+  func startAPICTimer(_ vcpu: VCPU) throws {
+    var page = try vcpu.localAPICState()
+    page[LocalAPIC.Register.taskPriority] = 0x20
+    page[LocalAPIC.Register.logicalDestination] = 0x0100_0000
+    page[LocalAPIC.Register.spuriousVector] = 0x1ff  // software enabled
+    page[LocalAPIC.Register.lvtTimer] = 0x0002_00f0 | 0x1_0000  // periodic, masked, vector 0xf0
+    page[LocalAPIC.Register.timerDivide] = 0x3
+    page[LocalAPIC.Register.timerInitialCount] = 0x4000_0000
+    try vcpu.setLocalAPICState(page)
+  }
+
+  func expectSamePIC(_ a: KVMPICState, _ b: KVMPICState, _ context: String) {
+    let fields: [(String, KeyPath<KVMPICState, UInt8>)] = [
+      ("last_irr", \.lastIRR), ("irr", \.irr), ("imr", \.imr), ("isr", \.isr), ("priority_add", \.priorityAdd),
+      ("irq_base", \.irqBase), ("read_reg_select", \.readRegisterSelect), ("poll", \.poll),
+      ("special_mask", \.specialMask), ("init_state", \.initState), ("auto_eoi", \.autoEOI),
+      ("rotate_on_auto_eoi", \.rotateOnAutoEOI), ("special_fully_nested_mode", \.specialFullyNestedMode),
+      ("init4", \.init4), ("elcr", \.elcr), ("elcr_mask", \.elcrMask),
+    ]
+    for (name, field) in fields { #expect(a[keyPath: field] == b[keyPath: field], "\(context): \(name)") }
+  }
+
+  /// Everything but the load times, which KVM sets itself on KVM_SET_PIT2.
+  func expectSamePIT(_ a: KVMPITState, _ b: KVMPITState, _ context: String) {
+    #expect(a.flags == b.flags, "\(context): flags")
+    for index in 0..<3 {
+      var x = a.channels[index]
+      var y = b.channels[index]
+      x.countLoadTime = 0
+      y.countLoadTime = 0
+      #expect(x == y, "\(context): counter \(index)")
+    }
+  }
+
+  func expectSameIOAPIC(_ a: KVMIOAPICState, _ b: KVMIOAPICState, _ context: String) {
+    #expect(a.baseAddress == b.baseAddress && a.id == b.id && a.registerSelect == b.registerSelect, "\(context)")
+    #expect(a.irr == b.irr, "\(context): irr")
+    for pin in 0..<KVMIOAPICState.pinCount {
+      #expect(a.redirectionTable[pin] == b.redirectionTable[pin], "\(context): redirection entry \(pin)")
+    }
+  }
+
+  /// The register page, register by register, except the current count (`tolerance`
+  /// decides it) and the computed APR and PPR, checked apart.
+  func expectSameAPIC(
+    _ a: KVMLocalAPICState, _ b: KVMLocalAPICState, _ context: String, currentCount: (UInt32, UInt32) -> Bool
+  ) {
+    for offset in stride(from: 0, to: 0x400, by: 0x10).map(UInt32.init) where offset != 0x390 {
+      #expect(a[offset] == b[offset], "\(context): APIC register 0x\(String(offset, radix: 16))")
+    }
+    #expect(currentCount(a[0x390], b[0x390]), "\(context): current count \(a[0x390]) then \(b[0x390])")
+  }
+
+  @Test(requiresKVM) func kvmsChipsConvertedToHyperstepsAndBackAreWhatKVMHad() throws {
+    let (machine, stepper) = try timerMachine()
+    try stopWithATickWaiting(machine, stepper)
+    let vcpu = machine.kvmVCPUs[0]
+    try startAPICTimer(vcpu)
+    let first = HostIO.monotonicNanoseconds()
+    let kvm = try KernelChips.read(machine.vm!, [vcpu])
+    // What the guest programmed, read from KVM (timer.S's comments and the data sheets).
+    #expect(kvm.master.irqBase == 0x20 && kvm.slave.irqBase == 0x28 && kvm.master.imr == 0xfe)
+    #expect(kvm.pit.channels[0].mode == 2 && kvm.pit.channels[0].count == 1193)
+    #expect(kvm.localAPICs[0][0x390] != 0, "the APIC timer does not count")
+
+    // Into a fresh set of Hyperstep's chips, at a time late enough for the APIC's count.
+    let chips = PCPlatformInterrupts(cpuCount: 1, rtcStart: CivilTime(secondsSinceEpoch: 0))
+    chips.advance(to: 1 << 40)
+    kvm.load(into: chips, apicEnabled: [true])
+    // The models behave as the state says: the tick waits as vector 0x20 (IRQ 0 at base
+    // 0x20), counter 0 counts 1193 in mode 2, the APIC timer has the count KVM gave.
+    #expect(chips.pic.pendingVector == 0x20 && chips.hasInterrupt(cpu: 0))
+    #expect(chips.pit.counter(0).mode == 2 && chips.pit.counter(0).initialCount == 1193)
+    #expect(chips.localAPICs[0].timerCurrentCount == kvm.localAPICs[0][0x390])
+    #expect(chips.localAPICs[0].timerDivisor == 16 && chips.localAPICs[0].taskPriority == 0x20)
+
+    // Back, without time passing: field for field what KVM had, the current count included.
+    let back = KernelChips(from: chips, basis: kvm)
+    expectSamePIC(back.master, kvm.master, "master 8259")
+    expectSamePIC(back.slave, kvm.slave, "slave 8259")
+    expectSameIOAPIC(back.ioapic, kvm.ioapic, "I/O APIC")
+    expectSamePIT(back.pit, kvm.pit, "PIT")
+    for index in 0..<3 { #expect(back.pit.channels[index].countLoadTime == kvm.pit.channels[index].countLoadTime) }
+    expectSameAPIC(back.localAPICs[0], kvm.localAPICs[0], "local APIC") { $0 == $1 }
+
+    // Written to KVM and read again: the same, except what KVM computes live. The APIC's
+    // current count has gone down by the host time between the two reads, divided by 16 at
+    // KVM's 1 GHz bus clock (at least 0, at most the elapsed nanoseconds / 16 + 1: had KVM
+    // restarted the count from the initial one, it would have gone up); counters 1 and 2's
+    // load times are the time of KVM_SET_PIT2, between the two clock readings around it.
+    let before = HostIO.monotonicNanoseconds()
+    try back.write(to: machine.vm!, [vcpu])
+    let again = try KernelChips.read(machine.vm!, [vcpu])
+    let after = HostIO.monotonicNanoseconds()
+    let hostTime = after - first
+    expectSamePIC(again.master, kvm.master, "master 8259 in KVM")
+    expectSamePIC(again.slave, kvm.slave, "slave 8259 in KVM")
+    expectSameIOAPIC(again.ioapic, kvm.ioapic, "I/O APIC in KVM")
+    expectSamePIT(again.pit, kvm.pit, "PIT in KVM")
+    for index in 1..<3 {
+      let load = UInt64(again.pit.channels[index].countLoadTime)
+      #expect(load >= before && load <= after, "counter \(index) loaded at \(load), set between \(before) and \(after)")
+    }
+    expectSameAPIC(again.localAPICs[0], kvm.localAPICs[0], "local APIC in KVM") { read, written in
+      read <= written && UInt64(written - read) <= hostTime / 16 + 1
+    }
+  }
+
+  /// Moved with the vCPU: the tick KVM raised waits in the interpreter's 8259 and is taken
+  /// there (once: the handler's count goes from 0 to 1), and the state comes back to KVM.
+  @Test(requiresKVM) func aTickRaisedOnKVMIsTakenOnceOnTheInterpreter() throws {
+    let (machine, stepper) = try timerMachine()
+    try stopWithATickWaiting(machine, stepper)
+    let ticks = GuestAddress(try address("ticks"))
+    try stepper.switchEngine(to: .interpreter)
+    let twin = try #require(stepper.interpreter)
+    let chips = try #require(twin.bus?.platform?.chips)
+    #expect(chips.pic.pendingVector == 0x20)
+    let stop = try stepper.step()  // under `block`, a step waiting for nothing takes no tick
+    #expect(stop.reason == .step)
+    // Running, with interrupts on: the waiting tick is taken at once, before any new one.
+    let handler = try address("timer_handler")
+    let atHandler = try stepper.run(until: [handler])
+    #expect(atHandler.reason == .breakpoint(address: handler))
+    #expect(chips.pic.master.isr == 1)  // in service, and no second request behind it yet
+    let inc = try stepper.step()
+    #expect(inc.reason == .step)
+    #expect(try machine.memory.read(at: ticks, count: 4) == [1, 0, 0, 0])
+    try stepper.switchEngine(to: .kvm)
+    // Back in KVM: IRQ 0 is in service (the handler has not sent its EOI yet).
+    #expect(try machine.vm!.picState(master: true).isr == 1)
+    let end = try stepper.run()
+    #expect(end.reason == .exit(.debugExit(value: 0x10, status: 33)))
+  }
+}
