@@ -37,6 +37,35 @@ import Testing
     #expect(output.contains("exited with code 041"), "\(output)")
   }
 
+  /// `monitor accel` on a machine with KVM's in-kernel interrupt controllers (`--irqchip`;
+  /// Guests/tests/timer.S, whose PIT ticks at about 1 kHz): the chips' state moves with the
+  /// vCPU, so the ticks reach the guest's handler on the interpreter and on KVM again. Stopped
+  /// at `enable` (the STI: no tick can have been taken yet, whatever KVM's PIT raised on host
+  /// time meanwhile), moved, run to the handler, moved back, run to it again. From the source:
+  /// the handler counts ticks, so it finds 0 then 1 in `ticks`, and the guest ends with its
+  /// debug exit 0x10 once it has counted three.
+  @Test(requiresKVM) func aMachineWithKVMsInterruptControllersSwitchesBothWays() throws {
+    let guest = TestGuests.timer
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> String { "0x" + String(symbols.first { $0.name == name }!.address, radix: 16) }
+    let server = try DebugServerProcess(engine: .kvm, guest, extra: ["--irqchip"])
+    let output = try server.gdb(
+      [
+        "hbreak *\(at("enable"))", "continue", "delete",
+        "monitor accel emu", "monitor accel",
+        "hbreak *\(at("timer_handler"))", "continue", "p/x $pc", "p/x *(int*)\(at("ticks"))",
+        "monitor accel kvm", "monitor accel",
+        "continue", "p/x $pc", "p/x *(int*)\(at("ticks"))", "delete",
+        "continue",
+      ], symbols: guest)
+    #expect(server.finish() == 33)  // (0x10 << 1) | 1
+    let handler = symbols.first { $0.name == "timer_handler" }!.address
+    #expect(printedValues(output) == [handler, 0, handler, 1], "\(output)")
+    #expect(output.contains("engine: emu") && output.contains("engine: kvm"), "\(output)")
+    #expect(!output.contains("cannot switch"), "\(output)")
+    #expect(output.contains("exited with code 041"), "\(output)")
+  }
+
   @Test(arguments: Engines.all) func accelRefusesWhatItCannotDo(engine: TestEngine) throws {
     let server = try DebugServerProcess(engine: engine, TestGuests.smp, extra: ["--cpus", "2"])
     let output = try server.gdb([
