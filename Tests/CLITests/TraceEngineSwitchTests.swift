@@ -72,7 +72,7 @@ import Testing
   }
 
   @Test(requiresKVM) func explicitInterpreterTracingExplainsWhyAMachineCannotMove() throws {
-    // Two vCPUs: KVM's in-kernel interrupt controllers, whose state does not move yet.
+    // Two vCPUs on KVM's in-kernel interrupt controllers: they would have to move together.
     let kernel = try kernel(TestGuests.smp)
     let refused = try CLI.run(["trace", "--accel", "kvm", "--cpus", "2", "--trace-accel", "emu", "--kernel", kernel])
     #expect(refused.status == 2)
