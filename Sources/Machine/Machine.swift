@@ -48,9 +48,9 @@ public final class Machine: @unchecked Sendable {
   /// which hold their state while the vCPUs run on the interpreter (EngineSwitch.swift), on
   /// a virtual time of their own; nil otherwise.
   let kernelChipModels: InterpreterPlatform?
-  /// What KVM's chips held when they last moved into `kernelChipModels` (nil while KVM has
-  /// them): what the models do not keep goes back from it.
-  let carriedKernelChips = Mutex<KernelChips?>(nil)
+  /// Where the in-kernel chips' state is: with KVM, or in `kernelChipModels` with the vCPUs
+  /// moved to the interpreter.
+  let carriedKernelChips = Mutex(CarriedKernelChips())
   /// The interpreters that complete instructions KVM cannot, per vCPU id (KVMAssist.swift).
   let kvmAssists = Mutex<[Int: KVMAssist]>([:])
   /// MSRs whose guest writes are trapped (`trapMSRWrites`).

@@ -380,13 +380,13 @@ final class GDBMachineTarget: DebugTarget {
   /// machine can move and the user has not chosen the engine; says so on the server's stderr.
   /// Otherwise nothing happens, and the caller refuses as KVM must.
   private func moveToInterpreter(for what: String) throws {
-    guard !engineChosen, machine.engineSwitchRefusal == nil else { return }
+    guard !engineChosen, machine.engineSwitchRefusal(allVCPUsTogether: true) == nil else { return }
     do { try session.switchEngine(to: .interpreter) } catch { throw TargetError("\(error)") }
     warn("note: moved the vCPUs to Hyperstep's own CPU for \(what) (monitor accel kvm moves them back)")
   }
 
   /// `monitor accel`: the engine, or a switch of every vCPU between KVM and the interpreter
-  /// (a KVM machine that can move: one vCPU, no in-kernel interrupt controllers). Going to
+  /// (a KVM machine, its in-kernel interrupt controllers' state moving with its vCPUs). Going to
   /// KVM is refused while gdb holds watchpoints KVM cannot serve (read or access ones, or
   /// more than its four debug-register slots with the hardware breakpoints).
   private func accel(_ name: String?, extra: Bool) -> String {

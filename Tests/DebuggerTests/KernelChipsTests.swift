@@ -171,4 +171,28 @@ import Testing
     let end = try stepper.run()
     #expect(end.reason == .exit(.debugExit(value: 0x10, status: 33)))
   }
+
+  /// With several vCPUs the chips are the machine's: one vCPU moved alone cannot leave another
+  /// running on KVM without them. The one left behind is refused, saying why, until the other
+  /// moves back (Guests/tests/smp.S, both vCPUs on KVM's in-kernel chips).
+  @Test(requiresKVM) func aVCPULeftOnKVMWithoutTheChipsCannotRun() throws {
+    var configuration = MachineConfiguration(kernel: TestGuests.smp.image, kernelName: "smp")
+    configuration.accelerator = .kvm
+    configuration.cpuCount = 2
+    configuration.timeoutMilliseconds = 60_000
+    let machine = try Machine(configuration: configuration, console: CapturedConsole())
+    #expect(machine.engineSwitchRefusal?.contains("only all together") == true)
+    #expect(machine.engineSwitchRefusal(allVCPUsTogether: true) == nil)
+    let bootstrap = try Stepper(machine: machine, vcpu: 0)
+    let application = try Stepper(machine: machine, vcpu: 1)
+    try bootstrap.switchEngine(to: .interpreter)
+    #expect {
+      _ = try application.step()
+    } throws: { error in
+      "\(error)".contains(
+        "vCPU 1 cannot run on KVM while the interrupt controllers' state is on the interpreter with vCPU 0")
+    }
+    try bootstrap.switchEngine(to: .kvm)
+    _ = try bootstrap.step()  // both on KVM again, with the chips
+  }
 }

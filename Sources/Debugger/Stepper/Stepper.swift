@@ -147,6 +147,7 @@ public final class Stepper {
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
     if let interpreter { return try interpreterStep(interpreter) }
+    if let away = machine.kernelChipsAway(from: kvm.id) { throw DebuggerError(away) }
     kvm.bindToCurrentThread()  // any one thread at a time may drive a stepper
     if let halt = try haltedStop() { return halt }
     if waitingForInterrupt { return try waitForInterrupt() }
@@ -192,6 +193,7 @@ public final class Stepper {
     if let interpreter {
       return try interpreterRun(interpreter, until: breakpoints, watchingHandlers: watchingHandlers)
     }
+    if let away = machine.kernelChipsAway(from: kvm.id) { throw DebuggerError(away) }
     if let first = try stepOffStop(runningTo: breakpoints), first.reason != .step { return first }
     kvm.bindToCurrentThread()
     // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;
