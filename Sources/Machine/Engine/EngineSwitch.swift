@@ -140,9 +140,17 @@ extension Machine {
       try vm.setPITReinjection(false)
       carriedKernelChips.withLock { $0.reinjectionOff = true }
     }
+    let phase = carriedKernelChips.withLock { $0.pitPhase }?.resume(
+      chips.pit.channels[0], now: HostIO.monotonicNanoseconds())
     busLock.withLock { _ in
       models.advance(to: models.now)
-      chips.load(into: models.chips, apicEnabled: apicBases.map { $0 & Self.apicGlobalEnable != 0 })
+      chips.load(
+        into: models.chips, apicEnabled: apicBases.map { $0 & Self.apicGlobalEnable != 0 },
+        counter0Elapsed: phase?.elapsed)
+      if phase?.owedTick == true {  // an edge of counter 0's schedule that KVM's restart put off
+        models.chips.setISAInterrupt(0, high: true)
+        models.chips.setISAInterrupt(0, high: false)
+      }
     }
     carriedKernelChips.withLock { $0.basis = chips }
   }
@@ -150,9 +158,15 @@ extension Machine {
   /// The models' state, at the time the last vCPU left them, back into KVM's chips.
   private func moveKernelChipsOut(_ models: InterpreterPlatform, vm: VirtualMachine) throws {
     guard let basis = carriedKernelChips.withLock({ $0.basis }) else { return }
-    let chips = busLock.withLock { _ in KernelChips(from: models.chips, basis: basis) }
+    let (chips, counter0) = busLock.withLock { _ in
+      (KernelChips(from: models.chips, basis: basis), models.chips.pit.counter(0))
+    }
     try chips.write(to: vm, kvmVCPUs)
-    carriedKernelChips.withLock { $0.basis = nil }
+    let phase = PITPhase.after(writing: chips.pit.channels[0], at: HostIO.monotonicNanoseconds(), from: counter0)
+    carriedKernelChips.withLock {
+      $0.basis = nil
+      $0.pitPhase = phase
+    }
   }
 }
 
@@ -165,6 +179,8 @@ struct CarriedKernelChips {
   var onInterpreter: Set<Int> = []
   /// KVM's PIT no longer re-injects ticks (from the first move on).
   var reinjectionOff = false
+  /// Counter 0's schedule since the chips last went back to KVM.
+  var pitPhase: PITPhase?
 }
 
 extension Machine {

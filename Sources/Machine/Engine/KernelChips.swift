@@ -19,13 +19,15 @@ import KVM
 /// - PIT (`kvm_pit_state2`): count (N), mode, rw_mode, bcd and gate as they are; a latched
 ///   count or status, a half-written count (write_state 4, its low byte in write_latch) and a
 ///   half-read one (read_state 4) become the model's latches and byte flip-flops. Mode 0xff is
-///   a counter never programmed. **The count's phase does not cross:** KVM keeps counter 0's
-///   in a host timer the API does not show, and KVM_SET_PIT2 loads every counter anew, so each
-///   move starts each programmed counter's period from N, on either side. A periodic timer
-///   (modes 2 and 3) keeps its rate; the period holding the move is longer by what had
-///   elapsed of it (at most one period). A tick already raised is in the 8259's or the I/O
-///   APIC's IRR, which cross, so none is lost or raised twice; a one-shot count (modes 0, 1,
-///   4, 5) that had ended counts again from the move.
+///   a counter never programmed. The count's phase: KVM keeps counter 0's in a host timer the
+///   API does not show, and KVM_SET_PIT2 loads every counter anew, so KVM counts a whole
+///   period from each move back; `PITPhase` carries counter 0's intended schedule over that
+///   and raises at the next move out an edge KVM owes, so a periodic count (modes 2, 3) keeps
+///   its rate and loses or doubles no tick across any number of moves (a tick already raised
+///   is in the 8259's or the I/O APIC's IRR, which cross). Not carried: the phase at the
+///   first move after the guest programmed counter 0 on KVM (the period starts at the move),
+///   counters 1 and 2's phases (they start at each move), and a one-shot count (modes 0, 1,
+///   4, 5) that ended on the interpreter counts again on KVM from the move back.
 /// - Local APIC (`kvm_lapic_state`, per vCPU): the register page, register by register at its
 ///   offset (ID in the xAPIC layout: Hyperstep does not enable KVM_CAP_X2APIC_API, and a vCPU
 ///   in x2APIC mode is refused). The timer's current count (0x390) crosses both ways: KVM
@@ -66,15 +68,20 @@ struct KernelChips: Equatable {
   // MARK: Into Hyperstep's chips
 
   /// Loads this state into `chips` at their current time (the devices advanced to it).
-  /// `apicEnabled[n]` is vCPU n's IA32_APIC_BASE bit 11.
-  func load(into chips: PCPlatformInterrupts, apicEnabled: [Bool]) {
+  /// `apicEnabled[n]` is vCPU n's IA32_APIC_BASE bit 11; `counter0Elapsed`, counter 0's phase
+  /// when known (`PITPhase`; otherwise its period starts now).
+  func load(into chips: PCPlatformInterrupts, apicEnabled: [Bool], counter0Elapsed: UInt64? = nil) {
     chips.pic.restore(
       master: Self.pic(master, into: chips.pic.master, cascade: 1 << UInt8(PIC8259Pair.cascadeIRQ)),
       slave: Self.pic(slave, into: chips.pic.slave, cascade: UInt8(PIC8259Pair.cascadeIRQ)))
     chips.ioapic.restore(
       id: UInt8(truncatingIfNeeded: ioapic.id), registerSelect: UInt8(truncatingIfNeeded: ioapic.registerSelect),
       entries: ioapic.redirectionTable, lines: ioapic.irr)
-    for index in 0..<3 { chips.pit.setCounter(index, Self.counter(pit.channels[index])) }
+    for index in 0..<3 {
+      var counter = Self.counter(pit.channels[index])
+      if index == 0, counter.elapsed != nil, let counter0Elapsed { counter.elapsed = counter0Elapsed }
+      chips.pit.setCounter(index, counter)
+    }
     for (index, page) in localAPICs.enumerated() where chips.localAPICs.indices.contains(index) {
       let apic = chips.localAPICs[index]
       apic.hardwareEnabled = apicEnabled.indices.contains(index) ? apicEnabled[index] : true
