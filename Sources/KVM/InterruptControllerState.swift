@@ -144,6 +144,14 @@ extension VirtualMachine {
     return unsafe withUnsafeBytes(of: &chip) { unsafe Array($0) }
   }
 
+  /// A `struct kvm_irqchip` for chip `id` with nothing else set, as bytes.
+  private static func emptyIRQChip(_ id: Int32) -> [UInt8] {
+    var chip = kvm_irqchip()
+    chip.chip_id = UInt32(id)
+    // SAFETY: `chip` is a plain C struct; its bytes are copied within its own size.
+    return unsafe withUnsafeBytes(of: &chip) { unsafe Array($0) }
+  }
+
   /// KVM_SET_IRQCHIP with `bytes` as the whole `struct kvm_irqchip`.
   private func setIRQChip(_ bytes: [UInt8]) throws(KVMError) {
     var chip = kvm_irqchip()
@@ -175,7 +183,8 @@ extension VirtualMachine {
   }
 
   public func setPICState(_ state: KVMPICState, master: Bool) throws(KVMError) {
-    var bytes = try irqchip(master ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE)
+    // Every field of the chip is written: nothing needs reading first.
+    var bytes = Self.emptyIRQChip(master ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE)
     let fields = [
       state.lastIRR, state.irr, state.imr, state.isr, state.priorityAdd, state.irqBase, state.readRegisterSelect,
       state.poll, state.specialMask, state.initState, state.autoEOI, state.rotateOnAutoEOI,
@@ -200,7 +209,7 @@ extension VirtualMachine {
   }
 
   public func setIOAPICState(_ state: KVMIOAPICState) throws(KVMError) {
-    var bytes = try irqchip(KVM_IRQCHIP_IOAPIC)
+    var bytes = Self.emptyIRQChip(KVM_IRQCHIP_IOAPIC)
     Self.store(state.baseAddress, &bytes, Self.chipOffset)
     Self.store(state.registerSelect, &bytes, Self.chipOffset + 8)
     Self.store(state.id, &bytes, Self.chipOffset + 12)

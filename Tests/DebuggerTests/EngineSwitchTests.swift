@@ -86,9 +86,11 @@ import Testing
     var random = Random(state: seed &* 0x9e37_79b9_7f4a_7c15 | 1)
     var switches = 0
     var outcome: RunOutcome?
+    // The timer guest spins 40000 instructions first: longer stays, or the test takes minutes.
+    let stay: UInt64 = guest.name == TestGuests.timer.name ? 48 : 8
     run: while outcome == nil {
       // A few instructions on KVM (single steps) ...
-      for _ in 0...random.next(8) {
+      for _ in 0...random.next(stay) {
         let stop = try stepper.step()
         if case .exit(let end) = stop.reason {
           outcome = end
@@ -97,7 +99,7 @@ import Testing
       }
       // ... then a few in the interpreter, and back.
       try stepper.releaseForOtherEngine()
-      outcome = try machine.runOnInterpreter(vcpu, steps: 1 + random.next(8)).outcome
+      outcome = try machine.runOnInterpreter(vcpu, steps: 1 + random.next(stay)).outcome
       try stepper.reclaimFromOtherEngine()
       switches += 2
     }

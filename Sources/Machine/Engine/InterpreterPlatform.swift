@@ -7,7 +7,9 @@ import X86
 /// KVM machines get their PIC, PIT and APICs from the kernel (`--irqchip`); an interpreter
 /// machine always has them, as Hyperstep's own chips (`PCPlatformInterrupts`: the 8259 pair,
 /// the 8254, a local APIC per vCPU, the I/O APIC, the RTC, the 8042), because it costs
-/// nothing while the guest does not use them.
+/// nothing while the guest does not use them. A KVM machine with the kernel's chips keeps a
+/// platform of its own too (`Machine.kernelChipModels`), unused until its vCPUs move to the
+/// interpreter with the chips' state (EngineSwitch.swift, KernelChips.swift).
 ///
 /// Time is virtual: each vCPU's clock is its retired instructions at a nominal 1 GHz (one
 /// nanosecond each, the rate of its TSC), from a base set when it starts or wakes. Devices see

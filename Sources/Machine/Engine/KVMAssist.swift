@@ -189,7 +189,8 @@ extension Machine {
 extension Machine {
   /// Moves a KVM vCPU into the interpreter for up to `steps` steps (instructions, or events
   /// delivered by faulting ones) and back, losing nothing (`EngineState`; the TSC goes on
-  /// from the interpreter's count). Returns the steps taken and the outcome that ends the
+  /// from the interpreter's count; on a one-vCPU machine with KVM's in-kernel chips, their
+  /// state too, and the interpreter then takes interrupts as it runs). Returns the steps taken and the outcome that ends the
   /// machine, if the guest ended it there. A debugger stepping the vCPU releases it first
   /// (`Stepper.releaseForOtherEngine`).
   public func runOnInterpreter(_ vcpu: VCPU, steps: UInt64) throws -> (steps: UInt64, outcome: RunOutcome?) {
