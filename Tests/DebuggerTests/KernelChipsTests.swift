@@ -112,6 +112,12 @@ import Testing
     #expect(chips.pit.counter(0).mode == 2 && chips.pit.counter(0).initialCount == 1193)
     #expect(chips.localAPICs[0].timerCurrentCount == kvm.localAPICs[0][0x390])
     #expect(chips.localAPICs[0].timerDivisor == 16 && chips.localAPICs[0].taskPriority == 0x20)
+    // The count goes on from there: it reaches zero the current count's worth of divided bus
+    // clocks on (SDM Vol. 3, 11.5.4), 16 ns each at the 1 GHz bus clock both models count.
+    #expect(chips.localAPICs[0].nextDeadline == (1 << 40) + UInt64(kvm.localAPICs[0][0x390]) * 16)
+    // Counter 0's first edge comes one count (1193 ticks) after the load, its period started
+    // at the move (nothing carried its phase here: `PITPhase` is the engine switch's).
+    #expect(chips.pit.nextDeadline == PIT8254.clock.nanoseconds(atTick: chips.pit.tick + 1193))
 
     // Back, without time passing: field for field what KVM had, the current count included.
     let back = KernelChips(from: chips, basis: kvm)
