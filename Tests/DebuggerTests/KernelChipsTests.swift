@@ -201,4 +201,22 @@ import Testing
     try bootstrap.switchEngine(to: .kvm)
     _ = try bootstrap.step()  // both on KVM again, with the chips
   }
+
+  /// A local APIC timer in TSC-deadline mode (LVT timer bits 18-17 = 10b, SDM Vol. 3, 11.5.4.1)
+  /// keeps its deadline in IA32_TSC_DEADLINE, which the interpreter's APIC does not model: the
+  /// move is refused rather than leave the guest waiting for a timer that never fires, and
+  /// the vCPU stays on KVM.
+  @Test(requiresKVM) func aTSCDeadlineTimerIsRefused() throws {
+    let (machine, stepper) = try timerMachine()
+    var page = try machine.kvmVCPUs[0].localAPICState()
+    page[LocalAPIC.Register.spuriousVector] = 0x1ff
+    page[LocalAPIC.Register.lvtTimer] = 0x0004_00ef  // TSC-deadline, unmasked, vector 0xef
+    try machine.kvmVCPUs[0].setLocalAPICState(page)
+    #expect {
+      try stepper.switchEngine(to: .interpreter)
+    } throws: { error in
+      "\(error)".contains("vCPU 0's local APIC timer is in TSC-deadline mode")
+    }
+    #expect(stepper.engine == .kvm)
+  }
 }

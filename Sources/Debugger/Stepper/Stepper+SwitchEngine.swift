@@ -25,7 +25,13 @@ extension Stepper {
     if target == .interpreter {
       kvm.bindToCurrentThread()
       try releaseForOtherEngine()
-      let twin = try machine.moveToInterpreter(index)
+      let twin: InterpreterVCPU
+      do {
+        twin = try machine.moveToInterpreter(index)
+      } catch {
+        try reclaimFromOtherEngine()  // refused: the vCPU stays on KVM, stepped as before
+        throw error
+      }
       try breakpoints.setPlantsBytes(false, memory: machine.memory)
       interpreter = twin
       vcpu = twin

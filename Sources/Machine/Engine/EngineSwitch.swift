@@ -1,3 +1,4 @@
+import Devices
 import KVM
 
 /// Moving a KVM machine's vCPU to the interpreter and back for good (until moved again), as a
@@ -133,6 +134,15 @@ extension Machine {
         "vCPU \(x2APIC)'s local APIC is in x2APIC mode, which the interpreter's APIC does not model")
     }
     let chips = try KernelChips.read(vm, kvmVCPUs)
+    // TSC-deadline mode's deadline is an MSR the interpreter's APIC does not keep yet: the
+    // guest (Linux, where the CPUID offers the mode) would wait for a timer that never fires.
+    for (index, page) in chips.localAPICs.enumerated() {
+      let timer = page[LocalAPIC.Register.lvtTimer]
+      if timer >> 17 & 3 == 2 && timer & 0x1_0000 == 0 {
+        throw EngineSwitchError(
+          "vCPU \(index)'s local APIC timer is in TSC-deadline mode, which the interpreter does not run yet")
+      }
+    }
     // The interpreter's models merge a tick into one not yet taken, as the 8259's IRR does;
     // KVM re-injects such ticks later by default, from a count its API does not show. Turned
     // off (from the first move on), both engines raise the same ticks.
