@@ -220,4 +220,77 @@ import Testing
     #expect(stepper.engine == .kvm)
     #expect(try stepper.step().reason == .step)  // stepped on KVM as before
   }
+
+  /// Every field of the three chips in unusual states (8259s mid-initialization, rotated, in
+  /// special mask and poll modes; PIT counters with a latched count and status, a half-written
+  /// and a half-read count; I/O APIC entries of every kind), given to KVM and read back, then
+  /// converted to Hyperstep's models and back: what KVM holds, field for field. (I/O APIC IRR
+  /// bits sit on masked pins: KVM_SET_IRQCHIP delivers the others at once.)
+  @Test(requiresKVM) func unusualChipStatesSurviveTheConversion() throws {
+    var configuration = MachineConfiguration(kernel: TestGuests.timer.image, kernelName: "timer")
+    configuration.accelerator = .kvm
+    configuration.interruptController = true
+    let machine = try Machine(configuration: configuration, console: CapturedConsole())
+    let vm = try #require(machine.vm)
+    var master = try vm.picState(master: true)
+    // IR2 requested: the slave has a request (IR1) unmasked, which KVM passes on at once.
+    (master.lastIRR, master.irr, master.imr, master.isr) = (0x11, 0x94, 0x0f, 0x40)
+    (master.priorityAdd, master.irqBase, master.readRegisterSelect, master.poll) = (5, 0x68, 1, 1)
+    (master.specialMask, master.initState, master.autoEOI, master.rotateOnAutoEOI) = (1, 0, 1, 1)
+    (master.specialFullyNestedMode, master.init4, master.elcr) = (1, 1, 0x28)
+    var slave = try vm.picState(master: false)
+    (slave.irr, slave.imr, slave.isr, slave.priorityAdd, slave.irqBase) = (0x02, 0xfd, 0, 3, 0x70)
+    (slave.initState, slave.init4, slave.elcr) = (2, 1, 0x0c)  // ICW3 expected next
+    try vm.setPICState(master, master: true)
+    try vm.setPICState(slave, master: false)
+    var ioapic = try vm.ioapicState()
+    ioapic.id = 5
+    ioapic.registerSelect = 0x12
+    ioapic.redirectionTable[1] = 0x0300_0000_0000_a931  // level, active low, remote IRR, logical, lowest priority
+    ioapic.redirectionTable[4] = 0x0000_0000_0001_0044  // masked, edge, fixed
+    ioapic.redirectionTable[9] = 0xff00_0000_0001_8059  // masked, level, to all
+    ioapic.irr = 1 << 4 | 1 << 9
+    try vm.setIOAPICState(ioapic)
+    var pit = try vm.pitState()
+    pit.channels[0].mode = 2
+    pit.channels[0].count = 1000
+    pit.channels[0].rwMode = 3
+    (pit.channels[0].countLatched, pit.channels[0].latchedCount, pit.channels[0].readState) = (3, 0x1234, 3)
+    (pit.channels[0].statusLatched, pit.channels[0].status, pit.channels[0].writeState) = (1, 0xb4, 3)
+    pit.channels[1].mode = 3
+    pit.channels[1].count = 0x10000
+    pit.channels[1].rwMode = 3
+    (pit.channels[1].readState, pit.channels[1].writeState, pit.channels[1].writeLatch) = (4, 4, 0x56)
+    pit.channels[2].mode = 0
+    pit.channels[2].count = 300
+    pit.channels[2].rwMode = 1
+    (pit.channels[2].readState, pit.channels[2].writeState, pit.channels[2].gate) = (1, 1, 0)
+    try vm.setPITState(pit)
+
+    let kvm = try KernelChips.read(vm, machine.kvmVCPUs)
+    // KVM kept what was given (the states are legal ones for its chips).
+    expectSamePIC(kvm.master, master, "master 8259 as set")
+    expectSamePIC(kvm.slave, slave, "slave 8259 as set")
+    expectSameIOAPIC(kvm.ioapic, ioapic, "I/O APIC as set")
+    expectSamePIT(kvm.pit, pit, "PIT as set")
+
+    let chips = PCPlatformInterrupts(cpuCount: 1, rtcStart: CivilTime(secondsSinceEpoch: 0))
+    chips.advance(to: 1 << 40)
+    kvm.load(into: chips, apicEnabled: [true])
+    // A few of them as the models read them (the 8259 and 8254 data sheets): the master is
+    // rotated so that IR5 has the highest priority (KVM's priority_add) and IR4 the lowest, a
+    // poll is pending; the slave waits for ICW3; counter 0 reads its latched status, then its
+    // latched count, low byte first.
+    #expect(chips.pic.master.lowestPriority == 4 && chips.pic.master.pollPending)
+    #expect(chips.pic.slave.expectedICW == 3)
+    #expect(chips.pit.read(port: 0x40, size: 1) == 0xb4)
+    #expect(chips.pit.read(port: 0x40, size: 1) == 0x34)
+    #expect(chips.pit.read(port: 0x40, size: 1) == 0x12)
+    chips.pit.setCounter(0, KernelChips.counter(kvm.pit.channels[0]))  // the latches back, as KVM had them
+    let back = KernelChips(from: chips, basis: kvm)
+    expectSamePIC(back.master, kvm.master, "master 8259")
+    expectSamePIC(back.slave, kvm.slave, "slave 8259")
+    expectSameIOAPIC(back.ioapic, kvm.ioapic, "I/O APIC")
+    expectSamePIT(back.pit, kvm.pit, "PIT")
+  }
 }

@@ -168,7 +168,10 @@ extension KernelChips {
 
   static func pic(_ chip: PIC8259, basis: KVMPICState) -> KVMPICState {
     var kvm = basis
-    kvm.lastIRR = chip.lines
+    // The master's IR2 is the slave's INT: the model holds it as a level, KVM pulses it (its
+    // last_irr bit stays as KVM had it; the request it latched is in irr either way).
+    let cascade: UInt8 = chip.isMaster ? 1 << UInt8(PIC8259Pair.cascadeIRQ) : 0
+    kvm.lastIRR = chip.lines & ~cascade | basis.lastIRR & cascade
     kvm.irr = chip.irr
     kvm.imr = chip.imr
     kvm.isr = chip.isr
