@@ -33,7 +33,10 @@ public struct ELFFile: Sendable {
     bytes.count >= 4 && bytes[0] == 0x7f && bytes[1] == 0x45 && bytes[2] == 0x4c && bytes[3] == 0x46
   }
 
-  public init(_ bytes: [UInt8]) throws(ImageError) {
+  /// The processor an image is for: x86 (ELF32 i386 or ELF64 x86-64) or AArch64 (ELF64 only).
+  public enum Architecture: Sendable { case x86, aarch64 }
+
+  public init(_ bytes: [UInt8], for architecture: Architecture = .x86) throws(ImageError) {
     let r = ByteReader(bytes: bytes)
     guard Self.hasMagic(bytes) else { throw .unrecognized(firstBytes: Array(bytes.prefix(4))) }
     guard let classByte = r.u8(4), let dataByte = r.u8(5) else { throw .truncated("ELF identification is cut short") }
@@ -60,12 +63,11 @@ public struct ELFFile: Sendable {
     }
     let type = try half(16, "e_type")
     let machine = try half(18, "e_machine")
-    let expected = is64 ? 62 : 3
-    guard machine == expected else {
+    let expected = architecture == .aarch64 ? 183 : (is64 ? 62 : 3)
+    guard machine == expected && (is64 || architecture == .x86) else {
       let name = Self.machineNames[UInt16(machine)].map { "\($0) (machine \(machine))" } ?? "machine \(machine)"
-      throw .wrongMachine(
-        "ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(is64 ? "x86-64" : "i386") \(is64 ? "ELF64" : "ELF32") images"
-      )
+      let wanted = architecture == .aarch64 ? "AArch64 ELF64" : (is64 ? "x86-64 ELF64" : "i386 ELF32")
+      throw .wrongMachine("ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(wanted) images")
     }
     guard type == 2 else {
       throw type == 3
