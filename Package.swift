@@ -30,7 +30,7 @@ let package = Package(
     .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
     // The AArch64 ISA (issue 12): state, decoder, interpreter, MMU. Pure Swift, like X86.
     .target(name: "AArch64", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
-    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86"], swiftSettings: strictSafety),
+    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64"], swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     // Random x86-64 instructions and starting states for the differential tester.
     .target(name: "X86Generator", dependencies: ["HostCPU"], swiftSettings: strictSafety),

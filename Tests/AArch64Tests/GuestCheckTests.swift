@@ -16,7 +16,9 @@ import Testing
         let line = $0.trimmingPrefix(while: \.isWhitespace)
         return (line.hasPrefix("CHECK ") || line.hasPrefix("CHECKFLAGS ")) && !line.contains("\\")
       }.count
-    let hex = { (value: Int) in String(String(value, radix: 16).reversed()).padding(toLength: 16, withPad: "0", startingAt: 0) }
+    let hex = { (value: Int) in
+      String(String(value, radix: 16).reversed()).padding(toLength: 16, withPad: "0", startingAt: 0)
+    }
     let expected = "a64_checks: \(String(hex(checks).reversed())) checks, failed 0000000000000000\n"
     #expect(board.text == expected)
     #expect(board.exitCode == 0)

@@ -94,3 +94,44 @@ public final class A64CPU {
     return try? core.translate(address, .read)
   }
 }
+
+// MARK: The generic timers (ARM ARM D11.2) as the platform sees them
+
+extension A64CPU {
+  /// The counter's value when this CPU had retired nothing; a platform moves it forward to
+  /// bring a waiting CPU's clock up to the others' (time passes in WFI too).
+  public var counterBase: UInt64 {
+    get { core.counterBase }
+    set { core.counterBase = newValue }
+  }
+
+  /// The EL1 physical timer's output (PPI 14, INTID 30 on QEMU virt): enabled, not masked,
+  /// and the counter at or past CNTP_CVAL_EL0.
+  public var physicalTimerFiring: Bool {
+    let s = core.state.system
+    return s.cntpCTL & 3 == 1 && core.counter >= s.cntpCVAL
+  }
+
+  /// The virtual timer's output (PPI 11, INTID 27): the same against the virtual count.
+  public var virtualTimerFiring: Bool {
+    let s = core.state.system
+    return s.cntvCTL & 3 == 1 && core.counter &- s.cntvoff >= s.cntvCVAL
+  }
+
+  /// The physical count at which an enabled, unmasked timer that is not firing yet will fire;
+  /// nil when none will. A platform runs the CPU no further than this, so the interrupt
+  /// arrives at the same instruction on every run.
+  public var nextTimerDeadline: UInt64? {
+    let s = core.state.system
+    var deadline: UInt64?
+    if s.cntpCTL & 3 == 1 && core.counter < s.cntpCVAL { deadline = s.cntpCVAL }
+    if s.cntvCTL & 3 == 1 && core.counter &- s.cntvoff < s.cntvCVAL {
+      let physical = s.cntvCVAL &+ s.cntvoff
+      deadline = min(deadline ?? physical, physical)
+    }
+    return deadline
+  }
+
+  /// Whether the CPU waits in WFI/WFE.
+  public var isWaiting: Bool { core.state.waiting }
+}

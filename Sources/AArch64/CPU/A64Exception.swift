@@ -99,7 +99,8 @@ public struct A64Exception: Error, Sendable, Equatable {
   public static func instructionAbort(_ address: UInt64, _ status: FaultStatus, level: Int = 0, fromLowerLevel: Bool)
     -> A64Exception
   {
-    make(fromLowerLevel ? .instructionAbortLower : .instructionAbortSame, iss: status.at(level: level), address: address)
+    make(
+      fromLowerLevel ? .instructionAbortLower : .instructionAbortSame, iss: status.at(level: level), address: address)
   }
 }
 

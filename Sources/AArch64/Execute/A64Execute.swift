@@ -36,7 +36,8 @@ extension A64Core {
     case .barrier: break  // one CPU in program order: barriers have nothing to order here
     case .msrImmediate: try msrImmediate(i)
     case .system: try systemInstruction(i)
-    case .mrs: state.setRegister(i.rd, try readSystemRegister(SystemRegisterName(encoding: UInt16(i.imm2)), word: i.raw))
+    case .mrs:
+      state.setRegister(i.rd, try readSystemRegister(SystemRegisterName(encoding: UInt16(i.imm2)), word: i.raw))
     case .msr: try writeSystemRegister(SystemRegisterName(encoding: UInt16(i.imm2)), state.register(i.rd), word: i.raw)
     case .loadStore: try loadStore(i, at: pc)
     case .loadStorePair: try loadStorePair(i)

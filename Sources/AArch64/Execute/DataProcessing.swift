@@ -242,7 +242,8 @@ extension A64Core {
       // Bytes swapped within each halfword.
       value = (source & 0x00ff_00ff_00ff_00ff) << 8 | (source >> 8) & 0x00ff_00ff_00ff_00ff
     case .rev32:
-      value = UInt64(UInt32(truncatingIfNeeded: source).byteSwapped)
+      value =
+        UInt64(UInt32(truncatingIfNeeded: source).byteSwapped)
         | UInt64(UInt32(truncatingIfNeeded: source >> 32).byteSwapped) << 32
     case .rev:
       value = i.is64 ? source.byteSwapped : UInt64(UInt32(truncatingIfNeeded: source).byteSwapped)
@@ -273,9 +274,12 @@ extension A64Core {
       if operand2 == 0 {
         value = 0
       } else if i.is64 {
-        value = UInt64(bitPattern: Int64(bitPattern: operand1).dividedReportingOverflow(by: Int64(bitPattern: operand2)).partialValue)
+        value = UInt64(
+          bitPattern: Int64(bitPattern: operand1).dividedReportingOverflow(by: Int64(bitPattern: operand2)).partialValue
+        )
       } else {
-        let quotient = Int32(truncatingIfNeeded: operand1).dividedReportingOverflow(by: Int32(truncatingIfNeeded: operand2))
+        let quotient = Int32(truncatingIfNeeded: operand1).dividedReportingOverflow(
+          by: Int32(truncatingIfNeeded: operand2))
         value = UInt64(UInt32(bitPattern: quotient.partialValue))
       }
     case .lslv, .lsrv, .asrv, .rorv:
@@ -293,8 +297,10 @@ extension A64Core {
     switch DataProcessing3(rawValue: i.variant) ?? .madd {
     case .madd: value = a &+ n &* m
     case .msub: value = a &- n &* m
-    case .smaddl: value = a &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: n)) &* Int64(Int32(truncatingIfNeeded: m)))
-    case .smsubl: value = a &- UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: n)) &* Int64(Int32(truncatingIfNeeded: m)))
+    case .smaddl:
+      value = a &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: n)) &* Int64(Int32(truncatingIfNeeded: m)))
+    case .smsubl:
+      value = a &- UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: n)) &* Int64(Int32(truncatingIfNeeded: m)))
     case .umaddl: value = a &+ (n & 0xffff_ffff) &* (m & 0xffff_ffff)
     case .umsubl: value = a &- (n & 0xffff_ffff) &* (m & 0xffff_ffff)
     case .smulh: value = UInt64(bitPattern: Int64(bitPattern: n).multipliedFullWidth(by: Int64(bitPattern: m)).high)

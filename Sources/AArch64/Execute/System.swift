@@ -277,7 +277,8 @@ extension A64Core {
     case .cntvCTL: state.system.cntvCTL = value & 3
     case .cntvCVAL: state.system.cntvCVAL = value
     case .cntvTVAL:
-      state.system.cntvCVAL = (counter &- state.system.cntvoff) &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+      state.system.cntvCVAL =
+        (counter &- state.system.cntvoff) &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
     case .mdscr: state.system.mdscr = value & 0xe000_e03f
     case .oslar: state.system.osLocked = value & 1 != 0
     case .osdlr: state.system.osdlr = value & 1

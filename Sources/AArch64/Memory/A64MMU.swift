@@ -154,7 +154,8 @@ extension A64Core {
       if !pxn && !(el0Access && writable) && !(wxn && writable) { permissions |= A64TLBEntry.execute1 }
       let attributes = state.system.mair >> (8 * (descriptor >> 2 & 7)) & 0xff
       if attributes & 0xf0 == 0 { permissions |= A64TLBEntry.device }
-      return A64TLBEntry(tag: address >> 12, physicalPage: physical >> 12, permissions: permissions, level: UInt8(level))
+      return A64TLBEntry(
+        tag: address >> 12, physicalPage: physical >> 12, permissions: permissions, level: UInt8(level))
     }
   }
 }

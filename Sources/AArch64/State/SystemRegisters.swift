@@ -52,10 +52,12 @@ public struct SystemRegisters: Sendable, Equatable {
   public static let sctlrReset: UInt64 = 0x30d0_0800
 
   public static func == (a: SystemRegisters, b: SystemRegisters) -> Bool {
-    for i in 0..<6 where a.breakpointValues[i] != b.breakpointValues[i] || a.breakpointControls[i] != b.breakpointControls[i] {
+    for i in 0..<6
+    where a.breakpointValues[i] != b.breakpointValues[i] || a.breakpointControls[i] != b.breakpointControls[i] {
       return false
     }
-    for i in 0..<4 where a.watchpointValues[i] != b.watchpointValues[i] || a.watchpointControls[i] != b.watchpointControls[i] {
+    for i in 0..<4
+    where a.watchpointValues[i] != b.watchpointValues[i] || a.watchpointControls[i] != b.watchpointControls[i] {
       return false
     }
     return a.sctlr == b.sctlr && a.actlr == b.actlr && a.cpacr == b.cpacr && a.ttbr0 == b.ttbr0 && a.ttbr1 == b.ttbr1
