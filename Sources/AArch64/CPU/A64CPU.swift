@@ -15,6 +15,9 @@ public final class A64CPU {
 
   public var memory: GuestRAM { core.ram }
 
+  /// Joins the machine's global exclusive monitor (every CPU of an SMP machine shares one).
+  public func attach(globalMonitor: GlobalExclusiveMonitor) { core.globalMonitor = globalMonitor }
+
   public func attach(bus: any A64Bus) { core.bus = bus }
 
   public var state: A64State {

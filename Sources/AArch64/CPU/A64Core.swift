@@ -26,6 +26,8 @@ struct A64Core {
   var decodeCache = A64DecodeCache()
   /// Translations of the MMU (`A64TLB`), dropped on TLBI, TTBR/TCR/SCTLR writes.
   var tlb = A64TLB()
+  /// The machine's global exclusive monitor, when it has more than one CPU.
+  var globalMonitor: GlobalExclusiveMonitor?
 
   /// The generic counter's frequency, CNTFRQ_EL0: one tick per instruction at a nominal 1 GHz.
   static let counterFrequency: UInt64 = 1_000_000_000

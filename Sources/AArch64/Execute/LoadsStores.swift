@@ -131,7 +131,7 @@ extension A64Core {
     let address = try baseRegister(i.rn)
     let size = 1 << Int(i.size)
     let value = try read(address, size: size, mustAlign: true)
-    state.exclusive = ExclusiveMark(address: try translate(address, .read), size: UInt8(size))
+    try markExclusive(address, size: size)
     state.setRegister(i.rd, value)
   }
 
@@ -149,7 +149,7 @@ extension A64Core {
       first = try read(address, size: 8, mustAlign: true)
       second = try read(address &+ 8, size: 8, mustAlign: true)
     }
-    state.exclusive = ExclusiveMark(address: try translate(address, .read), size: UInt8(2 * size))
+    try markExclusive(address, size: 2 * size)
     state.setRegister(i.rd, first)
     state.setRegister(i.ra, second)
   }
@@ -162,10 +162,9 @@ extension A64Core {
     let address = try baseRegister(i.rn)
     let size = 1 << Int(i.size)
     if address & UInt64(size - 1) != 0 { throw abort(address, .write, .alignment, level: 0) }
-    let physical = try translate(address, .write)
-    let passes = state.exclusive == ExclusiveMark(address: physical, size: UInt8(size))
+    let passes = try exclusivePasses(address, size: size)
     if passes { try write(address, size: size, state.register(i.rd), mustAlign: true) }
-    state.exclusive = nil
+    clearExclusive()
     state.setRegister(i.rm, passes ? 0 : 1)
   }
 
@@ -173,8 +172,7 @@ extension A64Core {
     let address = try baseRegister(i.rn)
     let size = 1 << Int(i.size)
     if address & UInt64(2 * size - 1) != 0 { throw abort(address, .write, .alignment, level: 0) }
-    let physical = try translate(address, .write)
-    let passes = state.exclusive == ExclusiveMark(address: physical, size: UInt8(2 * size))
+    let passes = try exclusivePasses(address, size: 2 * size)
     if passes {
       if size == 4 {
         let pair = state.register(i.rd) & 0xffff_ffff | state.register(i.ra) << 32
@@ -184,8 +182,29 @@ extension A64Core {
         try write(address &+ 8, size: 8, state.register(i.ra), mustAlign: true)
       }
     }
-    state.exclusive = nil
+    clearExclusive()
     state.setRegister(i.rm, passes ? 0 : 1)
+  }
+
+  /// A load-exclusive marks the location in the local monitor and its granule in the global one.
+  mutating func markExclusive(_ address: UInt64, size: Int) throws(A64Exception) {
+    let physical = try translate(address, .read)
+    state.exclusive = ExclusiveMark(address: physical, size: UInt8(size))
+    globalMonitor?.mark(Int(cpuIndex), physical)
+  }
+
+  /// Whether a store-exclusive of `size` bytes may store: the local monitor marks exactly this
+  /// location and no other CPU has stored into its granule since. The write's translation is
+  /// checked first, so an access that would fault faults whichever way the monitors say.
+  mutating func exclusivePasses(_ address: UInt64, size: Int) throws(A64Exception) -> Bool {
+    let physical = try translate(address, .write)
+    guard state.exclusive == ExclusiveMark(address: physical, size: UInt8(size)) else { return false }
+    return globalMonitor?.holds(Int(cpuIndex), physical) ?? true
+  }
+
+  mutating func clearExclusive() {
+    state.exclusive = nil
+    globalMonitor?.clear(Int(cpuIndex))
   }
 
   mutating func loadAcquire(_ i: A64Instruction) throws(A64Exception) {

@@ -81,6 +81,7 @@ extension A64Core {
     }
     if stored {
       if decodeCache.holdsCode(physical, size: size) { decodeCache.invalidate(physical, size: size) }
+      globalMonitor?.stored(by: Int(cpuIndex), physical, size: size)
       return
     }
     switch bus.mmioWrite(physical, size: size, value: value) {

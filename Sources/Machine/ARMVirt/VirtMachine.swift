@@ -25,8 +25,9 @@ public final class VirtMachine {
   public let entry: UInt64
   public let deviceTreeAddress: UInt64
   let configuration: MachineConfiguration
-  /// Instructions a CPU runs before the next one gets its turn.
-  static let quantum: UInt64 = 10_000
+  /// Instructions a CPU runs before the next one gets its turn (tests shorten it to make
+  /// the CPUs interleave finely).
+  public var quantum: UInt64 = 10_000
 
   public init(configuration: MachineConfiguration, console: ConsoleSink = StandardOutputConsole()) throws(MachineError)
   {
@@ -62,9 +63,11 @@ public final class VirtMachine {
       memorySize: size, cpuCount: configuration.cpuCount, commandLine: configuration.commandLine, initrd: initrdRange)
     try? memory.write(tree, at: GuestAddress(deviceTreeAddress))
     var cpus: [A64CPU] = []
+    let monitor = configuration.cpuCount > 1 ? GlobalExclusiveMonitor(cpuCount: configuration.cpuCount) : nil
     for index in 0..<configuration.cpuCount {
       let cpu = A64CPU(memory: memory, bus: VirtCPUBus(platform: platform, cpu: index), cpuIndex: UInt8(index))
       cpu.deliversExceptions = true
+      if let monitor { cpu.attach(globalMonitor: monitor) }
       cpus.append(cpu)
     }
     self.cpus = cpus
@@ -96,7 +99,7 @@ public final class VirtMachine {
         refreshInterrupts(index)
         if cpu.isWaiting { continue }
         _ = cpu.takeInterruptIfPending()
-        var budget = Self.quantum
+        var budget = max(quantum, 1)
         if let timer = cpu.nextTimerDeadline { budget = max(1, min(budget, timer &- cpu.counter)) }
         let (executed, _) = cpu.run(maxInstructions: budget)
         if executed > 0 || !cpu.isWaiting { ranAny = true }
