@@ -48,4 +48,18 @@ import Testing
     #expect(output == "smp: context=0000000000000055 mpidr=0000000080000001 counter=0000000000000fa0\n")
     #expect(outcome == .powerOff)
   }
+
+  /// The guest's own debugger: software step of EL0 code (ISV and EX, the stepped SVC, the
+  /// ISV = 0 step after an exception return, the STXR failing because ERET cleared the
+  /// monitor), a breakpoint and a watchpoint at EL1, each syndrome from the guest's header
+  /// (worked out from the ARM ARM, D2).
+  @Test func guestSoftwareStepBreakpointAndWatchpointSyndromes() throws {
+    let (output, outcome, _) = try VirtGuests.run(AArch64Guests.a64Debug)
+    let expected = [
+      ("cb000022", 4), ("cb000062", 8), ("cb000022", 12), ("cb000022", 16), ("56000000", 20), ("ca000022", 20),
+      ("cb000022", 24), ("56000001", 28), ("c6000022", 0), ("d6000062", 0), ("000000fa", 0),
+    ].map { "d 00000000\($0.0) \(VirtGuests.hex($0.1))\n" }.joined()
+    #expect(output == expected + "stxr-status 0000000000000001\n")
+    #expect(outcome == .exit(0, reason: 0x20026))
+  }
 }

@@ -13,7 +13,9 @@ enum VirtGuests {
     return try VirtMachine(configuration: configuration, console: console)
   }
 
-  static func run(_ guest: GuestImage, cpus: Int = 1, quantum: UInt64? = nil) throws -> (String, VirtOutcome, VirtMachine) {
+  static func run(_ guest: GuestImage, cpus: Int = 1, quantum: UInt64? = nil) throws -> (
+    String, VirtOutcome, VirtMachine
+  ) {
     let console = CapturedConsole()
     let vm = try machine(guest, cpus: cpus, console: console)
     if let quantum { vm.quantum = quantum }

@@ -25,6 +25,7 @@ public final class A64CPU {
     set {
       core.state = newValue
       core.tlb.flush()
+      core.refreshDebugArmed()
     }
   }
 

@@ -26,6 +26,10 @@ struct A64Core {
   var decodeCache = A64DecodeCache()
   /// Translations of the MMU (`A64TLB`), dropped on TLBI, TTBR/TCR/SCTLR writes.
   var tlb = A64TLB()
+  /// Breakpoints, watchpoints or software step may fire (`refreshDebugArmed`): the only
+  /// debug test on the hot path.
+  var debugArmed = false
+  var stepSyndrome = StepSyndrome()
   /// The machine's global exclusive monitor, when it has more than one CPU.
   var globalMonitor: GlobalExclusiveMonitor?
 
@@ -45,13 +49,29 @@ struct A64Core {
   mutating func step() -> A64StepResult {
     if state.waiting { return .waiting }
     let pc = state.pc
+    // Software step (D2.12): in the active-pending state the Software Step exception is
+    // taken before the next instruction; in active-not-pending the instruction runs and
+    // the state becomes active-pending.
+    let stepping = debugArmed && softwareStepActive
+    if stepping && !state.pstate.ss { return raise(softwareStepException(), at: pc) }
     do throws(A64Exception) {
       if state.pstate.il { throw .illegalExecutionState }
       if pc & 3 != 0 { throw .pcAlignment(pc) }
+      if debugArmed && breakpointMatches(pc) {
+        throw .make(state.pstate.el == 0 ? .breakpointLower : .breakpointSame, iss: Self.debugFaultStatus)
+      }
       let instruction = try fetch(pc)
       state.pc = pc &+ 4
       try execute(instruction, at: pc)
       retiredInstructions &+= 1
+      if stepping && instruction.operation != .exceptionReturn {
+        state.pstate.ss = false
+        let exclusive = instruction.operation == .loadExclusive || instruction.operation == .loadExclusivePair
+        stepSyndrome = StepSyndrome(valid: true, exclusive: exclusive)
+      } else if instruction.operation == .exceptionReturn {
+        // Active-pending entered by an exception return: the syndrome's EX is not valid.
+        stepSyndrome = StepSyndrome()
+      }
       if ioStopRequested {
         ioStopRequested = false
         return .ioStop
@@ -102,7 +122,15 @@ struct A64Core {
     case .supervisorCall, .hypervisorCall, .secureMonitorCall: generated = true
     default: generated = false
     }
-    if generated { retiredInstructions &+= 1 }
+    if generated {
+      retiredInstructions &+= 1
+      // SVC, HVC and SMC complete before they trap: a step in progress moves on to
+      // active-pending, so SPSR_EL1.SS is 0 (D2.12.5).
+      if debugArmed && softwareStepActive {
+        state.pstate.ss = false
+        stepSyndrome = StepSyndrome(valid: true, exclusive: false)
+      }
+    }
     takeException(error, returnAddress: generated ? pc &+ 4 : pc, vectorOffset: 0)
     return .delivered(error)
   }

@@ -279,14 +279,19 @@ extension A64Core {
     case .cntvTVAL:
       state.system.cntvCVAL =
         (counter &- state.system.cntvoff) &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
-    case .mdscr: state.system.mdscr = value & 0xe000_e03f
+    case .mdscr:
+      state.system.mdscr = value & 0xe000_e03f
+      refreshDebugArmed()
     case .oslar: state.system.osLocked = value & 1 != 0
     case .osdlr: state.system.osdlr = value & 1
     case .dbgprcr: state.system.dbgprcr = value & 1
     case .dbgclaimset: state.system.claimTags |= value & 0xff
     case .dbgclaimclr: state.system.claimTags &= ~(value & 0xff)
     default:
-      if try setDebugRegister(name, value) { return }
+      if try setDebugRegister(name, value) {
+        refreshDebugArmed()
+        return
+      }
       throw .undefined  // read-only (ID registers, CNTFRQ at EL1 without EL3, ...) or unknown
     }
   }

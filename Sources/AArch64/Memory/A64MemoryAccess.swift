@@ -8,6 +8,7 @@ extension A64Core {
     throws(A64Exception) -> UInt64
   {
     let (physical, device) = try translateWithType(address, .read, unprivileged: unprivileged)
+    if debugArmed, let hit = watchpointHit(address, size: size, write: false, unprivileged: unprivileged) { throw hit }
     if address & UInt64(size &- 1) != 0 {
       try checkUnaligned(address, .read, device: device, mustAlign: mustAlign)
       if (address & 0xfff) &+ UInt64(size) > 0x1000 {
@@ -22,6 +23,7 @@ extension A64Core {
     _ address: UInt64, size: Int, _ value: UInt64, mustAlign: Bool = false, unprivileged: Bool = false
   ) throws(A64Exception) {
     let (physical, device) = try translateWithType(address, .write, unprivileged: unprivileged)
+    if debugArmed, let hit = watchpointHit(address, size: size, write: true, unprivileged: unprivileged) { throw hit }
     if address & UInt64(size &- 1) != 0 {
       try checkUnaligned(address, .write, device: device, mustAlign: mustAlign)
       if (address & 0xfff) &+ UInt64(size) > 0x1000 {
