@@ -64,6 +64,8 @@ let package = Package(
     .testTarget(name: "AArch64Tests", dependencies: ["AArch64", "GuestMemory", "AArch64Guests", "Machine"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
-    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep", "x86-difftest"]),
+    .testTarget(
+      name: "CLITests",
+      dependencies: ["KVM", "Machine", "TestGuests", "AArch64Guests", "DemoGuest", "hyperstep", "x86-difftest"]),
   ]
 )

@@ -62,4 +62,28 @@ import Testing
     #expect(output == expected + "stxr-status 0000000000000001\n")
     #expect(outcome == .exit(0, reason: 0x20026))
   }
+
+  /// The step contract's exclusives clause: a host stepper retiring one instruction at a
+  /// time (`VirtMachine.step`) touches neither the local nor the global monitor, so every
+  /// STXR of the loop succeeds first time, the output is the unstepped run's, and so is the
+  /// number of instructions retired.
+  @Test func aHostStepperStepsAnExclusiveLoopOneInstructionAtATime() throws {
+    let guest = AArch64Guests.a64Exclusive
+    let expected = "exclusive: counter=0000000000000005 failures=0000000000000000 control=0000000000000001\n"
+    let (plain, plainOutcome, plainVM) = try VirtGuests.run(guest)
+    #expect(plain == expected)
+    #expect(plainOutcome == .exit(0, reason: 0x20026))
+
+    let console = CapturedConsole()
+    let vm = try VirtGuests.machine(guest, console: console)
+    var steps = 0
+    var stop = VirtMachine.Stop.step
+    while stop == .step && steps < 100_000 {
+      stop = vm.step(cpu: 0, deliverInterrupts: false)
+      steps += 1
+    }
+    #expect(stop == .ended(.exit(0, reason: 0x20026)))
+    #expect(console.text == expected)
+    #expect(vm.cpus[0].retiredInstructions == plainVM.cpus[0].retiredInstructions)
+  }
 }

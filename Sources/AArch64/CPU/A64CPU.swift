@@ -99,6 +99,33 @@ public final class A64CPU {
   }
 }
 
+// MARK: A host debugger's breakpoints and watches
+
+extension A64CPU {
+  /// Breakpoints by virtual address: a step that finds the PC on one returns
+  /// `.hostBreakpoint` without running it.
+  public var hostBreakpoints: Set<UInt64> {
+    get { core.host.breakpoints }
+    set {
+      core.host.breakpoints = newValue
+      core.hostArmed = core.host.armed
+    }
+  }
+
+  /// Watched virtual ranges: a step whose instruction would access one returns `.hostWatch`
+  /// with nothing of it done.
+  public var hostWatches: [HostWatch] {
+    get { core.host.watches }
+    set {
+      core.host.watches = newValue
+      core.hostArmed = core.host.armed
+    }
+  }
+
+  /// Lets the next step run the instruction at the PC despite a breakpoint there.
+  public func passBreakpointOnce() { core.host.passBreakpointOnce = true }
+}
+
 // MARK: The generic timers (ARM ARM D11.2) as the platform sees them
 
 extension A64CPU {

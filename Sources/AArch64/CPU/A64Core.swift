@@ -30,6 +30,9 @@ struct A64Core {
   /// debug test on the hot path.
   var debugArmed = false
   var stepSyndrome = StepSyndrome()
+  /// A host debugger's breakpoints and watches (`HostDebug`); `hostArmed` when it has any.
+  var host = HostDebug()
+  var hostArmed = false
   /// The machine's global exclusive monitor, when it has more than one CPU.
   var globalMonitor: GlobalExclusiveMonitor?
 
@@ -52,6 +55,13 @@ struct A64Core {
     // Software step (D2.12): in the active-pending state the Software Step exception is
     // taken before the next instruction; in active-not-pending the instruction runs and
     // the state becomes active-pending.
+    if hostArmed && !host.breakpoints.isEmpty {
+      if host.passBreakpointOnce {
+        host.passBreakpointOnce = false
+      } else if host.breakpoints.contains(pc) {
+        return .hostBreakpoint
+      }
+    }
     let stepping = debugArmed && softwareStepActive
     if stepping && !state.pstate.ss { return raise(softwareStepException(), at: pc) }
     do throws(A64Exception) {
@@ -79,6 +89,10 @@ struct A64Core {
       return state.waiting ? .waiting : .retired
     } catch {
       state.pc = pc
+      if error == .hostStop, let hit = host.hit {
+        host.hit = nil
+        return .hostWatch(address: hit.address, write: hit.write)
+      }
       if error == .undefined { undefinedInstructionAddress = pc }
       return raise(error, at: pc)
     }

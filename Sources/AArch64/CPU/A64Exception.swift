@@ -116,6 +116,11 @@ public enum A64StepResult: Sendable, Equatable {
   case delivered(A64Exception)
   /// The instruction retired and a device or a call asked the run to stop.
   case ioStop
+  /// A host breakpoint is on the instruction at the PC; nothing ran.
+  case hostBreakpoint
+  /// The instruction at the PC was about to access a host-watched range at `address`;
+  /// nothing of it ran (AArch64 reports a watchpoint with the PC on the accessing instruction).
+  case hostWatch(address: UInt64, write: Bool)
 }
 
 /// MMIO, hypervisor calls and semihosting as the interpreter sees them; the platform

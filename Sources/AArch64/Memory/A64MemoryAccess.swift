@@ -9,6 +9,7 @@ extension A64Core {
   {
     let (physical, device) = try translateWithType(address, .read, unprivileged: unprivileged)
     if debugArmed, let hit = watchpointHit(address, size: size, write: false, unprivileged: unprivileged) { throw hit }
+    try checkHostWatch(address, size: size, write: false)
     if address & UInt64(size &- 1) != 0 {
       try checkUnaligned(address, .read, device: device, mustAlign: mustAlign)
       if (address & 0xfff) &+ UInt64(size) > 0x1000 {
@@ -24,6 +25,7 @@ extension A64Core {
   ) throws(A64Exception) {
     let (physical, device) = try translateWithType(address, .write, unprivileged: unprivileged)
     if debugArmed, let hit = watchpointHit(address, size: size, write: true, unprivileged: unprivileged) { throw hit }
+    try checkHostWatch(address, size: size, write: true)
     if address & UInt64(size &- 1) != 0 {
       try checkUnaligned(address, .write, device: device, mustAlign: mustAlign)
       if (address & 0xfff) &+ UInt64(size) > 0x1000 {

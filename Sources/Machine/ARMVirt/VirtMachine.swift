@@ -91,21 +91,80 @@ public final class VirtMachine {
     }
     defer { platform.console.flush() }
     while true {
-      if let ending = platform.ending { return ending }
       if let deadline, HostIO.monotonicNanoseconds() >= deadline { return .timedOut }
-      startRequestedCPUs()
-      var ranAny = false
-      for (index, cpu) in cpus.enumerated() where platform.poweredOn[index] {
-        refreshInterrupts(index)
-        if cpu.isWaiting { continue }
-        _ = cpu.takeInterruptIfPending()
-        var budget = max(quantum, 1)
-        if let timer = cpu.nextTimerDeadline { budget = max(1, min(budget, timer &- cpu.counter)) }
-        let (executed, _) = cpu.run(maxInstructions: budget)
-        if executed > 0 || !cpu.isWaiting { ranAny = true }
-        if platform.ending != nil { break }
-      }
-      if !ranAny, let ending = waitForTime() { return ending }
+      if case .ended(let outcome) = runRound().stop { return outcome }
+    }
+  }
+
+  /// Why a debugger's step or resume stopped.
+  public enum Stop: Sendable, Equatable {
+    /// One instruction retired (or an exception or interrupt was taken instead).
+    case step
+    /// The CPU waits in WFI/WFE with nothing to wake it: a step runs nothing.
+    case halted
+    case breakpoint
+    /// A host watch caught an access at `address`; the PC is on the accessing instruction.
+    case watch(address: UInt64, write: Bool)
+    /// `resume`'s `shouldStop` said so.
+    case interrupted
+    case ended(VirtOutcome)
+  }
+
+  /// Executes one instruction on CPU `index`, the others standing still. With
+  /// `deliverInterrupts`, an interrupt the CPU can take now is taken instead, and the stop
+  /// is at its vector (`--irq deliver`); otherwise interrupts wait while stepping (`block`).
+  public func step(cpu index: Int, deliverInterrupts: Bool) -> Stop {
+    startRequestedCPUs()
+    let cpu = cpus[index]
+    refreshInterrupts(index)
+    if deliverInterrupts && cpu.takeInterruptIfPending() { return .step }
+    if cpu.isWaiting { return .halted }
+    let stop = stop(for: cpu.step())
+    platform.console.flush()
+    return stop
+  }
+
+  /// Runs every CPU until a host breakpoint or watch stops one, the guest ends, or
+  /// `shouldStop` (asked between rounds) says so. Returns the CPU that stopped.
+  public func resume(shouldStop: () -> Bool) -> (cpu: Int, stop: Stop) {
+    defer { platform.console.flush() }
+    while true {
+      if shouldStop() { return (0, .interrupted) }
+      let round = runRound()
+      if round.stop != .step { return round }
+    }
+  }
+
+  /// One round of the schedule: each running CPU once, up to its quantum or timer deadline.
+  /// `.step` when the round ended normally.
+  private func runRound() -> (cpu: Int, stop: Stop) {
+    if let ending = platform.ending { return (0, .ended(ending)) }
+    startRequestedCPUs()
+    var ranAny = false
+    for (index, cpu) in cpus.enumerated() where platform.poweredOn[index] {
+      refreshInterrupts(index)
+      if cpu.isWaiting { continue }
+      _ = cpu.takeInterruptIfPending()
+      var budget = max(quantum, 1)
+      if let timer = cpu.nextTimerDeadline { budget = max(1, min(budget, timer &- cpu.counter)) }
+      let (executed, result) = cpu.run(maxInstructions: budget)
+      if executed > 0 || !cpu.isWaiting { ranAny = true }
+      let stop = stop(for: result)
+      if stop != .step && stop != .halted { return (index, stop) }
+    }
+    if !ranAny, let ending = waitForTime() {
+      platform.ending = ending
+      return (0, .ended(ending))
+    }
+    return (0, .step)
+  }
+
+  private func stop(for result: A64StepResult) -> Stop {
+    switch result {
+    case .retired, .delivered, .exception, .waiting: return .step
+    case .ioStop: return platform.ending.map { .ended($0) } ?? .step
+    case .hostBreakpoint: return .breakpoint
+    case .hostWatch(let address, let write): return .watch(address: address, write: write)
     }
   }
 
