@@ -8,6 +8,10 @@
 #   a64_checks: with the MMU off every data access is to Device-nGnRnE memory, so an
 #     unaligned LDR takes an Alignment fault (ARM ARM B2.5.2, D5.2.9); QEMU 7.2 performs
 #     the access. The three checks after `unaligned_at` then fail on QEMU only.
+#   a64_bad: tests Hyperstep's own error paths, where the machines differ by design: its FP
+#     instruction is unimplemented in Hyperstep (UNDEFINED, EC 0) but an FP access trap on
+#     QEMU (EC 0x07, CPACR_EL1.FPEN = 0), and QEMU has its PCIe window where Hyperstep has
+#     nothing. Its output is only shown.
 #
 #   scripts/aarch64-vs-qemu.sh
 set -euo pipefail
@@ -46,6 +50,10 @@ for source in Guests/aarch64/*.S; do
     -serial stdio -semihosting -kernel "$kernel" </dev/null >"$work/$guest.qemu" 2>&1
   theirs=$?
   set -e
+  if [ "$guest" = a64_bad ]; then
+    echo "$guest: not compared (Hyperstep's error paths): hyperstep exit $ours: $(head -c 200 "$work/$guest.hyperstep")"
+    continue
+  fi
   compared=$((compared + 1))
   if [ "$ours" = "$theirs" ] && cmp -s "$work/$guest.hyperstep" "$work/$guest.qemu"; then
     echo "$guest: same output and exit status ($ours)"

@@ -120,6 +120,7 @@ public final class VirtMachine {
     if deliverInterrupts && cpu.takeInterruptIfPending() { return .step }
     if cpu.isWaiting { return .halted }
     let stop = stop(for: cpu.step())
+    noteUndefined(index)
     platform.console.flush()
     return stop
   }
@@ -149,6 +150,7 @@ public final class VirtMachine {
       if let timer = cpu.nextTimerDeadline { budget = max(1, min(budget, timer &- cpu.counter)) }
       let (executed, result) = cpu.run(maxInstructions: budget)
       if executed > 0 || !cpu.isWaiting { ranAny = true }
+      noteUndefined(index)
       let stop = stop(for: result)
       if stop != .step && stop != .halted { return (index, stop) }
     }
@@ -157,6 +159,27 @@ public final class VirtMachine {
       return (0, .ended(ending))
     }
     return (0, .step)
+  }
+
+  /// Encodings already named on stderr, so each is named once (at most 16).
+  private var reportedUndefined: Set<UInt64> = []
+
+  /// When CPU `index` found an instruction the interpreter does not implement, says once on
+  /// stderr which word at which address; the guest got the UNDEFINED exception, as from a
+  /// CPU without the instruction. UDF, UNDEFINED by design, is not reported.
+  private func noteUndefined(_ index: Int) {
+    guard let address = cpus[index].takeUndefinedInstruction(), !reportedUndefined.contains(address),
+      reportedUndefined.count <= 16
+    else { return }
+    reportedUndefined.insert(address)
+    let word = cpus[index].translate(address).flatMap { try? memory.load(UInt32.self, at: GuestAddress($0)) }
+    guard let word, word >> 16 != 0 else { return }
+    let line =
+      reportedUndefined.count > 16
+      ? "hyperstep: note: more unimplemented instructions; not shown\n"
+      : "hyperstep: note: CPU \(index): the interpreter does not implement the instruction 0x\(String(word, radix: 16)) at 0x\(String(address, radix: 16)); the guest gets UNDEFINED\n"
+    platform.console.flush()
+    try? HostIO.writeAll(2, Array(line.utf8)[...])  // a note: a closed stderr must not stop the guest
   }
 
   private func stop(for result: A64StepResult) -> Stop {
