@@ -86,4 +86,25 @@ import Testing
     #expect(console.text == expected)
     #expect(vm.cpus[0].retiredInstructions == plainVM.cpus[0].retiredInstructions)
   }
+
+  /// The MMU's faults and AT, each ESR and PAR_EL1 from the guest's header (ARM ARM D5,
+  /// D17.2.37, D23.2.95); FARs as offsets from the guest's `scratch` pages.
+  @Test func translationPermissionAndAccessFlagFaultsAndAT() throws {
+    let guest = AArch64Guests.a64Mmu
+    let scratch = try #require(try ELFFile(guest.elf, for: .aarch64).symbols().first { $0.name == "scratch" }).address
+    let (output, outcome, _) = try VirtGuests.run(guest)
+    let h = { (value: UInt64) in VirtGuests.hex(Int(bitPattern: UInt(value))) }
+    let expected = [
+      "u \(h(0x0011_2233_4455_6677)) \(h(0))",
+      "f \(h(0x9600_004f)) \(h(0x1008))",
+      "f \(h(0x9600_0007)) \(h(0x2010))",
+      "f \(h(0x9600_000b)) \(h(0x3018))",
+      "f \(h(0x9600_0005)) \(h(0xc000_0000 &- scratch))",
+      "p \(h(0xff << 56 | scratch | 0xa00)) \(h(0))",
+      "p \(h(0x80f)) \(h(0))",
+      "f \(h(0x8600_000f)) \(h(0x100))",
+    ].map { $0 + "\n" }.joined()
+    #expect(output == expected)
+    #expect(outcome == .exit(0, reason: 0x20026))
+  }
 }

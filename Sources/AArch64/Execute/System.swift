@@ -133,14 +133,18 @@ extension A64Core {
   /// DC ZVA's block: DCZID_EL0.BS = 4, 16 words.
   static let zeroBlockBytes = 64
 
-  /// AT S1E1R/W, S1E0R/W: PAR_EL1 gets the physical address or the fault (D23.2.95).
+  /// AT S1E1R/W, S1E0R/W: PAR_EL1 gets the translation or the fault (D23.2.95). Success:
+  /// ATTR (the MAIR byte) in bits 63-56, the PA, bit 11 RES1, NS (bit 9: this PE is in
+  /// Non-secure state, there being no EL3), SH in bits 8-7. Failure: bit 11 RES1, FST in
+  /// bits 6-1, F.
   mutating func addressTranslation(_ address: UInt64, write: Bool, asEL0: Bool) {
     do throws(A64Exception) {
       let physical = try translate(address, write ? .write : .read, unprivileged: asEL0)
-      state.system.par = physical & 0x0000_ffff_ffff_f000
+      let (attributes, shareability) = self.attributes(of: address)
+      state.system.par =
+        UInt64(attributes) << 56 | physical & 0x0000_ffff_ffff_f000 | 1 << 11 | 1 << 9 | UInt64(shareability) << 7
     } catch {
-      // F = 1 and FST, the fault status code, in bits 6-1.
-      state.system.par = UInt64(error.syndrome & 0x3f) << 1 | 1
+      state.system.par = 1 << 11 | UInt64(error.syndrome & 0x3f) << 1 | 1
     }
   }
 

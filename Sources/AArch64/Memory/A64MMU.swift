@@ -18,6 +18,9 @@ struct A64TLBEntry {
   var permissions: UInt8 = 0
   /// The level of the leaf descriptor, for permission faults' status codes.
   var level: UInt8 = 3
+  /// The MAIR_EL1 attribute byte and the descriptor's SH field, for PAR_EL1.
+  var attributes: UInt8 = 0
+  var shareability: UInt8 = 0
 
   static let read0: UInt8 = 1 << 0
   static let write0: UInt8 = 1 << 1
@@ -81,6 +84,14 @@ extension A64Core {
       throw abort(address, kind, .permission, level: Int(entry.level))
     }
     return (entry.physicalPage << 12 | address & 0xfff, entry.permissions & A64TLBEntry.device != 0)
+  }
+
+  /// The memory attributes of a translated address, for AT: the MAIR attribute byte and SH.
+  /// With the MMU off, data is Device-nGnRnE and Outer Shareable (D5.2.9).
+  mutating func attributes(of address: UInt64) -> (attributes: UInt8, shareability: UInt8) {
+    guard state.system.sctlr & 1 != 0 else { return (0, 0b10) }
+    let entry = tlb.entries[A64TLB.slot(address >> 12)]
+    return entry.tag == address >> 12 ? (entry.attributes, entry.shareability) : (0, 0)
   }
 
   /// The abort an access of `kind` at `address` takes.
@@ -155,7 +166,8 @@ extension A64Core {
       let attributes = state.system.mair >> (8 * (descriptor >> 2 & 7)) & 0xff
       if attributes & 0xf0 == 0 { permissions |= A64TLBEntry.device }
       return A64TLBEntry(
-        tag: address >> 12, physicalPage: physical >> 12, permissions: permissions, level: UInt8(level))
+        tag: address >> 12, physicalPage: physical >> 12, permissions: permissions, level: UInt8(level),
+        attributes: UInt8(attributes), shareability: UInt8(descriptor >> 8 & 3))
     }
   }
 }
