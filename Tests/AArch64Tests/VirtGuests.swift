@@ -31,7 +31,9 @@ enum VirtGuests {
   }
 
   /// `value` as 16 hexadecimal digits, the way the guests' put_hex prints it.
-  static func hex(_ value: Int) -> String {
+  static func hex(_ value: Int) -> String { hex(UInt64(value)) }
+
+  static func hex(_ value: UInt64) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: 16 - digits.count) + digits
   }
