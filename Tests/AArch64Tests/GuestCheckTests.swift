@@ -104,4 +104,71 @@ import Testing
     #expect(output == expected)
     #expect(outcome == .exit(0, reason: 0x20026))
   }
+
+  /// Interrupts while a host steps (`--irq`): with `deliver` the timer's IRQ is taken at a
+  /// step boundary and the step stops at the IRQ vector (VBAR_EL1 + 0x280, current EL with
+  /// SP_ELx), ELR_EL1 the instruction not yet run, so the PC never looks stuck; with `block`
+  /// no step ever enters the handler, the interrupt stays pending and the guest's tick count
+  /// (X20) stays 0.
+  @Test(arguments: [true, false]) func aTimerInterruptPendingWhileStepping(deliver: Bool) throws {
+    let guest = AArch64Guests.a64Timer
+    let symbols = try ELFFile(guest.elf, for: .aarch64).symbols()
+    let vectors = try #require(symbols.first { $0.name == "vectors" }).address
+    let handler = try #require(symbols.first { $0.name == "irq_handler" }).address
+    let console = CapturedConsole()
+    let vm = try VirtGuests.machine(guest, console: console)
+    var previous = vm.cpus[0].state.pc
+    var entered = false
+    for _ in 0..<200_000 {
+      let stop = vm.step(cpu: 0, deliverInterrupts: deliver)
+      let state = vm.cpus[0].state
+      if state.pc == vectors + 0x280 {
+        entered = true
+        #expect(state.system.elr == previous, "ELR_EL1 must be the instruction the IRQ pre-empted")
+        #expect(state.pstate.daif & PState.i != 0)
+        #expect(stop == .step)
+        break
+      }
+      #expect(state.pc != handler)
+      previous = state.pc
+    }
+    #expect(entered == deliver)
+    if !deliver {
+      #expect(vm.cpus[0].state.x[20] == 0)
+      #expect(vm.cpus[0].physicalTimerFiring)
+    }
+  }
+
+  /// MMIO while a host steps: each step of putc's store to UARTDR (putc + 4) adds exactly one
+  /// byte to the output and stops at the next instruction; the GIC's acknowledge (the
+  /// handler's load of GICC_IAR) returns INTID 30 once per tick. Stepped to the end with
+  /// interrupts delivered, the guest prints what it prints unstepped.
+  @Test func steppedMMIOHasExactlyOneSideEffectPerStep() throws {
+    let guest = AArch64Guests.a64Timer
+    let symbols = try ELFFile(guest.elf, for: .aarch64).symbols()
+    let putc = try #require(symbols.first { $0.name == "putc" }).address
+    let handler = try #require(symbols.first { $0.name == "irq_handler" }).address
+    let console = CapturedConsole()
+    let vm = try VirtGuests.machine(guest, console: console)
+    var stores = 0
+    var acknowledged: [UInt64] = []
+    var stop = VirtMachine.Stop.step
+    var steps = 0
+    while stop == .step && steps < 2_000_000 {
+      let pc = vm.cpus[0].state.pc
+      let before = console.text.utf8.count
+      stop = vm.step(cpu: 0, deliverInterrupts: true)
+      steps += 1
+      if pc == putc + 4 {
+        stores += 1
+        #expect(console.text.utf8.count == before + 1)
+        #expect(vm.cpus[0].state.pc == putc + 8)
+      }
+      if pc == handler + 4 { acknowledged.append(vm.cpus[0].state.x[21]) }  // after `ldr w21, [x0, #0x0c]`
+    }
+    #expect(stop == .ended(.powerOff))
+    #expect(console.text == "timer: ticks=0000000000000003 last=000000000000001e elapsed-ok=0000000000000001\n")
+    #expect(stores == console.text.utf8.count)
+    #expect(acknowledged == [30, 30, 30])
+  }
 }

@@ -117,6 +117,12 @@ public final class VirtMachine {
     startRequestedCPUs()
     let cpu = cpus[index]
     refreshInterrupts(index)
+    // A CPU waiting for a timer: its time passes to the deadline, as it would unstepped,
+    // and the interrupt wakes it. Only a wait nothing will end is a halt.
+    if cpu.isWaiting, let deadline = cpu.nextTimerDeadline {
+      if cpu.counter < deadline { cpu.counterBase &+= deadline - cpu.counter }
+      refreshInterrupts(index)
+    }
     if deliverInterrupts && cpu.takeInterruptIfPending() { return .step }
     if cpu.isWaiting { return .halted }
     let stop = stop(for: cpu.step())
