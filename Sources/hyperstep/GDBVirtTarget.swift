@@ -228,8 +228,12 @@ final class GDBVirtTarget: ServedTarget {
     guard exitStatus == nil else { throw TargetError("the guest has ended") }
     stopRequested.lower()
     for cpu in vm.cpus where breakpoints.contains(cpu.state.pc) { cpu.passBreakpointOnce() }
-    let (index, stop) = vm.resume { stopRequested.isRaised }
-    return event(stop, cpu: index)
+    while true {
+      let (index, stop) = vm.resume { stopRequested.isRaised }
+      // A guest request means nothing to gdb: run on.
+      if case .guestRequest = stop { continue }
+      return event(stop, cpu: index)
+    }
   }
 
   func interrupt() { stopRequested.raise() }
@@ -237,7 +241,7 @@ final class GDBVirtTarget: ServedTarget {
   private func event(_ stop: VirtMachine.Stop, cpu index: Int) -> StopEvent {
     let thread = index + 1
     switch stop {
-    case .step: return .step(thread: thread)
+    case .step, .exception, .interrupt, .guestRequest: return .step(thread: thread)
     case .halted: return .halted(thread: thread)
     case .breakpoint: return .breakpoint(thread: thread, kind: .software, address: vm.cpus[index].state.pc)
     case .watch(let address, let write):

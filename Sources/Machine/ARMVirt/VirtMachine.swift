@@ -98,8 +98,16 @@ public final class VirtMachine {
 
   /// Why a debugger's step or resume stopped.
   public enum Stop: Sendable, Equatable {
-    /// One instruction retired (or an exception or interrupt was taken instead).
+    /// One instruction retired.
     case step
+    /// The instruction took this synchronous exception (its ESR_EL1 value): the PC is at
+    /// the handler's vector.
+    case exception(syndrome: UInt32)
+    /// An IRQ (or, `fiq`, an FIQ) was taken at this boundary (`--irq deliver`): the PC is at
+    /// its vector, ELR_EL1 the instruction it pre-empted.
+    case interrupt(fiq: Bool)
+    /// The guest asked Hyperstep something (`hvc #0x4853`, W0 = the value).
+    case guestRequest(value: UInt32)
     /// The CPU waits in WFI/WFE with nothing to wake it: a step runs nothing.
     case halted
     case breakpoint
@@ -123,7 +131,10 @@ public final class VirtMachine {
       if cpu.counter < deadline { cpu.counterBase &+= deadline - cpu.counter }
       refreshInterrupts(index)
     }
-    if deliverInterrupts && cpu.takeInterruptIfPending() { return .step }
+    if deliverInterrupts {
+      let fiq = cpu.fiqLine && cpu.state.pstate.daif & PState.f == 0
+      if cpu.takeInterruptIfPending() { return .interrupt(fiq: fiq) }
+    }
     if cpu.isWaiting { return .halted }
     let stop = stop(for: cpu.step())
     noteUndefined(index)
@@ -158,7 +169,10 @@ public final class VirtMachine {
       if executed > 0 || !cpu.isWaiting { ranAny = true }
       noteUndefined(index)
       let stop = stop(for: result)
-      if stop != .step && stop != .halted { return (index, stop) }
+      switch stop {
+      case .step, .halted, .exception, .interrupt: continue
+      default: return (index, stop)
+      }
     }
     if !ranAny, let ending = waitForTime() {
       platform.ending = ending
@@ -190,8 +204,15 @@ public final class VirtMachine {
 
   private func stop(for result: A64StepResult) -> Stop {
     switch result {
-    case .retired, .delivered, .exception, .waiting: return .step
-    case .ioStop: return platform.ending.map { .ended($0) } ?? .step
+    case .retired, .exception, .waiting: return .step
+    case .delivered(let exception): return .exception(syndrome: exception.syndrome)
+    case .ioStop:
+      if let ending = platform.ending { return .ended(ending) }
+      if let request = platform.guestRequest {
+        platform.guestRequest = nil
+        return .guestRequest(value: request)
+      }
+      return .step
     case .hostBreakpoint: return .breakpoint
     case .hostWatch(let address, let write): return .watch(address: address, write: write)
     }

@@ -16,6 +16,12 @@ final class VirtPlatform {
   var pendingPowerOn: [(cpu: Int, entry: UInt64, context: UInt64)] = []
   /// Which CPUs are on (PSCI AFFINITY_INFO); the machine keeps it current.
   var poweredOn: [Bool]
+  /// A guest request (`HVC #guestRequestImmediate`) waiting to be reported: W0's value.
+  var guestRequest: UInt32?
+
+  /// `hvc #0x4853` ("HS") is the guest's request to Hyperstep, with the value in W0: 1 starts
+  /// and 0 stops tracing (`hyperstep trace --from request`), as the x86 control port's writes do.
+  public static let guestRequestImmediate: UInt16 = 0x4853
 
   init(ram: GuestRAM, cpuCount: Int, console: ConsoleSink) {
     self.ram = ram
@@ -177,7 +183,11 @@ final class VirtCPUBus: A64Bus {
     platform.mmioWrite(address, size: size, value: value, cpu: cpu)
   }
   func call(_ kind: ExceptionGeneration, imm: UInt16, state: inout A64State) -> A64CallVerdict {
-    imm == 0 ? platform.psci(cpu: cpu, state: &state) : .undefined
+    if kind == .hvc && imm == VirtPlatform.guestRequestImmediate {
+      platform.guestRequest = UInt32(truncatingIfNeeded: state.x[0])
+      return .stop
+    }
+    return imm == 0 ? platform.psci(cpu: cpu, state: &state) : .undefined
   }
   func semihosting(state: inout A64State) -> A64CallVerdict { platform.semihosting(state: &state) }
 }

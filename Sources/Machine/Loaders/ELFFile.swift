@@ -84,7 +84,8 @@ public struct ELFFile: Sendable {
     guard programEntrySize >= (is64 ? 56 : 32) || programCount == 0 else {
       throw .malformed("program header entries are \(programEntrySize) bytes")
     }
-    guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)), let programStart = r.index(programOffset)
+    guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)),
+      let programStart = r.index(programOffset)
     else {
       throw .truncated(
         "the program header table (\(programCount) entries at 0x\(hex(programOffset))) runs past the end")
@@ -147,7 +148,8 @@ public struct ELFFile: Sendable {
     return nil
   }
 
-  /// Symbols from the static symbol table (SHT_SYMTAB), skipping section and file symbols.
+  /// Symbols from the static symbol table (SHT_SYMTAB), skipping section, file and mapping
+  /// symbols.
   /// Returns an empty list for stripped files; unreadable tables and entries are skipped.
   public func symbols() -> [Symbol] {
     let is64 = elfClass == .elf64
@@ -167,13 +169,16 @@ public struct ELFFile: Sendable {
       else { continue }
       for entry in stride(from: start, to: end - entrySize + 1, by: entrySize) {
         guard let nameOffset = r.u32(entry).map(Int.init), let info = r.u8(entry + (is64 ? 4 : 12)),
-          let value = r.word(entry + (is64 ? 8 : 4), wide: is64), let symbolSize = r.word(entry + (is64 ? 16 : 8), wide: is64),
+          let value = r.word(entry + (is64 ? 8 : 4), wide: is64),
+          let symbolSize = r.word(entry + (is64 ? 16 : 8), wide: is64),
           let section = r.u16(entry + (is64 ? 6 : 14))
         else { continue }
         let kind = info & 0xf
         guard nameOffset != 0, kind != 3, kind != 4,  // STT_SECTION, STT_FILE
           section != 0, section != 0xfff1,  // undefined and absolute (linker-script constants)
-          let name = r.cString(strings + nameOffset), !name.isEmpty
+          let name = r.cString(strings + nameOffset), !name.isEmpty,
+          // AArch64's mapping symbols ($x code, $d data: AAELF64 5.7.2) mark, they do not name.
+          !name.hasPrefix("$")
         else { continue }
         result.append(Symbol(name: name, address: value, size: symbolSize, isFunction: kind == 2))
       }
