@@ -404,6 +404,7 @@ extension X86Core {
         decoded = decodeInstruction(bytes, mode: codeMode)
         // It runs into the next page: the block ends before it, and `step()` fetches it.
         if decoded.operation == .truncated { break }
+        noteCodePage(address)
         decodeCache.insert(decoded, at: address, codeMode)
       }
       offset &+= UInt64(decoded.length)
@@ -429,7 +430,7 @@ extension X86Core {
     {
       decodeCache.blocks.entries[last &- 1].form = fused
     }
-    decodeCache.codePages[page] = 1
+    noteCodePage(physical)
     decodeCache.blocks.headers[slot] = BlockCache.Header(
       tag: tag, version: decodeCache.pageVersions[page], byteLength: UInt16(offset), count: UInt8(count))
     return true
