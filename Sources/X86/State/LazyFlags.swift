@@ -50,6 +50,16 @@ struct LazyFlags: Sendable, Equatable {
     }
   }
 
+  /// CF as `carry` gives it, with the records that precede INC/DEC in loops (ADD, SUB, INC,
+  /// DEC, shifts) answered by comparisons instead of `carry`'s switch (a jump table, a second
+  /// indirect jump for every INC/DEC register form).
+  @inline(__always) func quickCarry(flagBits: UInt64) -> Bool {
+    if op == .add { return result < destination }
+    if op == .sub { return destination < source }
+    if op == .inc || op == .dec || op == .shift { return carryIn }
+    return op == .none ? flagBits & RFlagsBit.carry != 0 : carry
+  }
+
   @inline(__always) var zero: Bool { result == 0 }
   @inline(__always) var sign: Bool { result & signBit != 0 }
   @inline(__always) var parity: Bool { evenParity(result) }
