@@ -50,9 +50,10 @@ struct LazyFlags: Sendable, Equatable {
     }
   }
 
-  /// CF as `carry` gives it, with the records that precede INC/DEC in loops (ADD, SUB, INC,
-  /// DEC, shifts) answered by comparisons instead of `carry`'s switch (a jump table, a second
-  /// indirect jump for every INC/DEC register form).
+  /// CF as `carry` gives it, for INC/DEC (which keep CF): the records that precede them in
+  /// loops (ADD, SUB, INC, DEC, shifts) first. The optimiser still makes a jump table of the
+  /// chain, but a shorter path than `carry`'s: 0.6% fewer instructions on the compute guest
+  /// (cachegrind); a branch-free version cost 2% more.
   @inline(__always) func quickCarry(flagBits: UInt64) -> Bool {
     if op == .add { return result < destination }
     if op == .sub { return destination < source }
