@@ -64,3 +64,30 @@ struct LookupCacheTests {
     #expect(s.reg(.rax) == 0)
   }
 }
+
+extension PagingTests {
+  /// A read caches its page in the data-page cache; the host then unmaps the page (as another
+  /// processor would: no flush) and the guest's INVLPG drops it: the next read must walk and
+  /// fault, by steps and by blocks alike.
+  @Test(arguments: [false, true])
+  func invlpgDropsAPageTheDataCacheHeld(blocks: Bool) throws {
+    // mov rax, [rbx]; invlpg [rbx]; mov rax, [rbx]
+    let code: [UInt8] = [0x48, 0x8b, 0x03, 0x0f, 0x01, 0x3b, 0x48, 0x8b, 0x03]
+    let s = try pagedSandbox(code) { $0[.rbx] = Self.plain }
+    let stop: StepResult
+    if blocks {
+      #expect(s.cpu.run(maxInstructions: 1).executed == 1)
+      try s.store64(0, Self.pml4 + 0x3000 + (Self.plain >> 12) * 8)
+      let (executed, result) = s.cpu.run(maxInstructions: 100)
+      #expect(executed == 1)
+      stop = result
+    } else {
+      #expect(s.cpu.step() == .retired)
+      try s.store64(0, Self.pml4 + 0x3000 + (Self.plain >> 12) * 8)
+      #expect(s.cpu.step() == .retired)
+      stop = s.cpu.step()
+    }
+    #expect(stop == .exception(.pageFault(0)))  // not present, a supervisor read (SDM Vol. 3, 4.7)
+    #expect(s.cpu.state.cr2 == Self.plain && s.cpu.state.rip == Layout.code + 6)
+  }
+}
