@@ -51,8 +51,10 @@ extension X86Core {
         let d = entry.instruction
         let form = entry.form
         let next = blockRIP &+ UInt64(entry.end)
-        state.rip = next
+        // Register forms neither fault nor read RIP (but LEA and the branches, which set it):
+        // RIP is stored only before the others and when the block stops after one of them.
         if form.rawValue >= FastForm.firstMemory.rawValue {
+          state.rip = next
           let unrecorded = UInt64(truncatingIfNeeded: index &- recorded)
           retiredInstructions &+= unrecorded
           state.tsc &+= unrecorded
@@ -107,9 +109,11 @@ extension X86Core {
             if form == .movRegisterShift {
               // The SHL/SHR that follows, in the same dispatch, unless the budget ends first.
               index &+= 1
-              if index == end { break instructions }
+              if index == end {
+                state.rip = next
+                break instructions
+              }
               let shift = decodeCache.blocks.entries[index]
-              state.rip = blockRIP &+ UInt64(shift.end)
               fastShiftLeftRight(
                 Int(shift.instruction.rm & 15), count: shift.instruction.immediate,
                 size: shift.instruction.operandSize, right: shift.form == .shrRegisterImmediate)
@@ -117,6 +121,7 @@ extension X86Core {
           case .movRegisterImmediate:
             state.gpr[Int(d.rm & 15)] = d.immediate & mask
           case .lea:
+            state.rip = next  // RIP-relative addresses
             state.gpr[Int(d.reg & 15)] = effectiveAddress(d) & mask
           case .incRegister, .decRegister, .incRegisterJcc, .decRegisterJcc:
             let rm = Int(d.rm & 15)
@@ -124,10 +129,9 @@ extension X86Core {
             let increment = form == .incRegister || form == .incRegisterJcc
             let result = (increment ? value &+ 1 : value &- 1) & mask
             state.gpr[rm] = result
-            let carry = carryFlag
             state.setLazyFlags(
               increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1,
-              carryIn: carry)
+              carryIn: state.lazy.quickCarry(flagBits: state.flagBits))
           case .shiftRegisterImmediate:
             fastShift(d.sub, Int(d.rm & 15), count: d.immediate, size: d.operandSize)
           case .shlRegisterImmediate, .shrRegisterImmediate:
@@ -141,22 +145,26 @@ extension X86Core {
           case .movzxRegister:
             setRegOperand(d, register(d.rm, size: d.sub, d))
           case .jcc:
+            state.rip = next
             if state.lazy.condition(d.sub, flagBits: state.flagBits) {
               try branch(to: next &+ d.immediate, size: d.operandSize)
             }
           case .jmpRelative:
+            state.rip = next
             try branch(to: next &+ d.immediate, size: d.operandSize)
-          case .load: try memoryLoad(at: index)
-          case .store: try memoryStore(at: index)
-          case .storeImmediate: try memoryStoreImmediate(at: index)
-          case .aluRegMemory: try memoryALURegMemory(at: index)
-          case .aluMemoryRegister, .aluMemoryImmediate: try memoryALUMemory(at: index)
-          case .incMemory, .decMemory: try memoryIncDec(at: index)
-          case .movzxMemory: try memoryMovzx(at: index)
-          case .pushRegister: try memoryPush(at: index)
-          case .popRegister: try memoryPop(at: index)
-          case .callRelative: try memoryCall(at: index, next: next)
-          case .ret: try memoryRet(at: index)
+          case .load: try memoryLoad(MemoryFormOperands(d))
+          case .store: try memoryStore(MemoryFormOperands(d))
+          case .storeImmediate: try memoryStoreImmediate(MemoryFormOperands(d))
+          case .aluRegMemory: try memoryALURegMemory(MemoryFormOperands(d))
+          case .aluMemoryRegister: try memoryALUMemory(MemoryFormOperands(d), registerSource: true)
+          case .aluMemoryImmediate: try memoryALUMemory(MemoryFormOperands(d), registerSource: false)
+          case .incMemory: try memoryIncDec(MemoryFormOperands(d), increment: true)
+          case .decMemory: try memoryIncDec(MemoryFormOperands(d), increment: false)
+          case .movzxMemory: try memoryMovzx(MemoryFormOperands(d))
+          case .pushRegister: try memoryPush(MemoryFormOperands(d))
+          case .popRegister: try memoryPop(MemoryFormOperands(d))
+          case .callRelative: try memoryCall(MemoryFormOperands(d), next: next)
+          case .ret: try memoryRet(MemoryFormOperands(d))
           case .general:
             try executeGeneral(at: index)
           }
@@ -164,7 +172,10 @@ extension X86Core {
             // The Jcc fused to this instruction (always the block's last), unless the budget
             // ends before it: it then starts the next run. A fault on it leaves the first retired.
             index &+= 1
-            if index == end { break instructions }
+            if index == end {
+              state.rip = next
+              break instructions
+            }
             let jcc = decodeCache.blocks.entries[index]
             let fallThrough = blockRIP &+ UInt64(jcc.end)
             state.rip = fallThrough
@@ -198,7 +209,15 @@ extension X86Core {
         }
         index &+= 1
         if form.rawValue < FastForm.firstMemory.rawValue {
-          if index == end { break }
+          if index == end {
+            // A branch set RIP already; a register form (the block's length or the budget ends
+            // it) leaves it after itself, or after the shift it ran with.
+            if form != .jcc && form != .jmpRelative {
+              state.rip =
+                form == .movRegisterShift ? blockRIP &+ UInt64(decodeCache.blocks.entries[index &- 1].end) : next
+            }
+            break
+          }
           continue
         }
         if ioStopRequested {
@@ -230,36 +249,38 @@ extension X86Core {
   // spill to the stack (the core's own address was reloaded from the stack per instruction),
   // and next to an access's own cost a call is cheap. One function per form, called from the
   // dispatch switch directly: a shared function with a second switch on the form cost a second
-  // indirect jump per memory instruction. Each takes the index, not the instruction, for the
-  // reason `executeGeneral(at:)` gives.
+  // indirect jump per memory instruction. Each takes the instruction's fields it needs in
+  // registers (`MemoryFormOperands`), not the instruction, for the reason `executeGeneral(at:)`
+  // gives, nor its index: the loop has loaded them already, and reloading them took a second
+  // bounds check per access.
 
   /// MOV reg, [memory]: `readOperand`'s body (that function takes the instruction by address,
-  /// which made the loop copy every instruction to the stack, see `executeGeneral(at:)`).
+  /// which made the loop copy every instruction to the stack, see `executeGeneral(at:)`). MOV
+  /// never reads with write intent (`Flag.readModifyWrite` is for lockable instructions).
   @inline(never)
-  mutating func memoryLoad(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
-    let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
-    let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, kind)
-    state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, kind)
+  mutating func memoryLoad(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
+    let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
+    state.gpr[Int(d.reg & 15)] = try readLinear(linear, size: d.operandSize, .read)
   }
 
   @inline(never)
-  mutating func memoryStore(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryStore(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
     try write(d.segment, effectiveAddress(d), size: d.operandSize, state.gpr[Int(d.reg & 15)] & mask)
   }
 
   @inline(never)
-  mutating func memoryStoreImmediate(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryStoreImmediate(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
     try write(d.segment, effectiveAddress(d), size: d.operandSize, d.immediate & mask)
   }
 
   @inline(never)
-  mutating func memoryALURegMemory(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryALURegMemory(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
     let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.operandSize, .read)
     let source = try readLinear(linear, size: d.operandSize, .read)
@@ -270,12 +291,11 @@ extension X86Core {
 
   /// ALU [memory], reg and ALU [memory], imm.
   @inline(never)
-  mutating func memoryALUMemory(at index: Int) throws(X86Exception) {
-    let entry = decodeCache.blocks.entries[index]
-    let d = entry.instruction
+  mutating func memoryALUMemory(_ operands: MemoryFormOperands, registerSource: Bool) throws(X86Exception) {
+    let d = operands.instruction
     let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
     // CMP only reads; the others read with write intent (#PF's W bit), then write.
-    let source = entry.form == .aluMemoryRegister ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
+    let source = registerSource ? state.gpr[Int(d.reg & 15)] & mask : d.immediate & mask
     let kind: AccessKind = d.has(DecodedInstruction.Flag.readModifyWrite) ? .write : .read
     let address = effectiveAddress(d)
     let linear = try linearAddress(d.segment, address, size: d.operandSize, kind)
@@ -290,46 +310,44 @@ extension X86Core {
   }
 
   @inline(never)
-  mutating func memoryIncDec(at index: Int) throws(X86Exception) {
-    let entry = decodeCache.blocks.entries[index]
-    let d = entry.instruction
+  mutating func memoryIncDec(_ operands: MemoryFormOperands, increment: Bool) throws(X86Exception) {
+    let d = operands.instruction
     let mask: UInt64 = d.operandSize == 8 ? .max : 0xffff_ffff
     let address = effectiveAddress(d)
     let linear = try linearAddress(d.segment, address, size: d.operandSize, .write)
     let value = try readLinear(linear, size: d.operandSize, .write)  // INC/DEC [m] is always RMW
-    let increment = entry.form == .incMemory
     let result = (increment ? value &+ 1 : value &- 1) & mask
     // The read checked the segment for writing: the write needs only its linear address.
     try writeLinear(linear, size: d.operandSize, result)
-    let carry = carryFlag
+    let carry = state.lazy.quickCarry(flagBits: state.flagBits)
     state.setLazyFlags(
       increment ? .inc : .dec, size: d.operandSize, result: result, destination: value, source: 1, carryIn: carry)
   }
 
   @inline(never)
-  mutating func memoryMovzx(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryMovzx(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     let linear = try linearAddress(d.segment, effectiveAddress(d), size: d.sub, .read)
     setRegOperand(d, try readLinear(linear, size: d.sub, .read))
   }
 
   @inline(never)
-  mutating func memoryPush(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryPush(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     try push(register(d.rm, size: d.operandSize, d), size: d.operandSize)
   }
 
   @inline(never)
-  mutating func memoryPop(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryPop(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     let value = try peek(size: d.operandSize)
     adjustStackPointer(by: UInt64(d.operandSize))
     setRegister(d.rm, size: d.operandSize, d, value)
   }
 
   @inline(never)
-  mutating func memoryCall(at index: Int, next: UInt64) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryCall(_ operands: MemoryFormOperands, next: UInt64) throws(X86Exception) {
+    let d = operands.instruction
     let savedStackPointer = state.gpr[4]
     try push(next & sizeMask(d.operandSize), size: d.operandSize)
     do throws(X86Exception) {
@@ -342,11 +360,38 @@ extension X86Core {
 
   /// RET without an immediate.
   @inline(never)
-  mutating func memoryRet(at index: Int) throws(X86Exception) {
-    let d = decodeCache.blocks.entries[index].instruction
+  mutating func memoryRet(_ operands: MemoryFormOperands) throws(X86Exception) {
+    let d = operands.instruction
     let target = try peek(size: d.operandSize)
     try branch(to: target, size: d.operandSize)
     adjustStackPointer(by: UInt64(d.operandSize))
+  }
+
+  /// The fields of a decoded instruction that the memory forms use: four words, which Swift
+  /// passes in registers (the whole 40-byte instruction goes through memory).
+  struct MemoryFormOperands {
+    var shape: UInt64
+    var memoryOperand: UInt32
+    var displacement: UInt64
+    var immediate: UInt64
+
+    @inline(__always) init(_ d: DecodedInstruction) {
+      shape = d.shape
+      memoryOperand = d.memoryOperand
+      displacement = d.displacement
+      immediate = d.immediate
+    }
+
+    /// The instruction again, for the shared accessors (`effectiveAddress`, `push`...): the
+    /// fields not carried are never read by the memory forms.
+    @inline(__always) var instruction: DecodedInstruction {
+      var d = DecodedInstruction()
+      d.shape = shape
+      d.memoryOperand = memoryOperand
+      d.displacement = displacement
+      d.immediate = immediate
+      return d
+    }
   }
 
   /// Counts the instructions from `recorded` up to `index` (block cache indices) as retired.
@@ -404,6 +449,7 @@ extension X86Core {
         decoded = decodeInstruction(bytes, mode: codeMode)
         // It runs into the next page: the block ends before it, and `step()` fetches it.
         if decoded.operation == .truncated { break }
+        noteCodePage(address)
         decodeCache.insert(decoded, at: address, codeMode)
       }
       offset &+= UInt64(decoded.length)
@@ -429,7 +475,7 @@ extension X86Core {
     {
       decodeCache.blocks.entries[last &- 1].form = fused
     }
-    decodeCache.codePages[page] = 1
+    noteCodePage(physical)
     decodeCache.blocks.headers[slot] = BlockCache.Header(
       tag: tag, version: decodeCache.pageVersions[page], byteLength: UInt16(offset), count: UInt8(count))
     return true

@@ -76,6 +76,8 @@ extension X86Core {
     debug.dataSlots = data
     debug.ioSlots = io
     debug.checksAccesses = data != 0 || debug.hasDataRanges
+    // Accesses through the data-page cache skip the checks: it is emptied, and not filled while armed.
+    if debug.checksAccesses { tlb.flushData() }
     // I/O slots arm the step whatever CR4.DE says (MOV CR4 need not tell the debug unit); the
     // port check itself tests DE.
     let needed =

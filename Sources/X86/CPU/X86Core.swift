@@ -103,8 +103,19 @@ struct X86Core {
       decoded = decodeInstruction(bytes, mode: codeMode)
       return decoded
     }
+    noteCodePage(physical)
     decodeCache.insert(decoded, at: physical, codeMode)
     return decoded
+  }
+
+  /// Marks the physical page holding `physical` as decoded code, so that stores into it check
+  /// for self-modifying code: the data-page cache's write tags for it go (`TLB`).
+  @inline(__always)
+  mutating func noteCodePage(_ physical: UInt64) {
+    let page = Int(truncatingIfNeeded: physical >> 12)
+    guard page < decodeCache.pageCount, decodeCache.codePages[page] == 0 else { return }
+    decodeCache.codePages[page] = 1
+    tlb.dropDataWrites(toPhysicalPage: physical & ~0xfff)
   }
 
   mutating func setByte(_ bytes: inout InstructionBytes, _ index: Int, _ value: UInt64) {

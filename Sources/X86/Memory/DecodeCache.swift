@@ -50,10 +50,11 @@ struct DecodeCache {
     return slot.tag == DecodeCache.tag(physical, mode) ? slot.instruction : nil
   }
 
+  /// The caller marks the page as code first (`X86Core.noteCodePage`, which also tells the
+  /// data-page cache).
   mutating func insert(_ instruction: DecodedInstruction, at physical: UInt64, _ mode: CodeMode) {
     let page = Int(truncatingIfNeeded: physical >> 12)
     guard page < pageCount else { return }
-    codePages[page] = 1
     slots[DecodeCache.slot(physical)] = Slot(tag: DecodeCache.tag(physical, mode), instruction: instruction)
   }
 

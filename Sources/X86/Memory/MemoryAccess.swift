@@ -1,3 +1,5 @@
+import GuestMemory
+
 /// Guest memory as instructions see it: segment:offset → linear → physical → RAM or MMIO.
 ///
 /// Segmentation: in 64-bit mode only FS and GS have a base, and addresses must be canonical
@@ -66,8 +68,25 @@ extension X86Core {
     }
   }
 
+  /// An aligned access within a page cached in the data-page cache (`TLB.dataReadTags`) is a
+  /// tag comparison and a RAM load; anything else takes `readLinearSlow`, out of line so that
+  /// the callers' frames stay small.
   @inline(__always)
   mutating func readLinear(_ linear: UInt64, size: UInt8, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
+    if kind != .execute && linear & UInt64(size &- 1) == 0 {
+      let slot = TLB.dataSlot(linear)
+      let tag = TLB.dataTag(linear, privilege: state.dataTagPrivilege)
+      if (kind == .write ? tlb.dataWriteTags[slot] : tlb.dataReadTags[slot]) == tag,
+        let value = ramValue(tlb.dataPhysicalPages[slot] | linear & 0xfff, size: size)
+      {
+        return value
+      }
+    }
+    return try readLinearSlow(linear, size: size, kind)
+  }
+
+  @inline(never)
+  mutating func readLinearSlow(_ linear: UInt64, size: UInt8, _ kind: AccessKind) throws(X86Exception) -> UInt64 {
     if kind != .execute { try checkAlignment(linear, size: size) }
     if linear & 0xfff &+ UInt64(size) <= 0x1000 {
       let physical = try translate(linear, kind)
@@ -76,6 +95,7 @@ extension X86Core {
       if debug.checksAccesses && kind != .execute {
         noteDataAccess(linear: linear, size: size, write: false, physical: physical, secondPhysical: 0)
       }
+      if kind != .execute { fillDataPage(linear, physical: physical, kind) }
       return readPhysical(physical, size: size)
     }
     // Split across two pages: both translate before anything is read.
@@ -93,8 +113,23 @@ extension X86Core {
     return value
   }
 
+  /// The write counterpart of `readLinear`'s fast path: a hit needs no self-modifying-code
+  /// check (write tags are never set for code pages).
   @inline(__always)
   mutating func writeLinear(_ linear: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
+    if linear & UInt64(size &- 1) == 0 {
+      let slot = TLB.dataSlot(linear)
+      if tlb.dataWriteTags[slot] == TLB.dataTag(linear, privilege: state.dataTagPrivilege),
+        storeRAM(tlb.dataPhysicalPages[slot] | linear & 0xfff, size: size, value)
+      {
+        return
+      }
+    }
+    try writeLinearSlow(linear, size: size, value)
+  }
+
+  @inline(never)
+  mutating func writeLinearSlow(_ linear: UInt64, size: UInt8, _ value: UInt64) throws(X86Exception) {
     try checkAlignment(linear, size: size)
     if linear & 0xfff &+ UInt64(size) <= 0x1000 {
       let physical = try translate(linear, .write)
@@ -102,6 +137,7 @@ extension X86Core {
         noteDataAccess(linear: linear, size: size, write: true, physical: physical, secondPhysical: 0)
       }
       writePhysical(physical, size: size, value)
+      fillDataPage(linear, physical: physical, .write)
       return
     }
     let firstCount = 0x1000 - (linear & 0xfff)
@@ -113,6 +149,52 @@ extension X86Core {
     for index in 0..<UInt64(size) {
       let physical = index < firstCount ? first &+ index : second &+ (index - firstCount)
       writePhysical(physical, size: 1, value >> (index * 8))
+    }
+  }
+
+  /// Caches the page of an access that just succeeded in the data-page cache (`TLB`), when it
+  /// may be: the TLB holds its translation with this right (or paging is off: with SMAP, say,
+  /// a supervisor access to a user page is allowed but never cached, and must walk again), no
+  /// data checks are armed, the page is all guest RAM and, for a write, holds no decoded code.
+  mutating func fillDataPage(_ linear: UInt64, physical: UInt64, _ kind: AccessKind) {
+    guard !debug.checksAccesses else { return }
+    if pagingEnabled {
+      guard tlb.lookup(linear, permission: TLB.permissionBit(kind, user: privilegeLevel == 3)) != nil else { return }
+    }
+    let physicalPage = physical & ~0xfff
+    guard ram.contains(GuestAddress(physicalPage), length: 0x1000) else { return }
+    if kind == .write {
+      let page = Int(truncatingIfNeeded: physicalPage >> 12)
+      guard page >= decodeCache.pageCount || decodeCache.codePages[page] == 0 else { return }
+    }
+    let slot = TLB.dataSlot(linear)
+    let tag = TLB.dataTag(linear, privilege: state.dataTagPrivilege)
+    // The slot's other tag stays only if it names the same page (one physical page per slot).
+    if tlb.dataReadTags[slot] != tag { tlb.dataReadTags[slot] = 0 }
+    if tlb.dataWriteTags[slot] != tag { tlb.dataWriteTags[slot] = 0 }
+    tlb.dataPhysicalPages[slot] = physicalPage
+    if kind == .write { tlb.dataWriteTags[slot] = tag } else { tlb.dataReadTags[slot] = tag }
+  }
+
+  /// A RAM load for the data-page cache: nil when not RAM after all (then the slow path).
+  @inline(__always)
+  func ramValue(_ physical: UInt64, size: UInt8) -> UInt64? {
+    switch size {
+    case 1: ram.loadPhysical(UInt8.self, at: physical).map(UInt64.init)
+    case 2: ram.loadPhysical(UInt16.self, at: physical).map(UInt64.init)
+    case 4: ram.loadPhysical(UInt32.self, at: physical).map(UInt64.init)
+    default: ram.loadPhysical(UInt64.self, at: physical)
+    }
+  }
+
+  /// A RAM store for the data-page cache: false, with nothing written, when not writable RAM.
+  @inline(__always)
+  func storeRAM(_ physical: UInt64, size: UInt8, _ value: UInt64) -> Bool {
+    switch size {
+    case 1: ram.storePhysical(UInt8(truncatingIfNeeded: value), at: physical)
+    case 2: ram.storePhysical(UInt16(truncatingIfNeeded: value), at: physical)
+    case 4: ram.storePhysical(UInt32(truncatingIfNeeded: value), at: physical)
+    default: ram.storePhysical(value, at: physical)
     }
   }
 

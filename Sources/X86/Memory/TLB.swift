@@ -27,6 +27,45 @@ struct TLB {
   /// Some slot holds a piece of a large page since the last full flush.
   var holdsLargePages = false
 
+  /// The data-page cache: linear pages whose data reads (or writes) need no segment-free
+  /// re-derivation at all: the page's translation for the current privilege is in this TLB
+  /// (or paging is off), the whole physical page is guest RAM, no data breakpoint or watch
+  /// range is armed and, for writes, no decoded code lies in the page (so a store needs no
+  /// self-modifying-code check). An aligned access that hits is a tag comparison and a RAM
+  /// access (`X86Core.readLinear`, `writeLinear`). Filled by the slow path after an access
+  /// succeeded (`X86Core.fillDataPage`); emptied with the TLB (every flush and INVLPG), when a
+  /// page turns into code (write tags) and when data checks are armed: never more permissive
+  /// than the walk.
+  static let dataEntryCount = 256
+  /// `dataTag` of the cached page (0: empty), for reads and for writes (a read with write
+  /// intent uses the write tag).
+  var dataReadTags: InlineArray<256, UInt64> = .init(repeating: 0)
+  var dataWriteTags: InlineArray<256, UInt64> = .init(repeating: 0)
+  /// The physical page of the slot's linear page, for whichever tags are set.
+  var dataPhysicalPages: InlineArray<256, UInt64> = .init(repeating: 0)
+
+  @inline(__always) static func dataSlot(_ linear: UInt64) -> Int {
+    let page = linear >> 12
+    return Int(truncatingIfNeeded: (page ^ page >> 8) & UInt64(dataEntryCount - 1))
+  }
+
+  /// The linear page and the privilege (`X86State.dataTagPrivilege`: 1, or 3 at CPL 3).
+  @inline(__always) static func dataTag(_ linear: UInt64, privilege: UInt64) -> UInt64 {
+    (linear >> 12) << 2 | privilege
+  }
+
+  mutating func flushData() {
+    for slot in 0..<TLB.dataEntryCount {
+      dataReadTags[slot] = 0
+      dataWriteTags[slot] = 0
+    }
+  }
+
+  /// Drops the write tags of slots mapping `physicalPage` (page address): it now holds code.
+  mutating func dropDataWrites(toPhysicalPage physicalPage: UInt64) {
+    for slot in 0..<TLB.dataEntryCount where dataPhysicalPages[slot] == physicalPage { dataWriteTags[slot] = 0 }
+  }
+
   /// The translation came from a page larger than 4 KiB: each slot holds one 4 KiB piece.
   static let largePageBit: UInt8 = 1 << 6
   /// The leaf entry had G with CR4.PGE set: survives MOV to CR3.
@@ -65,11 +104,13 @@ struct TLB {
   mutating func flush() {
     for slot in 0..<TLB.entryCount { tags[slot] = 0 }
     holdsLargePages = false
+    flushData()
   }
 
   /// Drops every entry not marked global.
   mutating func flushNonGlobal() {
     for slot in 0..<TLB.entryCount where allowed[slot] & TLB.globalBit == 0 { tags[slot] = 0 }
+    flushData()
   }
 
   /// INVLPG: drops the page holding `linear`, global or not. A large page is cached as 4 KiB
@@ -81,5 +122,7 @@ struct TLB {
     if holdsLargePages {
       for slot in 0..<TLB.entryCount where allowed[slot] & TLB.largePageBit != 0 { tags[slot] = 0 }
     }
+    // The data cache does not record which pages came from large ones.
+    flushData()
   }
 }

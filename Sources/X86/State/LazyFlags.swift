@@ -50,6 +50,17 @@ struct LazyFlags: Sendable, Equatable {
     }
   }
 
+  /// CF as `carry` gives it, for INC/DEC (which keep CF): the records that precede them in
+  /// loops (ADD, SUB, INC, DEC, shifts) first. The optimiser still makes a jump table of the
+  /// chain, but a shorter path than `carry`'s: 0.6% fewer instructions on the compute guest
+  /// (cachegrind); a branch-free version cost 2% more.
+  @inline(__always) func quickCarry(flagBits: UInt64) -> Bool {
+    if op == .add { return result < destination }
+    if op == .sub { return destination < source }
+    if op == .inc || op == .dec || op == .shift { return carryIn }
+    return op == .none ? flagBits & RFlagsBit.carry != 0 : carry
+  }
+
   @inline(__always) var zero: Bool { result == 0 }
   @inline(__always) var sign: Bool { result & signBit != 0 }
   @inline(__always) var parity: Bool { evenParity(result) }

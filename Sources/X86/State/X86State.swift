@@ -121,6 +121,10 @@ public struct X86State: Sendable {
   /// (SegmentBounds.swift). Their observers refresh it on every write, whoever writes, so it
   /// can never be stale.
   private(set) var segmentBounds: InlineArray<6, SegmentBounds> = .init(repeating: SegmentBounds())
+  /// The low bits of a data-page cache tag for the current privilege (`TLB.dataTag`): 1, or 3
+  /// at CPL 3, whose rights differ. Derived from CR0.PE and CS.DPL with `segmentBounds`, by the
+  /// same observers, so a privilege change can never leave the cache serving the old rights.
+  private(set) var dataTagPrivilege: UInt64 = 1
   public var ldtr = SegmentRegister(type: 2, isCodeOrData: false)
   public var tr = SegmentRegister(type: 11, isCodeOrData: false)
   public var gdtr = DescriptorTableRegister()
@@ -163,6 +167,8 @@ public struct X86State: Sendable {
   private mutating func refreshSegmentBounds() {
     let protectedMode = cr0 & ControlBit.cr0PE != 0
     for index in 0..<6 { segmentBounds[index] = SegmentBounds(segments[index], protectedMode: protectedMode) }
+    // CPL 3 as `X86Core.privilegeLevel` computes it.
+    dataTagPrivilege = protectedMode && segments[Int(SegmentName.cs.rawValue)].dpl == 3 ? 3 : 1
   }
 
   // MARK: Named accessors
