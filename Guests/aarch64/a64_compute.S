@@ -47,7 +47,8 @@ _start:
 3:  ldp w4, w5, [x1]
     cmp w4, w5
     b.ls 4f
-    stp w5, w4, [x1]
+    stp w5, w4, [x1]                 // out of order: swap (and count it in w26, unused, so that
+    add w26, w26, #1                 // both arms retire four instructions with the B.LS)
     b 6f
 4:  add w21, w21, #1
     eor w20, w20, w4
@@ -117,7 +118,9 @@ text_sum: .asciz "compute: sum="
 text_ordered: .asciz " ordered="
 text_hist: .asciz " hist="
     .ltorg
-    .balign 16
+    // The data on pages of its own, as compute.S has it: a store into a page with code makes
+    // both Hyperstep and QEMU drop what they decoded or translated there.
+    .balign 4096
 buffer: .fill WORDS, 4, 0
 hist: .fill 256, 4, 0
     .fill 4096, 1, 0

@@ -25,6 +25,16 @@ struct MonitorCommand: ParsableCommand {
 
   func run() throws {
     let configuration = machine.configuration()
+    if machine.isAArch64(kernelBytes: machine.kernel == nil ? nil : configuration.kernel) {
+      let vm: VirtMachine
+      do { vm = try VirtMachine(configuration: configuration, console: StandardOutputConsole(fd: 1)) } catch {
+        fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
+      }
+      let symbols = (try? ELFFile(configuration.kernel, for: .aarch64)).map {
+        SymbolTable(elf: $0, source: configuration.kernelName)
+      }
+      Glibc.exit(VirtMonitorConsole(vm: vm, symbols: symbols, imageName: configuration.kernelName).start())
+    }
     let vm: Machine
     do {
       vm = try Machine(configuration: configuration, console: StandardOutputConsole(fd: 1))
