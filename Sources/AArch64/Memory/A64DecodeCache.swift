@@ -25,6 +25,11 @@ struct A64DecodeCache {
 
   @inline(__always) func version(of page: Int) -> UInt32 { page < pageVersions.count ? pageVersions[page] : 0 }
 
+  /// Whether slot `slot` holds the current decoding of the instruction at `physical`.
+  @inline(__always) func holds(_ slot: Int, _ physical: UInt64) -> Bool {
+    slots[slot].tag == physical && slots[slot].version == version(of: Int(truncatingIfNeeded: physical >> 12))
+  }
+
   @inline(__always) func lookup(_ physical: UInt64) -> A64Instruction? {
     let slot = slots[A64DecodeCache.slot(physical)]
     guard slot.tag == physical, slot.version == version(of: Int(truncatingIfNeeded: physical >> 12)) else { return nil }
