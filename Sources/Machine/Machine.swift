@@ -36,9 +36,11 @@ public final class Machine: @unchecked Sendable {
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
   /// Addresses of instructions the interpreter did not know, already reported.
   let unknownInstructions = Mutex<Set<UInt64>>([])
-  /// Guest-physical pages KVM sees read-only, so that writes to them leave KVM
+  /// Guest-physical pages KVM sees read-only or absent, so that accesses to them leave KVM
   /// (WriteProtection.swift); empty: none.
-  let writeProtection = Mutex<Set<UInt64>>([])
+  let writeProtection = Mutex(MemoryProtection())
+  /// The accesses to those pages carried out for each vCPU (by id), not yet taken.
+  let protectedAccesses = Mutex<[Int: [ProtectedAccess]]>([:])
   /// The host's KVM has read-only memory slots (KVM_CAP_READONLY_MEM).
   public let hasReadOnlySlots: Bool
   /// The interpreter twins of KVM vCPUs, made when a vCPU first moves to the interpreter

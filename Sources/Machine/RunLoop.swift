@@ -132,14 +132,19 @@ extension Machine {
         }
       }
     case .mmioRead(let address, let size):
+      // A read of RAM that KVM sees absent (a watched page): not a device access.
+      if let value = completeProtectedRead(address, size: size, by: vcpu.id) {
+        vcpu.setMMIOReadValue(value)
+        break
+      }
       if case .skip(let value) = verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
         vcpu.setMMIOReadValue(value)
       } else {
         vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
       }
     case .mmioWrite(let address, let size, let value):
-      // A write to RAM that KVM sees read-only (a watched page): not a device access.
-      if completeProtectedWrite(address, size: size, value: value) { break }
+      // A write to RAM that KVM sees read-only or absent (a watched page): not a device access.
+      if completeProtectedWrite(address, size: size, value: value, by: vcpu.id) { break }
       guard verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform else { break }
       return busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
     default:

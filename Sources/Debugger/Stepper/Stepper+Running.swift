@@ -47,6 +47,11 @@ extension Stepper {
     switch exit {
     case .debug(let info):
       return try stopAfterDebugExit(info, mode: running, watchingHandlers: watchingHandlers)
+    case .mmioRead(let address, let size) where !kvmMemoryWatches.isEmpty && machine.isAbsentToKVM(address, size: size),
+      .mmioWrite(let address, let size, _)
+    where !kvmMemoryWatches.isEmpty && machine.isWriteProtected(address, size: size):
+      // A guest access to a page protected for memory watches (Stepper+ProtectedPages).
+      return try stopAfterProtectedAccess(exit, mode: running, watchingHandlers: watchingHandlers)
     case .mmioWrite(let address, let size, _) where machine.isWriteProtected(address, size: size):
       // A guest write to a watched page: into RAM, then the instruction completes and the
       // caller compares what it watches.
@@ -75,6 +80,11 @@ extension Stepper {
       let now = special.cs.base &+ (try kvm.registers().rip)
       if self.breakpoints[now] != nil { return try stopRunning(.breakpoint(address: now), pc: now) }
       if watchingHandlers && handlers.vectors(at: now) != nil { return try handlerReached(at: now) }
+      if !kvmMemoryWatches.isEmpty {
+        // Code on a page absent to KVM, or any instruction KVM cannot run: the interpreter,
+        // comparing accesses with the watches.
+        return try stopAfterAbsentCode(at: now, mode: running, watchingHandlers: watchingHandlers)
+      }
       // Any other instruction KVM could not run: the interpreter runs it, and KVM goes on.
       if let outcome = machine.completeWithInterpreter(kvm, failure: exit) { return try stop(.exit(outcome)) }
       try assistedInstructionDone(replantingHandlers: watchingHandlers)

@@ -90,6 +90,13 @@ public final class Stepper {
   var quietPlatform: (steps: UInt64, accesses: UInt64)?
   /// The last code page translated, reused while paging state is unchanged.
   var codePage: (linear: UInt64, physical: UInt64, generation: Int)?
+  /// On KVM: the memory watches (`setMemoryWatches`), served through pages KVM sees
+  /// protected (KVM/Stepper+ProtectedPages.swift), and where their bytes are now.
+  var kvmMemoryWatches: [MemoryWatch] = []
+  var kvmWatchPieces: [WatchPiece] = []
+  /// On KVM: pages where a guest write stops a run for the caller's compare (its write
+  /// watchpoints' pages) or a new translation (the page tables mapping watched bytes).
+  var writeStopPages = Set<UInt64>()
 
   enum Mode: Equatable {
     case idle
@@ -147,6 +154,15 @@ public final class Stepper {
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
     if let interpreter { return try interpreterStep(interpreter) }
+    guard !kvmMemoryWatches.isEmpty else { return try kvmStep() }
+    // Watched pages are protected: the step's accesses to them are compared afterwards.
+    let pc = try self.pc()
+    _ = machine.takeProtectedAccesses(vcpu: kvm.id)
+    _ = machine.takeAssistWatchHits(kvm)
+    return try withWatchHits(try kvmStep(), pc: pc)
+  }
+
+  private func kvmStep() throws -> Stop {
     kvm.bindToCurrentThread()  // any one thread at a time may drive a stepper
     if let halt = try haltedStop() { return halt }
     if waitingForInterrupt { return try waitForInterrupt() }
