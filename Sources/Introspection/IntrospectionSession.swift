@@ -695,6 +695,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     }
     try state.stepper.switchEngine(to: engine)
     state.installedWatches = []
+    state.plan.generation = -1  // the next boundary installs the watches on the new engine
   }
 
   /// Port, MMIO and MSR events, from inside the vCPU's exit (see `AccessDispatcher`).

@@ -21,6 +21,12 @@ extension Stepper {
       kvm.bindToCurrentThread()
       try releaseForOtherEngine()
       let twin = try machine.moveToInterpreter(index)
+      // KVM's memory watches (the twin had them as KVM's assist) mean nothing to the
+      // interpreter engine: whoever set them sets them again.
+      kvmMemoryWatches = []
+      kvmWatchPieces = []
+      writeStopPages = []
+      twin.setMemoryWatches([])
       try breakpoints.setPlantsBytes(false, memory: machine.memory)
       interpreter = twin
       vcpu = twin
