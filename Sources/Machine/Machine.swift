@@ -39,6 +39,10 @@ public final class Machine: @unchecked Sendable {
   /// Guest-physical pages KVM sees read-only or absent, so that accesses to them leave KVM
   /// (WriteProtection.swift); empty: none.
   let writeProtection = Mutex(MemoryProtection())
+  /// What that protection is made of: the debugger's watches, the guest's own data breakpoints.
+  let protectionParts = Mutex((debugger: MemoryProtection(), guest: MemoryProtection()))
+  /// The guest's data breakpoints Hyperstep serves (GuestDataBreakpoints.swift), per vCPU id.
+  let guestDataBreakpoints = Mutex<[Int: GuestDataBreakpoints]>([:])
   /// The accesses to those pages carried out for each vCPU (by id), not yet taken.
   let protectedAccesses = Mutex<[Int: [ProtectedAccess]]>([:])
   /// The host's KVM has read-only memory slots (KVM_CAP_READONLY_MEM).

@@ -45,27 +45,44 @@ extension Machine {
   /// Makes exactly these guest-physical pages read-only to KVM, keeping the absent ones; an
   /// empty set makes the others writable again. Nothing is done when nothing changes.
   public func protectFromWrites(pages: Set<UInt64>) throws {
-    try protectMemory(MemoryProtection(readOnly: pages, absent: memoryProtection.absent))
+    try protectMemory(MemoryProtection(readOnly: pages, absent: debuggerProtection.absent))
   }
 
   /// Makes KVM see exactly these pages read-only or absent, and all other RAM as RAM (an
   /// empty protection: all of it). Nothing is done when it is the one in force. Only while no
   /// vCPU is in KVM_RUN.
   public func protectMemory(_ protection: MemoryProtection) throws {
+    try applyProtection(debugger: protection, guest: nil)
+  }
+
+  /// Sets the debugger's part of the protection, the guest's own data breakpoints' part
+  /// (GuestDataBreakpoints.swift), or both (nil: unchanged), and gives KVM their union.
+  func applyProtection(debugger: MemoryProtection?, guest: MemoryProtection?) throws {
     guard let vm else { throw MachineError.host("memory protection needs KVM") }
-    try writeProtection.withLock { current in
-      guard current != protection else { return }
-      do {
-        try memory.protect(readOnly: protection.readOnly, absent: protection.absent, with: vm)
-      } catch {
-        throw MachineError.host("cannot change KVM's memory slots: \(error)")
+    try protectionParts.withLock { parts in
+      if let debugger { parts.debugger = debugger }
+      if let guest { parts.guest = guest }
+      var union = MemoryProtection(
+        readOnly: parts.debugger.readOnly.union(parts.guest.readOnly),
+        absent: parts.debugger.absent.union(parts.guest.absent))
+      union.readOnly.subtract(union.absent)
+      try writeProtection.withLock { current in
+        guard current != union else { return }
+        do {
+          try memory.protect(readOnly: union.readOnly, absent: union.absent, with: vm)
+        } catch {
+          throw MachineError.host("cannot change KVM's memory slots: \(error)")
+        }
+        current = union
       }
-      current = protection
     }
   }
 
-  /// The protection in force (`protectMemory`).
+  /// The protection in force: the debugger's (`protectMemory`) and the guest's breakpoints'.
   public var memoryProtection: MemoryProtection { writeProtection.withLock { $0 } }
+
+  /// The debugger's part of it (`protectMemory`).
+  public var debuggerProtection: MemoryProtection { protectionParts.withLock { $0.debugger } }
 
   /// The pages a guest write leaves KVM on: the read-only and the absent ones.
   public var writeProtectedPages: Set<UInt64> { writeProtection.withLock { $0.readOnly.union($0.absent) } }

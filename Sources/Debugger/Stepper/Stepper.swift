@@ -154,8 +154,10 @@ public final class Stepper {
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
     if let interpreter { return try interpreterStep(interpreter) }
-    guard !kvmMemoryWatches.isEmpty else { return try kvmStep() }
+    let guestBreakpoints = machine.servesGuestDataBreakpoints
+    guard !kvmMemoryWatches.isEmpty || guestBreakpoints else { return try kvmStep() }
     // Watched pages are protected: the step's accesses to them are compared afterwards.
+    if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm) }
     let pc = try self.pc()
     _ = machine.takeProtectedAccesses(vcpu: kvm.id)
     _ = machine.takeAssistWatchHits(kvm)
@@ -218,7 +220,9 @@ public final class Stepper {
     waitingForInterrupt = false
     let running = try runningMode(breakpoints: breakpoints, watchingHandlers: watchingHandlers)
     try applyDebugState(running)
+    let guestBreakpoints = machine.servesGuestDataBreakpoints
     while true {
+      if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm) }
       let exit = try kvm.run()
       if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
     }

@@ -129,8 +129,28 @@ extension Stepper {
   func withWatchHits(_ stop: Stop, pc: UInt64) throws -> Stop {
     let accesses = machine.takeProtectedAccesses(vcpu: kvm.id)
     let hits = protectedAccessHits(accesses, pc: pc) + assistHits(machine.takeAssistWatchHits(kvm)).watches
-    guard !hits.isEmpty, stop.reason == .step else { return stop }
+    guard stop.reason == .step else { return stop }
+    // The guest's own data breakpoints first: its #DB is part of the instruction.
+    let bits = machine.guestDataBreakpointHits(accesses, vcpu: kvm.id)
+    if bits != 0 { return try deliverGuestDataBreakpoint(bits: bits) }
+    guard !hits.isEmpty else { return stop }
     return try self.stop(.memoryAccess(hits))
+  }
+
+  /// The guest's #DB for its own data breakpoints `bits`, after the instruction that hit
+  /// them (GuestDataBreakpoints.swift), and the stop at its handler.
+  func deliverGuestDataBreakpoint(bits: UInt64) throws -> Stop {
+    let stepping = mode == .stepping
+    if stepping { try releaseForOtherEngine() }
+    let outcome = try machine.deliverGuestDataBreakpoint(kvm, bits: bits)
+    if stepping { try reclaimFromOtherEngine() } else { try assistedInstructionDone(replantingHandlers: false) }
+    if let outcome { return try stop(.exit(outcome)) }
+    if stepping {
+      guestTrapFlag = false  // the delivery cleared TF
+      try applyDebugState(.stepping)
+    }
+    knownPC = nil
+    return try stop(.exception(vector: 1))
   }
 
   /// A run's exit for a guest access to a protected page: carried out, the instruction
@@ -142,26 +162,21 @@ extension Stepper {
     var action = machine.serviceDeviceExit(exit, on: kvm)
     // The rest of the instruction: its further accesses to protected pages (a read-modify-
     // write, a string move) exit as this one did.
-    var other: VCPUExit?
-    kvm.requestImmediateExit()
-    finishing: while true {
-      let next = try kvm.run()
-      switch next {
-      case .interrupted:
-        break finishing
-      case .mmioRead, .mmioWrite, .portIn, .portOut:
-        let done = machine.serviceDeviceExit(next, on: kvm)
-        if done != .none { action = done }
-      default:
-        other = next
-        break finishing
-      }
-    }
-    kvm.cancelImmediateExit()
+    let (more, other) = try machine.finishProtectedInstruction(kvm)
+    if more != .none { action = more }
     let accesses = machine.takeProtectedAccesses(vcpu: kvm.id)
     let hits = protectedAccessHits(accesses, pc: pc)
     if case .guestRequest(let value) = action { return try stopRunning(.guestRequest(value: value)) }
     if let outcome = machine.outcome(of: action) { return try stop(.exit(outcome)) }
+    let bits = machine.guestDataBreakpointHits(accesses, vcpu: kvm.id)
+    if bits != 0 {
+      // The guest's own data breakpoint: its #DB, then on (a stop at its handler when the
+      // caller watches handlers, as for any exception, or when a watch was hit too).
+      let delivered = try deliverGuestDataBreakpoint(bits: bits)
+      if watchingHandlers || delivered.reason != .exception(vector: 1) || !hits.isEmpty { return delivered }
+      try applyDebugState(running)
+      return nil
+    }
     if !hits.isEmpty { return try stopRunning(.memoryAccess(hits)) }
     if accesses.contains(where: { $0.isWrite && writeStopPages.contains($0.physical >> 12) }) {
       return try stopRunning(.protectedPageWritten)
