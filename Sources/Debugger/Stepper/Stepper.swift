@@ -94,6 +94,9 @@ public final class Stepper {
   /// protected (KVM/Stepper+ProtectedPages.swift), and where their bytes are now.
   var kvmMemoryWatches: [MemoryWatch] = []
   var kvmWatchPieces: [WatchPiece] = []
+  /// On hosts where Hyperstep serves the guest's data breakpoints (PVM): its debug registers
+  /// may have changed since they were last read (Machine/GuestDataBreakpoints.swift).
+  var guestDebugRegistersStale = true
   /// On KVM: pages where a guest write stops a run for the caller's compare (its write
   /// watchpoints' pages) or a new translation (the page tables mapping watched bytes).
   var writeStopPages = Set<UInt64>()
@@ -157,11 +160,26 @@ public final class Stepper {
     let guestBreakpoints = machine.servesGuestDataBreakpoints
     guard !kvmMemoryWatches.isEmpty || guestBreakpoints else { return try kvmStep() }
     // Watched pages are protected: the step's accesses to them are compared afterwards.
-    if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm) }
+    if guestBreakpoints && guestDebugRegistersStale {
+      try machine.followGuestDataBreakpoints(kvm)
+      guestDebugRegistersStale = false
+    }
     let pc = try self.pc()
     _ = machine.takeProtectedAccesses(vcpu: kvm.id)
     _ = machine.takeAssistWatchHits(kvm)
-    return try withWatchHits(try kvmStep(), pc: pc)
+    let stop = try withWatchHits(try kvmStep(), pc: pc)
+    // A stepped MOV to a debug register (0F 23, after any prefixes): read them before the next.
+    if guestBreakpoints, let opcode = fetchBuffer.firstIndex(where: { !Self.isPrefix($0) }),
+      opcode + 1 < fetchBuffer.count, fetchBuffer[opcode] == 0x0f, fetchBuffer[opcode + 1] == 0x23
+    {
+      guestDebugRegistersStale = true
+    }
+    return stop
+  }
+
+  /// Legacy prefixes and REX, which may come before an opcode.
+  private static func isPrefix(_ byte: UInt8) -> Bool {
+    [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].contains(byte) || byte & 0xf0 == 0x40
   }
 
   private func kvmStep() throws -> Stop {
@@ -221,9 +239,12 @@ public final class Stepper {
     let running = try runningMode(breakpoints: breakpoints, watchingHandlers: watchingHandlers)
     try applyDebugState(running)
     let guestBreakpoints = machine.servesGuestDataBreakpoints
+    if guestBreakpoints && guestDebugRegistersStale { try machine.followGuestDataBreakpoints(kvm) }
     while true {
-      if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm) }
       let exit = try kvm.run()
+      // The guest may have written its debug registers while it ran (no exit on this host).
+      if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm) }
+      guestDebugRegistersStale = false
       if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
     }
   }
