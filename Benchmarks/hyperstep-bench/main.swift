@@ -163,13 +163,17 @@ case "write-flat":
   let fd = open(arguments.last!, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
   guard fd >= 0, HostIO.write(fd, elf.fileBytes(of: segment)) else { usage() }
   close(fd)
-case "events":
+case "events", "events-guest-dr-off":
   // Breakpoint events per second through the event API: a software breakpoint at `loop` in
-  // the tight-loop guest, the handler reading the registers once per event.
+  // the tight-loop guest, the handler reading the registers once per event. With
+  // events-guest-dr-off, the guest's debug registers are not followed at each exit (on hosts
+  // where Hyperstep serves the guest's data breakpoints): what following them costs.
   guard let elf = try? ELFFile(TestGuests.tightLoop.elf),
     let loop = elf.symbols().first(where: { $0.name == "loop" })?.address
   else { usage() }
+  let following = arguments.first == "events"
   measureEvents(of: TestGuests.tightLoop) { session, tally in
+    session.machine.followsGuestDebugRegisters.store(following, ordering: .relaxed)
     try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
       let rcx = try context.registers().rcx
       tally.add(rcx)

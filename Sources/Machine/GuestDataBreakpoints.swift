@@ -1,6 +1,7 @@
 import Devices
 import GuestMemory
 import KVM
+import Synchronization
 import X86
 
 /// The guest's own data breakpoints (DR0-DR3 with R/W = 01 or 11 in DR7) on a KVM that does
@@ -17,16 +18,20 @@ import X86
 ///
 /// What is noticed when: a MOV to DR7 (or DR0-DR3) does not leave KVM on PVM (KVM's emulator
 /// handles it, and DR7.GD in the host's guest-debug registers makes no exit there: tried),
-/// so the debug registers are read at every exit to user space (`followGuestDataBreakpoints`)
-/// and the pages follow from then on: a breakpoint the guest enables fires for accesses after
-/// its next exit (a port or MMIO access, a stop, a step), not for those between its MOV DR7
-/// and that exit. The linear addresses are translated when the debug registers change; a
+/// so the debug registers are read at exits to user space (`followGuestDataBreakpoints`),
+/// at most once per 200 µs of host time while running (each read is a vCPU ioctl), and
+/// before each step after a stepped MOV DR; the pages follow from then on. Missed: the
+/// accesses a newly enabled breakpoint covers between the guest's MOV DR7 and the first
+/// exit at which the registers are read (the first exit at least 200 µs after the last read,
+/// or a stop). The linear addresses are translated when the debug registers change; a
 /// guest that then remaps them is watched where they were. One-vCPU machines only, as for
 /// the debugger's watches (`canWriteProtect`).
 struct GuestDataBreakpoints: Sendable {
   /// The debug registers the pages were computed from (DR0-DR3, DR7's enables and R/W, LEN).
   var addresses: [UInt64] = [0, 0, 0, 0]
   var dr7: UInt64 = 0
+  /// When they were last read (HostIO.monotonicNanoseconds).
+  var readAt: UInt64 = 0
   /// Each enabled data slot: its aligned linear range, whether reads hit it, and where its
   /// bytes are in guest-physical memory (one piece per page).
   var slots: [Slot] = []
@@ -45,18 +50,31 @@ struct GuestDataBreakpoints: Sendable {
 
 extension Machine {
   /// Whether this machine serves the guest's data breakpoints itself (see above).
-  public var servesGuestDataBreakpoints: Bool { Hypervisor.isPVM && canWriteProtect }
+  public var servesGuestDataBreakpoints: Bool {
+    Hypervisor.isPVM && canWriteProtect && followsGuestDebugRegisters.load(ordering: .relaxed)
+  }
+
+  /// How often, at most, the run loops read the guest's debug registers at exits
+  /// (`followGuestDataBreakpoints(_:force: false)`): a vCPU ioctl costs about 20 µs on PVM,
+  /// as much as a port exit itself, so reading at every exit would slow a guest that talks to
+  /// its devices by half; at most once per 200 µs bounds the cost to a tenth.
+  public static let guestDebugRegisterPollNanoseconds: UInt64 = 200_000
 
   /// Reads the guest's debug registers and, when its data slots changed, protects the pages
-  /// they cover now (through its page tables as they stand). At every exit to user space.
-  public func followGuestDataBreakpoints(_ vcpu: VCPU) throws {
+  /// they cover now (through its page tables as they stand). With `force` false (the run
+  /// loops, at exits), only when `guestDebugRegisterPollNanoseconds` have passed since the
+  /// last read; with it (a stepper, after a stepped MOV DR or before it runs), always.
+  public func followGuestDataBreakpoints(_ vcpu: VCPU, force: Bool = true) throws {
+    let now = HostIO.monotonicNanoseconds()
+    let known = guestDataBreakpoints.withLock { $0[vcpu.id] ?? GuestDataBreakpoints() }
+    if !force && now &- known.readAt < Self.guestDebugRegisterPollNanoseconds { return }
+    guestDataBreakpoints.withLock { $0[vcpu.id, default: GuestDataBreakpoints()].readAt = now }
     let registers = try vcpu.debugRegisters()
     let (a0, a1, a2, a3) = registers.address
     let addresses = [a0, a1, a2, a3]
     let dr7 = registers.dr7 & GuestDataBreakpoints.dataBits
-    let known = guestDataBreakpoints.withLock { $0[vcpu.id] ?? GuestDataBreakpoints() }
     guard known.dr7 != dr7 || known.addresses != addresses else { return }
-    var followed = GuestDataBreakpoints(addresses: addresses, dr7: dr7)
+    var followed = GuestDataBreakpoints(addresses: addresses, dr7: dr7, readAt: now)
     var protection = MemoryProtection()
     let dataSlots = (0..<4).filter { slot in
       let enabled = dr7 >> (2 * UInt64(slot)) & 0b11 != 0

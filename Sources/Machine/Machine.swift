@@ -41,6 +41,9 @@ public final class Machine: @unchecked Sendable {
   let writeProtection = Mutex(MemoryProtection())
   /// What that protection is made of: the debugger's watches, the guest's own data breakpoints.
   let protectionParts = Mutex((debugger: MemoryProtection(), guest: MemoryProtection()))
+  /// Whether the guest's data breakpoints are served where the host delivers none (the
+  /// default; off only to measure what following them costs: Benchmarks/events.sh).
+  public let followsGuestDebugRegisters = Atomic<Bool>(true)
   /// The guest's data breakpoints Hyperstep serves (GuestDataBreakpoints.swift), per vCPU id.
   let guestDataBreakpoints = Mutex<[Int: GuestDataBreakpoints]>([:])
   /// The accesses to those pages carried out for each vCPU (by id), not yet taken.

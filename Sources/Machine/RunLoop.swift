@@ -61,7 +61,7 @@ extension Machine {
     while true {
       let exit: VCPUExit
       do {
-        if guestBreakpoints { try followGuestDataBreakpoints(vcpu) }
+        if guestBreakpoints { try followGuestDataBreakpoints(vcpu, force: false) }
         exit = try vcpu.run()
       } catch {
         return .internalError(description: "\(error)", snapshot(vcpu))

@@ -243,7 +243,7 @@ public final class Stepper {
     while true {
       let exit = try kvm.run()
       // The guest may have written its debug registers while it ran (no exit on this host).
-      if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm) }
+      if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm, force: false) }
       guestDebugRegistersStale = false
       if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
     }
