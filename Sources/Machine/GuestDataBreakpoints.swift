@@ -23,7 +23,7 @@ import X86
 /// before each step after a stepped MOV DR; the pages follow from then on. Missed: the
 /// accesses a newly enabled breakpoint covers between the guest's MOV DR7 and the first
 /// exit at which the registers are read (the first exit at least 200 µs after the last read,
-/// or a stop). The linear addresses are translated when the debug registers change; a
+/// or a stop; a run of the event API does not read them at the host's breakpoint exits). The linear addresses are translated when the debug registers change; a
 /// guest that then remaps them is watched where they were. One-vCPU machines only, as for
 /// the debugger's watches (`canWriteProtect`).
 struct GuestDataBreakpoints: Sendable {

@@ -177,6 +177,11 @@ public final class Stepper {
     return stop
   }
 
+  private static func isDebugExit(_ exit: VCPUExit) -> Bool {
+    if case .debug = exit { return true }
+    return false
+  }
+
   /// Legacy prefixes and REX, which may come before an opcode.
   private static func isPrefix(_ byte: UInt8) -> Bool {
     [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].contains(byte) || byte & 0xf0 == 0x40
@@ -242,8 +247,9 @@ public final class Stepper {
     if guestBreakpoints && guestDebugRegistersStale { try machine.followGuestDataBreakpoints(kvm) }
     while true {
       let exit = try kvm.run()
-      // The guest may have written its debug registers while it ran (no exit on this host).
-      if guestBreakpoints { try machine.followGuestDataBreakpoints(kvm, force: false) }
+      // The guest may have written its debug registers while it ran (no exit on this host);
+      // not read at the host's breakpoint exits, the event API's fastest path.
+      if guestBreakpoints, !Self.isDebugExit(exit) { try machine.followGuestDataBreakpoints(kvm, force: false) }
       guestDebugRegistersStale = false
       if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
     }
