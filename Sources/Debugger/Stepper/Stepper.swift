@@ -164,10 +164,15 @@ public final class Stepper {
       try machine.followGuestDataBreakpoints(kvm)
       guestDebugRegistersStale = false
     }
-    let pc = try self.pc()
-    _ = machine.takeProtectedAccesses(vcpu: kvm.id)
-    _ = machine.takeAssistWatchHits(kvm)
-    let stop = try withWatchHits(try kvmStep(), pc: pc)
+    let stop: Stop
+    if kvmMemoryWatches.isEmpty && machine.memoryProtection.isEmpty {
+      stop = try kvmStep()  // no page protected: nothing to compare
+    } else {
+      let pc = try self.pc()
+      _ = machine.takeProtectedAccesses(vcpu: kvm.id)
+      _ = machine.takeAssistWatchHits(kvm)
+      stop = try withWatchHits(try kvmStep(), pc: pc)
+    }
     // A stepped MOV to a debug register (0F 23, after any prefixes): read them before the next.
     if guestBreakpoints, let opcode = fetchBuffer.firstIndex(where: { !Self.isPrefix($0) }),
       opcode + 1 < fetchBuffer.count, fetchBuffer[opcode] == 0x0f, fetchBuffer[opcode + 1] == 0x23
@@ -184,7 +189,10 @@ public final class Stepper {
 
   /// Legacy prefixes and REX, which may come before an opcode.
   private static func isPrefix(_ byte: UInt8) -> Bool {
-    [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].contains(byte) || byte & 0xf0 == 0x40
+    switch byte {
+    case 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x40...0x4f: true
+    default: false
+    }
   }
 
   private func kvmStep() throws -> Stop {
