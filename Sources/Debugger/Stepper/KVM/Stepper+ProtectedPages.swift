@@ -1,3 +1,4 @@
+import GuestMemory
 import KVM
 import Machine
 
@@ -50,6 +51,8 @@ extension Stepper {
         }
         if !watch.physical { tables.formUnion(walker.tablePages(for: start)) }
         pieces.append(WatchPiece(watch: index, start: start, physical: physical, length: length))
+        // Only RAM is protected: an access to a device page leaves KVM anyway.
+        guard machine.memory.contains(GuestAddress(physical)) else { return }
         if hidden { protection.absent.insert(physical >> 12) } else { protection.readOnly.insert(physical >> 12) }
       }
     }
@@ -62,7 +65,7 @@ extension Stepper {
           writesMapped = false
           return
         }
-        writePages.insert(physical.value >> 12)
+        if machine.memory.contains(physical) { writePages.insert(physical.value >> 12) }
       }
     }
     if !writesMapped { writePages = [] }
