@@ -28,7 +28,9 @@ let package = Package(
     .target(name: "Devices", swiftSettings: strictSafety),
     // The x86-64 ISA: state, decoder, interpreter, paging. Pure Swift; reaches RAM through GuestMemory.
     .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
-    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86"], swiftSettings: strictSafety),
+    // The AArch64 ISA (issue 12): state, decoder, interpreter, MMU. Pure Swift, like X86.
+    .target(name: "AArch64", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
+    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64"], swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     // Random x86-64 instructions and starting states for the differential tester.
     .target(name: "X86Generator", dependencies: ["HostCPU"], swiftSettings: strictSafety),
@@ -40,6 +42,7 @@ let package = Package(
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
     .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
     .target(name: "TestGuests", dependencies: ["KVM"], plugins: ["GuestBuilder"]),
+    .target(name: "AArch64Guests", plugins: ["GuestBuilder"]),
     .plugin(name: "GuestBuilder", capability: .buildTool()),
     .executableTarget(
       name: "hyperstep",
@@ -58,8 +61,11 @@ let package = Package(
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
     .testTarget(name: "HostCPUTests", dependencies: ["HostCPU", "X86Generator"]),
     .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory"]),
+    .testTarget(name: "AArch64Tests", dependencies: ["AArch64", "GuestMemory", "AArch64Guests", "Machine"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
-    .testTarget(name: "CLITests", dependencies: ["KVM", "Machine", "TestGuests", "DemoGuest", "hyperstep", "x86-difftest"]),
+    .testTarget(
+      name: "CLITests",
+      dependencies: ["KVM", "Machine", "TestGuests", "AArch64Guests", "DemoGuest", "hyperstep", "x86-difftest"]),
   ]
 )

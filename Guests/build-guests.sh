@@ -8,6 +8,8 @@
 #   // guest: elf32 | multiboot         ELF32 executable, linked at 1 MiB
 #   // guest: flat-real ADDR            raw binary for 16-bit real mode at ADDR
 #   // guest: flat-protected ADDR       raw binary for 32-bit protected mode at ADDR
+#   // guest: a64                       AArch64 ELF64, linked at 0x40080000 (QEMU virt's RAM
+#                                       starts at 0x40000000; QEMU keeps its start for the DTB)
 # Everything a guest needs (code and data) lives in .text so that the linked
 # image is one contiguous block, which is what a flat binary must be.
 set -eu
@@ -30,6 +32,7 @@ for src in "$@"; do
   format=${1:?"$src: first line must be '// guest: FORMAT [ADDR]'"}
   addr=${2:-0x100000}
   case "$format" in
+    a64) target=aarch64-none-elf emulation=aarch64elf addr=${2:-0x40080000} ;;
     elf64) target=x86_64-unknown-none-elf emulation=elf_x86_64 ;;
     elf32|multiboot|flat-real|flat-protected) target=i386-unknown-none-elf emulation=elf_i386 ;;
     *) echo "$src: unknown guest format '$format'" >&2; exit 1 ;;
@@ -59,7 +62,7 @@ cat >> "$tmp" <<SWIFT
 public struct GuestImage: Sendable {
   /// The source file's name without its extension.
   public let name: String
-  /// How it was built: elf64, elf32, multiboot, flat-real or flat-protected.
+  /// How it was built: elf64, elf32, multiboot, flat-real, flat-protected or a64.
   public let format: String
   /// Where its code was linked (and, for flat binaries, where it must be loaded).
   public let loadAddress: UInt64

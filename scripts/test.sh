@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need that the Swift toolchain does not bring
-# (Debian's gdb and lldb-16, for the GDB-server tests), then runs the whole suite with
+# (Debian's gdb, gdb-multiarch and lldb-16, for the GDB-server tests), then runs the whole suite with
 # `swift test`. The guests under Guests/ are built by the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each Debian package installs a program of its own name in /usr/bin, where the tests look
-# for it (Tests/CLITests/GDBTests.swift for gdb, LLDBTests.swift for lldb-16). The toolchain's
+# for it (Tests/CLITests/GDBTests.swift for gdb, AArch64GDBTests.swift for gdb-multiarch,
+# LLDBTests.swift for lldb-16). The toolchain's
 # own lldb is no substitute: it links a libpython3.10 that Debian 12 lacks, and does not start.
 missing=""
-for package in gdb lldb-16; do
+for package in gdb gdb-multiarch lldb-16; do
   if [ ! -x "/usr/bin/$package" ]; then missing="$missing $package"; fi
 done
 if [ -n "$missing" ]; then

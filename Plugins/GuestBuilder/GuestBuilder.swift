@@ -9,7 +9,7 @@ import PackagePlugin
 struct GuestBuilder: BuildToolPlugin {
   /// Which folders of `Guests/` feed which target. The benchmark guests are test guests too,
   /// so that a test keeps them booting on every engine with the output they promise.
-  static let folders = ["DemoGuest": ["demo"], "TestGuests": ["tests", "bench"]]
+  static let folders = ["DemoGuest": ["demo"], "TestGuests": ["tests", "bench"], "AArch64Guests": ["aarch64"]]
 
   func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
     guard let folders = Self.folders[target.name] else {

@@ -47,6 +47,16 @@ public final class IOAPIC: MMIODevice {
     self.id = id
   }
 
+  /// Takes the state another model of the chip had (an engine switch carries KVM's in-kernel
+  /// I/O APIC here and back). Nothing is sent: a pin already asserted was serviced there.
+  public func restore(id: UInt8, registerSelect: UInt8, entries: [UInt64], lines: UInt32) {
+    precondition(entries.count == Self.pinCount, "24 redirection entries")
+    self.id = id & 0x0f
+    self.registerSelect = registerSelect
+    self.entries = entries
+    self.lines = lines & (1 << UInt32(Self.pinCount) - 1)
+  }
+
   // MARK: Pins
 
   /// Drives input `pin` (0-23). An edge-triggered entry fires on the transition to its

@@ -70,40 +70,40 @@ public final class LocalAPIC: TimedDevice {
   /// The APIC's position in the platform's list (the vCPU index).
   public let index: Int
   /// APIC ID (register 0x20 bits 31-24).
-  public private(set) var id: UInt8
+  public internal(set) var id: UInt8
   public let isBootstrapProcessor: Bool
   /// IA32_APIC_BASE bit 11 (the engine owns the MSR and sets this): when clear the APIC is
   /// off and PIC interrupts go straight to the processor (11.4.3).
   public var hardwareEnabled = true
 
-  public private(set) var taskPriority: UInt32 = 0
-  public private(set) var logicalDestination: UInt32 = 0
-  public private(set) var destinationFormat: UInt32 = 0xffff_ffff
-  public private(set) var spuriousVector: UInt32 = 0xff
-  public private(set) var inService = VectorSet()
-  public private(set) var triggerMode = VectorSet()
-  public private(set) var interruptRequest = VectorSet()
-  public private(set) var errorStatus: UInt32 = 0
+  public internal(set) var taskPriority: UInt32 = 0
+  public internal(set) var logicalDestination: UInt32 = 0
+  public internal(set) var destinationFormat: UInt32 = 0xffff_ffff
+  public internal(set) var spuriousVector: UInt32 = 0xff
+  public internal(set) var inService = VectorSet()
+  public internal(set) var triggerMode = VectorSet()
+  public internal(set) var interruptRequest = VectorSet()
+  public internal(set) var errorStatus: UInt32 = 0
   /// Errors seen since the last write to ESR; a write moves them to `errorStatus` (11.5.3).
-  private var errorsSinceWrite: UInt32 = 0
-  public private(set) var commandLow: UInt32 = 0
-  public private(set) var commandHigh: UInt32 = 0
-  public private(set) var lvtTimer = lvtReset
-  public private(set) var lvtThermal = lvtReset
-  public private(set) var lvtPerformance = lvtReset
-  public private(set) var lvtLINT0 = lvtReset
-  public private(set) var lvtLINT1 = lvtReset
-  public private(set) var lvtError = lvtReset
-  public private(set) var timerInitialCount: UInt32 = 0
-  public private(set) var timerDivide: UInt32 = 0
+  var errorsSinceWrite: UInt32 = 0
+  public internal(set) var commandLow: UInt32 = 0
+  public internal(set) var commandHigh: UInt32 = 0
+  public internal(set) var lvtTimer = lvtReset
+  public internal(set) var lvtThermal = lvtReset
+  public internal(set) var lvtPerformance = lvtReset
+  public internal(set) var lvtLINT0 = lvtReset
+  public internal(set) var lvtLINT1 = lvtReset
+  public internal(set) var lvtError = lvtReset
+  public internal(set) var timerInitialCount: UInt32 = 0
+  public internal(set) var timerDivide: UInt32 = 0
   /// An NMI (from LINT1 or an NMI message) waits for the processor; the engine clears it.
   public var nmiPending = false
 
-  public private(set) var now: UInt64 = 0
+  public internal(set) var now: UInt64 = 0
   /// When the current count was loaded with the initial count.
-  private var timerStart: UInt64 = 0
+  var timerStart: UInt64 = 0
   /// The next time the count reaches zero, or nil when the timer is stopped.
-  private var timerExpiry: UInt64?
+  var timerExpiry: UInt64?
 
   /// - Parameters:
   ///   - virtualWire: LINT0 starts as an unmasked ExtINT entry, as a PC BIOS leaves the
@@ -407,8 +407,8 @@ public final class LocalAPIC: TimedDevice {
     return code == 7 ? 1 : 2 << UInt64(code)
   }
 
-  private var timerMode: UInt32 { lvtTimer >> 17 & 3 }
-  private var timerPeriod: UInt64 { UInt64(timerInitialCount) * timerDivisor }
+  var timerMode: UInt32 { lvtTimer >> 17 & 3 }
+  var timerPeriod: UInt64 { UInt64(timerInitialCount) * timerDivisor }
 
   /// The current count at the last time advanced to: the initial count less the divided
   /// bus clocks since it was written; 0 once a one-shot count has run out.
@@ -433,7 +433,7 @@ public final class LocalAPIC: TimedDevice {
   /// Recomputes the next expiry from the start, the period and the mode after a change. A
   /// count that has run out stays out until the next initial-count write (`restart`); one
   /// still running whose new, shorter period has already passed expires at once.
-  private func rescheduleTimer(restart: Bool = false) {
+  func rescheduleTimer(restart: Bool = false) {
     guard timerMode != 2, restart || timerExpiry != nil else { return }
     let period = timerPeriod
     guard period != 0 else {

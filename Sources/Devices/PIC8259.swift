@@ -4,42 +4,44 @@
 /// Section and figure names below are those of the Intel 8259A data sheet (order 231468).
 public struct PIC8259: Equatable, Sendable {
   /// Interrupt request register: requests latched and waiting for INTA.
-  public internal(set) var irr: UInt8 = 0
+  public var irr: UInt8 = 0
   /// In-service register: requests acknowledged and not yet ended by an EOI.
-  public internal(set) var isr: UInt8 = 0
+  public var isr: UInt8 = 0
   /// Interrupt mask register (OCW1).
-  public internal(set) var imr: UInt8 = 0
+  public var imr: UInt8 = 0
   /// Current level of each IR input (for edge detection).
-  public internal(set) var lines: UInt8 = 0
+  public var lines: UInt8 = 0
   /// The PC's edge/level control register for this chip (ELCR at 0x4d0/0x4d1).
-  public internal(set) var elcr: UInt8 = 0
+  public var elcr: UInt8 = 0
   /// ICW1's LTIM: every input level triggered, whatever the ELCR says.
-  public internal(set) var levelTriggeredMode = false
+  public var levelTriggeredMode = false
   /// Inputs that request by level rather than by rising edge.
   public var levelTriggered: UInt8 { levelTriggeredMode ? 0xff : elcr }
   /// Bits of `levelTriggered` the board lets software change (see `PIC8259Pair.elcrWritable`).
-  let elcrWritable: UInt8
+  public let elcrWritable: UInt8
 
   /// ICW2's T7-T3: vector of IR0; IRn gets vectorBase | n in 8086 mode.
-  public internal(set) var vectorBase: UInt8 = 0
+  public var vectorBase: UInt8 = 0
   /// ICW3: on a master, which inputs have slaves; on a slave, its cascade identity.
-  public internal(set) var cascade: UInt8 = 0
-  public internal(set) var autoEOI = false
-  public internal(set) var rotateOnAutoEOI = false
-  public internal(set) var specialFullyNested = false
-  public internal(set) var specialMask = false
+  public var cascade: UInt8 = 0
+  public var autoEOI = false
+  public var rotateOnAutoEOI = false
+  public var specialFullyNested = false
+  public var specialMask = false
   /// The IR with the lowest priority; IR(lowestPriority+1)&7 has the highest ("Priority
   /// Resolver", rotation in OCW2). 7 after ICW1.
-  public internal(set) var lowestPriority: UInt8 = 7
+  public var lowestPriority: UInt8 = 7
   /// OCW3 RR/RIS: a read of the even port returns ISR instead of IRR.
-  public internal(set) var readsISR = false
+  public var readsISR = false
   /// OCW3 P: the next read of the even port is a poll.
-  public internal(set) var pollPending = false
+  public var pollPending = false
   /// Next initialization word expected: 0 when initialized, else 2, 3 or 4.
-  public internal(set) var expectedICW: UInt8 = 0
-  var singleMode = false
-  var icw4Needed = false
-  let isMaster: Bool
+  public var expectedICW: UInt8 = 0
+  /// ICW1 SNGL: no slave (no ICW3 is expected).
+  public var singleMode = false
+  /// ICW1 IC4: an ICW4 follows.
+  public var icw4Needed = false
+  public let isMaster: Bool
 
   init(isMaster: Bool, elcrWritable: UInt8) {
     self.isMaster = isMaster

@@ -22,6 +22,15 @@ public final class PIC8259Pair: PlatformPortDevice {
 
   public init() {}
 
+  /// Gives both chips the state another model of them had (an engine switch carries KVM's
+  /// in-kernel 8259s here and back): `master` and `slave` start as copies of this pair's.
+  public func restore(master: PIC8259, slave: PIC8259) {
+    precondition(master.isMaster && !slave.isMaster, "a master and a slave, in that order")
+    self.master = master
+    self.slave = slave
+    updateCascade()
+  }
+
   // MARK: Device side
 
   /// Drives IRQ line `irq` (0-15). Out-of-range lines are ignored.

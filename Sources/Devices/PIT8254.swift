@@ -25,8 +25,9 @@ public final class PIT8254: PlatformPortDevice, TimedDevice {
   /// Port 0x61 bits 1-3 as last written (speaker data, parity and I/O check enables).
   var systemControl: UInt8 = 0
   public private(set) var now: UInt64 = 0
-  private var tick: UInt64 = 0
-  private var reportedOutput0: Bool
+  /// The input clock's ticks at `now`.
+  public internal(set) var tick: UInt64 = 0
+  var reportedOutput0: Bool
 
   public init() {
     channels[2].gate = false  // port 0x61 bit 0 is clear at reset

@@ -5,12 +5,12 @@ public protocol DebugTarget: AnyObject {
   var threads: [Int] { get }
   func threadName(_ thread: Int) -> String
 
-  /// `thread`'s registers as the x86-64 `g` image (`RegisterLayout.x86_64`), whatever layout
-  /// gdb was offered (the session narrows it), written into `buffer`. Unless `full`, only
-  /// the general registers (`RegisterLayout.x86_64.generalCount`) need be filled: the `g`
-  /// reply carries those, and gdb fetches the rest with `p` when it wants them.
+  /// `thread`'s registers as the machine's `g` image (`RegisterLayout.machine`: x86-64 or
+  /// AArch64), whatever layout gdb was offered (the session narrows it), written into
+  /// `buffer`. Unless `full`, only the general registers (`generalCount`) need be filled:
+  /// the `g` reply carries those, and gdb fetches the rest with `p` when it wants them.
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws
-  /// Sets all of `thread`'s registers from a full x86-64 image.
+  /// Sets all of `thread`'s registers from a full machine image.
   func writeRegisters(thread: Int, _ image: [UInt8]) throws
 
   func readMemory(thread: Int, address: UInt64, count: Int) throws -> [UInt8]

@@ -5,8 +5,9 @@ public struct RegisterInfo: Sendable, Equatable {
   public var bits: Int
   public var type: String
   public var feature: String
-  /// The register's number in `RegisterLayout.x86_64`, the machine image targets fill: a
-  /// narrower layout shows the low `bits` of that register (eax is the low half of rax).
+  /// The register's number in the machine image targets fill (`RegisterLayout.machine`: the
+  /// x86-64 layout for x86, the AArch64 layout itself): a narrower layout shows the low
+  /// `bits` of that register (eax is the low half of rax).
   public var machineNumber: Int
   /// A second name LLDB accepts for the register (target.xml's `altname`, which gdb
   /// ignores): LLDB's own x86-64 name for what gdb calls eflags is rflags.
@@ -40,9 +41,23 @@ public struct RegisterLayout: Sendable {
 
   /// The target triple LLDB is told in qHostInfo and qProcessInfo, matching the target
   /// description's architecture. The OS is "unknown": a VMM cannot tell what the guest runs.
-  public var triple: String { architecture == "i386" ? "i386-unknown-unknown" : "x86_64-unknown-unknown" }
+  public var triple: String {
+    switch architecture {
+    case "i386": "i386-unknown-unknown"
+    case "aarch64": "aarch64-unknown-unknown"
+    default: "x86_64-unknown-unknown"
+    }
+  }
   /// Bytes in a pointer: the width of the instruction pointer the layout shows.
   public var pointerBytes: Int { architecture == "i386" ? 4 : 8 }
+
+  /// The full image targets fill for this layout's machine, which the session narrows.
+  public var machine: RegisterLayout { architecture == "aarch64" ? .aarch64 : .x86_64 }
+
+  /// Whether a data watchpoint stops before the accessing instruction completes, the PC on it
+  /// (AArch64's Watchpoint exception is a fault, as gdb expects there) or after it (x86's #DB
+  /// is a trap, SDM vol. 3, 18.2.4).
+  public var watchpointsStopBefore: Bool { architecture == "aarch64" }
 
   /// Whether every register is its machine register in place (the x86-64 layout), so a
   /// session passes the target's image through without copying.
@@ -136,6 +151,37 @@ public struct RegisterLayout: Sendable {
       architecture: "i386", registers: list, generalCount: 16, expedited: ["ebp", "esp", "eip", "eflags"])
   }()
 
+  static let aarch64Core = "org.gnu.gdb.aarch64.core"
+  static let aarch64FPU = "org.gnu.gdb.aarch64.fpu"
+  /// Not one of gdb's: the EL1 system registers a kernel debugger wants.
+  static let aarch64System = "org.hyperstep.aarch64.sys"
+
+  /// AArch64, gdb's order (features/aarch64-core.xml, aarch64-fpu.xml), then the system
+  /// registers: the machine image of the AArch64 engine.
+  public static let aarch64: RegisterLayout = {
+    var list: [RegisterInfo] = []
+    func add(_ name: String, _ bits: Int, _ type: String, _ feature: String) {
+      list.append(RegisterInfo(name: name, bits: bits, type: type, feature: feature, machineNumber: list.count))
+    }
+    for index in 0...30 { add("x\(index)", 64, "int", aarch64Core) }
+    add("sp", 64, "data_ptr", aarch64Core)
+    add("pc", 64, "code_ptr", aarch64Core)
+    add("cpsr", 32, "cpsr_flags", aarch64Core)
+    for index in 0...31 { add("v\(index)", 128, "aarch64v", aarch64FPU) }
+    add("fpsr", 32, "int", aarch64FPU)
+    add("fpcr", 32, "int", aarch64FPU)
+    for name in aarch64SystemRegisters { add(name, 64, "int", aarch64System) }
+    return RegisterLayout(
+      architecture: "aarch64", registers: list, generalCount: 34, expedited: ["x29", "sp", "pc", "cpsr"])
+  }()
+
+  /// The system registers of the AArch64 layout, in order.
+  public static let aarch64SystemRegisters = [
+    "SCTLR_EL1", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1", "MAIR_EL1", "VBAR_EL1", "ESR_EL1", "FAR_EL1", "ELR_EL1",
+    "SPSR_EL1", "SP_EL0", "SP_EL1", "MDSCR_EL1", "CurrentEL", "CONTEXTIDR_EL1", "TPIDR_EL1", "TPIDR_EL0",
+    "CNTV_CTL_EL0", "CNTV_CVAL_EL0", "CNTP_CTL_EL0", "CNTP_CVAL_EL0",
+  ]
+
   private static func describe(_ architecture: String, _ registers: [RegisterInfo]) -> String {
     var xml = """
       <?xml version="1.0"?>
@@ -153,8 +199,8 @@ public struct RegisterLayout: Sendable {
         xml += typesFor(current)
       }
       let group =
-        register.feature == core || register.feature == segments
-        ? "general" : (register.feature == sse ? "vector" : "system")
+        register.feature == core || register.feature == segments || register.feature == aarch64Core
+        ? "general" : (register.feature == sse || register.feature == aarch64FPU ? "vector" : "system")
       let altName = register.altName.map { " altname=\"\($0)\"" } ?? ""
       xml +=
         "  <reg name=\"\(register.name)\"\(altName) bitsize=\"\(register.bits)\" type=\"\(register.type)\" regnum=\"\(number)\" group=\"\(group)\"/>\n"
@@ -203,6 +249,44 @@ public struct RegisterLayout: Sendable {
             <field name="OM" start="10" end="10"/><field name="UM" start="11" end="11"/>
             <field name="PM" start="12" end="12"/><field name="FZ" start="15" end="15"/>
           </flags>
+
+        """
+    case aarch64Core:
+      return """
+          <flags id="cpsr_flags" size="4">
+            <field name="SP" start="0" end="0"/><field name="EL" start="2" end="3"/>
+            <field name="nRW" start="4" end="4"/><field name="F" start="6" end="6"/>
+            <field name="I" start="7" end="7"/><field name="A" start="8" end="8"/>
+            <field name="D" start="9" end="9"/><field name="IL" start="20" end="20"/>
+            <field name="SS" start="21" end="21"/><field name="V" start="28" end="28"/>
+            <field name="C" start="29" end="29"/><field name="Z" start="30" end="30"/>
+            <field name="N" start="31" end="31"/>
+          </flags>
+
+        """
+    case aarch64FPU:
+      return """
+          <vector id="v2d" type="ieee_double" count="2"/>
+          <vector id="v2u" type="uint64" count="2"/>
+          <vector id="v2i" type="int64" count="2"/>
+          <vector id="v4f" type="ieee_single" count="4"/>
+          <vector id="v4u" type="uint32" count="4"/>
+          <vector id="v4i" type="int32" count="4"/>
+          <vector id="v8u" type="uint16" count="8"/>
+          <vector id="v8i" type="int16" count="8"/>
+          <vector id="v16u" type="uint8" count="16"/>
+          <vector id="v16i" type="int8" count="16"/>
+          <vector id="v1u" type="uint128" count="1"/>
+          <vector id="v1i" type="int128" count="1"/>
+          <union id="vnd"><field name="f" type="v2d"/><field name="u" type="v2u"/><field name="s" type="v2i"/></union>
+          <union id="vns"><field name="f" type="v4f"/><field name="u" type="v4u"/><field name="s" type="v4i"/></union>
+          <union id="vnh"><field name="u" type="v8u"/><field name="s" type="v8i"/></union>
+          <union id="vnb"><field name="u" type="v16u"/><field name="s" type="v16i"/></union>
+          <union id="vnq"><field name="u" type="v1u"/><field name="s" type="v1i"/></union>
+          <union id="aarch64v">
+            <field name="d" type="vnd"/><field name="s" type="vns"/><field name="h" type="vnh"/>
+            <field name="b" type="vnb"/><field name="q" type="vnq"/>
+          </union>
 
         """
     default:

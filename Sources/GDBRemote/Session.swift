@@ -1,8 +1,8 @@
 /// The GDB remote protocol's conversation: parses each packet, asks the target, and formats
 /// the reply. Transport-free: the server feeds it payloads and sends what it returns.
 ///
-/// Registers go to gdb in the session's `layout`, narrowed from the full x86-64 image the
-/// target fills. A write through a narrower layout (i386) replaces the low bits of each
+/// Registers go to gdb in the session's `layout`, narrowed from the full image the target
+/// fills (`RegisterLayout.machine`: x86-64 for x86, AArch64 for AArch64). A write through a narrower layout (i386) replaces the low bits of each
 /// register it carries and keeps the rest: setting eip leaves the top half of rip alone, as
 /// a 32-bit view of a machine that may be in long mode must.
 public final class Session {
@@ -25,9 +25,9 @@ public final class Session {
   private var generalThread: Int
   private var continueThread: Int
   private var lastStop: StopEvent
-  /// The target's registers in the machine layout (`RegisterLayout.x86_64`).
+  /// The target's registers in the machine layout (`RegisterLayout.machine`).
   private var registerImage: [UInt8]
-  private let machine = RegisterLayout.x86_64
+  private let machine: RegisterLayout
 
   public init(target: any DebugTarget, layout: RegisterLayout = .x86_64, maximumPacket: Int = 16384) {
     self.target = target
@@ -37,7 +37,8 @@ public final class Session {
     generalThread = first
     continueThread = first
     lastStop = .interrupted(thread: first)
-    registerImage = [UInt8](repeating: 0, count: RegisterLayout.x86_64.totalBytes)
+    machine = layout.machine
+    registerImage = [UInt8](repeating: 0, count: layout.machine.totalBytes)
   }
 
   /// Console output (`O` packets) a command produced, sent before its reply.
@@ -192,8 +193,10 @@ public final class Session {
     switch text {
     case "qHostInfo":
       // x86 reports a watchpoint after the accessing instruction (a trap, SDM vol. 3,
-      // 18.2.4), and so does Hyperstep on either engine: LLDB must not step over it again.
-      return Array((machineDescription + "watchpoint_exceptions_received:after;").utf8)
+      // 18.2.4), and so does Hyperstep on either x86 engine: LLDB must not step over it
+      // again. AArch64 stops before it, the PC on it (a Watchpoint exception is a fault).
+      let when = layout.watchpointsStopBefore ? "before" : "after"
+      return Array((machineDescription + "watchpoint_exceptions_received:\(when);").utf8)
     case "qProcessInfo": return Array(("pid:1;" + machineDescription).utf8)
     case "qMemoryRegionInfo": return ok  // "supported?", as lldb-server answers it
     case "qAttached": return Array("1".utf8)

@@ -74,8 +74,9 @@ public enum EventResponse: Sendable, Equatable {
   /// Go on with this vCPU on the other engine (`EngineKind`): from this instruction boundary
   /// it runs on the interpreter (exact memory events, fast traced steps) or on KVM (native
   /// speed), losing nothing (`IntrospectionSession.switchEngine`). Only a KVM machine that
-  /// can move (one vCPU, no in-kernel interrupt controllers) and only for instruction-boundary
-  /// events: otherwise the session ends with an error saying why.
+  /// can move (`Machine.engineSwitchRefusal`: one vCPU, whose in-kernel interrupt
+  /// controllers, if it has them, move with it) and only for instruction-boundary events:
+  /// otherwise the session ends with an error saying why.
   case switchEngine(EngineKind)
 }
 

@@ -235,12 +235,22 @@ public final class IntrospectionSession: @unchecked Sendable {
   /// the next run needs are installed on the engine it finds. Throws, changing nothing, when
   /// the machine cannot switch.
   public func switchEngine(to target: EngineKind) throws {
-    if target != engine, let refusal = machine.engineSwitchRefusal {
+    if target != engine, let refusal = machine.engineSwitchRefusal(allVCPUsTogether: true) {
       throw IntrospectionError("cannot switch engines: \(refusal)")
     }
-    for state in vcpuStates {
-      try state.stepper.switchEngine(to: target)
-      state.installedWatches = []
+    var moved: [VCPUState] = []
+    do {
+      for state in vcpuStates {
+        try state.stepper.switchEngine(to: target)
+        state.installedWatches = []
+        moved.append(state)
+      }
+    } catch {
+      // All or none: the vCPUs moved already go back (KVM's in-kernel chips move only with
+      // every vCPU). Should one of those moves fail as well, the first error is still the
+      // one that says why.
+      for state in moved.reversed() { try? state.stepper.switchEngine(to: target == .kvm ? .interpreter : .kvm) }
+      throw error
     }
   }
 

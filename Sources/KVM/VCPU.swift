@@ -340,6 +340,14 @@ extension VCPU {
     try Syscall.ioctl(fd.rawValue, CKVM_SET_MP_STATE, on: &raw, "KVM_SET_MP_STATE")
   }
 
+  /// The multiprocessing state, after KVM has acted on any INIT or start-up IPI pending for
+  /// the vCPU (KVM_GET_MP_STATE does that first, resetting the registers or loading CS:IP):
+  /// with `freshRegisters` the registers are read again afterwards rather than from the cache.
+  public func multiprocessingState(freshRegisters: Bool) throws(KVMError) -> MPState {
+    defer { if freshRegisters { cache.forgetRegisters() } }
+    return try multiprocessingState()
+  }
+
   public func multiprocessingState() throws(KVMError) -> MPState {
     var raw = kvm_mp_state()
     try Syscall.ioctl(fd.rawValue, CKVM_GET_MP_STATE, on: &raw, "KVM_GET_MP_STATE")

@@ -53,6 +53,13 @@ public final class Machine: @unchecked Sendable {
   /// The interpreter twins of KVM vCPUs, made when a vCPU first moves to the interpreter
   /// (EngineSwitch.swift) or first needs an instruction completed (KVMAssist.swift).
   let interpreterTwins = Mutex<[Int: InterpreterVCPU]>([:])
+  /// On a KVM machine with in-kernel interrupt controllers: Hyperstep's models of those chips,
+  /// which hold their state while the vCPUs run on the interpreter (EngineSwitch.swift), on
+  /// a virtual time of their own; nil otherwise.
+  let kernelChipModels: InterpreterPlatform?
+  /// Where the in-kernel chips' state is: with KVM, or in `kernelChipModels` with the vCPUs
+  /// moved to the interpreter.
+  let carriedKernelChips = Mutex(CarriedKernelChips())
   /// The interpreters that complete instructions KVM cannot, per vCPU id (KVMAssist.swift).
   let kvmAssists = Mutex<[Int: KVMAssist]>([:])
   /// MSRs whose guest writes are trapped (`trapMSRWrites`).
@@ -134,6 +141,12 @@ public final class Machine: @unchecked Sendable {
     interpreterPlatform =
       hypervisor == nil
       ? InterpreterPlatform(cpuCount: configuration.cpuCount, memorySize: configuration.memorySize) : nil
+    kernelChipModels =
+      hasInterruptController
+      ? InterpreterPlatform(cpuCount: configuration.cpuCount, memorySize: configuration.memorySize) : nil
+    // A timer count carried in mid-period started before the moment it is carried: the
+    // models' clock starts late enough (2^40 ns) for the longest APIC period (2^39 ns).
+    kernelChipModels?.advance(to: 1 << 40)
     if let hypervisor {
       do {
         let vm = try hypervisor.makeVirtualMachine()

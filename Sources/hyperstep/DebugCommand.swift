@@ -43,6 +43,18 @@ struct DebugCommand: ParsableCommand {
     }
     let configuration = machine.configuration()
     HostSocket.ignoreBrokenPipes()
+    if machine.isAArch64(kernelBytes: machine.kernel == nil ? nil : configuration.kernel) {
+      if machine.kernel == nil {
+        fail("no bundled AArch64 demo: give --kernel with an AArch64 ELF or Image", status: .badInput)
+      }
+      let vm: VirtMachine
+      do { vm = try VirtMachine(configuration: configuration) } catch {
+        fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
+      }
+      let listener = listen()
+      let target = GDBVirtTarget(vm: vm, deliverInterrupts: policy == .deliver)
+      Glibc.exit(GDBServer(listener: listener, target: target, layout: .aarch64).serve())
+    }
     let listener = listen()
     let vm: Machine
     do {

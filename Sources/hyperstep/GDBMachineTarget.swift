@@ -8,7 +8,7 @@ import Machine
 /// The machine as the GDB server sees it: one thread per vCPU. A continue is a run of the
 /// event API with gdb's breakpoints and watchpoints as subscriptions whose handlers stop it;
 /// a single step drives that vCPU's stepper directly, so `stepi` keeps the step contract.
-final class GDBMachineTarget: DebugTarget {
+final class GDBMachineTarget: ServedTarget {
   let machine: Machine
   let session: IntrospectionSession
   /// One stepper per vCPU (the session's), sharing one breakpoint store.
@@ -383,13 +383,13 @@ final class GDBMachineTarget: DebugTarget {
   /// machine can move and the user has not chosen the engine; says so on the server's stderr.
   /// Otherwise nothing happens, and the caller refuses as KVM must.
   private func moveToInterpreter(for what: String) throws {
-    guard !engineChosen, machine.engineSwitchRefusal == nil else { return }
+    guard !engineChosen, machine.engineSwitchRefusal(allVCPUsTogether: true) == nil else { return }
     do { try session.switchEngine(to: .interpreter) } catch { throw TargetError("\(error)") }
     warn("note: moved the vCPUs to Hyperstep's own CPU for \(what) (monitor accel kvm moves them back)")
   }
 
   /// `monitor accel`: the engine, or a switch of every vCPU between KVM and the interpreter
-  /// (a KVM machine that can move: one vCPU, no in-kernel interrupt controllers). Going to
+  /// (a KVM machine, its in-kernel interrupt controllers' state moving with its vCPUs). Going to
   /// KVM is refused while gdb holds watchpoints KVM cannot serve (read or access ones, or
   /// more than its four debug-register slots with the hardware breakpoints).
   private func accel(_ name: String?, extra: Bool) -> String {
@@ -485,39 +485,40 @@ final class GDBMachineTarget: DebugTarget {
 
 /// The `g` packet's binary image, addressed by gdb register number.
 struct RegisterImage {
-  /// Targets always fill the full x86-64 image; the session narrows it for gdb.
-  static let layout = RegisterLayout.x86_64
+  /// Targets fill their machine's full image (x86-64 or AArch64); the session narrows it for gdb.
+  let layout: RegisterLayout
   var buffer: [UInt8]
 
-  init(buffer: [UInt8]) {
-    self.buffer = buffer.count == Self.layout.totalBytes ? buffer : [UInt8](repeating: 0, count: Self.layout.totalBytes)
+  init(buffer: [UInt8], layout: RegisterLayout = .x86_64) {
+    self.layout = layout
+    self.buffer = buffer.count == layout.totalBytes ? buffer : [UInt8](repeating: 0, count: layout.totalBytes)
   }
 
   mutating func set(_ number: Int, _ value: UInt64) {
-    let offset = Self.layout.offsets[number]
-    for index in 0..<Self.layout.registers[number].bytes {
+    let offset = layout.offsets[number]
+    for index in 0..<layout.registers[number].bytes {
       buffer[offset + index] = index < 8 ? UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) : 0
     }
   }
 
   mutating func setBytes(_ number: Int, _ bytes: [UInt8]) {
-    let offset = Self.layout.offsets[number]
-    for index in 0..<Self.layout.registers[number].bytes {
+    let offset = layout.offsets[number]
+    for index in 0..<layout.registers[number].bytes {
       buffer[offset + index] = index < bytes.count ? bytes[index] : 0
     }
   }
 
   func get(_ number: Int) -> UInt64 {
-    let offset = Self.layout.offsets[number]
+    let offset = layout.offsets[number]
     var value: UInt64 = 0
-    for index in 0..<min(8, Self.layout.registers[number].bytes) {
+    for index in 0..<min(8, layout.registers[number].bytes) {
       value |= UInt64(buffer[offset + index]) << (8 * UInt64(index))
     }
     return value
   }
 
   func bytes(_ number: Int) -> [UInt8] {
-    let offset = Self.layout.offsets[number]
-    return Array(buffer[offset..<offset + Self.layout.registers[number].bytes])
+    let offset = layout.offsets[number]
+    return Array(buffer[offset..<offset + layout.registers[number].bytes])
   }
 }

@@ -6,10 +6,19 @@ import Synchronization
   import Glibc
 #endif
 
+/// What the server needs beyond `DebugTarget`: whether the guest has ended, and a way to
+/// stop a running resume from another thread.
+protocol ServedTarget: DebugTarget {
+  /// The process exit status once the guest has ended.
+  var exitStatus: Int32? { get }
+  /// Stops a running resume, from any thread (Ctrl-C, a hang-up, a new client).
+  var interrupter: @Sendable () -> Void { get }
+}
+
 /// Serves the GDB remote protocol on a listening socket, one client at a time.
 final class GDBServer {
   let listener: Int32
-  let target: GDBMachineTarget
+  let target: any ServedTarget
   /// The registers gdb is offered (`--gdb-arch`).
   let layout: RegisterLayout
 
@@ -23,7 +32,7 @@ final class GDBServer {
     case silent
   }
 
-  init(listener: Int32, target: GDBMachineTarget, layout: RegisterLayout) {
+  init(listener: Int32, target: any ServedTarget, layout: RegisterLayout) {
     self.listener = listener
     self.target = target
     self.layout = layout

@@ -44,6 +44,30 @@ struct MachineOptions: ParsableArguments {
       valueName: "engine"))
   var accel: String = "auto"
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Guest architecture: x86_64, aarch64 (QEMU virt with a Cortex-A57, on Hyperstep's own CPU) or auto (from the kernel file).",
+      valueName: "arch"))
+  var arch: String = "auto"
+
+  /// Whether the guest is AArch64: `--arch aarch64`, or with `auto` a kernel file that says so
+  /// (an ELF for EM_AARCH64, an arm64 Image). Exits with status 2 on a bad `--arch`, and on
+  /// `--accel kvm`, which cannot run AArch64 on an x86-64 host.
+  func isAArch64(kernelBytes: [UInt8]?) -> Bool {
+    let aarch64: Bool
+    switch arch {
+    case "aarch64", "arm64": aarch64 = true
+    case "x86_64", "x86-64", "amd64": aarch64 = false
+    case "auto": aarch64 = kernelBytes.map(VirtMachine.isAArch64Kernel) ?? false
+    default: fail("--arch '\(arch)' is not one of auto, x86_64, aarch64", status: .badInput)
+    }
+    if aarch64 && accel == "kvm" {
+      fail("--accel kvm cannot run an AArch64 guest on this x86-64 host; use --accel emu (or auto)", status: .badInput)
+    }
+    return aarch64
+  }
+
   @Flag(help: "Give even a single-vCPU guest the in-kernel PIC, IOAPIC, local APIC and PIT (timer interrupts).")
   var irqchip = false
 

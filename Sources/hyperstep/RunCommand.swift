@@ -27,6 +27,9 @@ struct RunCommand: ParsableCommand {
       }
     }
     let configuration = machine.configuration()
+    if machine.isAArch64(kernelBytes: machine.kernel == nil ? nil : configuration.kernel) {
+      runAArch64(configuration)
+    }
     let vm: Machine
     do {
       vm = try Machine(configuration: configuration)
@@ -43,6 +46,41 @@ struct RunCommand: ParsableCommand {
       }
     }
     report(vm.run(), successValue: successValue)
+  }
+
+  /// An AArch64 guest on the virt machine. Semihosting's exit code becomes the exit status,
+  /// as `qemu-system-aarch64 -semihosting` does (any exit reason but ApplicationExit is 1).
+  private func runAArch64(_ configuration: MachineConfiguration) -> Never {
+    if machine.kernel == nil {
+      fail("no bundled AArch64 demo: give --kernel with an AArch64 ELF or Image", status: .badInput)
+    }
+    let vm: VirtMachine
+    do {
+      vm = try VirtMachine(configuration: configuration)
+    } catch {
+      fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
+    }
+    if HostIO.isTerminal(0) {
+      let uart = vm.uart
+      _ = HostThread(name: "console-in") {
+        while let bytes = HostIO.readSome(0) { uart.receive(bytes) }
+      }
+    }
+    switch vm.run() {
+    case .exit(let code, _):
+      Glibc.exit(Int32(truncatingIfNeeded: code & 0xff))
+    case .powerOff:
+      Glibc.exit(ExitStatus.success.rawValue)
+    case .reset:
+      warn("guest reset the machine; Hyperstep stops on reset")
+      Glibc.exit(ExitStatus.success.rawValue)
+    case .waitingForever(let pc):
+      warn(
+        "error: every CPU waits (WFI/WFE) at pc 0x\(String(pc, radix: 16)) and no timer or device will wake one")
+      Glibc.exit(ExitStatus.haltedForever.rawValue)
+    case .timedOut:
+      fail("guest still running after --timeout \(machine.timeout ?? "") s; stopped it", status: .timedOut)
+    }
   }
 
   private func report(_ outcome: RunOutcome, successValue: UInt32?) -> Never {

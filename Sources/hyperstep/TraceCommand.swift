@@ -147,7 +147,15 @@ struct TraceCommand: ParsableCommand {
     _ = from.flatMap { numericAddress($0, option: "--from") }
     _ = until.flatMap { numericAddress($0, option: "--until") }
     let configuration = machine.configuration()
-    let table = loadSymbols(configuration)
+    let aarch64 = machine.isAArch64(kernelBytes: machine.kernel == nil ? nil : configuration.kernel)
+    if aarch64 {
+      for (given, option) in [(filterCr3, "--filter-cr3"), (filterRing, "--filter-ring"), (msrEvents, "--msr-events")]
+      where given != nil {
+        fail("\(option) is for x86 guests; this one is AArch64", status: .badInput)
+      }
+      if traceAccel == "kvm" { fail("--trace-accel kvm: AArch64 guests run on the interpreter", status: .badInput) }
+    }
+    let table = loadSymbols(configuration, aarch64: aarch64)
     let fromAddress = from == "request" ? nil : from.map { resolve($0, table, option: "--from") }
     let untilAddress = until.map { resolve($0, table, option: "--until") }
     if let fromAddress, fromAddress == untilAddress {
@@ -158,6 +166,12 @@ struct TraceCommand: ParsableCommand {
       do { fd = try HostIO.createFile(output) } catch {
         fail("\(output): cannot write the trace: \(error)", status: .badInput)
       }
+    }
+    if aarch64 {
+      let sink = makeSink(fd: fd, table: table, traceFormat: traceFormat)
+      let status = traceAArch64(
+        configuration, sink: sink, filter: filter, policy: policy, from: fromAddress, until: untilAddress, limit: limit)
+      finish(sink, status: status, fd: fd)
     }
     let vm: Machine
     do {
@@ -179,26 +193,34 @@ struct TraceCommand: ParsableCommand {
     } else if traceAccel == "kvm" {
       fail("--trace-accel kvm: the machine runs on the interpreter (--accel emu), which traces it", status: .badInput)
     }
-    let sink: TraceSink =
-      traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }
-      ?? .profile(TraceProfile(symbols: table), format)
+    let sink = makeSink(fd: fd, table: table, traceFormat: traceFormat)
     let options = TraceSession.Options(
       sink: sink, filter: filter, policy: policy, from: fromAddress, fromRequest: from == "request", fromText: from,
       until: untilAddress, limit: limit, watchedMSRs: watchedMSRs, stats: stats,
       showProgress: output != nil && HostIO.isTerminal(2), traceOnInterpreter: traceOnInterpreter)
     let status = TraceSession(machine: vm, options: options).run()
+    finish(sink, status: status, fd: fd)
+  }
+
+  private func makeSink(fd: Int32, table: SymbolTable?, traceFormat: TraceWriter.Format?) -> TraceSink {
+    traceFormat.map { .lines(TraceWriter(fd: fd, format: $0, symbols: table)) }
+      ?? .profile(TraceProfile(symbols: table), format)
+  }
+
+  /// Writes what the sink still holds and exits with `status`, or with 14 when the trace
+  /// could not be written in full: the guest's own status would hide that.
+  private func finish(_ sink: TraceSink, status: Int32, fd: Int32) -> Never {
     do {
       try sink.finish(fd: fd)
       if fd != 1 { try HostIO.closeWritten(fd) }
     } catch {
-      // The guest's own status would hide that the trace is incomplete.
       fail(
         "cannot write the trace to \(output ?? "standard output"): \(error); it is incomplete", status: .outputFailed)
     }
     Glibc.exit(status)
   }
 
-  private func loadSymbols(_ configuration: MachineConfiguration) -> SymbolTable? {
+  private func loadSymbols(_ configuration: MachineConfiguration, aarch64: Bool) -> SymbolTable? {
     if let path = symbols {
       let bytes = readInput(path, wanted: "an ELF or System.map file")
       do { return try SymbolTable(file: bytes, source: path) } catch {
@@ -207,7 +229,10 @@ struct TraceCommand: ParsableCommand {
     }
     // Other formats carry no symbols; an ELF that does not parse is reported as the machine would.
     guard ELFFile.hasMagic(configuration.kernel) else { return nil }
-    do { return SymbolTable(elf: try ELFFile(configuration.kernel), source: configuration.kernelName) } catch {
+    do {
+      return SymbolTable(
+        elf: try ELFFile(configuration.kernel, for: aarch64 ? .aarch64 : .x86), source: configuration.kernelName)
+    } catch {
       fail("\(configuration.kernelName): \(error)", status: .badInput)
     }
   }

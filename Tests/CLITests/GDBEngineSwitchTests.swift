@@ -37,6 +37,35 @@ import Testing
     #expect(output.contains("exited with code 041"), "\(output)")
   }
 
+  /// `monitor accel` on a machine with KVM's in-kernel interrupt controllers (`--irqchip`;
+  /// Guests/tests/timer.S, whose PIT ticks at about 1 kHz): the chips' state moves with the
+  /// vCPU, so the ticks reach the guest's handler on the interpreter and on KVM again. Stopped
+  /// at `enable` (the STI: no tick can have been taken yet, whatever KVM's PIT raised on host
+  /// time meanwhile), moved, run to the handler, moved back, run to it again. From the source:
+  /// the handler counts ticks, so it finds 0 then 1 in `ticks`, and the guest ends with its
+  /// debug exit 0x10 once it has counted three.
+  @Test(requiresKVM) func aMachineWithKVMsInterruptControllersSwitchesBothWays() throws {
+    let guest = TestGuests.timer
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> String { "0x" + String(symbols.first { $0.name == name }!.address, radix: 16) }
+    let server = try DebugServerProcess(engine: .kvm, guest, extra: ["--irqchip"])
+    let output = try server.gdb(
+      [
+        "hbreak *\(at("enable"))", "continue", "delete",
+        "monitor accel emu", "monitor accel",
+        "hbreak *\(at("timer_handler"))", "continue", "p/x $pc", "p/x *(int*)\(at("ticks"))",
+        "monitor accel kvm", "monitor accel",
+        "continue", "p/x $pc", "p/x *(int*)\(at("ticks"))", "delete",
+        "continue",
+      ], symbols: guest)
+    #expect(server.finish() == 33)  // (0x10 << 1) | 1
+    let handler = symbols.first { $0.name == "timer_handler" }!.address
+    #expect(printedValues(output) == [handler, 0, handler, 1], "\(output)")
+    #expect(output.contains("engine: emu") && output.contains("engine: kvm"), "\(output)")
+    #expect(!output.contains("cannot switch"), "\(output)")
+    #expect(output.contains("exited with code 041"), "\(output)")
+  }
+
   @Test(arguments: Engines.all) func accelRefusesWhatItCannotDo(engine: TestEngine) throws {
     let server = try DebugServerProcess(engine: engine, TestGuests.smp, extra: ["--cpus", "2"])
     let output = try server.gdb([
@@ -46,11 +75,38 @@ import Testing
     _ = server.finish()
     #expect(output.contains("engine: \(engine == .kvm ? "kvm" : "emu")"), "\(output)")
     #expect(output.components(separatedBy: "usage: monitor accel [emu|kvm]").count == 3, "\(output)")
+    // Two vCPUs on KVM's in-kernel chips move together (see below); an interpreter machine
+    // has no KVM vCPUs to move.
     let reason =
-      engine == .kvm
-      ? "cannot switch engines: this machine uses KVM's in-kernel interrupt controllers"
-      : "cannot switch engines: this machine runs on the interpreter (--accel emu)"
+      engine == .kvm ? "engine: emu" : "cannot switch engines: this machine runs on the interpreter (--accel emu)"
     #expect(output.contains(reason), "\(output)")
+  }
+
+  /// Two vCPUs on KVM's in-kernel chips (Guests/tests/smp.S, which starts its second vCPU with
+  /// INIT and a start-up IPI through the local APIC; the AP increments the word at 0x7000 once
+  /// and halts) move between the engines together, with the chips' state: moved at the start,
+  /// the INIT/SIPI goes through the interpreter's models of KVM's APICs and the AP starts on
+  /// the interpreter; moved at `wait_ap`, after KVM sent them, the AP goes on wherever it was.
+  /// Either way the bootstrap processor sees the count 1 at `ap_seen`, back on KVM the guest
+  /// ends with its debug exit 0x10, and a vCPU cannot be left behind on KVM.
+  @Test(requiresKVM, arguments: ["_start", "wait_ap"])
+  func twoVCPUsWithKVMsInterruptControllersMoveTogether(at label: String) throws {
+    let guest = TestGuests.smp
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
+    let server = try DebugServerProcess(engine: .kvm, guest, extra: ["--cpus", "2"])
+    var commands = ["hbreak *0x\(String(at(label), radix: 16))", "continue", "delete"]
+    if label == "_start" { commands = [] }
+    commands += [
+      "monitor accel emu", "monitor accel",
+      "hbreak *0x\(String(at("ap_seen"), radix: 16))", "continue", "p/x $pc", "p/x *(int*)0x7000", "delete",
+      "monitor accel kvm", "monitor accel", "continue",
+    ]
+    let output = try server.gdb(commands, symbols: guest)
+    #expect(server.finish() == 33)  // (0x10 << 1) | 1
+    #expect(printedValues(output) == [at("ap_seen"), 1], "\(output)")
+    #expect(output.contains("engine: emu") && output.contains("engine: kvm"), "\(output)")
+    #expect(!output.contains("cannot switch"), "\(output)")
   }
 
   /// Read and access watchpoints no longer move a KVM machine that can protect pages (one

@@ -16,13 +16,17 @@ final class DebugServerProcess {
   }
 
   /// `listen` is the `--gdb` argument; nil means a fresh Unix socket in the temporary directory.
-  init(engine: TestEngine, kernel: [UInt8], name: String, extra: [String] = [], listen: String? = nil) throws {
+  /// `output`: what becomes of the guest's serial output (the server's stdout).
+  init(
+    engine: TestEngine, kernel: [UInt8], name: String, extra: [String] = [], listen: String? = nil,
+    output: ChildProcess.Output = .discard
+  ) throws {
     let kernelPath = try CLI.temporaryFile(kernel, name: "\(name)-debug.elf")
     let address = listen ?? "unix:" + Self.freshSocketPath()
     socket = address.hasPrefix("unix:") ? String(address.dropFirst("unix:".count)) : nil
     server = try ChildProcess(
       CLI.executable.path, ["debug", "--accel", engine.accelerator, "--kernel", kernelPath, "--gdb", address] + extra,
-      stdout: .discard)
+      stdout: output)
     // The server names its socket on stderr once it listens (the socket file appears a moment
     // earlier, at bind, when a connection is still refused); the wait is generous because a
     // loaded two-core machine runs many of these at once.
@@ -55,7 +59,7 @@ final class DebugServerProcess {
   /// `before` runs ahead of `target remote` (`target` replaces the server's own address).
   func gdb(
     _ commands: [String], program: String? = nil, symbolFile: String? = nil, before: [String] = [],
-    target: String? = nil, timeout: Double = 120
+    target: String? = nil, timeout: Double = 120, binary: String = "/usr/bin/gdb"
   ) throws -> String {
     var arguments = ["-batch", "-nx"] + (program.map { [$0] } ?? [])
     arguments += ["-ex", "set pagination off", "-ex", "set confirm off"]
@@ -63,7 +67,7 @@ final class DebugServerProcess {
     for command in before { arguments += ["-ex", command] }
     arguments += ["-ex", "target remote \(target ?? remote)"]
     for command in commands { arguments += ["-ex", command] }
-    let gdb = try ChildProcess("/usr/bin/gdb", arguments, stderr: .intoStandardOutput)
+    let gdb = try ChildProcess(binary, arguments, stderr: .intoStandardOutput)
     if !gdb.wait(timeout: timeout) {
       Issue.record("gdb did not finish within \(timeout) s; it was killed. It printed: \(gdb.outputText)")
     }

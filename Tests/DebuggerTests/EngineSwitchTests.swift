@@ -1,3 +1,4 @@
+import GuestMemory
 import KVM
 import TestGuests
 import Testing
@@ -13,6 +14,8 @@ import Testing
   func kvmMachine(_ guest: GuestImage, console: CapturedConsole = CapturedConsole()) throws -> Machine {
     var configuration = MachineConfiguration(kernel: guest.image, kernelName: guest.name)
     configuration.accelerator = .kvm
+    // The timer guest needs KVM's in-kernel chips (`--irqchip`), which move with the vCPU.
+    configuration.interruptController = guest.name == TestGuests.timer.name
     configuration.timeoutMilliseconds = 60_000
     return try Machine(configuration: configuration, console: console)
   }
@@ -68,9 +71,12 @@ import Testing
     (TestGuests.kvmFailures64, "cmpxchg16b: zf=00000001 mem=00000003 00000004 zf=00000000 rax=00000003 rdx=00000004\n"),
     // Exceptions through the IDT, IRET, and the guest's own TF single-stepping.
     (TestGuests.longEvents, ExpectedOutput.longEvents),
+    // A 1 kHz PIT tick through the 8259, on KVM's in-kernel chips: their state moves too. It
+    // prints nothing; it ends once its handler has counted three ticks.
+    (TestGuests.timer, ""),
   ]
 
-  @Test(requiresKVM, arguments: [3, 11] as [UInt64], 0..<2)
+  @Test(requiresKVM, arguments: [3, 11] as [UInt64], 0..<3)
   func aGuestMovedBetweenEnginesHundredsOfTimesEndsAsOnEither(seed: UInt64, guestIndex: Int) throws {
     let (guest, expected) = Self.switchedGuests[guestIndex]
     let console = CapturedConsole()
@@ -80,9 +86,11 @@ import Testing
     var random = Random(state: seed &* 0x9e37_79b9_7f4a_7c15 | 1)
     var switches = 0
     var outcome: RunOutcome?
+    // The timer guest spins 40000 instructions first: longer stays, or the test takes minutes.
+    let stay: UInt64 = guest.name == TestGuests.timer.name ? 48 : 8
     run: while outcome == nil {
       // A few instructions on KVM (single steps) ...
-      for _ in 0...random.next(8) {
+      for _ in 0...random.next(stay) {
         let stop = try stepper.step()
         if case .exit(let end) = stop.reason {
           outcome = end
@@ -91,13 +99,68 @@ import Testing
       }
       // ... then a few in the interpreter, and back.
       try stepper.releaseForOtherEngine()
-      outcome = try machine.runOnInterpreter(vcpu, steps: 1 + random.next(8)).outcome
+      outcome = try machine.runOnInterpreter(vcpu, steps: 1 + random.next(stay)).outcome
       try stepper.reclaimFromOtherEngine()
       switches += 2
     }
     #expect(switches >= 200, "\(guest.name) seed \(seed): only \(switches) switches")
     #expect(console.text == expected, "\(guest.name) seed \(seed)")
     #expect(outcome == .debugExit(value: 0x10, status: 33), "\(guest.name) seed \(seed)")
+  }
+
+  /// The timer guest (Guests/tests/timer.S) on a machine with KVM's in-kernel chips, moved by
+  /// the stepper (`Stepper.switchEngine`, which carries the chips' state with the vCPU) after a
+  /// random number of steps on each engine, hundreds of times: it ends as it does stepped on
+  /// either engine alone. Under the `block` policy a tick is taken only in HLT, one per HLT,
+  /// and the guest halts until its handler has counted three: three interrupt stops and a
+  /// count of 3, as on either engine, so no tick was lost or taken twice at a move.
+  @Test(requiresKVM, arguments: [3, 11] as [UInt64])
+  func theTimerGuestMovedWithItsChipsHundredsOfTimesEndsAsOnEither(seed: UInt64) throws {
+    func machine(_ engine: TestEngine, console: CapturedConsole) throws -> Machine {
+      var configuration = MachineConfiguration(kernel: TestGuests.timer.image, kernelName: "timer")
+      configuration.accelerator = engine.choice
+      configuration.interruptController = true  // the interpreter always has its own chips
+      configuration.timeoutMilliseconds = 60_000
+      return try Machine(configuration: configuration, console: console)
+    }
+    let ticksAddress = GuestAddress(
+      try #require(try ELFFile(TestGuests.timer.elf).symbols().first { $0.name == "ticks" }).address)
+    /// Steps to the end, switching engines after `chunk()` steps (never, for nil).
+    func run(_ engine: TestEngine, switching chunk: (() -> UInt64)?) throws
+      -> (outcome: RunOutcome?, console: String, interrupts: Int, ticks: [UInt8], switches: Int)
+    {
+      let console = CapturedConsole()
+      let machine = try machine(engine, console: console)
+      let stepper = try Stepper(machine: machine)
+      var interrupts = 0
+      var switches = 0
+      var outcome: RunOutcome?
+      run: while outcome == nil && switches < 100_000 {
+        for _ in 0..<(chunk?() ?? 1_000_000) {
+          let stop = try stepper.step()
+          if case .interrupt = stop.reason { interrupts += 1 }
+          if case .exit(let end) = stop.reason {
+            outcome = end
+            break run
+          }
+        }
+        try stepper.switchEngine(to: stepper.engine == .kvm ? .interpreter : .kvm)
+        switches += 1
+      }
+      return (outcome, console.text, interrupts, try machine.memory.read(at: ticksAddress, count: 4), switches)
+    }
+    var random = Random(state: seed &* 0x9e37_79b9_7f4a_7c15 | 1)
+    let switched = try run(.kvm) { 1 + random.next(64) }
+    #expect(switched.switches >= 200, "seed \(seed): only \(switched.switches) switches")
+    // From the source: the debug exit 0x10 (status 0x21), three ticks, nothing printed.
+    #expect(switched.outcome == .debugExit(value: 0x10, status: 33), "seed \(seed)")
+    #expect(switched.interrupts == 3 && switched.ticks == [3, 0, 0, 0], "seed \(seed)")
+    for engine in [TestEngine.kvm, .emu] {
+      let alone = try run(engine, switching: nil)
+      #expect(alone.outcome == switched.outcome, "seed \(seed): \(engine) alone")
+      #expect(alone.console == switched.console, "seed \(seed): \(engine) alone")
+      #expect(alone.interrupts == switched.interrupts && alone.ticks == switched.ticks, "seed \(seed): \(engine) alone")
+    }
   }
 
   /// The interrupt shadow (KVM_GET_VCPU_EVENTS' STI or MOV SS kind) and NMI blocking cross in

@@ -26,6 +26,11 @@ static const unsigned long CKVM_SET_IDENTITY_MAP_ADDR = KVM_SET_IDENTITY_MAP_ADD
 static const unsigned long CKVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
 static const unsigned long CKVM_CREATE_PIT2 = KVM_CREATE_PIT2;
 static const unsigned long CKVM_IRQ_LINE = KVM_IRQ_LINE;
+static const unsigned long CKVM_GET_IRQCHIP = KVM_GET_IRQCHIP;
+static const unsigned long CKVM_SET_IRQCHIP = KVM_SET_IRQCHIP;
+static const unsigned long CKVM_GET_PIT2 = KVM_GET_PIT2;
+static const unsigned long CKVM_SET_PIT2 = KVM_SET_PIT2;
+static const unsigned long CKVM_REINJECT_CONTROL = KVM_REINJECT_CONTROL;
 static const unsigned long CKVM_ENABLE_CAP = KVM_ENABLE_CAP;
 static const unsigned long CKVM_X86_SET_MSR_FILTER = KVM_X86_SET_MSR_FILTER;
 
@@ -52,6 +57,8 @@ static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
 static const unsigned long CKVM_TRANSLATE = KVM_TRANSLATE;
 static const unsigned long CKVM_INTERRUPT = KVM_INTERRUPT;
 static const unsigned long CKVM_NMI = KVM_NMI;
+static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
+static const unsigned long CKVM_SET_LAPIC = KVM_SET_LAPIC;
 
 // ioctl(2) with its third argument spelled out, so Swift can call it.
 static inline int ckvm_ioctl_ptr(int fd, unsigned long request, void *argument) {

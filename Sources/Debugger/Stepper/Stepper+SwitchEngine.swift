@@ -12,15 +12,26 @@ extension Stepper {
   /// the INT3 bytes the KVM paths plant go back to the guest first; the host's software
   /// breakpoints become addresses the interpreter compares with the PC, and bytes again on the
   /// way back; memory watches (the interpreter's) are dropped on the way back. Throws,
-  /// changing nothing, when the machine cannot switch (`Machine.engineSwitchRefusal`).
+  /// changing nothing, when the machine cannot switch (`Machine.engineSwitchRefusal(allVCPUsTogether:)`).
   public func switchEngine(to target: EngineKind) throws {
     guard target != engine else { return }
-    if let refusal = machine.engineSwitchRefusal { throw DebuggerError("cannot switch engines: \(refusal)") }
+    // A vCPU of a machine whose in-kernel chips move only with every vCPU moves here too: the
+    // caller moves the others (`IntrospectionSession.switchEngine`), and a vCPU left on KVM
+    // meanwhile cannot run (`Machine.kernelChipsAway`).
+    if let refusal = machine.engineSwitchRefusal(allVCPUsTogether: true) {
+      throw DebuggerError("cannot switch engines: \(refusal)")
+    }
     let index = vcpu.id
     if target == .interpreter {
       kvm.bindToCurrentThread()
       try releaseForOtherEngine()
-      let twin = try machine.moveToInterpreter(index)
+      let twin: InterpreterVCPU
+      do {
+        twin = try machine.moveToInterpreter(index)
+      } catch {
+        try reclaimFromOtherEngine()  // refused: the vCPU stays on KVM, stepped as before
+        throw error
+      }
       // KVM's memory watches (the twin had them as KVM's assist) mean nothing to the
       // interpreter engine: whoever set them sets them again.
       kvmMemoryWatches = []

@@ -196,6 +196,7 @@ public final class Stepper {
   }
 
   private func kvmStep() throws -> Stop {
+    if let away = machine.kernelChipsAway(from: kvm.id) { throw DebuggerError(away) }
     kvm.bindToCurrentThread()  // any one thread at a time may drive a stepper
     if let halt = try haltedStop() { return halt }
     if waitingForInterrupt { return try waitForInterrupt() }
@@ -241,6 +242,7 @@ public final class Stepper {
     if let interpreter {
       return try interpreterRun(interpreter, until: breakpoints, watchingHandlers: watchingHandlers)
     }
+    if let away = machine.kernelChipsAway(from: kvm.id) { throw DebuggerError(away) }
     if let first = try stepOffStop(runningTo: breakpoints), first.reason != .step { return first }
     kvm.bindToCurrentThread()
     // Without an interrupt controller nothing can wake a vCPU halted with interrupts off;

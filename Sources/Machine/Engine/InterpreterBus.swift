@@ -8,9 +8,12 @@ import X86
 final class InterpreterBus: X86IOBus {
   unowned let machine: Machine
   let vcpuID: Int
-  /// The machine's chips and virtual time: an interpreter machine's; nil for the interpreter
-  /// twin of a KVM vCPU (`Machine.interpreterTwin`), whose machine has no chips in user space.
-  let platform: InterpreterPlatform?
+  /// The machine's chips and virtual time: an interpreter machine's. For the interpreter twin
+  /// of a KVM vCPU (`Machine.interpreterTwin`): nil while KVM has the vCPU (its machine has no
+  /// chips in user space, or KVM's in-kernel ones), and, on a machine with in-kernel chips,
+  /// their models while the vCPU runs on the interpreter (`Machine.moveToInterpreter`), which
+  /// this bus then reaches itself (`carriedChip`), as the machine's bus does not have them.
+  var platform: InterpreterPlatform?
   /// The vCPU this bus serves (which owns it).
   unowned let vcpu: InterpreterVCPU
   /// A KVM machine's chip that an access of the twin reached (KVMAssist.swift): KVM emulates
@@ -65,10 +68,30 @@ final class InterpreterBus: X86IOBus {
   /// Whether an access goes to one of KVM's in-kernel chips (a twin on a machine with them).
   private func inKernel(port: UInt16) -> Bool {
     guard platform == nil, machine.hasInterruptController else { return false }
-    guard (0x20...0x21).contains(port) || (0xa0...0xa1).contains(port) || (0x40...0x43).contains(port) || port == 0x61
-    else { return false }
+    guard Self.isKernelChipPort(port) else { return false }
     kernelDeviceAccess = "port 0x\(String(port, radix: 16))"
     return true
+  }
+
+  /// The ports of KVM's in-kernel chips: the 8259s and their ELCR, the PIT and port 0x61
+  /// (KVM_PIT_SPEAKER_DUMMY).
+  static func isKernelChipPort(_ port: UInt16) -> Bool {
+    switch port {
+    case 0x20...0x21, 0xa0...0xa1, 0x4d0...0x4d1, 0x40...0x43, 0x61: true
+    default: false
+    }
+  }
+
+  /// A moved twin's model of an in-kernel chip at `port` (see `platform`), or nil.
+  private func carriedChip(port: UInt16) -> (any PlatformPortDevice)? {
+    guard let platform, machine.engine == .kvm, Self.isKernelChipPort(port) else { return nil }
+    return (0x40...0x43).contains(port) || port == 0x61 ? platform.chips.pit : platform.chips.pic
+  }
+
+  /// A moved twin's model of the in-kernel I/O APIC, when `address` is in its page.
+  private func carriedIOAPIC(_ address: UInt64) -> IOAPIC? {
+    guard let platform, machine.engine == .kvm, address & ~0xfff == IOAPIC.defaultBase else { return nil }
+    return platform.chips.ioapic
   }
 
   /// The local APIC's and the I/O APIC's pages, on a machine with KVM's in-kernel chips.
@@ -88,6 +111,7 @@ final class InterpreterBus: X86IOBus {
     if case .skip(let value) = machine.verdict(on: .portRead(port: port, size: size), by: vcpu) {
       return UInt32(truncatingIfNeeded: value)
     }
+    if let chip = carriedChip(port: port) { return atAccessTime { chip.read(port: port, size: size) } }
     return atAccessTime { machine.bus.portRead(port, size: size) }
   }
 
@@ -98,6 +122,10 @@ final class InterpreterBus: X86IOBus {
     guard machine.verdict(on: .portWrite(port: port, size: size, value: value), by: vcpu) == .perform
     else {
       return false
+    }
+    if let chip = carriedChip(port: port) {
+      record(atAccessTime { chip.write(port: port, size: size, value: value) })
+      return true
     }
     record(atAccessTime { machine.bus.portWrite(port, size: size, value: value) })
     return true  // the write may have raised an interrupt for some vCPU: the run loop looks
@@ -112,6 +140,9 @@ final class InterpreterBus: X86IOBus {
     }
     if case .skip(let value) = machine.verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
       return value
+    }
+    if let ioapic = carriedIOAPIC(address) {
+      return atAccessTime { ioapic.read(offset: address - IOAPIC.defaultBase, size: size) }
     }
     return machine.busLock.withLock { _ in machine.bus.mmioRead(address, size: size) }
   }
@@ -130,6 +161,10 @@ final class InterpreterBus: X86IOBus {
       machine.verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform
     else {
       return false
+    }
+    if let ioapic = carriedIOAPIC(address) {
+      record(atAccessTime { ioapic.write(offset: address - IOAPIC.defaultBase, size: size, value: value) })
+      return true
     }
     record(atAccessTime { machine.bus.mmioWrite(address, size: size, value: value) })
     return true  // the write may have raised an interrupt for some vCPU: the run loop looks

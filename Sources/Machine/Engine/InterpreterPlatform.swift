@@ -7,7 +7,9 @@ import X86
 /// KVM machines get their PIC, PIT and APICs from the kernel (`--irqchip`); an interpreter
 /// machine always has them, as Hyperstep's own chips (`PCPlatformInterrupts`: the 8259 pair,
 /// the 8254, a local APIC per vCPU, the I/O APIC, the RTC, the 8042), because it costs
-/// nothing while the guest does not use them.
+/// nothing while the guest does not use them. A KVM machine with the kernel's chips keeps a
+/// platform of its own too (`Machine.kernelChipModels`), unused until its vCPUs move to the
+/// interpreter with the chips' state (EngineSwitch.swift, KernelChips.swift).
 ///
 /// Time is virtual: each vCPU's clock is its retired instructions at a nominal 1 GHz (one
 /// nanosecond each, the rate of its TSC), from a base set when it starts or wakes. Devices see
@@ -60,7 +62,7 @@ extension Machine {
   /// it) delivers a pending NMI or maskable interrupt. Returns the delivery's result, or nil
   /// when nothing was delivered.
   public func serviceInterrupts(_ vcpu: InterpreterVCPU, deliver: Bool) -> StepResult? {
-    guard let platform = interpreterPlatform else { return nil }
+    guard let platform = vcpu.bus?.platform else { return nil }
     return busLock.withLock { _ -> StepResult? in
       platform.advance(to: platform.time(of: vcpu))
       takeProcessorSignals(platform)
@@ -80,14 +82,21 @@ extension Machine {
     }
   }
 
+  /// The interpreter running vCPU `index`: an interpreter machine's vCPU, or a KVM vCPU's
+  /// twin once made.
+  func interpreterCPU(_ index: Int) -> InterpreterVCPU? {
+    if engine == .interpreter { return interpreterVCPUs.indices.contains(index) ? interpreterVCPUs[index] : nil }
+    return interpreterTwins.withLock { $0[index] }
+  }
+
   /// INIT resets a vCPU to its power-on state and makes it wait; a start-up IPI starts a
   /// waiting one in real mode at vector × 4 KiB (SDM Vol. 3, 8.4.4), its clock set to now.
   private func takeProcessorSignals(_ platform: InterpreterPlatform) {
     guard !platform.chips.processorSignals.isEmpty else { return }
     let signals = platform.chips.processorSignals
     platform.chips.processorSignals.removeAll()
-    for (cpu, signal) in signals where interpreterVCPUs.indices.contains(cpu) {
-      let vcpu = interpreterVCPUs[cpu]
+    for (cpu, signal) in signals {
+      guard let vcpu = interpreterCPU(cpu) else { continue }
       switch signal {
       case .initialize:
         vcpu.cpu.state = .powerOn()
@@ -109,7 +118,7 @@ extension Machine {
   /// running vCPUs, for a plain run; one, for a stepper waiting for its interrupt), their
   /// clocks moved along. False when no device will ever fire.
   func skipIdleTime(for vcpus: [InterpreterVCPU]) -> Bool {
-    guard let platform = interpreterPlatform else { return false }
+    guard let platform = vcpus.first?.bus?.platform ?? interpreterPlatform else { return false }
     return busLock.withLock { _ in
       guard let deadline = platform.chips.nextDeadline else { return false }
       for vcpu in vcpus { platform.catchUp(vcpu, to: deadline) }
@@ -123,7 +132,7 @@ extension Machine {
 
   /// How many instructions `vcpu` may run before a device needs attention.
   public func instructionBudget(_ vcpu: InterpreterVCPU, limit: UInt64) -> UInt64 {
-    guard let platform = interpreterPlatform else { return limit }
+    guard let platform = vcpu.bus?.platform else { return limit }
     return busLock.withLock { _ in platform.budget(for: vcpu, limit: limit) }
   }
 }

@@ -197,12 +197,50 @@ extension Machine {
 extension Machine {
   /// Moves a KVM vCPU into the interpreter for up to `steps` steps (instructions, or events
   /// delivered by faulting ones) and back, losing nothing (`EngineState`; the TSC goes on
-  /// from the interpreter's count). Returns the steps taken and the outcome that ends the
+  /// from the interpreter's count; on a one-vCPU machine with KVM's in-kernel chips, their
+  /// state too, and the interpreter then takes interrupts as it runs). Returns the steps taken and the outcome that ends the
   /// machine, if the guest ended it there. A debugger stepping the vCPU releases it first
   /// (`Stepper.releaseForOtherEngine`).
   public func runOnInterpreter(_ vcpu: VCPU, steps: UInt64) throws -> (steps: UInt64, outcome: RunOutcome?) {
+    if kernelChipModels != nil && engineSwitchRefusal == nil {
+      return try runWithKernelChips(vcpu, steps: steps)
+    }
     let (taken, outcome) = try assist(for: vcpu).run(instructions: steps, carryingTime: true)
     return (taken, ending(outcome, vcpu))
+  }
+
+  /// `runOnInterpreter` on a one-vCPU machine with KVM's in-kernel chips: the vCPU moves with
+  /// their state (`moveToInterpreter`), runs as the interpreter runs a vCPU (interrupts taken
+  /// where the CPU would take them; halted with interrupts on, virtual time skips to the next
+  /// timer, and that wait is a step, as is taking the interrupt), and moves back with it (`moveToKVM`; still
+  /// halted, KVM keeps waiting). A halt with interrupts off ends the run as on KVM.
+  private func runWithKernelChips(_ vcpu: VCPU, steps: UInt64) throws -> (steps: UInt64, outcome: RunOutcome?) {
+    let twin = try moveToInterpreter(vcpu.id)
+    var taken: UInt64 = 0
+    var outcome: RunOutcome?
+    while taken < steps && outcome == nil {
+      if let delivered = serviceInterrupts(twin, deliver: true) {
+        taken += 1
+        outcome = interpreterOutcome(of: delivered, on: twin)
+        continue
+      }
+      if twin.cpu.isHalted {
+        guard twin.cpu.interruptFlag else {
+          outcome = haltOutcome(twin)
+          break
+        }
+        // Waiting to the next device deadline is a step (it may bring no interrupt, if the
+        // guest masked it, and the run must end all the same).
+        taken += 1
+        if !skipIdleTime(for: twin) { outcome = haltOutcome(twin) }  // nothing will ever wake it
+        continue
+      }
+      let result = twin.cpu.step()
+      taken += 1
+      outcome = interpreterOutcome(of: result, on: twin)
+    }
+    try moveToKVM(vcpu.id)
+    return (taken, outcome)
   }
 
   /// The outcome that ends the machine after the interpreter ran a KVM vCPU, or nil when the

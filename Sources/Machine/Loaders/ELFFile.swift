@@ -33,7 +33,10 @@ public struct ELFFile: Sendable {
     bytes.count >= 4 && bytes[0] == 0x7f && bytes[1] == 0x45 && bytes[2] == 0x4c && bytes[3] == 0x46
   }
 
-  public init(_ bytes: [UInt8]) throws(ImageError) {
+  /// The processor an image is for: x86 (ELF32 i386 or ELF64 x86-64) or AArch64 (ELF64 only).
+  public enum Architecture: Sendable { case x86, aarch64 }
+
+  public init(_ bytes: [UInt8], for architecture: Architecture = .x86) throws(ImageError) {
     let r = ByteReader(bytes: bytes)
     guard Self.hasMagic(bytes) else { throw .unrecognized(firstBytes: Array(bytes.prefix(4))) }
     guard let classByte = r.u8(4), let dataByte = r.u8(5) else { throw .truncated("ELF identification is cut short") }
@@ -60,12 +63,11 @@ public struct ELFFile: Sendable {
     }
     let type = try half(16, "e_type")
     let machine = try half(18, "e_machine")
-    let expected = is64 ? 62 : 3
-    guard machine == expected else {
+    let expected = architecture == .aarch64 ? 183 : (is64 ? 62 : 3)
+    guard machine == expected && (is64 || architecture == .x86) else {
       let name = Self.machineNames[UInt16(machine)].map { "\($0) (machine \(machine))" } ?? "machine \(machine)"
-      throw .wrongMachine(
-        "ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(is64 ? "x86-64" : "i386") \(is64 ? "ELF64" : "ELF32") images"
-      )
+      let wanted = architecture == .aarch64 ? "AArch64 ELF64" : (is64 ? "x86-64 ELF64" : "i386 ELF32")
+      throw .wrongMachine("ELF\(is64 ? 64 : 32) for \(name), but Hyperstep boots \(wanted) images")
     }
     guard type == 2 else {
       throw type == 3
@@ -82,7 +84,8 @@ public struct ELFFile: Sendable {
     guard programEntrySize >= (is64 ? 56 : 32) || programCount == 0 else {
       throw .malformed("program header entries are \(programEntrySize) bytes")
     }
-    guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)), let programStart = r.index(programOffset)
+    guard r.has(programOffset, UInt64(programCount) * UInt64(programEntrySize)),
+      let programStart = r.index(programOffset)
     else {
       throw .truncated(
         "the program header table (\(programCount) entries at 0x\(hex(programOffset))) runs past the end")
@@ -145,7 +148,8 @@ public struct ELFFile: Sendable {
     return nil
   }
 
-  /// Symbols from the static symbol table (SHT_SYMTAB), skipping section and file symbols.
+  /// Symbols from the static symbol table (SHT_SYMTAB), skipping section, file and mapping
+  /// symbols.
   /// Returns an empty list for stripped files; unreadable tables and entries are skipped.
   public func symbols() -> [Symbol] {
     let is64 = elfClass == .elf64
@@ -165,13 +169,16 @@ public struct ELFFile: Sendable {
       else { continue }
       for entry in stride(from: start, to: end - entrySize + 1, by: entrySize) {
         guard let nameOffset = r.u32(entry).map(Int.init), let info = r.u8(entry + (is64 ? 4 : 12)),
-          let value = r.word(entry + (is64 ? 8 : 4), wide: is64), let symbolSize = r.word(entry + (is64 ? 16 : 8), wide: is64),
+          let value = r.word(entry + (is64 ? 8 : 4), wide: is64),
+          let symbolSize = r.word(entry + (is64 ? 16 : 8), wide: is64),
           let section = r.u16(entry + (is64 ? 6 : 14))
         else { continue }
         let kind = info & 0xf
         guard nameOffset != 0, kind != 3, kind != 4,  // STT_SECTION, STT_FILE
           section != 0, section != 0xfff1,  // undefined and absolute (linker-script constants)
-          let name = r.cString(strings + nameOffset), !name.isEmpty
+          let name = r.cString(strings + nameOffset), !name.isEmpty,
+          // AArch64's mapping symbols ($x code, $d data: AAELF64 5.7.2) mark, they do not name.
+          !name.hasPrefix("$")
         else { continue }
         result.append(Symbol(name: name, address: value, size: symbolSize, isFunction: kind == 2))
       }

@@ -23,6 +23,9 @@ extension Stepper {
     guard interpreter == nil else { return }
     // As when the stepper is made: the next step's debug state takes it from here.
     guestTrapFlag = try kvm.registers().rflags & RFlags.trap != 0
+    // The other engine may have run it out of a halt, or into one: the next step asks KVM.
+    halted = false
+    waitingForInterrupt = false
     try assistedInstructionDone(replantingHandlers: mode == .stepping)
   }
 }

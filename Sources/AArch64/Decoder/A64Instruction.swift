@@ -1,0 +1,153 @@
+/// One A64 instruction decoded once (so that a decode cache can keep it): what to do and
+/// its fields, already extracted and sign-extended. Names follow the ARM ARM's encoding
+/// index (C4.1); `variant` selects among the instructions one operation covers.
+public struct A64Instruction: Sendable, Equatable {
+  public var operation: A64Operation = .undefined
+  /// Rd, or Rt for loads, stores and branches that test a register.
+  public var rd: UInt8 = 0
+  public var rn: UInt8 = 0
+  /// Rm, or Rs (the status register of a store-exclusive).
+  public var rm: UInt8 = 0
+  /// Ra of the three-source forms, or Rt2 of the pair forms.
+  public var ra: UInt8 = 0
+  /// sf: the 64-bit form (false: 32-bit, W registers).
+  public var is64 = true
+  /// The S bit: the flag-setting form.
+  public var setFlags = false
+  /// LDTR/STTR and their kin: an access at EL1 checked as if made at EL0 (C3.2.5).
+  public var unprivileged = false
+  /// Which instruction of the operation's group (see `A64Operation`).
+  public var variant: UInt8 = 0
+  /// Loads and stores: log2 of the access size in bytes (0-4). Shifted-register forms: the
+  /// shift type (LSL, LSR, ASR, ROR). Extended-register forms: the extend option.
+  public var size: UInt8 = 0
+  /// A shift amount, the left shift of an extended register, or a bitfield's imms.
+  public var amount: UInt8 = 0
+  /// Loads and stores: how the address is formed (`Addressing`).
+  public var addressing: Addressing = .offset
+  /// The immediate, sign-extended and scaled where the encoding says so (a branch offset in
+  /// bytes, a load/store offset in bytes, the bitmask of a logical immediate).
+  public var imm: UInt64 = 0
+  /// A second immediate: a bitfield's immr, a conditional compare's NZCV, a system
+  /// register's encoding, a test-branch's bit number.
+  public var imm2: UInt64 = 0
+  /// The condition of B.cond, CSEL and CCMP.
+  public var condition: UInt8 = 0
+  public var raw: UInt32 = 0
+
+  public init() {}
+
+  /// How a load or store forms its address from Rn (ARM ARM C1.3.3).
+  public enum Addressing: UInt8, Sendable {
+    /// Rn + imm, Rn unchanged.
+    case offset
+    /// Rn + imm, written back to Rn before the access.
+    case preIndex
+    /// Rn, then Rn + imm written back.
+    case postIndex
+    /// Rn + extend(Rm) << amount, with `size` holding the access size and `variant`'s
+    /// option in `imm2`.
+    case register
+    /// PC + imm (literal loads).
+    case literal
+  }
+}
+
+/// The operations the decoder knows, by encoding group.
+public enum A64Operation: UInt8, Sendable {
+  /// An encoding that is unallocated or not implemented: UNDEFINED (EC 0).
+  case undefined
+  // Data processing, immediate (C4.1.86).
+  case adr, adrp
+  case addSubImmediate
+  /// variant: opc (AND, ORR, EOR, ANDS); imm: the decoded bitmask.
+  case logicalImmediate
+  /// variant: opc (MOVN = 0, MOVZ = 2, MOVK = 3); amount: the shift (hw * 16).
+  case moveWide
+  /// variant: opc (SBFM = 0, BFM = 1, UBFM = 2); imm, imm2: DecodeBitMasks' wmask and
+  /// tmask; amount: immr (R); size: imms (S).
+  case bitfield
+  /// EXTR; amount: the lsb.
+  case extract
+  // Branches, exception generation and system instructions (C4.1.87).
+  case branch, branchLink
+  case branchConditional
+  /// variant: 0 CBZ, 1 CBNZ.
+  case compareBranch
+  /// variant: 0 TBZ, 1 TBNZ; imm2: the bit number.
+  case testBranch
+  /// variant: 0 BR, 1 BLR, 2 RET.
+  case branchRegister
+  case exceptionReturn
+  /// variant: `ExceptionGeneration`; imm: imm16.
+  case exceptionGeneration
+  /// imm: CRm:op2 (NOP 0, YIELD 1, WFE 2, WFI 3, SEV 4, SEVL 5; others act as NOP).
+  case hint
+  case clearExclusive
+  /// variant: 4 DSB, 5 DMB, 6 ISB.
+  case barrier
+  /// MSR (immediate) to a PSTATE field; imm2: op1 << 3 | op2; imm: CRm.
+  case msrImmediate
+  /// SYS (TLBI, DC, IC, AT); imm2: the op1/CRn/CRm/op2 encoding as in `SystemRegisterName`.
+  case system
+  /// MRS and MSR (register); imm2: the register's encoding.
+  case mrs, msr
+  // Loads and stores (C4.1.88).
+  /// variant: `LoadStoreKind`.
+  case loadStore
+  /// variant: `LoadStoreKind` (store, load, load signed for LDPSW, SIMD&FP store/load).
+  case loadStorePair
+  /// LDXR, LDAXR (variant 1: acquire); STXR, STLXR (variant 1: release); and the pairs.
+  case loadExclusive, storeExclusive, loadExclusivePair, storeExclusivePair
+  /// LDAR, STLR.
+  case loadAcquire, storeRelease
+  // Data processing, register (C4.1.89).
+  /// variant: opc << 1 | N (AND, BIC, ORR, ORN, EOR, EON, ANDS, BICS).
+  case logicalShifted
+  /// variant: op (0 ADD, 1 SUB).
+  case addSubShifted, addSubExtended
+  /// variant: op (0 ADC, 1 SBC).
+  case addSubCarry
+  /// variant: op (0 CCMN, 1 CCMP) | 2 when the second operand is an immediate (in `imm`).
+  case conditionalCompare
+  /// variant: op << 1 | op2 (CSEL, CSINC, CSINV, CSNEG).
+  case conditionalSelect
+  /// variant: `DataProcessing1`.
+  case dataProcessing1
+  /// variant: `DataProcessing2`.
+  case dataProcessing2
+  /// variant: `DataProcessing3`.
+  case dataProcessing3
+}
+
+/// SVC, HVC, SMC, BRK and HLT.
+public enum ExceptionGeneration: UInt8, Sendable {
+  case svc, hvc, smc, brk, hlt
+}
+
+/// What a load or store moves, and how a load extends.
+public enum LoadStoreKind: UInt8, Sendable {
+  case store
+  /// Zero-extended into a W or X register.
+  case load
+  /// Sign-extended to 64 bits (LDRSB/LDRSH/LDRSW Xt, LDPSW).
+  case loadSigned64
+  /// Sign-extended to 32 bits (LDRSB/LDRSH Wt), the upper half zeroed.
+  case loadSigned32
+  /// PRFM: no architectural effect.
+  case prefetch
+  /// SIMD&FP register stores and loads (B, H, S, D, Q).
+  case storeVector, loadVector
+}
+
+public enum DataProcessing1: UInt8, Sendable {
+  case rbit, rev16, rev32, rev, clz, cls
+}
+
+public enum DataProcessing2: UInt8, Sendable {
+  case udiv, sdiv, lslv, lsrv, asrv, rorv
+}
+
+public enum DataProcessing3: UInt8, Sendable {
+  case madd, msub, smaddl, smsubl, smulh, umaddl, umsubl, umulh
+}
