@@ -52,6 +52,8 @@ let package = Package(
       ], swiftSettings: strictSafety),
     .executableTarget(
       name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"], path: "Benchmarks/hyperstep-bench"),
+    // Hyperstep's AArch64 interpreter against qemu-aarch64, instruction by instruction.
+    .executableTarget(name: "a64-difftest", dependencies: ["AArch64", "GuestMemory"], swiftSettings: strictSafety),
     .executableTarget(
       name: "x86-difftest", dependencies: ["HostCPU", "X86Generator", "X86", "GuestMemory"], swiftSettings: strictSafety),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
@@ -66,6 +68,8 @@ let package = Package(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(
       name: "CLITests",
-      dependencies: ["KVM", "Machine", "TestGuests", "AArch64Guests", "DemoGuest", "hyperstep", "x86-difftest"]),
+      dependencies: [
+        "KVM", "Machine", "TestGuests", "AArch64Guests", "DemoGuest", "hyperstep", "x86-difftest", "a64-difftest",
+      ]),
   ]
 )

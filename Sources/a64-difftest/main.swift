@@ -1,0 +1,144 @@
+import AArch64
+import Foundation
+import GuestMemory
+
+// a64-difftest: Hyperstep's AArch64 interpreter against qemu-aarch64 (user mode), instruction
+// by instruction. Each generated instruction (Generator.swift) runs once in a program under
+// QEMU and once on Hyperstep's CPU from the same registers, flags and memory; every register,
+// SP, NZCV and the case's buffer are compared. No flag of these instructions is UNDEFINED on
+// AArch64, so nothing is masked.
+//
+//   a64-difftest [--count N] [--seed S] [--batch B] [--qemu PATH]
+//
+// Prints the number of instruction instances compared and each difference; exit status 0
+// when none differs, 1 otherwise, 2 for bad arguments or a missing QEMU.
+
+var count = 4000
+var seed: UInt64 = 1
+var batchSize = 2000
+var qemu = "/usr/bin/qemu-aarch64"
+var arguments = CommandLine.arguments.dropFirst()
+func usage(_ problem: String) -> Never {
+  FileHandle.standardError.write(
+    Data("a64-difftest: \(problem)\nusage: a64-difftest [--count N] [--seed S] [--batch B] [--qemu PATH]\n".utf8))
+  exit(2)
+}
+while let option = arguments.popFirst() {
+  guard let value = arguments.popFirst() else { usage("\(option) needs a value") }
+  switch option {
+  case "--count":
+    guard let value = Int(value), value > 0 else { usage("--count '\(value)' is not a positive number") }
+    count = value
+  case "--seed":
+    guard let value = UInt64(value) else { usage("--seed '\(value)' is not a number") }
+    seed = value
+  case "--batch":
+    guard let value = Int(value), (1...20000).contains(value) else { usage("--batch must be 1 to 20000") }
+    batchSize = value
+  case "--qemu": qemu = value
+  default: usage("unknown option \(option)")
+  }
+}
+guard FileManager.default.isExecutableFile(atPath: qemu) else {
+  usage("\(qemu) is missing (Debian's qemu-user package; scripts/test.sh installs it)")
+}
+
+var random = SeededRandom(state: seed)
+var compared = 0
+var differences = 0
+var perFamily: [String: Int] = [:]
+let interesting: [UInt64] = [
+  0, 1, 2, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000, .max, 0x8000_0000_0000_0000,
+  0x7fff_ffff_ffff_ffff, 63, 64, 31, 32,
+]
+
+/// A register value: one of the edge cases a quarter of the time, else any 64 bits.
+func randomValue(_ random: inout SeededRandom) -> UInt64 {
+  random.below(4) == 0 ? interesting[Int(random.below(UInt64(interesting.count)))] : random.next()
+}
+
+while compared < count {
+  let n = min(batchSize, count - compared)
+  var cases: [TestCase] = []
+  while cases.count < n {
+    let family = Int(random.below(UInt64(Generator.families.count)))
+    guard let testCase = Generator.make(family, &random) else { continue }
+    // Encodings the ISA leaves unallocated or reserved are not compared (QEMU and
+    // Hyperstep both make them UNDEFINED; a signal would end QEMU's run).
+    if A64Decoder.decode(testCase.word).operation == .undefined { continue }
+    cases.append(testCase)
+  }
+  var inputs: [[UInt64]] = []
+  var buffers: [[UInt8]] = []
+  for (index, testCase) in cases.enumerated() {
+    var record = (0..<Program.recordWords).map { _ in randomValue(&random) }
+    let middle = Program.bufferMiddle(index, count: n)
+    record[31] = middle  // SP: 16-byte aligned, the buffer's middle
+    record[32] = (random.next() & 0xf) << 28  // NZCV
+    if let base = testCase.base, base != 31 { record[Int(base)] = middle }
+    if let register = testCase.index { record[Int(register)] = random.below(8) }
+    inputs.append(record)
+    buffers.append((0..<Program.bufferBytes).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+  }
+  let program = Program(cases: cases, inputs: inputs, buffers: buffers)
+  let elf = program.elf()
+
+  // The oracle: QEMU's user-mode emulator runs the program; its results come on stdout.
+  let path =
+    ProcessInfo.processInfo.environment["A64_DIFFTEST_KEEP"] ?? NSTemporaryDirectory() + "a64-difftest-\(getpid()).elf"
+  FileManager.default.createFile(atPath: path, contents: Data(elf), attributes: [.posixPermissions: 0o755])
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: qemu)
+  process.arguments = [path]
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  try process.run()
+  let expected = [UInt8](pipe.fileHandleForReading.readDataToEndOfFile())
+  process.waitUntilExit()
+  if ProcessInfo.processInfo.environment["A64_DIFFTEST_KEEP"] == nil {
+    try? FileManager.default.removeItem(atPath: path)
+  }
+  guard expected.count == program.resultBytes else {
+    usage(
+      "qemu-aarch64 wrote \(expected.count) of \(program.resultBytes) result bytes (status \(process.terminationStatus))"
+    )
+  }
+
+  // Hyperstep: the same bytes at the same addresses, at EL0 under an identity map of Normal
+  // memory (as Linux gives user space), SVC answered as Linux's write and exit.
+  let actual = try InterpreterRun.results(of: program, image: elf)
+  for (index, testCase) in cases.enumerated() {
+    perFamily[testCase.family, default: 0] += 1
+    let recordStart = index * Program.recordWords * 8
+    let bufferStart = cases.count * Program.recordWords * 8 + index * Program.bufferBytes
+    var problems: [String] = []
+    for word in 0..<33 where word != 29 {
+      let range = recordStart + word * 8..<recordStart + word * 8 + 8
+      if Array(expected[range]) != Array(actual.bytes[range]) {
+        let name = word == 31 ? "sp" : word == 32 ? "nzcv" : "x\(word)"
+        func value(_ bytes: [UInt8]) -> String {
+          String(bytes[range].reversed().map { String(format: "%02x", $0) }.joined())
+        }
+        problems.append("\(name) qemu \(value(expected)) hyperstep \(value(actual.bytes))")
+      }
+    }
+    if Array(expected[bufferStart..<bufferStart + Program.bufferBytes])
+      != Array(actual.bytes[bufferStart..<bufferStart + Program.bufferBytes])
+    {
+      problems.append("memory differs")
+    }
+    if let fault = actual.faults[index] { problems.append("Hyperstep raised \(fault)") }
+    if !problems.isEmpty {
+      differences += 1
+      if differences <= 20 {
+        print("DIFFERENT \(testCase.family) 0x\(String(testCase.word, radix: 16)): \(problems.joined(separator: "; "))")
+      }
+    }
+  }
+  compared += n
+}
+for family in Generator.families { print("  \(family): \(perFamily[family, default: 0])") }
+print(
+  "a64-difftest: \(compared) instruction instances compared against qemu-aarch64 (seed \(seed)), \(differences) differences"
+)
+exit(differences == 0 ? 0 : 1)
