@@ -21,7 +21,7 @@ extension Machine {
     let (steps, outcome) = try assist.run(instructions: limit, carryingTime: false) { cpu in
       guard cpu.watchHits.isEmpty else { return false }
       let pc = cpu.linearPC
-      guard let physical = pages.physicalPage(of: pc, cpu.state, memory) else { return false }
+      guard let physical = pages.physicalPage(of: pc, cpu.pagingRegisters, memory) else { return false }
       return absent.contains(physical) && goOn(pc)
     }
     return (steps, ending(outcome, vcpu), assist.twin.takeMemoryAccessHits())
@@ -45,13 +45,17 @@ extension Machine {
   }
 }
 
-/// The last code page translated, for the run above: one page walk per page, not per step.
+/// The last code page translated, for the run above: one page walk per page, not per step,
+/// and the paging registers read in place (a copy of the whole state per step costs more
+/// than the step).
 private struct CodePageCache {
   var linear: UInt64 = 1  // no page starts at 1
   var cr3: UInt64 = 0
   var physical: UInt64 = 0
 
-  mutating func physicalPage(of pc: UInt64, _ state: X86State, _ memory: GuestRAM) -> UInt64? {
+  mutating func physicalPage(
+    of pc: UInt64, _ state: (cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64), _ memory: GuestRAM
+  ) -> UInt64? {
     let page = pc >> 12
     if page == linear && state.cr3 == cr3 { return physical }
     let walker = PageWalker(

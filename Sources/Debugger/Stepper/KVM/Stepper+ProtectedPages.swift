@@ -210,6 +210,8 @@ extension Stepper {
   }
 
   /// The most instructions the interpreter runs for KVM in one go on absent code pages: KVM
-  /// takes over where the code leaves them, and a pending interrupt waits at most this long.
-  static let absentCodeBudget: UInt64 = 1000
+  /// takes over where the code leaves them, and an interrupt KVM holds for the guest waits at
+  /// most this long (under a millisecond). Going back and forth costs more than the steps:
+  /// 1000 at a time ran Benchmarks/watch.sh's read row 2-4 times slower than 10000.
+  static let absentCodeBudget: UInt64 = 10000
 }
