@@ -7,6 +7,10 @@
 #   space by KVM_X86_SET_MSR_FILTER, against Benchmarks/c/kvm_msr.c (read registers, carry
 #   the write out with KVM_SET_MSRS).
 #
+# On hosts where Hyperstep serves the guest's own data breakpoints (PVM delivers none), the
+# breakpoint events run again with the guest's debug registers not followed at each exit, for
+# what following them costs (one KVM_GET_DEBUGREGS per event).
+#
 # The Swift handler reads the registers once per event. Each C loop runs twice: reading them
 # with KVM_GET_REGS, and from kvm_run (KVM_CAP_SYNC_REGS), which is how Hyperstep's stepper
 # reads them: the fair comparison. Runs alternate; medians; start-up excluded; every run's
@@ -44,11 +48,12 @@ measure() {
   eval "$name+=(\"$(rate "$events" "$ns")\")"
   runs="$runs $name:$events/$sum"
 }
-bp_c=() bp_sync=() bp_h=() msr_c=() msr_sync=() msr_h=()
+bp_c=() bp_sync=() bp_h=() bp_off=() msr_c=() msr_sync=() msr_h=()
 for ((round = 0; round < rounds; round++)); do
   measure bp_c "$work/kvm_events" "$work/tight_loop.flat" 0x100000 "$loop"
   measure bp_sync "$work/kvm_events" "$work/tight_loop.flat" 0x100000 "$loop" sync
   measure bp_h "$bin/hyperstep-bench" events
+  measure bp_off "$bin/hyperstep-bench" events-guest-dr-off
   measure msr_c "$work/kvm_msr" "$work/msr_loop.flat" 0x100000 "$sysenter_eip"
   measure msr_sync "$work/kvm_msr" "$work/msr_loop.flat" 0x100000 "$sysenter_eip" sync
   measure msr_h "$bin/hyperstep-bench" msr-events
@@ -65,5 +70,8 @@ report() {
 }
 echo "event benchmark: $rounds alternating rounds, medians"
 report "breakpoint events (INT3 at tight_loop's loop, $loop)" bp_c bp_sync bp_h
+on=$(printf '%s\n' "${bp_h[@]}" | median)
+off=$(printf '%s\n' "${bp_off[@]}" | median)
+echo "  the same, guest debug registers not followed: $off events/s   (following them: $(percent "$on" "$off")% of that)"
 report "MSR-filter exits (msr_loop's WRMSRs of IA32_SYSENTER_EIP)" msr_c msr_sync msr_h
 echo "  events/checksum per run:$runs"

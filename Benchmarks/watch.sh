@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Write watchpoints on KVM: a watched run served by write-protecting the watched page (the
-# guest at full speed, stopping only for writes to that page) against the same watch served
-# by stepping and comparing after every instruction, and against no watch at all. The
-# tight-loop guest (300004 instructions) with an 8-byte watch on its own code, which it never
-# writes, so no hit is expected (the driver fails otherwise). Alternating rounds in one
-# invocation, medians of the session's run time (start-up excluded).
+# Watchpoints on KVM, against an unwatched run and against stepping. The tight-loop guest
+# (300004 instructions) with an 8-byte watch on its own code, which it never reads or writes
+# as data, so no hit is expected (the driver fails otherwise):
+#   none      no watch
+#   protect   write watchpoint, its page read-only to KVM (the guest at full speed)
+#   step      write watchpoint, stepped and compared after every instruction (the only way
+#             KVM watched before; it cannot see reads at all)
+#   read      read watch, its page absent to KVM: the loop's code is on that page, so KVM
+#             cannot fetch it and the interpreter twin runs it (the worst case: code and
+#             watched data on one page)
+#   access    read/write watch, likewise
+#   read-emu  the read watch with the machine on the interpreter (what `rwatch` on KVM did
+#             before: the machine moved there)
+#   read-far  read/write watch on 8 bytes of RAM the guest never touches (that page absent
+#             to KVM, the loop native): the cost of a watch away from the code
+# Alternating rounds in one invocation, medians of the session's run time (start-up excluded).
 #
 #   Benchmarks/watch.sh [ROUNDS]
 set -euo pipefail
@@ -14,21 +24,25 @@ case "$rounds" in '' | *[!0-9]* | 0) echo "watch.sh: ROUNDS must be a whole numb
 swift build -c release --product hyperstep-bench >/dev/null
 bench="$(swift build -c release --show-bin-path)/hyperstep-bench"
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-none=() protect=() step=()
+modes=(none protect step read access read-emu read-far)
+declare -A times
 for ((round = 0; round < rounds; round++)); do
-  for mode in none protect step; do
+  for mode in "${modes[@]}"; do
     read -r hits ns _ < <("$bench" watch "$mode")
     [ "$hits" = 0 ] || { echo "watch.sh: the $mode run reported $hits watch hits; none expected" >&2; exit 1; }
-    case "$mode" in none) none+=("$ns") ;; protect) protect+=("$ns") ;; step) step+=("$ns") ;; esac
+    times[$mode]+="$ns "
   done
 done
-n=$(printf '%s\n' "${none[@]}" | median)
-p=$(printf '%s\n' "${protect[@]}" | median)
-s=$(printf '%s\n' "${step[@]}" | median)
-echo "write watchpoints on KVM: tight_loop guest, 300004 instructions, $rounds alternating rounds, medians"
-awk -v n="$n" -v p="$p" -v s="$s" 'BEGIN {
-  printf "  no watch                               %10.3f ms\n", n / 1e6
-  printf "  watch, page write-protected            %10.3f ms   (%.2fx the unwatched time)\n", p / 1e6, p / n
-  printf "  watch, stepping and comparing          %10.3f ms   (%.2fx the unwatched time)\n", s / 1e6, s / n
-  printf "  write-protected against stepping:      %.1fx faster\n", s / p
+declare -A m
+for mode in "${modes[@]}"; do m[$mode]=$(printf '%s\n' ${times[$mode]} | median); done
+echo "watchpoints on KVM: tight_loop guest, 300004 instructions, $rounds alternating rounds, medians"
+awk -v n="${m[none]}" -v p="${m[protect]}" -v s="${m[step]}" -v r="${m[read]}" -v a="${m[access]}" \
+  -v e="${m[read-emu]}" -v f="${m[read-far]}" 'BEGIN {
+  printf "  no watch                                     %10.3f ms\n", n / 1e6
+  printf "  write, page write-protected                  %10.3f ms   (%6.2fx unwatched, %6.1fx faster than stepping)\n", p / 1e6, p / n, s / p
+  printf "  write, stepping and comparing                %10.3f ms   (%6.2fx unwatched)\n", s / 1e6, s / n
+  printf "  read, code page absent (interpreter twin)    %10.3f ms   (%6.2fx unwatched, %6.1fx faster than stepping, %5.2fx the machine on the interpreter)\n", r / 1e6, r / n, s / r, r / e
+  printf "  access, code page absent (interpreter twin)  %10.3f ms   (%6.2fx unwatched, %6.1fx faster than stepping)\n", a / 1e6, a / n, s / a
+  printf "  read, machine on the interpreter             %10.3f ms   (%6.2fx unwatched)\n", e / 1e6, e / n
+  printf "  read/write, untouched page absent            %10.3f ms   (%6.2fx unwatched, %6.1fx faster than stepping)\n", f / 1e6, f / n, s / f
 }'

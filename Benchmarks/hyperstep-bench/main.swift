@@ -8,9 +8,13 @@
 //   hyperstep-bench msr-events                   "<events> <ns> <sum of values>" for MSR-write events
 //   hyperstep-bench interp [MILLIONS]            the x86 interpreter's speed on two compute loops
 //                                                (default 100 million instructions each), in MIPS
-//   hyperstep-bench watch none|protect|step      "<hits> <ns>" for the tight-loop guest on KVM with no
-//                                                write watchpoint, one served by write-protecting its
-//                                                page, or one served by stepping and comparing
+//   hyperstep-bench watch MODE                   "<hits> <ns>" for the tight-loop guest with no watch
+//                                                (none), a write watchpoint served by write-protecting
+//                                                its page (protect) or by stepping (step), a read or
+//                                                access watch on the code's page served on KVM
+//                                                (read, access) or on the interpreter (read-emu), or a
+//                                                read/write watch on a page the guest never touches
+//                                                (read-far)
 import Introspection
 import KVM
 import Machine
@@ -24,7 +28,7 @@ import X86
 
 func usage() -> Never {
   let forms =
-    "boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH | interp [MILLIONS] | watch none|protect|step"
+    "boot ITERATIONS MEMORY_MIB | write-guest NAME PATH | write-flat NAME PATH | interp [MILLIONS] | watch none|protect|step|read|access|read-emu|read-far"
   HostIO.write(2, Array("usage: hyperstep-bench \(forms)\n".utf8)[...])
   exit(2)
 }
@@ -159,13 +163,17 @@ case "write-flat":
   let fd = open(arguments.last!, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
   guard fd >= 0, HostIO.write(fd, elf.fileBytes(of: segment)) else { usage() }
   close(fd)
-case "events":
+case "events", "events-guest-dr-off":
   // Breakpoint events per second through the event API: a software breakpoint at `loop` in
-  // the tight-loop guest, the handler reading the registers once per event.
+  // the tight-loop guest, the handler reading the registers once per event. With
+  // events-guest-dr-off, the guest's debug registers are not followed at each exit (on hosts
+  // where Hyperstep serves the guest's data breakpoints): what following them costs.
   guard let elf = try? ELFFile(TestGuests.tightLoop.elf),
     let loop = elf.symbols().first(where: { $0.name == "loop" })?.address
   else { usage() }
+  let following = arguments.first == "events"
   measureEvents(of: TestGuests.tightLoop) { session, tally in
+    session.machine.followsGuestDebugRegisters.store(following, ordering: .relaxed)
     try session.subscribe(.softwareBreakpoint(at: loop)) { _, context in
       let rcx = try context.registers().rcx
       tally.add(rcx)
@@ -191,18 +199,34 @@ case "watch":
   // writes: its page holds the code that runs): the guest's 300004 instructions run with the
   // watch served by write-protecting that page (KVM at full speed) or by stepping and
   // comparing, against no watch at all. Prints "<hits> <ns>"; the hits must be 0.
-  guard arguments.count == 2, ["none", "protect", "step"].contains(arguments.last!),
+  // Read and access watches on the same 8 bytes (never read as data either): on KVM the page
+  // is absent to KVM, so every instruction of the loop, fetched from it, is run by the
+  // interpreter twin (read, access); read-emu is the same watch with the whole machine on
+  // the interpreter (where a KVM machine used to move for it); read-far watches reads and
+  // writes of 8 bytes of RAM the guest never touches (guest-physical 0x300000), so KVM runs
+  // the loop natively with that page absent.
+  let modes = ["none", "protect", "step", "read", "access", "read-emu", "read-far"]
+  guard arguments.count == 2, modes.contains(arguments.last!),
     let elf = try? ELFFile(TestGuests.tightLoop.elf),
     let loop = elf.symbols().first(where: { $0.name == "loop" })?.address
   else { usage() }
   let mode = arguments.last!
-  measureEvents(of: TestGuests.tightLoop, accelerator: .kvm) { session, tally in
+  measureEvents(of: TestGuests.tightLoop, accelerator: mode == "read-emu" ? .emu : .kvm) { session, tally in
     session.writeWatchesAtFullSpeed = mode == "protect"
-    if mode != "none" {
-      try session.subscribe(.writeWatchpoint(at: loop, length: 8)) { _, _ in
-        tally.add(1)
-        return .continue
-      }
+    let count: EventHandler = { _, _ in
+      tally.add(1)
+      return .continue
+    }
+    switch mode {
+    case "protect", "step": try session.subscribe(.writeWatchpoint(at: loop, length: 8), handler: count)
+    case "read", "read-emu":
+      try session.subscribe(.memoryAccess(MemoryWatch(start: loop, length: 8, kinds: .read)), handler: count)
+    case "access":
+      try session.subscribe(.memoryAccess(MemoryWatch(start: loop, length: 8, kinds: [.read, .write])), handler: count)
+    case "read-far":
+      let far = MemoryWatch(start: 0x30_0000, length: 8, kinds: [.read, .write], physical: true)
+      try session.subscribe(.memoryAccess(far), handler: count)
+    default: break
     }
   }
 case "interp":

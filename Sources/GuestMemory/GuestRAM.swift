@@ -85,15 +85,29 @@ public struct MemoryRegionSpec: Sendable, Equatable {
   /// and instruction fetches are served by KVM as before. Host writes (through this object)
   /// are not affected. Only while no vCPU is in KVM_RUN.
   public func protectFromWrites(pages: Set<UInt64>, with vm: VirtualMachine) throws(KVMError) {
+    try protect(readOnly: pages, absent: [], with: vm)
+  }
+
+  /// As `protectFromWrites`, and besides makes the `absent` pages no memory at all to KVM:
+  /// they get no slot, so every guest access there (read, write, instruction fetch) leaves
+  /// KVM as MMIO, or as an emulation failure where KVM cannot fetch an instruction from MMIO.
+  /// The caller serves those accesses from this RAM, which keeps the pages' contents. A page
+  /// in both sets is absent. Only while no vCPU is in KVM_RUN.
+  public func protect(readOnly: Set<UInt64>, absent: Set<UInt64>, with vm: VirtualMachine) throws(KVMError) {
     // Every slot goes first: KVM refuses a slot that overlaps one still registered.
     for slot in slots.joined() {
       // SAFETY: a size of 0 deletes the slot; no host memory is named.
       try unsafe vm.setUserMemoryRegion(slot: slot, guestAddress: 0, size: 0, hostAddress: regions[0].mapping.pointer)
     }
-    try registerSlots(with: vm, writeProtected: pages)
+    try registerSlots(with: vm, writeProtected: readOnly, absent: absent)
   }
 
-  private func registerSlots(with vm: VirtualMachine, writeProtected pages: Set<UInt64>) throws(KVMError) {
+  /// How KVM sees one page of a region.
+  private enum PageAccess { case normal, readOnly, absent }
+
+  private func registerSlots(
+    with vm: VirtualMachine, writeProtected pages: Set<UInt64>, absent: Set<UInt64> = []
+  ) throws(KVMError) {
     slots = []
     // Slot numbers from 0 again: the ones in force were all deleted first.
     var nextSlot: UInt32 = 0
@@ -102,23 +116,29 @@ public struct MemoryRegionSpec: Sendable, Equatable {
       let start = region.spec.start.value
       let firstPage = start >> 12
       let pageCount = region.spec.size >> 12
-      // Runs of pages with the same protection (region boundaries are page-aligned: BootLayout).
+      func access(_ page: UInt64) -> PageAccess {
+        if region.spec.readOnly { return .readOnly }  // a ROM stays one, whole
+        if absent.contains(firstPage + page) { return .absent }
+        return pages.contains(firstPage + page) ? .readOnly : .normal
+      }
+      // Runs of pages with the same access (region boundaries are page-aligned: BootLayout).
       var runStart: UInt64 = 0
       while runStart < pageCount || (runStart == 0 && pageCount == 0) {
-        let protected = !region.spec.readOnly && pages.contains(firstPage + runStart)
+        let kind = pageCount == 0 ? PageAccess.normal : access(runStart)
         var runEnd = runStart + 1
-        while runEnd < pageCount && (!region.spec.readOnly && pages.contains(firstPage + runEnd)) == protected {
-          runEnd += 1
+        while runEnd < pageCount && access(runEnd) == kind { runEnd += 1 }
+        if kind != .absent {
+          let size = pageCount == 0 ? region.spec.size : (runEnd - runStart) << 12
+          let slot = nextSlot
+          nextSlot += 1
+          // SAFETY: each piece lies inside its region's mapping, which stays alive as long as
+          // this GuestRAM, which the VM must not outlive.
+          try unsafe vm.setUserMemoryRegion(
+            slot: slot, guestAddress: start + (runStart << 12), size: size,
+            hostAddress: region.mapping.pointer + Int(runStart << 12),
+            readOnly: region.spec.readOnly || kind == .readOnly)
+          pieces.append(slot)
         }
-        let size = pageCount == 0 ? region.spec.size : (runEnd - runStart) << 12
-        let slot = nextSlot
-        nextSlot += 1
-        // SAFETY: each piece lies inside its region's mapping, which stays alive as long as
-        // this GuestRAM, which the VM must not outlive.
-        try unsafe vm.setUserMemoryRegion(
-          slot: slot, guestAddress: start + (runStart << 12), size: size,
-          hostAddress: region.mapping.pointer + Int(runStart << 12), readOnly: region.spec.readOnly || protected)
-        pieces.append(slot)
         if pageCount == 0 { break }
         runStart = runEnd
       }

@@ -74,6 +74,15 @@ public struct PageWalker {
     try walk(linear).physical
   }
 
+  /// The guest-physical pages (page numbers) of the table entries a translation of `linear`
+  /// reads, root first, as far as the walk gets (an unmapped address gives the tables up to
+  /// the missing entry): a write to any of them may change where `linear` goes.
+  public func tablePages(for linear: UInt64) -> [UInt64] {
+    var tables: [UInt64]? = []
+    _ = try? walk(linear, tables: &tables)
+    return tables ?? []
+  }
+
   /// The page `linear` lies in and what the guest's tables allow there: the unit a
   /// debugger's memory map shows (LLDB's qMemoryRegionInfo). An address the tables do not
   /// map gives the span the missing entry would have mapped (the non-canonical hole, in
@@ -109,26 +118,35 @@ public struct PageWalker {
   }
 
   private func walk(_ linear: UInt64) throws(TranslationError) -> Walk {
+    // No list kept: translations are frequent, and appending would allocate.
+    var none: [UInt64]? = nil
+    return try walk(linear, tables: &none)
+  }
+
+  private func walk(_ linear: UInt64, tables: inout [UInt64]?) throws(TranslationError) -> Walk {
     guard mode.pagingEnabled else { return Walk(physical: GuestAddress(linear & 0xffff_ffff), pageShift: 32) }
     if mode.longMode {
       let bits: UInt64 = mode.fiveLevel ? 57 : 48
       let upper = linear >> (bits - 1)
       guard upper == 0 || upper == (UInt64.max >> (bits - 1)) else { throw .nonCanonical(linear) }
-      return try walk(linear, levels: mode.fiveLevel ? 5 : 4, entryBytes: 8, root: mode.cr3 & 0x000f_ffff_ffff_f000)
+      return try walk(
+        linear, levels: mode.fiveLevel ? 5 : 4, entryBytes: 8, root: mode.cr3 & 0x000f_ffff_ffff_f000, tables: &tables)
     }
     let address = linear & 0xffff_ffff
     if mode.pae {
       // The 4-entry PDPT is 32-byte aligned and indexed by bits 31:30.
-      let pdpte = try entry(at: (mode.cr3 & 0xffff_ffe0) + ((address >> 30) & 3) * 8, linear: address)
+      let pdpteAddress = (mode.cr3 & 0xffff_ffe0) + ((address >> 30) & 3) * 8
+      tables?.append(pdpteAddress >> 12)
+      let pdpte = try entry(at: pdpteAddress, linear: address)
       guard pdpte & 1 != 0 else { throw .notMapped(linear: address, level: 3) }
-      return try walk(address, levels: 2, entryBytes: 8, root: pdpte & 0x000f_ffff_ffff_f000)
+      return try walk(address, levels: 2, entryBytes: 8, root: pdpte & 0x000f_ffff_ffff_f000, tables: &tables)
     }
-    return try walk(address, levels: 2, entryBytes: 4, root: mode.cr3 & 0xffff_f000)
+    return try walk(address, levels: 2, entryBytes: 4, root: mode.cr3 & 0xffff_f000, tables: &tables)
   }
 
   /// Descends `levels` tables; each index has 9 bits (8-byte entries) or 10 (4-byte).
-  private func walk(_ linear: UInt64, levels: Int, entryBytes: UInt64, root: UInt64) throws(TranslationError)
-    -> Walk
+  private func walk(_ linear: UInt64, levels: Int, entryBytes: UInt64, root: UInt64, tables: inout [UInt64]?)
+    throws(TranslationError) -> Walk
   {
     let indexBits: UInt64 = entryBytes == 8 ? 9 : 10
     let noExecute = entryBytes == 8 && mode.efer & (1 << 11) != 0
@@ -137,6 +155,7 @@ public struct PageWalker {
     for level in stride(from: levels, through: 1, by: -1) {
       let shift = 12 + indexBits * UInt64(level - 1)
       let index = (linear >> shift) & ((1 << indexBits) - 1)
+      tables?.append((table + index * entryBytes) >> 12)
       let value = try entry(at: table + index * entryBytes, linear: linear, fourBytes: entryBytes == 4)
       guard value & 1 != 0 else { throw .notMapped(linear: linear, level: level) }
       found.writable = found.writable && value & 2 != 0

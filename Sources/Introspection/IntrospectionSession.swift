@@ -88,8 +88,6 @@ public final class IntrospectionSession: @unchecked Sendable {
     var pendingEngine: EngineKind?
     /// Its write watchpoints' pages are write-protected in KVM: it runs at full speed.
     var watchesAtFullSpeed = false
-    /// The guest-physical pages protected for its watchpoints.
-    var protectedPages = Set<UInt64>()
 
     init(stepper: Stepper) {
       self.stepper = stepper
@@ -274,9 +272,9 @@ public final class IntrospectionSession: @unchecked Sendable {
       throw IntrospectionError("there is no vCPU \(bad) (the machine has \(machine.cpus.count))")
     }
     switch filter {
-    case .memoryAccess where engine != .interpreter:
+    case .memoryAccess where engine != .interpreter && !machine.canWriteProtect:
       throw IntrospectionError(
-        "memory-access events need the interpreter engine (--accel emu); on KVM use write watchpoints")
+        "memory-access events on KVM need one vCPU and read-only memory slots; use the interpreter (--accel emu)")
     case .memoryAccess(let watch) where watch.length == 0 || watch.kinds.isEmpty:
       throw IntrospectionError("a memory watch needs a length and at least one of read, write, execute")
     case .writeWatchpoint(_, let length) where !(1...8).contains(length):
@@ -352,10 +350,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     drive(vcpuStates[0])
     for thread in others { thread.join() }
     // No vCPU runs now: all RAM writable again, for whatever runs the guest next.
-    if !machine.writeProtectedPages.isEmpty {
-      try machine.protectFromWrites(pages: [])
-      for state in vcpuStates { state.protectedPages = [] }
-    }
+    if !machine.memoryProtection.isEmpty { try machine.protectMemory(MemoryProtection()) }
     switch ending.withLock({ $0 }) {
     case .end(let end): return end
     case .failure(let error): throw error
@@ -417,30 +412,27 @@ public final class IntrospectionSession: @unchecked Sendable {
     try protectWatchedPages(state)
   }
 
-  /// On KVM, where the host has read-only memory slots, a vCPU's write watchpoints are served
-  /// at full speed: the guest-physical pages under them (through the guest's page tables now)
-  /// are write-protected, and a write to one stops the run after its instruction for the
-  /// compare. A watched byte on an unmapped page leaves the vCPU stepping, as before. The
-  /// protection follows the physical page: a guest that remaps the watched address later is
-  /// watched where the data was, not where it moved.
+  /// On KVM, where the host has read-only memory slots (and the machine one vCPU), a vCPU's
+  /// watches are served at full speed through protected pages: its write watchpoints' pages
+  /// are write-protected, and a write there stops the run after its instruction for the
+  /// compare; its memory watches' pages are absent or read-only to KVM, and the stepper
+  /// stops only for an access that touches a watched byte (Stepper+ProtectedPages). The
+  /// page tables mapping the watched addresses are write-protected too, and a write to them
+  /// stops the run like a watched write: the pages are translated again at every stop on
+  /// KVM (`drive`), so the protection follows a guest that remaps them. A write watchpoint
+  /// on an unmapped page leaves the vCPU stepping and comparing, as before.
   private func protectWatchedPages(_ state: VCPUState) throws {
     state.watchesAtFullSpeed = false
-    guard writeWatchesAtFullSpeed, machine.canWriteProtect, state.stepper.engine == .kvm else { return }
-    var pages = Set<UInt64>()
-    let walker = state.stepper.walker()
-    for entry in state.watched {
-      var linear = entry.address & ~0xfff
-      while linear < entry.address + UInt64(entry.length) {
-        guard let physical = try? walker.translate(linear) else { return }
-        pages.insert(physical.value >> 12)
-        linear += 0x1000
-      }
+    guard machine.canWriteProtect else { return }
+    guard state.stepper.engine == .kvm else {
+      if !machine.memoryProtection.isEmpty { try machine.protectMemory(MemoryProtection()) }
+      return
     }
-    // Other vCPUs' watched pages stay protected too: the set is the machine's.
-    let othersPages = machine.writeProtectedPages.subtracting(state.protectedPages)
-    try machine.protectFromWrites(pages: othersPages.union(pages))
-    state.protectedPages = pages
-    state.watchesAtFullSpeed = !pages.isEmpty
+    let writes = writeWatchesAtFullSpeed ? state.watched.map { (address: $0.address, length: $0.length) } : []
+    var (protection, writesMapped) = state.stepper.kvmWatchProtection(writeWatches: writes)
+    if !writesMapped { (protection, _) = state.stepper.kvmWatchProtection(writeWatches: []) }
+    try machine.protectMemory(protection)
+    state.watchesAtFullSpeed = !writes.isEmpty && writesMapped
   }
 
   /// One vCPU's loop: run or step, turn stops into events, act on the answers.
@@ -518,8 +510,15 @@ public final class IntrospectionSession: @unchecked Sendable {
         if state.singleStepping, stop.reason != .interrupted, machineEnd == nil {
           events.insert(.singleStep(pc: stop.pc), at: 0)  // (at most a few events: a cheap insert)
         }
-        if (stepping || stop.reason == .protectedPageWritten) && !state.watched.isEmpty {
+        var protectedAccess = stop.reason == .protectedPageWritten
+        if case .memoryAccess = stop.reason { protectedAccess = true }
+        if (stepping || protectedAccess) && !state.watched.isEmpty {
           events += try watchpointChanges(state)
+        }
+        // On KVM the guest may have remapped watched addresses (a write to its page tables
+        // stops the run; a CR3 load is seen here, at the next stop): the protection follows.
+        if stepper.engine == .kvm && (!state.plan.memoryWatches.isEmpty || !state.watched.isEmpty) {
+          try protectWatchedPages(state)
         }
         if let machineEnd { events.append(.shutdown(machineEnd)) }
 
@@ -706,6 +705,7 @@ public final class IntrospectionSession: @unchecked Sendable {
     }
     try state.stepper.switchEngine(to: engine)
     state.installedWatches = []
+    state.plan.generation = -1  // the next boundary installs the watches on the new engine
   }
 
   /// Port, MMIO and MSR events, from inside the vCPU's exit (see `AccessDispatcher`).

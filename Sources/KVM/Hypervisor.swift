@@ -71,3 +71,14 @@ public final class Hypervisor: Sendable {
     }
   }
 }
+
+extension Hypervisor {
+  /// Whether this host's KVM is PVM (the kvm_pvm module: KVM for guests of a cloud VM, with no
+  /// hardware virtualization under it). The one place Hyperstep asks; what differs there is
+  /// named where it is used. Found by the module's directory in sysfs.
+  public static let isPVM: Bool = {
+    var info = stat()
+    // SAFETY: stat(2) with a C string and a local stat buffer.
+    return unsafe stat("/sys/module/kvm_pvm", &info) == 0
+  }()
+}

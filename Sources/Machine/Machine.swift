@@ -36,9 +36,18 @@ public final class Machine: @unchecked Sendable {
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
   /// Addresses of instructions the interpreter did not know, already reported.
   let unknownInstructions = Mutex<Set<UInt64>>([])
-  /// Guest-physical pages KVM sees read-only, so that writes to them leave KVM
+  /// Guest-physical pages KVM sees read-only or absent, so that accesses to them leave KVM
   /// (WriteProtection.swift); empty: none.
-  let writeProtection = Mutex<Set<UInt64>>([])
+  let writeProtection = Mutex(MemoryProtection())
+  /// What that protection is made of: the debugger's watches, the guest's own data breakpoints.
+  let protectionParts = Mutex((debugger: MemoryProtection(), guest: MemoryProtection()))
+  /// Whether the guest's data breakpoints are served where the host delivers none (the
+  /// default; off only to measure what following them costs: Benchmarks/events.sh).
+  public let followsGuestDebugRegisters = Atomic<Bool>(true)
+  /// The guest's data breakpoints Hyperstep serves (GuestDataBreakpoints.swift), per vCPU id.
+  let guestDataBreakpoints = Mutex<[Int: GuestDataBreakpoints]>([:])
+  /// The accesses to those pages carried out for each vCPU (by id), not yet taken.
+  let protectedAccesses = Mutex<[Int: [ProtectedAccess]]>([:])
   /// The host's KVM has read-only memory slots (KVM_CAP_READONLY_MEM).
   public let hasReadOnlySlots: Bool
   /// The interpreter twins of KVM vCPUs, made when a vCPU first moves to the interpreter

@@ -56,14 +56,20 @@ extension Machine {
   /// Drives one vCPU until it produces an outcome (returned) or another vCPU did (nil).
   func runLoop(_ vcpu: VCPU) -> RunOutcome? {
     vcpu.bindToCurrentThread()
+    // This host's KVM may deliver no data breakpoints: the guest's are served here then.
+    let guestBreakpoints = servesGuestDataBreakpoints
     while true {
       let exit: VCPUExit
       do {
+        if guestBreakpoints { try followGuestDataBreakpoints(vcpu, force: false) }
         exit = try vcpu.run()
       } catch {
         return .internalError(description: "\(error)", snapshot(vcpu))
       }
       switch exit {
+      case .mmioRead(let address, let size) where guestBreakpoints && isAbsentToKVM(address, size: size),
+        .mmioWrite(let address, let size, _) where guestBreakpoints && isWriteProtected(address, size: size):
+        if let outcome = completeGuestBreakpointAccess(exit, on: vcpu) { return outcome }
       case .portOut, .portIn, .mmioRead, .mmioWrite:
         if let outcome = outcome(of: serviceDeviceExit(exit, on: vcpu)) { return outcome }
       case .msrRead, .msrWrite:
@@ -73,6 +79,9 @@ extension Machine {
       case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
         // KVM could not run the instruction: the interpreter does (KVMAssist.swift).
         if let outcome = completeWithInterpreter(vcpu, failure: exit) { return outcome }
+      case .shutdown where !memoryProtection.isEmpty:
+        // KVM could not write an exception frame to a protected page: the interpreter delivers it.
+        if case .failure(let end) = deliverOnInterpreterAfterShutdown(vcpu) { return end.outcome }
       case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
         return terminalOutcome(of: exit, on: vcpu)!
       case .debug:
@@ -81,6 +90,30 @@ extension Machine {
         if isFinished { return nil }
         if hasInterruptController, let outcome = checkQuiescence(vcpu) { return outcome }
       }
+    }
+  }
+
+  /// An access to a page protected for the guest's own data breakpoints: carried out, the
+  /// instruction finished in KVM, and the guest's #DB if it hit one (GuestDataBreakpoints.swift).
+  /// The outcome that ends the run, or nil to go on.
+  private func completeGuestBreakpointAccess(_ exit: VCPUExit, on vcpu: VCPU) -> RunOutcome? {
+    _ = takeProtectedAccesses(vcpu: vcpu.id)
+    var action = serviceDeviceExit(exit, on: vcpu)
+    do {
+      let (more, other) = try finishProtectedInstruction(vcpu)
+      if more != .none { action = more }
+      let bits = guestDataBreakpointHits(takeProtectedAccesses(vcpu: vcpu.id), vcpu: vcpu.id)
+      if bits != 0, let outcome = try deliverGuestDataBreakpoint(vcpu, bits: bits) { return outcome }
+      if let outcome = outcome(of: action) { return outcome }
+      guard let other else { return nil }
+      switch other {
+      case .halt: return haltOutcome(vcpu)
+      case .internalError(let suberror, _) where suberror == VCPUExit.emulationFailureSuberror:
+        return completeWithInterpreter(vcpu, failure: other)
+      default: return terminalOutcome(of: other, on: vcpu)
+      }
+    } catch {
+      return .internalError(description: "\(error)", snapshot(vcpu))
     }
   }
 
@@ -132,14 +165,19 @@ extension Machine {
         }
       }
     case .mmioRead(let address, let size):
+      // A read of RAM that KVM sees absent (a watched page): not a device access.
+      if let value = completeProtectedRead(address, size: size, by: vcpu.id) {
+        vcpu.setMMIOReadValue(value)
+        break
+      }
       if case .skip(let value) = verdict(on: .mmioRead(address: address, size: size), by: vcpu) {
         vcpu.setMMIOReadValue(value)
       } else {
         vcpu.setMMIOReadValue(busLock.withLock { _ in bus.mmioRead(address, size: size) })
       }
     case .mmioWrite(let address, let size, let value):
-      // A write to RAM that KVM sees read-only (a watched page): not a device access.
-      if completeProtectedWrite(address, size: size, value: value) { break }
+      // A write to RAM that KVM sees read-only or absent (a watched page): not a device access.
+      if completeProtectedWrite(address, size: size, value: value, by: vcpu.id) { break }
       guard verdict(on: .mmioWrite(address: address, size: size, value: value), by: vcpu) == .perform else { break }
       return busLock.withLock { _ in bus.mmioWrite(address, size: size, value: value) }
     default:

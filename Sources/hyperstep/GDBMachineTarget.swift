@@ -20,10 +20,11 @@ final class GDBMachineTarget: ServedTarget {
   private var softwareBreakpoints: [UInt64] = []
   private var hardwareBreakpoints: [UInt64] = []
   /// Watchpoints. On the interpreter: write, read and access watchpoints, any number and
-  /// length, exact (the engine compares every data access with them). On KVM: write
-  /// watchpoints only, since this host delivers no data breakpoints (README): the session
-  /// write-protects their pages in KVM and compares the watched bytes after each write there
-  /// (or, on a host without read-only slots, after every instruction, stepping).
+  /// length, exact (the engine compares every data access with them). On KVM, which on this
+  /// host delivers no data breakpoints (README), where the machine can protect pages (one
+  /// vCPU, read-only slots): the same, at full speed, through pages KVM sees protected (write
+  /// watchpoints of 1-8 bytes compared after each write to their pages, the others as the
+  /// session's memory watches). Otherwise write watchpoints only, stepped and compared.
   private var watchpoints: [(kind: BreakpointKind, address: UInt64, length: Int)] = []
   private var onInterpreter: Bool { session.engine == .interpreter }
   /// The user chose the engine (`monitor accel`): breakpoints and watchpoints no longer move
@@ -237,13 +238,15 @@ final class GDBMachineTarget: ServedTarget {
       hardwareBreakpoints.append(address)
       return true
     case .write, .read, .access:
-      if !onInterpreter
+      // KVM with protected pages serves any kind, number and length, as the interpreter does.
+      let kvmServesAll = machine.canWriteProtect
+      if !onInterpreter && !kvmServesAll
         && (kind != .write || !(1...8).contains(length) || (watchpointsTakeSlots && slotsInUse >= 4))
       {
         try moveToInterpreter(
           for: kind == .write ? "this watchpoint" : "a \(kind == .read ? "read" : "access") watchpoint")
       }
-      if !onInterpreter {
+      if !onInterpreter && !kvmServesAll {
         guard kind == .write else {
           // x86 has no read-only watchpoints, and this host no access watchpoints either.
           throw TargetError(code: 0x16, "read and access watchpoints need the interpreter (--accel emu)")
@@ -290,7 +293,7 @@ final class GDBMachineTarget: ServedTarget {
       for address in softwareBreakpoints { try session.subscribe(.softwareBreakpoint(at: address)) { _, _ in .stop } }
       for address in hardwareBreakpoints { try session.subscribe(.hardwareBreakpoint(at: address)) { _, _ in .stop } }
       for watch in watchpoints {
-        if onInterpreter {
+        if onInterpreter || watch.kind != .write || !(1...8).contains(watch.length) {
           try session.subscribe(.memoryAccess(Self.memoryWatch(watch))) { _, _ in .stop }
         } else {
           try session.subscribe(.writeWatchpoint(at: watch.address, length: watch.length)) { _, _ in .stop }
@@ -394,8 +397,10 @@ final class GDBMachineTarget: ServedTarget {
     guard !extra, name == "emu" || name == "kvm" else { return "usage: monitor accel [emu|kvm]\n" }
     let target: EngineKind = name == "emu" ? .interpreter : .kvm
     if target == .kvm && onInterpreter {
-      if watchpoints.contains(where: { $0.kind != .write }) {
-        return "cannot switch to kvm: read and access watchpoints need the interpreter; delete them first\n"
+      if !machine.canWriteProtect && watchpoints.contains(where: { $0.kind != .write || !(1...8).contains($0.length) })
+      {
+        return
+          "cannot switch to kvm: read, access and long watchpoints need the interpreter on this machine; delete them first\n"
       }
       let slots = hardwareBreakpoints.count + (machine.canWriteProtect ? 0 : watchpoints.count)
       if slots > 4 {

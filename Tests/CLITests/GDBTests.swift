@@ -144,22 +144,26 @@ struct GDBTests {
     #expect(output.contains("New value = 1"), "\(output)")
   }
 
-  /// gdb's watch, rwatch and awatch on the interpreter, through every kind of access in
+  /// gdb's watch, rwatch and awatch, through every kind of access in
   /// Guests/tests/memory_accesses.S: a store, a load, a read-modify-write, a PUSH and a string
   /// move. Each stop is right after the accessing instruction (the label after it), with the
-  /// kind gdb set: expected stops from the guest's source, one per access.
-  @Test func watchReadAndAccessWatchpointsStopRightAfterTheAccess() throws {
+  /// kind gdb set: expected stops from the guest's source, one per access. On KVM the
+  /// watched variables share their page with the code, so the page KVM sees absent is also
+  /// the one it fetches from (the interpreter runs that code): the vCPU stays on KVM.
+  @Test(arguments: Engines.all) func watchReadAndAccessWatchpointsStopRightAfterTheAccess(engine: TestEngine) throws {
     let guest = TestGuests.memoryAccesses
     let symbols = try ELFFile(guest.elf).symbols()
     func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
-    let server = try DebugServerProcess(engine: .emu, guest)
+    let server = try DebugServerProcess(engine: engine, guest)
     let output = try server.gdb(
       [
         "watch *(long*)&var_write", "rwatch *(long*)&var_read", "awatch *(long*)&var_rmw",
         "watch *(long*)&var_push", "rwatch *(long*)&var_source", "awatch *(long*)&var_copy",
         "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc",
-        "continue", "p/x $pc", "continue", "p/x $pc", "kill",
+        "continue", "p/x $pc", "monitor accel", "continue", "p/x $pc", "kill",
       ], symbols: guest)
+    #expect(output.contains("engine: \(engine == .kvm ? "kvm" : "emu")"), "\(output)")
+    #expect(!server.server.errorsText.contains("moved the vCPUs"), "\(server.server.errorsText)")
     #expect(server.finish() == 33)  // the last continue runs the guest to its debug exit (0x10)
     // The read-modify-write is one stop for its awatch (read and write by one instruction);
     // MOVSQ reads var_source (rwatch) and writes var_copy (awatch): one stop for both, where gdb
@@ -172,6 +176,35 @@ struct GDBTests {
     #expect(output.contains("Hardware read watchpoint 2: *(long*)&var_read"), "\(output)")
     #expect(output.contains("Hardware access (read/write) watchpoint 3: *(long*)&var_rmw"), "\(output)")
     #expect(output.contains("Value = 0x123456789abcdef") || output.contains("Value = 81985529216486895"), "\(output)")
+  }
+
+  /// gdb's watch, rwatch and awatch on data in a page of its own (Guests/tests/watch_pages.S),
+  /// then a read watchpoint on a virtual address whose page-table entry the guest rewrites
+  /// between two reads: both reads stop, the second through the new mapping (on KVM the
+  /// protection follows the page tables: the entry's page is write-protected, and the write
+  /// makes the server translate again). Expected stops and values from the guest's source.
+  @Test(arguments: Engines.all) func watchpointsFollowDataOnItsOwnPageAndARemappedPage(engine: TestEngine) throws {
+    let guest = TestGuests.watchPages
+    let symbols = try ELFFile(guest.elf).symbols()
+    func at(_ name: String) -> UInt64 { symbols.first { $0.name == name }!.address }
+    let server = try DebugServerProcess(engine: engine, guest)
+    let output = try server.gdb(
+      [
+        "rwatch *(long*)&far_read", "watch *(long*)&far_write", "awatch *(long*)&far_rmw",
+        "continue", "p/x $pc", "continue", "p/x $pc", "continue", "p/x $pc", "delete",
+        "hbreak remapped", "continue", "p/x $pc", "delete",
+        "rwatch *(long*)0x40000000", "continue", "p/x $pc", "p/x $rbx", "continue", "p/x $pc", "p/x $rbx",
+        "monitor accel", "delete", "continue",
+      ], symbols: guest)
+    #expect(server.finish() == 33, "\(output)")  // the guest's debug exit (0x10)
+    #expect(
+      printedValues(output)
+        == [
+          at("after_far_read"), at("after_far_write"), at("after_far_rmw"), at("remapped"),
+          at("after_read_a"), 0xa0a0_a0a0, at("after_read_b"), 0xb0b0_b0b0,
+        ], "\(output)")
+    #expect(output.contains("Hardware read watchpoint 5: *(long*)0x40000000"), "\(output)")
+    #expect(output.contains("engine: \(engine == .kvm ? "kvm" : "emu")"), "\(output)")
   }
 
   @Test(arguments: Engines.all) func breakpointsStopWhereSet(engine: TestEngine) throws {

@@ -47,12 +47,11 @@ extension Stepper {
     switch exit {
     case .debug(let info):
       return try stopAfterDebugExit(info, mode: running, watchingHandlers: watchingHandlers)
-    case .mmioWrite(let address, let size, _) where machine.isWriteProtected(address, size: size):
-      // A guest write to a watched page: into RAM, then the instruction completes and the
-      // caller compares what it watches.
-      _ = machine.serviceDeviceExit(exit, on: kvm)
-      try finishExitedInstruction()
-      return try stopRunning(.protectedPageWritten)
+    case .mmioRead(let address, let size) where machine.isAbsentToKVM(address, size: size),
+      .mmioWrite(let address, let size, _) where machine.isWriteProtected(address, size: size):
+      // A guest access to a page protected for watches, the debugger's or the guest's own
+      // data breakpoints (Stepper+ProtectedPages).
+      return try stopAfterProtectedAccess(exit, mode: running, watchingHandlers: watchingHandlers)
     case .portOut, .portIn, .mmioRead, .mmioWrite:
       let action = machine.serviceDeviceExit(exit, on: kvm)
       if case .guestRequest(let value) = action {
@@ -75,12 +74,26 @@ extension Stepper {
       let now = special.cs.base &+ (try kvm.registers().rip)
       if self.breakpoints[now] != nil { return try stopRunning(.breakpoint(address: now), pc: now) }
       if watchingHandlers && handlers.vectors(at: now) != nil { return try handlerReached(at: now) }
+      if !kvmMemoryWatches.isEmpty {
+        // Code on a page absent to KVM, or any instruction KVM cannot run: the interpreter,
+        // comparing accesses with the watches.
+        return try stopAfterAbsentCode(at: now, mode: running, watchingHandlers: watchingHandlers)
+      }
       // Any other instruction KVM could not run: the interpreter runs it, and KVM goes on.
       if let outcome = machine.completeWithInterpreter(kvm, failure: exit) { return try stop(.exit(outcome)) }
       try assistedInstructionDone(replantingHandlers: watchingHandlers)
       // The interpreter writes RAM directly, past KVM's protection: let the caller compare.
       if !machine.writeProtectedPages.isEmpty { return try stopRunning(.protectedPageWritten) }
       return nil
+    case .shutdown where !machine.memoryProtection.isEmpty:
+      // KVM could not write an exception frame to a protected page: the interpreter delivers
+      // the fault again (Machine.deliverOnInterpreterAfterShutdown).
+      switch machine.deliverOnInterpreterAfterShutdown(kvm) {
+      case .failure(let end): return try stop(.exit(end.outcome))
+      case .success(let vector):
+        try assistedInstructionDone(replantingHandlers: watchingHandlers)
+        return watchingHandlers ? try stopRunning(.exception(vector: vector)) : nil
+      }
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return try terminalStop(exit)
     }

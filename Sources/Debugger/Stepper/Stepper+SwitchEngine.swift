@@ -32,6 +32,12 @@ extension Stepper {
         try reclaimFromOtherEngine()  // refused: the vCPU stays on KVM, stepped as before
         throw error
       }
+      // KVM's memory watches (the twin had them as KVM's assist) mean nothing to the
+      // interpreter engine: whoever set them sets them again.
+      kvmMemoryWatches = []
+      kvmWatchPieces = []
+      writeStopPages = []
+      twin.setMemoryWatches([])
       try breakpoints.setPlantsBytes(false, memory: machine.memory)
       interpreter = twin
       vcpu = twin

@@ -90,6 +90,16 @@ public final class Stepper {
   var quietPlatform: (steps: UInt64, accesses: UInt64)?
   /// The last code page translated, reused while paging state is unchanged.
   var codePage: (linear: UInt64, physical: UInt64, generation: Int)?
+  /// On KVM: the memory watches (`setMemoryWatches`), served through pages KVM sees
+  /// protected (KVM/Stepper+ProtectedPages.swift), and where their bytes are now.
+  var kvmMemoryWatches: [MemoryWatch] = []
+  var kvmWatchPieces: [WatchPiece] = []
+  /// On hosts where Hyperstep serves the guest's data breakpoints (PVM): its debug registers
+  /// may have changed since they were last read (Machine/GuestDataBreakpoints.swift).
+  var guestDebugRegistersStale = true
+  /// On KVM: pages where a guest write stops a run for the caller's compare (its write
+  /// watchpoints' pages) or a new translation (the page tables mapping watched bytes).
+  var writeStopPages = Set<UInt64>()
 
   enum Mode: Equatable {
     case idle
@@ -147,6 +157,45 @@ public final class Stepper {
   /// Executes exactly one instruction (or delivers one event) and stops before the next.
   public func step() throws -> Stop {
     if let interpreter { return try interpreterStep(interpreter) }
+    let guestBreakpoints = machine.servesGuestDataBreakpoints
+    guard !kvmMemoryWatches.isEmpty || guestBreakpoints else { return try kvmStep() }
+    // Watched pages are protected: the step's accesses to them are compared afterwards.
+    if guestBreakpoints && guestDebugRegistersStale {
+      try machine.followGuestDataBreakpoints(kvm)
+      guestDebugRegistersStale = false
+    }
+    let stop: Stop
+    if kvmMemoryWatches.isEmpty && machine.memoryProtection.isEmpty {
+      stop = try kvmStep()  // no page protected: nothing to compare
+    } else {
+      let pc = try self.pc()
+      _ = machine.takeProtectedAccesses(vcpu: kvm.id)
+      _ = machine.takeAssistWatchHits(kvm)
+      stop = try withWatchHits(try kvmStep(), pc: pc)
+    }
+    // A stepped MOV to a debug register (0F 23, after any prefixes): read them before the next.
+    if guestBreakpoints, let opcode = fetchBuffer.firstIndex(where: { !Self.isPrefix($0) }),
+      opcode + 1 < fetchBuffer.count, fetchBuffer[opcode] == 0x0f, fetchBuffer[opcode + 1] == 0x23
+    {
+      guestDebugRegistersStale = true
+    }
+    return stop
+  }
+
+  private static func isDebugExit(_ exit: VCPUExit) -> Bool {
+    if case .debug = exit { return true }
+    return false
+  }
+
+  /// Legacy prefixes and REX, which may come before an opcode.
+  private static func isPrefix(_ byte: UInt8) -> Bool {
+    switch byte {
+    case 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x40...0x4f: true
+    default: false
+    }
+  }
+
+  private func kvmStep() throws -> Stop {
     if let away = machine.kernelChipsAway(from: kvm.id) { throw DebuggerError(away) }
     kvm.bindToCurrentThread()  // any one thread at a time may drive a stepper
     if let halt = try haltedStop() { return halt }
@@ -204,8 +253,14 @@ public final class Stepper {
     waitingForInterrupt = false
     let running = try runningMode(breakpoints: breakpoints, watchingHandlers: watchingHandlers)
     try applyDebugState(running)
+    let guestBreakpoints = machine.servesGuestDataBreakpoints
+    if guestBreakpoints && guestDebugRegistersStale { try machine.followGuestDataBreakpoints(kvm) }
     while true {
       let exit = try kvm.run()
+      // The guest may have written its debug registers while it ran (no exit on this host);
+      // not read at the host's breakpoint exits, the event API's fastest path.
+      if guestBreakpoints, !Self.isDebugExit(exit) { try machine.followGuestDataBreakpoints(kvm, force: false) }
+      guestDebugRegistersStale = false
       if let stop = try stopAfterRunning(exit, mode: running, watchingHandlers: watchingHandlers) { return stop }
     }
   }

@@ -56,11 +56,19 @@ final class KVMAssist: @unchecked Sendable {
   /// the delivery of the exception an instruction raised, as the CPU would make it; stopping
   /// early at a device's request, a halt or an end) and moves it back. Returns the steps.
   func run(instructions count: UInt64, carryingTime: Bool) throws -> (executed: UInt64, outcome: Outcome) {
+    try run(instructions: count, carryingTime: carryingTime) { _ in true }
+  }
+
+  /// As above, asking `goOn` before every step after the first whether to take it.
+  func run(instructions count: UInt64, carryingTime: Bool, while goOn: (X86CPU) -> Bool) throws -> (
+    executed: UInt64, outcome: Outcome
+  ) {
     let before = try moveIn()
     // Steps, as the stepper counts them: an instruction retired, or an event delivered by
     // an instruction that faulted (which retires nothing, but is progress).
     var steps: UInt64 = 0
     while steps < count {
+      if steps > 0 && !goOn(cpu) { break }
       let result = cpu.step()
       steps &+= 1
       let outcome = self.outcome(of: result)

@@ -62,6 +62,15 @@ extension InterpreterVCPU {
       })
   }
 
+  /// This vCPU's memory watches.
+  public var memoryWatches: [MemoryWatch] {
+    cpu.watchRanges.map {
+      MemoryWatch(
+        start: $0.start, length: $0.length, kinds: MemoryAccessKinds(rawValue: $0.kinds.rawValue),
+        physical: $0.space == .physical)
+    }
+  }
+
   /// The accesses the last instructions made to watched memory, oldest first; clears them.
   public func takeMemoryAccessHits() -> [MemoryAccessHit] {
     let hits = cpu.watchHits

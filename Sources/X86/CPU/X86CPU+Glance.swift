@@ -9,6 +9,11 @@ extension X86CPU {
 
   /// RFLAGS.IF.
   public var interruptFlag: Bool { core.state.flagBits & RFlagsBit.interruptEnable != 0 }
+
+  /// CR0, CR3, CR4 and EFER: what a page walk of the CPU's address space needs.
+  public var pagingRegisters: (cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64) {
+    (core.state.cr0, core.state.cr3, core.state.cr4, core.state.efer)
+  }
 }
 
 extension X86CPU {

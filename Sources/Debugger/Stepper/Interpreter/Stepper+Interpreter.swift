@@ -149,10 +149,19 @@ extension Stepper {
   /// Watches memory for accesses: any number of ranges, of any length, linear or physical,
   /// compared with every data access (and fetch) the guest makes; a run or step that touches
   /// one stops with `.memoryAccess`. Replaces the previous watches; empty: none.
+  /// On KVM (a one-vCPU machine whose KVM has read-only slots: `Machine.canWriteProtect`)
+  /// the caller protects the pages `kvmWatchProtection` names, and the watches are served
+  /// at full speed through them (KVM/Stepper+ProtectedPages.swift).
   public func setMemoryWatches(_ watches: [MemoryWatch]) throws {
     guard let interpreter else {
-      throw DebuggerError(
-        "memory-access watches need the interpreter engine (--accel emu); KVM's kind is limited to write watchpoints")
+      guard watches.isEmpty || machine.canWriteProtect else {
+        throw DebuggerError(
+          "memory-access watches on KVM need a one-vCPU machine whose KVM has read-only memory slots; use --accel emu")
+      }
+      kvmMemoryWatches = watches
+      kvmWatchPieces = []
+      giveWatchesToAssist()
+      return
     }
     interpreter.setMemoryWatches(watches)
   }

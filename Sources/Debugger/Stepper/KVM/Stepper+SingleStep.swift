@@ -82,6 +82,17 @@ extension Stepper {
       case .ended(let outcome):
         return .stop(try stop(.exit(outcome)))
       }
+    case .shutdown where !machine.memoryProtection.isEmpty:
+      // KVM could not write an exception frame to a protected page: the interpreter delivers
+      // the fault again (Machine.deliverOnInterpreterAfterShutdown), and the step ends at
+      // the handler, as for any faulting instruction.
+      switch machine.deliverOnInterpreterAfterShutdown(kvm) {
+      case .failure(let end): return .stop(try stop(.exit(end.outcome)))
+      case .success(let vector):
+        try assistedInstructionDone(replantingHandlers: true)
+        guestTrapFlag = false
+        return .stop(try stop(.exception(vector: vector), pc: try self.pc()))
+      }
     case .shutdown, .internalError, .failedEntry, .systemEvent, .other:
       return .stop(try terminalStop(exit))
     }
