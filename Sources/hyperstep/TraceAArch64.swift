@@ -42,9 +42,33 @@ extension TraceCommand {
       return limitReached || sink.failure != nil
     }
     if record(.step) { return ExitStatus.success.rawValue }
+    let deliver = policy == .deliver
     while true {
+      // Plain steps go to the writer in batches (`writePlainSteps`), which keeps the lines in
+      // one local value; anything else comes back here as `next`.
+      var next: VirtMachine.Stop?
+      if case .lines(let writer) = sink {
+        let batch = writer.writePlainSteps(
+          vcpu: 0, range: filter.range, until: until, maxLines: max(limit - recorded, 0)
+        ) { body in
+          while true {
+            let stop = vm.step(cpu: 0, deliverInterrupts: deliver)
+            guard case .step = stop else {
+              next = stop
+              return
+            }
+            if !body(cpu.state.pc) { return }
+          }
+        }
+        recorded += batch.lines
+        if batch.reachedUntil || writer.failure != nil { break }
+        if recorded >= limit {
+          limitReached = true
+          break
+        }
+      }
       let reason: StopReason
-      switch vm.step(cpu: 0, deliverInterrupts: policy == .deliver) {
+      switch next ?? vm.step(cpu: 0, deliverInterrupts: deliver) {
       case .step: reason = .step
       case .exception(let syndrome): reason = .exception(vector: UInt8(syndrome >> 26))
       case .interrupt(let fiq): reason = .interrupt(vector: fiq ? 1 : 0)
