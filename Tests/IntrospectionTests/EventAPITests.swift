@@ -415,6 +415,30 @@ struct HandlerFailure: Error, CustomStringConvertible {
     #expect(console.text == "dr0=ok dr7=ok\nhits=00000002\ndr6=ffff0ff1 ffff0ff1\n")
   }
 
+  /// The guest's own data breakpoint (DR0, a write watchpoint) and instruction breakpoint
+  /// (DR1) beside two host hardware breakpoints, on both engines; on this host's KVM, which
+  /// delivers no data breakpoints, the #DB for DR0 is Hyperstep's (GuestDataBreakpoints).
+  /// The host's breakpoints fire once each (install_db_handler and print_db_results are each
+  /// called once); the guest's handler saw both its hits with the SDM's DR6 (its source's
+  /// header: ffff0ff1 after the watchpoint, ffff0ff2 after the breakpoint).
+  @Test(arguments: Engines.all) func theGuestsOwnWatchpointBesideTwoHostBreakpoints(engine: TestEngine) throws {
+    let console = CapturedConsole()
+    let guest = TestGuests.guestWatchpoints
+    let session = try session(guest, on: engine, console: console)
+    let install = try symbol("install_db_handler", in: guest)
+    let print = try symbol("print_db_results", in: guest)
+    let seen = Recorder<Event>()
+    for address in [install, print] {
+      try session.subscribe(.hardwareBreakpoint(at: address)) { event, _ in
+        seen.append(event)
+        return .continue
+      }
+    }
+    #expect(try session.run() == .machineEnded(Self.pass))
+    #expect(seen.all == [.hardwareBreakpoint(address: install), .hardwareBreakpoint(address: print)])
+    #expect(console.text == "dr0=ok dr7=ok\nhits=00000002\ndr6=ffff0ff1 ffff0ff2\n")
+  }
+
   /// KVM only: debug-register slots are KVM's limit (the interpreter compares the PC with any
   /// number of breakpoint addresses).
   @Test(requiresKVM) func moreBreakpointsThanFreeSlotsIsAClearError() throws {
