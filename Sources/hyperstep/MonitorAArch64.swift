@@ -94,45 +94,18 @@ final class VirtMonitorConsole {
     while true {
       if interactive { HostIO.write(1, Array("(hyperstep) ".utf8)[...]) }
       guard let line = input.next() else { return .quit }
-      let words = line.split { $0 == " " || $0 == "\t" || $0 == "\r" }.map(String.init)
-      guard let command = words.first else { continue }
-      let arguments = words.dropFirst()
-      switch command {
-      case "s":
-        guard arguments.count <= 1 else {
-          say("usage: s [N]")
-          continue
-        }
-        guard let count = arguments.first.map({ Int($0) }) ?? 1, count >= 1 else {
-          say("s: the number of steps must be 1 or more, not '\(arguments.first ?? "")'")
-          continue
-        }
-        return .step(count)
-      case "c":
-        guard arguments.isEmpty else {
-          say("usage: c")
-          continue
-        }
-        return .run
-      case "r":
-        guard arguments.isEmpty else {
-          say("usage: r")
-          continue
-        }
-        say(registerDump(cpu.state))
-      case "m":
-        guard arguments.count == 2, let length = Int(words[2]), (1...4096).contains(length) else {
-          say("usage: m ADDR LEN (LEN 1 to 4096)")
-          continue
-        }
-        guard let address = resolve(words[1]) else { continue }
+      switch MonitorCommandLine(line) {
+      case .empty: continue
+      case .refused(let answer): say(answer)
+      case .step(let count): return .step(count)
+      case .run: return .run
+      case .quit: return .quit
+      case .registers: say(registerDump(cpu.state))
+      case .memory(let text, let length):
+        guard let address = resolve(text) else { continue }
         dumpMemory(at: address, count: length)
-      case "b":
-        guard arguments.count == 1 else {
-          say("usage: b ADDR|SYMBOL")
-          continue
-        }
-        guard let address = resolve(words[1]) else { continue }
+      case .breakpoint(let text):
+        guard let address = resolve(text) else { continue }
         let hex = "0x" + String(address, radix: 16)
         if breakpoints.contains(address) {
           say("breakpoint at \(hex) is already set")
@@ -141,14 +114,6 @@ final class VirtMonitorConsole {
           cpu.hostBreakpoints = breakpoints
           say("breakpoint at \(hex)")
         }
-      case "q":
-        guard arguments.isEmpty else {
-          say("usage: q")
-          continue
-        }
-        return .quit
-      default:
-        say("unknown command '\(line)': s [N], c, r, m ADDR LEN, b ADDR|SYMBOL, q")
       }
     }
   }
@@ -189,30 +154,15 @@ final class VirtMonitorConsole {
       bytes += read
       cursor &+= UInt64(chunk)
     }
-    for row in stride(from: 0, to: bytes.count, by: 16) {
-      let hex = bytes[row..<min(row + 16, bytes.count)].map {
-        $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16)
-      }
-      say("0x" + String(address + UInt64(row), radix: 16) + ": " + hex.joined(separator: " "))
-    }
+    for line in MonitorAddress.dump(bytes, at: address) { say(line) }
   }
 
   private func resolve(_ text: String) -> UInt64? {
-    if text.first?.isNumber == true {
-      guard let address = parseAddress(text) else {
-        say("bad address '\(text)'")
-        return nil
-      }
-      return address
-    }
-    guard let symbols, !symbols.isEmpty else {
-      say("no symbols to look up '\(text)' in: \(imageName) has none")
+    switch MonitorAddress.resolve(text, symbols: symbols, imageName: imageName) {
+    case .success(let address): return address
+    case .failure(let refusal):
+      say(refusal.line)
       return nil
     }
-    guard let address = symbols.address(ofExpression: text) else {
-      say("no such symbol '\(text)' in \(symbols.source) (SYMBOL or SYMBOL+0xOFFSET)")
-      return nil
-    }
-    return address
   }
 }

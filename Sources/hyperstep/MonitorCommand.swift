@@ -141,62 +141,31 @@ final class MonitorConsole: @unchecked Sendable {
     say("stop: " + describe(try context.pc(), reason))
     while true {
       guard let line = prompt() else { return .stop }
-      let words = line.split { $0 == " " || $0 == "\t" || $0 == "\r" }.map(String.init)
-      guard let command = words.first else { continue }
-      let arguments = words.dropFirst()
-      switch command {
-      case "s":
-        guard arguments.count <= 1 else {
-          say("usage: s [N]")
-          continue
-        }
-        guard let count = arguments.first.map({ Int($0) }) ?? 1, count >= 1 else {
-          say("s: the number of steps must be 1 or more, not '\(arguments.first ?? "")'")
-          continue
-        }
+      switch MonitorCommandLine(line) {
+      case .empty: continue
+      case .refused(let answer): say(answer)
+      case .step(let count):
         stepsLeft = count
         steppingOff = false
         return setStepping(true)
-      case "c":
-        guard arguments.isEmpty else {
-          say("usage: c")
-          continue
-        }
+      case .run:
         stepsLeft = 0
         // As gdb does: a breakpoint under the PC is stepped over first, or the run would stop
         // on it at once (the stepper steps off a breakpoint only when its hit was the stop).
         steppingOff = breakpoints.contains(try context.pc())
         return setStepping(steppingOff)
-      case "r":
-        guard arguments.isEmpty else {
-          say("usage: r")
-          continue
-        }
+      case .registers:
         let state = CPUState(
           vcpu: context.vcpu, registers: try context.registers(), special: try context.specialRegisters())
         say(state.dump.split(separator: "\n").dropFirst().joined(separator: "\n"))
-      case "m":
-        guard arguments.count == 2, let length = Int(words[2]), (1...4096).contains(length) else {
-          say("usage: m ADDR LEN (LEN 1 to 4096)")
-          continue
-        }
-        guard let address = resolve(words[1]) else { continue }
+      case .memory(let text, let length):
+        guard let address = resolve(text) else { continue }
         dumpMemory(context, at: address, count: length)
-      case "b":
-        guard arguments.count == 1 else {
-          say("usage: b ADDR|SYMBOL")
-          continue
-        }
-        guard let address = resolve(words[1]) else { continue }
+      case .breakpoint(let text):
+        guard let address = resolve(text) else { continue }
         addBreakpoint(context, at: address)
-      case "q":
-        guard arguments.isEmpty else {
-          say("usage: q")
-          continue
-        }
+      case .quit:
         return .stop
-      default:
-        say("unknown command '\(line)': s [N], c, r, m ADDR LEN, b ADDR|SYMBOL, q")
       }
     }
   }
@@ -209,13 +178,7 @@ final class MonitorConsole: @unchecked Sendable {
 
   private func dumpMemory(_ context: EventContext, at address: UInt64, count: Int) {
     do {
-      let bytes = try context.readMemory(virtual: address, count: count)
-      for row in stride(from: 0, to: bytes.count, by: 16) {
-        let hex = bytes[row..<min(row + 16, bytes.count)].map {
-          $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16)
-        }
-        say("0x" + String(address + UInt64(row), radix: 16) + ": " + hex.joined(separator: " "))
-      }
+      for line in MonitorAddress.dump(try context.readMemory(virtual: address, count: count), at: address) { say(line) }
     } catch {
       say("cannot read 0x\(String(address, radix: 16)): \(error)")
     }
@@ -252,22 +215,12 @@ final class MonitorConsole: @unchecked Sendable {
 
   /// An address (`0x` hex or decimal), a symbol or `SYMBOL+0xOFFSET`; nil after saying why not.
   private func resolve(_ text: String) -> UInt64? {
-    if text.first?.isNumber == true {
-      guard let address = parseAddress(text) else {
-        say("bad address '\(text)'")
-        return nil
-      }
-      return address
-    }
-    guard let symbols, !symbols.isEmpty else {
-      say("no symbols to look up '\(text)' in: \(imageName) has none")
+    switch MonitorAddress.resolve(text, symbols: symbols, imageName: imageName) {
+    case .success(let address): return address
+    case .failure(let refusal):
+      say(refusal.line)
       return nil
     }
-    guard let address = symbols.address(ofExpression: text) else {
-      say("no such symbol '\(text)' in \(symbols.source) (SYMBOL or SYMBOL+0xOFFSET)")
-      return nil
-    }
-    return address
   }
 }
 
