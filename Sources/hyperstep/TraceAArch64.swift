@@ -51,14 +51,7 @@ extension TraceCommand {
         let batch = writer.writePlainSteps(
           vcpu: 0, range: filter.range, until: until, maxLines: max(limit - recorded, 0)
         ) { body in
-          while true {
-            let stop = vm.step(cpu: 0, deliverInterrupts: deliver)
-            guard case .step = stop else {
-              next = stop
-              return
-            }
-            if !body(cpu.state.pc) { return }
-          }
+          next = vm.stepPlain(cpu: 0, deliverInterrupts: deliver, body: body)
         }
         recorded += batch.lines
         if batch.reachedUntil || writer.failure != nil { break }

@@ -165,4 +165,9 @@ extension A64CPU {
 
   /// Whether the CPU waits in WFI/WFE.
   public var isWaiting: Bool { core.state.waiting }
+
+  /// Changes whenever an instruction did something that may change an interrupt line (an
+  /// MMIO access, a call, a timer register write): between two equal values, only the
+  /// timers' deadlines can.
+  public var platformEpoch: UInt64 { core.platformEpoch }
 }

@@ -33,6 +33,10 @@ struct A64Core {
   /// A host debugger's breakpoints and watches (`HostDebug`); `hostArmed` when it has any.
   var host = HostDebug()
   var hostArmed = false
+  /// Counts what may change the platform's interrupt lines: MMIO accesses, HVC/SMC and
+  /// semihosting calls, and writes to the timer registers. A tracer skips refreshing the
+  /// interrupt lines between steps that leave it unchanged (`VirtMachine.stepPlain`).
+  var platformEpoch: UInt64 = 0
   /// The machine's global exclusive monitor, when it has more than one CPU.
   var globalMonitor: GlobalExclusiveMonitor?
 

@@ -18,6 +18,7 @@ extension A64Core {
   }
 
   private mutating func settle(_ verdict: A64CallVerdict) throws(A64Exception) {
+    platformEpoch &+= 1
     switch verdict {
     case .handled: break
     case .stop: ioStopRequested = true
@@ -274,15 +275,10 @@ extension A64Core {
     case .tpidrEL0: state.system.tpidrEL0 = value
     case .tpidrroEL0: state.system.tpidrroEL0 = value
     case .cntkctl: state.system.cntkctl = value & 0x3ff
+    case .cntpCTL, .cntpCVAL, .cntpTVAL, .cntvCTL, .cntvCVAL, .cntvTVAL:
+      platformEpoch &+= 1
+      writeTimerRegister(name, value)
     case .csselr: state.system.csselr = value & 0xf
-    case .cntpCTL: state.system.cntpCTL = value & 3
-    case .cntpCVAL: state.system.cntpCVAL = value
-    case .cntpTVAL: state.system.cntpCVAL = counter &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
-    case .cntvCTL: state.system.cntvCTL = value & 3
-    case .cntvCVAL: state.system.cntvCVAL = value
-    case .cntvTVAL:
-      state.system.cntvCVAL =
-        (counter &- state.system.cntvoff) &+ UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
     case .mdscr:
       state.system.mdscr = value & 0xe000_e03f
       refreshDebugArmed()
@@ -297,6 +293,19 @@ extension A64Core {
         return
       }
       throw .undefined  // read-only (ID registers, CNTFRQ at EL1 without EL3, ...) or unknown
+    }
+  }
+
+  /// CNTP_CTL/CVAL/TVAL and CNTV_CTL/CVAL/TVAL: TVAL sets the compare value that far from now.
+  mutating func writeTimerRegister(_ name: SystemRegisterName, _ value: UInt64) {
+    let offset = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+    switch name {
+    case .cntpCTL: state.system.cntpCTL = value & 3
+    case .cntpCVAL: state.system.cntpCVAL = value
+    case .cntpTVAL: state.system.cntpCVAL = counter &+ offset
+    case .cntvCTL: state.system.cntvCTL = value & 3
+    case .cntvCVAL: state.system.cntvCVAL = value
+    default: state.system.cntvCVAL = (counter &- state.system.cntvoff) &+ offset
     }
   }
 

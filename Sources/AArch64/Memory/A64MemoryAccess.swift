@@ -68,6 +68,7 @@ extension A64Core {
     default: value = ram.loadPhysical(UInt64.self, at: physical)
     }
     if let value { return value }
+    platformEpoch &+= 1
     guard let device = bus.mmioRead(physical, size: size) else {
       throw abort(virtual, .read, .synchronousExternal, level: 0)
     }
@@ -88,6 +89,7 @@ extension A64Core {
       globalMonitor?.stored(by: Int(cpuIndex), physical, size: size)
       return
     }
+    platformEpoch &+= 1
     switch bus.mmioWrite(physical, size: size, value: value) {
     case .done: break
     case .stop: ioStopRequested = true

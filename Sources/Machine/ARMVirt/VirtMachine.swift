@@ -142,6 +142,38 @@ public final class VirtMachine {
     return stop
   }
 
+  /// Steps CPU `index` as `step` does, again and again, calling `body` with the PC after each
+  /// plain step (`.step`) until it answers false (then nil) or a step is anything else (then
+  /// that stop). For a tracer: while no interrupt line is up, no device was touched and no
+  /// timer deadline passed, nothing can have changed the lines, so they are not sampled
+  /// again; every other step goes through `step` itself.
+  public func stepPlain(cpu index: Int, deliverInterrupts: Bool, body: (UInt64) -> Bool) -> Stop? {
+    let cpu = cpus[index]
+    var fresh = false
+    while true {
+      if !fresh || cpu.irqLine || cpu.fiqLine || cpu.isWaiting || !platform.pendingPowerOn.isEmpty {
+        let stop = step(cpu: index, deliverInterrupts: deliverInterrupts)
+        guard case .step = stop else { return stop }
+        fresh = true
+        if !body(cpu.state.pc) { return nil }
+        continue
+      }
+      let epoch = cpu.platformEpoch
+      let deadline = cpu.nextTimerDeadline
+      let result = cpu.step()
+      guard result == .retired, cpu.platformEpoch == epoch, !cpu.isWaiting else {
+        noteUndefined(index)
+        let stop = stop(for: result)
+        guard case .step = stop else { return stop }
+        fresh = false
+        if !body(cpu.state.pc) { return nil }
+        continue
+      }
+      if let deadline, cpu.counter >= deadline { fresh = false }
+      if !body(cpu.state.pc) { return nil }
+    }
+  }
+
   /// Runs every CPU until a host breakpoint or watch stops one, the guest ends, or
   /// `shouldStop` (asked between rounds) says so. Returns the CPU that stopped.
   public func resume(shouldStop: () -> Bool) -> (cpu: Int, stop: Stop) {
