@@ -194,3 +194,14 @@ struct A64Core {
     return false
   }
 }
+
+// MARK: Registers, read in place
+
+extension A64Core {
+  /// Register `n` (31: XZR). `mutating`, so the read is of the core in place: through a
+  /// method of `A64State` the optimiser copied all of X0-X30 (248 bytes) per read.
+  @inline(__always) mutating func reg(_ n: UInt8) -> UInt64 { n == 31 ? 0 : state.x[Int(n)] }
+
+  /// Register `n` where 31 is the stack pointer.
+  @inline(__always) mutating func regOrSP(_ n: UInt8) -> UInt64 { n == 31 ? state.sp : state.x[Int(n)] }
+}

@@ -20,13 +20,13 @@ extension A64Core {
     case .branchConditional:
       if conditionHolds(i.condition) { state.pc = pc &+ i.imm }
     case .compareBranch:
-      let value = i.is64 ? state.register(i.rd) : state.register(i.rd) & 0xffff_ffff
+      let value = i.is64 ? reg(i.rd) : reg(i.rd) & 0xffff_ffff
       if (value == 0) == (i.variant == 0) { state.pc = pc &+ i.imm }
     case .testBranch:
-      let bit = state.register(i.rd) >> i.imm2 & 1
+      let bit = reg(i.rd) >> i.imm2 & 1
       if (bit == 0) == (i.variant == 0) { state.pc = pc &+ i.imm }
     case .branchRegister:
-      let target = state.register(i.rn)
+      let target = reg(i.rn)
       if i.variant == 1 { state.x[30] = pc &+ 4 }
       state.pc = target
     case .exceptionReturn: try exceptionReturn()
@@ -38,7 +38,7 @@ extension A64Core {
     case .system: try systemInstruction(i)
     case .mrs:
       state.setRegister(i.rd, try readSystemRegister(SystemRegisterName(encoding: UInt16(i.imm2)), word: i.raw))
-    case .msr: try writeSystemRegister(SystemRegisterName(encoding: UInt16(i.imm2)), state.register(i.rd), word: i.raw)
+    case .msr: try writeSystemRegister(SystemRegisterName(encoding: UInt16(i.imm2)), reg(i.rd), word: i.raw)
     case .loadStore: try loadStore(i, at: pc)
     case .loadStorePair: try loadStorePair(i)
     case .loadExclusive: try loadExclusive(i)

@@ -70,7 +70,7 @@ extension A64Core {
   /// Rd unless flags are set (C6.2.4).
   @inline(__always)
   mutating func addSubImmediate(_ i: A64Instruction) {
-    let operand1 = state.registerOrSP(i.rn)
+    let operand1 = regOrSP(i.rn)
     let subtract = i.variant != 0
     let (result, nzcv) = A64Core.addWithCarry(operand1, subtract ? ~i.imm : i.imm, carry: subtract, is64: i.is64)
     let value = result & A64Core.mask(i.is64)
@@ -84,20 +84,20 @@ extension A64Core {
 
   @inline(__always)
   mutating func addSubShifted(_ i: A64Instruction) {
-    let operand2 = A64Core.shift(state.register(i.rm), type: i.size, amount: i.amount, is64: i.is64)
+    let operand2 = A64Core.shift(reg(i.rm), type: i.size, amount: i.amount, is64: i.is64)
     let subtract = i.variant != 0
     let (result, nzcv) = A64Core.addWithCarry(
-      state.register(i.rn), subtract ? ~operand2 : operand2, carry: subtract, is64: i.is64)
+      reg(i.rn), subtract ? ~operand2 : operand2, carry: subtract, is64: i.is64)
     if i.setFlags { state.pstate.nzcv = nzcv }
     state.setRegister(i.rd, result & A64Core.mask(i.is64))
   }
 
   /// The extended-register form: Rn is SP-capable, Rd too unless flags are set (C6.2.3).
   mutating func addSubExtended(_ i: A64Instruction) {
-    let operand2 = A64Core.extend(state.register(i.rm), option: i.size, shift: i.amount)
+    let operand2 = A64Core.extend(reg(i.rm), option: i.size, shift: i.amount)
     let subtract = i.variant != 0
     let (result, nzcv) = A64Core.addWithCarry(
-      state.registerOrSP(i.rn), subtract ? ~operand2 : operand2, carry: subtract, is64: i.is64)
+      regOrSP(i.rn), subtract ? ~operand2 : operand2, carry: subtract, is64: i.is64)
     let value = result & A64Core.mask(i.is64)
     if i.setFlags {
       state.pstate.nzcv = nzcv
@@ -109,9 +109,9 @@ extension A64Core {
 
   mutating func addSubCarry(_ i: A64Instruction) {
     let subtract = i.variant != 0
-    let operand2 = state.register(i.rm)
+    let operand2 = reg(i.rm)
     let (result, nzcv) = A64Core.addWithCarry(
-      state.register(i.rn), subtract ? ~operand2 : operand2, carry: state.pstate.nzcv & PState.c != 0, is64: i.is64)
+      reg(i.rn), subtract ? ~operand2 : operand2, carry: state.pstate.nzcv & PState.c != 0, is64: i.is64)
     if i.setFlags { state.pstate.nzcv = nzcv }
     state.setRegister(i.rd, result & A64Core.mask(i.is64))
   }
@@ -119,7 +119,7 @@ extension A64Core {
   /// AND, ORR, EOR, ANDS with a bitmask immediate; Rd is SP-capable except for ANDS (C6.2.11).
   @inline(__always)
   mutating func logicalImmediate(_ i: A64Instruction) {
-    let operand1 = state.register(i.rn)
+    let operand1 = reg(i.rn)
     let result: UInt64
     switch i.variant {
     case 0, 3: result = operand1 & i.imm
@@ -138,9 +138,9 @@ extension A64Core {
   /// AND, BIC, ORR, ORN, EOR, EON, ANDS, BICS with a shifted register.
   @inline(__always)
   mutating func logicalShifted(_ i: A64Instruction) {
-    var operand2 = A64Core.shift(state.register(i.rm), type: i.size, amount: i.amount, is64: i.is64)
+    var operand2 = A64Core.shift(reg(i.rm), type: i.size, amount: i.amount, is64: i.is64)
     if i.variant & 1 != 0 { operand2 = ~operand2 }
-    let operand1 = state.register(i.rn)
+    let operand1 = reg(i.rn)
     let result: UInt64
     switch i.variant >> 1 {
     case 0, 3: result = operand1 & operand2
@@ -160,7 +160,7 @@ extension A64Core {
     switch i.variant {
     case 0: value = ~shifted
     case 2: value = shifted
-    default: value = state.register(i.rd) & ~(0xffff << UInt64(i.amount)) | shifted
+    default: value = reg(i.rd) & ~(0xffff << UInt64(i.amount)) | shifted
     }
     state.setRegister(i.rd, value & A64Core.mask(i.is64))
   }
@@ -170,8 +170,8 @@ extension A64Core {
     let width: UInt64 = i.is64 ? 64 : 32
     let mask = A64Core.mask(i.is64)
     let r = UInt64(i.amount)
-    let source = state.register(i.rn) & mask
-    let destination = i.variant == 1 ? state.register(i.rd) & mask : 0
+    let source = reg(i.rn) & mask
+    let destination = i.variant == 1 ? reg(i.rd) & mask : 0
     let rotated = r == 0 ? source : (source >> r | source << (width - r)) & mask
     let wmask = i.imm & mask
     let tmask = i.imm2 & mask
@@ -189,8 +189,8 @@ extension A64Core {
   /// EXTR: the register pair Rn:Rm shifted right by lsb.
   mutating func extract(_ i: A64Instruction) {
     let lsb = UInt64(i.amount)
-    let low = state.register(i.rm)
-    let high = state.register(i.rn)
+    let low = reg(i.rm)
+    let high = reg(i.rn)
     let value: UInt64
     if i.is64 {
       value = lsb == 0 ? low : low >> lsb | high << (64 - lsb)
@@ -207,10 +207,10 @@ extension A64Core {
       state.pstate.nzcv = UInt32(i.imm2)
       return
     }
-    let operand2 = i.variant & 2 != 0 ? i.imm : state.register(i.rm)
+    let operand2 = i.variant & 2 != 0 ? i.imm : reg(i.rm)
     let subtract = i.variant & 1 != 0
     let (_, nzcv) = A64Core.addWithCarry(
-      state.register(i.rn), subtract ? ~operand2 : operand2, carry: subtract, is64: i.is64)
+      reg(i.rn), subtract ? ~operand2 : operand2, carry: subtract, is64: i.is64)
     state.pstate.nzcv = nzcv
   }
 
@@ -219,9 +219,9 @@ extension A64Core {
   mutating func conditionalSelect(_ i: A64Instruction) {
     let value: UInt64
     if conditionHolds(i.condition) {
-      value = state.register(i.rn)
+      value = reg(i.rn)
     } else {
-      let operand2 = state.register(i.rm)
+      let operand2 = reg(i.rm)
       switch i.variant {
       case 0: value = operand2
       case 1: value = operand2 &+ 1
@@ -233,7 +233,7 @@ extension A64Core {
   }
 
   mutating func dataProcessing1(_ i: A64Instruction) {
-    let source = state.register(i.rn) & A64Core.mask(i.is64)
+    let source = reg(i.rn) & A64Core.mask(i.is64)
     let value: UInt64
     switch DataProcessing1(rawValue: i.variant) ?? .rbit {
     case .rbit:
@@ -265,8 +265,8 @@ extension A64Core {
   /// the variable shifts (the amount taken modulo the width).
   mutating func dataProcessing2(_ i: A64Instruction) {
     let mask = A64Core.mask(i.is64)
-    let operand1 = state.register(i.rn) & mask
-    let operand2 = state.register(i.rm) & mask
+    let operand1 = reg(i.rn) & mask
+    let operand2 = reg(i.rm) & mask
     let value: UInt64
     switch DataProcessing2(rawValue: i.variant) ?? .udiv {
     case .udiv: value = operand2 == 0 ? 0 : operand1 / operand2
@@ -290,9 +290,9 @@ extension A64Core {
   }
 
   mutating func dataProcessing3(_ i: A64Instruction) {
-    let n = state.register(i.rn)
-    let m = state.register(i.rm)
-    let a = state.register(i.ra)
+    let n = reg(i.rn)
+    let m = reg(i.rm)
+    let a = reg(i.ra)
     let value: UInt64
     switch DataProcessing3(rawValue: i.variant) ?? .madd {
     case .madd: value = a &+ n &* m

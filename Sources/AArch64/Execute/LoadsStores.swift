@@ -37,12 +37,12 @@ extension A64Core {
       address = base
     case .register:
       base = try baseRegister(i.rn)
-      address = base &+ A64Core.extend(state.register(i.rm), option: UInt8(i.imm2), shift: i.amount)
+      address = base &+ A64Core.extend(reg(i.rm), option: UInt8(i.imm2), shift: i.amount)
     }
     let size = 1 << Int(i.size)
     switch kind {
     case .store:
-      try write(address, size: size, state.register(i.rd), unprivileged: i.unprivileged)
+      try write(address, size: size, reg(i.rd), unprivileged: i.unprivileged)
     case .load:
       state.setRegister(i.rd, try read(address, size: size, unprivileged: i.unprivileged))
     case .loadSigned64:
@@ -79,8 +79,8 @@ extension A64Core {
     let second = address &+ UInt64(size)
     switch kind {
     case .store:
-      try write(address, size: size, state.register(i.rd))
-      try write(second, size: size, state.register(i.ra))
+      try write(address, size: size, reg(i.rd))
+      try write(second, size: size, reg(i.ra))
     case .load, .loadSigned64, .loadSigned32:
       var first = try read(address, size: size)
       var other = try read(second, size: size)
@@ -163,7 +163,7 @@ extension A64Core {
     let size = 1 << Int(i.size)
     if address & UInt64(size - 1) != 0 { throw abort(address, .write, .alignment, level: 0) }
     let passes = try exclusivePasses(address, size: size)
-    if passes { try write(address, size: size, state.register(i.rd), mustAlign: true) }
+    if passes { try write(address, size: size, reg(i.rd), mustAlign: true) }
     clearExclusive()
     state.setRegister(i.rm, passes ? 0 : 1)
   }
@@ -175,11 +175,11 @@ extension A64Core {
     let passes = try exclusivePasses(address, size: 2 * size)
     if passes {
       if size == 4 {
-        let pair = state.register(i.rd) & 0xffff_ffff | state.register(i.ra) << 32
+        let pair = reg(i.rd) & 0xffff_ffff | reg(i.ra) << 32
         try write(address, size: 8, pair, mustAlign: true)
       } else {
-        try write(address, size: 8, state.register(i.rd), mustAlign: true)
-        try write(address &+ 8, size: 8, state.register(i.ra), mustAlign: true)
+        try write(address, size: 8, reg(i.rd), mustAlign: true)
+        try write(address &+ 8, size: 8, reg(i.ra), mustAlign: true)
       }
     }
     clearExclusive()
@@ -214,6 +214,6 @@ extension A64Core {
 
   mutating func storeRelease(_ i: A64Instruction) throws(A64Exception) {
     let address = try baseRegister(i.rn)
-    try write(address, size: 1 << Int(i.size), state.register(i.rd), mustAlign: true)
+    try write(address, size: 1 << Int(i.size), reg(i.rd), mustAlign: true)
   }
 }

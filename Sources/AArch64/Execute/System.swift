@@ -104,7 +104,7 @@ extension A64Core {
       // IC IVAU: EL0 only with SCTLR_EL1.UCI.
       if el0 && state.system.sctlr >> 26 & 1 == 0 { throw .systemTrap(i.raw) }
     case (3, 7, 4, 1):
-      try dataCacheZero(state.register(i.rd), el0: el0, word: i.raw)
+      try dataCacheZero(reg(i.rd), el0: el0, word: i.raw)
     case (3, 7, 10, 1), (3, 7, 11, 1), (3, 7, 14, 1), (3, 7, 12, 1):
       // DC CVAC, CVAU, CIVAC, CVAP: no caches are modelled; EL0 needs SCTLR_EL1.UCI.
       if el0 && state.system.sctlr >> 26 & 1 == 0 { throw .systemTrap(i.raw) }
@@ -113,7 +113,7 @@ extension A64Core {
       guard !el0 else { throw .undefined }
     case (0, 7, 8, 0), (0, 7, 8, 1), (0, 7, 8, 2), (0, 7, 8, 3):
       guard !el0 else { throw .undefined }
-      addressTranslation(state.register(i.rd), write: name.op2 & 1 != 0, asEL0: name.op2 >= 2)
+      addressTranslation(reg(i.rd), write: name.op2 & 1 != 0, asEL0: name.op2 >= 2)
     default:
       throw .undefined
     }
