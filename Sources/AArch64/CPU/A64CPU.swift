@@ -37,6 +37,15 @@ public final class A64CPU {
 
   public func step() -> A64StepResult { core.step() }
 
+  /// The PC (without copying the rest of the state out).
+  public var pc: UInt64 { core.state.pc }
+
+  /// Steps while each step retires plainly (see `A64PlainRunEnd`), calling `body` with the PC
+  /// after each; `body` must not touch this CPU (it runs inside the CPU's one access).
+  public func stepPlainly(deadline: UInt64?, body: (UInt64) -> Bool) -> A64PlainRunEnd {
+    core.stepPlainly(deadline: deadline, body: body)
+  }
+
   /// Runs until `maxInstructions` retire or anything but a plain retirement happens
   /// (a wait, an exception, a stop, or an unmasked interrupt line at a boundary).
   @discardableResult

@@ -102,6 +102,21 @@ struct A64Core {
     }
   }
 
+  /// Steps while each step retires plainly, calling `body` with the PC after each, until
+  /// `body` answers false, a step does anything else, or one touched a device (changed
+  /// `platformEpoch`) or reached `deadline` on the counter (the caller samples the interrupt
+  /// lines again). One access to the core for the whole run, where a step per call from
+  /// outside costs a dynamic exclusivity check and a copy of the state to read the PC.
+  mutating func stepPlainly(deadline: UInt64?, body: (UInt64) -> Bool) -> A64PlainRunEnd {
+    while true {
+      let epoch = platformEpoch
+      let result = step()
+      guard result == .retired, !state.waiting else { return .other(result) }
+      if !body(state.pc) { return .body }
+      if platformEpoch != epoch || deadline.map({ counter >= $0 }) ?? false { return .refresh }
+    }
+  }
+
   /// Runs up to `budget` instructions; stops early on anything but a plain retirement.
   mutating func run(budget: UInt64) -> (executed: UInt64, stop: A64StepResult) {
     let start = retiredInstructions

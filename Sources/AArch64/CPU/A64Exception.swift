@@ -160,3 +160,13 @@ public final class A64NoDevices: A64Bus {
   public func call(_ kind: ExceptionGeneration, imm: UInt16, state: inout A64State) -> A64CallVerdict { .undefined }
   public func semihosting(state: inout A64State) -> A64CallVerdict { .undefined }
 }
+
+/// How `A64CPU.stepPlainly` ended.
+public enum A64PlainRunEnd: Sendable, Equatable {
+  /// `body` answered false after a plain step.
+  case body
+  /// A plain step touched a device or reached the timer deadline: sample the lines again.
+  case refresh
+  /// A step did something else; `body` was not called for it.
+  case other(A64StepResult)
+}

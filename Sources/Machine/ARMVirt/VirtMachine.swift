@@ -149,28 +149,21 @@ public final class VirtMachine {
   /// again; every other step goes through `step` itself.
   public func stepPlain(cpu index: Int, deliverInterrupts: Bool, body: (UInt64) -> Bool) -> Stop? {
     let cpu = cpus[index]
-    var fresh = false
     while true {
-      if !fresh || cpu.irqLine || cpu.fiqLine || cpu.isWaiting || !platform.pendingPowerOn.isEmpty {
-        let stop = step(cpu: index, deliverInterrupts: deliverInterrupts)
-        guard case .step = stop else { return stop }
-        fresh = true
-        if !body(cpu.state.pc) { return nil }
-        continue
-      }
-      let epoch = cpu.platformEpoch
-      let deadline = cpu.nextTimerDeadline
-      let result = cpu.step()
-      guard result == .retired, cpu.platformEpoch == epoch, !cpu.isWaiting else {
+      // One step that samples the lines (`step`), then as many as can go without them.
+      let stop = step(cpu: index, deliverInterrupts: deliverInterrupts)
+      guard case .step = stop else { return stop }
+      if !body(cpu.pc) { return nil }
+      if cpu.irqLine || cpu.fiqLine || cpu.isWaiting || !platform.pendingPowerOn.isEmpty { continue }
+      switch cpu.stepPlainly(deadline: cpu.nextTimerDeadline, body: body) {
+      case .body: return nil
+      case .refresh: continue
+      case .other(let result):
         noteUndefined(index)
-        let stop = stop(for: result)
+        let stop = self.stop(for: result)
         guard case .step = stop else { return stop }
-        fresh = false
-        if !body(cpu.state.pc) { return nil }
-        continue
+        if !body(cpu.pc) { return nil }
       }
-      if let deadline, cpu.counter >= deadline { fresh = false }
-      if !body(cpu.state.pc) { return nil }
     }
   }
 
