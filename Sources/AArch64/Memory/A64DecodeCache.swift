@@ -30,12 +30,6 @@ struct A64DecodeCache {
     slots[slot].tag == physical && slots[slot].version == version(of: Int(truncatingIfNeeded: physical >> 12))
   }
 
-  @inline(__always) func lookup(_ physical: UInt64) -> A64Instruction? {
-    let slot = slots[A64DecodeCache.slot(physical)]
-    guard slot.tag == physical, slot.version == version(of: Int(truncatingIfNeeded: physical >> 12)) else { return nil }
-    return slot.instruction
-  }
-
   mutating func insert(_ instruction: A64Instruction, at physical: UInt64) {
     let page = Int(truncatingIfNeeded: physical >> 12)
     if page >> 6 >= codePages.count { codePages += Array(repeating: 0, count: (page >> 6) + 1 - codePages.count) }

@@ -34,12 +34,6 @@ public struct A64State: Sendable, Equatable {
     }
   }
 
-  /// Register `n` where 31 reads as zero (XZR/WZR).
-  @inline(__always) public func register(_ n: UInt8) -> UInt64 { n == 31 ? 0 : x[Int(n)] }
-
-  /// Register `n` where 31 is the stack pointer.
-  @inline(__always) public func registerOrSP(_ n: UInt8) -> UInt64 { n == 31 ? sp : x[Int(n)] }
-
   /// Writes register `n`; a write to 31 (XZR) is discarded.
   @inline(__always) public mutating func setRegister(_ n: UInt8, _ value: UInt64) {
     if n != 31 { x[Int(n)] = value }
