@@ -47,18 +47,7 @@ sync_handler:
 
 #include "a64.inc"
 
-    .balign 2048
-vectors:
-    .rept 4
-    b .
-    .balign 128
-    .endr
-    b sync_handler
-    .balign 128
-    .rept 11
-    b .
-    .balign 128
-    .endr
+    VECTORS sync_handler, ., ., .
 
 text_undefined: .asciz "bad: undefined="
 text_esr: .asciz " abort-esr="

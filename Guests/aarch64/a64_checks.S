@@ -327,18 +327,7 @@ unexpected:
 
     // The vector table (D1.10.2): 16 entries of 128 bytes; only "current EL with SP_ELx,
     // synchronous" (offset 0x200) is expected.
-    .balign 2048
-vectors:
-    .rept 4
-    b unexpected
-    .balign 128
-    .endr
-    b sync_handler
-    .balign 128
-    .rept 11
-    b unexpected
-    .balign 128
-    .endr
+    VECTORS sync_handler, unexpected, unexpected, unexpected
 
     .balign 8
 literal:

@@ -157,24 +157,7 @@ unexpected:
 
 #include "a64.inc"
 
-    .balign 2048
-vectors:
-    .rept 4
-    b unexpected
-    .balign 128
-    .endr
-    b same_sync                      // current EL with SP_ELx: synchronous
-    .balign 128
-    .rept 3
-    b unexpected
-    .balign 128
-    .endr
-    b lower_sync                     // lower EL, AArch64: synchronous
-    .balign 128
-    .rept 7
-    b unexpected
-    .balign 128
-    .endr
+    VECTORS same_sync, unexpected, lower_sync, unexpected
 
 text_status: .asciz "stxr-status "
 text_unexpected: .asciz "unexpected exception\n"
@@ -182,7 +165,7 @@ text_unexpected: .asciz "unexpected exception\n"
     .balign 8
 watched: .quad 0
 counter: .quad 0
-log: .fill 32, 16, 0
+log: .fill 32 * 16, 1, 0
     .balign 16
     .fill 1024, 1, 0
 el0_stack:

@@ -62,18 +62,7 @@ unexpected:
 
 #include "a64.inc"
 
-    .balign 2048
-vectors:
-    .rept 4
-    b unexpected
-    .balign 128
-    .endr
-    b svc_handler                    // current EL with SP_ELx: synchronous (the SVC)
-    .balign 128
-    .rept 11
-    b unexpected
-    .balign 128
-    .endr
+    VECTORS svc_handler, unexpected, unexpected, unexpected
 
 text_counter: .asciz "exclusive: counter="
 text_failures: .asciz " failures="

@@ -146,25 +146,14 @@ sync_handler:
 
 #include "a64.inc"
 
-    .balign 2048
-vectors:
-    .rept 4
-    b .
-    .balign 128
-    .endr
-    b sync_handler
-    .balign 128
-    .rept 11
-    b .
-    .balign 128
-    .endr
+    VECTORS sync_handler, ., ., .
     .ltorg
     .balign 4096
 level1: .fill 512, 8, 0
 level2: .fill 512, 8, 0
 level3: .fill 512, 8, 0
 scratch: .fill 4 * 4096, 1, 0
-log: .fill 64, 24, 0
+log: .fill 64 * 24, 1, 0
     .balign 16
     .fill 4096, 1, 0
 stack_top:

@@ -90,20 +90,7 @@ unexpected:
 
 #include "a64.inc"
 
-    .balign 2048
-vectors:
-    .rept 4
-    b unexpected
-    .balign 128
-    .endr
-    b unexpected                     // current EL with SP_ELx: synchronous
-    .balign 128
-    b irq_handler                    // ... IRQ
-    .balign 128
-    .rept 10
-    b unexpected
-    .balign 128
-    .endr
+    VECTORS unexpected, irq_handler, unexpected, unexpected
 
 text_ticks: .asciz "timer: ticks="
 text_last: .asciz " last="
