@@ -156,10 +156,25 @@ final class GDBVirtTarget: ServedTarget {
     for cpu in vm.cpus { cpu.invalidateDecodedInstructions() }
   }
 
+  /// With the MMU off (VA = PA), RAM is one region and what lies around it another, with no
+  /// permissions (devices or nothing); with it on, the run of pages around `address` that all
+  /// translate or all do not, up to its 2 MiB boundary. LLDB walks regions one after another
+  /// before it sets a watchpoint: page by page, that was a query per 4 KiB up to the address.
   func memoryRegion(thread: Int, address: UInt64) throws -> MemoryRegion {
+    let cpu = try cpu(thread)
+    if cpu.state.system.sctlr & 1 == 0 {
+      let ram = VirtMachine.ramStart..<(VirtMachine.ramStart + vm.memory.ramSize)
+      if address < ram.lowerBound { return MemoryRegion(start: 0, size: ram.lowerBound, permissions: "") }
+      if ram.contains(address) {
+        return MemoryRegion(start: ram.lowerBound, size: UInt64(ram.count), permissions: "rwx")
+      }
+      return MemoryRegion(start: ram.upperBound, size: (1 << 48) - ram.upperBound, permissions: "")
+    }
     let page = address & ~0xfff
-    let mapped = try cpu(thread).translate(page) != nil
-    return MemoryRegion(start: page, size: 0x1000, permissions: mapped ? "rwx" : "")
+    let mapped = cpu.translate(page) != nil
+    var end = page + 0x1000
+    while end & 0x1f_ffff != 0 && (cpu.translate(end) != nil) == mapped { end += 0x1000 }
+    return MemoryRegion(start: page, size: end - page, permissions: mapped ? "rwx" : "")
   }
 
   // MARK: Breakpoints and watchpoints

@@ -121,3 +121,32 @@ import Testing
     _ = debug.finish()
   }
 }
+
+/// Debian's lldb-16 against `hyperstep debug` with an AArch64 guest: registers (the core ones
+/// and the EL1 system feature), a breakpoint by symbol, and an instruction step, with the
+/// addresses from the guest's symbols.
+@Suite struct AArch64LLDBTests {
+  @Test func registersBreakpointAndStep() throws {
+    guard LLDB.isInstalled else {
+      Issue.record("lldb-16 is missing: scripts/test.sh installs it")
+      return
+    }
+    let guest = AArch64Guests.a64Exclusive
+    let symbols = try ELFSymbols(guest.elf)
+    let start = try #require(symbols["_start"])
+    let store = try #require(symbols["store"])
+    let program = try CLI.temporaryFile(guest.elf, name: "a64-lldb.elf")
+    let debug = try DebugServerProcess(engine: .emu, kernel: guest.elf, name: guest.name, listen: "127.0.0.1:0")
+    let output = try debug.lldb(
+      [
+        "register read pc cpsr SCTLR_EL1", "breakpoint set -n store", "process continue", "register read pc",
+        "thread step-inst", "register read pc", "process kill",
+      ], program: program)
+    // At the entry: EL1h with DAIF masked (0x3c5), SCTLR_EL1 at its reset value; then the
+    // breakpoint at the STXR, and one step to the CBZ after it.
+    #expect(lldbRegisterValues(output, "pc") == [start, store, store + 4], "\(output)")
+    #expect(lldbRegisterValues(output, "cpsr") == [0x3c5], "\(output)")
+    #expect(lldbRegisterValues(output, "SCTLR_EL1") == [0x30d0_0800], "\(output)")
+    _ = debug.finish()
+  }
+}

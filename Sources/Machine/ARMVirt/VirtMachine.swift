@@ -77,6 +77,9 @@ public final class VirtMachine {
     cpus[0].state = state
   }
 
+  /// Where RAM starts (QEMU virt's map).
+  public static let ramStart = VirtPlatform.ramStart
+
   /// Whether a kernel file is for AArch64 (an ELF for EM_AARCH64 or an arm64 Linux Image), so
   /// that the CLI boots it on this machine without `--arch`.
   public static func isAArch64Kernel(_ bytes: [UInt8]) -> Bool { AArch64Image.isAArch64(bytes) }
