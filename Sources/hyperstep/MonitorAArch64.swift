@@ -27,12 +27,7 @@ final class VirtMonitorConsole {
   func say(_ text: String) { HostIO.write(1, Array((text + "\n").utf8)[...]) }
 
   func describe(_ pc: UInt64, _ reason: String?) -> String {
-    var text = "0x" + String(pc, radix: 16)
-    if let entry = symbols?.entry(containing: pc) {
-      text += " " + entry.name + (pc == entry.address ? "" : "+0x" + String(pc - entry.address, radix: 16))
-    }
-    if let reason { text += " " + reason }
-    return text
+    MonitorAddress.describe(pc, reason, symbols: symbols)
   }
 
   private enum Action {
@@ -158,11 +153,7 @@ final class VirtMonitorConsole {
   }
 
   private func resolve(_ text: String) -> UInt64? {
-    switch MonitorAddress.resolve(text, symbols: symbols, imageName: imageName) {
-    case .success(let address): return address
-    case .failure(let refusal):
-      say(refusal.line)
-      return nil
-    }
+    MonitorAddress.resolve(text, symbols: symbols, imageName: imageName, refuse: say)
   }
+
 }

@@ -80,12 +80,7 @@ final class MonitorConsole: @unchecked Sendable {
 
   /// "0xPC symbol+offset reason": the PC of the next instruction, then why it stopped.
   func describe(_ pc: UInt64, _ reason: String?) -> String {
-    var text = "0x" + String(pc, radix: 16)
-    if let entry = symbols?.entry(containing: pc) {
-      text += " " + entry.name + (pc == entry.address ? "" : "+0x" + String(pc - entry.address, radix: 16))
-    }
-    if let reason { text += " " + reason }
-    return text
+    MonitorAddress.describe(pc, reason, symbols: symbols)
   }
 
   /// Runs the console; returns the process exit status.
@@ -215,13 +210,9 @@ final class MonitorConsole: @unchecked Sendable {
 
   /// An address (`0x` hex or decimal), a symbol or `SYMBOL+0xOFFSET`; nil after saying why not.
   private func resolve(_ text: String) -> UInt64? {
-    switch MonitorAddress.resolve(text, symbols: symbols, imageName: imageName) {
-    case .success(let address): return address
-    case .failure(let refusal):
-      say(refusal.line)
-      return nil
-    }
+    MonitorAddress.resolve(text, symbols: symbols, imageName: imageName, refuse: say)
   }
+
 }
 
 /// Lines from a file descriptor, without Foundation.

@@ -65,6 +65,29 @@ enum MonitorAddress {
     return .success(address)
   }
 
+  /// The address, or nil after `refuse` was given the line saying why there is none.
+  static func resolve(
+    _ text: String, symbols: SymbolTable?, imageName: String, refuse: (String) -> Void
+  ) -> UInt64? {
+    switch resolve(text, symbols: symbols, imageName: imageName) {
+    case .success(let address): return address
+    case .failure(let refusal):
+      refuse(refusal.line)
+      return nil
+    }
+  }
+
+  /// "0xPC symbol+offset reason": a stop's PC (the next instruction's), its place among the
+  /// symbols, and why it stopped.
+  static func describe(_ pc: UInt64, _ reason: String?, symbols: SymbolTable?) -> String {
+    var text = "0x" + String(pc, radix: 16)
+    if let entry = symbols?.entry(containing: pc) {
+      text += " " + entry.name + (pc == entry.address ? "" : "+0x" + String(pc - entry.address, radix: 16))
+    }
+    if let reason { text += " " + reason }
+    return text
+  }
+
   struct Refusal: Error {
     let line: String
     init(_ line: String) { self.line = line }
