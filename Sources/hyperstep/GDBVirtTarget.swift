@@ -40,14 +40,26 @@ final class GDBVirtTarget: ServedTarget {
 
   // MARK: Registers
 
-  /// The system registers of the layout, in its order, as read from a state.
-  private func systemValues(_ cpu: A64CPU) -> [UInt64] {
-    let s = cpu.state
-    let r = s.system
-    return [
-      r.sctlr, r.tcr, r.ttbr0, r.ttbr1, r.mair, r.vbar, r.esr, r.far, r.elr, r.spsr, s.spEL0, s.spEL1, r.mdscr,
-      UInt64(s.pstate.el) << 2, r.contextidr, r.tpidrEL1, r.tpidrEL0, r.cntvCTL, r.cntvCVAL, r.cntpCTL, r.cntpCVAL,
+  /// Where each system register of the layout (`RegisterLayout.aarch64SystemRegisters`)
+  /// lives in the state, for reading and writing alike; CurrentEL, computed from PSTATE, has
+  /// no place and is read-only.
+  static var systemRegisterPaths: [String: WritableKeyPath<A64State, UInt64>] {
+    [
+      "SCTLR_EL1": \.system.sctlr, "TCR_EL1": \.system.tcr, "TTBR0_EL1": \.system.ttbr0,
+      "TTBR1_EL1": \.system.ttbr1, "MAIR_EL1": \.system.mair, "VBAR_EL1": \.system.vbar, "ESR_EL1": \.system.esr,
+      "FAR_EL1": \.system.far, "ELR_EL1": \.system.elr, "SPSR_EL1": \.system.spsr, "SP_EL0": \.spEL0,
+      "SP_EL1": \.spEL1, "MDSCR_EL1": \.system.mdscr, "CONTEXTIDR_EL1": \.system.contextidr,
+      "TPIDR_EL1": \.system.tpidrEL1, "TPIDR_EL0": \.system.tpidrEL0, "CNTV_CTL_EL0": \.system.cntvCTL,
+      "CNTV_CVAL_EL0": \.system.cntvCVAL, "CNTP_CTL_EL0": \.system.cntpCTL, "CNTP_CVAL_EL0": \.system.cntpCVAL,
     ]
+  }
+
+  /// The system registers of the layout, in its order, as read from a state.
+  private func systemValues(_ state: A64State) -> [UInt64] {
+    let paths = Self.systemRegisterPaths
+    return RegisterLayout.aarch64SystemRegisters.map { name in
+      paths[name].map { state[keyPath: $0] } ?? UInt64(state.pstate.el) << 2  // CurrentEL
+    }
   }
 
   func readRegisters(thread: Int, into buffer: inout [UInt8], full: Bool) throws {
@@ -67,7 +79,7 @@ final class GDBVirtTarget: ServedTarget {
       }
       image.set(66, state.fpsr)
       image.set(67, state.fpcr)
-      for (offset, value) in systemValues(cpu).enumerated() { image.set(68 + offset, value) }
+      for (offset, value) in systemValues(state).enumerated() { image.set(68 + offset, value) }
     }
     buffer = image.buffer
   }
@@ -90,28 +102,10 @@ final class GDBVirtTarget: ServedTarget {
     }
     state.fpsr = image.get(66)
     state.fpcr = image.get(67)
-    let names = RegisterLayout.aarch64SystemRegisters
-    func value(_ name: String) -> UInt64 { image.get(68 + names.firstIndex(of: name)!) }
-    state.system.sctlr = value("SCTLR_EL1")
-    state.system.tcr = value("TCR_EL1")
-    state.system.ttbr0 = value("TTBR0_EL1")
-    state.system.ttbr1 = value("TTBR1_EL1")
-    state.system.mair = value("MAIR_EL1")
-    state.system.vbar = value("VBAR_EL1")
-    state.system.esr = value("ESR_EL1")
-    state.system.far = value("FAR_EL1")
-    state.system.elr = value("ELR_EL1")
-    state.system.spsr = value("SPSR_EL1")
-    state.spEL0 = value("SP_EL0")
-    state.spEL1 = value("SP_EL1")
-    state.system.mdscr = value("MDSCR_EL1")
-    state.system.contextidr = value("CONTEXTIDR_EL1")
-    state.system.tpidrEL1 = value("TPIDR_EL1")
-    state.system.tpidrEL0 = value("TPIDR_EL0")
-    state.system.cntvCTL = value("CNTV_CTL_EL0")
-    state.system.cntvCVAL = value("CNTV_CVAL_EL0")
-    state.system.cntpCTL = value("CNTP_CTL_EL0")
-    state.system.cntpCVAL = value("CNTP_CVAL_EL0")
+    let paths = Self.systemRegisterPaths
+    for (offset, name) in RegisterLayout.aarch64SystemRegisters.enumerated() {
+      if let path = paths[name] { state[keyPath: path] = image.get(68 + offset) }
+    }
     cpu.state = state
   }
 

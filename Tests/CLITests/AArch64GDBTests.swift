@@ -36,7 +36,7 @@ import Testing
     let output = try debug.gdb(
       [
         "break svc_at", "continue", "p/x $pc", "stepi", "p/x $pc", "p/x $ESR_EL1", "p/x $CurrentEL", "x/gx &literal",
-        "kill",
+        "set $TPIDR_EL0 = 0x1234", "set $x5 = 7", "p/x $TPIDR_EL0", "p $x5", "p/x $CurrentEL", "kill",
       ],
       symbolFile: try symbolFile(guest), binary: Self.gdbMultiarch)
     let svc = try symbol("svc_at", in: guest)
@@ -46,6 +46,10 @@ import Testing
     #expect(output.contains("$3 = 0x56000042"), "\(output)")
     #expect(output.contains("$4 = 0x4"), "\(output)")  // EL1 in CurrentEL[3:2]
     #expect(output.contains("0x0123456789abcdef"), "\(output)")
+    // Written through gdb and read back; CurrentEL, read-only, keeps its value.
+    #expect(output.contains("$5 = 0x1234"), "\(output)")
+    #expect(output.contains("$6 = 7"), "\(output)")
+    #expect(output.contains("$7 = 0x4"), "\(output)")
     _ = debug.finish()
   }
 
