@@ -23,6 +23,9 @@ let package = Package(
     .target(name: "GuestMemory", dependencies: ["KVM"], swiftSettings: strictSafety),
     // The hardware oracle of the differential tester (issue 10): runs one instruction natively.
     .target(name: "CHostCPU"),
+    // Host-side decompression of kernel payloads through Debian's system libraries (dlopen).
+    .target(name: "CHostLibraries", linkerSettings: [.linkedLibrary("dl")]),
+    .target(name: "HostLibraries", dependencies: ["CHostLibraries"], swiftSettings: strictSafety),
     .target(name: "HostCPU", dependencies: ["CHostCPU"], swiftSettings: strictSafety),
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
@@ -30,7 +33,7 @@ let package = Package(
     .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
     // The AArch64 ISA (issue 12): state, decoder, interpreter, MMU. Pure Swift, like X86.
     .target(name: "AArch64", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
-    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64"], swiftSettings: strictSafety),
+    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64", "HostLibraries"], swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     // Random x86-64 instructions and starting states for the differential tester.
     .target(name: "X86Generator", dependencies: ["HostCPU"], swiftSettings: strictSafety),

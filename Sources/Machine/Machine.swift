@@ -83,7 +83,8 @@ public final class Machine: @unchecked Sendable {
     let image: BootImage
     do {
       image = try BootImage.parse(
-        configuration.kernel, format: configuration.format, loadAddress: configuration.loadAddress)
+        configuration.kernel, format: configuration.format, loadAddress: configuration.loadAddress,
+        linuxDecompressor: configuration.linuxDecompressor)
     } catch {
       throw .badImage(file: configuration.kernelName, error)
     }
@@ -287,7 +288,8 @@ extension Machine {
   {
     let lowEnd = BootLayout.ramRegions(memorySize: memorySize)[0].size
     let ceiling = min(lowEnd, kernel.initrdAddressMaximum + 1)
-    let kernelEnd = image.chunks.map { $0.address + $0.memorySize }.max() ?? 0
+    // The kernel may use init_size bytes from its load address before it reserves memory.
+    let kernelEnd = max(image.chunks.map { $0.address + $0.memorySize }.max() ?? 0, kernel.loadAddress + kernel.initSize)
     guard size <= ceiling, (ceiling - size) & ~0xfff >= kernelEnd else {
       throw .badConfiguration(
         "the initrd (\(describeSize(size))) does not fit in guest memory above the kernel; raise --memory (now \(describeSize(memorySize)))"

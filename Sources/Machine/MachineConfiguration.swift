@@ -9,6 +9,8 @@ public struct MachineConfiguration: Sendable {
   public var format: ImageFormat = .auto
   /// Where a flat binary goes (defaults: 0x7c00 for real mode, 1 MiB for protected mode).
   public var loadAddress: UInt64?
+  /// Who unpacks a bzImage's compressed kernel (LinuxUnpacked.swift).
+  public var linuxDecompressor: LinuxDecompressor = .host
   public var commandLine: String = ""
   /// An initial ramdisk for a Linux kernel.
   public var initrd: [UInt8]?

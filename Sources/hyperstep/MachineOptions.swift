@@ -33,6 +33,13 @@ struct MachineOptions: ParsableArguments {
   var kernelFormat: String = "auto"
 
   @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Who unpacks a Linux bzImage's kernel: host (Hyperstep, with the system's liblzma/zlib/libzstd; no KASLR) or guest (the kernel's own decompressor).",
+      valueName: "who"))
+  var linuxDecompressor: String = "host"
+
+  @Option(
     name: .long, parsing: .unconditional,
     help: ArgumentHelp("Load address of a flat binary (default 0x7c00 real, 0x100000 protected).", valueName: "addr"))
   var loadAddress: String?
@@ -100,6 +107,11 @@ struct MachineOptions: ParsableArguments {
         "--kernel-format '\(kernelFormat)' is not one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))",
         status: .badInput)
     }
+    guard let decompressor = LinuxDecompressor(rawValue: linuxDecompressor) else {
+      fail(
+        "--linux-decompressor '\(linuxDecompressor)' is not one of \(LinuxDecompressor.allCases.map(\.rawValue).joined(separator: ", "))",
+        status: .badInput)
+    }
     guard let accelerator = AcceleratorChoice(rawValue: accel) else {
       fail(
         "--accel '\(accel)' is not one of \(AcceleratorChoice.allCases.map(\.rawValue).joined(separator: ", "))",
@@ -121,6 +133,7 @@ struct MachineOptions: ParsableArguments {
     }
     configuration.format = format
     configuration.loadAddress = address
+    configuration.linuxDecompressor = decompressor
     configuration.timeoutMilliseconds = timeoutMilliseconds
     configuration.accelerator = accelerator
     return configuration

@@ -48,9 +48,10 @@ extension BootImage {
   ///
   /// Automatic detection follows QEMU's `-kernel`: a Multiboot header wins, then an ELF
   /// executable. Raw binaries have no magic number, so they must be asked for by format.
-  public static func parse(_ bytes: [UInt8], format: ImageFormat = .auto, loadAddress: UInt64? = nil) throws(ImageError)
-    -> BootImage
-  {
+  public static func parse(
+    _ bytes: [UInt8], format: ImageFormat = .auto, loadAddress: UInt64? = nil,
+    linuxDecompressor: LinuxDecompressor = .host
+  ) throws(ImageError) -> BootImage {
     guard !bytes.isEmpty else { throw .empty }
     switch format {
     case .flatReal:
@@ -74,14 +75,18 @@ extension BootImage {
       return try elf(ELFFile(bytes))
     case .auto:
       if let header = try MultibootHeader.find(in: bytes) { return try multiboot(bytes, header: header) }
-      if ELFFile.hasMagic(bytes) { return try elf(ELFFile(bytes)) }
-      if LinuxKernel.hasMagic(bytes) { return try linux(bytes) }
+      if ELFFile.hasMagic(bytes) {
+        let file = try ELFFile(bytes)
+        return file.isLinuxKernel ? try vmlinux(file) : try elf(file)
+      }
+      if LinuxKernel.hasMagic(bytes) { return try linux(bytes, decompressor: linuxDecompressor) }
       throw .unrecognized(firstBytes: Array(bytes.prefix(4)))
     }
   }
 
-  static func linux(_ bytes: [UInt8]) throws(ImageError) -> BootImage {
+  static func linux(_ bytes: [UInt8], decompressor: LinuxDecompressor) throws(ImageError) -> BootImage {
     let kernel = try LinuxKernel(bytes)
+    if decompressor == .host { return try unpackedLinux(bytes, kernel: kernel) }
     let payload = bytes[kernel.payloadOffset...]
     let chunk = Chunk(
       address: kernel.loadAddress, bytes: payload, memorySize: max(UInt64(payload.count), kernel.initSize))

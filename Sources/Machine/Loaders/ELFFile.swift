@@ -20,6 +20,8 @@ public struct ELFFile: Sendable {
   public let elfClass: Class
   public let entry: UInt64
   public let segments: [LoadSegment]
+  /// The owners named by the file's notes (PT_NOTE segments): "GNU", "Xen", "Linux"...
+  public let noteOwners: Set<String>
   let reader: ByteReader
   let sectionTable: (offset: Int, entrySize: Int, count: Int)
 
@@ -91,12 +93,18 @@ public struct ELFFile: Sendable {
         "the program header table (\(programCount) entries at 0x\(hex(programOffset))) runs past the end")
     }
     var segments: [LoadSegment] = []
+    var noteOwners: Set<String> = []
     for index in 0..<programCount {
       let base = programStart + index * programEntrySize
       func field(_ offset64: Int, _ offset32: Int, _ what: String) throws(ImageError) -> UInt64 {
         try r.require(r.word(base + (is64 ? offset64 : offset32), wide: is64), "program header \(index) \(what)")
       }
-      guard try r.require(r.u32(base).map(UInt64.init), "program header \(index)") == 1 else { continue }  // PT_LOAD
+      let kind = try r.require(r.u32(base).map(UInt64.init), "program header \(index)")
+      if kind == 4 {  // PT_NOTE: only the owners' names are kept; a malformed note ends the walk
+        noteOwners.formUnion(
+          Self.noteOwners(r, offset: try field(8, 4, "p_offset"), size: try field(32, 16, "p_filesz")))
+      }
+      guard kind == 1 else { continue }  // PT_LOAD
       let segment = LoadSegment(
         physicalAddress: try field(24, 12, "p_paddr"), virtualAddress: try field(16, 8, "p_vaddr"),
         fileOffset: try field(8, 4, "p_offset"), fileSize: try field(32, 16, "p_filesz"),
@@ -120,6 +128,7 @@ public struct ELFFile: Sendable {
     }
     guard !segments.isEmpty else { throw .malformed("no loadable (PT_LOAD) segments") }
     self.segments = segments
+    self.noteOwners = noteOwners
     self.reader = r
     let tableFits =
       sectionEntrySize >= (is64 ? 64 : 40) && r.has(sectionOffset, UInt64(sectionCount) * UInt64(sectionEntrySize))
@@ -128,6 +137,30 @@ public struct ELFFile: Sendable {
     } else {
       sectionTable = (0, 0, 0)
     }
+  }
+
+  /// The owner names of the notes in `size` bytes at `offset`: each note is a 12-byte header
+  /// (name size, descriptor size, type), the name and the descriptor, each padded to 4 bytes.
+  static func noteOwners(_ r: ByteReader, offset: UInt64, size: UInt64) -> Set<String> {
+    var owners: Set<String> = []
+    guard r.has(offset, size), let start = r.index(offset), let count = r.index(size) else { return owners }
+    var position = start
+    let end = start + count
+    while position + 12 <= end, let nameSize = r.u32(position), let descriptorSize = r.u32(position + 4) {
+      let nameEnd = position + 12 + Int(nameSize)
+      let next = position + 12 + (Int(nameSize) + 3) / 4 * 4 + (Int(descriptorSize) + 3) / 4 * 4
+      guard nameEnd <= end, next <= end, next > position else { break }
+      let name = (position + 12..<nameEnd).compactMap { r.u8($0) }.prefix { $0 != 0 }
+      owners.insert(String(decoding: name, as: UTF8.self))
+      position = next
+    }
+    return owners
+  }
+
+  /// Whether this is a Linux kernel's vmlinux: an ELF64 whose notes include the kernel's own
+  /// ("Linux", its version and build salt) or Xen's guest-OS notes, which x86 kernels carry.
+  public var isLinuxKernel: Bool {
+    elfClass == .elf64 && (noteOwners.contains("Linux") || noteOwners.contains("Xen"))
   }
 
   /// The bytes of a segment that come from the file (checked to be in the file when parsed).

@@ -12,6 +12,9 @@ public struct LinuxKernel: Sendable, Equatable {
   public let initSize: UInt64
   public let commandLineMaximum: Int
   public let initrdAddressMaximum: UInt64
+  /// The compressed vmlinux inside the file (payload_offset and payload_length, protocol
+  /// 2.08+, counted from the protected-mode kernel's start), empty when the header has none.
+  public let payloadRange: Range<Int>
 
   /// The 64-bit entry point is 0x200 bytes into the protected-mode kernel.
   public var entry: UInt64 { loadAddress + 0x200 }
@@ -54,5 +57,37 @@ public struct LinuxKernel: Sendable, Equatable {
     initSize = UInt64(r.u32(0x260) ?? 0)
     commandLineMaximum = Int(r.u32(0x238) ?? 255)
     initrdAddressMaximum = UInt64(r.u32(0x22c) ?? 0x37ff_ffff)
+    let start = payloadOffset + Int(r.u32(0x248) ?? 0)
+    let length = Int(r.u32(0x24c) ?? 0)
+    payloadRange = start + length <= bytes.count && length > 0 ? start..<(start + length) : 0..<0
+  }
+
+  /// A kernel with a header of Hyperstep's making, for a vmlinux ELF (which carries none):
+  /// the fields the kernel reads from the zero page's setup header, as a boot loader
+  /// following protocol 2.15 would leave them, for a kernel at `loadAddress` that needs
+  /// `initSize` bytes from there.
+  init(synthesizedFor loadAddress: UInt64, initSize: UInt64) {
+    var bytes = [UInt8](repeating: 0, count: 0x268)
+    func put(_ value: UInt64, at offset: Int, size: Int) {
+      for index in 0..<size { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+    }
+    put(0xaa55, at: 0x1fe, size: 2)
+    put(UInt64(0x268 - 0x202), at: 0x201, size: 1)  // the header's length past 0x202
+    bytes.replaceSubrange(0x202..<0x206, with: Array("HdrS".utf8))
+    put(0x020f, at: 0x206, size: 2)
+    put(0x7fff_ffff, at: 0x22c, size: 4)  // initrd_addr_max
+    put(0x20_0000, at: 0x230, size: 4)  // kernel_alignment
+    put(1, at: 0x236, size: 2)  // xloadflags: XLF_KERNEL_64
+    put(2047, at: 0x238, size: 4)  // cmdline_size
+    put(loadAddress, at: 0x258, size: 8)  // pref_address
+    put(initSize, at: 0x260, size: 4)
+    header = Array(bytes[Self.headerStart...])
+    protocolVersion = 0x020f
+    payloadOffset = 0
+    self.loadAddress = loadAddress
+    self.initSize = initSize
+    commandLineMaximum = 2047
+    initrdAddressMaximum = 0x7fff_ffff
+    payloadRange = 0..<0
   }
 }
