@@ -62,7 +62,8 @@ public enum PayloadDecompressor {
       throw Failure(description: String(decoding: bytes, as: UTF8.self))
     }
     guard produced == size else {
-      throw Failure(description: "the \(format) payload unpacks to \(produced) bytes, not the \(size) its header records")
+      throw Failure(
+        description: "the \(format) payload unpacks to \(produced) bytes, not the \(size) its header records")
     }
     output.removeLast()
     return output

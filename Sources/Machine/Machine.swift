@@ -191,6 +191,11 @@ public final class Machine: @unchecked Sendable {
       try bus.register(serial, ports: Serial8250.com1Base...Serial8250.com1Base + 7)
       try bus.register(DebugExitPort(), ports: DebugExitPort.defaultPort...DebugExitPort.defaultPort)
       try bus.register(ControlPort(), ports: ControlPort.port...ControlPort.port + 3)
+      if image.linux != nil {
+        // The fixed hardware the ACPI tables describe (ACPITables.swift).
+        try bus.register(ACPIPowerManagement(), ports: ACPIPowerManagement.ports)
+        try bus.register(ResetControlRegister(), ports: ResetControlRegister.port...ResetControlRegister.port)
+      }
       if let interpreterPlatform {
         try interpreterPlatform.chips.register(on: bus)
         interpreterPlatform.chips.attach(serial: serial, irq: 4)
@@ -268,6 +273,9 @@ public final class Machine: @unchecked Sendable {
       try LinuxBootParams.write(
         into: memory, at: BootLayout.zeroPage, kernel: linux, commandLine: BootLayout.commandLine, initrd: initrd,
         memoryMap: MemoryMapEntry.entries(for: BootLayout.ramRegions(memorySize: configuration.memorySize)))
+      try ACPITables.write(into: memory, cpuCount: configuration.cpuCount)
+      try memory.store(
+        ACPITables.rsdp, at: GuestAddress(BootLayout.zeroPage + UInt64(ACPITables.zeroPageRSDP)))
     }
     if image.multiboot {
       try memory.write(Array(configuration.commandLine.utf8) + [0], at: GuestAddress(BootLayout.commandLine))
@@ -289,7 +297,8 @@ extension Machine {
     let lowEnd = BootLayout.ramRegions(memorySize: memorySize)[0].size
     let ceiling = min(lowEnd, kernel.initrdAddressMaximum + 1)
     // The kernel may use init_size bytes from its load address before it reserves memory.
-    let kernelEnd = max(image.chunks.map { $0.address + $0.memorySize }.max() ?? 0, kernel.loadAddress + kernel.initSize)
+    let kernelEnd = max(
+      image.chunks.map { $0.address + $0.memorySize }.max() ?? 0, kernel.loadAddress + kernel.initSize)
     guard size <= ceiling, (ceiling - size) & ~0xfff >= kernelEnd else {
       throw .badConfiguration(
         "the initrd (\(describeSize(size))) does not fit in guest memory above the kernel; raise --memory (now \(describeSize(memorySize)))"
