@@ -61,6 +61,9 @@ public final class Serial8250: PortDevice, @unchecked Sendable {
     received.withLock { $0.append(contentsOf: bytes) }
   }
 
+  /// Whether received bytes wait for the guest to read them. Safe to call from any thread.
+  public var hasPendingInput: Bool { hasReceivedData }
+
   /// Whether the UART's interrupt output is asserted (level-triggered, IRQ 4 on COM1).
   public var interruptPending: Bool { pendingInterrupt != nil }
 

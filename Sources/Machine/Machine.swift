@@ -32,6 +32,8 @@ public final class Machine: @unchecked Sendable {
   /// processors wait for INIT/SIPI as on a PC.
   public let hasInterruptController: Bool
   let runState: Mutex<RunState>
+  /// The serial console's input, when the CLI attaches one.
+  public let consoleInput = ConsoleInput()
   /// Who sees chosen accesses before they are carried out (the event API); nil: nobody.
   let accessWatcher = Mutex<(any AccessWatcher)?>(nil)
   /// Addresses of instructions the interpreter did not know, already reported.

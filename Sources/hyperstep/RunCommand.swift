@@ -39,12 +39,10 @@ struct RunCommand: ParsableCommand {
     if !configuration.commandLine.isEmpty && !vm.image.multiboot && vm.image.linux == nil {
       warn("warning: --cmdline is ignored: \(vm.image.formatName) kernels are given no command line")
     }
-    if HostIO.isTerminal(0) {
-      let serial = vm.serial
-      _ = HostThread(name: "console-in") {
-        while let bytes = HostIO.readSome(0) { serial.receive(bytes) }
-      }
-    }
+    let serial = vm.serial
+    let input = vm.consoleInput
+    ConsoleReader.start(
+      deliver: { serial.receive($0) }, opened: { input.open(paced: $0) }, closed: { input.close() })
     report(vm.run(), successValue: successValue)
   }
 
@@ -60,12 +58,8 @@ struct RunCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
-    if HostIO.isTerminal(0) {
-      let uart = vm.uart
-      _ = HostThread(name: "console-in") {
-        while let bytes = HostIO.readSome(0) { uart.receive(bytes) }
-      }
-    }
+    let uart = vm.uart
+    ConsoleReader.start(deliver: { uart.receive($0) }, opened: { _ in }, closed: {})
     switch vm.run() {
     case .exit(let code, _):
       Glibc.exit(Int32(truncatingIfNeeded: code & 0xff))

@@ -5,8 +5,9 @@
 #   hyperstep.run=writes   run /bin/hs-writes (exactly 3 write system calls, see writes.S),
 #                          then power off
 #   hyperstep.run=poweroff power off at once
-#   (nothing)              an interactive shell on the console; `poweroff` or `reboot -f`
-#                          ends the machine
+#   (nothing)              busybox init with a shell on the console (respawned when it
+#                          exits); `poweroff`, `reboot`, `poweroff -f` and `reboot -f` end
+#                          the machine (busybox init turns the first two into the last two)
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -21,5 +22,11 @@ case " $(cat /proc/cmdline) " in
     poweroff -f
     ;;
 esac
-# A shell with job control on the console (cttyhack gives it a controlling terminal).
-exec setsid cttyhack sh
+# busybox init as PID 1, so that `poweroff` and `reboot` (signals to PID 1) work; its shell
+# gets the console as controlling terminal through cttyhack, for job control and Ctrl-C.
+mkdir -p /etc
+cat > /etc/inittab <<'TAB'
+::respawn:/bin/cttyhack /bin/sh
+::shutdown:/bin/sync
+TAB
+exec /bin/init

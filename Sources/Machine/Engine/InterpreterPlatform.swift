@@ -117,13 +117,24 @@ extension Machine {
   /// Skips virtual time to the next device deadline while `vcpus` are halted (all the
   /// running vCPUs, for a plain run; one, for a stepper waiting for its interrupt), their
   /// clocks moved along. False when no device will ever fire.
-  func skipIdleTime(for vcpus: [InterpreterVCPU]) -> Bool {
+  /// At most `limit` nanoseconds of virtual time pass when given (the deadline is then
+  /// approached, not necessarily reached).
+  func skipIdleTime(for vcpus: [InterpreterVCPU], limit: UInt64? = nil) -> Bool {
     guard let platform = vcpus.first?.bus?.platform ?? interpreterPlatform else { return false }
     return busLock.withLock { _ in
-      guard let deadline = platform.chips.nextDeadline else { return false }
+      guard var deadline = platform.chips.nextDeadline else { return false }
+      if let limit { deadline = min(deadline, platform.now &+ limit) }
       for vcpu in vcpus { platform.catchUp(vcpu, to: deadline) }
       platform.advance(to: deadline)
       return true
+    }
+  }
+
+  /// Virtual nanoseconds until the next device deadline, or nil when none is set.
+  func timeToNextDeadline() -> UInt64? {
+    guard let platform = interpreterPlatform else { return nil }
+    return busLock.withLock { _ in
+      platform.chips.nextDeadline.map { $0 > platform.now ? $0 - platform.now : 0 }
     }
   }
 

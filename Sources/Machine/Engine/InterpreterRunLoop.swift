@@ -44,13 +44,38 @@ extension Machine {
         let anyInterruptible = interpreterVCPUs.contains {
           !$0.waitingForStartup && $0.cpu.state.rflags & RFlags.interruptEnable != 0
         }
-        if !anyInterruptible || !skipIdleTime(for: interpreterVCPUs.filter { !$0.waitingForStartup }) {
+        let sleepers = interpreterVCPUs.filter { !$0.waitingForStartup }
+        if anyInterruptible && consoleInput.isOpen {
+          waitIdle(sleepers)
+        } else if !anyInterruptible || !skipIdleTime(for: sleepers) {
           finish(haltedOutcome())
         }
       }
     }
     console.flush()
     return runState.withLock { $0.outcome! }
+  }
+
+  /// Every vCPU sleeps while the console may still bring input (ConsoleInput.swift): typed
+  /// or piped bytes can wake the guest even when no timer will. Virtual time passes at the
+  /// wall clock's pace while the input is a terminal (a `sleep 1` at an interactive shell
+  /// takes a second), and at once up to the next deadline for piped input, as in a plain
+  /// run; in both cases the wait ends early when a byte arrives.
+  private func waitIdle(_ sleepers: [InterpreterVCPU]) {
+    let slice: UInt64 = 20_000_000  // nanoseconds: the input's longest wait unnoticed
+    console.flush()  // a prompt without a newline is shown while the guest waits
+    let due = timeToNextDeadline()
+    if consoleInput.pacesIdleTime || due == nil {
+      let wait = min(due ?? slice, slice)
+      let start = HostIO.monotonicNanoseconds()
+      while !serial.hasPendingInput && consoleInput.isOpen && HostIO.monotonicNanoseconds() &- start < wait {
+        HostIO.sleep(milliseconds: 1)
+      }
+      guard due != nil else { return }
+      _ = skipIdleTime(for: sleepers, limit: HostIO.monotonicNanoseconds() &- start)
+    } else if !serial.hasPendingInput {
+      _ = skipIdleTime(for: sleepers)
+    }
   }
 
   /// Halted for good: cleanly when every vCPU halted with interrupts off (or never started),
