@@ -85,6 +85,7 @@ public final class TraceWriter {
     case .timedOut: "timed-out"
     case .powerOff: "power-off"
     case .reset: "reset"
+    case .kernelPanic: "kernel-panic"
     }
   }
 }

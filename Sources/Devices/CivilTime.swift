@@ -37,6 +37,23 @@ public struct CivilTime: Equatable, Sendable {
     second = secondOfDay % 60
   }
 
+  /// A date written YYYY-MM-DDTHH:MM:SS (or with a space for the T, or the date alone), years
+  /// 1970-9999, every field in its range; nil otherwise.
+  public init?(parsing text: String) {
+    let parts = text.split(whereSeparator: { $0 == "T" || $0 == " " })
+    guard parts.count == 1 || parts.count == 2 else { return nil }
+    let date = parts[0].split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+    let time = parts.count == 2 ? parts[1].split(separator: ":", omittingEmptySubsequences: false).map { Int($0) } : [0, 0, 0]
+    guard date.count == 3, time.count == 3, let year = date[0], let month = date[1], let day = date[2],
+      let hour = time[0], let minute = time[1], let second = time[2],
+      (1970...9999).contains(year), (1...12).contains(month), (0...23).contains(hour), (0...59).contains(minute),
+      (0...59).contains(second)
+    else { return nil }
+    let monthDays = [31, year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    guard (1...monthDays[month - 1]).contains(day) else { return nil }
+    self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+  }
+
   /// Days since 1970-01-01 of the date (the inverse of the above).
   public var daysSinceEpoch: Int {
     let y = month <= 2 ? year - 1 : year

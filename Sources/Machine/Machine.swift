@@ -92,6 +92,13 @@ public final class Machine: @unchecked Sendable {
     }
     self.image = image
     let ram = BootLayout.ramRegions(memorySize: configuration.memorySize)
+    if let linux = image.linux, linux.loadAddress + linux.initSize > ram[0].start + ram[0].size {
+      // The kernel uses init_size bytes from its load address before it looks at the memory map.
+      let needed = (linux.loadAddress + linux.initSize + (1 << 20) - 1) >> 20
+      throw .badConfiguration(
+        "the Linux kernel needs more than \(needed) MiB of memory (its init_size from its load address at \(linux.loadAddress >> 20) MiB), and --memory gives \(describeSize(configuration.memorySize))"
+      )
+    }
     do {
       try image.checkPlacement(ram: ram, commandLineLength: configuration.commandLine.utf8.count)
     } catch {
@@ -125,7 +132,12 @@ public final class Machine: @unchecked Sendable {
     hasInterruptController =
       hypervisor != nil && (configuration.interruptController ?? (configuration.cpuCount > 1 || image.linux != nil))
     runState = Mutex(RunState(quiescentTick: Array(repeating: -1, count: configuration.cpuCount)))
-    serial = Serial8250(output: { console.write($0) })
+    // A Linux kernel's panic ends the run at its closing line (KernelPanicWatch.swift).
+    let panicWatch = image.linux != nil ? KernelPanicWatch() : nil
+    serial = Serial8250(output: { byte in
+      console.write(byte)
+      panicWatch?.note(byte)
+    })
 
     hasReadOnlySlots = hypervisor.map { $0.check(.readOnlyMemory) != 0 } ?? false
     do {
@@ -143,10 +155,14 @@ public final class Machine: @unchecked Sendable {
 
     interpreterPlatform =
       hypervisor == nil
-      ? InterpreterPlatform(cpuCount: configuration.cpuCount, memorySize: configuration.memorySize) : nil
+      ? InterpreterPlatform(
+        cpuCount: configuration.cpuCount, memorySize: configuration.memorySize, clockStart: configuration.clockStart)
+      : nil
     kernelChipModels =
       hasInterruptController
-      ? InterpreterPlatform(cpuCount: configuration.cpuCount, memorySize: configuration.memorySize) : nil
+      ? InterpreterPlatform(
+        cpuCount: configuration.cpuCount, memorySize: configuration.memorySize, clockStart: configuration.clockStart)
+      : nil
     // A timer count carried in mid-period started before the moment it is carried: the
     // models' clock starts late enough (2^40 ns) for the longest APIC period (2^39 ns).
     kernelChipModels?.advance(to: 1 << 40)
@@ -206,6 +222,11 @@ public final class Machine: @unchecked Sendable {
       throw .host(error.description)
     }
 
+    panicWatch?.onPanic = { [weak self] reason in
+      self?.console.flush()
+      self?.finish(.kernelPanic(reason: reason))
+    }
+
     do {
       try load(image)
       try BootState.apply(
@@ -245,6 +266,12 @@ public final class Machine: @unchecked Sendable {
     }
     if let timeout = configuration.timeoutMilliseconds, timeout <= 0 {
       throw .badConfiguration("the timeout must be positive")
+    }
+    if let initrd = configuration.initrd, !InitrdFormat.isRecognized(initrd) {
+      let head = initrd.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")
+      throw .badConfiguration(
+        "the initrd \(configuration.initrdName ?? "") is not a cpio archive (newc) nor one compressed with gzip, XZ, zstd, bzip2, LZMA, LZO or LZ4 (first bytes: \(initrd.isEmpty ? "none, it is empty" : head))"
+      )
     }
   }
 

@@ -11,6 +11,9 @@ public struct MachineConfiguration: Sendable {
   public var loadAddress: UInt64?
   /// Who unpacks a bzImage's compressed kernel (LinuxUnpacked.swift).
   public var linuxDecompressor: LinuxDecompressor = .host
+  /// The real-time clock's date at power-on (seconds since 1970, UTC); nil for the host's
+  /// clock. A fixed date makes interpreter runs of a guest that reads the clock repeatable.
+  public var clockStart: Int64?
   public var commandLine: String = ""
   /// An initial ramdisk for a Linux kernel.
   public var initrd: [UInt8]?

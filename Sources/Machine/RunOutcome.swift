@@ -19,6 +19,10 @@ public enum RunOutcome: Sendable, Equatable {
   /// The guest asked to power off or reset.
   case powerOff
   case reset
+  /// A Linux guest's kernel panicked: its `---[ end Kernel panic - not syncing: REASON ]---`
+  /// line appeared on the serial console (KernelPanicWatch.swift). The panic text is on the
+  /// console above it; the kernel would otherwise spin or reboot, depending on `panic=`.
+  case kernelPanic(reason: String)
 
   /// The snapshot of the vCPU that crashed or hung the guest; nil for an orderly end.
   public var crashState: CPUState? {
@@ -26,7 +30,7 @@ public enum RunOutcome: Sendable, Equatable {
     case .tripleFault(let state), .internalError(_, let state), .entryFailed(_, let state),
       .haltedForever(let state):
       return state
-    case .debugExit, .halted, .timedOut, .powerOff, .reset:
+    case .debugExit, .halted, .timedOut, .powerOff, .reset, .kernelPanic:
       return nil
     }
   }

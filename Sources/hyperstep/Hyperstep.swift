@@ -58,7 +58,7 @@ extension RunOutcome {
     case .debugExit(_, let status): return status
     case .halted, .powerOff, .reset: return ExitStatus.success.rawValue
     case .timedOut: return ExitStatus.timedOut.rawValue
-    case .tripleFault, .internalError, .entryFailed, .haltedForever: return nil
+    case .tripleFault, .internalError, .entryFailed, .haltedForever, .kernelPanic: return nil
     }
   }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DemoGuest
 import KVM
+import Devices
 import Machine
 
 /// Options shared by every command that boots a guest.
@@ -38,6 +39,13 @@ struct MachineOptions: ParsableArguments {
       "Who unpacks a Linux bzImage's kernel: host (Hyperstep, with the system's liblzma/zlib/libzstd; no KASLR) or guest (the kernel's own decompressor).",
       valueName: "who"))
   var linuxDecompressor: String = "host"
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "The guest's real-time clock at power-on: now (the host's clock) or a UTC date YYYY-MM-DDTHH:MM:SS (QEMU's -rtc base=), for repeatable runs.",
+      valueName: "date"))
+  var rtcBase: String = "now"
 
   @Option(
     name: .long, parsing: .unconditional,
@@ -134,6 +142,12 @@ struct MachineOptions: ParsableArguments {
     configuration.format = format
     configuration.loadAddress = address
     configuration.linuxDecompressor = decompressor
+    if rtcBase != "now" {
+      guard let date = CivilTime(parsing: rtcBase) else {
+        fail("--rtc-base '\(rtcBase)' is not now or a date YYYY-MM-DDTHH:MM:SS", status: .badInput)
+      }
+      configuration.clockStart = date.secondsSinceEpoch
+    }
     configuration.timeoutMilliseconds = timeoutMilliseconds
     configuration.accelerator = accelerator
     return configuration

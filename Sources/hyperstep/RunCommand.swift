@@ -2,6 +2,7 @@ import ArgumentParser
 import DemoGuest
 import KVM
 import Machine
+import Synchronization
 
 struct RunCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -15,6 +16,11 @@ struct RunCommand: ParsableCommand {
     help: ArgumentHelp(
       "Treat a debug-exit write of this value as success: exit 0 instead of (value << 1) | 1.", valueName: "value"))
   var debugExitSuccess: String?
+
+  @Flag(
+    name: .long,
+    help: "At the end, print on stderr the instructions the guest retired (Hyperstep's CPU), the run time and the rate.")
+  var stats = false
 
   func run() throws {
     var successValue: UInt32? = machine.kernel == nil ? DemoGuestInfo.successValue : nil
@@ -36,8 +42,16 @@ struct RunCommand: ParsableCommand {
     } catch {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
+    if vm.image.linux != nil && !configuration.commandLine.split(separator: " ").contains(where: { $0.hasPrefix("console=") }) {
+      warn("note: Linux writes to the serial console (stdout) only when told: add console=ttyS0 to --cmdline")
+    }
     if !configuration.commandLine.isEmpty && !vm.image.multiboot && vm.image.linux == nil {
       warn("warning: --cmdline is ignored: \(vm.image.formatName) kernels are given no command line")
+    }
+    if stats {
+      let started = HostIO.monotonicNanoseconds()
+      atexit(RunStatistics.print)
+      RunStatistics.source.withLock { $0 = (vm, started) }
     }
     let serial = vm.serial
     let input = vm.consoleInput
@@ -99,6 +113,8 @@ struct RunCommand: ParsableCommand {
         "VM entry failed on vCPU \(state.vcpu) (hardware reason 0x\(String(reason, radix: 16)))", state, .guestCrashed)
     case .timedOut:
       fail("guest still running after --timeout \(machine.timeout ?? "") s; stopped it", status: .timedOut)
+    case .kernelPanic(let reason):
+      fail("the guest's kernel panicked: \(reason)", status: .guestCrashed)
     }
   }
 
@@ -111,4 +127,35 @@ struct RunCommand: ParsableCommand {
 
 #if canImport(Glibc)
   import Glibc
+import Synchronization
 #endif
+
+/// `run --stats`: printed by an exit handler, since every way a run ends exits the process.
+enum RunStatistics {
+  nonisolated(unsafe) static let source = Mutex<(machine: Machine, started: UInt64)?>(nil)
+
+  static let print: @convention(c) () -> Void = {
+    guard let (machine, started) = source.withLock({ $0 }) else { return }
+    let seconds = Double(HostIO.monotonicNanoseconds() &- started) / 1e9
+    let line: String
+    if machine.interpreterVCPUs.isEmpty {
+      line = "hyperstep: stats: \(fixed(seconds, 2)) s on KVM (instructions are not counted there)"
+    } else {
+      let retired = machine.interpreterVCPUs.reduce(UInt64(0)) { $0 &+ $1.cpu.retiredInstructions }
+      line =
+        "hyperstep: stats: \(retired) instructions retired in \(fixed(seconds, 2)) s (\(fixed(Double(retired) / seconds / 1e6, 1)) MIPS)"
+    }
+    HostIO.write(2, Array((line + "\n").utf8)[...])
+  }
+
+  /// `value` with `digits` decimals (no Foundation in the CLI for one format).
+  static func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = Int64((value * scale).rounded())
+    let whole = String(scaled / Int64(scale))
+    guard digits > 0 else { return whole }
+    let fraction = String(abs(scaled % Int64(scale)))
+    return whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
+  }
+}

@@ -21,10 +21,12 @@ final class InterpreterPlatform {
   /// The latest virtual time the devices have been brought to, in nanoseconds.
   private(set) var now: UInt64 = 0
 
-  init(cpuCount: Int, memorySize: UInt64) {
+  /// - Parameter clockStart: the RTC's date at power-on, in seconds since 1970 (UTC); nil
+  ///   for the host's clock now.
+  init(cpuCount: Int, memorySize: UInt64, clockStart: Int64? = nil) {
     let below4G = min(memorySize, BootLayout.ramRegions(memorySize: memorySize)[0].size)
     chips = PCPlatformInterrupts(
-      cpuCount: cpuCount, rtcStart: CivilTime(secondsSinceEpoch: HostIO.wallClockSeconds()),
+      cpuCount: cpuCount, rtcStart: CivilTime(secondsSinceEpoch: clockStart ?? HostIO.wallClockSeconds()),
       memoryBelow4G: below4G, memoryAbove4G: memorySize - below4G)
   }
 
