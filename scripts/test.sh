@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need that the Swift toolchain does not bring
 # (Debian's gdb, gdb-multiarch and lldb-16 for the GDB-server tests, qemu-user as the
-# AArch64 differential tests' reference), then runs the whole suite with
-# `swift test`. The guests under Guests/ are built by the package itself.
+# AArch64 differential tests' reference) and the Linux fixture (scripts/linux-fixture.sh),
+# then runs the whole suite with `swift test`. The guests under Guests/ are built by the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each Debian package installs a program of its own name in /usr/bin, where the tests look
@@ -21,6 +21,12 @@ if [ -n "$missing" ]; then
   $sudo apt-get update -qq
   # shellcheck disable=SC2086 # one word per package
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+fi
+# Debian's stock kernel, a busybox initramfs and the kernel's symbols for the Linux tests
+# (Tests/CLITests/LinuxBootTests.swift), in a cache outside the repo (about 30 s the first
+# time). If it cannot be fetched, those tests say so and do not run.
+if ! scripts/linux-fixture.sh > /dev/null; then
+  echo "test.sh: WARNING: the Linux fixture could not be fetched; the Linux tests will be SKIPPED"
 fi
 # A hyperstep process a failed test left behind must not outlive the run: it would hold the
 # caller's output pipe open (CI waits for it to close). CI machines are shared with other

@@ -37,11 +37,15 @@ final class ChildProcess {
 
   private var outputFD: Int32 = -1
   private var errorsFD: Int32 = -1
+  /// The write end of the child's standard input, with `interactive` (see `send`).
+  private var inputFD: Int32 = -1
 
-  /// Starts `path` with `arguments`; `input` (if any) is its whole standard input, else /dev/null.
+  /// Starts `path` with `arguments`; `input` (if any) is its whole standard input, else /dev/null;
+  /// with `interactive`, standard input is a pipe the test writes to with `send` as it goes
+  /// (for a guest shell, which must see its input after its prompt, as a user types it).
   init(
-    _ path: String, _ arguments: [String], input: String? = nil, stdout: Output = .capture,
-    stderr: Output = .capture
+    _ path: String, _ arguments: [String], input: String? = nil, interactive: Bool = false,
+    stdout: Output = .capture, stderr: Output = .capture
   ) throws {
     commandLine = ([path] + arguments).joined(separator: " ")
     var actions = posix_spawn_file_actions_t()
@@ -53,7 +57,7 @@ final class ChildProcess {
     if let input {
       inputPath = try CLI.temporaryFile(Array(input.utf8), name: "stdin-\(UUID().uuidString.prefix(8))")
     }
-    posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
+    if !interactive { posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0) }
 
     // Every pipe end is close-on-exec, and pipes are made and children spawned under one lock,
     // so a child another test starts at the same moment never inherits a write end (which
@@ -72,6 +76,14 @@ final class ChildProcess {
       posix_spawn_file_actions_adddup2(&actions, ends[1], target)
       childEnds.append(ends[1])
       return ends[0]
+    }
+    if interactive {
+      var ends: [Int32] = [0, 0]
+      guard pipe(&ends) == 0 else { throw POSIXError(.EMFILE) }
+      for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+      posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
+      childEnds.append(ends[0])
+      inputFD = ends[1]
     }
     switch stdout {
     case .capture, .intoStandardOutput: outputFD = try pipeFor(1)
@@ -105,6 +117,7 @@ final class ChildProcess {
     guard result == 0 else {
       if outputFD >= 0 { close(outputFD) }
       if errorsFD >= 0 { close(errorsFD) }
+      if inputFD >= 0 { close(inputFD) }
       throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT)
     }
     pid = child
@@ -203,6 +216,31 @@ final class ChildProcess {
     return done()
   }
 
+  /// Writes `text` to the child's standard input (an `interactive` child's); false when it
+  /// cannot (the child closed its end, or it was not started interactive).
+  @discardableResult
+  func send(_ text: String) -> Bool {
+    guard inputFD >= 0 else { return false }
+    _ = Self.ignoreBrokenPipes
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+      let count = bytes.withUnsafeBytes { write(inputFD, $0.baseAddress, $0.count) }
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else { return false }
+      bytes = bytes.dropFirst(count)
+    }
+    return true
+  }
+
+  /// A write to a child that has gone must fail with EPIPE, not kill the test process.
+  private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
+
+  /// Ends the child's standard input (an `interactive` child's).
+  func closeInput() {
+    if inputFD >= 0 { close(inputFD) }
+    inputFD = -1
+  }
+
   var outputText: String { String(decoding: output, as: UTF8.self) }
   var errorsText: String { String(decoding: errors, as: UTF8.self) }
 
@@ -230,6 +268,8 @@ final class ChildProcess {
   }
 
   private func closePipes() {
+    if inputFD >= 0 { close(inputFD) }
+    inputFD = -1
     if outputFD >= 0 { close(outputFD) }
     if errorsFD >= 0 { close(errorsFD) }
     outputFD = -1

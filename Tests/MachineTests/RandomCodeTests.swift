@@ -61,7 +61,7 @@ extension RunOutcome {
     switch self {
     case .internalError(let description, _): description.hasPrefix("the interpreter does not implement")
     case .entryFailed: false  // a KVM failure: impossible on the interpreter
-    case .debugExit, .halted, .haltedForever, .tripleFault, .timedOut, .powerOff, .reset: true
+    case .debugExit, .halted, .haltedForever, .tripleFault, .timedOut, .powerOff, .reset, .kernelPanic: true
     }
   }
 }
