@@ -231,6 +231,36 @@ import Testing
     #expect(console.text.contains("timer: ticks=0000000000000003"))
   }
 
+  /// a64_request's two requests (`hvc #0x4853`, W0 = 1 then 0), each seen after its HVC;
+  /// a handler turns single-stepping on at the first and off at the second, so the steps
+  /// between are the store loop's, 4 iterations of 3 instructions, from the listing: the
+  /// ADR and MOV after the HVC, then STR, SUBS, B.NE four times, then MOV W0 and the HVC.
+  @Test func guestRequestsToggleSingleSteps() throws {
+    let (session, console) = try Self.session(AArch64Guests.a64Request)
+    let symbols = try ELFFile(AArch64Guests.a64Request.elf, for: .aarch64).symbols()
+    let start = try #require(symbols.first { $0.name == "start_request" }?.address)
+    let stop = try #require(symbols.first { $0.name == "stop_request" }?.address)
+    let requests = Log<(UInt32, UInt64)>()
+    let steps = Log<UInt64>()
+    try session.subscribe(.guestRequest) { event, context in
+      guard case .guestRequest(let value) = event else { return .continue }
+      requests.add((value, try context.pc()))
+      return .toggleSingleStep
+    }
+    try session.subscribe(.singleStep) { event, _ in
+      if case .singleStep(let pc) = event { steps.add(pc) }
+      return .continue
+    }
+    #expect(try session.run() == .machineEnded(.debugExit(value: 0, status: 0)))
+    #expect(requests.all.map(\.0) == [1, 0])
+    #expect(requests.all.map(\.1) == [start + 4, stop + 4])
+    let loop = start + 12  // after hvc, adr x1, mov x2
+    let iterations = (0..<4).flatMap { _ in [loop + 4, loop + 8, loop] }
+    let expected = [start + 8, loop] + iterations.dropLast() + [loop + 12, stop, stop + 4]
+    #expect(steps.all == expected)
+    #expect(console.text == "request: done\n")
+  }
+
   /// Filters that cannot work on AArch64 are refused with a sentence saying what to use.
   @Test func impossibleFiltersAreRefused() throws {
     let (session, _) = try Self.session(AArch64Guests.a64Mmu)
