@@ -3,9 +3,10 @@
 // in W0. The guest asks to start tracing (1), stores 4, 3, 2, 1 into `buffer` in a loop of
 // four iterations, asks to stop (0), prints
 //   request: done
-// and exits through semihosting with 0. On QEMU (and on hardware without EL2) the HVC is
-// UNDEFINED at EL1 (ARM ARM C6.2.103: EC 0, ELR the HVC): the handler steps over it, so the
-// output is the same there.
+// and exits through semihosting with 0. QEMU virt's firmware takes every HVC as a PSCI call
+// and answers this unknown function NOT_SUPPORTED in X0, which the guest ignores; on a machine
+// where the HVC is UNDEFINED (no EL2 and no firmware: EC 0, ELR the HVC) the handler steps
+// over it. The output is the same everywhere.
     .set REQUEST, 0x4853
     .text
     .globl _start
