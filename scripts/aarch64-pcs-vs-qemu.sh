@@ -145,7 +145,7 @@ for guest in "${guests[@]}"; do
     --format jsonl --output "$work/$guest.hyperstep.pcs" >/dev/null 2>"$work/$guest.hyperstep.stderr" || true
   set +e
   result=$(python3 scripts/compare-pcs.py "$guest" "$work/$guest.hyperstep.pcs" "$work/$guest.qemu.pcs" "$elf" \
-    "$objdump" ${options[@]+"${options[@]}"})
+    "$objdump" --cap "$cap" ${options[@]+"${options[@]}"})
   verdict=$?
   set -e
   echo "$result"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares two per-instruction PC sequences of one AArch64 guest (scripts/aarch64-pcs-vs-qemu.sh).
 
-compare-pcs.py NAME HYPERSTEP_PCS QEMU_PCS ELF OBJDUMP [--until-interrupt] [--known SYMBOL] [--collapsed N]
+compare-pcs.py NAME HYPERSTEP_PCS QEMU_PCS ELF OBJDUMP [--until-interrupt] [--known SYMBOL] [--collapsed N] [--cap N]
 
 Each sequence is one PC a line: hexadecimal (a leading 0x and text after the number are
 ignored), or a `hyperstep trace --format jsonl` line (its "rip"; the line of the machine's end
@@ -66,6 +66,7 @@ def main(argv):
     until_interrupt = "--until-interrupt" in options
     known = options[options.index("--known") + 1] if "--known" in options else None
     allowed = int(options[options.index("--collapsed") + 1]) if "--collapsed" in options else 0
+    cap = int(options[options.index("--cap") + 1]) if "--cap" in options else None
     try:
         ours, theirs = read_pcs(ours_path), read_pcs(theirs_path)
     except (OSError, ValueError) as error:
@@ -73,6 +74,7 @@ def main(argv):
         return 2
     table = symbols(objdump, elf)
     note = ""
+    cut_at_cap = cap is not None and (len(ours) >= cap or len(theirs) >= cap)
     if until_interrupt and "vectors" in table:
         irq_entries = {table["vectors"] + offset for offset in (0x80, 0x100, 0x280, 0x300, 0x480, 0x500, 0x680, 0x700)}
         cut = min([i for i, pc in enumerate(ours) if pc in irq_entries] + [i for i, pc in enumerate(theirs) if pc in irq_entries] + [max(len(ours), len(theirs))])
@@ -97,6 +99,8 @@ def main(argv):
     if collapsed:
         note += f"; {len(collapsed)} boundaries before an exception entry that QEMU's step takes with the instruction before (README)"
     count = min(len(ours), len(theirs))
+    if cut_at_cap:
+        ours, theirs = ours[:count], theirs[:count]
     for index in range(count):
         if ours[index] == theirs[index]:
             continue
