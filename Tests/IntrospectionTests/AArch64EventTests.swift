@@ -261,6 +261,39 @@ import Testing
     #expect(console.text == "request: done\n")
   }
 
+  /// a64_smp's two CPUs each add 1 to `counter` ROUNDS = 2000 times with LDXR/ADD/STXR
+  /// (its source): a write watch sees each successful STXR (a failed one stores nothing, B2.9),
+  /// 2000 from each CPU, and a subscription for CPU 1 alone only CPU 1's. The guest's own
+  /// count is unchanged by the stops: 4000 (0xfa0).
+  @Test func perCPUSubscriptionsOnTwoCPUs() throws {
+    var configuration = MachineConfiguration(kernel: AArch64Guests.a64Smp.elf, kernelName: "a64_smp")
+    configuration.memorySize = 128 << 20
+    configuration.cpuCount = 2
+    let console = CapturedConsole()
+    let session = VirtIntrospectionSession(machine: try VirtMachine(configuration: configuration, console: console))
+    let symbols = try ELFFile(AArch64Guests.a64Smp.elf, for: .aarch64).symbols()
+    let counter = try #require(symbols.first { $0.name == "counter" }?.address)
+    let count = try #require(symbols.first { $0.name == "count" }?.address)
+    let watch = MemoryWatch(start: counter, length: 8, kinds: .write)
+    let all = Log<(Int, UInt64)>()
+    let second = Log<Int>()
+    try session.subscribe(.memoryAccess(watch)) { event, context in
+      if case .memoryAccess(let hit, _) = event { all.add((context.vcpu, hit.instructionPointer)) }
+      return .continue
+    }
+    try session.subscribe(.memoryAccess(watch), vcpus: [1]) { _, context in
+      second.add(context.vcpu)
+      return .continue
+    }
+    #expect(try session.run() == .machineEnded(.powerOff))
+    #expect(all.all.filter { $0.0 == 0 }.count == 2000)
+    #expect(all.all.filter { $0.0 == 1 }.count == 2000)
+    // count: adr, ldr, ldxr, add, stxr: the STXR at count + 16.
+    #expect(all.all.allSatisfy { $0.1 == count + 16 })
+    #expect(second.all == Array(repeating: 1, count: 2000))
+    #expect(console.text.contains("counter=0000000000000fa0"))
+  }
+
   /// Filters that cannot work on AArch64 are refused with a sentence saying what to use.
   @Test func impossibleFiltersAreRefused() throws {
     let (session, _) = try Self.session(AArch64Guests.a64Mmu)

@@ -194,16 +194,32 @@ public final class VirtMachine {
 
   /// One round of the schedule: each running CPU once, up to its quantum or timer deadline.
   /// `.step` when the round ended normally.
+  /// A round a stop cut short: the CPU whose turn it was and the instructions left of its
+  /// turn. The next round goes on from there, so stopping (a debugger's breakpoints, the
+  /// event API's stops) changes the schedule as little as it can: the CPUs before it do not
+  /// run again first.
+  private var unfinishedRound: (cpu: Int, budget: UInt64)?
+
   private func runRound(reportingVectors: Bool = false) -> (cpu: Int, stop: Stop) {
     if let ending = platform.ending { return (0, .ended(ending)) }
     startRequestedCPUs()
     var ranAny = false
+    let resumed = unfinishedRound
+    unfinishedRound = nil
     for (index, cpu) in cpus.enumerated() where platform.poweredOn[index] {
+      var turn = max(quantum, 1)
+      if let resumed {
+        if index < resumed.cpu || index == resumed.cpu && resumed.budget == 0 { continue }
+        if index == resumed.cpu { turn = resumed.budget }
+      }
       refreshInterrupts(index)
       if cpu.isWaiting { continue }
       let fiq = cpu.fiqLine && cpu.state.pstate.daif & PState.f == 0
-      if cpu.takeInterruptIfPending() && reportingVectors { return (index, .interrupt(fiq: fiq)) }
-      var budget = max(quantum, 1)
+      if cpu.takeInterruptIfPending() && reportingVectors {
+        unfinishedRound = (index, turn)
+        return (index, .interrupt(fiq: fiq))
+      }
+      var budget = turn
       if let timer = cpu.nextTimerDeadline { budget = max(1, min(budget, timer &- cpu.counter)) }
       let (executed, result) = cpu.run(maxInstructions: budget)
       if executed > 0 || !cpu.isWaiting { ranAny = true }
@@ -212,10 +228,13 @@ public final class VirtMachine {
       switch stop {
       case .step, .halted: continue
       case .exception where !reportingVectors, .interrupt where !reportingVectors: continue
-      default: return (index, stop)
+      default:
+        unfinishedRound = (index, turn - min(executed, turn))
+        return (index, stop)
       }
     }
-    if !ranAny, let ending = waitForTime() {
+    // A round that went on from a stop left the CPUs before it out: it proves no wait.
+    if !ranAny, resumed == nil, let ending = waitForTime() {
       platform.ending = ending
       return (0, .ended(ending))
     }
