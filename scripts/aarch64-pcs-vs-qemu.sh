@@ -21,8 +21,8 @@
 #   a64_smp     hyperstep trace steps CPU 0 with the other CPUs standing still (the step
 #               contract), while QEMU runs CPU 1 beside the stepped CPU 0: CPU 0's LDXR/STXR
 #               retries and its wait for CPU 1 differ. Not compared.
-#   a64_checks  compared up to `unaligned_at`, QEMU's known departure (no Alignment fault on
-#               Device memory with the MMU off).
+#   a64_checks  QEMU's known departure at `unaligned_at` (no Alignment fault on Device memory
+#               with the MMU off): the runs part there and are compared again where they meet.
 #   a64_debug, a64_timer: an exception entered at the boundary after an instruction (the
 #               guest's Software Step exception after each of its five stepped EL0
 #               instructions, its breakpoint on `bp_target`; each of the three timer IRQs

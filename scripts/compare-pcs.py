@@ -11,8 +11,9 @@ same; at the first difference, its index, both PCs and the guest's listing aroun
 instruction both executed last. --until-interrupt: compare only up to the first IRQ or FIQ
 vector entry (VBAR = the `vectors` symbol) in either sequence, where real time (QEMU) and
 instruction counts (Hyperstep) put timer interrupts at different instructions. --known SYMBOL:
-a first difference right after the instruction at SYMBOL is a departure the README explains
-(exit 0). --collapsed N: exactly N exception entries are taken by QEMU's gdb step together
+a first difference right after the instruction at SYMBOL is a departure the README explains;
+the comparison goes on from where the two runs meet again (the fewest instructions of both
+after which 256 PCs agree, or all that are left), and says how many instructions each took apart. --collapsed N: exactly N exception entries are taken by QEMU's gdb step together
 with the instruction before them (an interrupt waking a WFI, the guest's own Software Step or
 breakpoint exception on the next instruction), where Hyperstep stops at the boundary between
 first; each such boundary is dropped from Hyperstep's sequence, and a count other than N is a
@@ -98,17 +99,25 @@ def main(argv):
         return 1
     if collapsed:
         note += f"; {len(collapsed)} boundaries before an exception entry that QEMU's step takes with the instruction before (README)"
-    count = min(len(ours), len(theirs))
-    if cut_at_cap:
-        ours, theirs = ours[:count], theirs[:count]
-    for index in range(count):
-        if ours[index] == theirs[index]:
+    # Two positions: after a known departure each sequence goes its own way for a while
+    # (Hyperstep through the fault's handler, QEMU through what the guest does without it);
+    # `realign` finds where they meet again.
+    i = j = same = 0
+    departure = None
+    while i < len(ours) and j < len(theirs):
+        if ours[i] == theirs[j]:
+            i, j, same = i + 1, j + 1, same + 1
             continue
-        previous = ours[index - 1] if index > 0 else None
-        if known and previous is not None and previous == table.get(known):
-            print(f"{name}: {index} instructions the same, then QEMU's known departure after {known} (README)")
-            return 0
-        print(f"{name}: DIFFERENT at instruction {index}: hyperstep 0x{ours[index]:x}, qemu 0x{theirs[index]:x}")
+        previous = ours[i - 1] if i > 0 else None
+        if known and departure is None and previous is not None and previous == table.get(known):
+            met = realign(ours, theirs, i, j)
+            if met is None:
+                print(f"{name}: {same} instructions the same, then QEMU's known departure after {known} (README), and the runs do not meet again")
+                return 0
+            departure = (met[0] - i, met[1] - j)
+            i, j = met
+            continue
+        print(f"{name}: DIFFERENT at instruction {same}: hyperstep 0x{ours[i]:x}, qemu 0x{theirs[j]:x}")
         code = listing(objdump, elf)
         if previous is not None:
             print(f"  both executed last 0x{previous:x}; the listing around it:")
@@ -116,15 +125,37 @@ def main(argv):
                 if address in code:
                     mark = ">" if address == previous else " "
                     print(f"  {mark} {address:x}: {code[address]}")
-        for who, pc in (("hyperstep", ours[index]), ("qemu", theirs[index])):
+        for who, pc in (("hyperstep", ours[i]), ("qemu", theirs[j])):
             print(f"  {who} went on at 0x{pc:x}: {code.get(pc, '(not in the listing)')}")
         return 1
-    if len(ours) != len(theirs) and not note.startswith(" (up to"):
-        shorter = "hyperstep" if len(ours) < len(theirs) else "qemu"
-        print(f"{name}: the first {count} instructions the same, but {shorter}'s sequence ends there ({len(ours)} against {len(theirs)})")
+    if (i < len(ours) or j < len(theirs)) and not cut_at_cap and not note.startswith(" (up to"):
+        shorter = "hyperstep" if i == len(ours) else "qemu"
+        print(f"{name}: the first {same} instructions the same, but {shorter}'s sequence ends there ({len(ours)} against {len(theirs)})")
         return 1
-    print(f"{name}: {count} instructions compared, the same PC sequence{note}")
+    if departure:
+        note += f"; apart from QEMU's known departure after {known} (README): {departure[0]} instructions of Hyperstep's there against {departure[1]} of QEMU's"
+    print(f"{name}: {same} instructions compared, the same PC sequence{note}")
     return 0
+
+
+def realign(ours, theirs, i, j, reach=5000, window=256):
+    """The nearest positions (fewest instructions skipped in all) from which the sequences agree
+    for `window` instructions (or to the end of the shorter one), within `reach` of i and j."""
+    positions = {}
+    for b in range(j, min(len(theirs), j + reach)):
+        positions.setdefault(theirs[b], []).append(b)
+    best = None
+    for a in range(i, min(len(ours), i + reach)):
+        if best is not None and a - i >= best[0] + best[1] - i - j:
+            break
+        for b in positions.get(ours[a], []):
+            if best is not None and (a - i) + (b - j) >= (best[0] - i) + (best[1] - j):
+                break
+            span = min(window, len(ours) - a, len(theirs) - b)
+            if span >= 8 and ours[a:a + span] == theirs[b:b + span]:
+                best = (a, b)
+                break
+    return best
 
 
 if __name__ == "__main__":
