@@ -45,6 +45,9 @@ public final class VirtIntrospectionSession: @unchecked Sendable {
   private var reportsVectors = false
   /// Write watchpoints and the bytes last seen there.
   private var watched: [(address: UInt64, length: Int, value: [UInt8]?)] = []
+  /// CPUs a handler's `.stop` left standing on an instruction a host stop held back: the next
+  /// run carries it out first (as a debugger continuing from a breakpoint steps over it).
+  private var unpassed: Set<Int> = []
 
   public init(machine: VirtMachine, policy: InterruptPolicy = .block) {
     self.machine = machine
@@ -205,6 +208,12 @@ public final class VirtIntrospectionSession: @unchecked Sendable {
     }
     ending = nil
     stopRequested.store(false, ordering: .releasing)
+    install()
+    for index in unpassed.sorted() where ending == nil {
+      unpassed.remove(index)
+      try pass(cpu: index)
+    }
+    unpassed = []
     while ending == nil {
       if stopRequested.load(ordering: .acquiring) {
         ending = .stopped(vcpu: -1, event: nil)
@@ -316,6 +325,7 @@ public final class VirtIntrospectionSession: @unchecked Sendable {
         skip = true
       case .stop:
         ending = .stopped(vcpu: index, event: event)
+        if hostStop { unpassed.insert(index) }
         return
       case .switchEngine:
         throw IntrospectionError("an AArch64 machine has one engine, the interpreter: no switch at \(describe(event))")
@@ -335,6 +345,13 @@ public final class VirtIntrospectionSession: @unchecked Sendable {
       try handle(.step, cpu: index)
       return
     }
+    try pass(cpu: index)
+  }
+
+  /// Runs the instruction a host stop held back on CPU `index`, through the host's stops, and
+  /// handles what it did: its watched accesses (after it) and its own stop.
+  private func pass(cpu index: Int) throws {
+    let cpu = machine.cpus[index]
     let pc = cpu.pc
     cpu.passHostStopsOnce()
     let next = machine.step(cpu: index, deliverInterrupts: false)

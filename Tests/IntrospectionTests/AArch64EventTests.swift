@@ -294,6 +294,22 @@ import Testing
     #expect(console.text.contains("counter=0000000000000fa0"))
   }
 
+  /// A handler's `.stop` at a breakpoint leaves the CPU on it; the next run carries that
+  /// instruction out first, as a debugger continuing from a breakpoint does: five runs stop at
+  /// sync_handler, once per exception, and the sixth runs to the end.
+  @Test func runningAgainAfterAStopAtABreakpointGoesOn() throws {
+    let (session, console) = try Self.session(AArch64Guests.a64Mmu)
+    try session.subscribe(.softwareBreakpoint(at: Self.mmuSyncHandler)) { _, _ in .stop }
+    var stops = 0
+    while case .stopped(let vcpu, let event) = try session.run(), stops < 10 {
+      #expect(vcpu == 0 && event == .softwareBreakpoint(address: Self.mmuSyncHandler))
+      #expect(try session.context(forVCPU: 0).pc() == Self.mmuSyncHandler)
+      stops += 1
+    }
+    #expect(stops == 5)
+    #expect(console.text.split(separator: "\n").count == 8)
+  }
+
   /// Filters that cannot work on AArch64 are refused with a sentence saying what to use.
   @Test func impossibleFiltersAreRefused() throws {
     let (session, _) = try Self.session(AArch64Guests.a64Mmu)
