@@ -33,7 +33,9 @@ let package = Package(
     .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
     // The AArch64 ISA (issue 12): state, decoder, interpreter, MMU. Pure Swift, like X86.
     .target(name: "AArch64", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
-    .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64", "HostLibraries"], swiftSettings: strictSafety),
+    .target(
+      name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64", "HostLibraries"],
+      swiftSettings: strictSafety),
     .target(name: "GDBRemote", swiftSettings: strictSafety),
     // Random x86-64 instructions and starting states for the differential tester.
     .target(name: "X86Generator", dependencies: ["HostCPU"], swiftSettings: strictSafety),
@@ -41,7 +43,8 @@ let package = Package(
       name: "Debugger", dependencies: ["Machine", "KVM", "GuestMemory", "Devices"], swiftSettings: strictSafety),
     // The event API: subscriptions and handlers on top of the steppers.
     .target(
-      name: "Introspection", dependencies: ["Debugger", "Machine", "KVM", "GuestMemory"], swiftSettings: strictSafety),
+      name: "Introspection", dependencies: ["Debugger", "Machine", "KVM", "GuestMemory", "AArch64"],
+      swiftSettings: strictSafety),
     // Guests assembled from Guests/ by the toolchain's clang and ld.lld at build time.
     .target(name: "DemoGuest", plugins: ["GuestBuilder"]),
     .target(name: "TestGuests", dependencies: ["KVM"], plugins: ["GuestBuilder"]),
@@ -54,11 +57,13 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
-      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"], path: "Benchmarks/hyperstep-bench"),
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"],
+      path: "Benchmarks/hyperstep-bench"),
     // Hyperstep's AArch64 interpreter against qemu-aarch64, instruction by instruction.
     .executableTarget(name: "a64-difftest", dependencies: ["AArch64", "GuestMemory"], swiftSettings: strictSafety),
     .executableTarget(
-      name: "x86-difftest", dependencies: ["HostCPU", "X86Generator", "X86", "GuestMemory"], swiftSettings: strictSafety),
+      name: "x86-difftest", dependencies: ["HostCPU", "X86Generator", "X86", "GuestMemory"], swiftSettings: strictSafety
+    ),
     .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
     .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "Debugger", "TestGuests", "GuestMemory", "KVM"]),
@@ -68,7 +73,10 @@ let package = Package(
     .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory"]),
     .testTarget(name: "AArch64Tests", dependencies: ["AArch64", "GuestMemory", "AArch64Guests", "Machine"]),
     .testTarget(
-      name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
+      name: "IntrospectionTests",
+      dependencies: [
+        "Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory", "AArch64", "AArch64Guests",
+      ]),
     .testTarget(
       name: "CLITests",
       dependencies: [

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Runs every AArch64 guest (Guests/aarch64/*.S) on Hyperstep's AArch64 engine and on
 # `qemu-system-aarch64 -M virt -cpu cortex-a57 -semihosting`, and compares what each printed
-# on its serial port and its exit status. Installs Debian's qemu-system-arm if it is missing
-# (QEMU is a reference here; Hyperstep never needs it).
+# on its serial port and its exit status; then the PC of every instruction boundary, through
+# scripts/aarch64-pcs-vs-qemu.sh (gdb-multiarch stepping QEMU against `hyperstep trace`, up to
+# --cap instructions a guest, 20000 unless given). Installs Debian's qemu-system-arm and
+# gdb-multiarch if they are missing (QEMU is a reference here; Hyperstep never needs it).
 #
 # Known departures of QEMU (Debian 12's 7.2) from the ARM ARM are explained, not hidden:
 #   a64_checks: with the MMU off every data access is to Device-nGnRnE memory, so an
@@ -13,9 +15,11 @@
 #     QEMU (EC 0x07, CPACR_EL1.FPEN = 0), and QEMU has its PCIe window where Hyperstep has
 #     nothing. Its output is only shown.
 #
-#   scripts/aarch64-vs-qemu.sh
+#   scripts/aarch64-vs-qemu.sh [--cap N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cap=20000
+if [ "${1:-}" = --cap ]; then cap=${2:-}; fi
 if ! command -v qemu-system-aarch64 >/dev/null; then
   echo "aarch64-vs-qemu.sh: installing qemu-system-arm (Debian package)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
@@ -72,4 +76,5 @@ for source in Guests/aarch64/*.S; do
   status=1
 done
 echo "aarch64-vs-qemu: $compared guests compared"
+scripts/aarch64-pcs-vs-qemu.sh --cap "$cap" --hyperstep "$hyperstep" --elf-dir "$work/guests" || status=1
 exit $status

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need that the Swift toolchain does not bring
-# (Debian's gdb, gdb-multiarch and lldb-16 for the GDB-server tests, qemu-user as the
-# AArch64 differential tests' reference) and the Linux fixture (scripts/linux-fixture.sh),
-# then runs the whole suite with `swift test`. The guests under Guests/ are built by the package itself.
+# (Debian's gdb, gdb-multiarch and lldb-16 for the GDB-server tests, qemu-user and
+# qemu-system-arm as the AArch64 differential tests' references) and the Linux fixture
+# (scripts/linux-fixture.sh), then runs the whole suite with `swift test`. The guests under
+# Guests/ are built by the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each Debian package installs a program of its own name in /usr/bin, where the tests look
@@ -13,8 +14,10 @@ missing=""
 for package in gdb gdb-multiarch lldb-16; do
   if [ ! -x "/usr/bin/$package" ]; then missing="$missing $package"; fi
 done
-# qemu-aarch64, the reference AArch64DifferentialTests compares Hyperstep's AArch64 CPU with.
+# qemu-aarch64, the reference AArch64DifferentialTests compares Hyperstep's AArch64 CPU with,
+# and qemu-system-aarch64 (9 MB of package), whose PC sequences it compares whole guests with.
 if [ ! -x /usr/bin/qemu-aarch64 ]; then missing="$missing qemu-user"; fi
+if [ ! -x /usr/bin/qemu-system-aarch64 ]; then missing="$missing qemu-system-arm"; fi
 if [ -n "$missing" ]; then
   echo "test.sh: installing$missing (Debian packages)"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

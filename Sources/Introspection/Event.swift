@@ -1,3 +1,4 @@
+import AArch64
 import Machine
 
 /// What a session can subscribe to. Each subscription also names the vCPUs it covers.
@@ -18,8 +19,10 @@ public enum EventFilter: Sendable, Equatable {
   /// Interpreter engine only (`--accel emu`).
   case memoryAccess(MemoryWatch)
   /// Delivery of these exception vectors (0-31) to the guest's own handler; empty: all.
+  /// On AArch64 the numbers are exception classes (ESR_EL1.EC, 0-63: 0x15 SVC, 0x25 a data
+  /// abort from EL1, 0x3c BRK ...), and the event is `.exceptionSyndrome`.
   case exception(vectors: Set<UInt8>)
-  /// Delivery of these interrupt vectors; empty: all.
+  /// Delivery of these interrupt vectors; empty: all. On AArch64: 0 an IRQ, 1 an FIQ.
   case interrupt(vectors: Set<UInt8>)
   /// Port I/O in this range, before it is carried out.
   case port(ClosedRange<UInt16>)
@@ -27,12 +30,37 @@ public enum EventFilter: Sendable, Equatable {
   case mmio(ClosedRange<UInt64>)
   /// WRMSR to one of these MSRs, before it takes effect (KVM_X86_SET_MSR_FILTER).
   case msrWrite([UInt32])
+  /// AArch64: an MSR to one of these system registers (VBAR_EL1, TTBR0_EL1, TTBR1_EL1,
+  /// SCTLR_EL1, any the interpreter has), before it takes effect, with the PC on the MSR;
+  /// the AArch64 counterpart of `.msrWrite` and x86's control-register loads.
+  case systemRegisterWrite(Set<SystemRegisterName>)
   /// HLT executed.
   case halt
   /// The machine ended: triple fault, reset, power-off, debug exit or a KVM failure.
   case shutdown
-  /// The guest wrote to Hyperstep's control port (0x600).
+  /// The guest wrote to Hyperstep's control port (0x600); on AArch64, `hvc #0x4853`.
   case guestRequest
+}
+
+/// An AArch64 exception as its handler finds it: taken to EL1, the PC at its vector.
+public struct ExceptionSyndrome: Sendable, Equatable {
+  /// ESR_EL1 as the exception wrote it; its bits 31-26 are the exception class.
+  public var esr: UInt64
+  /// FAR_EL1 (meaningful for aborts, watchpoints and PC alignment faults; otherwise whatever
+  /// it held: the ARM ARM leaves it UNKNOWN).
+  public var far: UInt64
+  /// ELR_EL1: the preferred return address (the faulting instruction, or the one after an
+  /// SVC, HVC or SMC).
+  public var elr: UInt64
+
+  public init(esr: UInt64, far: UInt64, elr: UInt64) {
+    self.esr = esr
+    self.far = far
+    self.elr = elr
+  }
+
+  /// ESR_EL1.EC.
+  public var exceptionClass: UInt8 { UInt8(truncatingIfNeeded: esr >> 26) & 0x3f }
 }
 
 /// One event, as handed to a handler.
@@ -44,6 +72,8 @@ public enum Event: Sendable, Equatable {
   /// One access to watched memory, and the watch it touched.
   case memoryAccess(MemoryAccessHit, watch: MemoryWatch)
   case exception(vector: UInt8)
+  /// AArch64: an exception taken to EL1 (`EventFilter.exception` by its class).
+  case exceptionSyndrome(ExceptionSyndrome)
   case interrupt(vector: UInt8)
   /// A port, MMIO or MSR access that has not been carried out yet.
   case access(GuestAccess)
@@ -51,6 +81,8 @@ public enum Event: Sendable, Equatable {
   // Boxed: a RunOutcome can carry a whole CPU state, and every event would be as large.
   indirect case shutdown(RunOutcome)
   case guestRequest(value: UInt32)
+  /// AArch64: an MSR at the PC about to write `value` to `register` (it has not taken effect).
+  case systemRegisterWrite(SystemRegisterName, value: UInt64)
 
   /// Port, MMIO and MSR accesses arrive before the instruction making them has finished.
   public var isAccess: Bool {
@@ -65,7 +97,8 @@ public enum EventResponse: Sendable, Equatable {
   /// Switch single-stepping of this vCPU on or off (Xen's TOGGLE_SINGLESTEP), then go on.
   case toggleSingleStep
   /// For access events: the handler has done what the access should do, so the machine does
-  /// not carry it out. A write goes nowhere (a WRMSR leaves the MSR as it was, with no #GP);
+  /// not carry it out. A write goes nowhere (a WRMSR leaves the MSR as it was, with no #GP;
+  /// an AArch64 MSR of a system-register event is skipped, the register unchanged);
   /// a read returns `readValue`. Other events cannot skip their instruction (its length is
   /// not known without a full decoder): answering this to one ends the session with an error.
   case emulateAndSkip(readValue: UInt64 = 0)

@@ -281,6 +281,9 @@ public final class IntrospectionSession: @unchecked Sendable {
       throw IntrospectionError("a write watchpoint covers 1 to 8 bytes, not \(length)")
     case .exception(let vectors) where vectors.contains { $0 >= 32 }:
       throw IntrospectionError("exception vectors are 0-31; use .interrupt for vectors 32-255")
+    case .systemRegisterWrite:
+      throw IntrospectionError(
+        "system-register events are AArch64's (VirtIntrospectionSession); on x86 subscribe to .msrWrite")
     case .msrWrite(let indices) where indices.isEmpty:
       throw IntrospectionError("an MSR-write subscription needs at least one MSR")
     case .msrWrite(let indices):
@@ -627,9 +630,10 @@ public final class IntrospectionSession: @unchecked Sendable {
   /// combines their answers (`Answers`).
   func dispatch(_ event: Event, on state: VCPUState) throws -> EventResponse {
     var answers = Answers()
+    defer { if let engine = answers.engine { state.pendingEngine = engine } }
     // The vCPU's plan holds its subscriptions; one a handler adds counts from the next stop.
-    for subscription in state.plan.subscriptions where matches(subscription.filter, event) {
-      if answers.take(try call(subscription.handler, event, on: state), on: state) { return .stop }
+    for subscription in state.plan.subscriptions where subscription.filter.matches(event) {
+      if answers.take(try call(subscription.handler, event, on: state)) { return .stop }
     }
     return answers.combined
   }
@@ -638,8 +642,9 @@ public final class IntrospectionSession: @unchecked Sendable {
   /// the same order, without matching every subscription against the event).
   private func dispatchStep(_ event: Event, on state: VCPUState) throws -> EventResponse {
     var answers = Answers()
+    defer { if let engine = answers.engine { state.pendingEngine = engine } }
     for handler in state.plan.stepHandlers {
-      if answers.take(try call(handler, event, on: state), on: state) { return .stop }
+      if answers.take(try call(handler, event, on: state)) { return .stop }
     }
     return answers.combined
   }
@@ -650,29 +655,6 @@ public final class IntrospectionSession: @unchecked Sendable {
     do { return try handler(event, state.context) } catch {
       throw IntrospectionError("the handler for \(describe(event)) on vCPU \(state.context.vcpu) failed: \(error)")
     }
-  }
-
-  /// The handlers' answers to one event, combined: a stop wins, the first skip counts,
-  /// toggles cancel in pairs; an engine switch is kept on the vCPU for `apply` (the last
-  /// asked for wins).
-  private struct Answers {
-    var toggles = 0
-    var skip: EventResponse?
-
-    /// Takes one answer; true when it is a stop, which ends the dispatch.
-    @inline(__always)
-    mutating func take(_ response: EventResponse, on state: VCPUState) -> Bool {
-      switch response {
-      case .continue: break
-      case .toggleSingleStep: toggles += 1
-      case .emulateAndSkip: if skip == nil { skip = response }
-      case .stop: return true
-      case .switchEngine(let engine): state.pendingEngine = engine
-      }
-      return false
-    }
-
-    var combined: EventResponse { skip ?? (toggles % 2 == 1 ? .toggleSingleStep : .continue) }
   }
 
   /// Acts on an answer to an instruction-boundary event; true when the session is over.
@@ -751,29 +733,6 @@ public final class IntrospectionSession: @unchecked Sendable {
     }
   }
 
-  func matches(_ filter: EventFilter, _ event: Event) -> Bool {
-    switch (filter, event) {
-    case (.singleStep, .singleStep): true
-    case (.softwareBreakpoint(let at), .softwareBreakpoint(let address)): at == address
-    case (.hardwareBreakpoint(let at), .hardwareBreakpoint(let address)): at == address
-    case (.writeWatchpoint(let at, _), .writeWatchpoint(let address, _, _)): at == address
-    case (.memoryAccess(let wanted), .memoryAccess(let hit, let watch)):
-      wanted == watch && wanted.kinds.contains(hit.kind)
-    case (.exception(let vectors), .exception(let vector)): vectors.isEmpty || vectors.contains(vector)
-    case (.interrupt(let vectors), .interrupt(let vector)): vectors.isEmpty || vectors.contains(vector)
-    case (.port(let range), .access(.portWrite(let port, _, _))), (.port(let range), .access(.portRead(let port, _))):
-      range.contains(port)
-    case (.mmio(let range), .access(.mmioWrite(let address, _, _))),
-      (.mmio(let range), .access(.mmioRead(let address, _))):
-      range.contains(address)
-    case (.msrWrite(let indices), .access(.msrWrite(let index, _))): indices.contains(index)
-    case (.halt, .halt): true
-    case (.shutdown, .shutdown): true
-    case (.guestRequest, .guestRequest): true
-    default: false
-    }
-  }
-
   /// Which accesses the dispatcher must be asked about (fixed for a run).
   fileprivate var accessFilters: (ports: [ClosedRange<UInt16>], mmio: [ClosedRange<UInt64>], msrs: Set<UInt32>) {
     var ports: [ClosedRange<UInt16>] = []
@@ -783,30 +742,6 @@ public final class IntrospectionSession: @unchecked Sendable {
       if case .mmio(let range) = subscription.filter { mmio.append(range) }
     }
     return (ports, mmio, Set(msrIndices))
-  }
-}
-
-/// A short name for an event in error messages.
-func describe(_ event: Event) -> String {
-  func hex<T: BinaryInteger>(_ value: T) -> String { "0x" + String(value, radix: 16) }
-  switch event {
-  case .singleStep(let pc): return "single-step at \(hex(pc))"
-  case .softwareBreakpoint(let address): return "software breakpoint at \(hex(address))"
-  case .hardwareBreakpoint(let address): return "hardware breakpoint at \(hex(address))"
-  case .writeWatchpoint(let address, _, _): return "write watchpoint at \(hex(address))"
-  case .memoryAccess(let hit, _):
-    let kind = hit.kind == .write ? "write" : hit.kind == .read ? "read" : "fetch"
-    return "memory \(kind) at \(hex(hit.address))"
-  case .exception(let vector): return "exception \(vector)"
-  case .interrupt(let vector): return "interrupt \(hex(vector))"
-  case .access(.portWrite(let port, _, _)): return "write to port \(hex(port))"
-  case .access(.portRead(let port, _)): return "read of port \(hex(port))"
-  case .access(.mmioWrite(let address, _, _)): return "MMIO write at \(hex(address))"
-  case .access(.mmioRead(let address, _)): return "MMIO read at \(hex(address))"
-  case .access(.msrWrite(let index, _)): return "write of MSR \(hex(index))"
-  case .halt: return "HLT"
-  case .shutdown: return "machine end"
-  case .guestRequest(let value): return "guest request \(value)"
   }
 }
 

@@ -250,7 +250,8 @@ final class GDBVirtTarget: ServedTarget {
   private func event(_ stop: VirtMachine.Stop, cpu index: Int) -> StopEvent {
     let thread = index + 1
     switch stop {
-    case .step, .exception, .interrupt, .guestRequest: return .step(thread: thread)
+    // Fetch watches and system-register stops are the event API's; gdb never sets them.
+    case .step, .exception, .interrupt, .guestRequest, .fetchWatch, .systemRegisterWrite: return .step(thread: thread)
     case .halted: return .halted(thread: thread)
     case .breakpoint: return .breakpoint(thread: thread, kind: .software, address: vm.cpus[index].state.pc)
     case .watch(let address, let write):

@@ -80,7 +80,7 @@ final class VirtMonitorConsole {
   }
 
   private func ended(_ outcome: VirtOutcome) -> Int32 {
-    say("stop: " + describe(cpu.state.pc, "exit " + TraceWriter.outcomeName(TraceCommand.runOutcome(outcome))))
+    say("stop: " + describe(cpu.state.pc, "exit " + TraceWriter.outcomeName(outcome.runOutcome)))
     return TraceCommand.status(of: outcome)
   }
 

@@ -77,9 +77,9 @@ extension TraceCommand {
         warn("error: CPU 0 waits (WFI/WFE) at 0x\(String(cpu.state.pc, radix: 16)) and nothing will wake it")
         return ExitStatus.haltedForever.rawValue
       case .ended(let outcome):
-        _ = record(.exit(Self.runOutcome(outcome)))
+        _ = record(.exit(outcome.runOutcome))
         return Self.status(of: outcome)
-      case .breakpoint, .watch, .interrupted:
+      case .breakpoint, .watch, .fetchWatch, .systemRegisterWrite, .interrupted:
         continue  // none is set while tracing
       }
       if record(reason) { break }
@@ -111,24 +111,12 @@ extension TraceCommand {
         return nil
       case .ended(let outcome):
         warn(
-          "error: the guest ended (\(TraceWriter.outcomeName(Self.runOutcome(outcome)))) before reaching --from \(from ?? "")"
+          "error: the guest ended (\(TraceWriter.outcomeName(outcome.runOutcome))) before reaching --from \(from ?? "")"
         )
         return ExitStatus.fromNeverReached.rawValue
       default:
         continue
       }
-    }
-  }
-
-  /// How an AArch64 run's end shows in a trace line.
-  static func runOutcome(_ outcome: VirtOutcome) -> RunOutcome {
-    switch outcome {
-    case .exit(let code, _):
-      .debugExit(value: UInt32(truncatingIfNeeded: code), status: Int32(truncatingIfNeeded: code & 0xff))
-    case .powerOff: .powerOff
-    case .reset: .reset
-    case .waitingForever: .halted
-    case .timedOut: .timedOut
     }
   }
 

@@ -47,6 +47,23 @@ import Testing
     #expect(run.stderr.contains("exclusive: counter=0000000000000005"))
   }
 
+  /// --from request on a64_request: the trace starts after its `hvc #0x4853` with W0 = 1 and
+  /// ends at the one with W0 = 0, the store loop's four iterations between (listing: ADR, MOV,
+  /// then STR, SUBS, B.NE at start_request + 0xc, + 0x10, + 0x14; MOV W0 and the HVC at
+  /// stop_request); the guest runs on to its output and exit.
+  @Test func aTraceFromTheGuestsRequestToItsRequestToStop() throws {
+    let kernel = try CLI.temporaryFile(AArch64Guests.a64Request.elf, name: "a64-request.elf")
+    let run = try CLI.run(["trace", "--kernel", kernel, "--from", "request"])
+    let lines = run.stdout.split(separator: "\n").map(String.init)
+    let loop = ["start_request+0xc", "start_request+0x10", "start_request+0x14"]
+    let expected =
+      ["start_request+0x4", "start_request+0x8"] + Array([[String]](repeating: loop, count: 4).joined())
+      + ["start_request+0x18", "stop_request", "stop_request+0x4 request 0"]
+    #expect(lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" } == expected)
+    #expect(run.stderr == "request: done\n")
+    #expect(run.status == 0)
+  }
+
   @Test func x86OnlyOptionsAreRefused() throws {
     let kernel = try CLI.temporaryFile(AArch64Guests.a64Exclusive.elf, name: "a64-msr.elf")
     let run = try CLI.run(["trace", "--kernel", kernel, "--msr-events", "LSTAR"])

@@ -127,12 +127,38 @@ extension A64CPU {
     get { core.host.watches }
     set {
       core.host.watches = newValue
+      core.host.watchesFetches = newValue.contains { $0.executes }
       core.hostArmed = core.host.armed
     }
   }
 
   /// Lets the next step run the instruction at the PC despite a breakpoint there.
   public func passBreakpointOnce() { core.host.passBreakpointOnce = true }
+
+  /// System registers whose MSR writes stop the step before they take effect
+  /// (`.hostSystemRegisterWrite`, the PC on the MSR).
+  public var hostSystemRegisterWrites: Set<SystemRegisterName> {
+    get { core.host.systemRegisterWrites }
+    set {
+      core.host.systemRegisterWrites = newValue
+      core.hostArmed = core.host.armed
+    }
+  }
+
+  /// Lets the next instruction run through every host stop (its breakpoint, its fetch watch,
+  /// its watched system-register write); its watched data accesses are recorded for
+  /// `takePassedAccesses` instead of stopping it.
+  public func passHostStopsOnce() {
+    core.host.passBreakpointOnce = true
+    core.host.passNext = true
+    core.host.passedAccesses.removeAll(keepingCapacity: true)
+  }
+
+  /// The watched accesses the passed instruction made, oldest first; clears them.
+  public func takePassedAccesses() -> [HostWatchAccess] {
+    defer { core.host.passedAccesses.removeAll(keepingCapacity: true) }
+    return core.host.passedAccesses
+  }
 }
 
 // MARK: The generic timers (ARM ARM D11.2) as the platform sees them

@@ -59,13 +59,7 @@ struct A64Core {
     // Software step (D2.12): in the active-pending state the Software Step exception is
     // taken before the next instruction; in active-not-pending the instruction runs and
     // the state becomes active-pending.
-    if hostArmed && !host.breakpoints.isEmpty {
-      if host.passBreakpointOnce {
-        host.passBreakpointOnce = false
-      } else if host.breakpoints.contains(pc) {
-        return .hostBreakpoint
-      }
-    }
+    if hostArmed, let stop = hostStopBeforeInstruction(pc) { return stop }
     let stepping = debugArmed && softwareStepActive
     if stepping && !state.pstate.ss { return raise(softwareStepException(), at: pc) }
     do throws(A64Exception) {
@@ -93,9 +87,15 @@ struct A64Core {
       return state.waiting ? .waiting : .retired
     } catch {
       state.pc = pc
-      if error == .hostStop, let hit = host.hit {
-        host.hit = nil
-        return .hostWatch(address: hit.address, write: hit.write)
+      if error == .hostStop {
+        if let hit = host.hit {
+          host.hit = nil
+          return .hostWatch(address: hit.address, write: hit.write)
+        }
+        if let write = host.systemRegisterHit {
+          host.systemRegisterHit = nil
+          return .hostSystemRegisterWrite(write.name, value: write.value)
+        }
       }
       if error == .undefined { undefinedInstructionAddress = pc }
       return raise(error, at: pc)

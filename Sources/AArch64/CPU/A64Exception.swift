@@ -121,6 +121,11 @@ public enum A64StepResult: Sendable, Equatable {
   /// The instruction at the PC was about to access a host-watched range at `address`;
   /// nothing of it ran (AArch64 reports a watchpoint with the PC on the accessing instruction).
   case hostWatch(address: UInt64, write: Bool)
+  /// The PC lies in a host watch of instruction fetches; nothing ran.
+  case hostFetchWatch(address: UInt64)
+  /// The instruction at the PC, an MSR, was about to write `value` to a host-watched system
+  /// register; nothing of it ran.
+  case hostSystemRegisterWrite(SystemRegisterName, value: UInt64)
 }
 
 /// MMIO, hypervisor calls and semihosting as the interpreter sees them; the platform

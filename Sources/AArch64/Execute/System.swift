@@ -241,6 +241,7 @@ extension A64Core {
       guard let allowed = el0Access(name, write: true) else { throw .undefined }
       guard allowed else { throw .systemTrap(word) }
     }
+    try checkHostSystemRegisterWrite(name, value)
     switch name {
     case .nzcv: state.pstate.nzcv = UInt32(truncatingIfNeeded: value) & 0xf000_0000
     case .daif: state.pstate.daif = UInt32(truncatingIfNeeded: value) & 0x3c0

@@ -160,3 +160,17 @@ public struct SystemRegisterName: Hashable, Sendable {
   public static func debugWatchpointValue(_ n: UInt16) -> SystemRegisterName { SystemRegisterName(2, 0, 0, n, 6) }
   public static func debugWatchpointControl(_ n: UInt16) -> SystemRegisterName { SystemRegisterName(2, 0, 0, n, 7) }
 }
+
+extension SystemRegisterName: CustomStringConvertible {
+  /// The ARM ARM's name for the EL1 translation, exception and thread registers (the ones an
+  /// introspection client watches); any other as the assembler's generic S<op0>_<op1>_C<n>_C<m>_<op2>.
+  public var description: String {
+    let names: [SystemRegisterName: String] = [
+      .sctlr: "SCTLR_EL1", .ttbr0: "TTBR0_EL1", .ttbr1: "TTBR1_EL1", .tcr: "TCR_EL1", .mair: "MAIR_EL1",
+      .vbar: "VBAR_EL1", .esr: "ESR_EL1", .far: "FAR_EL1", .elr: "ELR_EL1", .spsr: "SPSR_EL1",
+      .contextidr: "CONTEXTIDR_EL1", .tpidrEL1: "TPIDR_EL1", .tpidrEL0: "TPIDR_EL0", .cpacr: "CPACR_EL1",
+      .mdscr: "MDSCR_EL1", .cntkctl: "CNTKCTL_EL1",
+    ]
+    return names[self] ?? "S\(op0)_\(op1)_C\(crn)_C\(crm)_\(op2)"
+  }
+}

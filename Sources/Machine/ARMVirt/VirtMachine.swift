@@ -116,6 +116,11 @@ public final class VirtMachine {
     case breakpoint
     /// A host watch caught an access at `address`; the PC is on the accessing instruction.
     case watch(address: UInt64, write: Bool)
+    /// A host watch of instruction fetches covers the PC; nothing ran.
+    case fetchWatch(address: UInt64)
+    /// The MSR at the PC was about to write `value` to a host-watched system register;
+    /// nothing of it ran (`A64CPU.hostSystemRegisterWrites`).
+    case systemRegisterWrite(SystemRegisterName, value: UInt64)
     /// `resume`'s `shouldStop` said so.
     case interrupted
     case ended(VirtOutcome)
@@ -172,37 +177,64 @@ public final class VirtMachine {
 
   /// Runs every CPU until a host breakpoint or watch stops one, the guest ends, or
   /// `shouldStop` (asked between rounds) says so. Returns the CPU that stopped.
-  public func resume(shouldStop: () -> Bool) -> (cpu: Int, stop: Stop) {
+  /// With `reportingVectors`, also stops after each exception or interrupt a CPU takes, at
+  /// its vector (an event API's exception and interrupt events): the round ends there, and
+  /// the next one starts again from CPU 0.
+  public func resume(reportingVectors: Bool = false, shouldStop: () -> Bool) -> (cpu: Int, stop: Stop) {
     defer { platform.console.flush() }
     while true {
       if shouldStop() { return (0, .interrupted) }
-      let round = runRound()
+      let round = runRound(reportingVectors: reportingVectors)
       if round.stop != .step { return round }
     }
   }
 
+  /// Whether CPU `index` runs: the boot CPU, or one PSCI CPU_ON started.
+  public func isPoweredOn(_ index: Int) -> Bool { platform.poweredOn[index] }
+
   /// One round of the schedule: each running CPU once, up to its quantum or timer deadline.
   /// `.step` when the round ended normally.
-  private func runRound() -> (cpu: Int, stop: Stop) {
+  /// A round a stop cut short: the CPU whose turn it was and the instructions left of its
+  /// turn. The next round goes on from there, so stopping (a debugger's breakpoints, the
+  /// event API's stops) changes the schedule as little as it can: the CPUs before it do not
+  /// run again first.
+  private var unfinishedRound: (cpu: Int, budget: UInt64)?
+
+  private func runRound(reportingVectors: Bool = false) -> (cpu: Int, stop: Stop) {
     if let ending = platform.ending { return (0, .ended(ending)) }
     startRequestedCPUs()
     var ranAny = false
+    let resumed = unfinishedRound
+    unfinishedRound = nil
     for (index, cpu) in cpus.enumerated() where platform.poweredOn[index] {
+      var turn = max(quantum, 1)
+      if let resumed {
+        if index < resumed.cpu || index == resumed.cpu && resumed.budget == 0 { continue }
+        if index == resumed.cpu { turn = resumed.budget }
+      }
       refreshInterrupts(index)
       if cpu.isWaiting { continue }
-      _ = cpu.takeInterruptIfPending()
-      var budget = max(quantum, 1)
+      let fiq = cpu.fiqLine && cpu.state.pstate.daif & PState.f == 0
+      if cpu.takeInterruptIfPending() && reportingVectors {
+        unfinishedRound = (index, turn)
+        return (index, .interrupt(fiq: fiq))
+      }
+      var budget = turn
       if let timer = cpu.nextTimerDeadline { budget = max(1, min(budget, timer &- cpu.counter)) }
       let (executed, result) = cpu.run(maxInstructions: budget)
       if executed > 0 || !cpu.isWaiting { ranAny = true }
       noteUndefined(index)
       let stop = stop(for: result)
       switch stop {
-      case .step, .halted, .exception, .interrupt: continue
-      default: return (index, stop)
+      case .step, .halted: continue
+      case .exception where !reportingVectors, .interrupt where !reportingVectors: continue
+      default:
+        unfinishedRound = (index, turn - min(executed, turn))
+        return (index, stop)
       }
     }
-    if !ranAny, let ending = waitForTime() {
+    // A round that went on from a stop left the CPUs before it out: it proves no wait.
+    if !ranAny, resumed == nil, let ending = waitForTime() {
       platform.ending = ending
       return (0, .ended(ending))
     }
@@ -243,6 +275,8 @@ public final class VirtMachine {
       return .step
     case .hostBreakpoint: return .breakpoint
     case .hostWatch(let address, let write): return .watch(address: address, write: write)
+    case .hostFetchWatch(let address): return .fetchWatch(address: address)
+    case .hostSystemRegisterWrite(let name, let value): return .systemRegisterWrite(name, value: value)
     }
   }
 

@@ -204,3 +204,18 @@ public enum VirtOutcome: Sendable, Equatable {
   case waitingForever(pc: UInt64)
   case timedOut
 }
+
+extension VirtOutcome {
+  /// The same end in the words of an x86 run (trace lines, the event API's `.shutdown`): a
+  /// semihosting exit is the debug-exit device's, SYSTEM_OFF a power-off.
+  public var runOutcome: RunOutcome {
+    switch self {
+    case .exit(let code, _):
+      .debugExit(value: UInt32(truncatingIfNeeded: code), status: Int32(truncatingIfNeeded: code & 0xff))
+    case .powerOff: .powerOff
+    case .reset: .reset
+    case .waitingForever: .halted
+    case .timedOut: .timedOut
+    }
+  }
+}
