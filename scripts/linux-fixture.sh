@@ -16,6 +16,8 @@
 #                   embedded kallsyms table, recovered by vmlinux-to-elf (PyPI, installed
 #                   into a virtual environment inside the cache) and listed by llvm-nm. They
 #                   hold for a boot with `nokaslr`, where the kernel runs at its link address.
+#   vmlinux-symbols.elf  vmlinux-to-elf's output: the kernel as an ELF with those symbols,
+#                   for gdb (`file vmlinux-symbols.elf`) and `--symbols`
 #   version         the package name and version, for reports
 # Everything is deterministic for one kernel version: a new Debian point release changes
 # the version, and the tests take their expected values from the symbols, not from constants.
@@ -30,7 +32,7 @@ case "${1:-}" in
 esac
 
 complete() {
-  for file in vmlinuz config initrd.gz System.map version; do
+  for file in vmlinuz config initrd.gz System.map vmlinux-symbols.elf version; do
     [ -s "$cache/$file" ] || return 1
   done
 }
@@ -80,6 +82,7 @@ log "recovering the kernel's symbols from its kallsyms table"
 }
 "$toolchain/llvm-nm" -n --defined-only "$work/vmlinux.elf" > "$cache/System.map.tmp"
 mv "$cache/System.map.tmp" "$cache/System.map"
+mv "$work/vmlinux.elf" "$cache/vmlinux-symbols.elf"
 version=$(dpkg-deb -f "$work"/linux-image-*.deb Version)
 echo "$package $version" > "$cache/version"
 complete || { log "the fixture is incomplete after building it"; exit 1; }

@@ -31,6 +31,9 @@ fi
 if ! scripts/linux-fixture.sh > /dev/null; then
   echo "test.sh: WARNING: the Linux fixture could not be fetched; the Linux tests will be SKIPPED"
 fi
+# The Linux tests boot a 2-billion-instruction kernel: they run the release build of
+# hyperstep, as a user would (the debug build's interpreter is some 20 times slower).
+swift build -c release --product hyperstep
 # A hyperstep process a failed test left behind must not outlive the run: it would hold the
 # caller's output pipe open (CI waits for it to close). CI machines are shared with other
 # work, so only the processes these tests started are ended: the tests record each one's pid
