@@ -18,6 +18,8 @@ final class GDBMachineTarget: ServedTarget {
   /// gdb's breakpoints. Software ones are planted only while the guest runs (the session
   /// does it), so memory gdb reads between runs needs no masking.
   private var softwareBreakpoints: [UInt64] = []
+  /// Software breakpoints gdb set where nothing was mapped, served as hardware ones.
+  private var unmappedSoftwareBreakpoints: Set<UInt64> = []
   private var hardwareBreakpoints: [UInt64] = []
   /// Watchpoints. On the interpreter: write, read and access watchpoints, any number and
   /// length, exact (the engine compares every data access with them). On KVM, which on this
@@ -222,8 +224,22 @@ final class GDBMachineTarget: ServedTarget {
   func insertBreakpoint(_ kind: BreakpointKind, address: UInt64, length: Int) throws -> Bool {
     switch kind {
     case .software:
-      // Refused now if the address is not mapped, not at the next continue.
-      do { _ = try stepper.readMemory(linear: address, count: 1) } catch { throw TargetError("\(error)") }
+      do {
+        _ = try stepper.readMemory(linear: address, count: 1)
+      } catch {
+        // Nothing maps the address yet (a kernel's `break start_kernel` before its page
+        // tables exist): no INT3 can be planted, so the PC is compared instead, as for a
+        // hardware breakpoint (the interpreter any number, KVM in a debug-register slot),
+        // until gdb removes it. Refused only when no slot is left.
+        guard !hardwareBreakpoints.contains(address) else { return true }
+        do {
+          _ = try insertBreakpoint(.hardware, address: address, length: length)
+        } catch let refusal as TargetError {
+          throw TargetError(code: refusal.code, "\(error); comparing the PC instead failed: \(refusal)")
+        }
+        unmappedSoftwareBreakpoints.insert(address)
+        return true
+      }
       if !softwareBreakpoints.contains(address) { softwareBreakpoints.append(address) }
       return true
     case .hardware:
@@ -267,6 +283,7 @@ final class GDBMachineTarget: ServedTarget {
     switch kind {
     case .software:
       softwareBreakpoints.removeAll { $0 == address }
+      if unmappedSoftwareBreakpoints.remove(address) != nil { hardwareBreakpoints.removeAll { $0 == address } }
       return true
     case .hardware:
       hardwareBreakpoints.removeAll { $0 == address }

@@ -16,6 +16,11 @@ public final class InterpreterVCPU: VirtualCPU, @unchecked Sendable {
   public var waitingForStartup: Bool
   /// Virtual time (nanoseconds) when `cpu.retiredInstructions` was 0: see InterpreterPlatform.
   var clockBase: UInt64 = 0
+  /// The memory watches and run breakpoints the CPU's watch ranges hold (MemoryWatch.swift).
+  var installedWatches: [MemoryWatch] = []
+  var installedBreakpoints: [UInt64] = []
+  /// A run breakpoint's address the CPU stopped at, kept while its other hits are taken.
+  var breakpointHit: UInt64?
 
   /// The machine's devices as this vCPU reaches them (attached once the machine exists).
   private(set) var bus: InterpreterBus?

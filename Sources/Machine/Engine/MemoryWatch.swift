@@ -54,32 +54,66 @@ public struct MemoryAccessHit: Sendable, Hashable {
 extension InterpreterVCPU {
   /// Replaces this vCPU's memory watches.
   public func setMemoryWatches(_ watches: [MemoryWatch]) {
-    cpu.setWatchRanges(
-      watches.map {
-        WatchRange(
-          start: $0.start, length: $0.length, kinds: WatchKinds(rawValue: $0.kinds.rawValue),
-          space: $0.physical ? .physical : .linear)
-      })
+    installedWatches = watches
+    installRanges()
   }
 
   /// This vCPU's memory watches.
-  public var memoryWatches: [MemoryWatch] {
-    cpu.watchRanges.map {
-      MemoryWatch(
-        start: $0.start, length: $0.length, kinds: MemoryAccessKinds(rawValue: $0.kinds.rawValue),
-        physical: $0.space == .physical)
-    }
+  public var memoryWatches: [MemoryWatch] { installedWatches }
+
+  /// Host breakpoints for a run (the stepper's): the CPU compares them as execute ranges
+  /// after the memory watches, so that its decoded blocks keep running everywhere but in a
+  /// block that holds one (X86Core.run), where a breakpoint checked per instruction used to
+  /// slow a whole run down some tenfold. A hit stops the run before the instruction, as a
+  /// breakpoint does; `takeBreakpointHit` says where. Empty: none (the steps between runs
+  /// check nothing).
+  public func setRunBreakpoints(_ addresses: [UInt64]) {
+    guard addresses != installedBreakpoints else { return }
+    installedBreakpoints = addresses
+    installRanges()
+  }
+
+  /// Lets the instruction at RIP run once without hitting a run breakpoint there (resuming
+  /// from a stop at it).
+  public func passRunBreakpoint() { cpu.suppressExecuteHit() }
+
+  private func installRanges() {
+    breakpointHit = nil
+    cpu.setWatchRanges(
+      installedWatches.map {
+        WatchRange(
+          start: $0.start, length: $0.length, kinds: WatchKinds(rawValue: $0.kinds.rawValue),
+          space: $0.physical ? .physical : .linear)
+      } + installedBreakpoints.map { WatchRange(start: $0, length: 1, kinds: .execute) })
   }
 
   /// The accesses the last instructions made to watched memory, oldest first; clears them.
+  /// A run breakpoint's hit among them is kept for `takeBreakpointHit`.
   public func takeMemoryAccessHits() -> [MemoryAccessHit] {
     let hits = cpu.watchHits
     guard !hits.isEmpty else { return [] }
     cpu.clearWatchHits()
-    return hits.map {
+    let watchCount = installedWatches.count
+    if let hit = hits.first(where: { $0.rangeIndex >= watchCount }) { breakpointHit = hit.address }
+    return hits.filter { $0.rangeIndex < watchCount }.map {
       MemoryAccessHit(
         address: $0.address, size: $0.size, kind: MemoryAccessKinds(rawValue: $0.kind.rawValue),
         watch: $0.rangeIndex, instructionPointer: $0.instructionPointer)
     }
+  }
+
+  /// The run breakpoint the last run stopped at, if any; clears it. A breakpoint stops the
+  /// run before its instruction, so its hit is the run's last; hits of memory watches on the
+  /// same instruction's fetch stay for `takeMemoryAccessHits`.
+  public func takeBreakpointHit() -> UInt64? {
+    if breakpointHit == nil {
+      let watchCount = installedWatches.count
+      let hits = cpu.watchHits
+      guard let hit = hits.last(where: { $0.rangeIndex >= watchCount }) else { return nil }
+      if hits.allSatisfy({ $0.rangeIndex >= watchCount }) { cpu.clearWatchHits() }
+      return hit.address
+    }
+    defer { breakpointHit = nil }
+    return breakpointHit
   }
 }

@@ -35,6 +35,11 @@ extension X86Core {
       }
       let count = UInt64(decodeCache.blocks.headers[slot].count)
       let first = slot &* BlockCache.maximumLength
+      // With host breakpoints armed (and nothing else: `run`), a block holding one is left to
+      // `step()`, which checks each instruction; every other block runs as usual.
+      if debug.armed != 0 && blockMeetsExecuteRange(first: first, count: Int(count)) {
+        return retiredInstructions == retiredAtStart ? nil : (retiredInstructions &- retiredAtStart, .retired)
+      }
       let shadow = state.interruptShadow
       // A waiting interrupt held off by the first instruction's shadow is let in after it.
       let length = interruptLine && shadow ? 1 : min(count, budget &- (retiredInstructions &- retiredAtStart))
@@ -479,5 +484,20 @@ extension X86Core {
     decodeCache.blocks.headers[slot] = BlockCache.Header(
       tag: tag, version: decodeCache.pageVersions[page], byteLength: UInt16(offset), count: UInt8(count))
     return true
+  }
+}
+
+extension X86Core {
+  /// Whether any linear execute range (a host breakpoint) meets the bytes of the block whose
+  /// `count` instructions start at `first`, from RIP.
+  mutating func blockMeetsExecuteRange(first: Int, count: Int) -> Bool {
+    let length = UInt64(decodeCache.blocks.entries[first &+ count &- 1].end)
+    let rip = state.rip
+    let linear =
+      codeMode == .bits64 ? rip : (state.segments[Int(SegmentName.cs.rawValue)].base &+ rip) & 0xffff_ffff
+    for range in debug.ranges where range.kinds.contains(.execute) {
+      if rangesOverlap(range.start, range.length, linear, length) { return true }
+    }
+    return false
   }
 }

@@ -49,6 +49,8 @@ struct DebugUnit {
   var hits: [WatchHit] = []
   var hasDataRanges = false
   var hasExecuteRanges = false
+  /// The only debug check armed is `ranges`' linear execute ranges (see `refreshDebugControls`).
+  var onlyLinearExecuteRanges = false
   /// An execute range stopped the CPU before the instruction at this RIP + 1 (0 = none): the
   /// next step executes it without reporting the same hit again.
   var executeHitSuppressed: UInt64 = 0
@@ -83,6 +85,12 @@ extension X86Core {
     let needed =
       instruction | io != 0 || debug.checksAccesses || debug.hasExecuteRanges || debug.pendingTrap != 0
     debug.armed = needed ? 1 : 0
+    // Host breakpoints alone (execute ranges by linear address) leave blocks usable: a block
+    // is checked against them once, as a whole, before it runs (BlockRun.swift), so a guest
+    // runs at block speed everywhere but next to a breakpoint.
+    debug.onlyLinearExecuteRanges =
+      debug.hasExecuteRanges && instruction | io == 0 && !debug.checksAccesses && debug.pendingTrap == 0
+      && debug.ranges.allSatisfy { !$0.kinds.contains(.execute) || $0.space == .linear }
   }
 
   /// Writes DR6 for a #DB: B0-B3 become `bits`' own, BD/BS/BT are ORed in; clears DR7.GD.
@@ -185,12 +193,14 @@ extension X86Core {
       // This instruction loaded SS: its traps wait for the next one.
       debug.pendingTrap = bits
       debug.armed = 1
+      debug.onlyLinearExecuteRanges = false
       return result
     }
     if case .ioStop = result {
       // The I/O stop is reported now; the trap is taken at the start of the next step.
       debug.pendingTrap = bits
       debug.armed = 1
+      debug.onlyLinearExecuteRanges = false
       return result
     }
     return raiseDebugTrap(bits)

@@ -88,6 +88,10 @@ extension X86CPU {
 
   public var watchRanges: [WatchRange] { core.debug.ranges }
 
+  /// The instruction at RIP runs once without its execute ranges being checked (a debugger
+  /// resuming from a stop at a breakpoint there), as after an execute hit.
+  public func suppressExecuteHit() { core.debug.executeHitSuppressed = core.state.rip &+ 1 }
+
   /// The hits since the last `clearWatchHits()`, in access order.
   public var watchHits: [WatchHit] { core.debug.hits }
 

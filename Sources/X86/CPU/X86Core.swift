@@ -191,7 +191,8 @@ struct X86Core {
     while retiredInstructions &- before < maxInstructions {
       // Whole decoded blocks while nothing needs the per-instruction path (BlockRun.swift).
       let result: StepResult
-      if !state.halted && state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed == 0,
+      if !state.halted && state.flagBits & DebugUnit.flagsNeedingDebugPath == 0
+        && (debug.armed == 0 || debug.onlyLinearExecuteRanges),
         let blocks = runBlocks(budget: maxInstructions &- (retiredInstructions &- before))
       {
         result = blocks.stop

@@ -108,7 +108,11 @@ extension Stepper {
     // Stopped at a breakpoint where we stand: its instruction runs first (the stop was before
     // it), or it would fire again at once. Arriving at one by another stop is a hit, as on KVM.
     let here = try pc()
-    var first = stoppedAtBreakpoint == here
+    // The breakpoints are the CPU's execute ranges for the run: decoded blocks keep running
+    // everywhere but next to one (InterpreterVCPU.setRunBreakpoints).
+    vcpu.setRunBreakpoints(targets.sorted())
+    defer { vcpu.setRunBreakpoints([]) }
+    if stoppedAtBreakpoint == here { vcpu.passRunBreakpoint() }
     while true {
       if stopSwitch.take() { return try interpreterStop(.interrupted, vcpu) }
       if let delivered = machine.serviceInterrupts(vcpu, deliver: true),
@@ -125,23 +129,10 @@ extension Stepper {
         continue
       }
       let budget = machine.instructionBudget(vcpu, limit: Self.interpreterRunSlice)
-      if targets.isEmpty {
-        let (_, result) = cpu.run(maxInstructions: budget)
-        if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
-          return stop
-        }
-        continue
-      }
-      for _ in 0..<budget {
-        let pc = cpu.linearPC
-        if !first && targets.contains(pc) { return try interpreterStop(.breakpoint(address: pc), vcpu) }
-        first = false
-        let result = cpu.step()
-        if case .retired = result, !cpu.interruptLine, cpu.watchHits.isEmpty { continue }
-        if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
-          return stop
-        }
-        break
+      let (_, result) = cpu.run(maxInstructions: budget)
+      if let address = vcpu.takeBreakpointHit() { return try interpreterStop(.breakpoint(address: address), vcpu) }
+      if let stop = try interpreterStopWhileRunning(after: result, vcpu, watchingDeliveries: watchingHandlers) {
+        return stop
       }
     }
   }
