@@ -21,13 +21,15 @@ let package = Package(
     .target(name: "CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], swiftSettings: strictSafety),
     .target(name: "GuestMemory", dependencies: ["KVM"], swiftSettings: strictSafety),
+    // Executable memory, the raw context buffer and the call into translated code (the x86 JIT tier).
+    .target(name: "HostCode", swiftSettings: strictSafety),
     // The hardware oracle of the differential tester (issue 10): runs one instruction natively.
     .target(name: "CHostCPU"),
     .target(name: "HostCPU", dependencies: ["CHostCPU"], swiftSettings: strictSafety),
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
     // The x86-64 ISA: state, decoder, interpreter, paging. Pure Swift; reaches RAM through GuestMemory.
-    .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
+    .target(name: "X86", dependencies: ["GuestMemory", "HostCode"], swiftSettings: strictSafety),
     // The AArch64 ISA (issue 12): state, decoder, interpreter, MMU. Pure Swift, like X86.
     .target(name: "AArch64", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
     .target(name: "Machine", dependencies: ["KVM", "GuestMemory", "Devices", "X86", "AArch64"], swiftSettings: strictSafety),
@@ -62,7 +64,7 @@ let package = Package(
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
     .testTarget(name: "HostCPUTests", dependencies: ["HostCPU", "X86Generator"]),
-    .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory"]),
+    .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory", "HostCode"]),
     .testTarget(name: "AArch64Tests", dependencies: ["AArch64", "GuestMemory", "AArch64Guests", "Machine"]),
     .testTarget(
       name: "IntrospectionTests", dependencies: ["Introspection", "Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),

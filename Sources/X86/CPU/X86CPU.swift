@@ -11,6 +11,15 @@ public final class X86CPU {
   public init(memory: GuestRAM, bus: any X86IOBus = UnmappedIOBus()) {
     core = X86Core(ram: memory, bus: bus)
     core.stateChanged()
+    if X86JIT.enabledByDefault { core.jit = X86JIT() }
+  }
+
+  /// Whether `run` executes translated blocks (the JIT tier, docs/ARCHITECTURE.md "Translated
+  /// blocks") where it can. On by default unless `HYPERSTEP_JIT=0`; stays false on a host that
+  /// cannot run translated code. `step()` and the debug path always interpret.
+  public var usesTranslation: Bool {
+    get { core.jit != nil }
+    set { core.jit = newValue ? (core.jit ?? X86JIT()) : nil }
   }
 
   public var memory: GuestRAM { core.ram }
