@@ -35,6 +35,9 @@ public final class X86CPU {
     }
   }
 
+  /// How many times translated code was entered (for tests that must know it ran).
+  var translatedBlocksEntered: UInt64 { core.jit?.entries ?? 0 }
+
   /// Instructions retired since this CPU was made (INT3/INT n count; faults do not).
   public var retiredInstructions: UInt64 { core.retiredInstructions }
 

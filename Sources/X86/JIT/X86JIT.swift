@@ -27,6 +27,8 @@ final class X86JIT {
   private var translations: [UInt64: Int] = [:]
   /// Bumped by every flush: a chain exit's patch site is stale when it changed meanwhile.
   private(set) var flushCount: UInt64 = 0
+  /// Entries into translated code (tests check that it ran).
+  private(set) var entries: UInt64 = 0
 
   private var tlbGeneration = UInt64.max
   private var codeGeneration = UInt64.max
@@ -112,6 +114,7 @@ final class X86JIT {
   /// Enters the block at code offset `code` with `budget` instructions; returns the exit
   /// reason and the budget left.
   func run(_ code: Int, budget: UInt64) -> (reason: UInt64, left: UInt64) {
+    entries &+= 1
     context[word: JITLayout.budget] = budget
     let reason = context.enter(memory, entry: entryOffset, target: memory.address(code))
     return (reason, context[word: JITLayout.budget])
