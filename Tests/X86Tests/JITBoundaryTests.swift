@@ -124,7 +124,8 @@ struct JITBoundaryTests {
   /// exactly that many retire, and the state is the one `step()` reaches after as many steps.
   @Test(arguments: 1...12) func budgetEndsInsideBlock(budget: UInt64) throws {
     let code: [UInt8] =
-      [0x31, 0xc0] + (0..<9).flatMap { index -> [UInt8] in
+      [0x31, 0xc0]
+      + (0..<9).flatMap { index -> [UInt8] in
         [0x83, 0xc0, UInt8(index + 1)]  // add eax, index + 1
       } + [0xf4]
     let ran = try sandbox(code, translate: true)

@@ -69,7 +69,8 @@ struct JITEquivalenceTests {
     case 11: return prefix + [0x0f, 0xaf, modrmRegister(reg(), reg())] + defineFlags
     case 12: return prefix + [0x6b, modrmRegister(reg(), reg()), imm8] + defineFlags
     case 13: return prefix + [0x69] + memory(reg()) + immediate + defineFlags
-    case 14: return prefix + [0x0f, 0xb6 | UInt8(r.below(2)) | UInt8(r.below(2)) << 3, modrmRegister(reg(), anyRegister())]
+    case 14:
+      return prefix + [0x0f, 0xb6 | UInt8(r.below(2)) | UInt8(r.below(2)) << 3, modrmRegister(reg(), anyRegister())]
     case 15: return prefix + [0x0f, 0xb6 | UInt8(r.below(2)) | UInt8(r.below(2)) << 3] + memory(reg())  // MOVZX/MOVSX
     case 16: return prefix + [0x8b] + memory(reg())  // load
     case 17: return prefix + [0x89] + memory(anyRegister())  // store

@@ -38,8 +38,12 @@ struct HostAssembler {
   var count: Int { bytes.count }
 
   mutating func byte(_ value: UInt8) { bytes.append(value) }
-  mutating func int32(_ value: Int32) { for shift in stride(from: 0, to: 32, by: 8) { byte(UInt8(truncatingIfNeeded: value >> shift)) } }
-  mutating func int64(_ value: UInt64) { for shift in stride(from: 0, to: 64, by: 8) { byte(UInt8(truncatingIfNeeded: value >> shift)) } }
+  mutating func int32(_ value: Int32) {
+    for shift in stride(from: 0, to: 32, by: 8) { byte(UInt8(truncatingIfNeeded: value >> shift)) }
+  }
+  mutating func int64(_ value: UInt64) {
+    for shift in stride(from: 0, to: 64, by: 8) { byte(UInt8(truncatingIfNeeded: value >> shift)) }
+  }
 
   /// One instruction `opcode` with ModRM: `size` 2 adds 66, 8 sets REX.W; `reg` is ModRM.reg
   /// (a register or an opcode extension). Byte-sized operations must use AL, CL, DL or BL.
