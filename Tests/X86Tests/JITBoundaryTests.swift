@@ -154,6 +154,34 @@ struct JITBoundaryTests {
     expectSameState(stepped, ran)
   }
 
+  /// The page directory entry of a translated function's page is pointed at another physical
+  /// page, and CR3 reloaded (the entry is not global, so MOV to CR3 drops it: SDM Vol. 3,
+  /// 4.10.4.1): the second call must run the code of the new page.
+  @Test func remappedCodePage() throws {
+    let code: [UInt8] = [
+      0xe8, 0xfb, 0xff, 0x2f, 0x00,  // 0x00 call 0x400000
+      0x89, 0xc3,  // 0x05 mov ebx, eax
+      0x48, 0xc7, 0xc2, 0x10, 0x30, 0x00, 0x00,  // 0x07 mov rdx, 0x3010 (PDE 2: 4-6 MiB)
+      0x48, 0xc7, 0x02, 0xe7, 0x00, 0x60, 0x00,  // 0x0e mov qword [rdx], 0x6000e7 (-> 6 MiB)
+      0x0f, 0x20, 0xd8,  // 0x15 mov rax, cr3
+      0x0f, 0x22, 0xd8,  // 0x18 mov cr3, rax
+      0xe8, 0xe0, 0xff, 0x2f, 0x00,  // 0x1b call 0x400000
+      0xf4,  // 0x20 hlt
+    ]
+    let functions: (X86Sandbox) throws -> Void = { sandbox in
+      try sandbox.write([0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3], at: 0x40_0000)  // mov eax, 1; ret
+      try sandbox.write([0xb8, 0x02, 0x00, 0x00, 0x00, 0xc3], at: 0x60_0000)  // mov eax, 2; ret
+    }
+    let ran = try sandbox(code, translate: true, setup: functions)
+    #expect(runToEnd(ran) == .halted)
+    #expect(ran.cpu.state[.rbx] == 1)
+    #expect(ran.cpu.state[.rax] == 2)
+    #expect(ran.cpu.translatedBlocksEntered > 0)
+    let stepped = try sandbox(code, translate: false, setup: functions)
+    #expect(stepToEnd(stepped) == .halted)
+    expectSameState(stepped, ran)
+  }
+
   /// A loop of loads, stores, CALL and RET stays in translated code: its blocks chain, its data
   /// accesses hit the TLB and RET finds its target in the jump cache, so the 1000 iterations
   /// (8000 instructions) enter translated code only a few times.

@@ -103,10 +103,40 @@ extension X86Core {
     return (executed, result)
   }
 
+  /// Brings the JIT up to date with the interpreter's caches (see `X86JIT`): a new code mode
+  /// or privilege drops everything; a TLB generation empties the data TLB and, like a code
+  /// generation, keeps the translations only if every code page they came from still maps
+  /// to the same physical page, executable, with the same code version. The check walks the
+  /// page tables as a fetch would (which may set accessed bits, as the CPU's own speculative
+  /// walks may) and puts CR2 back if a walk faults.
   private mutating func synchronizeJIT(_ jit: X86JIT) {
-    jit.synchronize(
-      tlbGeneration: tlb.generation, codeGeneration: decodeCache.generation, mode: codeMode,
-      privilege: state.dataTagPrivilege)
+    if jit.enter(mode: codeMode, privilege: state.dataTagPrivilege) {
+      jit.tlbGeneration = tlb.generation
+      jit.codeGeneration = decodeCache.generation
+      return
+    }
+    let mappingsMoved = jit.tlbGeneration != tlb.generation
+    let codeMoved = jit.codeGeneration != decodeCache.generation
+    guard mappingsMoved || codeMoved else { return }
+    if mappingsMoved { jit.flushTLB() }
+    let cr2 = state.cr2
+    for (linearPage, page) in jit.codePages {
+      let physicalPage = Int(truncatingIfNeeded: page.physicalPage >> 12)
+      let version = physicalPage < decodeCache.pageCount ? decodeCache.pageVersions[physicalPage] : 0
+      var same = version == page.version
+      if same && mappingsMoved {
+        let physical = try? translate(linearPage << 12, .execute)
+        same = physical.map { $0 & ~0xfff == page.physicalPage } ?? false
+      }
+      if !same {
+        jit.flush()
+        break
+      }
+    }
+    state.cr2 = cr2
+    // The walks may have filled the TLB (never flushed it): the generation stands.
+    jit.tlbGeneration = tlb.generation
+    jit.codeGeneration = decodeCache.generation
   }
 
   /// GPRs and the status flags into the context (RIP is passed per block).
@@ -129,15 +159,19 @@ extension X86Core {
   /// The translation for RIP, translated now if needed; nil when there is no block to run.
   private mutating func jitTranslation(_ jit: X86JIT) -> Int? {
     if let code = jit.translation(at: state.rip) { return code }
-    guard let block = jitBlock() else { return nil }
-    // Decoding may have marked a new code page (a TLB generation): flush before adding.
+    guard let (block, physicalPage) = jitBlock() else { return nil }
+    // Decoding may have marked a new code page (a TLB generation): synchronise before adding.
     synchronizeJIT(jit)
-    return jit.install(block, at: state.rip, mode: codeMode)
+    let page = Int(truncatingIfNeeded: physicalPage >> 12)
+    let version = page < decodeCache.pageCount ? decodeCache.pageVersions[page] : 0
+    return jit.install(
+      block, at: state.rip, mode: codeMode, codePage: X86JIT.CodePage(physicalPage: physicalPage, version: version))
   }
 
   /// The instructions from RIP to the first that ends a block (included), within RIP's
-  /// physical page and below 4 GiB outside 64-bit mode; nil when not even one is there.
-  private mutating func jitBlock() -> [JITInstruction]? {
+  /// physical page and below 4 GiB outside 64-bit mode, and that physical page; nil when not
+  /// even one instruction is there.
+  private mutating func jitBlock() -> (block: [JITInstruction], physicalPage: UInt64)? {
     guard let (_, physical) = try? fetchAddress() else { return nil }
     guard ram.loadPhysical(UInt8.self, at: physical) != nil else { return nil }
     let room = 0x1000 - (physical & 0xfff)
@@ -164,7 +198,7 @@ extension X86Core {
     guard !block.isEmpty else { return nil }
     noteCodePage(physical)
     if codeMode != .bits64 && state.rip &+ offset &- 1 >= 0xffff_ffff { return nil }
-    return block
+    return (block, physical & ~0xfff)
   }
 
   /// Copies the data-page cache's entry for `linear` (filled by the interpreted access) into

@@ -4,12 +4,14 @@ import HostCode
 /// works on, and the translations by linear RIP. A class the core holds by reference: it is
 /// touched only on a Swift round trip (an exit), never per guest instruction.
 ///
-/// Translations are keyed by linear address and code mode, and the data TLB by linear page,
-/// so both are only as good as the translations and the data-page cache they came from:
-/// whenever the interpreter's TLB generation (any flush, INVLPG, a page turning into code),
-/// its decode-cache generation (any store into a code page), the code mode or the data
-/// privilege changes, everything is dropped at once (`synchronize`): simple, and correct
-/// because none of these happens in the loops the JIT is for.
+/// Translations are keyed by linear address, and the data TLB by linear page, so both are only
+/// as good as the translations and the data-page cache they came from. The data TLB is
+/// emptied whenever the interpreter's TLB generation changes (any flush, INVLPG, a page
+/// turning into code). The translations stay as long as every code page they came from still
+/// maps to the same physical page with execute rights and holds the same code version
+/// (`codePages`, checked by `X86Core.synchronizeJIT` when either generation moved); otherwise,
+/// and on any change of code mode or privilege, all of them go at once: chained jumps between
+/// blocks make dropping one page's blocks alone a matter of unpatching, not worth it.
 final class X86JIT {
   static let codeSize = 32 << 20
   /// Room one block's code can take at most (16-byte rows of a few dozen instructions).
@@ -30,10 +32,18 @@ final class X86JIT {
   /// Entries into translated code (tests check that it ran).
   private(set) var entries: UInt64 = 0
 
-  private var tlbGeneration = UInt64.max
-  private var codeGeneration = UInt64.max
-  private var mode = CodeMode.bits16
-  private var privilege = UInt64.max
+  var tlbGeneration = UInt64.max
+  var codeGeneration = UInt64.max
+  private(set) var mode = CodeMode.bits16
+  private(set) var privilege = UInt64.max
+
+  /// A code page translations came from: its physical page and that page's code version then.
+  struct CodePage {
+    var physicalPage: UInt64
+    var version: UInt32
+  }
+  /// Every code page of the current translations, by linear page number.
+  private(set) var codePages: [UInt64: CodePage] = [:]
 
   /// Whether `X86CPU`s use the JIT tier unless told otherwise: `HYPERSTEP_JIT=0` turns it off.
   static var enabledByDefault: Bool { hostEnvironment("HYPERSTEP_JIT") != "0" }
@@ -69,29 +79,31 @@ final class X86JIT {
   /// Drops every translation, the data TLB and the jump cache.
   func flush() {
     translations.removeAll(keepingCapacity: true)
+    codePages.removeAll(keepingCapacity: true)
     used = codeStart
     flushCount &+= 1
-    context.fill(words: 4 * JITLayout.tlbSlots, at: JITLayout.readTags, with: JITLayout.emptyTag)
+    flushTLB()
     context.fill(words: 2 * JITLayout.jumpSlots, at: JITLayout.jumpCache, with: JITLayout.emptyTag)
   }
 
-  /// Flushes when anything the translations and the TLB were derived from has changed.
-  func synchronize(tlbGeneration: UInt64, codeGeneration: UInt64, mode: CodeMode, privilege: UInt64) {
-    if tlbGeneration != self.tlbGeneration || codeGeneration != self.codeGeneration || mode != self.mode
-      || privilege != self.privilege
-    {
-      self.tlbGeneration = tlbGeneration
-      self.codeGeneration = codeGeneration
-      self.mode = mode
-      self.privilege = privilege
-      flush()
-    }
+  /// Empties the data TLB alone.
+  func flushTLB() {
+    context.fill(words: 4 * JITLayout.tlbSlots, at: JITLayout.readTags, with: JITLayout.emptyTag)
+  }
+
+  /// A new code mode or privilege: everything goes. Returns whether it was new.
+  func enter(mode: CodeMode, privilege: UInt64) -> Bool {
+    guard mode != self.mode || privilege != self.privilege else { return false }
+    self.mode = mode
+    self.privilege = privilege
+    flush()
+    return true
   }
 
   func translation(at rip: UInt64) -> Int? { translations[rip] }
 
   /// Translates `block` (starting at `rip`) and records it; returns its code offset.
-  func install(_ block: [JITInstruction], at rip: UInt64, mode: CodeMode) -> Int {
+  func install(_ block: [JITInstruction], at rip: UInt64, mode: CodeMode, codePage: CodePage) -> Int {
     if used + X86JIT.largestBlock > memory.size { flush() }
     var translator = JITTranslator(mode: mode, base: used, exitOffset: exitOffset)
     let bytes = translator.translate(block)
@@ -100,6 +112,7 @@ final class X86JIT {
     memory.write(bytes, at: offset)
     used = (used + bytes.count + 15) & ~15
     translations[rip] = offset
+    codePages[rip >> 12] = codePage
     let slot = JITLayout.jumpCache + 16 * JITLayout.jumpSlot(rip)
     context[word: slot] = rip
     context[word: slot + 8] = memory.address(offset)
