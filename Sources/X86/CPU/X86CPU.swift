@@ -52,7 +52,11 @@ public final class X86CPU {
 
   /// Forgets every decoded instruction (after the host wrote guest code behind the CPU's back:
   /// writes through the CPU itself are tracked).
-  public func invalidateDecodedInstructions() { core.decodeCache.flush() }
+  public func invalidateDecodedInstructions() {
+    core.decodeCache.flush()
+    // Translations check their pages' code versions, which a host write does not bump.
+    core.jit?.flush()
+  }
 
   /// When true, an exception an instruction raises is delivered through the IVT/IDT and
   /// `step()` returns `.delivered` (or `.tripleFault`); when false (the default, for tests

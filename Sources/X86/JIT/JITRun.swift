@@ -105,10 +105,12 @@ extension X86Core {
 
   /// Brings the JIT up to date with the interpreter's caches (see `X86JIT`): a new code mode
   /// or privilege drops everything; a TLB generation empties the data TLB and, like a code
-  /// generation, keeps the translations only if every code page they came from still maps
-  /// to the same physical page, executable, with the same code version. The check walks the
-  /// page tables as a fetch would (which may set accessed bits, as the CPU's own speculative
-  /// walks may) and puts CR2 back if a walk faults.
+  /// generation, keeps the translations only if every code page they came from still has the
+  /// same code version and, with paging on, an executable entry in the interpreter's TLB for
+  /// the same physical page (global kernel pages survive MOV to CR3). The check only looks:
+  /// a walk here would fill the TLB and set accessed bits, which the guest could observe and
+  /// which would depend on the order of the pages (a first version did that, and two runs
+  /// of Linux differed).
   private mutating func synchronizeJIT(_ jit: X86JIT) {
     if jit.enter(mode: codeMode, privilege: state.dataTagPrivilege) {
       jit.tlbGeneration = tlb.generation
@@ -119,22 +121,20 @@ extension X86Core {
     let codeMoved = jit.codeGeneration != decodeCache.generation
     guard mappingsMoved || codeMoved else { return }
     if mappingsMoved { jit.flushTLB() }
-    let cr2 = state.cr2
+    let paging = pagingEnabled
+    let execute = TLB.permissionBit(.execute, user: privilegeLevel == 3)
     for (linearPage, page) in jit.codePages {
       let physicalPage = Int(truncatingIfNeeded: page.physicalPage >> 12)
       let version = physicalPage < decodeCache.pageCount ? decodeCache.pageVersions[physicalPage] : 0
       var same = version == page.version
-      if same && mappingsMoved {
-        let physical = try? translate(linearPage << 12, .execute)
-        same = physical.map { $0 & ~0xfff == page.physicalPage } ?? false
+      if same && mappingsMoved && paging {
+        same = tlb.lookup(linearPage << 12, permission: execute) == page.physicalPage
       }
       if !same {
         jit.flush()
         break
       }
     }
-    state.cr2 = cr2
-    // The walks may have filled the TLB (never flushed it): the generation stands.
     jit.tlbGeneration = tlb.generation
     jit.codeGeneration = decodeCache.generation
   }
