@@ -62,7 +62,7 @@
     // touches this buffer (whose address it is passed), guest RAM through TLB entries the
     // interpreter filled from live mappings, and its own stack frame.
     let function = unsafe unsafeBitCast(UInt(memory.address(entry)), to: Entry.self)
-    return unsafe withExtendedLifetime(memory) { function(address, target) }
+    return withExtendedLifetime(memory) { function(address, target) }
   }
 }
 
