@@ -53,7 +53,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
-      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"], path: "Benchmarks/hyperstep-bench"),
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86", "HostCode"], path: "Benchmarks/hyperstep-bench"),
     // Hyperstep's AArch64 interpreter against qemu-aarch64, instruction by instruction.
     .executableTarget(name: "a64-difftest", dependencies: ["AArch64", "GuestMemory"], swiftSettings: strictSafety),
     .executableTarget(
