@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// Unsafe constructs are checked everywhere: the three bottom modules mark each one with
+/// Unsafe constructs are checked everywhere: the bottom modules (KVM, GuestMemory, HostCode) mark each one with
 /// `unsafe` and a SAFETY comment; everywhere else the compiler flags any that creep in.
 let strictSafety: [SwiftSetting] = [.strictMemorySafety()]
 
