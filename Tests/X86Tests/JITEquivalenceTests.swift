@@ -36,6 +36,9 @@ struct JITEquivalenceTests {
       default: return [0x43 | regField << 3, UInt8(r.below(120))]
       }
     }
+    // In 64-bit code a memory operand may take FS or GS, whose bases (`fsBase`, `gsBase`)
+    // move it within the data pages.
+    func segment() -> [UInt8] { wide ? [[], [], [0x64], [0x65]][Int(r.below(4))] : [] }
     var prefix: [UInt8] = []
     switch r.below(8) {
     case 0: prefix = [0x66]
@@ -57,7 +60,7 @@ struct JITEquivalenceTests {
     case 5: return prefix + [0xf7, modrmRegister(UInt8(r.below(2)) + 2, reg())]  // NOT/NEG
     case 6: return prefix + [0x89, modrmRegister(reg(), reg())]
     case 7: return prefix + [0xb8 | reg()] + (prefix == [0x48] ? imm32 + imm32 : immediate)
-    case 8: return prefix + [0x8d] + memory(reg())  // LEA
+    case 8: return segment() + prefix + [0x8d] + memory(reg())  // LEA
     case 9: return prefix + [0xff, modrmRegister(UInt8(r.below(2)), reg())]  // INC/DEC
     case 10:
       let kind = UInt8(r.below(8))
@@ -68,17 +71,17 @@ struct JITEquivalenceTests {
       return prefix + shift + defineFlags
     case 11: return prefix + [0x0f, 0xaf, modrmRegister(reg(), reg())] + defineFlags
     case 12: return prefix + [0x6b, modrmRegister(reg(), reg()), imm8] + defineFlags
-    case 13: return prefix + [0x69] + memory(reg()) + immediate + defineFlags
+    case 13: return segment() + prefix + [0x69] + memory(reg()) + immediate + defineFlags
     case 14:
       return prefix + [0x0f, 0xb6 | UInt8(r.below(2)) | UInt8(r.below(2)) << 3, modrmRegister(reg(), anyRegister())]
-    case 15: return prefix + [0x0f, 0xb6 | UInt8(r.below(2)) | UInt8(r.below(2)) << 3] + memory(reg())  // MOVZX/MOVSX
-    case 16: return prefix + [0x8b] + memory(reg())  // load
-    case 17: return prefix + [0x89] + memory(anyRegister())  // store
-    case 18: return prefix + [0xc7] + memory(0) + immediate
-    case 19: return prefix + [alu << 3 | 3] + memory(reg()) + aluTail
-    case 20: return prefix + [alu << 3 | 1] + memory(anyRegister()) + aluTail
-    case 21: return prefix + [0x83] + memory(alu) + [imm8] + aluTail
-    case 22: return prefix + [0xff] + memory(UInt8(r.below(2)))  // INC/DEC [m]
+    case 15: return segment() + prefix + [0x0f, 0xb6 | UInt8(r.below(2)) | UInt8(r.below(2)) << 3] + memory(reg())  // MOVZX/MOVSX
+    case 16: return segment() + prefix + [0x8b] + memory(reg())  // load
+    case 17: return segment() + prefix + [0x89] + memory(anyRegister())  // store
+    case 18: return segment() + prefix + [0xc7] + memory(0) + immediate
+    case 19: return segment() + prefix + [alu << 3 | 3] + memory(reg()) + aluTail
+    case 20: return segment() + prefix + [alu << 3 | 1] + memory(anyRegister()) + aluTail
+    case 21: return segment() + prefix + [0x83] + memory(alu) + [imm8] + aluTail
+    case 22: return segment() + prefix + [0xff] + memory(UInt8(r.below(2)))  // INC/DEC [m]
     case 23: return [0x50 | anyRegister(), 0x58 | reg()]  // PUSH r; POP r'
     case 24: return [0x6a, imm8, 0x58 | reg()]  // PUSH imm8; POP r
     case 25: return [0xe8, 2, 0, 0, 0, 0xeb, 1, 0xc3]  // call +2; jmp +1; ret
@@ -88,9 +91,9 @@ struct JITEquivalenceTests {
       let bytes: [UInt8] = [0, 1, 2, 4, 5, 6]
       return [alu << 3, modrmRegister(bytes[Int(r.below(6))], bytes[Int(r.below(6))])] + aluTail
     case 28: return [0x0f, 0x90 | UInt8(r.below(16)), modrmRegister(0, [0, 1, 2, 4, 5, 6][Int(r.below(6))])]  // SETcc
-    case 29: return [0x0f, 0x90 | UInt8(r.below(16))] + memory(0)  // SETcc [m]
+    case 29: return segment() + [0x0f, 0x90 | UInt8(r.below(16))] + memory(0)  // SETcc [m]
     case 30: return prefix + [0x0f, 0x40 | UInt8(r.below(16)), modrmRegister(reg(), reg())]  // CMOVcc
-    case 31: return prefix + [0x0f, 0x40 | UInt8(r.below(16))] + memory(reg())
+    case 31: return segment() + prefix + [0x0f, 0x40 | UInt8(r.below(16))] + memory(reg())
     case 32: return prefix + [0x87, modrmRegister(reg(), reg())]  // XCHG
     default:
       // mov ecx, 1...4; again: add eax, imm8; dec ecx; jnz again.
@@ -106,6 +109,8 @@ struct JITEquivalenceTests {
   }
 
   static let dataBytes = 0x2000
+  static let fsBase: UInt64 = 0x100
+  static let gsBase: UInt64 = 0x300
 
   /// Both runs of `code` from the same start; `change` adjusts the start state, `memory` the
   /// sandboxes. Returns the two sandboxes and their stops for checks of their own.
@@ -127,6 +132,14 @@ struct JITEquivalenceTests {
       for index in 0..<16 where index != 4 { state.gpr[index] = registers[index] }
       if state.codeMode != .bits64 {
         for index in 0..<16 { state.gpr[index] &= 0xffff_ffff }
+      }
+      if state.codeMode == .bits64 {
+        var fs = state[.fs]
+        fs.base = Self.fsBase
+        state[.fs] = fs
+        var gs = state[.gs]
+        gs.base = Self.gsBase
+        state[.gs] = gs
       }
       state[.rbx] = Layout.data
       state[.rsi] = index

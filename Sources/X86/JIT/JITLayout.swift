@@ -15,6 +15,10 @@ enum JITLayout {
   static let missAddress = 160
   /// The code offset of the rel32 field a chain exit came from (to patch it).
   static let patchField = 168
+  /// FS's and GS's bases, for FS:/GS: operands in 64-bit mode (copied in at each entry: no
+  /// translated instruction changes them).
+  static let fsBase = 176
+  static let gsBase = 184
 
   /// The data TLB: `tlbSlots` rows of a read tag, read delta, write tag and write delta. A tag
   /// is a linear page number (address >> 12) whose accesses may go straight to host memory at

@@ -142,6 +142,8 @@ extension X86Core {
   /// GPRs and the status flags into the context (RIP is passed per block).
   private mutating func copyIntoJIT(_ jit: X86JIT) {
     for index in 0..<16 { jit.context[word: JITLayout.gpr + 8 * index] = state.gpr[index] }
+    jit.context[word: JITLayout.fsBase] = state.segments[Int(SegmentName.fs.rawValue)].base
+    jit.context[word: JITLayout.gsBase] = state.segments[Int(SegmentName.gs.rawValue)].base
     state.materializeFlags()
     let bits = state.flagBits
     let image = (bits & 0xd5 | 2) << 8 | (bits & RFlagsBit.overflow != 0 ? 1 : 0)

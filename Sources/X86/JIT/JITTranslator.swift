@@ -183,9 +183,10 @@ struct JITTranslator {
     if d.has(DecodedInstruction.Flag.lock) { return false }
     if d.isMemory {
       if d.addressSize == 2 { return false }
+      // FS and GS: their bases in 64-bit mode (no limits there); outside it they have limits.
       let segment = d.segment
-      if segment == SegmentName.fs.rawValue || segment == SegmentName.gs.rawValue { return false }
-      if mode != .bits64 && segment == SegmentName.cs.rawValue { return false }
+      let fsOrGS = segment == SegmentName.fs.rawValue || segment == SegmentName.gs.rawValue
+      if mode != .bits64 && (fsOrGS || segment == SegmentName.cs.rawValue) { return false }
       let hasRegister = d.base != DecodedInstruction.Register.none || d.index != DecodedInstruction.Register.none
       if hasRegister && d.base != DecodedInstruction.Register.rip && d.addressSize == 8
         && Int64(bitPattern: d.displacement) != Int64(Int32(truncatingIfNeeded: d.displacement))
@@ -235,6 +236,17 @@ struct JITTranslator {
   /// value (zero-extended in the host register) as 64 bits, narrower ones in place.
   private mutating func storeRegister(_ host: UInt8, _ index: UInt8, size: UInt8, _ d: DecodedInstruction) {
     asm.store(host, register(index, size: size, d), size: size == 4 ? 8 : size)
+  }
+
+  /// The linear address of `d`'s memory operand into RSI: the effective address wrapped to
+  /// its address size, plus FS's or GS's base for those segments (64-bit mode only).
+  private mutating func linearAddress(_ instruction: JITInstruction) {
+    effectiveAddress(instruction)
+    let segment = instruction.d.segment
+    guard segment == SegmentName.fs.rawValue || segment == SegmentName.gs.rawValue else { return }
+    let base = segment == SegmentName.fs.rawValue ? JITLayout.fsBase : JITLayout.gsBase
+    asm.load(R.rcx, .context(base), size: 8)
+    asm.lea(R.rsi, .memory(base: R.rsi, index: R.rcx, scale: 0, displacement: 0), size: 8)
   }
 
   /// The effective address of `d`'s memory operand into RSI, wrapped to its address size.
@@ -287,7 +299,7 @@ struct JITTranslator {
   ) -> Operand {
     let d = instruction.d
     guard d.isMemory else { return register(d.rm, size: size, d) }
-    effectiveAddress(instruction)
+    linearAddress(instruction)
     probe(size: size, write: write, index: index, dirty: dirty)
     return .guestData
   }
