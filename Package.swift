@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// Unsafe constructs are checked everywhere: the three bottom modules mark each one with
+/// Unsafe constructs are checked everywhere: the bottom modules (KVM, GuestMemory, HostCode) mark each one with
 /// `unsafe` and a SAFETY comment; everywhere else the compiler flags any that creep in.
 let strictSafety: [SwiftSetting] = [.strictMemorySafety()]
 
@@ -21,6 +21,8 @@ let package = Package(
     .target(name: "CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], swiftSettings: strictSafety),
     .target(name: "GuestMemory", dependencies: ["KVM"], swiftSettings: strictSafety),
+    // Executable memory, the raw context buffer and the call into translated code (the x86 JIT tier).
+    .target(name: "HostCode", swiftSettings: strictSafety),
     // The hardware oracle of the differential tester (issue 10): runs one instruction natively.
     .target(name: "CHostCPU"),
     // Host-side decompression of kernel payloads through Debian's system libraries (dlopen).
@@ -30,7 +32,7 @@ let package = Package(
     // Pure Swift: no KVM, testable anywhere.
     .target(name: "Devices", swiftSettings: strictSafety),
     // The x86-64 ISA: state, decoder, interpreter, paging. Pure Swift; reaches RAM through GuestMemory.
-    .target(name: "X86", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
+    .target(name: "X86", dependencies: ["GuestMemory", "HostCode"], swiftSettings: strictSafety),
     // The AArch64 ISA (issue 12): state, decoder, interpreter, MMU. Pure Swift, like X86.
     .target(name: "AArch64", dependencies: ["GuestMemory"], swiftSettings: strictSafety),
     .target(
@@ -57,7 +59,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strictSafety),
     .executableTarget(
-      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86"],
+      name: "hyperstep-bench", dependencies: ["KVM", "Machine", "Introspection", "TestGuests", "X86", "HostCode"],
       path: "Benchmarks/hyperstep-bench"),
     // Hyperstep's AArch64 interpreter against qemu-aarch64, instruction by instruction.
     .executableTarget(name: "a64-difftest", dependencies: ["AArch64", "GuestMemory"], swiftSettings: strictSafety),
@@ -70,7 +72,7 @@ let package = Package(
     .testTarget(name: "DebuggerTests", dependencies: ["Debugger", "Machine", "TestGuests", "KVM", "GuestMemory"]),
     .testTarget(name: "GDBRemoteTests", dependencies: ["GDBRemote"]),
     .testTarget(name: "HostCPUTests", dependencies: ["HostCPU", "X86Generator"]),
-    .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory"]),
+    .testTarget(name: "X86Tests", dependencies: ["X86", "GuestMemory", "HostCode"]),
     .testTarget(name: "AArch64Tests", dependencies: ["AArch64", "GuestMemory", "AArch64Guests", "Machine"]),
     .testTarget(
       name: "IntrospectionTests",

@@ -8,7 +8,8 @@
 #     KVM nested in a virtual machine without hardware help can be slower than the
 #     interpreter). Guest MIPS = the instructions of N iterations over (wall time at N - wall
 #     time at N = 0): the N = 0 run is each program's start-up (QEMU's includes SeaBIOS).
-#     Target: the interpreter at 0.25x TCG or better.
+#     Target: the interpreter at 0.25x TCG or better. `--accel emu` runs translated blocks (the
+#     JIT tier); the row "HYPERSTEP_JIT=0" is the same engine interpreting every instruction.
 # (b) traced runs at N_TRACE, one line per instruction to a file: `hyperstep trace --accel
 #     emu --output F` against QEMU's single-step exec log (`-accel tcg -singlestep -d
 #     exec,nochain -D F`; `-accel tcg,one-insn-per-tb=on` on a QEMU that has it) and against
@@ -177,7 +178,7 @@ traced_run() {
   eval "$array+=($t)"
 }
 
-emu_plain=() emu_plain0=() tcg_plain=() tcg_plain0=() kvm_plain=() kvm_plain0=()
+emu_plain=() emu_plain0=() interp_plain=() interp_plain0=() tcg_plain=() tcg_plain0=() kvm_plain=() kvm_plain0=()
 emu_trace=() emu_trace0=() qemu_trace=() qemu_trace0=() kvm_trace=() kvm_trace0=()
 for ((round = 1; round <= rounds; round++)); do
   echo "round $round of $rounds ..." >&2
@@ -187,6 +188,9 @@ for ((round = 1; round <= rounds; round++)); do
     t=$(timed "$work/out" "$hyperstep" run --accel emu --kernel "$kernel" --cmdline "$n")
     check_output "$work/out" "$n" "hyperstep run --accel emu"
     eval "emu_plain$suffix+=($t)"
+    t=$(HYPERSTEP_JIT=0 timed "$work/out" "$hyperstep" run --accel emu --kernel "$kernel" --cmdline "$n")
+    check_output "$work/out" "$n" "HYPERSTEP_JIT=0 hyperstep run --accel emu"
+    eval "interp_plain$suffix+=($t)"
     t=$(timed "$work/out" qemu-system-x86_64 -accel tcg "${qemu_common[@]}" -append "$n")
     check_output "$work/out" "$n" "qemu-system-x86_64 -accel tcg"
     eval "tcg_plain$suffix+=($t)"
@@ -248,12 +252,15 @@ if [ "$plain" = yes ]; then
   printf '  %-52s %8s %11s %12s\n' "" "wall s" "start-up s" "guest MIPS"
   row "hyperstep run --accel emu" emu_plain emu_plain0 "$plain_instructions"
   emu_rate=$rate
+  row "HYPERSTEP_JIT=0 hyperstep run --accel emu" interp_plain interp_plain0 "$plain_instructions"
+  interp_rate=$rate
   row "qemu-system-x86_64 -accel tcg" tcg_plain tcg_plain0 "$plain_instructions"
   tcg_rate=$rate
   if [ "$kvm" = yes ]; then
     row "hyperstep run --accel kvm (information, N = $n_kvm)" kvm_plain kvm_plain0 "$kvm_instructions"
   fi
-  echo "  interpreter / TCG            $(verdict "$emu_rate" "$tcg_rate" 0.25)"
+  echo "  emu (JIT tier) / TCG         $(verdict "$emu_rate" "$tcg_rate" 0.25)"
+  echo "  emu, HYPERSTEP_JIT=0 / TCG   $(verdict "$interp_rate" "$tcg_rate" 0.25)"
 else
   echo "(a) plain runs: skipped (--trace-only)"
 fi

@@ -15,6 +15,7 @@
 //                                                (read, access) or on the interpreter (read-emu), or a
 //                                                read/write watch on a page the guest never touches
 //                                                (read-far)
+import HostCode
 import Introspection
 import KVM
 import Machine
@@ -119,7 +120,10 @@ func measureInterpreter(instructions: UInt64) {
       }
     }
     let shown = runs.map { String(Int($0)) }.joined(separator: ", ")
-    print("\(loop.name): \(Int(runs.max() ?? 0)) MIPS (best of 3 runs of \(instructions) instructions: \(shown))")
+    // X86CPU translates blocks unless HYPERSTEP_JIT=0 (or the host cannot): say which ran.
+    let tier = hostEnvironment("HYPERSTEP_JIT") == "0" ? "interpreted" : "JIT tier"
+    print(
+      "\(loop.name), \(tier): \(Int(runs.max() ?? 0)) MIPS (best of 3 runs of \(instructions) instructions: \(shown))")
   }
 }
 

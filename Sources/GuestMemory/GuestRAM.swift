@@ -224,6 +224,17 @@ public struct MemoryRegionSpec: Sendable, Equatable {
     return try? load(T.self, at: GuestAddress(address))
   }
 
+  /// The host address (as a number) of the 4 KiB guest-physical page at `physicalPage`, when
+  /// the whole page lies in the main writable region: what the x86 translator's data TLB adds
+  /// to a linear address. Valid while this object lives (the translator's owner holds it).
+  public func hostAddress(ofPhysicalPage physicalPage: UInt64) -> UInt64? {
+    let offset = physicalPage &- fastStart
+    guard physicalPage & 0xfff == 0, offset < fastSize, 0x1000 <= fastSize &- offset, let base = unsafe fastPointer
+    else { return nil }
+    // SAFETY: only the integer value of an address inside the live main mapping is taken.
+    return UInt64(UInt(bitPattern: unsafe base + Int(offset)))
+  }
+
   /// Stores a little-endian integer at a guest-physical address, as the guest would: false when
   /// any byte is outside guest RAM or in a read-only region (nothing is written then; the
   /// caller treats it as MMIO, as KVM does for a ROM).

@@ -149,6 +149,8 @@ struct BlockRunEquivalenceTests {
     #expect(stop == .halted, "seed \(seed): stepping ended with \(stop)")
 
     let ran = try X86Sandbox()
+    // The interpreter's blocks, not translated code (JITEquivalenceTests covers that).
+    ran.cpu.usesTranslation = false
     try ran.load(code: code, at: Layout.code)
     try prepare(ran)
     // Uneven budgets, so that blocks are also cut short.

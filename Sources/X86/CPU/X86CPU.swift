@@ -11,6 +11,15 @@ public final class X86CPU {
   public init(memory: GuestRAM, bus: any X86IOBus = UnmappedIOBus()) {
     core = X86Core(ram: memory, bus: bus)
     core.stateChanged()
+    if X86JIT.enabledByDefault { core.jit = X86JIT() }
+  }
+
+  /// Whether `run` executes translated blocks (the JIT tier, docs/ARCHITECTURE.md "Translated
+  /// blocks") where it can. On by default unless `HYPERSTEP_JIT=0`; stays false on a host that
+  /// cannot run translated code. `step()` and the debug path always interpret.
+  public var usesTranslation: Bool {
+    get { core.jit != nil }
+    set { core.jit = newValue ? (core.jit ?? X86JIT()) : nil }
   }
 
   public var memory: GuestRAM { core.ram }
@@ -26,6 +35,9 @@ public final class X86CPU {
     }
   }
 
+  /// How many times translated code was entered (for tests that must know it ran).
+  var translatedBlocksEntered: UInt64 { core.jit?.entries ?? 0 }
+
   /// Instructions retired since this CPU was made (INT3/INT n count; faults do not).
   public var retiredInstructions: UInt64 { core.retiredInstructions }
 
@@ -40,7 +52,11 @@ public final class X86CPU {
 
   /// Forgets every decoded instruction (after the host wrote guest code behind the CPU's back:
   /// writes through the CPU itself are tracked).
-  public func invalidateDecodedInstructions() { core.decodeCache.flush() }
+  public func invalidateDecodedInstructions() {
+    core.decodeCache.flush()
+    // Translations check their pages' code versions, which a host write does not bump.
+    core.jit?.flush()
+  }
 
   /// When true, an exception an instruction raises is delivered through the IVT/IDT and
   /// `step()` returns `.delivered` (or `.tripleFault`); when false (the default, for tests

@@ -39,6 +39,8 @@ struct X86Core {
   var localAPICID: UInt8?
   /// The linear address of the last instruction the decoder did not know, until taken.
   var undefinedOpcodeAddress: UInt64?
+  /// The JIT tier (JIT/X86JIT.swift); nil: interpret only.
+  var jit: X86JIT?
 
   init(ram: GuestRAM, bus: any X86IOBus) {
     self.ram = ram
@@ -191,7 +193,9 @@ struct X86Core {
     while retiredInstructions &- before < maxInstructions {
       // Whole decoded blocks while nothing needs the per-instruction path (BlockRun.swift).
       let result: StepResult
-      if !state.halted && state.flagBits & DebugUnit.flagsNeedingDebugPath == 0
+      if jit != nil, let translated = runJIT(budget: maxInstructions &- (retiredInstructions &- before)) {
+        result = translated.stop
+      } else if !state.halted && state.flagBits & DebugUnit.flagsNeedingDebugPath == 0
         && (debug.armed == 0 || debug.onlyLinearExecuteRanges),
         let blocks = runBlocks(budget: maxInstructions &- (retiredInstructions &- before))
       {

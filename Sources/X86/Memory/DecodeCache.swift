@@ -27,6 +27,9 @@ struct DecodeCache {
   let pageCount: Int
   /// Set by a store into a code page: a running block stops after the storing instruction.
   var codeWritten = false
+  /// Bumped by every store into a code page and every flush: the JIT tier drops all its
+  /// translations when this differs from what it last saw (X86JIT.swift).
+  var generation: UInt64 = 0
   var blocks = BlockCache()
 
   init(physicalLimit: UInt64) {
@@ -70,6 +73,7 @@ struct DecodeCache {
 
   private mutating func invalidate(_ physical: UInt64, size: UInt8) {
     codeWritten = true
+    generation &+= 1
     let page = Int(truncatingIfNeeded: physical >> 12)
     let lastPage = Int(truncatingIfNeeded: (physical &+ UInt64(size) &- 1) >> 12)
     if page < pageCount { pageVersions[page] &+= 1 }
@@ -86,6 +90,7 @@ struct DecodeCache {
   }
 
   mutating func flush() {
+    generation &+= 1
     for slot in 0..<DecodeCache.entryCount { slots[slot].tag = DecodeCache.emptyTag }
     blocks.flush()
   }

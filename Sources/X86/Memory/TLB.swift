@@ -26,6 +26,10 @@ struct TLB {
   var allowed: InlineArray<1024, UInt8> = .init(repeating: 0)
   /// Some slot holds a piece of a large page since the last full flush.
   var holdsLargePages = false
+  /// Bumped whenever a translation or a data-page slot may have gone (every flush, INVLPG, a
+  /// page turning into code): the JIT tier empties its own data TLB and translations, which
+  /// are keyed by linear address, when this differs from what it last saw (X86JIT.swift).
+  var generation: UInt64 = 0
 
   /// The data-page cache: linear pages whose data reads (or writes) need no segment-free
   /// re-derivation at all: the page's translation for the current privilege is in this TLB
@@ -55,6 +59,7 @@ struct TLB {
   }
 
   mutating func flushData() {
+    generation &+= 1
     for slot in 0..<TLB.dataEntryCount {
       dataReadTags[slot] = 0
       dataWriteTags[slot] = 0
@@ -63,6 +68,7 @@ struct TLB {
 
   /// Drops the write tags of slots mapping `physicalPage` (page address): it now holds code.
   mutating func dropDataWrites(toPhysicalPage physicalPage: UInt64) {
+    generation &+= 1
     for slot in 0..<TLB.dataEntryCount where dataPhysicalPages[slot] == physicalPage { dataWriteTags[slot] = 0 }
   }
 
