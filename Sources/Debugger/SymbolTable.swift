@@ -59,6 +59,9 @@ public struct SymbolTable: Sendable {
           description:
             "neither an ELF file nor a System.map: line \(number + 1) is not 'ADDRESS TYPE NAME' (as nm prints)")
       }
+      // Absolute symbols ("A") are numbers, not places: a kernel's are its per-CPU offsets
+      // from 0, which would otherwise name every user-space address `__per_cpu_end+...`.
+      if fields[1] == "A" || fields[1] == "a" { continue }
       entries.append(Entry(address: address, name: String(fields[2])))
     }
     guard !entries.isEmpty else { throw LoadError(description: "the System.map holds no symbols") }

@@ -148,3 +148,103 @@ let requiresLinuxFixture = ConditionTrait.enabled(
     #expect(run.stderr.contains("payload does not unpack"))
   }
 }
+
+/// Kernel debugging and tracing on Debian's kernel. Addresses come from the fixture's
+/// System.map (the kernel's own kallsyms); the boot runs without KASLR (the host-unpacked path
+/// enters the vmlinux at its link address), so they are the addresses the kernel runs at.
+@Suite(.serialized, requiresLinuxFixture) struct LinuxDebugTests {
+  /// name -> address, from System.map.
+  static let symbols: [String: UInt64] = {
+    guard let directory = LinuxFixture.directory,
+      let text = try? String(contentsOfFile: directory + "/System.map", encoding: .utf8)
+    else { return [:] }
+    var table: [String: UInt64] = [:]
+    for line in text.split(separator: "\n") {
+      let fields = line.split(separator: " ")
+      if fields.count >= 3, let address = UInt64(fields[0], radix: 16) { table[String(fields[2])] = address }
+    }
+    return table
+  }()
+
+  static func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+  /// gdb on the booting kernel: a breakpoint at start_kernel (set at the 64-bit entry, before
+  /// the kernel's page tables map it), CR3 and EFER there, a string read by virtual address,
+  /// and the write system call's handler hit from user space (hs-writes).
+  @Test func gdbBreaksInStartKernelAndInTheWriteSystemCall() throws {
+    let socket = DebugServerProcess.freshSocketPath()
+    let server = try ChildProcess(
+      LinuxFixture.executable!,
+      ["debug", "--gdb", "unix:" + socket]
+        + LinuxFixture.arguments(commandLine: "hyperstep.run=writes").dropFirst(),  // "run" -> "debug"
+      stdout: .discard)
+    #expect(server.poll(seconds: 30) { server.errorsText.contains("waiting for a debugger on") })
+    let directory = LinuxFixture.directory!
+    let gdb = try ChildProcess(
+      "/usr/bin/gdb",
+      [
+        "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off", "-ex",
+        "file \(directory)/vmlinux-symbols.elf", "-ex", "target remote \(socket)", "-ex", "break start_kernel",
+        "-ex", "continue", "-ex", "info registers rip cr3 efer", "-ex", "x/s &linux_banner", "-ex",
+        "break __x64_sys_write", "-ex", "continue", "-ex", "bt 3", "-ex", "delete", "-ex", "continue",
+      ], stderr: .intoStandardOutput)
+    #expect(gdb.wait(timeout: 600), "gdb: \(gdb.outputText.suffix(800))")
+    let output = gdb.outputText
+    let startKernel = try #require(Self.symbols["start_kernel"])
+    let writeHandler = try #require(Self.symbols["__x64_sys_write"])
+    // head_64.S loads early_top_pgt's physical address (its link address minus
+    // __START_KERNEL_map, 0xffffffff80000000) into CR3 before jumping to C.
+    let earlyTables = try #require(Self.symbols["early_top_pgt"]) - 0xffff_ffff_8000_0000
+    #expect(output.contains("Breakpoint 1, \(Self.hex(startKernel)) in start_kernel ()"), "\(output)")
+    #expect(output.contains("cr3            \(Self.hex(earlyTables))"))
+    // EFER in long mode: LME (bit 8) and LMA (bit 10) set, as the SDM requires of IA-32e mode.
+    let eferLine = output.split(separator: "\n").first { $0.hasPrefix("efer") }
+    let efer = eferLine.flatMap { UInt64($0.split(separator: " ")[1].dropFirst(2), radix: 16) }
+    #expect(efer.map { $0 & 0x500 == 0x500 } == true, "\(eferLine ?? "no efer line")")
+    let version = try String(contentsOfFile: directory + "/version", encoding: .utf8)
+    // The package is linux-image-6.1.0-N-amd64: the banner names that release.
+    let release = String(version.split(separator: " ")[0].dropFirst("linux-image-".count))
+    #expect(output.contains("\"Linux version \(release) "))
+    #expect(output.contains("Breakpoint 2, \(Self.hex(writeHandler)) in __x64_sys_write ()"))
+    #expect(output.contains("in do_syscall_64 ()"))
+    #expect(output.contains("exited normally"))
+    #expect(server.wait(timeout: 60))
+    #expect(server.status == 0)
+  }
+
+  /// A symbolized trace of one system call, from entry_SYSCALL_64 to the SYSRET path, with
+  /// its call tree: the kernel's entry code calls do_syscall_64, which dispatches through
+  /// x64_sys_call (arch/x86/entry/common.c in 6.1).
+  @Test func aSystemCallIsTracedFromEntryToReturnWithItsCallTree() throws {
+    let directory = LinuxFixture.directory!
+    let output = NSTemporaryDirectory() + "hyperstep-syscall-\(UUID().uuidString.prefix(8)).trace"
+    defer { try? FileManager.default.removeItem(atPath: output) }
+    let run = try LinuxFixture.run(
+      ["trace"] + LinuxFixture.arguments(commandLine: "hyperstep.run=writes").dropFirst() + [
+        "--symbols", directory + "/System.map", "--from", "entry_SYSCALL_64", "--until",
+        "entry_SYSRETQ_unsafe_stack", "--format", "calltree", "--output", output,
+      ])
+    #expect(run.status == 0, "\(run.stderr.suffix(400))")
+    let tree = try String(contentsOfFile: output, encoding: .utf8)
+    let lines = tree.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    #expect(lines.first?.hasPrefix("entry_SYSCALL_64  calls=1") == true, "\(tree.prefix(400))")
+    #expect(lines.contains { $0.hasPrefix("do_syscall_64  calls=1") })
+    #expect(lines.contains { $0.hasPrefix("x64_sys_call  calls=1") })
+    #expect(lines.contains { $0.hasPrefix("syscall_return_via_sysret  calls=1") })
+    // Nothing from user space: the trace ends at the return path.
+    #expect(!tree.contains("__per_cpu"))
+  }
+
+  /// LSTAR is written with entry_SYSCALL_64 by syscall_init (arch/x86/kernel/cpu/common.c),
+  /// seen as an MSR event in a trace of that function.
+  @Test func lstarIsWrittenWithTheSystemCallEntry() throws {
+    let directory = LinuxFixture.directory!
+    let entry = try #require(Self.symbols["entry_SYSCALL_64"])
+    let run = try LinuxFixture.run(
+      ["trace"] + LinuxFixture.arguments(commandLine: "hyperstep.run=poweroff").dropFirst() + [
+        "--symbols", directory + "/System.map", "--from", "syscall_init", "--limit", "200", "--msr-events", "LSTAR",
+      ])
+    #expect(run.status == 0, "\(run.stderr.suffix(400))")
+    #expect(run.stdout.contains("msr-write LSTAR \(Self.hex(entry))"), "\(run.stdout.prefix(2000))")
+  }
+}
