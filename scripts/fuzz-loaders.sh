@@ -11,6 +11,7 @@ work=.build/fuzz-loaders
 mkdir -p "$work/corpus"
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name LoaderFuzz \
   Sources/Machine/Loaders/*.swift Sources/Machine/X86_64/BootLayout.swift Fuzz/LoaderFuzz.swift \
+  Fuzz/PayloadDecompressorStandIn.swift \
   -o "$work/loader-fuzz"
 # Seeds: the built guests (ELF32, ELF64, Multiboot, flat binaries), when there are any.
 for guest in .build/plugins/outputs/*/*/destination/GuestBuilder/build/*.{elf,bin}; do

@@ -295,15 +295,17 @@ import Testing
 
   @Test func anInitrdLargerThanMemoryAllows() throws {
     let kernel = try CLI.temporaryFile(syntheticBzImage(), name: "bzImage")
-    let initrd = try CLI.temporaryFile([UInt8](repeating: 0, count: 8 << 20), name: "big.initrd")
+    // A gzip member's magic first, so that it passes for an initrd (InitrdFormat).
+    let initrd = try CLI.temporaryFile([0x1f, 0x8b] + [UInt8](repeating: 0, count: (8 << 20) - 2), name: "big.initrd")
     try expectRefused(
-      ["run", "--kernel", kernel, "--initrd", initrd, "--memory", "24M"], mentioning: "the initrd (8 MiB) does not fit")
+      ["run", "--kernel", kernel, "--linux-decompressor", "guest", "--initrd", initrd, "--memory", "24M"],
+      mentioning: "the initrd (8 MiB) does not fit")
   }
 
   @Test func aCommandLineLongerThanTheKernelTakes() throws {
     let kernel = try CLI.temporaryFile(syntheticBzImage(), name: "bzImage-cmdline")
     try expectRefused(
-      ["run", "--kernel", kernel, "--cmdline", String(repeating: "x", count: 3000)],
+      ["run", "--kernel", kernel, "--linux-decompressor", "guest", "--cmdline", String(repeating: "x", count: 3000)],
       mentioning: "command line is 3000 bytes; at most 2047 fit")
   }
 

@@ -67,7 +67,9 @@ let requiresLinuxFixture = ConditionTrait.enabled(
   @Test func aScriptedShellSessionSeesEveryCPUAndPowersOff() throws {
     let child = try ChildProcess(
       LinuxFixture.executable!, LinuxFixture.arguments(cpus: 2, commandLine: "quiet"), interactive: true)
-    #expect(child.poll(seconds: 300) { child.outputText.contains("/ # ") }, "no shell prompt: \(child.outputText.suffix(600))")
+    #expect(
+      child.poll(seconds: 300) { child.outputText.contains("/ # ") }, "no shell prompt: \(child.outputText.suffix(600))"
+    )
     child.send("echo hs-$((6*7))\n")
     #expect(child.poll(seconds: 120) { child.outputText.contains("hs-42") })
     child.send("grep -c ^processor /proc/cpuinfo\n")
@@ -101,7 +103,8 @@ let requiresLinuxFixture = ConditionTrait.enabled(
     #expect(run.status == 4)
     #expect(run.stdout.contains("---[ end Kernel panic - not syncing: VFS: Unable to mount root fs"))
     #expect(
-      run.stderr.contains("hyperstep: error: the guest's kernel panicked: VFS: Unable to mount root fs on unknown-block(0,0)")
+      run.stderr.contains(
+        "hyperstep: error: the guest's kernel panicked: VFS: Unable to mount root fs on unknown-block(0,0)")
     )
   }
 }
@@ -110,7 +113,9 @@ let requiresLinuxFixture = ConditionTrait.enabled(
 @Suite(requiresLinuxFixture) struct DebianKernelBadInputTests {
   @Test func anInitrdThatIsNoArchiveIsRefused() throws {
     let junk = try CLI.temporaryFile(Array(repeating: 0x42, count: 4096), name: "junk-initrd")
-    let run = try CLI.run(["run", "--accel", "emu", "--memory", "512M", "--kernel", LinuxFixture.kernel, "--initrd", junk])
+    let run = try CLI.run([
+      "run", "--accel", "emu", "--memory", "512M", "--kernel", LinuxFixture.kernel, "--initrd", junk,
+    ])
     #expect(run.status == 2)
     #expect(run.stderr.contains("is not a cpio archive (newc) nor one compressed with gzip"))
     #expect(run.stderr.split(separator: "\n").count == 1)

@@ -222,7 +222,7 @@ import Testing
     #expect(kernel.initSize == 0x40_0000)
     #expect(kernel.commandLineMaximum == 2047)
     #expect(kernel.header.count == 0x26c - 0x1f1)
-    let image = try BootImage.parse(syntheticBzImage())
+    let image = try BootImage.parse(syntheticBzImage(), linuxDecompressor: .guest)
     #expect(image.entry == .long64(entry: 0x100_0200))
     #expect(image.chunks[0].memorySize == 0x40_0000)  // init_size, not just the file bytes
     #expect(image.linux == kernel)
@@ -239,13 +239,22 @@ import Testing
     #expect(throws: ImageError.self) { try LinuxKernel(Array(syntheticBzImage().prefix(5 * 512))) }
   }
 
+  /// The default path unpacks the payload the header names; a bzImage whose header names
+  /// none (this synthetic one) is refused with the way out.
+  @Test func theHostDecompressorNeedsThePayloadTheHeaderNames() {
+    #expect(
+      throws: ImageError.unsupported(
+        "the bzImage header records no payload (boot protocol 2.08+); boot it with --linux-decompressor guest")
+    ) { try BootImage.parse(syntheticBzImage()) }
+  }
+
   @Test func aSetupSectorCountOfZeroMeansFour() throws {
     #expect(try LinuxKernel(syntheticBzImage(setupSectors: 0)).payloadOffset == 5 * 512)
   }
 
   @Test func initrdGoesHighButAboveTheKernel() throws {
     let kernel = try LinuxKernel(syntheticBzImage())
-    let image = try BootImage.parse(syntheticBzImage())
+    let image = try BootImage.parse(syntheticBzImage(), linuxDecompressor: .guest)
     // 64 MiB of RAM: the initrd ends at the top, page-aligned.
     #expect(try Machine.initrdAddress(size: 0x1800, kernel: kernel, image: image, memorySize: 64 << 20) == 0x3ffe000)
     // 20 MiB of RAM: the kernel with its init_size ends at 20 MiB, so nothing fits above it.
@@ -255,7 +264,7 @@ import Testing
   }
 
   @Test func commandLinesLongerThanTheKernelTakesAreRefused() throws {
-    let image = try BootImage.parse(syntheticBzImage())
+    let image = try BootImage.parse(syntheticBzImage(), linuxDecompressor: .guest)
     #expect(throws: ImageError.commandLineTooLong(length: 3000, maximum: 2047)) {
       try image.checkPlacement(ram: BootLayout.ramRegions(memorySize: 64 << 20), commandLineLength: 3000)
     }

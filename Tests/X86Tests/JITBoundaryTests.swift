@@ -14,6 +14,7 @@ struct JITBoundaryTests {
   func sandbox(_ code: [UInt8], translate: Bool, setup: (X86Sandbox) throws -> Void = { _ in }) throws -> X86Sandbox {
     let sandbox = try X86Sandbox()
     sandbox.cpu.usesTranslation = translate
+    sandbox.cpu.translationThreshold = 0  // translate on sight: these programs run once
     try sandbox.load(code: code, at: Layout.code)
     try setup(sandbox)
     var state = sandbox.cpu.state

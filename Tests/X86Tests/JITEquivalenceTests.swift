@@ -160,6 +160,7 @@ struct JITEquivalenceTests {
 
     let ran = try X86Sandbox()
     ran.cpu.usesTranslation = true
+    ran.cpu.translationThreshold = 0  // translate on sight: each program runs once
     #expect(ran.cpu.usesTranslation, "this host cannot run translated code")
     try prepare(ran)
     // Budgets long and short, so that blocks are also cut short.

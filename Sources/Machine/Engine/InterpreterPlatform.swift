@@ -45,9 +45,7 @@ final class InterpreterPlatform {
     let current = self.time(of: vcpu)
     guard time > current else { return }
     vcpu.clockBase &+= time - current
-    var state = vcpu.cpu.state
-    state.tsc &+= time - current
-    vcpu.cpu.state = state
+    vcpu.cpu.advanceTimeStampCounter(by: time - current)
   }
 
   /// Instructions `vcpu` may run before the next device deadline (at least 1, at most `limit`).

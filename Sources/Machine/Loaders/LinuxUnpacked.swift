@@ -1,4 +1,8 @@
-import HostLibraries
+// The loader fuzzer (scripts/fuzz-loaders.sh) compiles the loaders without the package's
+// modules and brings a stand-in for the decompressor (Fuzz/PayloadDecompressorStandIn.swift).
+#if canImport(HostLibraries)
+  import HostLibraries
+#endif
 
 /// Who unpacks a Linux bzImage's compressed kernel.
 ///

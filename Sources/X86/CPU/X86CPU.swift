@@ -22,6 +22,13 @@ public final class X86CPU {
     set { core.jit = newValue ? (core.jit ?? X86JIT()) : nil }
   }
 
+  /// How often untranslated code is met before it is translated (`X86JIT.translationThreshold`
+  /// by default); tests that must see short programs translated set 0.
+  var translationThreshold: UInt8 {
+    get { core.jit?.translationThreshold ?? 0 }
+    set { core.jit?.translationThreshold = newValue }
+  }
+
   public var memory: GuestRAM { core.ram }
 
   /// Connects the CPU to the machine's devices (an engine does this once it has them).
@@ -34,6 +41,11 @@ public final class X86CPU {
       core.stateChanged()
     }
   }
+
+  /// Moves the time-stamp counter on by `ticks` without touching anything else: replacing
+  /// `state` for that would flush the TLB and with it the translated code, which a halted
+  /// vCPU catching up with virtual time did on every idle wait.
+  public func advanceTimeStampCounter(by ticks: UInt64) { core.state.tsc &+= ticks }
 
   /// How many times translated code was entered (for tests that must know it ran).
   var translatedBlocksEntered: UInt64 { core.jit?.entries ?? 0 }

@@ -48,6 +48,15 @@ extension X86Core {
     copyIntoJIT(jit)
     while true {
       let remaining = budget &- (retiredInstructions &- before)
+      if jit.translation(at: state.rip) == nil && jit.isCold(state.rip) {
+        // Not worth translating yet: the interpreter's blocks run it (one block's worth).
+        copyOutOfJIT(jit)
+        let result = runBlocks(budget: min(remaining, UInt64(X86JIT.blockLimit)))?.stop ?? step()
+        if let next = continueJIT(after: result, before: before, budget: budget) { return next }
+        synchronizeJIT(jit)
+        copyIntoJIT(jit)
+        continue
+      }
       guard let code = jitTranslation(jit) else {
         // No block here (a fetch fault, code outside RAM, an instruction across the page):
         // one interpreted instruction reports or gets past it.

@@ -32,6 +32,31 @@ final class X86JIT {
   /// Entries into translated code (tests check that it ran).
   private(set) var entries: UInt64 = 0
 
+  /// How many times code at a RIP is met untranslated before it is translated. Code that runs
+  /// once (most of a kernel's boot) costs more to translate than to interpret: a Linux boot
+  /// spent nearly half its time translating when every block was translated on sight.
+  static let defaultTranslationThreshold: UInt8 = 32
+  var translationThreshold = X86JIT.defaultTranslationThreshold
+  /// Untranslated RIPs met so far and how often, direct-mapped (a collision just restarts
+  /// the count: hot code gets translated all the same, a little later).
+  private var coldTags = [UInt64](repeating: .max, count: 8192)
+  private var coldCounts = [UInt8](repeating: 0, count: 8192)
+
+  /// Whether the code at `rip` (with no translation) should still be interpreted: true the
+  /// first `translationThreshold` times it is met.
+  func isCold(_ rip: UInt64) -> Bool {
+    guard translationThreshold > 0 else { return false }
+    let slot = Int(truncatingIfNeeded: (rip ^ (rip >> 13)) & 8191)
+    if coldTags[slot] != rip {
+      coldTags[slot] = rip
+      coldCounts[slot] = 1
+      return true
+    }
+    guard coldCounts[slot] < translationThreshold else { return false }
+    coldCounts[slot] &+= 1
+    return true
+  }
+
   var tlbGeneration = UInt64.max
   var codeGeneration = UInt64.max
   private(set) var mode = CodeMode.bits16

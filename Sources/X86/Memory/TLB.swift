@@ -120,13 +120,20 @@ struct TLB {
   }
 
   /// INVLPG: drops the page holding `linear`, global or not. A large page is cached as 4 KiB
-  /// pieces whose size is not recorded, so every large-page piece goes too: more than
-  /// INVLPG must drop, never less.
+  /// pieces whose size is not recorded, so every large-page piece in the 1 GiB-aligned region
+  /// holding `linear` goes too: a large page (2 MiB, 4 MiB or 1 GiB, aligned to its size) that
+  /// contains `linear` lies wholly in that region, so this drops more than INVLPG must, never
+  /// less. (Dropping every large piece, as before, threw away a Linux kernel's text mappings,
+  /// and its translated code, at each of the kernel's many INVLPGs elsewhere.)
   mutating func invalidate(_ linear: UInt64) {
     let slot = TLB.slot(linear)
     if tags[slot] == (linear >> 12) &+ 1 { tags[slot] = 0 }
     if holdsLargePages {
-      for slot in 0..<TLB.entryCount where allowed[slot] & TLB.largePageBit != 0 { tags[slot] = 0 }
+      let region = linear >> 30
+      for slot in 0..<TLB.entryCount
+      where allowed[slot] & TLB.largePageBit != 0 && (tags[slot] &- 1) >> 18 == region {
+        tags[slot] = 0
+      }
     }
     // The data cache does not record which pages came from large ones.
     flushData()
