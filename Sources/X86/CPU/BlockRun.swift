@@ -491,8 +491,11 @@ extension X86Core {
   /// Whether any linear execute range (a host breakpoint) meets the bytes of the block whose
   /// `count` instructions start at `first`, from RIP.
   mutating func blockMeetsExecuteRange(first: Int, count: Int) -> Bool {
-    let length = UInt64(decodeCache.blocks.entries[first &+ count &- 1].end)
-    let rip = state.rip
+    blockMeetsExecuteRange(from: state.rip, length: UInt64(decodeCache.blocks.entries[first &+ count &- 1].end))
+  }
+
+  /// Whether any linear execute range meets the `length` code bytes from `rip`.
+  mutating func blockMeetsExecuteRange(from rip: UInt64, length: UInt64) -> Bool {
     let linear =
       codeMode == .bits64 ? rip : (state.segments[Int(SegmentName.cs.rawValue)].base &+ rip) & 0xffff_ffff
     for range in debug.ranges where range.kinds.contains(.execute) {

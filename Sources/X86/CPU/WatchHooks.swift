@@ -79,6 +79,8 @@ public struct WatchHit: Sendable, Hashable {
 extension X86CPU {
   /// Replaces the watch ranges (any number, any lengths). An empty array turns the hooks off.
   public func setWatchRanges(_ ranges: [WatchRange]) {
+    // Translated blocks were made without regard to execute ranges (JITRun.swift).
+    if ranges.contains(where: { $0.kinds.contains(.execute) }) || core.debug.hasExecuteRanges { core.jit?.flush() }
     core.debug.ranges = ranges
     core.debug.hasDataRanges = ranges.contains { !$0.kinds.isDisjoint(with: [.read, .write]) && $0.length != 0 }
     core.debug.hasExecuteRanges = ranges.contains { $0.kinds.contains(.execute) && $0.length != 0 }

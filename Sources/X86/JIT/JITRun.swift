@@ -13,7 +13,11 @@ extension X86Core {
   /// limits (writable data, a 32-bit stack), so that an effective address is the linear one.
   mutating func jitReady() -> Bool {
     if state.halted || state.interruptShadow { return false }
-    if state.flagBits & DebugUnit.flagsNeedingDebugPath | debug.armed != 0 || debug.checksAccesses { return false }
+    if state.flagBits & DebugUnit.flagsNeedingDebugPath != 0 || debug.checksAccesses { return false }
+    // Host breakpoints alone (linear execute ranges) leave translated code usable: a block
+    // holding one is never translated (`jitTranslation`), so no chain can reach it, and the
+    // translations are dropped whenever the ranges change (`X86CPU.setWatchRanges`).
+    if debug.armed != 0 && !debug.onlyLinearExecuteRanges { return false }
     if interruptLine && interruptWindowOpen { return false }
     if state.cr0 & ControlBit.cr0AM != 0 && state.flagBits & RFlagsBit.alignmentCheck != 0 { return false }
     switch codeMode {
@@ -171,6 +175,11 @@ extension X86Core {
   private mutating func jitTranslation(_ jit: X86JIT) -> Int? {
     if let code = jit.translation(at: state.rip) { return code }
     guard let (block, physicalPage) = jitBlock() else { return nil }
+    if debug.hasExecuteRanges, let last = block.last,
+      blockMeetsExecuteRange(from: block[0].rip, length: last.next &- block[0].rip)
+    {
+      return nil  // stepped, so that the breakpoint in it is checked
+    }
     // Decoding may have marked a new code page (a TLB generation): synchronise before adding.
     synchronizeJIT(jit)
     let page = Int(truncatingIfNeeded: physicalPage >> 12)
