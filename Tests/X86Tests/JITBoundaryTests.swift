@@ -209,4 +209,37 @@ struct JITBoundaryTests {
     #expect(stepToEnd(stepped) == .halted)
     expectSameState(stepped, ran)
   }
+
+  /// A host breakpoint (an execute range) set in a loop that is already translated and
+  /// chained: the run stops before that instruction on the loop's next pass, with the
+  /// instructions before it retired, exactly as stepping counts them; and with the range
+  /// gone the loop runs on translated to its end.
+  @Test func breakpointInATranslatedLoopStopsThere() throws {
+    let code: [UInt8] = [
+      0xb9, 0x64, 0x00, 0x00, 0x00,  // 0x00 mov ecx, 100
+      0x31, 0xc0,  // 0x05 xor eax, eax
+      0x83, 0xc0, 0x02,  // 0x07 again: add eax, 2
+      0x83, 0xc0, 0x03,  // 0x0a add eax, 3 (the breakpoint)
+      0xff, 0xc9,  // 0x0d dec ecx
+      0x75, 0xf6,  // 0x0f jnz again
+      0xf4,  // 0x11 hlt
+    ]
+    let ran = try sandbox(code, translate: true)
+    // 2 + 10 passes of 4: the loop is translated and chained to itself by now.
+    #expect(ran.cpu.run(maxInstructions: 42).executed == 42)
+    #expect(ran.cpu.translatedBlocksEntered > 0)
+    let breakpoint = Layout.code + 0x0a
+    ran.cpu.setWatchRanges([WatchRange(start: breakpoint, length: 1, kinds: .execute)])
+    let (executed, _) = ran.cpu.run(maxInstructions: 1000)
+    // From `again` (RIP after 10 passes): `add eax, 2` retires, then the stop before 0x0a.
+    #expect(executed == 1)
+    #expect(ran.cpu.state.rip == breakpoint)
+    #expect(ran.cpu.watchHits.map(\.address) == [breakpoint])
+    #expect(ran.cpu.state[.rax] == UInt64(10 * 5 + 2))
+    ran.cpu.clearWatchHits()
+    ran.cpu.setWatchRanges([])
+    #expect(runToEnd(ran) == .halted)
+    #expect(ran.cpu.state[.rax] == 500)
+    #expect(ran.cpu.retiredInstructions == 2 + 100 * 4 + 1)
+  }
 }
