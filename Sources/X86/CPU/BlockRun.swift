@@ -444,19 +444,8 @@ extension X86Core {
     var count = 0
     var offset: UInt64 = 0
     while count < BlockCache.maximumLength && offset < room {
-      let address = physical &+ offset
-      var decoded: DecodedInstruction
-      if let cached = decodeCache.lookup(address, codeMode) {
-        decoded = cached
-      } else {
-        var bytes = InstructionBytes(low: 0, high: 0, count: Int(min(room &- offset, UInt64(maximumInstructionLength))))
-        for index in 0..<bytes.count { setByte(&bytes, index, readPhysical(address &+ UInt64(index), size: 1)) }
-        decoded = decodeInstruction(bytes, mode: codeMode)
-        // It runs into the next page: the block ends before it, and `step()` fetches it.
-        if decoded.operation == .truncated { break }
-        noteCodePage(address)
-        decodeCache.insert(decoded, at: address, codeMode)
-      }
+      // nil: it runs into the next page; the block ends before it, and `step()` fetches it.
+      guard let decoded = decodedInstruction(atPhysical: physical &+ offset, room: room &- offset) else { break }
       offset &+= UInt64(decoded.length)
       let form = FastForm(decoded)
       decodeCache.blocks.entries[first &+ count] = BlockCache.Entry(
@@ -502,5 +491,21 @@ extension X86Core {
       if rangesOverlap(range.start, range.length, linear, length) { return true }
     }
     return false
+  }
+}
+
+extension X86Core {
+  /// The instruction at physical `address` for a block (the interpreter's or a translation),
+  /// from the decode cache or decoded now (and cached, its page marked as code); nil when it
+  /// does not end within `room` bytes (the rest of its page).
+  mutating func decodedInstruction(atPhysical address: UInt64, room: UInt64) -> DecodedInstruction? {
+    if let cached = decodeCache.lookup(address, codeMode) { return cached }
+    var bytes = InstructionBytes(low: 0, high: 0, count: Int(min(room, UInt64(maximumInstructionLength))))
+    for index in 0..<bytes.count { setByte(&bytes, index, readPhysical(address &+ UInt64(index), size: 1)) }
+    let decoded = decodeInstruction(bytes, mode: codeMode)
+    if decoded.operation == .truncated { return nil }
+    noteCodePage(address)
+    decodeCache.insert(decoded, at: address, codeMode)
+    return decoded
   }
 }

@@ -198,18 +198,7 @@ extension X86Core {
     var block: [JITInstruction] = []
     var offset: UInt64 = 0
     while block.count < X86JIT.blockLimit && offset < room {
-      let address = physical &+ offset
-      var decoded: DecodedInstruction
-      if let cached = decodeCache.lookup(address, codeMode) {
-        decoded = cached
-      } else {
-        var bytes = InstructionBytes(low: 0, high: 0, count: Int(min(room &- offset, UInt64(maximumInstructionLength))))
-        for index in 0..<bytes.count { setByte(&bytes, index, readPhysical(address &+ UInt64(index), size: 1)) }
-        decoded = decodeInstruction(bytes, mode: codeMode)
-        if decoded.operation == .truncated { break }
-        noteCodePage(address)
-        decodeCache.insert(decoded, at: address, codeMode)
-      }
+      guard let decoded = decodedInstruction(atPhysical: physical &+ offset, room: room &- offset) else { break }
       let rip = state.rip &+ offset
       offset &+= UInt64(decoded.length)
       block.append(JITInstruction(d: decoded, rip: rip, next: state.rip &+ offset))
