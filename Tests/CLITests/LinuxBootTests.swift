@@ -80,6 +80,19 @@ let requiresLinuxFixture = ConditionTrait.enabled(
     #expect(child.outputText.contains("reboot: Power down"))
   }
 
+  /// `reboot -f` resets through the ACPI reset register (the FADT's, 0xcf9), and Hyperstep
+  /// stops on a reset with status 0, saying so (README, "Linux").
+  @Test func rebootEndsHyperstepCleanly() throws {
+    let child = try ChildProcess(
+      LinuxFixture.executable!, LinuxFixture.arguments(commandLine: "quiet"), interactive: true)
+    #expect(child.poll(seconds: 300) { child.outputText.contains("/ # ") }, "no shell prompt: \(child.outputText.suffix(600))")
+    child.send("reboot -f\n")
+    #expect(child.wait(timeout: 300))
+    #expect(child.status == 0)
+    #expect(child.outputText.contains("reboot: Restarting system"))
+    #expect(child.errorsText.contains("guest reset the machine; Hyperstep stops on reset"))
+  }
+
   /// Two boots with the same kernel, initrd, command line and clock retire the same number of
   /// instructions and print the same bytes, timestamps included (virtual time is the count
   /// of retired instructions), with two CPUs interleaved.
