@@ -23,17 +23,36 @@ struct MonitorCommand: ParsableCommand {
 
   @OptionGroup var machine: MachineOptions
 
+  @Option(
+    help: ArgumentHelp(
+      "Symbols from this ELF or System.map instead of the kernel's (a Linux bzImage carries none).", valueName: "file"))
+  var symbols: String?
+
+  /// `--symbols`, read and parsed (exit 2 with one line when it is neither an ELF with a
+  /// symbol table nor a System.map); nil without it.
+  private func symbolFile() -> (table: SymbolTable, name: String)? {
+    guard let path = symbols else { return nil }
+    let bytes = readInput(path, wanted: "an ELF or System.map file")
+    do { return (try SymbolTable(file: bytes, source: path), path) } catch {
+      fail("--symbols \(path): \(error)", status: .badInput)
+    }
+  }
+
   func run() throws {
     let configuration = machine.configuration()
+    let given = symbolFile()
     if machine.isAArch64(kernelBytes: machine.kernel == nil ? nil : configuration.kernel) {
       let vm: VirtMachine
       do { vm = try VirtMachine(configuration: configuration, console: StandardOutputConsole(fd: 1)) } catch {
         fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
       }
-      let symbols = (try? ELFFile(configuration.kernel, for: .aarch64)).map {
-        SymbolTable(elf: $0, source: configuration.kernelName)
-      }
-      Glibc.exit(VirtMonitorConsole(vm: vm, symbols: symbols, imageName: configuration.kernelName).start())
+      let symbols =
+        given?.table
+        ?? (try? ELFFile(configuration.kernel, for: .aarch64)).map {
+          SymbolTable(elf: $0, source: configuration.kernelName)
+        }
+      Glibc.exit(
+        VirtMonitorConsole(vm: vm, symbols: symbols, imageName: given?.name ?? configuration.kernelName).start())
     }
     let vm: Machine
     do {
@@ -42,10 +61,12 @@ struct MonitorCommand: ParsableCommand {
       fail(error.description, status: error.isBadInput ? .badInput : .hostFailure)
     }
     let symbols: SymbolTable? =
-      ELFFile.hasMagic(configuration.kernel)
-      // The machine has parsed this ELF already, so it cannot fail here; symbols are optional.
-      ? (try? ELFFile(configuration.kernel)).map { SymbolTable(elf: $0, source: configuration.kernelName) } : nil
-    Glibc.exit(MonitorConsole(machine: vm, symbols: symbols, imageName: configuration.kernelName).start())
+      given?.table
+      ?? (ELFFile.hasMagic(configuration.kernel)
+        // The machine has parsed this ELF already, so it cannot fail here; symbols are optional.
+        ? (try? ELFFile(configuration.kernel)).map { SymbolTable(elf: $0, source: configuration.kernelName) } : nil)
+    Glibc.exit(
+      MonitorConsole(machine: vm, symbols: symbols, imageName: given?.name ?? configuration.kernelName).start())
   }
 }
 
