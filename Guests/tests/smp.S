@@ -29,7 +29,7 @@ _start:
     movl $1 << 24, (%rbx)
     mov $ICR_LOW, %ebx
     movl $0x4608, (%rbx)
-    mov $200000, %ecx
+    mov $20000000, %ecx      // long enough for an AP thread of a loaded host to be scheduled
 wait_ap:
     cmpl $0, AP_COUNT
     jne ap_seen
