@@ -10,7 +10,13 @@ public enum A64Decoder {
     case 0b1010, 0b1011: decodeBranchesAndSystem(word, &i)
     case 0b0100, 0b0110, 0b1100, 0b1110: decodeLoadsAndStores(word, &i)
     case 0b0101, 0b1101: decodeDataProcessingRegister(word, &i)
-    default: break  // UDF, SVE, SIMD&FP data processing: undefined here
+    case 0b0111, 0b1111:
+      if word & 0x5e00_0000 == 0x1e00_0000 {
+        decodeFloatingPoint(word, &i)
+      } else {
+        decodeAdvancedSIMD(word, &i)
+      }
+    default: break  // UDF, SVE: undefined here
     }
     return i
   }

@@ -118,6 +118,37 @@ public enum A64Operation: UInt8, Sendable {
   case dataProcessing2
   /// variant: `DataProcessing3`.
   case dataProcessing3
+  // Scalar floating point (C4.1.96); `size` is the format (`FPFormat`).
+  /// variant: `FPOperation1`; amount: FCVT's destination format; condition: FRINT's rounding
+  /// (`FPEnvironment.Rounding`, 5 for FPCR's); setFlags: FRINTX.
+  case fpDataProcessing1
+  /// variant: opcode (FMUL 0, FDIV, FADD, FSUB, FMAX, FMIN, FMAXNM, FMINNM, FNMUL 8).
+  case fpDataProcessing2
+  /// variant: o1 << 1 | o0 (FMADD, FMSUB, FNMADD, FNMSUB).
+  case fpDataProcessing3
+  /// variant: opc (bit 0 against zero, bit 1 FCMPE).
+  case fpCompare
+  /// variant: 1 for FCCMPE; imm2: the NZCV when the condition fails.
+  case fpConditionalCompare
+  case fpConditionalSelect
+  /// imm: the value's bits.
+  case fpMoveImmediate
+  /// variant: `FPIntegerConversion`; is64: the X form; amount: fraction bits; condition: the
+  /// rounding of FCVT* (SCVTF/UCVTF round as FPCR says).
+  case fpConvertInteger
+  /// FMOV (general): variant 0 to the general register, 1 from it; size 2 (W, S) or 3 (X,
+  /// D); amount 1 for the upper half of V (V.D[1]).
+  case fmovGeneral
+}
+
+/// FP data-processing (1 source).
+public enum FPOperation1: UInt8, Sendable {
+  case fmov, fabs, fneg, fsqrt, fcvt, frint
+}
+
+/// Conversions between floating point and integers.
+public enum FPIntegerConversion: UInt8, Sendable {
+  case scvtf, ucvtf, fcvts, fcvtu
 }
 
 /// SVC, HVC, SMC, BRK and HLT.

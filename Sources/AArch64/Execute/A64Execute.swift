@@ -56,6 +56,15 @@ extension A64Core {
     case .dataProcessing1: dataProcessing1(i)
     case .dataProcessing2: dataProcessing2(i)
     case .dataProcessing3: dataProcessing3(i)
+    case .fpDataProcessing1: try fpDataProcessing1(i)
+    case .fpDataProcessing2: try fpDataProcessing2(i)
+    case .fpDataProcessing3: try fpDataProcessing3(i)
+    case .fpCompare: try fpCompare(i)
+    case .fpConditionalCompare: try fpConditionalCompare(i)
+    case .fpConditionalSelect: try fpConditionalSelect(i)
+    case .fpMoveImmediate: try fpMoveImmediate(i)
+    case .fpConvertInteger: try fpConvertInteger(i)
+    case .fmovGeneral: try fmovGeneral(i)
     }
   }
 
