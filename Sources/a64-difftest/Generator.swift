@@ -26,6 +26,8 @@ struct TestCase {
   /// The floating-point format (1 half, 2 single, 3 double) of V0-V31's low bits; nil for
   /// random 128-bit values.
   var fpFormat: UInt8? = nil
+  /// Whether every lane of V0-V31, not only the lowest, gets a value of `fpFormat`.
+  var fpLanes = false
 }
 
 /// Instructions from the A64 encoding index (ARM ARM C4.1), by family, with random fields:
@@ -39,7 +41,7 @@ enum Generator {
       "add/sub shifted", "add/sub extended", "add/sub carry", "conditional compare", "conditional select",
       "data processing 1", "data processing 2", "data processing 3", "load/store unsigned offset",
       "load/store pre/post/unscaled", "load/store register offset", "load/store pair", "load-acquire/store-release",
-    ] + GeneratorFP.families
+    ] + GeneratorFP.families + GeneratorSIMD.families
   static let integerFamilies = 20
 
   /// A register other than 29 (31 is ZR or SP depending on the position).
@@ -57,6 +59,9 @@ enum Generator {
   }
 
   static func make(_ family: Int, _ r: inout SeededRandom) -> TestCase? {
+    if family >= integerFamilies + GeneratorFP.families.count {
+      return GeneratorSIMD.make(family - integerFamilies - GeneratorFP.families.count, &r)
+    }
     if family >= integerFamilies { return GeneratorFP.make(family - integerFamilies, &r) }
     let sf = r.bit()
     let (rd, rn, rm, ra) = (register(&r), register(&r), register(&r), register(&r))

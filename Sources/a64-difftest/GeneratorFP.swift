@@ -199,3 +199,76 @@ enum Float16Bits {
     return sign | UInt16(exponent + 15) << 10 | fraction
   }
 }
+
+/// Advanced SIMD vector instructions: random words inside each encoding group (C4.1.96),
+/// so every opcode, size and Q the decoder accepts is reached (what it calls UNDEFINED is
+/// skipped by the harness); FP-capable groups get FP operands in every lane.
+enum GeneratorSIMD {
+  static let families = [
+    "simd three same", "simd two-register misc", "simd across lanes", "simd copy", "simd modified immediate",
+    "simd shift immediate", "simd permute", "simd extract", "simd table lookup", "simd load/store multiple",
+  ]
+
+  static func make(_ family: Int, _ r: inout SeededRandom) -> TestCase? {
+    let (rd, rn, rm) = (r.field(5), r.field(5), r.field(5))
+    let (q, u, size) = (r.bit(), r.bit(), r.field(2))
+    let name = families[family]
+    let lanes: UInt8 = size & 1 == 0 ? 2 : 3
+    switch family {
+    case 0:
+      let opcode = r.field(5)
+      return TestCase(
+        word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 1 << 21 | rm << 16 | opcode << 11 | 1 << 10 | rn << 5
+          | rd, family: name, fpFormat: opcode >= 0b11000 ? lanes : nil, fpLanes: true)
+    case 1:
+      let opcode = r.field(5)
+      let fp = opcode >= 0b11000 || opcode == 0b01111
+      return TestCase(
+        word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 0b10000 << 17 | opcode << 12 | 0b10 << 10 | rn << 5
+          | rd, family: name, fpFormat: fp ? (opcode == 0b11101 ? nil : lanes) : nil, fpLanes: true)
+    case 2:
+      return TestCase(
+        word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 0b11000 << 17 | r.field(5) << 12 | 0b10 << 10 | rn << 5
+          | rd, family: name)
+    case 3:
+      return TestCase(
+        word: q << 30 | u << 29 | 0b01110000 << 21 | r.field(5) << 16 | r.field(4) << 11 | 1 << 10 | rn << 5
+          | (u == 0 && r.bit() == 0 ? Generator.register(&r) : rd), family: name)
+    case 4:
+      return TestCase(
+        word: q << 30 | u << 29 | 0b01_11100000 << 19 | r.field(3) << 16 | r.field(4) << 12 | 1 << 10 | r.field(5)
+          << 5 | rd, family: name)
+    case 5:
+      var immh = r.field(4)
+      if immh == 0 { immh = 1 }
+      return TestCase(
+        word: q << 30 | u << 29 | 0b011110 << 23 | immh << 19 | r.field(3) << 16 | r.field(5) << 11 | 1 << 10 | rn << 5
+          | rd, family: name)
+    case 6:
+      return TestCase(
+        word: q << 30 | 0b001110 << 24 | size << 22 | rm << 16 | r.field(3) << 12 | 0b10 << 10 | rn << 5 | rd,
+        family: name)
+    case 7:
+      return TestCase(word: q << 30 | 0b101110 << 24 | rm << 16 | r.field(4) << 11 | rn << 5 | rd, family: name)
+    case 8:
+      return TestCase(
+        word: q << 30 | 0b001110 << 24 | rm << 16 | r.field(2) << 13 | r.bit() << 12 | rn << 5 | rd, family: name)
+    default:
+      // LD1-4/ST1-4 (multiple structures), no offset or post-indexed by the bytes moved or
+      // by a register holding 0-7; at most 64 bytes from the buffer's middle.
+      let base = Generator.baseRegister(&r)
+      let opcode: UInt32 = [0b0000, 0b0010, 0b0100, 0b0110, 0b0111, 0b1000, 0b1010][Int(r.below(7))]
+      let load = r.bit()
+      if r.bit() == 0 {
+        return TestCase(
+          word: q << 30 | 0b0011000 << 23 | load << 22 | opcode << 12 | size << 10 | base << 5 | rd, family: name,
+          base: UInt8(base))
+      }
+      var index = r.below(3) == 0 ? 31 : Generator.register(&r)
+      if index == base && index != 31 { index = base == 0 ? 1 : 0 }
+      return TestCase(
+        word: q << 30 | 0b0011001 << 23 | load << 22 | index << 16 | opcode << 12 | size << 10 | base << 5 | rd,
+        family: name, base: UInt8(base), index: index == 31 ? nil : UInt8(index))
+    }
+  }
+}

@@ -101,9 +101,18 @@ while compared < count {
     for n in 0..<32 {
       let low = Program.vectorWord + 2 * n
       if let format = testCase.fpFormat {
-        let value = FPValues.random(format, &random)
         let width = 8 << Int(format)
-        record[low] = width == 64 ? value : random.next() << UInt64(width) | value
+        for word in testCase.fpLanes ? [low, low + 1] : [low] {
+          var value = width == 64 ? 0 : random.next() << UInt64(width)
+          for lane in 0..<(testCase.fpLanes ? 64 / width : 1) {
+            value |= FPValues.random(format, &random) << UInt64(lane * width)
+          }
+          record[word] = value
+        }
+      } else if n > 0 && random.below(4) == 0 {
+        // Equal registers, for compares and selects.
+        record[low] = record[low - 2]
+        record[low + 1] = record[low - 1]
       }
       if random.below(4) == 0 { record[low + 1] = 0 }
     }

@@ -235,7 +235,9 @@ public enum A64Decoder {
     i.rm = UInt8((word >> 16) & 31)
     i.ra = UInt8((word >> 10) & 31)
     let vector = field(word, 26, 1) != 0
-    if word & 0x3f00_0000 == 0x0800_0000 {
+    if word & 0xbf20_0000 == 0x0c00_0000 {
+      decodeLoadStoreMultiple(word, &i)
+    } else if word & 0x3f00_0000 == 0x0800_0000 {
       decodeExclusive(word, &i)
     } else if word & 0x3b00_0000 == 0x1800_0000 {
       decodeLiteral(word, vector: vector, &i)

@@ -1,4 +1,312 @@
+/// The Advanced SIMD encodings this interpreter implements (ARM ARM C4.1.96): the integer
+/// vector instructions compiled code uses most (three same, two-register misc, across lanes,
+/// copy, modified immediate, shift by immediate, permute, extract, table lookup) and the
+/// element-wise FP arithmetic. The scalar Advanced SIMD forms, saturating, widening and
+/// narrowing arithmetic other than XTN/SSHLL/USHLL, polynomial, crypto and the reciprocal
+/// estimates are not implemented: UNDEFINED. `is64` holds Q (the 128-bit form), `size` the
+/// log2 of the element size in bytes.
 extension A64Decoder {
   static func decodeAdvancedSIMD(_ word: UInt32, _ i: inout A64Instruction) {
+    registers(word, &i)
+    i.is64 = field(word, 30, 1) != 0
+    i.size = UInt8(field(word, 22, 2))
+    // Only the vector forms (op0 = 0xx0): bit 31 clear and bit 28 clear.
+    guard word >> 31 == 0, field(word, 28, 1) == 0 else { return }
+    if word & 0x9f20_0400 == 0x0e20_0400 {
+      decodeThreeSame(word, &i)
+    } else if word & 0x9f3e_0c00 == 0x0e20_0800 {
+      decodeTwoRegisterMisc(word, &i)
+    } else if word & 0x9f3e_0c00 == 0x0e30_0800 {
+      decodeAcrossLanes(word, &i)
+    } else if word & 0x9fe0_8400 == 0x0e00_0400 {
+      decodeCopy(word, &i)
+    } else if word & 0x9ff8_0400 == 0x0f00_0400 {
+      decodeModifiedImmediate(word, &i)
+    } else if word & 0x9f80_0400 == 0x0f00_0400 {
+      decodeShiftImmediate(word, &i)
+    } else if word & 0xbf20_8c00 == 0x0e00_0800 {
+      guard field(word, 12, 3) & 3 != 0, i.size != 3 || i.is64 else { return }
+      i.operation = .simdPermute
+      i.variant = UInt8(field(word, 12, 3))
+    } else if word & 0xbfe0_8400 == 0x2e00_0000 {
+      guard i.is64 || field(word, 14, 1) == 0 else { return }
+      i.operation = .simdExtract
+      i.amount = UInt8(field(word, 11, 4))
+    } else if word & 0xbfe0_8c00 == 0x0e00_0000 {
+      i.operation = .simdTableLookup
+      i.variant = UInt8(field(word, 12, 1))
+      i.amount = UInt8(field(word, 13, 2) + 1)
+    }
+  }
+
+  static func decodeThreeSame(_ word: UInt32, _ i: inout A64Instruction) {
+    let u = field(word, 29, 1)
+    let opcode = field(word, 11, 5)
+    let size = field(word, 22, 2)
+    let q = field(word, 30, 1)
+    let operation: SIMDThreeSame
+    if opcode >= 0b11000 {
+      // FP: sz = size<0>, and size<1> picks between pairs (FMAX/FMIN, FADD/FSUB ...).
+      guard size & 1 == 0 || q == 1 else { return }
+      switch (u, size >> 1, opcode) {
+      case (0, 0, 0b11010): operation = .fadd
+      case (0, 1, 0b11010): operation = .fsub
+      case (1, 0, 0b11011): operation = .fmul
+      case (1, 0, 0b11111): operation = .fdiv
+      case (0, 0, 0b11110): operation = .fmax
+      case (0, 1, 0b11110): operation = .fmin
+      case (0, 0, 0b11000): operation = .fmaxnm
+      case (0, 1, 0b11000): operation = .fminnm
+      case (0, 0, 0b11001): operation = .fmla
+      case (0, 1, 0b11001): operation = .fmls
+      default: return
+      }
+      i.size = UInt8(2 + (size & 1))
+    } else {
+      switch (u, opcode) {
+      case (0, 0b00011):
+        operation = [.and, .bic, .orr, .orn][Int(size)]
+      case (1, 0b00011):
+        operation = [.eor, .bsl, .bit, .bif][Int(size)]
+      case (0, 0b10000): operation = .add
+      case (1, 0b10000): operation = .sub
+      case (0, 0b00110): operation = .cmgt
+      case (1, 0b00110): operation = .cmhi
+      case (0, 0b00111): operation = .cmge
+      case (1, 0b00111): operation = .cmhs
+      case (0, 0b10001): operation = .cmtst
+      case (1, 0b10001): operation = .cmeq
+      case (0, 0b10011) where size != 3: operation = .mul
+      case (0, 0b01100) where size != 3: operation = .smax
+      case (1, 0b01100) where size != 3: operation = .umax
+      case (0, 0b01101) where size != 3: operation = .smin
+      case (1, 0b01101) where size != 3: operation = .umin
+      case (0, 0b10111): operation = .addp
+      default: return
+      }
+      // 64-bit elements need the 128-bit form (the logical group has no element size).
+      if opcode != 0b00011 && size == 3 && q == 0 { return }
+    }
+    i.operation = .simdThreeSame
+    i.variant = operation.rawValue
+  }
+
+  static func decodeTwoRegisterMisc(_ word: UInt32, _ i: inout A64Instruction) {
+    let u = field(word, 29, 1)
+    let opcode = field(word, 12, 5)
+    let size = field(word, 22, 2)
+    let q = field(word, 30, 1)
+    let operation: SIMDTwoRegisterMisc
+    switch (u, opcode) {
+    case (0, 0b00000) where size < 3: operation = .rev64
+    case (1, 0b00000) where size < 2: operation = .rev32
+    case (0, 0b00001) where size < 1: operation = .rev16
+    case (0, 0b00101) where size == 0: operation = .cnt
+    case (1, 0b00101) where size == 0: operation = .not
+    case (1, 0b00101) where size == 1:
+      operation = .rbit
+      i.size = 0  // bytes, whatever the size field says
+    case (0, 0b00100) where size < 3: operation = .cls
+    case (1, 0b00100) where size < 3: operation = .clz
+    case (0, 0b01000): operation = .cmgtZero
+    case (1, 0b01000): operation = .cmgeZero
+    case (0, 0b01001): operation = .cmeqZero
+    case (1, 0b01001): operation = .cmleZero
+    case (0, 0b01010): operation = .cmltZero
+    case (0, 0b01011): operation = .abs
+    case (1, 0b01011): operation = .neg
+    case (0, 0b10010) where size < 3: operation = .xtn
+    case (_, 0b01111) where size >= 2:
+      operation = u == 0 ? .fabs : .fneg
+      i.size = UInt8(size & 1 + 2)
+    case (1, 0b11111) where size >= 2:
+      operation = .fsqrt
+      i.size = UInt8(size & 1 + 2)
+    case (_, 0b11101) where size < 2:
+      operation = u == 0 ? .scvtf : .ucvtf
+      i.size = UInt8(size + 2)
+    case (_, 0b11011) where size >= 2:
+      operation = u == 0 ? .fcvtzs : .fcvtzu
+      i.size = UInt8(size & 1 + 2)
+    default: return
+    }
+    switch operation {
+    case .xtn, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz: break
+    case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
+      if size & 1 == 1 && q == 0 { return }  // double elements need the 128-bit form
+    default:
+      if size == 3 && q == 0 { return }
+    }
+    i.operation = .simdTwoRegisterMisc
+    i.variant = operation.rawValue
+  }
+
+  static func decodeAcrossLanes(_ word: UInt32, _ i: inout A64Instruction) {
+    let u = field(word, 29, 1)
+    let size = field(word, 22, 2)
+    // Four or more elements: no 64-bit elements, and 32-bit ones only in the 128-bit form.
+    guard size < 2 || size == 2 && field(word, 30, 1) == 1 else { return }
+    let operation: SIMDAcrossLanes
+    switch (u, field(word, 12, 5)) {
+    case (0, 0b11011): operation = .addv
+    case (0, 0b01010): operation = .smaxv
+    case (1, 0b01010): operation = .umaxv
+    case (0, 0b11010): operation = .sminv
+    case (1, 0b11010): operation = .uminv
+    case (0, 0b00011): operation = .saddlv
+    case (1, 0b00011): operation = .uaddlv
+    default: return
+    }
+    i.operation = .simdAcrossLanes
+    i.variant = operation.rawValue
+  }
+
+  /// DUP, SMOV, UMOV, INS: imm5's lowest set bit gives the element size, the bits above it
+  /// the index.
+  static func decodeCopy(_ word: UInt32, _ i: inout A64Instruction) {
+    let imm5 = field(word, 16, 5)
+    guard imm5 & 15 != 0 else { return }
+    let size = UInt32(imm5.trailingZeroBitCount)
+    i.size = UInt8(size)
+    i.imm = UInt64(imm5 >> (size + 1))
+    let q = field(word, 30, 1)
+    let imm4 = field(word, 11, 4)
+    let operation: SIMDCopy
+    if field(word, 29, 1) == 1 {
+      guard q == 1 else { return }
+      operation = .insElement
+      i.imm2 = UInt64(imm4 >> size)
+    } else {
+      switch imm4 {
+      case 0b0000:
+        guard size < 3 || q == 1 else { return }
+        operation = .dupElement
+      case 0b0001:
+        guard size < 3 || q == 1 else { return }
+        operation = .dupGeneral
+      case 0b0011:
+        guard q == 1 else { return }
+        operation = .insGeneral
+      case 0b0101:
+        // SMOV: to W from B or H, to X from B, H or S.
+        guard size < 2 + q, !(q == 0 && size == 2) else { return }
+        operation = .smov
+      case 0b0111:
+        // UMOV: W from B, H, S; X from D.
+        guard q == 1 ? size == 3 : size < 3 else { return }
+        operation = .umov
+      default: return
+      }
+    }
+    i.operation = .simdCopy
+    i.variant = operation.rawValue
+  }
+
+  /// MOVI, MVNI, ORR, BIC (vector, immediate) and FMOV (vector, immediate): AdvSIMDExpandImm
+  /// computed here, so `imm` holds the 64-bit pattern (already inverted for MVNI).
+  static func decodeModifiedImmediate(_ word: UInt32, _ i: inout A64Instruction) {
+    let op = field(word, 29, 1)
+    let cmode = field(word, 12, 4)
+    let q = field(word, 30, 1)
+    guard field(word, 11, 1) == 0 else { return }  // o2: FMOV (half) is FP16
+    let imm8 = UInt64(field(word, 16, 3) << 5 | field(word, 5, 5))
+    var value: UInt64
+    func replicate32(_ x: UInt64) -> UInt64 { x << 32 | x }
+    func replicate16(_ x: UInt64) -> UInt64 { replicate32(x << 16 | x) }
+    var kind = SIMDImmediate.move
+    switch cmode {
+    case 0...7:
+      value = replicate32(imm8 << (8 * UInt64(cmode >> 1)))
+      if cmode & 1 == 1 { kind = op == 0 ? .orr : .bic }
+    case 8...11:
+      value = replicate16(imm8 << (8 * UInt64((cmode >> 1) & 1)))
+      if cmode & 1 == 1 { kind = op == 0 ? .orr : .bic }
+    case 12, 13:
+      value = replicate32(imm8 << (cmode == 12 ? 8 : 16) | (cmode == 12 ? 0xff : 0xffff))
+    case 14:
+      if op == 0 {
+        value = imm8 * 0x0101_0101_0101_0101
+      } else {
+        value = 0
+        for bit in 0..<8 where imm8 >> UInt64(bit) & 1 != 0 { value |= 0xff << UInt64(8 * bit) }
+      }
+    default:
+      if op == 0 {
+        value = replicate32(expandImmediate(UInt32(imm8), .single))
+      } else {
+        guard q == 1 else { return }
+        value = expandImmediate(UInt32(imm8), .double)
+      }
+    }
+    // MVNI: op 1 with the MOVI-shaped cmodes (0xx0, 10x0, 110x).
+    if op == 1 && kind == .move && cmode < 14 { value = ~value }
+    i.operation = .simdModifiedImmediate
+    i.variant = kind.rawValue
+    i.imm = value
+  }
+
+  static func decodeShiftImmediate(_ word: UInt32, _ i: inout A64Instruction) {
+    let immh = field(word, 19, 4)
+    let immhb = field(word, 16, 7)
+    let u = field(word, 29, 1)
+    let q = field(word, 30, 1)
+    let size = UInt32(31 - immh.leadingZeroBitCount)
+    let esize = UInt32(8) << size
+    let operation: SIMDShiftImmediate
+    switch (u, field(word, 11, 5)) {
+    case (0, 0b00000): operation = .sshr
+    case (1, 0b00000): operation = .ushr
+    case (0, 0b00010): operation = .ssra
+    case (1, 0b00010): operation = .usra
+    case (0, 0b01010): operation = .shl
+    case (1, 0b01010): operation = .sli
+    case (1, 0b01000): operation = .sri
+    case (0, 0b10000): operation = .shrn
+    case (0, 0b10100): operation = .sshll
+    case (1, 0b10100): operation = .ushll
+    default: return
+    }
+    switch operation {
+    case .shrn, .sshll, .ushll:
+      guard size < 3 else { return }
+    default:
+      guard size < 3 || q == 1 else { return }
+    }
+    i.size = UInt8(size)
+    switch operation {
+    case .shl, .sli, .sshll, .ushll: i.amount = UInt8(immhb - esize)
+    default: i.amount = UInt8(2 * esize - immhb)
+    }
+    i.operation = .simdShiftImmediate
+    i.variant = operation.rawValue
+  }
+
+  /// LD1-LD4 and ST1-ST4 (multiple structures), without offset or post-indexed (C4.1.88).
+  static func decodeLoadStoreMultiple(_ word: UInt32, _ i: inout A64Instruction) {
+    let postIndex = field(word, 23, 1) != 0
+    guard postIndex || field(word, 16, 5) == 0 else { return }
+    i.rd = UInt8(word & 31)
+    i.rn = UInt8((word >> 5) & 31)
+    i.rm = UInt8((word >> 16) & 31)
+    i.is64 = field(word, 30, 1) != 0
+    i.size = UInt8(field(word, 10, 2))
+    let (registers, structure): (UInt8, UInt8)
+    switch field(word, 12, 4) {
+    case 0b0000: (registers, structure) = (4, 4)
+    case 0b0010: (registers, structure) = (4, 1)
+    case 0b0100: (registers, structure) = (3, 3)
+    case 0b0110: (registers, structure) = (3, 1)
+    case 0b0111: (registers, structure) = (1, 1)
+    case 0b1000: (registers, structure) = (2, 2)
+    case 0b1010: (registers, structure) = (2, 1)
+    default: return
+    }
+    // Interleaved structures of 64-bit elements need two elements per register.
+    guard structure == 1 || i.size < 3 || i.is64 else { return }
+    i.operation = .simdLoadStoreMultiple
+    i.variant = field(word, 22, 1) != 0 ? LoadStoreKind.loadVector.rawValue : LoadStoreKind.storeVector.rawValue
+    i.amount = registers
+    i.ra = structure
+    i.addressing = postIndex ? .postIndex : .offset
   }
 }

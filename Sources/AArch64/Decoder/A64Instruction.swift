@@ -139,6 +139,58 @@ public enum A64Operation: UInt8, Sendable {
   /// FMOV (general): variant 0 to the general register, 1 from it; size 2 (W, S) or 3 (X,
   /// D); amount 1 for the upper half of V (V.D[1]).
   case fmovGeneral
+  // Advanced SIMD (C4.1.96): `is64` is Q (the 128-bit form), `size` log2 of the element's bytes.
+  /// variant: `SIMDThreeSame`.
+  case simdThreeSame
+  /// variant: `SIMDTwoRegisterMisc`.
+  case simdTwoRegisterMisc
+  /// variant: `SIMDAcrossLanes`.
+  case simdAcrossLanes
+  /// variant: `SIMDCopy`; imm: the element index; imm2: INS (element)'s source index.
+  case simdCopy
+  /// variant: `SIMDImmediate`; imm: the 64-bit pattern (AdvSIMDExpandImm).
+  case simdModifiedImmediate
+  /// variant: `SIMDShiftImmediate`; amount: the shift.
+  case simdShiftImmediate
+  /// variant: opcode (UZP1 1, TRN1 2, ZIP1 3, UZP2 5, TRN2 6, ZIP2 7).
+  case simdPermute
+  /// EXT; amount: the byte position.
+  case simdExtract
+  /// TBL (variant 0), TBX (1); amount: the table's registers.
+  case simdTableLookup
+  /// LD1-LD4, ST1-ST4 (multiple structures); variant: `LoadStoreKind` (loadVector or
+  /// storeVector); amount: registers; ra: elements per structure; addressing: offset or
+  /// postIndex (by Rm, or by the bytes moved when Rm is 31).
+  case simdLoadStoreMultiple
+}
+
+public enum SIMDThreeSame: UInt8, Sendable {
+  case and, bic, orr, orn, eor, bsl, bit, bif
+  case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp
+  case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls
+}
+
+public enum SIMDTwoRegisterMisc: UInt8, Sendable {
+  case rev64, rev32, rev16, cnt, not, rbit, cls, clz
+  case cmgtZero, cmgeZero, cmeqZero, cmleZero, cmltZero, abs, neg, xtn
+  case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
+}
+
+public enum SIMDAcrossLanes: UInt8, Sendable {
+  case addv, smaxv, umaxv, sminv, uminv, saddlv, uaddlv
+}
+
+public enum SIMDCopy: UInt8, Sendable {
+  case dupElement, dupGeneral, smov, umov, insGeneral, insElement
+}
+
+/// What a modified immediate does with its pattern: MOVI, MVNI and FMOV set the register.
+public enum SIMDImmediate: UInt8, Sendable {
+  case move, orr, bic
+}
+
+public enum SIMDShiftImmediate: UInt8, Sendable {
+  case sshr, ushr, ssra, usra, shl, sli, sri, shrn, sshll, ushll
 }
 
 /// FP data-processing (1 source).

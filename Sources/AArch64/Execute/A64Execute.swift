@@ -65,6 +65,16 @@ extension A64Core {
     case .fpMoveImmediate: try fpMoveImmediate(i)
     case .fpConvertInteger: try fpConvertInteger(i)
     case .fmovGeneral: try fmovGeneral(i)
+    case .simdThreeSame: try simdThreeSame(i)
+    case .simdTwoRegisterMisc: try simdTwoRegisterMisc(i)
+    case .simdAcrossLanes: try simdAcrossLanes(i)
+    case .simdCopy: try simdCopy(i)
+    case .simdModifiedImmediate: try simdModifiedImmediate(i)
+    case .simdShiftImmediate: try simdShiftImmediate(i)
+    case .simdPermute: try simdPermute(i)
+    case .simdExtract: try simdExtract(i)
+    case .simdTableLookup: try simdTableLookup(i)
+    case .simdLoadStoreMultiple: try simdLoadStoreMultiple(i)
     }
   }
 

@@ -1,0 +1,378 @@
+/// The Advanced SIMD vector instructions (C7.2): element by element as the ARM ARM's
+/// pseudocode loops, on `Vector128` values; a 64-bit form (Q = 0) works on the low half and
+/// zeroes the upper one.
+extension A64Core {
+  mutating func simdThreeSame(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let operation = SIMDThreeSame(rawValue: i.variant) ?? .and
+    let n = vector(i.rn)
+    let m = vector(i.rm)
+    let d = vector(i.rd)
+    let size = Int(i.size)
+    let elements = (i.is64 ? 16 : 8) >> size
+    var result = Vector128.zero
+    func bitwise(_ f: (UInt64, UInt64, UInt64) -> UInt64) -> Vector128 {
+      Vector128(low: f(n.low, m.low, d.low), high: f(n.high, m.high, d.high))
+    }
+    switch operation {
+    case .and: result = bitwise { a, b, _ in a & b }
+    case .bic: result = bitwise { a, b, _ in a & ~b }
+    case .orr: result = bitwise { a, b, _ in a | b }
+    case .orn: result = bitwise { a, b, _ in a | ~b }
+    case .eor: result = bitwise { a, b, _ in a ^ b }
+    // BSL takes Vn where Vd is 1, BIT inserts Vn where Vm is 1, BIF where Vm is 0.
+    case .bsl: result = bitwise { a, b, c in b ^ ((b ^ a) & c) }
+    case .bit: result = bitwise { a, b, c in c ^ ((c ^ a) & b) }
+    case .bif: result = bitwise { a, b, c in c ^ ((c ^ a) & ~b) }
+    case .fadd, .fsub, .fmul, .fdiv, .fmax, .fmin, .fmaxnm, .fminnm, .fmla, .fmls:
+      let format = FPFormat(rawValue: i.size) ?? .single
+      var environment = fpEnvironment
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let b = m.element(e, size)
+        let value: UInt64
+        switch operation {
+        case .fadd: value = environment.add(a, b, format)
+        case .fsub: value = environment.subtract(a, b, format)
+        case .fmul: value = environment.multiply(a, b, format)
+        case .fdiv: value = environment.divide(a, b, format)
+        case .fmax: value = environment.maxMin(a, b, format, maximum: true, numeric: false)
+        case .fmin: value = environment.maxMin(a, b, format, maximum: false, numeric: false)
+        case .fmaxnm: value = environment.maxMin(a, b, format, maximum: true, numeric: true)
+        case .fminnm: value = environment.maxMin(a, b, format, maximum: false, numeric: true)
+        case .fmla: value = environment.multiplyAdd(d.element(e, size), a, b, format)
+        default: value = environment.multiplyAdd(d.element(e, size), a ^ format.signBit, b, format)
+        }
+        result.setElement(e, size, value)
+      }
+      accumulate(environment)
+    case .addp:
+      for e in 0..<elements {
+        let first = 2 * e < elements ? n.element(2 * e, size) : m.element(2 * e - elements, size)
+        let second = 2 * e + 1 < elements ? n.element(2 * e + 1, size) : m.element(2 * e + 1 - elements, size)
+        result.setElement(e, size, first &+ second)
+      }
+    default:
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let b = m.element(e, size)
+        let sa = A64Core.signed(a, size)
+        let sb = A64Core.signed(b, size)
+        let value: UInt64
+        switch operation {
+        case .add: value = a &+ b
+        case .sub: value = a &- b
+        case .mul: value = a &* b
+        case .cmgt: value = sa > sb ? .max : 0
+        case .cmhi: value = a > b ? .max : 0
+        case .cmge: value = sa >= sb ? .max : 0
+        case .cmhs: value = a >= b ? .max : 0
+        case .cmtst: value = a & b != 0 ? .max : 0
+        case .cmeq: value = a == b ? .max : 0
+        case .smax: value = sa > sb ? a : b
+        case .umax: value = a > b ? a : b
+        case .smin: value = sa < sb ? a : b
+        default: value = a < b ? a : b  // UMIN
+        }
+        result.setElement(e, size, value)
+      }
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  mutating func simdTwoRegisterMisc(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let operation = SIMDTwoRegisterMisc(rawValue: i.variant) ?? .not
+    let n = vector(i.rn)
+    let size = Int(i.size)
+    let bits = 8 << size
+    let elements = (i.is64 ? 16 : 8) >> size
+    var result = Vector128.zero
+    switch operation {
+    case .xtn:
+      // XTN writes the low half (XTN2, Q = 1: the upper half, keeping the low one).
+      var d = i.is64 ? vector(i.rd) : Vector128.zero
+      let count = 8 >> size
+      for e in 0..<count { d.setElement(i.is64 ? count + e : e, size, n.element(e, size + 1)) }
+      setVector(i.rd, d, full: true)
+      return
+    case .rev64, .rev32, .rev16:
+      let container = operation == .rev64 ? 64 : operation == .rev32 ? 32 : 16
+      let perContainer = container / bits
+      for e in 0..<elements {
+        let base = e / perContainer * perContainer
+        result.setElement(e, size, n.element(base + perContainer - 1 - e % perContainer, size))
+      }
+    case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
+      let format = FPFormat(rawValue: i.size) ?? .single
+      var environment = fpEnvironment
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let value: UInt64
+        switch operation {
+        case .fabs: value = a & ~format.signBit
+        case .fneg: value = a ^ format.signBit
+        case .fsqrt: value = environment.squareRoot(a, format)
+        case .scvtf, .ucvtf:
+          value = environment.fromFixed(
+            a, bits: bits, fractionBits: 0, unsigned: operation == .ucvtf, format, rounding: environment.rounding)
+        default:
+          value = environment.toFixed(
+            a, format, fractionBits: 0, unsigned: operation == .fcvtzu, bits: bits, rounding: .zero)
+        }
+        result.setElement(e, size, value)
+      }
+      accumulate(environment)
+    default:
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let sa = A64Core.signed(a, size)
+        let value: UInt64
+        switch operation {
+        case .cnt: value = UInt64(a.nonzeroBitCount)
+        case .not: value = ~a
+        case .rbit: value = UInt64(UInt8(truncatingIfNeeded: a).bitReversed)
+        case .clz: value = UInt64(a.leadingZeroBitCount - (64 - bits))
+        case .cls:
+          let sameAsSign = sa < 0 ? ~a : a
+          value = UInt64(min((sameAsSign << UInt64(64 - bits)).leadingZeroBitCount, bits) - 1)
+        case .cmgtZero: value = sa > 0 ? .max : 0
+        case .cmgeZero: value = sa >= 0 ? .max : 0
+        case .cmeqZero: value = a == 0 ? .max : 0
+        case .cmleZero: value = sa <= 0 ? .max : 0
+        case .cmltZero: value = sa < 0 ? .max : 0
+        case .abs: value = sa < 0 ? 0 &- a : a
+        default: value = 0 &- a  // NEG
+        }
+        result.setElement(e, size, value)
+      }
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  mutating func simdAcrossLanes(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let operation = SIMDAcrossLanes(rawValue: i.variant) ?? .addv
+    let n = vector(i.rn)
+    let size = Int(i.size)
+    let elements = (i.is64 ? 16 : 8) >> size
+    var accumulator = n.element(0, size)
+    var signedAccumulator = A64Core.signed(accumulator, size)
+    if operation == .saddlv { accumulator = UInt64(bitPattern: signedAccumulator) }
+    for e in 1..<elements {
+      let a = n.element(e, size)
+      let sa = A64Core.signed(a, size)
+      switch operation {
+      case .addv, .uaddlv: accumulator &+= a
+      case .saddlv: accumulator &+= UInt64(bitPattern: sa)
+      case .umaxv: accumulator = max(accumulator, a)
+      case .uminv: accumulator = min(accumulator, a)
+      case .smaxv: signedAccumulator = max(signedAccumulator, sa)
+      case .sminv: signedAccumulator = min(signedAccumulator, sa)
+      }
+    }
+    if operation == .smaxv || operation == .sminv { accumulator = UInt64(bitPattern: signedAccumulator) }
+    let resultSize = operation == .saddlv || operation == .uaddlv ? size + 1 : size
+    var result = Vector128.zero
+    result.setElement(0, resultSize, accumulator)
+    setVector(i.rd, result, full: false)
+  }
+
+  mutating func simdCopy(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let size = Int(i.size)
+    let index = Int(i.imm)
+    let elements = (i.is64 ? 16 : 8) >> size
+    switch SIMDCopy(rawValue: i.variant) ?? .dupElement {
+    case .dupElement, .dupGeneral:
+      let value = i.variant == SIMDCopy.dupElement.rawValue ? vector(i.rn).element(index, size) : reg(i.rn)
+      var result = Vector128.zero
+      for e in 0..<elements { result.setElement(e, size, value) }
+      setVector(i.rd, result, full: i.is64)
+    case .smov:
+      let value = UInt64(bitPattern: A64Core.signed(vector(i.rn).element(index, size), size))
+      state.setRegister(i.rd, i.is64 ? value : value & 0xffff_ffff)
+    case .umov:
+      state.setRegister(i.rd, vector(i.rn).element(index, size))
+    case .insGeneral:
+      var result = vector(i.rd)
+      result.setElement(index, size, reg(i.rn))
+      setVector(i.rd, result, full: true)
+    case .insElement:
+      var result = vector(i.rd)
+      result.setElement(index, size, vector(i.rn).element(Int(i.imm2), size))
+      setVector(i.rd, result, full: true)
+    }
+  }
+
+  mutating func simdModifiedImmediate(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let d = vector(i.rd)
+    let result: Vector128
+    switch SIMDImmediate(rawValue: i.variant) ?? .move {
+    case .move: result = Vector128(low: i.imm, high: i.imm)
+    case .orr: result = Vector128(low: d.low | i.imm, high: d.high | i.imm)
+    case .bic: result = Vector128(low: d.low & ~i.imm, high: d.high & ~i.imm)
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  mutating func simdShiftImmediate(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let operation = SIMDShiftImmediate(rawValue: i.variant) ?? .shl
+    let n = vector(i.rn)
+    let d = vector(i.rd)
+    let size = Int(i.size)
+    let bits = 8 << size
+    let shift = Int(i.amount)
+    let elementMask: UInt64 = bits == 64 ? .max : (1 << UInt64(bits)) - 1
+    func right(_ value: UInt64, signed: Bool) -> UInt64 {
+      // A shift by the element's width gives the sign fill (or zero).
+      if signed {
+        return UInt64(bitPattern: A64Core.signed(value, size) >> Int64(min(shift, 63)))
+      }
+      return shift >= 64 ? 0 : value >> UInt64(shift)
+    }
+    var result = Vector128.zero
+    switch operation {
+    case .shrn:
+      result = i.is64 ? d : .zero
+      let count = 8 >> size
+      for e in 0..<count {
+        result.setElement(i.is64 ? count + e : e, size, n.element(e, size + 1) >> UInt64(shift))
+      }
+      setVector(i.rd, result, full: true)
+      return
+    case .sshll, .ushll:
+      let count = 8 >> size
+      for e in 0..<count {
+        let a = n.element(i.is64 ? count + e : e, size)
+        let wide = operation == .sshll ? UInt64(bitPattern: A64Core.signed(a, size)) : a
+        result.setElement(e, size + 1, wide << UInt64(shift))
+      }
+      setVector(i.rd, result, full: true)
+      return
+    default:
+      let elements = (i.is64 ? 16 : 8) >> size
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let old = d.element(e, size)
+        let value: UInt64
+        switch operation {
+        case .sshr: value = right(a, signed: true)
+        case .ushr: value = right(a, signed: false)
+        case .ssra: value = old &+ right(a, signed: true)
+        case .usra: value = old &+ right(a, signed: false)
+        case .shl: value = a << UInt64(shift)
+        case .sli:
+          let mask = (elementMask << UInt64(shift)) & elementMask
+          value = old & ~mask | (a << UInt64(shift)) & mask
+        default:
+          // SRI: a shift by the element's width inserts nothing.
+          let mask = shift >= 64 ? 0 : elementMask >> UInt64(shift)
+          value = old & ~mask | right(a, signed: false) & mask
+        }
+        result.setElement(e, size, value)
+      }
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  mutating func simdPermute(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let n = vector(i.rn)
+    let m = vector(i.rm)
+    let size = Int(i.size)
+    let elements = (i.is64 ? 16 : 8) >> size
+    let part = Int(i.variant >> 2)
+    var result = Vector128.zero
+    for e in 0..<elements {
+      let value: UInt64
+      switch i.variant & 3 {
+      case 1:
+        // UZP: the even (odd) elements of Vm:Vn.
+        let source = 2 * e + part
+        value = source < elements ? n.element(source, size) : m.element(source - elements, size)
+      case 2:
+        // TRN: pairs from even (odd) positions of both.
+        let source = e & ~1 + part
+        value = e & 1 == 0 ? n.element(source, size) : m.element(source, size)
+      default:
+        // ZIP: interleave the low (high) halves.
+        let source = part * elements / 2 + e / 2
+        value = e & 1 == 0 ? n.element(source, size) : m.element(source, size)
+      }
+      result.setElement(e, size, value)
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  /// EXT: bytes from position imm4 of Vm:Vn (Vn low).
+  mutating func simdExtract(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let n = vector(i.rn)
+    let m = vector(i.rm)
+    let bytes = i.is64 ? 16 : 8
+    var result = Vector128.zero
+    for e in 0..<bytes {
+      let source = Int(i.amount) + e
+      let value = source < bytes ? n.element(source, 0) : m.element(source - bytes, 0)
+      result.setElement(e, 0, value)
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  /// TBL, TBX: each byte of Vm indexes the table of 1-4 registers from Vn (wrapping at V31);
+  /// an index past it gives 0 (TBL) or keeps Vd's byte (TBX).
+  mutating func simdTableLookup(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let indices = vector(i.rm)
+    let d = vector(i.rd)
+    let registers = Int(i.amount)
+    var result = Vector128.zero
+    for e in 0..<(i.is64 ? 16 : 8) {
+      let index = Int(indices.element(e, 0))
+      if index < 16 * registers {
+        let table = vector(UInt8((Int(i.rn) + index / 16) % 32))
+        result.setElement(e, 0, table.element(index % 16, 0))
+      } else if i.variant == 1 {
+        result.setElement(e, 0, d.element(e, 0))
+      }
+    }
+    setVector(i.rd, result, full: i.is64)
+  }
+
+  /// LD1-LD4 and ST1-ST4 (multiple structures): element by element in the pseudocode's
+  /// order; loads build the registers aside and write them only after every access succeeded.
+  mutating func simdLoadStoreMultiple(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let address = try baseRegister(i.rn)
+    let size = Int(i.size)
+    let bytes = 1 << size
+    let elements = (i.is64 ? 16 : 8) >> size
+    let structure = Int(i.ra)
+    let repeats = structure == 1 ? Int(i.amount) : 1
+    let load = i.variant == LoadStoreKind.loadVector.rawValue
+    var registers = (0..<Int(i.amount)).map { vector(UInt8((Int(i.rd) + $0) % 32)) }
+    var offset: UInt64 = 0
+    for r in 0..<repeats {
+      for e in 0..<elements {
+        for s in 0..<structure {
+          let k = r + s
+          if load {
+            registers[k].setElement(e, size, try read(address &+ offset, size: bytes))
+          } else {
+            try write(address &+ offset, size: bytes, registers[k].element(e, size))
+          }
+          offset &+= UInt64(bytes)
+        }
+      }
+    }
+    if load {
+      for (k, value) in registers.enumerated() { setVector(UInt8((Int(i.rd) + k) % 32), value, full: i.is64) }
+    }
+    if i.addressing == .postIndex {
+      state.setRegisterOrSP(i.rn, address &+ (i.rm == 31 ? offset : reg(i.rm)))
+    }
+  }
+}
