@@ -207,6 +207,7 @@ enum GeneratorSIMD {
   static let families = [
     "simd three same", "simd two-register misc", "simd across lanes", "simd copy", "simd modified immediate",
     "simd shift immediate", "simd permute", "simd extract", "simd table lookup", "simd load/store multiple",
+    "simd three different", "simd scalar",
   ]
 
   static func make(_ family: Int, _ r: inout SeededRandom) -> TestCase? {
@@ -241,9 +242,10 @@ enum GeneratorSIMD {
     case 5:
       var immh = r.field(4)
       if immh == 0 { immh = 1 }
+      let opcode = r.below(4) == 0 ? 0b11111 : r.field(5)
       return TestCase(
-        word: q << 30 | u << 29 | 0b011110 << 23 | immh << 19 | r.field(3) << 16 | r.field(5) << 11 | 1 << 10 | rn << 5
-          | rd, family: name)
+        word: q << 30 | u << 29 | 0b011110 << 23 | immh << 19 | r.field(3) << 16 | opcode << 11 | 1 << 10 | rn << 5
+          | rd, family: name, fpFormat: opcode == 0b11111 ? (immh >= 8 ? 3 : 2) : nil, fpLanes: true)
     case 6:
       return TestCase(
         word: q << 30 | 0b001110 << 24 | size << 22 | rm << 16 | r.field(3) << 12 | 0b10 << 10 | rn << 5 | rd,
@@ -253,6 +255,37 @@ enum GeneratorSIMD {
     case 8:
       return TestCase(
         word: q << 30 | 0b001110 << 24 | rm << 16 | r.field(2) << 13 | r.bit() << 12 | rn << 5 | rd, family: name)
+    case 10:
+      return TestCase(
+        word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 1 << 21 | rm << 16 | r.field(4) << 12 | rn << 5 | rd,
+        family: name)
+    case 11:
+      // The scalar groups: three same, two-register misc, pairwise, copy, shift by immediate.
+      let opcode = r.field(5)
+      let fp: UInt8? = opcode >= 0b11000 || opcode >> 2 == 0b011 ? lanes : nil
+      switch r.below(5) {
+      case 0:
+        return TestCase(
+          word: 1 << 30 | u << 29 | 0b11110 << 24 | size << 22 | 1 << 21 | rm << 16 | opcode << 11 | 1 << 10 | rn << 5
+            | rd, family: name, fpFormat: fp, fpLanes: true)
+      case 1:
+        return TestCase(
+          word: 1 << 30 | u << 29 | 0b11110 << 24 | size << 22 | 0b10000 << 17 | opcode << 12 | 0b10 << 10 | rn << 5
+            | rd, family: name, fpFormat: opcode == 0b11101 ? nil : fp, fpLanes: true)
+      case 2:
+        let (pairwise, format): (UInt32, UInt8?) = r.bit() == 0 ? (0b11011, nil) : (0b01101, size & 1 == 0 ? 2 : 3)
+        return TestCase(
+          word: 1 << 30 | u << 29 | 0b11110 << 24 | size << 22 | 0b11000 << 17 | pairwise << 12 | 0b10 << 10 | rn << 5
+            | rd, family: name, fpFormat: format, fpLanes: true)
+      case 3:
+        return TestCase(word: 0x5e00_0400 | r.field(5) << 16 | rn << 5 | rd, family: name)
+      default:
+        let immh = r.field(4) | 8 >> r.below(2)
+        let shiftOpcode = [0b00000, 0b00010, 0b01010, 0b01000, 0b11100, 0b11111][Int(r.below(6))] as UInt32
+        return TestCase(
+          word: 1 << 30 | u << 29 | 0b111110 << 23 | immh << 19 | r.field(3) << 16 | shiftOpcode << 11 | 1 << 10 | rn
+            << 5 | rd, family: name, fpFormat: shiftOpcode == 0b11111 ? (immh >= 8 ? 3 : 2) : nil, fpLanes: true)
+      }
     default:
       // LD1-4/ST1-4 (multiple structures), no offset or post-indexed by the bytes moved or
       // by a register holding 0-7; at most 64 bytes from the buffer's middle.

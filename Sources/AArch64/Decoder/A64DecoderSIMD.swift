@@ -10,9 +10,14 @@ extension A64Decoder {
     registers(word, &i)
     i.is64 = field(word, 30, 1) != 0
     i.size = UInt8(field(word, 22, 2))
-    // Only the vector forms (op0 = 0xx0): bit 31 clear and bit 28 clear.
-    guard word >> 31 == 0, field(word, 28, 1) == 0 else { return }
-    if word & 0x9f20_0400 == 0x0e20_0400 {
+    guard word >> 31 == 0 else { return }
+    if field(word, 28, 1) == 1 {
+      if field(word, 30, 1) == 1 { decodeAdvancedSIMDScalar(word, &i) }
+      return
+    }
+    if word & 0x9f20_0c00 == 0x0e20_0000 {
+      decodeThreeDifferent(word, &i)
+    } else if word & 0x9f20_0400 == 0x0e20_0400 {
       decodeThreeSame(word, &i)
     } else if word & 0x9f3e_0c00 == 0x0e20_0800 {
       decodeTwoRegisterMisc(word, &i)
@@ -59,6 +64,10 @@ extension A64Decoder {
       case (0, 1, 0b11000): operation = .fminnm
       case (0, 0, 0b11001): operation = .fmla
       case (0, 1, 0b11001): operation = .fmls
+      case (1, 0, 0b11010): operation = .faddp
+      case (0, 0, 0b11100): operation = .fcmeq
+      case (1, 0, 0b11100): operation = .fcmge
+      case (1, 1, 0b11100): operation = .fcmgt
       default: return
       }
       i.size = UInt8(2 + (size & 1))
@@ -82,6 +91,8 @@ extension A64Decoder {
       case (0, 0b01101) where size != 3: operation = .smin
       case (1, 0b01101) where size != 3: operation = .umin
       case (0, 0b10111): operation = .addp
+      case (0, 0b10010) where size != 3: operation = .mla
+      case (1, 0b10010) where size != 3: operation = .mls
       default: return
       }
       // 64-bit elements need the 128-bit form (the logical group has no element size).
@@ -128,11 +139,19 @@ extension A64Decoder {
     case (_, 0b11011) where size >= 2:
       operation = u == 0 ? .fcvtzs : .fcvtzu
       i.size = UInt8(size & 1 + 2)
+    case (_, 0b01100) where size >= 2, (_, 0b01101) where size >= 2, (0, 0b01110) where size >= 2:
+      operation =
+        [[.fcmgtZero, .fcmgeZero], [.fcmeqZero, .fcmleZero], [.fcmltZero, .fcmltZero]][Int(opcode - 0b01100)][
+          Int(u)]
+      i.size = UInt8(size & 1 + 2)
+    case (_, 0b00010) where size < 3: operation = u == 0 ? .saddlp : .uaddlp
+    case (_, 0b00110) where size < 3: operation = u == 0 ? .sadalp : .uadalp
     default: return
     }
     switch operation {
-    case .xtn, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz: break
-    case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
+    case .xtn, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz, .saddlp, .uaddlp, .sadalp, .uadalp: break
+    case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
+      .fcmltZero:
       if size & 1 == 1 && q == 0 { return }  // double elements need the 128-bit form
     default:
       if size == 3 && q == 0 { return }
@@ -247,6 +266,7 @@ extension A64Decoder {
 
   static func decodeShiftImmediate(_ word: UInt32, _ i: inout A64Instruction) {
     let immh = field(word, 19, 4)
+    guard immh != 0 else { return }
     let immhb = field(word, 16, 7)
     let u = field(word, 29, 1)
     let q = field(word, 30, 1)
@@ -264,11 +284,18 @@ extension A64Decoder {
     case (0, 0b10000): operation = .shrn
     case (0, 0b10100): operation = .sshll
     case (1, 0b10100): operation = .ushll
+    case (0, 0b11100): operation = .scvtf
+    case (1, 0b11100): operation = .ucvtf
+    case (0, 0b11111): operation = .fcvtzs
+    case (1, 0b11111): operation = .fcvtzu
     default: return
     }
     switch operation {
     case .shrn, .sshll, .ushll:
       guard size < 3 else { return }
+    case .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
+      // Single or double elements (immh 01xx, 1xxx; doubles need the 128-bit form).
+      guard size >= 2, size < 3 || q == 1 else { return }
     default:
       guard size < 3 || q == 1 else { return }
     }
@@ -279,6 +306,89 @@ extension A64Decoder {
     }
     i.operation = .simdShiftImmediate
     i.variant = operation.rawValue
+  }
+
+  /// UADDL, SADDW, USUBL, SMLAL, UMULL ... (C4.1.96.19): 8-, 16- and 32-bit elements
+  /// widened to twice their size; the "2" forms (Q = 1) take the upper halves.
+  static func decodeThreeDifferent(_ word: UInt32, _ i: inout A64Instruction) {
+    guard i.size < 3 else { return }
+    let operation: SIMDThreeDifferent
+    switch field(word, 12, 4) {
+    case 0b0000: operation = .addl
+    case 0b0001: operation = .addw
+    case 0b0010: operation = .subl
+    case 0b0011: operation = .subw
+    case 0b1000: operation = .mlal
+    case 0b1010: operation = .mlsl
+    case 0b1100: operation = .mull
+    default: return
+    }
+    i.operation = .simdThreeDifferent
+    i.variant = operation.rawValue | UInt8(field(word, 29, 1) << 7)
+  }
+
+  /// The scalar Advanced SIMD forms compiled code uses (C4.1.96): DUP (element) to a scalar,
+  /// ADDP and FADDP, and on D registers ADD, SUB, the integer compares, NEG, ABS and the shifts
+  /// by immediate; SCVTF/UCVTF/FCVTZS/FCVTZU on S and D registers (with fraction bits too)
+  /// and the FP compares. One element; the rest of the register is zeroed.
+  static func decodeAdvancedSIMDScalar(_ word: UInt32, _ i: inout A64Instruction) {
+    if word & 0xdf20_0400 == 0x5e20_0400 {
+      decodeThreeSame(word, &i)
+      let operation = SIMDThreeSame(rawValue: i.variant)
+      switch operation {
+      case .add, .sub, .cmgt, .cmhi, .cmge, .cmhs, .cmtst, .cmeq:
+        if i.size != 3 { i.operation = .undefined }
+      case .fcmeq, .fcmge, .fcmgt: break
+      default: i.operation = .undefined
+      }
+    } else if word & 0xdf3e_0c00 == 0x5e20_0800 {
+      decodeTwoRegisterMisc(word, &i)
+      let operation = SIMDTwoRegisterMisc(rawValue: i.variant)
+      switch operation {
+      case .cmgtZero, .cmgeZero, .cmeqZero, .cmleZero, .cmltZero, .abs, .neg:
+        if i.size != 3 { i.operation = .undefined }
+      case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero, .fcmltZero: break
+      default: i.operation = .undefined
+      }
+    } else if word & 0xdf3e_0c00 == 0x5e30_0800 {
+      // Pairwise: ADDP Dd, Vn.2D; FADDP Sd, Vn.2S and Dd, Vn.2D.
+      let size = field(word, 22, 2)
+      switch (field(word, 29, 1), field(word, 12, 5)) {
+      case (0, 0b11011) where size == 3:
+        i.operation = .simdAcrossLanes
+        i.variant = SIMDAcrossLanes.addv.rawValue
+        i.is64 = true
+      case (1, 0b01101) where size < 2:
+        i.operation = .simdAcrossLanes
+        i.variant = SIMDAcrossLanes.faddp.rawValue
+        i.size = UInt8(2 + size)
+        i.is64 = size == 1
+      default: return
+      }
+      return
+    } else if word & 0xffe0_fc00 == 0x5e00_0400 {
+      decodeCopy(word & ~(1 << 30), &i)  // DUP (element) scalar: as the 64-bit vector form
+      guard i.operation == .simdCopy || word >> 16 & 15 == 8 else { return }
+      i.operation = .simdCopy
+      i.variant = SIMDCopy.dupElement.rawValue
+      if word >> 16 & 15 == 8 {
+        i.size = 3
+        i.imm = UInt64(word >> 20 & 1)
+      }
+    } else if word & 0xdf80_0400 == 0x5f00_0400 {
+      decodeShiftImmediate(word, &i)
+      let operation = SIMDShiftImmediate(rawValue: i.variant)
+      switch operation {
+      case .sshr, .ushr, .ssra, .usra, .shl, .sli, .sri:
+        if i.size != 3 { i.operation = .undefined }
+      case .scvtf, .ucvtf, .fcvtzs, .fcvtzu: break
+      default: i.operation = .undefined
+      }
+    } else {
+      return
+    }
+    i.setFlags = true
+    i.is64 = false
   }
 
   /// LD1-LD4 and ST1-ST4 (multiple structures), without offset or post-indexed (C4.1.88).

@@ -139,7 +139,8 @@ public enum A64Operation: UInt8, Sendable {
   /// FMOV (general): variant 0 to the general register, 1 from it; size 2 (W, S) or 3 (X,
   /// D); amount 1 for the upper half of V (V.D[1]).
   case fmovGeneral
-  // Advanced SIMD (C4.1.96): `is64` is Q (the 128-bit form), `size` log2 of the element's bytes.
+  // Advanced SIMD (C4.1.96): `is64` is Q (the 128-bit form), `size` log2 of the element's
+  // bytes, `setFlags` the scalar forms (one element, the rest of the register zeroed).
   /// variant: `SIMDThreeSame`.
   case simdThreeSame
   /// variant: `SIMDTwoRegisterMisc`.
@@ -158,6 +159,9 @@ public enum A64Operation: UInt8, Sendable {
   case simdExtract
   /// TBL (variant 0), TBX (1); amount: the table's registers.
   case simdTableLookup
+  /// variant: `SIMDThreeDifferent`; is64: the "2" forms (upper halves); variant | 0x80 for
+  /// the unsigned forms.
+  case simdThreeDifferent
   /// LD1-LD4, ST1-ST4 (multiple structures); variant: `LoadStoreKind` (loadVector or
   /// storeVector); amount: registers; ra: elements per structure; addressing: offset or
   /// postIndex (by Rm, or by the bytes moved when Rm is 31).
@@ -166,18 +170,27 @@ public enum A64Operation: UInt8, Sendable {
 
 public enum SIMDThreeSame: UInt8, Sendable {
   case and, bic, orr, orn, eor, bsl, bit, bif
-  case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp
-  case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls
+  case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp, mla, mls
+  case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls, faddp, fcmeq, fcmge, fcmgt
+}
+
+/// The widening and long forms with two sources (C4.1.96.19): L (both halves widened), W
+/// (the second widened), by opcode.
+public enum SIMDThreeDifferent: UInt8, Sendable {
+  case addl, addw, subl, subw, mlal, mlsl, mull
 }
 
 public enum SIMDTwoRegisterMisc: UInt8, Sendable {
   case rev64, rev32, rev16, cnt, not, rbit, cls, clz
   case cmgtZero, cmgeZero, cmeqZero, cmleZero, cmltZero, abs, neg, xtn
   case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
+  case fcmgtZero, fcmgeZero, fcmeqZero, fcmleZero, fcmltZero, saddlp, uaddlp, sadalp, uadalp
 }
 
 public enum SIMDAcrossLanes: UInt8, Sendable {
   case addv, smaxv, umaxv, sminv, uminv, saddlv, uaddlv
+  /// FADDP (scalar): the two elements' FP sum.
+  case faddp
 }
 
 public enum SIMDCopy: UInt8, Sendable {
@@ -191,6 +204,8 @@ public enum SIMDImmediate: UInt8, Sendable {
 
 public enum SIMDShiftImmediate: UInt8, Sendable {
   case sshr, ushr, ssra, usra, shl, sli, sri, shrn, sshll, ushll
+  /// The fixed-point conversions; amount: the fraction bits.
+  case scvtf, ucvtf, fcvtzs, fcvtzu
 }
 
 /// FP data-processing (1 source).

@@ -74,6 +74,7 @@ extension A64Core {
     case .simdPermute: try simdPermute(i)
     case .simdExtract: try simdExtract(i)
     case .simdTableLookup: try simdTableLookup(i)
+    case .simdThreeDifferent: try simdThreeDifferent(i)
     case .simdLoadStoreMultiple: try simdLoadStoreMultiple(i)
     }
   }

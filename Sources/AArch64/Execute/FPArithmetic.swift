@@ -260,6 +260,21 @@ extension FPEnvironment {
     return xGreater ? 0x2000_0000 : 0x8000_0000
   }
 
+  /// FPCompareEQ (quiet: IOC only for signalling NaNs), FPCompareGE and FPCompareGT (IOC for
+  /// any NaN): the predicates of the vector compares, false when unordered.
+  public mutating func compareEqual(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> Bool {
+    compare(a, b, format, signalling: false) == 0x6000_0000
+  }
+
+  public mutating func compareGreaterOrEqual(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> Bool {
+    let flags = compare(a, b, format, signalling: true)
+    return flags == 0x6000_0000 || flags == 0x2000_0000
+  }
+
+  public mutating func compareGreater(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> Bool {
+    compare(a, b, format, signalling: true) == 0x2000_0000
+  }
+
   /// A number's value rounded to an integer under `rounding`: the integer's magnitude, and
   /// whether anything was discarded. Magnitudes past 2^127 come back saturated.
   static func roundToInteger(_ x: FPUnpacked, _ rounding: Rounding, fractionBits: Int = 0) -> (

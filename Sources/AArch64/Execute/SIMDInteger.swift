@@ -2,6 +2,12 @@
 /// pseudocode loops, on `Vector128` values; a 64-bit form (Q = 0) works on the low half and
 /// zeroes the upper one.
 extension A64Core {
+  /// How many elements an instruction works on: one for the scalar forms (`setFlags`),
+  /// else 64 or 128 bits' worth.
+  @inline(__always) static func lanes(_ i: A64Instruction) -> Int {
+    i.setFlags ? 1 : (i.is64 ? 16 : 8) >> Int(i.size)
+  }
+
   mutating func simdThreeSame(_ i: A64Instruction) throws(A64Exception) {
     try checkFloatingPointAccess()
     let operation = SIMDThreeSame(rawValue: i.variant) ?? .and
@@ -9,7 +15,7 @@ extension A64Core {
     let m = vector(i.rm)
     let d = vector(i.rd)
     let size = Int(i.size)
-    let elements = (i.is64 ? 16 : 8) >> size
+    let elements = A64Core.lanes(i)
     var result = Vector128.zero
     func bitwise(_ f: (UInt64, UInt64, UInt64) -> UInt64) -> Vector128 {
       Vector128(low: f(n.low, m.low, d.low), high: f(n.high, m.high, d.high))
@@ -24,12 +30,17 @@ extension A64Core {
     case .bsl: result = bitwise { a, b, c in b ^ ((b ^ a) & c) }
     case .bit: result = bitwise { a, b, c in c ^ ((c ^ a) & b) }
     case .bif: result = bitwise { a, b, c in c ^ ((c ^ a) & ~b) }
-    case .fadd, .fsub, .fmul, .fdiv, .fmax, .fmin, .fmaxnm, .fminnm, .fmla, .fmls:
+    case .fadd, .fsub, .fmul, .fdiv, .fmax, .fmin, .fmaxnm, .fminnm, .fmla, .fmls, .faddp, .fcmeq, .fcmge, .fcmgt:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<elements {
-        let a = n.element(e, size)
-        let b = m.element(e, size)
+        var a = n.element(e, size)
+        var b = m.element(e, size)
+        if operation == .faddp {
+          // Pairs of Vm:Vn, Vn low.
+          a = 2 * e < elements ? n.element(2 * e, size) : m.element(2 * e - elements, size)
+          b = 2 * e + 1 < elements ? n.element(2 * e + 1, size) : m.element(2 * e + 1 - elements, size)
+        }
         let value: UInt64
         switch operation {
         case .fadd: value = environment.add(a, b, format)
@@ -41,7 +52,12 @@ extension A64Core {
         case .fmaxnm: value = environment.maxMin(a, b, format, maximum: true, numeric: true)
         case .fminnm: value = environment.maxMin(a, b, format, maximum: false, numeric: true)
         case .fmla: value = environment.multiplyAdd(d.element(e, size), a, b, format)
-        default: value = environment.multiplyAdd(d.element(e, size), a ^ format.signBit, b, format)
+        case .fmls: value = environment.multiplyAdd(d.element(e, size), a ^ format.signBit, b, format)
+        case .faddp: value = environment.add(a, b, format)
+        // FPCompareEQ is quiet; FPCompareGE and GT signal on any NaN.
+        case .fcmeq: value = environment.compareEqual(a, b, format) ? .max : 0
+        case .fcmge: value = environment.compareGreaterOrEqual(a, b, format) ? .max : 0
+        default: value = environment.compareGreater(a, b, format) ? .max : 0
         }
         result.setElement(e, size, value)
       }
@@ -72,6 +88,8 @@ extension A64Core {
         case .smax: value = sa > sb ? a : b
         case .umax: value = a > b ? a : b
         case .smin: value = sa < sb ? a : b
+        case .mla: value = d.element(e, size) &+ a &* b
+        case .mls: value = d.element(e, size) &- a &* b
         default: value = a < b ? a : b  // UMIN
         }
         result.setElement(e, size, value)
@@ -86,7 +104,7 @@ extension A64Core {
     let n = vector(i.rn)
     let size = Int(i.size)
     let bits = 8 << size
-    let elements = (i.is64 ? 16 : 8) >> size
+    let elements = A64Core.lanes(i)
     var result = Vector128.zero
     switch operation {
     case .xtn:
@@ -96,6 +114,18 @@ extension A64Core {
       for e in 0..<count { d.setElement(i.is64 ? count + e : e, size, n.element(e, size + 1)) }
       setVector(i.rd, d, full: true)
       return
+    case .saddlp, .uaddlp, .sadalp, .uadalp:
+      // Adjacent pairs summed into elements of twice the size (and added to Vd's for ADALP).
+      let d = vector(i.rd)
+      let signed = operation == .saddlp || operation == .sadalp
+      for e in 0..<elements / 2 {
+        func widened(_ k: Int) -> UInt64 {
+          signed ? UInt64(bitPattern: A64Core.signed(n.element(k, size), size)) : n.element(k, size)
+        }
+        var sum = widened(2 * e) &+ widened(2 * e + 1)
+        if operation == .sadalp || operation == .uadalp { sum &+= d.element(e, size + 1) }
+        result.setElement(e, size + 1, sum)
+      }
     case .rev64, .rev32, .rev16:
       let container = operation == .rev64 ? 64 : operation == .rev32 ? 32 : 16
       let perContainer = container / bits
@@ -103,7 +133,8 @@ extension A64Core {
         let base = e / perContainer * perContainer
         result.setElement(e, size, n.element(base + perContainer - 1 - e % perContainer, size))
       }
-    case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
+    case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
+      .fcmltZero:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<elements {
@@ -113,6 +144,11 @@ extension A64Core {
         case .fabs: value = a & ~format.signBit
         case .fneg: value = a ^ format.signBit
         case .fsqrt: value = environment.squareRoot(a, format)
+        case .fcmgtZero: value = environment.compareGreater(a, 0, format) ? .max : 0
+        case .fcmgeZero: value = environment.compareGreaterOrEqual(a, 0, format) ? .max : 0
+        case .fcmeqZero: value = environment.compareEqual(a, 0, format) ? .max : 0
+        case .fcmleZero: value = environment.compareGreaterOrEqual(0, a, format) ? .max : 0
+        case .fcmltZero: value = environment.compareGreater(0, a, format) ? .max : 0
         case .scvtf, .ucvtf:
           value = environment.fromFixed(
             a, bits: bits, fractionBits: 0, unsigned: operation == .ucvtf, format, rounding: environment.rounding)
@@ -155,6 +191,13 @@ extension A64Core {
     let operation = SIMDAcrossLanes(rawValue: i.variant) ?? .addv
     let n = vector(i.rn)
     let size = Int(i.size)
+    if operation == .faddp {
+      var environment = fpEnvironment
+      let sum = environment.add(n.element(0, size), n.element(1, size), FPFormat(rawValue: i.size) ?? .single)
+      accumulate(environment)
+      setScalar(i.rd, sum)
+      return
+    }
     let elements = (i.is64 ? 16 : 8) >> size
     var accumulator = n.element(0, size)
     var signedAccumulator = A64Core.signed(accumulator, size)
@@ -169,6 +212,7 @@ extension A64Core {
       case .uminv: accumulator = min(accumulator, a)
       case .smaxv: signedAccumulator = max(signedAccumulator, sa)
       case .sminv: signedAccumulator = min(signedAccumulator, sa)
+      case .faddp: break
       }
     }
     if operation == .smaxv || operation == .sminv { accumulator = UInt64(bitPattern: signedAccumulator) }
@@ -182,7 +226,7 @@ extension A64Core {
     try checkFloatingPointAccess()
     let size = Int(i.size)
     let index = Int(i.imm)
-    let elements = (i.is64 ? 16 : 8) >> size
+    let elements = A64Core.lanes(i)
     switch SIMDCopy(rawValue: i.variant) ?? .dupElement {
     case .dupElement, .dupGeneral:
       let value = i.variant == SIMDCopy.dupElement.rawValue ? vector(i.rn).element(index, size) : reg(i.rn)
@@ -252,8 +296,22 @@ extension A64Core {
       }
       setVector(i.rd, result, full: true)
       return
+    case .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
+      let format = FPFormat(rawValue: i.size) ?? .single
+      var environment = fpEnvironment
+      for e in 0..<A64Core.lanes(i) {
+        let a = n.element(e, size)
+        let value =
+          operation == .scvtf || operation == .ucvtf
+          ? environment.fromFixed(
+            a, bits: bits, fractionBits: shift, unsigned: operation == .ucvtf, format, rounding: environment.rounding)
+          : environment.toFixed(
+            a, format, fractionBits: shift, unsigned: operation == .fcvtzu, bits: bits, rounding: .zero)
+        result.setElement(e, size, value)
+      }
+      accumulate(environment)
     default:
-      let elements = (i.is64 ? 16 : 8) >> size
+      let elements = A64Core.lanes(i)
       for e in 0..<elements {
         let a = n.element(e, size)
         let old = d.element(e, size)
@@ -305,6 +363,40 @@ extension A64Core {
       result.setElement(e, size, value)
     }
     setVector(i.rd, result, full: i.is64)
+  }
+
+  /// The widening forms: elements of the low (Q = 0) or upper (Q = 1) halves of Vn and Vm
+  /// (Vm only for the W forms, whose Vn already has double-width elements), extended by
+  /// sign or zero, then added, subtracted or multiplied into double-width elements.
+  mutating func simdThreeDifferent(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let operation = SIMDThreeDifferent(rawValue: i.variant & 0x7f) ?? .addl
+    let unsigned = i.variant & 0x80 != 0
+    let n = vector(i.rn)
+    let m = vector(i.rm)
+    let d = vector(i.rd)
+    let size = Int(i.size)
+    let count = 8 >> size
+    let first = i.is64 ? count : 0
+    func widen(_ v: Vector128, _ e: Int) -> UInt64 {
+      let value = v.element(first + e, size)
+      return unsigned ? value : UInt64(bitPattern: A64Core.signed(value, size))
+    }
+    var result = Vector128.zero
+    for e in 0..<count {
+      let b = widen(m, e)
+      let a = operation == .addw || operation == .subw ? n.element(e, size + 1) : widen(n, e)
+      let value: UInt64
+      switch operation {
+      case .addl, .addw: value = a &+ b
+      case .subl, .subw: value = a &- b
+      case .mlal: value = d.element(e, size + 1) &+ a &* b
+      case .mlsl: value = d.element(e, size + 1) &- a &* b
+      case .mull: value = a &* b
+      }
+      result.setElement(e, size + 1, value)
+    }
+    setVector(i.rd, result, full: true)
   }
 
   /// EXT: bytes from position imm4 of Vm:Vn (Vn low).
