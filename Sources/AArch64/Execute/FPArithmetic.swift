@@ -43,7 +43,7 @@ extension FPEnvironment {
   public mutating func add(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> UInt64 {
     let x = unpack(a, format)
     let y = unpack(b, format)
-    if let nan = processNaNs([(a, x), (b, y)], format) { return nan }
+    if let nan = processNaNs(a, x, b, y, format) { return nan }
     switch (x.kind, y.kind) {
     case (.infinity, .infinity) where x.negative != y.negative:
       flags |= FPEnvironment.invalid
@@ -68,7 +68,7 @@ extension FPEnvironment {
     // own bits: handle NaNs first, on the operands as given.
     let x = unpack(a, format)
     let y = unpack(b, format)
-    if let nan = processNaNs([(a, x), (b, y)], format) { return nan }
+    if let nan = processNaNs(a, x, b, y, format) { return nan }
     return add(a, b ^ format.signBit, format)
   }
 
@@ -76,7 +76,7 @@ extension FPEnvironment {
   public mutating func multiply(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> UInt64 {
     let x = unpack(a, format)
     let y = unpack(b, format)
-    if let nan = processNaNs([(a, x), (b, y)], format) { return nan }
+    if let nan = processNaNs(a, x, b, y, format) { return nan }
     let negative = x.negative != y.negative
     switch (x.kind, y.kind) {
     case (.infinity, .zero), (.zero, .infinity):
@@ -94,7 +94,7 @@ extension FPEnvironment {
   public mutating func divide(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> UInt64 {
     let x = unpack(a, format)
     let y = unpack(b, format)
-    if let nan = processNaNs([(a, x), (b, y)], format) { return nan }
+    if let nan = processNaNs(a, x, b, y, format) { return nan }
     let negative = x.negative != y.negative
     switch (x.kind, y.kind) {
     case (.infinity, .infinity), (.zero, .zero):
@@ -160,7 +160,7 @@ extension FPEnvironment {
     let x = unpack(a, format)
     let y = unpack(b, format)
     let productInvalid = x.kind == .infinity && y.kind == .zero || x.kind == .zero && y.kind == .infinity
-    if let nan = processNaNs([(addend, c), (a, x), (b, y)], format) {
+    if let nan = processNaNs(addend, c, a, x, b, y, format) {
       if c.kind == .quietNaN && productInvalid {
         flags |= FPEnvironment.invalid
         return format.defaultNaN
@@ -239,7 +239,7 @@ extension FPEnvironment {
     }
     let x = unpack(a, format)
     let y = unpack(b, format)
-    if let nan = processNaNs([(a, x), (b, y)], format) { return nan }
+    if let nan = processNaNs(a, x, b, y, format) { return nan }
     if x.kind == .zero && y.kind == .zero {
       return format.zero(maximum ? x.negative && y.negative : x.negative || y.negative)
     }

@@ -120,15 +120,27 @@ extension FPEnvironment {
     return defaultNaN ? format.defaultNaN : bits | format.quietBit
   }
 
-  /// FPProcessNaNs and FPProcessNaNs3: the first signalling NaN in operand order, else the
-  /// first quiet one; nil when no operand is a NaN.
-  mutating func processNaNs(_ operands: [(bits: UInt64, value: FPUnpacked)], _ format: FPFormat) -> UInt64? {
-    for operand in operands where operand.value.kind == .signallingNaN {
-      return processNaN(operand.bits, .signallingNaN, format)
-    }
-    for operand in operands where operand.value.kind == .quietNaN {
-      return processNaN(operand.bits, .quietNaN, format)
-    }
+  /// FPProcessNaNs: the first signalling NaN of the two, else the first quiet one; nil when
+  /// neither is a NaN. (Two and three operands, without an array: this is every FP
+  /// operation's path.)
+  mutating func processNaNs(_ a: UInt64, _ x: FPUnpacked, _ b: UInt64, _ y: FPUnpacked, _ format: FPFormat) -> UInt64? {
+    if x.kind == .signallingNaN { return processNaN(a, .signallingNaN, format) }
+    if y.kind == .signallingNaN { return processNaN(b, .signallingNaN, format) }
+    if x.kind == .quietNaN { return processNaN(a, .quietNaN, format) }
+    if y.kind == .quietNaN { return processNaN(b, .quietNaN, format) }
+    return nil
+  }
+
+  /// FPProcessNaNs3, in the operands' order (FPMulAdd: addend, then the factors).
+  mutating func processNaNs(
+    _ a: UInt64, _ x: FPUnpacked, _ b: UInt64, _ y: FPUnpacked, _ c: UInt64, _ z: FPUnpacked, _ format: FPFormat
+  ) -> UInt64? {
+    if x.kind == .signallingNaN { return processNaN(a, .signallingNaN, format) }
+    if y.kind == .signallingNaN { return processNaN(b, .signallingNaN, format) }
+    if z.kind == .signallingNaN { return processNaN(c, .signallingNaN, format) }
+    if x.kind == .quietNaN { return processNaN(a, .quietNaN, format) }
+    if y.kind == .quietNaN { return processNaN(b, .quietNaN, format) }
+    if z.kind == .quietNaN { return processNaN(c, .quietNaN, format) }
     return nil
   }
 
