@@ -207,7 +207,7 @@ enum GeneratorSIMD {
   static let families = [
     "simd three same", "simd two-register misc", "simd across lanes", "simd copy", "simd modified immediate",
     "simd shift immediate", "simd permute", "simd extract", "simd table lookup", "simd load/store multiple",
-    "simd three different", "simd scalar",
+    "simd three different", "simd scalar", "simd load/store single",
   ]
 
   static func make(_ family: Int, _ r: inout SeededRandom) -> TestCase? {
@@ -286,6 +286,18 @@ enum GeneratorSIMD {
           word: 1 << 30 | u << 29 | 0b111110 << 23 | immh << 19 | r.field(3) << 16 | shiftOpcode << 11 | 1 << 10 | rn
             << 5 | rd, family: name, fpFormat: shiftOpcode == 0b11111 ? (immh >= 8 ? 3 : 2) : nil, fpLanes: true)
       }
+    case 12:
+      // LD1-4/ST1-4 (single structure), LD1R-LD4R: at most 32 bytes from the buffer's middle.
+      let base = Generator.baseRegister(&r)
+      let fields = r.field(3) << 13 | r.bit() << 12 | size << 10 | r.bit() << 21 | r.bit() << 22
+      if r.bit() == 0 {
+        return TestCase(word: q << 30 | 0b0011010 << 23 | fields | base << 5 | rd, family: name, base: UInt8(base))
+      }
+      var index = r.below(3) == 0 ? 31 : Generator.register(&r)
+      if index == base && index != 31 { index = base == 0 ? 1 : 0 }
+      return TestCase(
+        word: q << 30 | 0b0011011 << 23 | fields | index << 16 | base << 5 | rd, family: name, base: UInt8(base),
+        index: index == 31 ? nil : UInt8(index))
     default:
       // LD1-4/ST1-4 (multiple structures), no offset or post-indexed by the bytes moved or
       // by a register holding 0-7; at most 64 bytes from the buffer's middle.

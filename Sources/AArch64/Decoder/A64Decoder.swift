@@ -237,6 +237,8 @@ public enum A64Decoder {
     let vector = field(word, 26, 1) != 0
     if word & 0xbf20_0000 == 0x0c00_0000 {
       decodeLoadStoreMultiple(word, &i)
+    } else if word & 0xbf00_0000 == 0x0d00_0000 {
+      decodeLoadStoreSingle(word, &i)
     } else if word & 0x3f00_0000 == 0x0800_0000 {
       decodeExclusive(word, &i)
     } else if word & 0x3b00_0000 == 0x1800_0000 {

@@ -166,6 +166,10 @@ public enum A64Operation: UInt8, Sendable {
   /// storeVector); amount: registers; ra: elements per structure; addressing: offset or
   /// postIndex (by Rm, or by the bytes moved when Rm is 31).
   case simdLoadStoreMultiple
+  /// LD1-LD4 and ST1-ST4 (single structure: one lane) and LD1R-LD4R (condition 1: load and
+  /// replicate); variant: `LoadStoreKind`; size: the element; amount: the registers; imm:
+  /// the lane; addressing as for the multiple-structure forms.
+  case simdLoadStoreSingle
 }
 
 public enum SIMDThreeSame: UInt8, Sendable {

@@ -75,6 +75,7 @@ extension A64Core {
     case .simdExtract: try simdExtract(i)
     case .simdTableLookup: try simdTableLookup(i)
     case .simdThreeDifferent: try simdThreeDifferent(i)
+    case .simdLoadStoreSingle: try simdLoadStoreSingle(i)
     case .simdLoadStoreMultiple: try simdLoadStoreMultiple(i)
     }
   }

@@ -365,6 +365,51 @@ extension A64Core {
     setVector(i.rd, result, full: i.is64)
   }
 
+  /// LD1-LD4/ST1-ST4 of one lane (the other lanes kept) and LD1R-LD4R (every lane, Q's
+  /// width): consecutive elements to or from consecutive registers.
+  mutating func simdLoadStoreSingle(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let address = try baseRegister(i.rn)
+    let size = Int(i.size)
+    let bytes = 1 << size
+    let count = Int(i.amount)
+    let load = i.variant == LoadStoreKind.loadVector.rawValue
+    var values: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    for s in 0..<count {
+      let register = UInt8((Int(i.rd) + s) % 32)
+      let at = address &+ UInt64(s * bytes)
+      if load {
+        let value = try read(at, size: bytes)
+        switch s {
+        case 0: values.0 = value
+        case 1: values.1 = value
+        case 2: values.2 = value
+        default: values.3 = value
+        }
+      } else {
+        try write(at, size: bytes, vector(register).element(Int(i.imm), size))
+      }
+    }
+    if load {
+      for s in 0..<count {
+        let register = UInt8((Int(i.rd) + s) % 32)
+        let value = [values.0, values.1, values.2, values.3][s]
+        if i.condition == 1 {
+          var result = Vector128.zero
+          for e in 0..<((i.is64 ? 16 : 8) >> size) { result.setElement(e, size, value) }
+          setVector(register, result, full: i.is64)
+        } else {
+          var result = vector(register)
+          result.setElement(Int(i.imm), size, value)
+          setVector(register, result, full: true)
+        }
+      }
+    }
+    if i.addressing == .postIndex {
+      state.setRegisterOrSP(i.rn, address &+ (i.rm == 31 ? UInt64(count * bytes) : reg(i.rm)))
+    }
+  }
+
   /// The widening forms: elements of the low (Q = 0) or upper (Q = 1) halves of Vn and Vm
   /// (Vm only for the W forms, whose Vn already has double-width elements), extended by
   /// sign or zero, then added, subtracted or multiplied into double-width elements.
