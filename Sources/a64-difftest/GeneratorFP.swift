@@ -207,7 +207,7 @@ enum GeneratorSIMD {
   static let families = [
     "simd three same", "simd two-register misc", "simd across lanes", "simd copy", "simd modified immediate",
     "simd shift immediate", "simd permute", "simd extract", "simd table lookup", "simd load/store multiple",
-    "simd three different", "simd scalar", "simd load/store single",
+    "simd three different", "simd scalar", "simd load/store single", "simd by element",
   ]
 
   static func make(_ family: Int, _ r: inout SeededRandom) -> TestCase? {
@@ -298,6 +298,14 @@ enum GeneratorSIMD {
       return TestCase(
         word: q << 30 | 0b0011011 << 23 | fields | index << 16 | base << 5 | rd, family: name, base: UInt8(base),
         index: index == 31 ? nil : UInt8(index))
+    case 13:
+      // Vector and scalar by element: the FP opcodes get FP operands in every lane.
+      let opcode = r.field(4)
+      let scalar = r.below(4) == 0
+      let fp = u == 0 && (opcode == 0b0001 || opcode == 0b0101 || opcode == 0b1001)
+      return TestCase(
+        word: (scalar ? 1 << 30 | 1 << 28 : q << 30) | u << 29 | 0b01111 << 24 | size << 22 | r.field(2) << 20 | rm
+          << 16 | opcode << 12 | r.bit() << 11 | rn << 5 | rd, family: name, fpFormat: fp ? lanes : nil, fpLanes: true)
     default:
       // LD1-4/ST1-4 (multiple structures), no offset or post-indexed by the bytes moved or
       // by a register holding 0-7; at most 64 bytes from the buffer's middle.

@@ -15,7 +15,9 @@ extension A64Decoder {
       if field(word, 30, 1) == 1 { decodeAdvancedSIMDScalar(word, &i) }
       return
     }
-    if word & 0x9f20_0c00 == 0x0e20_0000 {
+    if word & 0x9f00_0400 == 0x0f00_0000 {
+      decodeByElement(word, scalar: false, &i)
+    } else if word & 0x9f20_0c00 == 0x0e20_0000 {
       decodeThreeDifferent(word, &i)
     } else if word & 0x9f20_0400 == 0x0e20_0400 {
       decodeThreeSame(word, &i)
@@ -308,6 +310,57 @@ extension A64Decoder {
     i.variant = operation.rawValue
   }
 
+  /// MUL, MLA, MLS, SMULL, UMULL, SMLAL, UMLAL, SMLSL, UMLSL and FMUL, FMLA, FMLS by
+  /// element: H:L:M index 16-bit elements in V0-V15, H:L 32-bit ones, H 64-bit ones. The scalar
+  /// forms implemented are the FP ones.
+  static func decodeByElement(_ word: UInt32, scalar: Bool, _ i: inout A64Instruction) {
+    let u = field(word, 29, 1)
+    let size = field(word, 22, 2)
+    let (h, l, m) = (field(word, 11, 1), field(word, 21, 1), field(word, 20, 1))
+    let operation: SIMDByElement
+    switch (u, field(word, 12, 4)) {
+    case (0, 0b0001): operation = .fmla
+    case (0, 0b0101): operation = .fmls
+    case (0, 0b1001): operation = .fmul
+    case (1, 0b0000): operation = .mla
+    case (1, 0b0100): operation = .mls
+    case (0, 0b1000): operation = .mul
+    case (0, 0b0010): operation = .smlal
+    case (1, 0b0010): operation = .umlal
+    case (0, 0b0110): operation = .smlsl
+    case (1, 0b0110): operation = .umlsl
+    case (0, 0b1010): operation = .smull
+    case (1, 0b1010): operation = .umull
+    default: return
+    }
+    let floatingPoint = operation == .fmla || operation == .fmls || operation == .fmul
+    if scalar && !floatingPoint { return }
+    if floatingPoint {
+      switch size {
+      case 2:
+        i.imm = UInt64(h << 1 | l)
+      case 3:
+        // Doubles: index H, L must be 0, and the vector form needs Q = 1.
+        guard l == 0, scalar || field(word, 30, 1) == 1 else { return }
+        i.imm = UInt64(h)
+      default: return  // half precision is FP16
+      }
+      i.rm = UInt8(m << 4 | field(word, 16, 4))
+    } else {
+      switch size {
+      case 1:
+        i.imm = UInt64(h << 2 | l << 1 | m)
+        i.rm = UInt8(field(word, 16, 4))
+      case 2:
+        i.imm = UInt64(h << 1 | l)
+        i.rm = UInt8(m << 4 | field(word, 16, 4))
+      default: return
+      }
+    }
+    i.operation = .simdByElement
+    i.variant = operation.rawValue
+  }
+
   /// UADDL, SADDW, USUBL, SMLAL, UMULL ... (C4.1.96.19): 8-, 16- and 32-bit elements
   /// widened to twice their size; the "2" forms (Q = 1) take the upper halves.
   static func decodeThreeDifferent(_ word: UInt32, _ i: inout A64Instruction) {
@@ -375,6 +428,9 @@ extension A64Decoder {
         i.size = 3
         i.imm = UInt64(word >> 20 & 1)
       }
+    } else if word & 0xdf00_0400 == 0x5f00_0000 {
+      decodeByElement(word, scalar: true, &i)
+      guard i.operation == .simdByElement else { return }
     } else if word & 0xdf80_0400 == 0x5f00_0400 {
       decodeShiftImmediate(word, &i)
       let operation = SIMDShiftImmediate(rawValue: i.variant)

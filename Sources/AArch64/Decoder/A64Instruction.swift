@@ -170,12 +170,20 @@ public enum A64Operation: UInt8, Sendable {
   /// replicate); variant: `LoadStoreKind`; size: the element; amount: the registers; imm:
   /// the lane; addressing as for the multiple-structure forms.
   case simdLoadStoreSingle
+  /// The vector × element forms; variant: `SIMDByElement`; imm: the element's index; rm: the
+  /// element's register (V0-V15 for 16-bit elements).
+  case simdByElement
 }
 
 public enum SIMDThreeSame: UInt8, Sendable {
   case and, bic, orr, orn, eor, bsl, bit, bif
   case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp, mla, mls
   case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls, faddp, fcmeq, fcmge, fcmgt
+}
+
+/// Vector by indexed element (C4.1.96.29): each element of Vn with one element of Vm.
+public enum SIMDByElement: UInt8, Sendable {
+  case fmla, fmls, fmul, mla, mls, mul, smlal, umlal, smlsl, umlsl, smull, umull
 }
 
 /// The widening and long forms with two sources (C4.1.96.19): L (both halves widened), W

@@ -76,6 +76,7 @@ extension A64Core {
     case .simdTableLookup: try simdTableLookup(i)
     case .simdThreeDifferent: try simdThreeDifferent(i)
     case .simdLoadStoreSingle: try simdLoadStoreSingle(i)
+    case .simdByElement: try simdByElement(i)
     case .simdLoadStoreMultiple: try simdLoadStoreMultiple(i)
     }
   }

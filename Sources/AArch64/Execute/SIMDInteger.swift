@@ -410,6 +410,60 @@ extension A64Core {
     }
   }
 
+  /// Vector (or, for FP, scalar) by element: Vm's element `imm` against each element of Vn;
+  /// the long forms widen Vn's low (Q = 0) or upper (Q = 1) half into double-width elements.
+  mutating func simdByElement(_ i: A64Instruction) throws(A64Exception) {
+    try checkFloatingPointAccess()
+    let operation = SIMDByElement(rawValue: i.variant) ?? .mul
+    let n = vector(i.rn)
+    let d = vector(i.rd)
+    let size = Int(i.size)
+    let b = vector(i.rm).element(Int(i.imm), size)
+    var result = Vector128.zero
+    switch operation {
+    case .fmla, .fmls, .fmul:
+      let format = FPFormat(rawValue: i.size) ?? .single
+      var environment = fpEnvironment
+      for e in 0..<A64Core.lanes(i) {
+        let a = n.element(e, size)
+        let value: UInt64
+        switch operation {
+        case .fmul: value = environment.multiply(a, b, format)
+        case .fmla: value = environment.multiplyAdd(d.element(e, size), a, b, format)
+        default: value = environment.multiplyAdd(d.element(e, size), a ^ format.signBit, b, format)
+        }
+        result.setElement(e, size, value)
+      }
+      accumulate(environment)
+      setVector(i.rd, result, full: i.is64)
+    case .mla, .mls, .mul:
+      for e in 0..<A64Core.lanes(i) {
+        let product = n.element(e, size) &* b
+        let old = d.element(e, size)
+        result.setElement(e, size, operation == .mul ? product : operation == .mla ? old &+ product : old &- product)
+      }
+      setVector(i.rd, result, full: i.is64)
+    default:
+      let unsigned = operation == .umlal || operation == .umlsl || operation == .umull
+      func widen(_ value: UInt64) -> UInt64 {
+        unsigned ? value : UInt64(bitPattern: A64Core.signed(value, size))
+      }
+      let count = 8 >> size
+      for e in 0..<count {
+        let product = widen(n.element((i.is64 ? count : 0) + e, size)) &* widen(b)
+        let old = d.element(e, size + 1)
+        let value: UInt64
+        switch operation {
+        case .smlal, .umlal: value = old &+ product
+        case .smlsl, .umlsl: value = old &- product
+        default: value = product
+        }
+        result.setElement(e, size + 1, value)
+      }
+      setVector(i.rd, result, full: true)
+    }
+  }
+
   /// The widening forms: elements of the low (Q = 0) or upper (Q = 1) halves of Vn and Vm
   /// (Vm only for the W forms, whose Vn already has double-width elements), extended by
   /// sign or zero, then added, subtracted or multiplied into double-width elements.
