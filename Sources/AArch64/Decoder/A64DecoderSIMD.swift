@@ -95,6 +95,16 @@ extension A64Decoder {
       case (0, 0b10111): operation = .addp
       case (0, 0b10010) where size != 3: operation = .mla
       case (1, 0b10010) where size != 3: operation = .mls
+      case (0, 0b01000): operation = .sshl
+      case (1, 0b01000): operation = .ushl
+      case (0, 0b01110) where size != 3: operation = .sabd
+      case (1, 0b01110) where size != 3: operation = .uabd
+      case (0, 0b01111) where size != 3: operation = .saba
+      case (1, 0b01111) where size != 3: operation = .uaba
+      case (0, 0b00001): operation = .sqadd
+      case (1, 0b00001): operation = .uqadd
+      case (0, 0b00101): operation = .sqsub
+      case (1, 0b00101): operation = .uqsub
       default: return
       }
       // 64-bit elements need the 128-bit form (the logical group has no element size).
@@ -146,12 +156,17 @@ extension A64Decoder {
         [[.fcmgtZero, .fcmgeZero], [.fcmeqZero, .fcmleZero], [.fcmltZero, .fcmltZero]][Int(opcode - 0b01100)][
           Int(u)]
       i.size = UInt8(size & 1 + 2)
+    case (_, 0b10100) where size < 3: operation = u == 0 ? .sqxtn : .uqxtn
+    case (1, 0b10010) where size < 3: operation = .sqxtun
+    case (_, 0b00111): operation = u == 0 ? .sqabs : .sqneg
     case (_, 0b00010) where size < 3: operation = u == 0 ? .saddlp : .uaddlp
     case (_, 0b00110) where size < 3: operation = u == 0 ? .sadalp : .uadalp
     default: return
     }
     switch operation {
-    case .xtn, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz, .saddlp, .uaddlp, .sadalp, .uadalp: break
+    case .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz, .saddlp, .uaddlp,
+      .sadalp, .uadalp:
+      break
     case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
       .fcmltZero:
       if size & 1 == 1 && q == 0 { return }  // double elements need the 128-bit form
@@ -389,9 +404,9 @@ extension A64Decoder {
       decodeThreeSame(word, &i)
       let operation = SIMDThreeSame(rawValue: i.variant)
       switch operation {
-      case .add, .sub, .cmgt, .cmhi, .cmge, .cmhs, .cmtst, .cmeq:
+      case .add, .sub, .cmgt, .cmhi, .cmge, .cmhs, .cmtst, .cmeq, .sshl, .ushl:
         if i.size != 3 { i.operation = .undefined }
-      case .fcmeq, .fcmge, .fcmgt: break
+      case .fcmeq, .fcmge, .fcmgt, .sqadd, .uqadd, .sqsub, .uqsub: break
       default: i.operation = .undefined
       }
     } else if word & 0xdf3e_0c00 == 0x5e20_0800 {
@@ -400,7 +415,9 @@ extension A64Decoder {
       switch operation {
       case .cmgtZero, .cmgeZero, .cmeqZero, .cmleZero, .cmltZero, .abs, .neg:
         if i.size != 3 { i.operation = .undefined }
-      case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero, .fcmltZero: break
+      case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero, .fcmltZero, .sqxtn,
+        .uqxtn, .sqxtun, .sqabs, .sqneg:
+        break
       default: i.operation = .undefined
       }
     } else if word & 0xdf3e_0c00 == 0x5e30_0800 {

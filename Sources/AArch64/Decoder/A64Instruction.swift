@@ -178,6 +178,7 @@ public enum A64Operation: UInt8, Sendable {
 public enum SIMDThreeSame: UInt8, Sendable {
   case and, bic, orr, orn, eor, bsl, bit, bif
   case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp, mla, mls
+  case sshl, ushl, sabd, uabd, saba, uaba, sqadd, uqadd, sqsub, uqsub
   case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls, faddp, fcmeq, fcmge, fcmgt
 }
 
@@ -197,6 +198,7 @@ public enum SIMDTwoRegisterMisc: UInt8, Sendable {
   case cmgtZero, cmgeZero, cmeqZero, cmleZero, cmltZero, abs, neg, xtn
   case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
   case fcmgtZero, fcmgeZero, fcmeqZero, fcmleZero, fcmltZero, saddlp, uaddlp, sadalp, uadalp
+  case sqxtn, uqxtn, sqxtun, sqabs, sqneg
 }
 
 public enum SIMDAcrossLanes: UInt8, Sendable {

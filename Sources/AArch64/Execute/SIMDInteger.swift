@@ -2,6 +2,22 @@
 /// pseudocode loops, on `Vector128` values; a 64-bit form (Q = 0) works on the low half and
 /// zeroes the upper one.
 extension A64Core {
+  /// FPSR.QC: a saturating instruction clamped a result.
+  static let cumulativeSaturation: UInt64 = 1 << 27
+
+  /// SignedSatQ/UnsignedSatQ: `value` clamped to an element of 8 << `size` bits; whether it
+  /// was clamped is ORed into `saturated`.
+  @inline(__always)
+  static func saturate(_ value: Int64, _ size: Int, signed: Bool, _ saturated: Bool) -> (UInt64, Bool) {
+    let bits = 8 << size
+    let maximum: Int64 =
+      signed ? (bits == 64 ? .max : (1 << Int64(bits - 1)) - 1) : (bits >= 64 ? .max : (1 << Int64(bits)) - 1)
+    let minimum: Int64 = signed ? (bits == 64 ? .min : -(1 << Int64(bits - 1))) : 0
+    if value > maximum { return (UInt64(bitPattern: maximum), true) }
+    if value < minimum { return (UInt64(bitPattern: minimum), true) }
+    return (UInt64(bitPattern: value), saturated)
+  }
+
   /// How many elements an instruction works on: one for the scalar forms (`setFlags`),
   /// else 64 or 128 bits' worth.
   @inline(__always) static func lanes(_ i: A64Instruction) -> Int {
@@ -68,6 +84,45 @@ extension A64Core {
         let second = 2 * e + 1 < elements ? n.element(2 * e + 1, size) : m.element(2 * e + 1 - elements, size)
         result.setElement(e, size, first &+ second)
       }
+    case .sqadd, .uqadd, .sqsub, .uqsub:
+      var saturated = false
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let b = m.element(e, size)
+        let value: UInt64
+        switch operation {
+        case .sqadd, .sqsub:
+          let sa = A64Core.signed(a, size)
+          let sb = A64Core.signed(b, size)
+          let (exact, overflow) =
+            operation == .sqadd ? sa.addingReportingOverflow(sb) : sa.subtractingReportingOverflow(sb)
+          if overflow {
+            // Only 64-bit elements overflow Int64; the true sum has the sign of `sa` then.
+            value = UInt64(bitPattern: sa < 0 ? Int64.min : Int64.max)
+            saturated = true
+          } else {
+            (value, saturated) = A64Core.saturate(exact, size, signed: true, saturated)
+          }
+        case .uqadd:
+          let (sum, overflow) = a.addingReportingOverflow(b)
+          let limit: UInt64 = size == 3 ? .max : (1 << UInt64(8 << size)) - 1
+          if overflow || sum > limit {
+            value = limit
+            saturated = true
+          } else {
+            value = sum
+          }
+        default:
+          if a < b {
+            value = 0
+            saturated = true
+          } else {
+            value = a - b
+          }
+        }
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
     default:
       for e in 0..<elements {
         let a = n.element(e, size)
@@ -77,6 +132,22 @@ extension A64Core {
         let value: UInt64
         switch operation {
         case .add: value = a &+ b
+        case .sshl, .ushl:
+          // The shift is the signed low byte of Vm's element: left if positive, else right.
+          let shift = Int(Int8(truncatingIfNeeded: b))
+          let bits = 8 << size
+          if shift >= 0 {
+            value = shift >= bits ? 0 : a << UInt64(shift)
+          } else if operation == .sshl {
+            value = UInt64(bitPattern: sa >> Int64(min(-shift, 63)))
+          } else {
+            value = -shift >= bits ? 0 : a >> UInt64(-shift)
+          }
+        case .sabd: value = sa > sb ? UInt64(bitPattern: sa &- sb) : UInt64(bitPattern: sb &- sa)
+        case .uabd: value = a > b ? a - b : b - a
+        case .saba:
+          value = d.element(e, size) &+ (sa > sb ? UInt64(bitPattern: sa &- sb) : UInt64(bitPattern: sb &- sa))
+        case .uaba: value = d.element(e, size) &+ (a > b ? a - b : b - a)
         case .sub: value = a &- b
         case .mul: value = a &* b
         case .cmgt: value = sa > sb ? .max : 0
@@ -107,13 +178,49 @@ extension A64Core {
     let elements = A64Core.lanes(i)
     var result = Vector128.zero
     switch operation {
-    case .xtn:
-      // XTN writes the low half (XTN2, Q = 1: the upper half, keeping the low one).
+    case .xtn, .sqxtn, .uqxtn, .sqxtun:
+      // XTN writes the low half (XTN2, Q = 1: the upper half, keeping the low one); the
+      // saturating forms clamp to the narrow range (SQXTUN: a signed source, an unsigned
+      // result) and set FPSR.QC when they do. The scalar forms narrow one element.
       var d = i.is64 ? vector(i.rd) : Vector128.zero
-      let count = 8 >> size
-      for e in 0..<count { d.setElement(i.is64 ? count + e : e, size, n.element(e, size + 1)) }
+      let count = i.setFlags ? 1 : 8 >> size
+      var saturated = false
+      for e in 0..<count {
+        let wide = n.element(e, size + 1)
+        var value = wide
+        switch operation {
+        case .sqxtn:
+          (value, saturated) = A64Core.saturate(A64Core.signed(wide, size + 1), size, signed: true, saturated)
+        case .sqxtun:
+          (value, saturated) = A64Core.saturate(A64Core.signed(wide, size + 1), size, signed: false, saturated)
+        case .uqxtn:
+          let limit: UInt64 = (1 << UInt64(bits)) - 1
+          if wide > limit {
+            value = limit
+            saturated = true
+          }
+        default: break
+        }
+        d.setElement(i.is64 ? count + e : e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
       setVector(i.rd, d, full: true)
       return
+    case .sqabs, .sqneg:
+      var saturated = false
+      for e in 0..<elements {
+        let a = A64Core.signed(n.element(e, size), size)
+        let minimum = Int64.min >> Int64(64 - bits)
+        let value: UInt64
+        if a == minimum {
+          value = UInt64(bitPattern: ~minimum)
+          saturated = true
+        } else {
+          value = UInt64(bitPattern: operation == .sqneg || a < 0 ? -a : a)
+        }
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
     case .saddlp, .uaddlp, .sadalp, .uadalp:
       // Adjacent pairs summed into elements of twice the size (and added to Vd's for ADALP).
       let d = vector(i.rd)
