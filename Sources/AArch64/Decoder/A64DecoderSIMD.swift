@@ -148,9 +148,23 @@ extension A64Decoder {
     case (_, 0b11101) where size < 2:
       operation = u == 0 ? .scvtf : .ucvtf
       i.size = UInt8(size + 2)
-    case (_, 0b11011) where size >= 2:
+    case (_, 0b11010), (_, 0b11011),
+      (_, 0b11100) where size >> 1 == 0:
+      // FCVTNS, FCVTPS, FCVTMS, FCVTZS, FCVTAS and their unsigned twins.
       operation = u == 0 ? .fcvtzs : .fcvtzu
+      i.condition = UInt8((opcode - 0b11010) << 1 | size >> 1)
       i.size = UInt8(size & 1 + 2)
+    case (_, 0b11000), (_, 0b11001):
+      // FRINTN, FRINTP, FRINTM, FRINTZ; FRINTA, FRINTX, FRINTI (U1 11000 1x is unallocated).
+      let mode = (opcode & 1) << 1 | size >> 1
+      if u == 1 && mode == 1 { return }
+      operation = .frint
+      i.condition = u == 0 ? UInt8(mode) : mode == 0 ? 4 : 5
+      i.amount = u == 1 && mode == 2 ? 1 : 0
+      i.size = UInt8(size & 1 + 2)
+    case (0, 0b10111) where size < 2, (0, 0b10110) where size < 2:
+      operation = opcode == 0b10111 ? .fcvtl : .fcvtn
+      i.size = UInt8(size + 2)
     case (_, 0b01100) where size >= 2, (_, 0b01101) where size >= 2, (0, 0b01110) where size >= 2:
       operation =
         [[.fcmgtZero, .fcmgeZero], [.fcmeqZero, .fcmleZero], [.fcmltZero, .fcmltZero]][Int(opcode - 0b01100)][
@@ -164,11 +178,12 @@ extension A64Decoder {
     default: return
     }
     switch operation {
-    case .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz, .saddlp, .uaddlp,
+    case .fcvtl, .fcvtn, .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz, .saddlp,
+      .uaddlp,
       .sadalp, .uadalp:
       break
     case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
-      .fcmltZero:
+      .fcmltZero, .frint:
       if size & 1 == 1 && q == 0 { return }  // double elements need the 128-bit form
     default:
       if size == 3 && q == 0 { return }

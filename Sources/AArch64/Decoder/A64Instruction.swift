@@ -193,12 +193,17 @@ public enum SIMDThreeDifferent: UInt8, Sendable {
   case addl, addw, subl, subw, mlal, mlsl, mull
 }
 
+/// FCVT*S and FCVT*U here take their rounding from `condition`, as the scalar ones do.
 public enum SIMDTwoRegisterMisc: UInt8, Sendable {
   case rev64, rev32, rev16, cnt, not, rbit, cls, clz
   case cmgtZero, cmgeZero, cmeqZero, cmleZero, cmltZero, abs, neg, xtn
   case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
   case fcmgtZero, fcmgeZero, fcmeqZero, fcmleZero, fcmltZero, saddlp, uaddlp, sadalp, uadalp
   case sqxtn, uqxtn, sqxtun, sqabs, sqneg
+  /// FRINT*: condition is the rounding (5: FPCR's), amount 1 for FRINTX (Inexact raised).
+  case frint
+  /// FCVTL and FCVTN: size is the wider format (S or D), the other half as wide.
+  case fcvtl, fcvtn
 }
 
 public enum SIMDAcrossLanes: UInt8, Sendable {

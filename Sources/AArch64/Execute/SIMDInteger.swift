@@ -240,8 +240,30 @@ extension A64Core {
         let base = e / perContainer * perContainer
         result.setElement(e, size, n.element(base + perContainer - 1 - e % perContainer, size))
       }
+    case .fcvtl, .fcvtn:
+      // FCVTL widens the low (Q = 0) or upper half of Vn; FCVTN narrows all of Vn into the
+      // low half, or (FCVTN2) the upper one, keeping the low.
+      let wide = FPFormat(rawValue: i.size) ?? .double
+      let narrow = FPFormat(rawValue: i.size - 1) ?? .single
+      let count = 8 >> (size - 1)
+      var environment = fpEnvironment
+      if operation == .fcvtl {
+        for e in 0..<count {
+          let value = n.element((i.is64 ? count : 0) + e, size - 1)
+          result.setElement(e, size, environment.convert(value, from: narrow, to: wide))
+        }
+      } else {
+        result = i.is64 ? vector(i.rd) : .zero
+        for e in 0..<count {
+          result.setElement(
+            (i.is64 ? count : 0) + e, size - 1, environment.convert(n.element(e, size), from: wide, to: narrow))
+        }
+      }
+      accumulate(environment)
+      setVector(i.rd, result, full: true)
+      return
     case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
-      .fcmltZero:
+      .fcmltZero, .frint:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<elements {
@@ -259,9 +281,13 @@ extension A64Core {
         case .scvtf, .ucvtf:
           value = environment.fromFixed(
             a, bits: bits, fractionBits: 0, unsigned: operation == .ucvtf, format, rounding: environment.rounding)
+        case .frint:
+          let rounding = FPEnvironment.Rounding(rawValue: i.condition) ?? environment.rounding
+          value = environment.roundToIntegral(a, format, rounding: rounding, exact: i.amount == 1)
         default:
           value = environment.toFixed(
-            a, format, fractionBits: 0, unsigned: operation == .fcvtzu, bits: bits, rounding: .zero)
+            a, format, fractionBits: 0, unsigned: operation == .fcvtzu, bits: bits,
+            rounding: FPEnvironment.Rounding(rawValue: i.condition) ?? .zero)
         }
         result.setElement(e, size, value)
       }
