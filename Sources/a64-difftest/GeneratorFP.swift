@@ -228,9 +228,11 @@ enum GeneratorSIMD {
         word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 0b10000 << 17 | opcode << 12 | 0b10 << 10 | rn << 5
           | rd, family: name, fpFormat: fp ? (opcode == 0b11101 ? nil : lanes) : nil, fpLanes: true)
     case 2:
+      let opcode = r.field(5)
+      let fp = u == 1 && (opcode == 0b01100 || opcode == 0b01111)
       return TestCase(
-        word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 0b11000 << 17 | r.field(5) << 12 | 0b10 << 10 | rn << 5
-          | rd, family: name)
+        word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 0b11000 << 17 | opcode << 12 | 0b10 << 10 | rn << 5
+          | rd, family: name, fpFormat: fp ? 2 : nil, fpLanes: true)
     case 3:
       return TestCase(
         word: q << 30 | u << 29 | 0b01110000 << 21 | r.field(5) << 16 | r.field(4) << 11 | 1 << 10 | rn << 5
@@ -273,7 +275,8 @@ enum GeneratorSIMD {
           word: 1 << 30 | u << 29 | 0b11110 << 24 | size << 22 | 0b10000 << 17 | opcode << 12 | 0b10 << 10 | rn << 5
             | rd, family: name, fpFormat: opcode == 0b11101 ? nil : fp, fpLanes: true)
       case 2:
-        let (pairwise, format): (UInt32, UInt8?) = r.bit() == 0 ? (0b11011, nil) : (0b01101, size & 1 == 0 ? 2 : 3)
+        let pairwise = [0b11011, 0b01101, 0b01100, 0b01111][Int(r.below(4))] as UInt32
+        let format: UInt8? = pairwise == 0b11011 ? nil : size & 1 == 0 ? 2 : 3
         return TestCase(
           word: 1 << 30 | u << 29 | 0b11110 << 24 | size << 22 | 0b11000 << 17 | pairwise << 12 | 0b10 << 10 | rn << 5
             | rd, family: name, fpFormat: format, fpLanes: true)

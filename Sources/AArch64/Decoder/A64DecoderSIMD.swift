@@ -67,6 +67,11 @@ extension A64Decoder {
       case (0, 0, 0b11001): operation = .fmla
       case (0, 1, 0b11001): operation = .fmls
       case (1, 0, 0b11010): operation = .faddp
+      case (1, 0, 0b11000): operation = .fmaxnmp
+      case (1, 1, 0b11000): operation = .fminnmp
+      case (1, 0, 0b11110): operation = .fmaxp
+      case (1, 1, 0b11110): operation = .fminp
+      case (1, 1, 0b11010): operation = .fabd
       case (0, 0, 0b11100): operation = .fcmeq
       case (1, 0, 0b11100): operation = .fcmge
       case (1, 1, 0b11100): operation = .fcmgt
@@ -95,6 +100,16 @@ extension A64Decoder {
       case (0, 0b10111): operation = .addp
       case (0, 0b10010) where size != 3: operation = .mla
       case (1, 0b10010) where size != 3: operation = .mls
+      case (0, 0b10100) where size != 3: operation = .smaxp
+      case (1, 0b10100) where size != 3: operation = .umaxp
+      case (0, 0b10101) where size != 3: operation = .sminp
+      case (1, 0b10101) where size != 3: operation = .uminp
+      case (0, 0b00000) where size != 3: operation = .shadd
+      case (1, 0b00000) where size != 3: operation = .uhadd
+      case (0, 0b00010) where size != 3: operation = .srhadd
+      case (1, 0b00010) where size != 3: operation = .urhadd
+      case (0, 0b00100) where size != 3: operation = .shsub
+      case (1, 0b00100) where size != 3: operation = .uhsub
       case (0, 0b01000): operation = .sshl
       case (1, 0b01000): operation = .ushl
       case (0, 0b01110) where size != 3: operation = .sabd
@@ -195,6 +210,17 @@ extension A64Decoder {
   static func decodeAcrossLanes(_ word: UInt32, _ i: inout A64Instruction) {
     let u = field(word, 29, 1)
     let size = field(word, 22, 2)
+    let opcode = field(word, 12, 5)
+    if u == 1 && (opcode == 0b01100 || opcode == 0b01111) {
+      // FMAXNMV, FMAXV, FMINNMV, FMINV: 4S only in ARMv8.0 (sz 1 is reserved, 0 with Q = 0 is FP16).
+      guard size & 1 == 0, field(word, 30, 1) == 1 else { return }
+      let operation: SIMDAcrossLanes =
+        opcode == 0b01100 ? (size == 0 ? .fmaxnmv : .fminnmv) : (size == 0 ? .fmaxv : .fminv)
+      i.operation = .simdAcrossLanes
+      i.variant = operation.rawValue
+      i.size = 2
+      return
+    }
     // Four or more elements: no 64-bit elements, and 32-bit ones only in the 128-bit form.
     guard size < 2 || size == 2 && field(word, 30, 1) == 1 else { return }
     let operation: SIMDAcrossLanes
@@ -448,6 +474,16 @@ extension A64Decoder {
         i.variant = SIMDAcrossLanes.faddp.rawValue
         i.size = UInt8(2 + size)
         i.is64 = size == 1
+      case (1, 0b01100), (1, 0b01111):
+        // FMAXNMP, FMINNMP, FMAXP, FMINP (scalar): the two-element reductions.
+        let opcode = field(word, 12, 5)
+        let minimum = size >> 1 == 1
+        let operation: SIMDAcrossLanes =
+          opcode == 0b01100 ? (minimum ? .fminnmv : .fmaxnmv) : (minimum ? .fminv : .fmaxv)
+        i.operation = .simdAcrossLanes
+        i.variant = operation.rawValue
+        i.size = UInt8(2 + size & 1)
+        i.is64 = size & 1 == 1
       default: return
       }
       return

@@ -179,6 +179,8 @@ public enum SIMDThreeSame: UInt8, Sendable {
   case and, bic, orr, orn, eor, bsl, bit, bif
   case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp, mla, mls
   case sshl, ushl, sabd, uabd, saba, uaba, sqadd, uqadd, sqsub, uqsub
+  case smaxp, umaxp, sminp, uminp, shadd, uhadd, srhadd, urhadd, shsub, uhsub
+  case fmaxp, fminp, fmaxnmp, fminnmp, fabd
   case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls, faddp, fcmeq, fcmge, fcmgt
 }
 
@@ -210,6 +212,8 @@ public enum SIMDAcrossLanes: UInt8, Sendable {
   case addv, smaxv, umaxv, sminv, uminv, saddlv, uaddlv
   /// FADDP (scalar): the two elements' FP sum.
   case faddp
+  /// FMAXV, FMINV, FMAXNMV, FMINNMV (4S), and the scalar FMAXP ... FMINNMP (two elements).
+  case fmaxv, fminv, fmaxnmv, fminnmv
 }
 
 public enum SIMDCopy: UInt8, Sendable {

@@ -33,6 +33,17 @@ extension A64Core {
     let size = Int(i.size)
     let elements = A64Core.lanes(i)
     var result = Vector128.zero
+    let pairwise: Bool
+    switch operation {
+    case .addp, .faddp, .smaxp, .umaxp, .sminp, .uminp, .fmaxp, .fminp, .fmaxnmp, .fminnmp: pairwise = true
+    default: pairwise = false
+    }
+    /// The pairwise forms' operands: adjacent elements of Vm:Vn (Vn low).
+    func pair(_ e: Int) -> (UInt64, UInt64) {
+      let first = 2 * e < elements ? n.element(2 * e, size) : m.element(2 * e - elements, size)
+      let second = 2 * e + 1 < elements ? n.element(2 * e + 1, size) : m.element(2 * e + 1 - elements, size)
+      return (first, second)
+    }
     func bitwise(_ f: (UInt64, UInt64, UInt64) -> UInt64) -> Vector128 {
       Vector128(low: f(n.low, m.low, d.low), high: f(n.high, m.high, d.high))
     }
@@ -46,17 +57,14 @@ extension A64Core {
     case .bsl: result = bitwise { a, b, c in b ^ ((b ^ a) & c) }
     case .bit: result = bitwise { a, b, c in c ^ ((c ^ a) & b) }
     case .bif: result = bitwise { a, b, c in c ^ ((c ^ a) & ~b) }
-    case .fadd, .fsub, .fmul, .fdiv, .fmax, .fmin, .fmaxnm, .fminnm, .fmla, .fmls, .faddp, .fcmeq, .fcmge, .fcmgt:
+    case .fadd, .fsub, .fmul, .fdiv, .fmax, .fmin, .fmaxnm, .fminnm, .fmla, .fmls, .faddp, .fcmeq, .fcmge, .fcmgt,
+      .fmaxp, .fminp, .fmaxnmp, .fminnmp, .fabd:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<elements {
         var a = n.element(e, size)
         var b = m.element(e, size)
-        if operation == .faddp {
-          // Pairs of Vm:Vn, Vn low.
-          a = 2 * e < elements ? n.element(2 * e, size) : m.element(2 * e - elements, size)
-          b = 2 * e + 1 < elements ? n.element(2 * e + 1, size) : m.element(2 * e + 1 - elements, size)
-        }
+        if pairwise { (a, b) = pair(e) }
         let value: UInt64
         switch operation {
         case .fadd: value = environment.add(a, b, format)
@@ -70,6 +78,11 @@ extension A64Core {
         case .fmla: value = environment.multiplyAdd(d.element(e, size), a, b, format)
         case .fmls: value = environment.multiplyAdd(d.element(e, size), a ^ format.signBit, b, format)
         case .faddp: value = environment.add(a, b, format)
+        case .fmaxp: value = environment.maxMin(a, b, format, maximum: true, numeric: false)
+        case .fminp: value = environment.maxMin(a, b, format, maximum: false, numeric: false)
+        case .fmaxnmp: value = environment.maxMin(a, b, format, maximum: true, numeric: true)
+        case .fminnmp: value = environment.maxMin(a, b, format, maximum: false, numeric: true)
+        case .fabd: value = environment.subtract(a, b, format) & ~format.signBit
         // FPCompareEQ is quiet; FPCompareGE and GT signal on any NaN.
         case .fcmeq: value = environment.compareEqual(a, b, format) ? .max : 0
         case .fcmge: value = environment.compareGreaterOrEqual(a, b, format) ? .max : 0
@@ -78,12 +91,6 @@ extension A64Core {
         result.setElement(e, size, value)
       }
       accumulate(environment)
-    case .addp:
-      for e in 0..<elements {
-        let first = 2 * e < elements ? n.element(2 * e, size) : m.element(2 * e - elements, size)
-        let second = 2 * e + 1 < elements ? n.element(2 * e + 1, size) : m.element(2 * e + 1 - elements, size)
-        result.setElement(e, size, first &+ second)
-      }
     case .sqadd, .uqadd, .sqsub, .uqsub:
       var saturated = false
       for e in 0..<elements {
@@ -125,13 +132,20 @@ extension A64Core {
       if saturated { state.fpsr |= A64Core.cumulativeSaturation }
     default:
       for e in 0..<elements {
-        let a = n.element(e, size)
-        let b = m.element(e, size)
+        let (a, b) = pairwise ? pair(e) : (n.element(e, size), m.element(e, size))
         let sa = A64Core.signed(a, size)
         let sb = A64Core.signed(b, size)
         let value: UInt64
         switch operation {
-        case .add: value = a &+ b
+        case .add, .addp: value = a &+ b
+        case .shadd, .uhadd, .srhadd, .urhadd, .shsub, .uhsub:
+          // Halving: the exact sum or difference (elements are at most 32 bits) shifted right.
+          let signed = operation == .shadd || operation == .srhadd || operation == .shsub
+          let x = signed ? sa : Int64(a)
+          let y = signed ? sb : Int64(b)
+          let rounding: Int64 = operation == .srhadd || operation == .urhadd ? 1 : 0
+          let exact = operation == .shsub || operation == .uhsub ? x - y : x + y + rounding
+          value = UInt64(bitPattern: exact >> 1)
         case .sshl, .ushl:
           // The shift is the signed low byte of Vm's element: left if positive, else right.
           let shift = Int(Int8(truncatingIfNeeded: b))
@@ -156,12 +170,12 @@ extension A64Core {
         case .cmhs: value = a >= b ? .max : 0
         case .cmtst: value = a & b != 0 ? .max : 0
         case .cmeq: value = a == b ? .max : 0
-        case .smax: value = sa > sb ? a : b
-        case .umax: value = a > b ? a : b
-        case .smin: value = sa < sb ? a : b
+        case .smax, .smaxp: value = sa > sb ? a : b
+        case .umax, .umaxp: value = a > b ? a : b
+        case .smin, .sminp: value = sa < sb ? a : b
         case .mla: value = d.element(e, size) &+ a &* b
         case .mls: value = d.element(e, size) &- a &* b
-        default: value = a < b ? a : b  // UMIN
+        default: value = a < b ? a : b  // UMIN, UMINP
         }
         result.setElement(e, size, value)
       }
@@ -324,12 +338,27 @@ extension A64Core {
     let operation = SIMDAcrossLanes(rawValue: i.variant) ?? .addv
     let n = vector(i.rn)
     let size = Int(i.size)
-    if operation == .faddp {
+    switch operation {
+    case .faddp, .fmaxv, .fminv, .fmaxnmv, .fminnmv:
+      // Reduce: each half reduced, then the two halves combined (two or four elements).
+      let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
-      let sum = environment.add(n.element(0, size), n.element(1, size), FPFormat(rawValue: i.size) ?? .single)
+      func combine(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        switch operation {
+        case .faddp: return environment.add(a, b, format)
+        case .fmaxv: return environment.maxMin(a, b, format, maximum: true, numeric: false)
+        case .fminv: return environment.maxMin(a, b, format, maximum: false, numeric: false)
+        case .fmaxnmv: return environment.maxMin(a, b, format, maximum: true, numeric: true)
+        default: return environment.maxMin(a, b, format, maximum: false, numeric: true)
+        }
+      }
+      let elements = (i.is64 ? 16 : 8) >> size
+      var value = combine(n.element(0, size), n.element(1, size))
+      if elements == 4 { value = combine(value, combine(n.element(2, size), n.element(3, size))) }
       accumulate(environment)
-      setScalar(i.rd, sum)
+      setScalar(i.rd, value)
       return
+    default: break
     }
     let elements = (i.is64 ? 16 : 8) >> size
     var accumulator = n.element(0, size)
@@ -345,7 +374,7 @@ extension A64Core {
       case .uminv: accumulator = min(accumulator, a)
       case .smaxv: signedAccumulator = max(signedAccumulator, sa)
       case .sminv: signedAccumulator = min(signedAccumulator, sa)
-      case .faddp: break
+      default: break
       }
     }
     if operation == .smaxv || operation == .sminv { accumulator = UInt64(bitPattern: signedAccumulator) }
