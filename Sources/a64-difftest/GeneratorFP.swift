@@ -283,8 +283,12 @@ enum GeneratorSIMD {
       case 3:
         return TestCase(word: 0x5e00_0400 | r.field(5) << 16 | rn << 5 | rd, family: name)
       default:
-        let immh = r.field(4) | 8 >> r.below(2)
-        let shiftOpcode = [0b00000, 0b00010, 0b01010, 0b01000, 0b11100, 0b11111][Int(r.below(6))] as UInt32
+        let immh = max(r.field(4), 1)
+        let shiftOpcodes: [UInt32] = [
+          0b00000, 0b00010, 0b01010, 0b01000, 0b11100, 0b11111, 0b00100, 0b00110, 0b10010, 0b10011, 0b10000, 0b10001,
+          0b01110, 0b01100,
+        ]
+        let shiftOpcode = shiftOpcodes[Int(r.below(UInt64(shiftOpcodes.count)))]
         return TestCase(
           word: 1 << 30 | u << 29 | 0b111110 << 23 | immh << 19 | r.field(3) << 16 | shiftOpcode << 11 | 1 << 10 | rn
             << 5 | rd, family: name, fpFormat: shiftOpcode == 0b11111 ? (immh >= 8 ? 3 : 2) : nil, fpLanes: true)

@@ -346,10 +346,24 @@ extension A64Decoder {
     case (1, 0b11100): operation = .ucvtf
     case (0, 0b11111): operation = .fcvtzs
     case (1, 0b11111): operation = .fcvtzu
+    case (0, 0b00100): operation = .srshr
+    case (1, 0b00100): operation = .urshr
+    case (0, 0b00110): operation = .srsra
+    case (1, 0b00110): operation = .ursra
+    case (0, 0b10001): operation = .rshrn
+    case (0, 0b10010): operation = .sqshrn
+    case (1, 0b10010): operation = .uqshrn
+    case (0, 0b10011): operation = .sqrshrn
+    case (1, 0b10011): operation = .uqrshrn
+    case (1, 0b10000): operation = .sqshrun
+    case (1, 0b10001): operation = .sqrshrun
+    case (0, 0b01110): operation = .sqshl
+    case (1, 0b01110): operation = .uqshl
+    case (1, 0b01100): operation = .sqshlu
     default: return
     }
     switch operation {
-    case .shrn, .sshll, .ushll:
+    case .shrn, .sshll, .ushll, .rshrn, .sqshrn, .uqshrn, .sqrshrn, .uqrshrn, .sqshrun, .sqrshrun:
       guard size < 3 else { return }
     case .scvtf, .ucvtf, .fcvtzs, .fcvtzu:
       // Single or double elements (immh 01xx, 1xxx; doubles need the 128-bit form).
@@ -359,7 +373,7 @@ extension A64Decoder {
     }
     i.size = UInt8(size)
     switch operation {
-    case .shl, .sli, .sshll, .ushll: i.amount = UInt8(immhb - esize)
+    case .shl, .sli, .sshll, .ushll, .sqshl, .uqshl, .sqshlu: i.amount = UInt8(immhb - esize)
     default: i.amount = UInt8(2 * esize - immhb)
     }
     i.operation = .simdShiftImmediate
@@ -503,9 +517,11 @@ extension A64Decoder {
       decodeShiftImmediate(word, &i)
       let operation = SIMDShiftImmediate(rawValue: i.variant)
       switch operation {
-      case .sshr, .ushr, .ssra, .usra, .shl, .sli, .sri:
+      case .sshr, .ushr, .ssra, .usra, .shl, .sli, .sri, .srshr, .urshr, .srsra, .ursra:
         if i.size != 3 { i.operation = .undefined }
-      case .scvtf, .ucvtf, .fcvtzs, .fcvtzu: break
+      case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .sqshrn, .uqshrn, .sqrshrn, .uqrshrn, .sqshrun, .sqrshrun, .sqshl, .uqshl,
+        .sqshlu:
+        break
       default: i.operation = .undefined
       }
     } else {

@@ -229,6 +229,9 @@ public enum SIMDShiftImmediate: UInt8, Sendable {
   case sshr, ushr, ssra, usra, shl, sli, sri, shrn, sshll, ushll
   /// The fixed-point conversions; amount: the fraction bits.
   case scvtf, ucvtf, fcvtzs, fcvtzu
+  /// Rounding right shifts (and accumulate), the rounding and saturating narrowing shifts,
+  /// and the saturating left shifts.
+  case srshr, urshr, srsra, ursra, rshrn, sqshrn, uqshrn, sqrshrn, uqrshrn, sqshrun, sqrshrun, sqshl, uqshl, sqshlu
 }
 
 /// FP data-processing (1 source).

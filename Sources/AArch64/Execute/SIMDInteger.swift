@@ -5,6 +5,17 @@ extension A64Core {
   /// FPSR.QC: a saturating instruction clamped a result.
   static let cumulativeSaturation: UInt64 = 1 << 27
 
+  /// SignedSatQ/UnsignedSatQ of an exact (128-bit) value.
+  @inline(__always)
+  static func saturate(_ value: Int128, _ size: Int, signed: Bool, _ saturated: Bool) -> (UInt64, Bool) {
+    let bits = 8 << size
+    let maximum: Int128 = signed ? (1 << Int128(bits - 1)) - 1 : (1 << Int128(bits)) - 1
+    let minimum: Int128 = signed ? -(1 << Int128(bits - 1)) : 0
+    if value > maximum { return (UInt64(truncatingIfNeeded: maximum), true) }
+    if value < minimum { return (UInt64(truncatingIfNeeded: minimum), true) }
+    return (UInt64(truncatingIfNeeded: value), saturated)
+  }
+
   /// SignedSatQ/UnsignedSatQ: `value` clamped to an element of 8 << `size` bits; whether it
   /// was clamped is ORed into `saturated`.
   @inline(__always)
@@ -440,7 +451,52 @@ extension A64Core {
       return shift >= 64 ? 0 : value >> UInt64(shift)
     }
     var result = Vector128.zero
+    /// An element as an exact integer: rounding constants and saturation need the bits
+    /// above 64 that an element of 64 bits can reach.
+    func wide(_ value: UInt64, _ size: Int, signed: Bool) -> Int128 {
+      signed ? Int128(A64Core.signed(value, size)) : Int128(value)
+    }
+    func shiftRight(_ value: Int128, round: Bool) -> Int128 {
+      (value + (round ? 1 << Int128(shift - 1) : 0)) >> Int128(shift)
+    }
+    var saturated = false
     switch operation {
+    case .rshrn, .sqshrn, .uqshrn, .sqrshrn, .uqrshrn, .sqshrun, .sqrshrun:
+      // Narrowing: elements of twice the size, shifted right (rounded for the R forms), then
+      // truncated (RSHRN) or saturated to the narrow signed or unsigned range.
+      result = i.is64 ? d : .zero
+      let count = i.setFlags ? 1 : 8 >> size
+      let signedSource = operation != .uqshrn && operation != .uqrshrn && operation != .rshrn
+      let round = operation == .rshrn || operation == .sqrshrn || operation == .uqrshrn || operation == .sqrshrun
+      for e in 0..<count {
+        let value = shiftRight(wide(n.element(e, size + 1), size + 1, signed: signedSource), round: round)
+        let narrowed: UInt64
+        switch operation {
+        case .rshrn: narrowed = UInt64(truncatingIfNeeded: value)
+        case .sqshrn, .sqrshrn: (narrowed, saturated) = A64Core.saturate(value, size, signed: true, saturated)
+        default: (narrowed, saturated) = A64Core.saturate(value, size, signed: false, saturated)
+        }
+        result.setElement(i.is64 ? count + e : e, size, narrowed)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
+      setVector(i.rd, result, full: true)
+      return
+    case .srshr, .urshr, .srsra, .ursra, .sqshl, .uqshl, .sqshlu:
+      for e in 0..<A64Core.lanes(i) {
+        let a = n.element(e, size)
+        let value: UInt64
+        switch operation {
+        case .srshr, .urshr, .srsra, .ursra:
+          let signed = operation == .srshr || operation == .srsra
+          let shifted = UInt64(truncatingIfNeeded: shiftRight(wide(a, size, signed: signed), round: true))
+          value = operation == .srsra || operation == .ursra ? d.element(e, size) &+ shifted : shifted
+        default:
+          let shifted = wide(a, size, signed: operation != .uqshl) << Int128(shift)
+          (value, saturated) = A64Core.saturate(shifted, size, signed: operation == .sqshl, saturated)
+        }
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
     case .shrn:
       result = i.is64 ? d : .zero
       let count = 8 >> size
