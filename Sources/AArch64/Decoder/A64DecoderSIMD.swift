@@ -72,6 +72,11 @@ extension A64Decoder {
       case (1, 0, 0b11110): operation = .fmaxp
       case (1, 1, 0b11110): operation = .fminp
       case (1, 1, 0b11010): operation = .fabd
+      case (1, 0, 0b11101): operation = .facge
+      case (1, 1, 0b11101): operation = .facgt
+      case (0, 0, 0b11011): operation = .fmulx
+      case (0, 0, 0b11111): operation = .frecps
+      case (0, 1, 0b11111): operation = .frsqrts
       case (0, 0, 0b11100): operation = .fcmeq
       case (1, 0, 0b11100): operation = .fcmge
       case (1, 1, 0b11100): operation = .fcmgt
@@ -110,6 +115,8 @@ extension A64Decoder {
       case (1, 0b00010) where size != 3: operation = .urhadd
       case (0, 0b00100) where size != 3: operation = .shsub
       case (1, 0b00100) where size != 3: operation = .uhsub
+      case (0, 0b10110) where size == 1 || size == 2: operation = .sqdmulh
+      case (1, 0b10110) where size == 1 || size == 2: operation = .sqrdmulh
       case (0, 0b01000): operation = .sshl
       case (1, 0b01000): operation = .ushl
       case (0, 0b01110) where size != 3: operation = .sabd
@@ -186,6 +193,7 @@ extension A64Decoder {
           Int(u)]
       i.size = UInt8(size & 1 + 2)
     case (_, 0b10100) where size < 3: operation = u == 0 ? .sqxtn : .uqxtn
+    case (1, 0b10011) where size < 3: operation = .shll
     case (1, 0b10010) where size < 3: operation = .sqxtun
     case (_, 0b00111): operation = u == 0 ? .sqabs : .sqneg
     case (_, 0b00010) where size < 3: operation = u == 0 ? .saddlp : .uaddlp
@@ -193,7 +201,8 @@ extension A64Decoder {
     default: return
     }
     switch operation {
-    case .fcvtl, .fcvtn, .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz, .saddlp,
+    case .shll, .fcvtl, .fcvtn, .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz,
+      .saddlp,
       .uaddlp,
       .sadalp, .uadalp:
       break
@@ -444,6 +453,10 @@ extension A64Decoder {
     case 0b1000: operation = .mlal
     case 0b1010: operation = .mlsl
     case 0b1100: operation = .mull
+    case 0b0101: operation = .abal
+    case 0b0111: operation = .abdl
+    case 0b0100: operation = .addhn
+    case 0b0110: operation = .subhn
     default: return
     }
     i.operation = .simdThreeDifferent
@@ -461,7 +474,9 @@ extension A64Decoder {
       switch operation {
       case .add, .sub, .cmgt, .cmhi, .cmge, .cmhs, .cmtst, .cmeq, .sshl, .ushl:
         if i.size != 3 { i.operation = .undefined }
-      case .fcmeq, .fcmge, .fcmgt, .sqadd, .uqadd, .sqsub, .uqsub: break
+      case .fcmeq, .fcmge, .fcmgt, .sqadd, .uqadd, .sqsub, .uqsub, .sqdmulh, .sqrdmulh, .fabd, .facge, .facgt, .fmulx,
+        .frecps, .frsqrts:
+        break
       default: i.operation = .undefined
       }
     } else if word & 0xdf3e_0c00 == 0x5e20_0800 {

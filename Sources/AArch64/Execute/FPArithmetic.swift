@@ -1,3 +1,12 @@
+/// The constants the step instructions need (FPTwo, FPThree, FPOnePointFive), positive.
+enum FPDecodedConstant {
+  static func two(_ format: FPFormat) -> UInt64 { UInt64(format.bias + 1) << UInt64(format.fractionBits) }
+  static func three(_ format: FPFormat) -> UInt64 { two(format) | format.quietBit }
+  static func onePointFive(_ format: FPFormat) -> UInt64 {
+    UInt64(format.bias) << UInt64(format.fractionBits) | format.quietBit
+  }
+}
+
 /// The floating-point operations of the ARM ARM's pseudocode (FPAdd, FPMul, FPDiv, FPSqrt,
 /// FPMulAdd, FPMax/FPMin and their NM forms, FPCompare, FPRoundInt, FPToFixed, FixedToFP,
 /// FPConvert) on raw bits, each exact up to one FPRound.
@@ -155,7 +164,10 @@ extension FPEnvironment {
   }
 
   /// FPMulAdd: addend + op1 × op2 rounded once (FMADD; the other three negate operands first).
-  public mutating func multiplyAdd(_ addend: UInt64, _ a: UInt64, _ b: UInt64, _ format: FPFormat) -> UInt64 {
+  /// `halve` divides the exact result by two before rounding (FPRSqrtStepFused).
+  public mutating func multiplyAdd(
+    _ addend: UInt64, _ a: UInt64, _ b: UInt64, _ format: FPFormat, halve: Bool = false
+  ) -> UInt64 {
     let c = unpack(addend, format)
     let x = unpack(a, format)
     let y = unpack(b, format)
@@ -179,15 +191,44 @@ extension FPEnvironment {
     if c.kind == .zero && productZero {
       return format.zero(c.negative == productNegative ? c.negative : rounding == .negativeInfinity)
     }
-    if productZero { return encode(c, format) }
+    let scale = halve ? -1 : 0
+    if productZero {
+      return round(negative: c.negative, mantissa: UInt128(c.mantissa), exponent: c.exponent + scale, format)
+    }
     let product = UInt128(x.mantissa) * UInt128(y.mantissa)
     let productExponent = x.exponent + y.exponent
-    if c.kind == .zero { return round(negative: productNegative, mantissa: product, exponent: productExponent, format) }
+    if c.kind == .zero {
+      return round(negative: productNegative, mantissa: product, exponent: productExponent + scale, format)
+    }
     guard
       let sum = FPEnvironment.addExact(
         c.negative, UInt128(c.mantissa), c.exponent, productNegative, product, productExponent)
     else { return format.zero(rounding == .negativeInfinity) }
-    return round(negative: sum.negative, mantissa: sum.mantissa, exponent: sum.exponent, format)
+    return round(negative: sum.negative, mantissa: sum.mantissa, exponent: sum.exponent + scale, format)
+  }
+
+  /// FPMulX (FMULX): FPMul, except that infinity × zero is 2.0 with the product's sign.
+  public mutating func multiplyExtended(_ a: UInt64, _ b: UInt64, _ format: FPFormat) -> UInt64 {
+    let x = unpack(a, format)
+    let y = unpack(b, format)
+    if !x.isNaN && !y.isNaN && (x.kind == .infinity && y.kind == .zero || x.kind == .zero && y.kind == .infinity) {
+      return format.zero(x.negative != y.negative) | FPDecodedConstant.two(format)
+    }
+    return multiply(a, b, format)
+  }
+
+  /// FPRecipStepFused (FRECPS, 2 - a × b) and FPRSqrtStepFused (FRSQRTS, (3 - a × b) / 2),
+  /// fused: infinity × zero gives 2.0 or 1.5 exactly.
+  public mutating func reciprocalStep(_ a: UInt64, _ b: UInt64, _ format: FPFormat, squareRoot: Bool) -> UInt64 {
+    let negated = a ^ format.signBit
+    let x = unpack(negated, format)
+    let y = unpack(b, format)
+    if let nan = processNaNs(negated, x, b, y, format) { return nan }
+    if x.kind == .infinity && y.kind == .zero || x.kind == .zero && y.kind == .infinity {
+      return squareRoot ? FPDecodedConstant.onePointFive(format) : FPDecodedConstant.two(format)
+    }
+    let constant = squareRoot ? FPDecodedConstant.three(format) : FPDecodedConstant.two(format)
+    return multiplyAdd(constant, negated, b, format, halve: squareRoot)
   }
 
   /// Which of two unpacked numbers (not NaNs) is greater; nil when equal.

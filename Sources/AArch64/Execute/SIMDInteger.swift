@@ -69,7 +69,7 @@ extension A64Core {
     case .bit: result = bitwise { a, b, c in c ^ ((c ^ a) & b) }
     case .bif: result = bitwise { a, b, c in c ^ ((c ^ a) & ~b) }
     case .fadd, .fsub, .fmul, .fdiv, .fmax, .fmin, .fmaxnm, .fminnm, .fmla, .fmls, .faddp, .fcmeq, .fcmge, .fcmgt,
-      .fmaxp, .fminp, .fmaxnmp, .fminnmp, .fabd:
+      .fmaxp, .fminp, .fmaxnmp, .fminnmp, .fabd, .facge, .facgt, .fmulx, .frecps, .frsqrts:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<elements {
@@ -94,6 +94,12 @@ extension A64Core {
         case .fmaxnmp: value = environment.maxMin(a, b, format, maximum: true, numeric: true)
         case .fminnmp: value = environment.maxMin(a, b, format, maximum: false, numeric: true)
         case .fabd: value = environment.subtract(a, b, format) & ~format.signBit
+        case .facge:
+          value = environment.compareGreaterOrEqual(a & ~format.signBit, b & ~format.signBit, format) ? .max : 0
+        case .facgt: value = environment.compareGreater(a & ~format.signBit, b & ~format.signBit, format) ? .max : 0
+        case .fmulx: value = environment.multiplyExtended(a, b, format)
+        case .frecps: value = environment.reciprocalStep(a, b, format, squareRoot: false)
+        case .frsqrts: value = environment.reciprocalStep(a, b, format, squareRoot: true)
         // FPCompareEQ is quiet; FPCompareGE and GT signal on any NaN.
         case .fcmeq: value = environment.compareEqual(a, b, format) ? .max : 0
         case .fcmge: value = environment.compareGreaterOrEqual(a, b, format) ? .max : 0
@@ -102,6 +108,19 @@ extension A64Core {
         result.setElement(e, size, value)
       }
       accumulate(environment)
+    case .sqdmulh, .sqrdmulh:
+      // (2 × a × b [+ rounding]) >> esize, saturated: only (-1) × (-1) in fixed point overflows.
+      var saturated = false
+      let bits = 8 << size
+      for e in 0..<elements {
+        let product =
+          2 * Int128(A64Core.signed(n.element(e, size), size)) * Int128(A64Core.signed(m.element(e, size), size))
+        let rounded = product + (operation == .sqrdmulh ? 1 << Int128(bits - 1) : 0)
+        let value: UInt64
+        (value, saturated) = A64Core.saturate(rounded >> Int128(bits), size, signed: true, saturated)
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
     case .sqadd, .uqadd, .sqsub, .uqsub:
       var saturated = false
       for e in 0..<elements {
@@ -203,6 +222,14 @@ extension A64Core {
     let elements = A64Core.lanes(i)
     var result = Vector128.zero
     switch operation {
+    case .shll:
+      // SHLL: the low (upper, Q = 1) half's elements widened and shifted left by their size.
+      let count = 8 >> size
+      for e in 0..<count {
+        result.setElement(e, size + 1, n.element((i.is64 ? count : 0) + e, size) << UInt64(bits))
+      }
+      setVector(i.rd, result, full: true)
+      return
     case .xtn, .sqxtn, .uqxtn, .sqxtun:
       // XTN writes the low half (XTN2, Q = 1: the upper half, keeping the low one); the
       // saturating forms clamp to the narrow range (SQXTUN: a signed source, an unsigned
@@ -700,6 +727,20 @@ extension A64Core {
       return unsigned ? value : UInt64(bitPattern: A64Core.signed(value, size))
     }
     var result = Vector128.zero
+    if operation == .addhn || operation == .subhn {
+      // ADDHN, SUBHN (U: RADDHN, RSUBHN): the high halves of double-width sums, into the low
+      // half of Vd (the upper one for the "2" forms, keeping the low).
+      result = i.is64 ? d : .zero
+      let bits = 8 << size
+      for e in 0..<count {
+        let a = n.element(e, size + 1)
+        let b = m.element(e, size + 1)
+        let exact = (operation == .addhn ? a &+ b : a &- b) &+ (unsigned ? 1 << UInt64(bits - 1) : 0)
+        result.setElement(first + e, size, exact >> UInt64(bits))
+      }
+      setVector(i.rd, result, full: true)
+      return
+    }
     for e in 0..<count {
       let b = widen(m, e)
       let a = operation == .addw || operation == .subw ? n.element(e, size + 1) : widen(n, e)
@@ -710,6 +751,12 @@ extension A64Core {
       case .mlal: value = d.element(e, size + 1) &+ a &* b
       case .mlsl: value = d.element(e, size + 1) &- a &* b
       case .mull: value = a &* b
+      case .abdl, .abal:
+        // The absolute difference of the widened elements (exact: they fit in 33 bits).
+        let difference =
+          unsigned ? (a > b ? a - b : b - a) : UInt64((Int64(bitPattern: a) - Int64(bitPattern: b)).magnitude)
+        value = operation == .abal ? d.element(e, size + 1) &+ difference : difference
+      case .addhn, .subhn: value = 0  // handled above
       }
       result.setElement(e, size + 1, value)
     }
