@@ -117,6 +117,13 @@ extension A64Decoder {
       case (1, 0b00100) where size != 3: operation = .uhsub
       case (0, 0b10110) where size == 1 || size == 2: operation = .sqdmulh
       case (1, 0b10110) where size == 1 || size == 2: operation = .sqrdmulh
+      case (0, 0b01010): operation = .srshl
+      case (1, 0b01010): operation = .urshl
+      case (0, 0b01001): operation = .sqshl
+      case (1, 0b01001): operation = .uqshl
+      case (0, 0b01011): operation = .sqrshl
+      case (1, 0b01011): operation = .uqrshl
+      case (1, 0b10011) where size == 0: operation = .pmul
       case (0, 0b01000): operation = .sshl
       case (1, 0b01000): operation = .ushl
       case (0, 0b01110) where size != 3: operation = .sabd
@@ -194,6 +201,7 @@ extension A64Decoder {
       i.size = UInt8(size & 1 + 2)
     case (_, 0b10100) where size < 3: operation = u == 0 ? .sqxtn : .uqxtn
     case (1, 0b10011) where size < 3: operation = .shll
+    case (_, 0b00011): operation = u == 0 ? .suqadd : .usqadd
     case (1, 0b10010) where size < 3: operation = .sqxtun
     case (_, 0b00111): operation = u == 0 ? .sqabs : .sqneg
     case (_, 0b00010) where size < 3: operation = u == 0 ? .saddlp : .uaddlp
@@ -457,6 +465,10 @@ extension A64Decoder {
     case 0b0111: operation = .abdl
     case 0b0100: operation = .addhn
     case 0b0110: operation = .subhn
+    case 0b1110 where i.size == 0 && field(word, 29, 1) == 0: operation = .pmull  // PMULL 1Q is crypto
+    case 0b1101 where i.size != 0 && field(word, 29, 1) == 0: operation = .sqdmull
+    case 0b1001 where i.size != 0 && field(word, 29, 1) == 0: operation = .sqdmlal
+    case 0b1011 where i.size != 0 && field(word, 29, 1) == 0: operation = .sqdmlsl
     default: return
     }
     i.operation = .simdThreeDifferent
@@ -472,8 +484,9 @@ extension A64Decoder {
       decodeThreeSame(word, &i)
       let operation = SIMDThreeSame(rawValue: i.variant)
       switch operation {
-      case .add, .sub, .cmgt, .cmhi, .cmge, .cmhs, .cmtst, .cmeq, .sshl, .ushl:
+      case .add, .sub, .cmgt, .cmhi, .cmge, .cmhs, .cmtst, .cmeq, .sshl, .ushl, .srshl, .urshl:
         if i.size != 3 { i.operation = .undefined }
+      case .sqshl, .uqshl, .sqrshl, .uqrshl: break
       case .fcmeq, .fcmge, .fcmgt, .sqadd, .uqadd, .sqsub, .uqsub, .sqdmulh, .sqrdmulh, .fabd, .facge, .facgt, .fmulx,
         .frecps, .frsqrts:
         break
@@ -486,7 +499,7 @@ extension A64Decoder {
       case .cmgtZero, .cmgeZero, .cmeqZero, .cmleZero, .cmltZero, .abs, .neg:
         if i.size != 3 { i.operation = .undefined }
       case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero, .fcmltZero, .sqxtn,
-        .uqxtn, .sqxtun, .sqabs, .sqneg:
+        .uqxtn, .sqxtun, .sqabs, .sqneg, .suqadd, .usqadd:
         break
       default: i.operation = .undefined
       }

@@ -181,6 +181,7 @@ public enum SIMDThreeSame: UInt8, Sendable {
   case sshl, ushl, sabd, uabd, saba, uaba, sqadd, uqadd, sqsub, uqsub
   case smaxp, umaxp, sminp, uminp, shadd, uhadd, srhadd, urhadd, shsub, uhsub
   case fmaxp, fminp, fmaxnmp, fminnmp, fabd, facge, facgt, fmulx, frecps, frsqrts, sqdmulh, sqrdmulh
+  case srshl, urshl, sqshl, uqshl, sqrshl, uqrshl, pmul
   case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls, faddp, fcmeq, fcmge, fcmgt
 }
 
@@ -192,7 +193,7 @@ public enum SIMDByElement: UInt8, Sendable {
 /// The widening and long forms with two sources (C4.1.96.19): L (both halves widened), W
 /// (the second widened), by opcode.
 public enum SIMDThreeDifferent: UInt8, Sendable {
-  case addl, addw, subl, subw, mlal, mlsl, mull, abal, abdl, addhn, subhn
+  case addl, addw, subl, subw, mlal, mlsl, mull, abal, abdl, addhn, subhn, pmull, sqdmull, sqdmlal, sqdmlsl
 }
 
 /// FCVT*S and FCVT*U here take their rounding from `condition`, as the scalar ones do.
@@ -201,7 +202,7 @@ public enum SIMDTwoRegisterMisc: UInt8, Sendable {
   case cmgtZero, cmgeZero, cmeqZero, cmleZero, cmltZero, abs, neg, xtn
   case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
   case fcmgtZero, fcmgeZero, fcmeqZero, fcmleZero, fcmltZero, saddlp, uaddlp, sadalp, uadalp
-  case sqxtn, uqxtn, sqxtun, sqabs, sqneg, shll
+  case sqxtn, uqxtn, sqxtun, sqabs, sqneg, shll, suqadd, usqadd
   /// FRINT*: condition is the rounding (5: FPCR's), amount 1 for FRINTX (Inexact raised).
   case frint
   /// FCVTL and FCVTN: size is the wider format (S or D), the other half as wide.

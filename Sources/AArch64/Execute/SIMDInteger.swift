@@ -2,6 +2,13 @@
 /// pseudocode loops, on `Vector128` values; a 64-bit form (Q = 0) works on the low half and
 /// zeroes the upper one.
 extension A64Core {
+  /// PolynomialMult of two bytes: the carry-less product (16 bits).
+  static func carrylessMultiply(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    var product: UInt64 = 0
+    for bit in 0..<8 where b >> UInt64(bit) & 1 != 0 { product ^= a << UInt64(bit) }
+    return product
+  }
+
   /// FPSR.QC: a saturating instruction clamped a result.
   static let cumulativeSaturation: UInt64 = 1 << 27
 
@@ -121,6 +128,40 @@ extension A64Core {
         result.setElement(e, size, value)
       }
       if saturated { state.fpsr |= A64Core.cumulativeSaturation }
+    case .sshl, .ushl, .srshl, .urshl, .sqshl, .uqshl, .sqrshl, .uqrshl:
+      // Shift by the signed low byte of Vm's element: left if positive, else right (rounded
+      // for the R forms); the Q forms saturate the exact result, the others truncate it.
+      var saturated = false
+      let bits = 8 << size
+      let unsigned = operation == .ushl || operation == .urshl || operation == .uqshl || operation == .uqrshl
+      let rounding = operation == .srshl || operation == .urshl || operation == .sqrshl || operation == .uqrshl
+      let saturating = operation == .sqshl || operation == .uqshl || operation == .sqrshl || operation == .uqrshl
+      for e in 0..<elements {
+        let a = n.element(e, size)
+        let x = unsigned ? Int128(a) : Int128(A64Core.signed(a, size))
+        let shift = Int(Int8(truncatingIfNeeded: m.element(e, size)))
+        var exact: Int128
+        if shift >= 0 {
+          // Past 64 only the sign (and whether x is zero) matters for saturation.
+          exact = shift >= 64 ? (x == 0 ? 0 : x > 0 ? 1 << 100 : -(1 << 100)) : x << Int128(shift)
+          if !saturating && shift >= bits { exact = 0 }
+        } else {
+          let right = min(-shift, 100)
+          exact = (x + (rounding ? 1 << Int128(right - 1) : 0)) >> Int128(right)
+        }
+        let value: UInt64
+        if saturating {
+          (value, saturated) = A64Core.saturate(exact, size, signed: !unsigned, saturated)
+        } else {
+          value = UInt64(truncatingIfNeeded: exact)
+        }
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
+    case .pmul:
+      for e in 0..<elements {
+        result.setElement(e, 0, A64Core.carrylessMultiply(n.element(e, 0), m.element(e, 0)))
+      }
     case .sqadd, .uqadd, .sqsub, .uqsub:
       var saturated = false
       for e in 0..<elements {
@@ -176,17 +217,6 @@ extension A64Core {
           let rounding: Int64 = operation == .srhadd || operation == .urhadd ? 1 : 0
           let exact = operation == .shsub || operation == .uhsub ? x - y : x + y + rounding
           value = UInt64(bitPattern: exact >> 1)
-        case .sshl, .ushl:
-          // The shift is the signed low byte of Vm's element: left if positive, else right.
-          let shift = Int(Int8(truncatingIfNeeded: b))
-          let bits = 8 << size
-          if shift >= 0 {
-            value = shift >= bits ? 0 : a << UInt64(shift)
-          } else if operation == .sshl {
-            value = UInt64(bitPattern: sa >> Int64(min(-shift, 63)))
-          } else {
-            value = -shift >= bits ? 0 : a >> UInt64(-shift)
-          }
         case .sabd: value = sa > sb ? UInt64(bitPattern: sa &- sb) : UInt64(bitPattern: sb &- sa)
         case .uabd: value = a > b ? a - b : b - a
         case .saba:
@@ -258,6 +288,19 @@ extension A64Core {
       if saturated { state.fpsr |= A64Core.cumulativeSaturation }
       setVector(i.rd, d, full: true)
       return
+    case .suqadd, .usqadd:
+      // SUQADD: signed Vd plus unsigned Vn, saturated signed; USQADD: the other way round.
+      let d = vector(i.rd)
+      var saturated = false
+      for e in 0..<elements {
+        let signedSum: Bool = operation == .suqadd
+        let x = signedSum ? Int128(A64Core.signed(d.element(e, size), size)) : Int128(d.element(e, size))
+        let y = signedSum ? Int128(n.element(e, size)) : Int128(A64Core.signed(n.element(e, size), size))
+        let value: UInt64
+        (value, saturated) = A64Core.saturate(x + y, size, signed: signedSum, saturated)
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
     case .sqabs, .sqneg:
       var saturated = false
       for e in 0..<elements {
@@ -727,6 +770,34 @@ extension A64Core {
       return unsigned ? value : UInt64(bitPattern: A64Core.signed(value, size))
     }
     var result = Vector128.zero
+    if operation == .pmull {
+      for e in 0..<count {
+        result.setElement(e, 1, A64Core.carrylessMultiply(n.element(first + e, 0), m.element(first + e, 0)))
+      }
+      setVector(i.rd, result, full: true)
+      return
+    }
+    if operation == .sqdmull || operation == .sqdmlal || operation == .sqdmlsl {
+      // 2 × a × b saturated to the double width, then (for MLAL/MLSL) a saturating sum.
+      var saturated = false
+      for e in 0..<count {
+        let a = Int128(A64Core.signed(n.element(first + e, size), size))
+        let b = Int128(A64Core.signed(m.element(first + e, size), size))
+        let product: UInt64
+        (product, saturated) = A64Core.saturate(2 * a * b, size + 1, signed: true, saturated)
+        var value = product
+        if operation != .sqdmull {
+          let old = Int128(A64Core.signed(d.element(e, size + 1), size + 1))
+          let term = Int128(A64Core.signed(product, size + 1))
+          (value, saturated) = A64Core.saturate(
+            operation == .sqdmlal ? old + term : old - term, size + 1, signed: true, saturated)
+        }
+        result.setElement(e, size + 1, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
+      setVector(i.rd, result, full: true)
+      return
+    }
     if operation == .addhn || operation == .subhn {
       // ADDHN, SUBHN (U: RADDHN, RSUBHN): the high halves of double-width sums, into the low
       // half of Vd (the upper one for the "2" forms, keeping the low).
@@ -756,7 +827,7 @@ extension A64Core {
         let difference =
           unsigned ? (a > b ? a - b : b - a) : UInt64((Int64(bitPattern: a) - Int64(bitPattern: b)).magnitude)
         value = operation == .abal ? d.element(e, size + 1) &+ difference : difference
-      case .addhn, .subhn: value = 0  // handled above
+      case .addhn, .subhn, .pmull, .sqdmull, .sqdmlal, .sqdmlsl: value = 0  // handled above
       }
       result.setElement(e, size + 1, value)
     }
