@@ -226,7 +226,7 @@ enum GeneratorSIMD {
       let fp = opcode >= 0b11000 || opcode == 0b01111 || opcode == 0b10110
       return TestCase(
         word: q << 30 | u << 29 | 0b01110 << 24 | size << 22 | 0b10000 << 17 | opcode << 12 | 0b10 << 10 | rn << 5
-          | rd, family: name, fpFormat: fp ? (opcode == 0b11101 ? nil : lanes) : nil, fpLanes: true)
+          | rd, family: name, fpFormat: fp ? (opcode == 0b11101 && size < 2 ? nil : lanes) : nil, fpLanes: true)
     case 2:
       let opcode = r.field(5)
       let fp = u == 1 && (opcode == 0b01100 || opcode == 0b01111)

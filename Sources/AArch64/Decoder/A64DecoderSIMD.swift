@@ -202,6 +202,14 @@ extension A64Decoder {
     case (_, 0b10100) where size < 3: operation = u == 0 ? .sqxtn : .uqxtn
     case (1, 0b10011) where size < 3: operation = .shll
     case (_, 0b00011): operation = u == 0 ? .suqadd : .usqadd
+    case (_, 0b11101) where size >= 2:
+      operation = u == 0 ? .frecpe : .frsqrte
+      i.size = UInt8(size & 1 + 2)
+    case (_, 0b11100) where size == 2:
+      operation = u == 0 ? .urecpe : .ursqrte
+    case (0, 0b11111) where size >= 2:
+      operation = .frecpx  // scalar only (checked below)
+      i.size = UInt8(size & 1 + 2)
     case (1, 0b10010) where size < 3: operation = .sqxtun
     case (_, 0b00111): operation = u == 0 ? .sqabs : .sqneg
     case (_, 0b00010) where size < 3: operation = u == 0 ? .saddlp : .uaddlp
@@ -215,8 +223,12 @@ extension A64Decoder {
       .sadalp, .uadalp:
       break
     case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
-      .fcmltZero, .frint:
-      if size & 1 == 1 && q == 0 { return }  // double elements need the 128-bit form
+      .fcmltZero, .frint, .frecpe, .frsqrte:
+      if size & 1 == 1 && q == 0 { return }
+    case .frecpx:
+      return  // only the scalar form exists
+    case .urecpe, .ursqrte:
+      break  // double elements need the 128-bit form
     default:
       if size == 3 && q == 0 { return }
     }
@@ -492,6 +504,11 @@ extension A64Decoder {
         break
       default: i.operation = .undefined
       }
+    } else if word & 0xffbf_fc00 == 0x5ea1_f800 {
+      // FRECPX (scalar): 01 0 11110 1 sz 10000 11111 10.
+      i.operation = .simdTwoRegisterMisc
+      i.variant = SIMDTwoRegisterMisc.frecpx.rawValue
+      i.size = UInt8(field(word, 22, 1) + 2)
     } else if word & 0xdf3e_0c00 == 0x5e20_0800 {
       decodeTwoRegisterMisc(word, &i)
       let operation = SIMDTwoRegisterMisc(rawValue: i.variant)
@@ -499,7 +516,7 @@ extension A64Decoder {
       case .cmgtZero, .cmgeZero, .cmeqZero, .cmleZero, .cmltZero, .abs, .neg:
         if i.size != 3 { i.operation = .undefined }
       case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero, .fcmltZero, .sqxtn,
-        .uqxtn, .sqxtun, .sqabs, .sqneg, .suqadd, .usqadd:
+        .uqxtn, .sqxtun, .sqabs, .sqneg, .suqadd, .usqadd, .frecpe, .frsqrte:
         break
       default: i.operation = .undefined
       }

@@ -203,6 +203,7 @@ public enum SIMDTwoRegisterMisc: UInt8, Sendable {
   case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
   case fcmgtZero, fcmgeZero, fcmeqZero, fcmleZero, fcmltZero, saddlp, uaddlp, sadalp, uadalp
   case sqxtn, uqxtn, sqxtun, sqabs, sqneg, shll, suqadd, usqadd
+  case frecpe, frsqrte, frecpx, urecpe, ursqrte
   /// FRINT*: condition is the rounding (5: FPCR's), amount 1 for FRINTX (Inexact raised).
   case frint
   /// FCVTL and FCVTN: size is the wider format (S or D), the other half as wide.

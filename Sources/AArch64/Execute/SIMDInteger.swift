@@ -357,8 +357,12 @@ extension A64Core {
       accumulate(environment)
       setVector(i.rd, result, full: true)
       return
+    case .urecpe, .ursqrte:
+      for e in 0..<elements {
+        result.setElement(e, 2, FPEnvironment.unsignedEstimate(n.element(e, 2), squareRoot: operation == .ursqrte))
+      }
     case .fabs, .fneg, .fsqrt, .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero,
-      .fcmltZero, .frint:
+      .fcmltZero, .frint, .frecpe, .frsqrte, .frecpx:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<elements {
@@ -368,6 +372,9 @@ extension A64Core {
         case .fabs: value = a & ~format.signBit
         case .fneg: value = a ^ format.signBit
         case .fsqrt: value = environment.squareRoot(a, format)
+        case .frecpe: value = environment.reciprocalEstimate(a, format)
+        case .frsqrte: value = environment.reciprocalSquareRootEstimate(a, format)
+        case .frecpx: value = environment.reciprocalExponent(a, format)
         case .fcmgtZero: value = environment.compareGreater(a, 0, format) ? .max : 0
         case .fcmgeZero: value = environment.compareGreaterOrEqual(a, 0, format) ? .max : 0
         case .fcmeqZero: value = environment.compareEqual(a, 0, format) ? .max : 0
