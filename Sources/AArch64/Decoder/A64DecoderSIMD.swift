@@ -191,6 +191,9 @@ extension A64Decoder {
       i.condition = u == 0 ? UInt8(mode) : mode == 0 ? 4 : 5
       i.amount = u == 1 && mode == 2 ? 1 : 0
       i.size = UInt8(size & 1 + 2)
+    case (1, 0b10110) where size == 1:
+      operation = .fcvtxn
+      i.size = 3
     case (0, 0b10111) where size < 2, (0, 0b10110) where size < 2:
       operation = opcode == 0b10111 ? .fcvtl : .fcvtn
       i.size = UInt8(size + 2)
@@ -217,7 +220,8 @@ extension A64Decoder {
     default: return
     }
     switch operation {
-    case .shll, .fcvtl, .fcvtn, .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls, .clz,
+    case .shll, .fcvtl, .fcvtn, .fcvtxn, .xtn, .sqxtn, .uqxtn, .sqxtun, .rev64, .rev32, .rev16, .cnt, .not, .rbit, .cls,
+      .clz,
       .saddlp,
       .uaddlp,
       .sadalp, .uadalp:
@@ -430,10 +434,16 @@ extension A64Decoder {
     case (1, 0b0110): operation = .umlsl
     case (0, 0b1010): operation = .smull
     case (1, 0b1010): operation = .umull
+    case (0, 0b1100): operation = .sqdmulh
+    case (0, 0b1101): operation = .sqrdmulh
+    case (0, 0b1011): operation = .sqdmull
+    case (0, 0b0011): operation = .sqdmlal
+    case (0, 0b0111): operation = .sqdmlsl
     default: return
     }
     let floatingPoint = operation == .fmla || operation == .fmls || operation == .fmul
-    if scalar && !floatingPoint { return }
+    let saturating = [.sqdmulh, .sqrdmulh, .sqdmull, .sqdmlal, .sqdmlsl].contains(operation)
+    if scalar && !floatingPoint && !saturating { return }
     if floatingPoint {
       switch size {
       case 2:
@@ -504,6 +514,16 @@ extension A64Decoder {
         break
       default: i.operation = .undefined
       }
+    } else if word & 0xff20_0c00 == 0x5e20_0000 {
+      // SQDMULL, SQDMLAL, SQDMLSL (scalar): H to S, S to D.
+      decodeThreeDifferent(word, &i)
+      let operation = SIMDThreeDifferent(rawValue: i.variant & 0x7f)
+      guard i.operation == .simdThreeDifferent,
+        operation == .sqdmull || operation == .sqdmlal || operation == .sqdmlsl
+      else {
+        i.operation = .undefined
+        return
+      }
     } else if word & 0xffbf_fc00 == 0x5ea1_f800 {
       // FRECPX (scalar): 01 0 11110 1 sz 10000 11111 10.
       i.operation = .simdTwoRegisterMisc
@@ -516,7 +536,7 @@ extension A64Decoder {
       case .cmgtZero, .cmgeZero, .cmeqZero, .cmleZero, .cmltZero, .abs, .neg:
         if i.size != 3 { i.operation = .undefined }
       case .scvtf, .ucvtf, .fcvtzs, .fcvtzu, .fcmgtZero, .fcmgeZero, .fcmeqZero, .fcmleZero, .fcmltZero, .sqxtn,
-        .uqxtn, .sqxtun, .sqabs, .sqneg, .suqadd, .usqadd, .frecpe, .frsqrte:
+        .uqxtn, .sqxtun, .sqabs, .sqneg, .suqadd, .usqadd, .frecpe, .frsqrte, .fcvtxn:
         break
       default: i.operation = .undefined
       }

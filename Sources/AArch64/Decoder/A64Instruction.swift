@@ -188,6 +188,7 @@ public enum SIMDThreeSame: UInt8, Sendable {
 /// Vector by indexed element (C4.1.96.29): each element of Vn with one element of Vm.
 public enum SIMDByElement: UInt8, Sendable {
   case fmla, fmls, fmul, mla, mls, mul, smlal, umlal, smlsl, umlsl, smull, umull
+  case sqdmulh, sqrdmulh, sqdmull, sqdmlal, sqdmlsl
 }
 
 /// The widening and long forms with two sources (C4.1.96.19): L (both halves widened), W
@@ -208,6 +209,8 @@ public enum SIMDTwoRegisterMisc: UInt8, Sendable {
   case frint
   /// FCVTL and FCVTN: size is the wider format (S or D), the other half as wide.
   case fcvtl, fcvtn
+  /// FCVTXN: double to single, rounding to odd.
+  case fcvtxn
 }
 
 public enum SIMDAcrossLanes: UInt8, Sendable {

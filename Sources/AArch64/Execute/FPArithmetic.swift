@@ -346,7 +346,7 @@ extension FPEnvironment {
     case .tieAway: up = half
     case .positiveInfinity: up = inexact && !x.negative
     case .negativeInfinity: up = inexact && x.negative
-    case .zero: up = false
+    case .zero, .odd: up = false
     }
     return (up ? integer + 1 : integer, inexact)
   }
@@ -416,7 +416,9 @@ extension FPEnvironment {
 
   /// FPConvert (FCVT) between precisions: NaNs keep their sign and top fraction bits
   /// (FPConvertNaN), quietened; a half with FPCR.AHP has no infinities or NaNs.
-  public mutating func convert(_ a: UInt64, from source: FPFormat, to destination: FPFormat) -> UInt64 {
+  public mutating func convert(
+    _ a: UInt64, from source: FPFormat, to destination: FPFormat, rounding: Rounding? = nil
+  ) -> UInt64 {
     let alternative = alternativeHalf
     let x = unpack(a, source, alternative: alternative)
     let toAlternative = destination == .half && alternative
@@ -442,7 +444,8 @@ extension FPEnvironment {
       return destination.infinity(x.negative)
     case .zero: return destination.zero(x.negative)
     case .number:
-      return round(negative: x.negative, mantissa: UInt128(x.mantissa), exponent: x.exponent, destination)
+      return round(
+        negative: x.negative, mantissa: UInt128(x.mantissa), exponent: x.exponent, destination, rounding: rounding)
     }
   }
 }

@@ -52,7 +52,12 @@ public enum FPFormat: UInt8, Sendable {
 /// FPCR's fields an operation reads, and the FPSR flags it raises.
 public struct FPEnvironment: Sendable {
   /// FPRounding: FPCR.RMode's order (RN, RP, RM, RZ), then ties-away (FRINTA, FCVTA*).
-  public enum Rounding: UInt8, Sendable { case tieEven, positiveInfinity, negativeInfinity, zero, tieAway }
+  /// `odd` (von Neumann rounding: toward zero, the last bit set when inexact) is FCVTXN's.
+  public enum Rounding: UInt8, Sendable {
+    case tieEven = 0
+    case positiveInfinity, negativeInfinity, zero, tieAway
+    case odd = 7
+  }
 
   public var fpcr: UInt64
   /// FPSR's cumulative bits this operation set: IOC 0, DZC 1, OFC 2, UFC 3, IXC 4, IDC 7.
@@ -193,7 +198,7 @@ extension FPEnvironment {
     case .negativeInfinity:
       roundUp = inexact && negative
       overflowToInfinity = negative
-    case .zero:
+    case .zero, .odd:
       roundUp = false
       overflowToInfinity = false
     case .tieAway:
@@ -208,6 +213,7 @@ extension FPEnvironment {
         integer >>= 1
       }
     }
+    if rounding == .odd && inexact { integer |= 1 }
     var result: UInt64
     if format == .half && alternativeHalf {
       if biased >= 1 << format.exponentBits {

@@ -42,7 +42,7 @@ extension FPEnvironment {
       case .tieEven, .tieAway: toInfinity = true
       case .positiveInfinity: toInfinity = !x.negative
       case .negativeInfinity: toInfinity = x.negative
-      case .zero: toInfinity = false
+      case .zero, .odd: toInfinity = false
       }
       flags |= FPEnvironment.overflow | FPEnvironment.inexact
       return toInfinity ? format.infinity(x.negative) : format.maxNormal(x.negative)

@@ -9,6 +9,31 @@ extension A64Core {
     return product
   }
 
+  /// SQDMULH and SQRDMULH of two elements: the high half of 2 × a × b (rounded), saturated.
+  static func doublingMultiplyHigh(_ a: UInt64, _ b: UInt64, _ size: Int, rounding: Bool, _ saturated: Bool) -> (
+    UInt64, Bool
+  ) {
+    let bits = 8 << size
+    let product = 2 * Int128(signed(a, size)) * Int128(signed(b, size))
+    let rounded = product + (rounding ? 1 << Int128(bits - 1) : 0)
+    return saturate(rounded >> Int128(bits), size, signed: true, saturated)
+  }
+
+  /// SQDMULL, SQDMLAL (`sign` 1), SQDMLSL (-1): 2 × a × b saturated to the double width,
+  /// then added to or subtracted from `accumulate` with saturation again.
+  static func doublingMultiplyLong(
+    _ a: UInt64, _ b: UInt64, _ size: Int, accumulate: UInt64, _ sign: Int, _ saturated: Bool
+  ) -> (UInt64, Bool) {
+    var (product, saturated) = saturate(
+      2 * Int128(signed(a, size)) * Int128(signed(b, size)), size + 1, signed: true, saturated)
+    if sign != 0 {
+      let old = Int128(signed(accumulate, size + 1))
+      let term = Int128(signed(product, size + 1))
+      (product, saturated) = saturate(sign > 0 ? old + term : old - term, size + 1, signed: true, saturated)
+    }
+    return (product, saturated)
+  }
+
   /// FPSR.QC: a saturating instruction clamped a result.
   static let cumulativeSaturation: UInt64 = 1 << 27
 
@@ -118,13 +143,10 @@ extension A64Core {
     case .sqdmulh, .sqrdmulh:
       // (2 × a × b [+ rounding]) >> esize, saturated: only (-1) × (-1) in fixed point overflows.
       var saturated = false
-      let bits = 8 << size
       for e in 0..<elements {
-        let product =
-          2 * Int128(A64Core.signed(n.element(e, size), size)) * Int128(A64Core.signed(m.element(e, size), size))
-        let rounded = product + (operation == .sqrdmulh ? 1 << Int128(bits - 1) : 0)
         let value: UInt64
-        (value, saturated) = A64Core.saturate(rounded >> Int128(bits), size, signed: true, saturated)
+        (value, saturated) = A64Core.doublingMultiplyHigh(
+          n.element(e, size), m.element(e, size), size, rounding: operation == .sqrdmulh, saturated)
         result.setElement(e, size, value)
       }
       if saturated { state.fpsr |= A64Core.cumulativeSaturation }
@@ -335,12 +357,12 @@ extension A64Core {
         let base = e / perContainer * perContainer
         result.setElement(e, size, n.element(base + perContainer - 1 - e % perContainer, size))
       }
-    case .fcvtl, .fcvtn:
+    case .fcvtl, .fcvtn, .fcvtxn:
       // FCVTL widens the low (Q = 0) or upper half of Vn; FCVTN narrows all of Vn into the
-      // low half, or (FCVTN2) the upper one, keeping the low.
+      // low half, or (FCVTN2) the upper one, keeping the low; FCVTXN rounds to odd.
       let wide = FPFormat(rawValue: i.size) ?? .double
       let narrow = FPFormat(rawValue: i.size - 1) ?? .single
-      let count = 8 >> (size - 1)
+      let count = i.setFlags ? 1 : 8 >> (size - 1)
       var environment = fpEnvironment
       if operation == .fcvtl {
         for e in 0..<count {
@@ -350,8 +372,9 @@ extension A64Core {
       } else {
         result = i.is64 ? vector(i.rd) : .zero
         for e in 0..<count {
-          result.setElement(
-            (i.is64 ? count : 0) + e, size - 1, environment.convert(n.element(e, size), from: wide, to: narrow))
+          let value = environment.convert(
+            n.element(e, size), from: wide, to: narrow, rounding: operation == .fcvtxn ? .odd : nil)
+          result.setElement((i.is64 ? count : 0) + e, size - 1, value)
         }
       }
       accumulate(environment)
@@ -738,6 +761,28 @@ extension A64Core {
         result.setElement(e, size, operation == .mul ? product : operation == .mla ? old &+ product : old &- product)
       }
       setVector(i.rd, result, full: i.is64)
+    case .sqdmulh, .sqrdmulh:
+      var saturated = false
+      for e in 0..<A64Core.lanes(i) {
+        let value: UInt64
+        (value, saturated) = A64Core.doublingMultiplyHigh(
+          n.element(e, size), b, size, rounding: operation == .sqrdmulh, saturated)
+        result.setElement(e, size, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
+      setVector(i.rd, result, full: i.is64)
+    case .sqdmull, .sqdmlal, .sqdmlsl:
+      var saturated = false
+      let count = i.setFlags ? 1 : 8 >> size
+      for e in 0..<count {
+        let value: UInt64
+        (value, saturated) = A64Core.doublingMultiplyLong(
+          n.element((i.is64 ? count : 0) + e, size), b, size, accumulate: d.element(e, size + 1),
+          operation == .sqdmull ? 0 : operation == .sqdmlal ? 1 : -1, saturated)
+        result.setElement(e, size + 1, value)
+      }
+      if saturated { state.fpsr |= A64Core.cumulativeSaturation }
+      setVector(i.rd, result, full: !i.setFlags)
     default:
       let unsigned = operation == .umlal || operation == .umlsl || operation == .umull
       func widen(_ value: UInt64) -> UInt64 {
@@ -770,7 +815,7 @@ extension A64Core {
     let m = vector(i.rm)
     let d = vector(i.rd)
     let size = Int(i.size)
-    let count = 8 >> size
+    let count = i.setFlags ? 1 : 8 >> size
     let first = i.is64 ? count : 0
     func widen(_ v: Vector128, _ e: Int) -> UInt64 {
       let value = v.element(first + e, size)
@@ -785,24 +830,16 @@ extension A64Core {
       return
     }
     if operation == .sqdmull || operation == .sqdmlal || operation == .sqdmlsl {
-      // 2 × a × b saturated to the double width, then (for MLAL/MLSL) a saturating sum.
       var saturated = false
       for e in 0..<count {
-        let a = Int128(A64Core.signed(n.element(first + e, size), size))
-        let b = Int128(A64Core.signed(m.element(first + e, size), size))
-        let product: UInt64
-        (product, saturated) = A64Core.saturate(2 * a * b, size + 1, signed: true, saturated)
-        var value = product
-        if operation != .sqdmull {
-          let old = Int128(A64Core.signed(d.element(e, size + 1), size + 1))
-          let term = Int128(A64Core.signed(product, size + 1))
-          (value, saturated) = A64Core.saturate(
-            operation == .sqdmlal ? old + term : old - term, size + 1, signed: true, saturated)
-        }
+        let value: UInt64
+        (value, saturated) = A64Core.doublingMultiplyLong(
+          n.element(first + e, size), m.element(first + e, size), size, accumulate: d.element(e, size + 1),
+          operation == .sqdmull ? 0 : operation == .sqdmlal ? 1 : -1, saturated)
         result.setElement(e, size + 1, value)
       }
       if saturated { state.fpsr |= A64Core.cumulativeSaturation }
-      setVector(i.rd, result, full: true)
+      setVector(i.rd, result, full: !i.setFlags)
       return
     }
     if operation == .addhn || operation == .subhn {
