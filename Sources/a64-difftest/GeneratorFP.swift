@@ -309,7 +309,7 @@ enum GeneratorSIMD {
       // Vector and scalar by element: the FP opcodes get FP operands in every lane.
       let opcode = r.field(4)
       let scalar = r.below(4) == 0
-      let fp = u == 0 && (opcode == 0b0001 || opcode == 0b0101 || opcode == 0b1001)
+      let fp = u == 0 && (opcode == 0b0001 || opcode == 0b0101 || opcode == 0b1001) || u == 1 && opcode == 0b1001
       return TestCase(
         word: (scalar ? 1 << 30 | 1 << 28 : q << 30) | u << 29 | 0b01111 << 24 | size << 22 | r.field(2) << 20 | rm
           << 16 | opcode << 12 | r.bit() << 11 | rn << 5 | rd, family: name, fpFormat: fp ? lanes : nil, fpLanes: true)

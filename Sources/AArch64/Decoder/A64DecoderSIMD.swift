@@ -439,9 +439,10 @@ extension A64Decoder {
     case (0, 0b1011): operation = .sqdmull
     case (0, 0b0011): operation = .sqdmlal
     case (0, 0b0111): operation = .sqdmlsl
+    case (1, 0b1001): operation = .fmulx
     default: return
     }
-    let floatingPoint = operation == .fmla || operation == .fmls || operation == .fmul
+    let floatingPoint = operation == .fmla || operation == .fmls || operation == .fmul || operation == .fmulx
     let saturating = [.sqdmulh, .sqrdmulh, .sqdmull, .sqdmlal, .sqdmlsl].contains(operation)
     if scalar && !floatingPoint && !saturating { return }
     if floatingPoint {

@@ -188,7 +188,7 @@ public enum SIMDThreeSame: UInt8, Sendable {
 /// Vector by indexed element (C4.1.96.29): each element of Vn with one element of Vm.
 public enum SIMDByElement: UInt8, Sendable {
   case fmla, fmls, fmul, mla, mls, mul, smlal, umlal, smlsl, umlsl, smull, umull
-  case sqdmulh, sqrdmulh, sqdmull, sqdmlal, sqdmlsl
+  case sqdmulh, sqrdmulh, sqdmull, sqdmlal, sqdmlsl, fmulx
 }
 
 /// The widening and long forms with two sources (C4.1.96.19): L (both halves widened), W

@@ -739,7 +739,7 @@ extension A64Core {
     let b = vector(i.rm).element(Int(i.imm), size)
     var result = Vector128.zero
     switch operation {
-    case .fmla, .fmls, .fmul:
+    case .fmla, .fmls, .fmul, .fmulx:
       let format = FPFormat(rawValue: i.size) ?? .single
       var environment = fpEnvironment
       for e in 0..<A64Core.lanes(i) {
@@ -747,6 +747,7 @@ extension A64Core {
         let value: UInt64
         switch operation {
         case .fmul: value = environment.multiply(a, b, format)
+        case .fmulx: value = environment.multiplyExtended(a, b, format)
         case .fmla: value = environment.multiplyAdd(d.element(e, size), a, b, format)
         default: value = environment.multiplyAdd(d.element(e, size), a ^ format.signBit, b, format)
         }
