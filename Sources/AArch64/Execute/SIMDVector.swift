@@ -25,11 +25,6 @@ struct Vector128: Equatable {
       high = high & ~(mask << shift) | (value & mask) << shift
     }
   }
-
-  /// Byte `index` of the 256-bit concatenation high:low (EXT, UZP, TRN, ZIP work on pairs).
-  static func pairByte(_ low: Vector128, _ high: Vector128, _ index: Int) -> UInt64 {
-    index < 16 ? low.element(index, 0) : high.element(index - 16, 0)
-  }
 }
 
 extension A64Core {
@@ -44,5 +39,70 @@ extension A64Core {
   @inline(__always) static func signed(_ value: UInt64, _ size: Int) -> Int64 {
     let unused = UInt64(64 - (8 << size))
     return Int64(bitPattern: value << unused) >> Int64(unused)
+  }
+
+  /// PolynomialMult of two bytes: the carry-less product (16 bits).
+  static func carrylessMultiply(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    var product: UInt64 = 0
+    for bit in 0..<8 where b >> UInt64(bit) & 1 != 0 { product ^= a << UInt64(bit) }
+    return product
+  }
+
+  /// SQDMULH and SQRDMULH of two elements: the high half of 2 × a × b (rounded), saturated.
+  static func doublingMultiplyHigh(_ a: UInt64, _ b: UInt64, _ size: Int, rounding: Bool, _ saturated: Bool) -> (
+    UInt64, Bool
+  ) {
+    let bits = 8 << size
+    let product = 2 * Int128(signed(a, size)) * Int128(signed(b, size))
+    let rounded = product + (rounding ? 1 << Int128(bits - 1) : 0)
+    return saturate(rounded >> Int128(bits), size, signed: true, saturated)
+  }
+
+  /// SQDMULL, SQDMLAL (`sign` 1), SQDMLSL (-1): 2 × a × b saturated to the double width,
+  /// then added to or subtracted from `accumulate` with saturation again.
+  static func doublingMultiplyLong(
+    _ a: UInt64, _ b: UInt64, _ size: Int, accumulate: UInt64, _ sign: Int, _ saturated: Bool
+  ) -> (UInt64, Bool) {
+    var (product, saturated) = saturate(
+      2 * Int128(signed(a, size)) * Int128(signed(b, size)), size + 1, signed: true, saturated)
+    if sign != 0 {
+      let old = Int128(signed(accumulate, size + 1))
+      let term = Int128(signed(product, size + 1))
+      (product, saturated) = saturate(sign > 0 ? old + term : old - term, size + 1, signed: true, saturated)
+    }
+    return (product, saturated)
+  }
+
+  /// FPSR.QC: a saturating instruction clamped a result.
+  static let cumulativeSaturation: UInt64 = 1 << 27
+
+  /// SignedSatQ/UnsignedSatQ of an exact (128-bit) value.
+  @inline(__always)
+  static func saturate(_ value: Int128, _ size: Int, signed: Bool, _ saturated: Bool) -> (UInt64, Bool) {
+    let bits = 8 << size
+    let maximum: Int128 = signed ? (1 << Int128(bits - 1)) - 1 : (1 << Int128(bits)) - 1
+    let minimum: Int128 = signed ? -(1 << Int128(bits - 1)) : 0
+    if value > maximum { return (UInt64(truncatingIfNeeded: maximum), true) }
+    if value < minimum { return (UInt64(truncatingIfNeeded: minimum), true) }
+    return (UInt64(truncatingIfNeeded: value), saturated)
+  }
+
+  /// SignedSatQ/UnsignedSatQ: `value` clamped to an element of 8 << `size` bits; whether it
+  /// was clamped is ORed into `saturated`.
+  @inline(__always)
+  static func saturate(_ value: Int64, _ size: Int, signed: Bool, _ saturated: Bool) -> (UInt64, Bool) {
+    let bits = 8 << size
+    let maximum: Int64 =
+      signed ? (bits == 64 ? .max : (1 << Int64(bits - 1)) - 1) : (bits >= 64 ? .max : (1 << Int64(bits)) - 1)
+    let minimum: Int64 = signed ? (bits == 64 ? .min : -(1 << Int64(bits - 1))) : 0
+    if value > maximum { return (UInt64(bitPattern: maximum), true) }
+    if value < minimum { return (UInt64(bitPattern: minimum), true) }
+    return (UInt64(bitPattern: value), saturated)
+  }
+
+  /// How many elements an instruction works on: one for the scalar forms (`setFlags`),
+  /// else 64 or 128 bits' worth.
+  @inline(__always) static func lanes(_ i: A64Instruction) -> Int {
+    i.setFlags ? 1 : (i.is64 ? 16 : 8) >> Int(i.size)
   }
 }
