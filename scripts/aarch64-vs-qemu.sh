@@ -10,10 +10,10 @@
 #   a64_checks: with the MMU off every data access is to Device-nGnRnE memory, so an
 #     unaligned LDR takes an Alignment fault (ARM ARM B2.5.2, D5.2.9); QEMU 7.2 performs
 #     the access. The three checks after `unaligned_at` then fail on QEMU only.
-#   a64_bad: tests Hyperstep's own error paths, where the machines differ by design: its FP
+#   a64_bad: tests Hyperstep's own error paths, where the machines differ by design: its AES
 #     instruction is unimplemented in Hyperstep (UNDEFINED, EC 0) but an FP access trap on
-#     QEMU (EC 0x07, CPACR_EL1.FPEN = 0), and QEMU has its PCIe window where Hyperstep has
-#     nothing. Its output is only shown.
+#     QEMU's Cortex-A57, which has the Cryptographic Extension (EC 0x07, CPACR_EL1.FPEN = 0),
+#     and QEMU has its PCIe window where Hyperstep has nothing. Its output is only shown.
 #
 #   scripts/aarch64-vs-qemu.sh [--cap N]
 set -euo pipefail

@@ -1,7 +1,8 @@
 // guest: a64
-// Bad guest behaviour, for Hyperstep's error paths. Runs an FP instruction (FMOV D0, #1.0:
-// FP is not implemented, ID_AA64PFR0_EL1.FP = 0xF, so it is UNDEFINED and Hyperstep names
-// it once on stderr), whose UNDEFINED exception (EC 0) the handler counts and skips; then
+// Bad guest behaviour, for Hyperstep's error paths. Runs a Cryptographic Extension
+// instruction (AESE V0.16B, V1.16B: not implemented, ID_AA64ISAR0_EL1.AES = 0, so it is
+// UNDEFINED and Hyperstep names it once on stderr), whose UNDEFINED exception (EC 0) the
+// handler counts and skips; then
 // jumps to 0x10000000, where Hyperstep's virt has nothing (QEMU puts its PCIe window there), so
 // the instruction fetch takes a synchronous external abort (EC 0x21, IFSC 0b010000). The
 // handler prints
@@ -15,7 +16,7 @@ _start:
     adr x0, vectors
     msr vbar_el1, x0
     mov x20, #0
-    .inst 0x1e6e1000                 // FMOV D0, #1.0 (C7.2.132)
+    .inst 0x4e284820                 // AESE V0.16B, V1.16B (C7.2.6)
     mov x1, #0x10000000
     br x1
 

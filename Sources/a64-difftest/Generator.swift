@@ -23,6 +23,11 @@ struct TestCase {
   /// buffer; an index register, set to a small value.
   var base: UInt8?
   var index: UInt8?
+  /// The floating-point format (1 half, 2 single, 3 double) of V0-V31's low bits; nil for
+  /// random 128-bit values.
+  var fpFormat: UInt8? = nil
+  /// Whether every lane of V0-V31, not only the lowest, gets a value of `fpFormat`.
+  var fpLanes = false
 }
 
 /// Instructions from the A64 encoding index (ARM ARM C4.1), by family, with random fields:
@@ -30,12 +35,14 @@ struct TestCase {
 /// (whose pairs a single instruction cannot show). Register 29 is the harness's and never
 /// appears; memory accesses stay inside the case's 128-byte buffer.
 enum Generator {
-  static let families = [
-    "add/sub immediate", "logical immediate", "move wide", "bitfield", "extract", "adr/adrp", "logical shifted",
-    "add/sub shifted", "add/sub extended", "add/sub carry", "conditional compare", "conditional select",
-    "data processing 1", "data processing 2", "data processing 3", "load/store unsigned offset",
-    "load/store pre/post/unscaled", "load/store register offset", "load/store pair", "load-acquire/store-release",
-  ]
+  static let families =
+    [
+      "add/sub immediate", "logical immediate", "move wide", "bitfield", "extract", "adr/adrp", "logical shifted",
+      "add/sub shifted", "add/sub extended", "add/sub carry", "conditional compare", "conditional select",
+      "data processing 1", "data processing 2", "data processing 3", "load/store unsigned offset",
+      "load/store pre/post/unscaled", "load/store register offset", "load/store pair", "load-acquire/store-release",
+    ] + GeneratorFP.families + GeneratorSIMD.families
+  static let integerFamilies = 20
 
   /// A register other than 29 (31 is ZR or SP depending on the position).
   static func register(_ r: inout SeededRandom) -> UInt32 {
@@ -52,6 +59,10 @@ enum Generator {
   }
 
   static func make(_ family: Int, _ r: inout SeededRandom) -> TestCase? {
+    if family >= integerFamilies + GeneratorFP.families.count {
+      return GeneratorSIMD.make(family - integerFamilies - GeneratorFP.families.count, &r)
+    }
+    if family >= integerFamilies { return GeneratorFP.make(family - integerFamilies, &r) }
     let sf = r.bit()
     let (rd, rn, rm, ra) = (register(&r), register(&r), register(&r), register(&r))
     switch family {

@@ -3,7 +3,7 @@ import GuestMemory
 
 /// Runs a difftest program on Hyperstep's AArch64 CPU as Linux runs a static executable: at
 /// EL0, with an identity map of Normal memory (one 1 GiB block, EL0 read/write/execute), SVC
-/// answering write(2) to stdout and exit(2).
+/// answering write(2) to stdout and exit(2), FP and Advanced SIMD enabled.
 enum InterpreterRun {
   static let tables: UInt64 = 0xf0_0000
 
@@ -27,6 +27,7 @@ enum InterpreterRun {
     state.system.ttbr0 = tables
     state.system.sctlr = SystemRegisters.sctlrReset | 1
     state.system.cntkctl = 3
+    state.system.cpacr = 3 << 20  // FPEN: FP and Advanced SIMD for EL0, as Linux gives user space
     state.pstate.el = 0
     state.pstate.spSel = false
     state.pstate.daif = 0

@@ -2,14 +2,18 @@
 /// state after it: the same file runs under `qemu-aarch64` (the oracle) and on Hyperstep's
 /// interpreter, so both execute the identical bytes at the identical addresses.
 ///
-/// Per case: X29 points at the case's input record; SP, NZCV, X0-X28 and X30 are loaded from
-/// it; the instruction runs; X29 then points at the output record, which gets X0-X28, X30,
-/// SP and NZCV. Records are 34 doublewords: X0-X28 at 0-28, 29 unused, X30 at 30, SP at 31,
-/// NZCV at 32. Each case has a 128-byte buffer; its memory accesses use the middle of it.
+/// Per case: X29 points at the case's input record; V0-V31, FPCR, FPSR, SP, NZCV, X0-X28 and
+/// X30 are loaded from it; the instruction runs; X29 then points at the output record, which
+/// gets them all back. Records are 100 doublewords: X0-X28 at 0-28, 29 unused, X30 at 30, SP
+/// at 31, NZCV at 32, 33 unused, V0-V31 at 34-97 (low half first), FPCR at 98, FPSR at 99.
+/// Each case has a 128-byte buffer; its memory accesses use the middle of it.
 /// At the end one write(2) sends the output records and the buffers to standard output.
 struct Program {
   static let loadAddress: UInt64 = 0x40_0000
-  static let recordWords = 34
+  static let recordWords = 100
+  static let vectorWord = 34
+  static let fpcrWord = 98
+  static let fpsrWord = 99
   static let bufferBytes = 128
 
   let cases: [TestCase]
@@ -35,8 +39,8 @@ struct Program {
   /// Where code, inputs, outputs and buffers go for `count` cases.
   static func layout(count: Int) -> (code: UInt64, input: UInt64, output: UInt64, buffer: UInt64) {
     let code = loadAddress + 0x1000
-    // About 50 instructions per case; room for 64.
-    let input = (code + UInt64(count * 64 * 4 + 256) + 0xfff) & ~0xfff
+    // About 100 instructions per case; room for 128.
+    let input = (code + UInt64(count * 128 * 4 + 256) + 0xfff) & ~0xfff
     let output = input + UInt64(count * recordWords * 8)
     return (code, input, output, output + UInt64(count * recordWords * 8))
   }
@@ -56,6 +60,17 @@ struct Program {
   }
   static func ldr(_ t: UInt32, offset: Int) -> UInt32 { 0xf940_0000 | UInt32(offset / 8) << 10 | 29 << 5 | t }
   static func str(_ t: UInt32, offset: Int) -> UInt32 { 0xf900_0000 | UInt32(offset / 8) << 10 | 29 << 5 | t }
+  /// LDP and STP of Q registers at X29 + offset (a multiple of 16).
+  static func ldpQ(_ t: UInt32, _ t2: UInt32, offset: Int) -> UInt32 {
+    0xad40_0000 | UInt32(offset / 16) << 15 | t2 << 10 | 29 << 5 | t
+  }
+  static func stpQ(_ t: UInt32, _ t2: UInt32, offset: Int) -> UInt32 {
+    0xad00_0000 | UInt32(offset / 16) << 15 | t2 << 10 | 29 << 5 | t
+  }
+  static let msrFPCR: UInt32 = 0xd51b_441e  // MSR FPCR, X30
+  static let mrsFPCR: UInt32 = 0xd53b_441e  // MRS X30, FPCR
+  static let msrFPSR: UInt32 = 0xd51b_443e  // MSR FPSR, X30
+  static let mrsFPSR: UInt32 = 0xd53b_443e  // MRS X30, FPSR
   static let movSPFromX30: UInt32 = 0x9100_03df  // ADD SP, X30, #0
   static let movX30FromSP: UInt32 = 0x9100_03fe  // ADD X30, SP, #0
   static let msrNZCV: UInt32 = 0xd51b_421e  // MSR NZCV, X30
@@ -77,6 +92,13 @@ struct Program {
   mutating func build() {
     for (index, testCase) in cases.enumerated() {
       load64(29, inputAddress + UInt64(index * Program.recordWords * 8))
+      for pair in stride(from: 0, to: 32, by: 2) {
+        code.append(Program.ldpQ(UInt32(pair), UInt32(pair + 1), offset: (Program.vectorWord + 2 * pair) * 8))
+      }
+      code.append(Program.ldr(30, offset: Program.fpcrWord * 8))
+      code.append(Program.msrFPCR)
+      code.append(Program.ldr(30, offset: Program.fpsrWord * 8))
+      code.append(Program.msrFPSR)
       code.append(Program.ldr(30, offset: 31 * 8))
       code.append(Program.movSPFromX30)
       code.append(Program.ldr(30, offset: 32 * 8))
@@ -98,6 +120,13 @@ struct Program {
       code.append(Program.str(30, offset: 31 * 8))
       code.append(Program.mrsNZCV)
       code.append(Program.str(30, offset: 32 * 8))
+      for pair in stride(from: 0, to: 32, by: 2) {
+        code.append(Program.stpQ(UInt32(pair), UInt32(pair + 1), offset: (Program.vectorWord + 2 * pair) * 8))
+      }
+      code.append(Program.mrsFPCR)
+      code.append(Program.str(30, offset: Program.fpcrWord * 8))
+      code.append(Program.mrsFPSR)
+      code.append(Program.str(30, offset: Program.fpsrWord * 8))
     }
     load64(0, 1)
     load64(1, outputAddress)

@@ -5,10 +5,13 @@ import GuestMemory
 // a64-difftest: Hyperstep's AArch64 interpreter against qemu-aarch64 (user mode), instruction
 // by instruction. Each generated instruction (Generator.swift) runs once in a program under
 // QEMU and once on Hyperstep's CPU from the same registers, flags and memory; every register,
-// SP, NZCV and the case's buffer are compared. No flag of these instructions is UNDEFINED on
-// AArch64, so nothing is masked.
+// SP, NZCV, V0-V31, FPCR, FPSR and the case's buffer are compared. No flag of these
+// instructions is UNDEFINED on AArch64, so nothing is masked. QEMU runs as a Cortex-A57
+// (ARMv8.0, no FP16), the CPU Hyperstep models.
 //
-//   a64-difftest [--count N] [--seed S] [--batch B] [--qemu PATH]
+//   a64-difftest [--count N] [--seed S] [--batch B] [--only WORD] [--qemu PATH]
+//
+// --only runs the families whose names contain WORD ("fp", "simd", "load").
 //
 // Prints the number of instruction instances compared and each difference; exit status 0
 // when none differs, 1 otherwise, 2 for bad arguments or a missing QEMU.
@@ -17,10 +20,13 @@ var count = 4000
 var seed: UInt64 = 1
 var batchSize = 2000
 var qemu = "/usr/bin/qemu-aarch64"
+var only = Array(Generator.families.indices)
 var arguments = CommandLine.arguments.dropFirst()
 func usage(_ problem: String) -> Never {
   FileHandle.standardError.write(
-    Data("a64-difftest: \(problem)\nusage: a64-difftest [--count N] [--seed S] [--batch B] [--qemu PATH]\n".utf8))
+    Data(
+      "a64-difftest: \(problem)\nusage: a64-difftest [--count N] [--seed S] [--batch B] [--only WORD] [--qemu PATH]\n"
+        .utf8))
   exit(2)
 }
 while let option = arguments.popFirst() {
@@ -35,6 +41,9 @@ while let option = arguments.popFirst() {
   case "--batch":
     guard let value = Int(value), (1...20000).contains(value) else { usage("--batch must be 1 to 20000") }
     batchSize = value
+  case "--only":
+    only = Generator.families.indices.filter { Generator.families[$0].contains(value) }
+    guard !only.isEmpty else { usage("--only '\(value)' names no family") }
   case "--qemu": qemu = value
   default: usage("unknown option \(option)")
   }
@@ -57,11 +66,23 @@ func randomValue(_ random: inout SeededRandom) -> UInt64 {
   random.below(4) == 0 ? interesting[Int(random.below(UInt64(interesting.count)))] : random.next()
 }
 
+/// The name of a record's word in a difference line.
+func registerName(_ word: Int) -> String {
+  switch word {
+  case 31: return "sp"
+  case 32: return "nzcv"
+  case Program.fpcrWord: return "fpcr"
+  case Program.fpsrWord: return "fpsr"
+  case Program.vectorWord...: return "v\((word - Program.vectorWord) / 2)\(word % 2 == 0 ? ".lo" : ".hi")"
+  default: return "x\(word)"
+  }
+}
+
 while compared < count {
   let n = min(batchSize, count - compared)
   var cases: [TestCase] = []
   while cases.count < n {
-    let family = Int(random.below(UInt64(Generator.families.count)))
+    let family = only[Int(random.below(UInt64(only.count)))]
     guard let testCase = Generator.make(family, &random) else { continue }
     // Encodings the ISA leaves unallocated or reserved are not compared (QEMU and
     // Hyperstep both make them UNDEFINED; a signal would end QEMU's run).
@@ -77,6 +98,30 @@ while compared < count {
     record[32] = (random.next() & 0xf) << 28  // NZCV
     if let base = testCase.base, base != 31 { record[Int(base)] = middle }
     if let register = testCase.index { record[Int(register)] = random.below(8) }
+    for n in 0..<32 {
+      let low = Program.vectorWord + 2 * n
+      if let format = testCase.fpFormat {
+        let width = 8 << Int(format)
+        for word in testCase.fpLanes ? [low, low + 1] : [low] {
+          var value = width == 64 ? 0 : random.next() << UInt64(width)
+          for lane in 0..<(testCase.fpLanes ? 64 / width : 1) {
+            value |= FPValues.random(format, &random) << UInt64(lane * width)
+          }
+          record[word] = value
+        }
+      } else if n > 0 && random.below(4) == 0 {
+        // Equal registers, for compares and selects.
+        record[low] = record[low - 2]
+        record[low + 1] = record[low - 1]
+      }
+      if random.below(4) == 0 { record[low + 1] = 0 }
+    }
+    // FPCR: any rounding mode; DN, FZ and AHP a quarter of the time each. FPSR: clear, or
+    // some cumulative flags already set (N, Z, C, V are RES0 without AArch32: not set).
+    var fpcr = UInt64(random.field(2)) << 22
+    for bit in [24, 25, 26] as [UInt64] where random.below(4) == 0 { fpcr |= 1 << bit }
+    record[Program.fpcrWord] = fpcr
+    record[Program.fpsrWord] = random.below(4) == 0 ? random.next() & 0x0800_009f : 0
     inputs.append(record)
     buffers.append((0..<Program.bufferBytes).map { _ in UInt8(truncatingIfNeeded: random.next()) })
   }
@@ -89,7 +134,7 @@ while compared < count {
   FileManager.default.createFile(atPath: path, contents: Data(elf), attributes: [.posixPermissions: 0o755])
   let process = Process()
   process.executableURL = URL(fileURLWithPath: qemu)
-  process.arguments = [path]
+  process.arguments = ["-cpu", "cortex-a57", path]
   let pipe = Pipe()
   process.standardOutput = pipe
   try process.run()
@@ -112,10 +157,10 @@ while compared < count {
     let recordStart = index * Program.recordWords * 8
     let bufferStart = cases.count * Program.recordWords * 8 + index * Program.bufferBytes
     var problems: [String] = []
-    for word in 0..<33 where word != 29 {
+    for word in 0..<Program.recordWords where word != 29 && word != 33 {
       let range = recordStart + word * 8..<recordStart + word * 8 + 8
       if Array(expected[range]) != Array(actual.bytes[range]) {
-        let name = word == 31 ? "sp" : word == 32 ? "nzcv" : "x\(word)"
+        let name = registerName(word)
         func value(_ bytes: [UInt8]) -> String {
           String(bytes[range].reversed().map { String(format: "%02x", $0) }.joined())
         }
@@ -137,7 +182,7 @@ while compared < count {
   }
   compared += n
 }
-for family in Generator.families { print("  \(family): \(perFamily[family, default: 0])") }
+for family in only.map({ Generator.families[$0] }) { print("  \(family): \(perFamily[family, default: 0])") }
 print(
   "a64-difftest: \(compared) instruction instances compared against qemu-aarch64 (seed \(seed)), \(differences) differences"
 )

@@ -22,6 +22,25 @@ import Testing
     #expect(outcome == .exit(0, reason: 0x20026))
   }
 
+  /// FP and Advanced SIMD: the FP access trap while CPACR_EL1.FPEN is 0 (ESR 0x1fe00000),
+  /// then FMADD and vector FMUL/FMLA dot products, FSQRT, FDIV under two rounding modes,
+  /// FCVT to half, the FCVT*/SCVTF conversions and the FPSR flags they raise, and CNT, ADDV,
+  /// UMAXV and TBL; every value worked out with Python's exact fractions (Guests/aarch64/a64_fp.S).
+  @Test func floatingPointTrapArithmeticConversionsAndSIMD() throws {
+    let (output, outcome, _) = try VirtGuests.run(AArch64Guests.a64Fp)
+    #expect(
+      output == """
+        fp: traps=0000000000000002 esr=000000001fe00000 esr=000000001fe00000
+        dot-d=c00fae147ae147b1 dot-s=0000000040cd5556
+        sqrt2=3ff6a09e667f3bcd third-rn=000000003eaaaaab third-rz=000000003eaaaaaa half=0000000000003e00
+        cvt=fffffffffffffffe 0000000000000002 0000000000000003 fffffffffffffffd 4340000000000000 0000000000000000
+        fpsr-div=0000000000000012 fpsr-cvt=0000000000000011
+        simd=0000000000000040 00000000000000fe 1032547698badcfe efcdab8967452301
+
+        """)
+    #expect(outcome == .exit(0, reason: 0x20026))
+  }
+
   @Test func timerInterruptsWakeWFIThroughTheGIC() throws {
     let (output, outcome, _) = try VirtGuests.run(AArch64Guests.a64Timer)
     #expect(output == "timer: ticks=0000000000000003 last=000000000000001e elapsed-ok=0000000000000001\n")

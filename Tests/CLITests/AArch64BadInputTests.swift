@@ -65,7 +65,7 @@ import Testing
     #expect(run.status == 3)
     let notes = run.stderr.split(separator: "\n")
     #expect(notes.count == 1, "\(run.stderr)")
-    #expect(run.stderr.contains("does not implement the instruction 0x1e6e1000"), "\(run.stderr)")
+    #expect(run.stderr.contains("does not implement the instruction 0x4e284820"), "\(run.stderr)")
   }
 
   /// UDF is UNDEFINED by design, not a gap in the interpreter: a64_checks runs one (its

@@ -53,6 +53,31 @@ import Testing
     _ = debug.finish()
   }
 
+  /// gdb's `org.gnu.gdb.aarch64.fpu` registers are the CPU's own: at `dot_done` in a64_fp
+  /// D0 holds the double dot product and FPSR the IXC its roundings raised (the values
+  /// a64_fp.S's header gives); a D0 written through gdb is what the guest then prints.
+  @Test func fpRegistersAreReadAndWritten() throws {
+    guard FileManager.default.isExecutableFile(atPath: Self.gdbMultiarch) else {
+      Issue.record("gdb-multiarch is missing: scripts/test.sh installs it")
+      return
+    }
+    let guest = AArch64Guests.a64Fp
+    let debug = try DebugServerProcess(engine: .emu, kernel: guest.elf, name: guest.name, output: .capture)
+    let output = try debug.gdb(
+      [
+        "break dot_done", "continue", "p/x $d0.u", "p/x $fpsr", "p/x $fpcr", "set $d0.u = 0x1122334455667788",
+        "set $fpsr = 0", "p/x $v0.d.u[0]", "p/x $fpsr", "continue",
+      ], symbolFile: try symbolFile(guest), binary: Self.gdbMultiarch)
+    #expect(output.contains("$1 = 0xc00fae147ae147b1"), "\(output)")
+    #expect(output.contains("$2 = 0x10"), "\(output)")
+    #expect(output.contains("$3 = 0x0"), "\(output)")
+    #expect(output.contains("$4 = 0x1122334455667788"), "\(output)")
+    #expect(output.contains("$5 = 0x0"), "\(output)")
+    #expect(output.contains("exited normally"), "\(output)")
+    #expect(debug.finish() == 0)
+    #expect(debug.server.outputText.contains("dot-d=1122334455667788 "), "\(debug.server.outputText)")
+  }
+
   /// An LDXR/STXR loop stepped to the end by gdb prints what the unstepped run prints (no
   /// STXR fails; the control STXR after an SVC fails in both), and exits as it does. gdb
   /// steps an LDXR..STXR sequence as one (a breakpoint after it, aarch64-tdep's atomic

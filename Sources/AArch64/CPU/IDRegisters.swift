@@ -5,7 +5,7 @@
 /// |---|---|---|
 /// | MIDR_EL1 | 0x411fd070 | Arm, Cortex-A57 r1p0 (what `-cpu cortex-a57` guests check) |
 /// | MPIDR_EL1 | 0x80000000 + CPU | Aff0 = the CPU's index, uniprocessor bit clear |
-/// | ID_AA64PFR0_EL1 | 0x00ff0011 | EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD not implemented (0xF); no GIC system registers |
+/// | ID_AA64PFR0_EL1 | 0x00000011 | EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD implemented (0), without half-precision arithmetic; no GIC system registers |
 /// | ID_AA64DFR0_EL1 | 0x00305006 | ARMv8 debug; 6 breakpoints, 4 watchpoints, 1 context-aware breakpoint; no PMU, no trace |
 /// | ID_AA64ISAR0/1_EL1 | 0 | no AES, SHA, CRC32, atomics, PAuth |
 /// | ID_AA64MMFR0_EL1 | 0x0f000025 | 48-bit PAs, 16-bit ASIDs, 4 KiB granule only, little-endian only |
@@ -13,17 +13,14 @@
 /// | CTR_EL0 | 0x8444c004 | 64-byte lines, PIPT instruction cache |
 /// | DCZID_EL0 | 4 | DC ZVA zeroes 64 bytes |
 /// | CLIDR_EL1, CCSIDR_EL1 | 0 | no caches described (none is modelled) |
-/// | AArch32 ID registers | 0 | AArch32 is not implemented |
+/// | AArch32 ID registers | 0 | AArch32 is not implemented (MVFR0-2_EL1 describe AArch32's FP, so they are 0 too) |
 public enum IDRegisters {
-  /// Whether FP and Advanced SIMD are implemented (their loads and stores included): not yet.
-  public static let implementsFloatingPoint = false
-
   public static func value(of name: SystemRegisterName, cpuIndex: UInt8) -> UInt64? {
     switch name {
     case .midr: return 0x411f_d070
     case .mpidr: return 0x8000_0000 | UInt64(cpuIndex)
     case .revidr: return 0
-    case .idAA64PFR0: return 0x00ff_0011
+    case .idAA64PFR0: return 0x0000_0011
     case .idAA64DFR0: return 0x0030_5006
     case .idAA64MMFR0: return 0x0f00_0025
     case .ctr: return 0x8444_c004

@@ -10,7 +10,13 @@ public enum A64Decoder {
     case 0b1010, 0b1011: decodeBranchesAndSystem(word, &i)
     case 0b0100, 0b0110, 0b1100, 0b1110: decodeLoadsAndStores(word, &i)
     case 0b0101, 0b1101: decodeDataProcessingRegister(word, &i)
-    default: break  // UDF, SVE, SIMD&FP data processing: undefined here
+    case 0b0111, 0b1111:
+      if word & 0x5e00_0000 == 0x1e00_0000 {
+        decodeFloatingPoint(word, &i)
+      } else {
+        decodeAdvancedSIMD(word, &i)
+      }
+    default: break  // UDF, SVE: undefined here
     }
     return i
   }
@@ -229,7 +235,11 @@ public enum A64Decoder {
     i.rm = UInt8((word >> 16) & 31)
     i.ra = UInt8((word >> 10) & 31)
     let vector = field(word, 26, 1) != 0
-    if word & 0x3f00_0000 == 0x0800_0000 {
+    if word & 0xbf20_0000 == 0x0c00_0000 {
+      decodeLoadStoreMultiple(word, &i)
+    } else if word & 0xbf00_0000 == 0x0d00_0000 {
+      decodeLoadStoreSingle(word, &i)
+    } else if word & 0x3f00_0000 == 0x0800_0000 {
       decodeExclusive(word, &i)
     } else if word & 0x3b00_0000 == 0x1800_0000 {
       decodeLiteral(word, vector: vector, &i)

@@ -118,6 +118,135 @@ public enum A64Operation: UInt8, Sendable {
   case dataProcessing2
   /// variant: `DataProcessing3`.
   case dataProcessing3
+  // Scalar floating point (C4.1.96); `size` is the format (`FPFormat`).
+  /// variant: `FPOperation1`; amount: FCVT's destination format; condition: FRINT's rounding
+  /// (`FPEnvironment.Rounding`, 5 for FPCR's); setFlags: FRINTX.
+  case fpDataProcessing1
+  /// variant: opcode (FMUL 0, FDIV, FADD, FSUB, FMAX, FMIN, FMAXNM, FMINNM, FNMUL 8).
+  case fpDataProcessing2
+  /// variant: o1 << 1 | o0 (FMADD, FMSUB, FNMADD, FNMSUB).
+  case fpDataProcessing3
+  /// variant: opc (bit 0 against zero, bit 1 FCMPE).
+  case fpCompare
+  /// variant: 1 for FCCMPE; imm2: the NZCV when the condition fails.
+  case fpConditionalCompare
+  case fpConditionalSelect
+  /// imm: the value's bits.
+  case fpMoveImmediate
+  /// variant: `FPIntegerConversion`; is64: the X form; amount: fraction bits; condition: the
+  /// rounding of FCVT* (SCVTF/UCVTF round as FPCR says).
+  case fpConvertInteger
+  /// FMOV (general): variant 0 to the general register, 1 from it; size 2 (W, S) or 3 (X,
+  /// D); amount 1 for the upper half of V (V.D[1]).
+  case fmovGeneral
+  // Advanced SIMD (C4.1.96): `is64` is Q (the 128-bit form), `size` log2 of the element's
+  // bytes, `setFlags` the scalar forms (one element, the rest of the register zeroed).
+  /// variant: `SIMDThreeSame`.
+  case simdThreeSame
+  /// variant: `SIMDTwoRegisterMisc`.
+  case simdTwoRegisterMisc
+  /// variant: `SIMDAcrossLanes`.
+  case simdAcrossLanes
+  /// variant: `SIMDCopy`; imm: the element index; imm2: INS (element)'s source index.
+  case simdCopy
+  /// variant: `SIMDImmediate`; imm: the 64-bit pattern (AdvSIMDExpandImm).
+  case simdModifiedImmediate
+  /// variant: `SIMDShiftImmediate`; amount: the shift.
+  case simdShiftImmediate
+  /// variant: opcode (UZP1 1, TRN1 2, ZIP1 3, UZP2 5, TRN2 6, ZIP2 7).
+  case simdPermute
+  /// EXT; amount: the byte position.
+  case simdExtract
+  /// TBL (variant 0), TBX (1); amount: the table's registers.
+  case simdTableLookup
+  /// variant: `SIMDThreeDifferent`; is64: the "2" forms (upper halves); variant | 0x80 for
+  /// the unsigned forms.
+  case simdThreeDifferent
+  /// LD1-LD4, ST1-ST4 (multiple structures); variant: `LoadStoreKind` (loadVector or
+  /// storeVector); amount: registers; ra: elements per structure; addressing: offset or
+  /// postIndex (by Rm, or by the bytes moved when Rm is 31).
+  case simdLoadStoreMultiple
+  /// LD1-LD4 and ST1-ST4 (single structure: one lane) and LD1R-LD4R (condition 1: load and
+  /// replicate); variant: `LoadStoreKind`; size: the element; amount: the registers; imm:
+  /// the lane; addressing as for the multiple-structure forms.
+  case simdLoadStoreSingle
+  /// The vector × element forms; variant: `SIMDByElement`; imm: the element's index; rm: the
+  /// element's register (V0-V15 for 16-bit elements).
+  case simdByElement
+}
+
+public enum SIMDThreeSame: UInt8, Sendable {
+  case and, bic, orr, orn, eor, bsl, bit, bif
+  case add, sub, cmgt, cmhi, cmge, cmhs, cmtst, cmeq, mul, smax, umax, smin, umin, addp, mla, mls
+  case sshl, ushl, sabd, uabd, saba, uaba, sqadd, uqadd, sqsub, uqsub
+  case smaxp, umaxp, sminp, uminp, shadd, uhadd, srhadd, urhadd, shsub, uhsub
+  case fmaxp, fminp, fmaxnmp, fminnmp, fabd, facge, facgt, fmulx, frecps, frsqrts, sqdmulh, sqrdmulh
+  case srshl, urshl, sqshl, uqshl, sqrshl, uqrshl, pmul
+  case fadd, fsub, fmul, fdiv, fmax, fmin, fmaxnm, fminnm, fmla, fmls, faddp, fcmeq, fcmge, fcmgt
+}
+
+/// Vector by indexed element (C4.1.96.29): each element of Vn with one element of Vm.
+public enum SIMDByElement: UInt8, Sendable {
+  case fmla, fmls, fmul, mla, mls, mul, smlal, umlal, smlsl, umlsl, smull, umull
+  case sqdmulh, sqrdmulh, sqdmull, sqdmlal, sqdmlsl, fmulx
+}
+
+/// The widening and long forms with two sources (C4.1.96.19): L (both halves widened), W
+/// (the second widened), by opcode.
+public enum SIMDThreeDifferent: UInt8, Sendable {
+  case addl, addw, subl, subw, mlal, mlsl, mull, abal, abdl, addhn, subhn, pmull, sqdmull, sqdmlal, sqdmlsl
+}
+
+/// FCVT*S and FCVT*U here take their rounding from `condition`, as the scalar ones do.
+public enum SIMDTwoRegisterMisc: UInt8, Sendable {
+  case rev64, rev32, rev16, cnt, not, rbit, cls, clz
+  case cmgtZero, cmgeZero, cmeqZero, cmleZero, cmltZero, abs, neg, xtn
+  case fabs, fneg, fsqrt, scvtf, ucvtf, fcvtzs, fcvtzu
+  case fcmgtZero, fcmgeZero, fcmeqZero, fcmleZero, fcmltZero, saddlp, uaddlp, sadalp, uadalp
+  case sqxtn, uqxtn, sqxtun, sqabs, sqneg, shll, suqadd, usqadd
+  case frecpe, frsqrte, frecpx, urecpe, ursqrte
+  /// FRINT*: condition is the rounding (5: FPCR's), amount 1 for FRINTX (Inexact raised).
+  case frint
+  /// FCVTL and FCVTN: size is the wider format (S or D), the other half as wide.
+  case fcvtl, fcvtn
+  /// FCVTXN: double to single, rounding to odd.
+  case fcvtxn
+}
+
+public enum SIMDAcrossLanes: UInt8, Sendable {
+  case addv, smaxv, umaxv, sminv, uminv, saddlv, uaddlv
+  /// FADDP (scalar): the two elements' FP sum.
+  case faddp
+  /// FMAXV, FMINV, FMAXNMV, FMINNMV (4S), and the scalar FMAXP ... FMINNMP (two elements).
+  case fmaxv, fminv, fmaxnmv, fminnmv
+}
+
+public enum SIMDCopy: UInt8, Sendable {
+  case dupElement, dupGeneral, smov, umov, insGeneral, insElement
+}
+
+/// What a modified immediate does with its pattern: MOVI, MVNI and FMOV set the register.
+public enum SIMDImmediate: UInt8, Sendable {
+  case move, orr, bic
+}
+
+public enum SIMDShiftImmediate: UInt8, Sendable {
+  case sshr, ushr, ssra, usra, shl, sli, sri, shrn, sshll, ushll
+  /// The fixed-point conversions; amount: the fraction bits.
+  case scvtf, ucvtf, fcvtzs, fcvtzu
+  /// Rounding right shifts (and accumulate), the rounding and saturating narrowing shifts,
+  /// and the saturating left shifts.
+  case srshr, urshr, srsra, ursra, rshrn, sqshrn, uqshrn, sqrshrn, uqrshrn, sqshrun, sqrshrun, sqshl, uqshl, sqshlu
+}
+
+/// FP data-processing (1 source).
+public enum FPOperation1: UInt8, Sendable {
+  case fmov, fabs, fneg, fsqrt, fcvt, frint
+}
+
+/// Conversions between floating point and integers.
+public enum FPIntegerConversion: UInt8, Sendable {
+  case scvtf, ucvtf, fcvts, fcvtu
 }
 
 /// SVC, HVC, SMC, BRK and HLT.

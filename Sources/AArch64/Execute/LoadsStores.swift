@@ -12,13 +12,6 @@ extension A64Core {
     return sp
   }
 
-  /// SIMD&FP loads and stores need the FP unit, and CPACR_EL1.FPEN to let the current EL use it.
-  mutating func checkFloatingPointAccess() throws(A64Exception) {
-    guard IDRegisters.implementsFloatingPoint else { throw .undefined }
-    let fpen = state.system.cpacr >> 20 & 3
-    if fpen == 0 || fpen == 2 || fpen == 1 && state.pstate.el == 0 { throw .floatingPointAccess }
-  }
-
   mutating func loadStore(_ i: A64Instruction, at pc: UInt64) throws(A64Exception) {
     let kind = LoadStoreKind(rawValue: i.variant) ?? .load
     if kind == .storeVector || kind == .loadVector { try checkFloatingPointAccess() }

@@ -187,8 +187,12 @@ extension A64Core {
       // SP_EL0 is not reachable by name while it is the current stack pointer.
       guard state.pstate.spSel else { throw .undefined }
       return state.spEL0
-    case .fpcr: return state.fpcr
-    case .fpsr: return state.fpsr
+    case .fpcr:
+      try checkFloatingPointAccess()
+      return state.fpcr
+    case .fpsr:
+      try checkFloatingPointAccess()
+      return state.fpsr
     case .sctlr: return s.sctlr
     case .actlr: return s.actlr
     case .cpacr: return s.cpacr
@@ -249,8 +253,12 @@ extension A64Core {
     case .spEL0:
       guard state.pstate.spSel else { throw .undefined }
       state.spEL0 = value
-    case .fpcr: state.fpcr = value & 0x07ff_9f00
-    case .fpsr: state.fpsr = value & 0xf800_009f
+    case .fpcr:
+      try checkFloatingPointAccess()
+      state.fpcr = value & A64Core.fpcrWritable
+    case .fpsr:
+      try checkFloatingPointAccess()
+      state.fpsr = value & A64Core.fpsrWritable
     case .sctlr, .ttbr0, .ttbr1, .tcr, .mair:
       switch name {
       case .sctlr: state.system.sctlr = value
