@@ -69,6 +69,8 @@ import Testing
     let run = try CLI.runProgram(script, ["--cap", "-3"])
     #expect(run.status == 2)
     #expect(run.stderr == "aarch64-pcs-vs-qemu.sh: --cap '-3' is not a positive number\n")
+  }
+
   /// The floating-point and Advanced SIMD families alone (they are a third of the mix
   /// above): NaNs, infinities, denormals and signed zeros as operands, and every FPCR rounding
   /// mode with DN, FZ and AHP; FPSR's cumulative flags are compared too.
