@@ -85,7 +85,9 @@ let requiresLinuxFixture = ConditionTrait.enabled(
   @Test func rebootEndsHyperstepCleanly() throws {
     let child = try ChildProcess(
       LinuxFixture.executable!, LinuxFixture.arguments(commandLine: "quiet"), interactive: true)
-    #expect(child.poll(seconds: 300) { child.outputText.contains("/ # ") }, "no shell prompt: \(child.outputText.suffix(600))")
+    #expect(
+      child.poll(seconds: 300) { child.outputText.contains("/ # ") }, "no shell prompt: \(child.outputText.suffix(600))"
+    )
     child.send("reboot -f\n")
     #expect(child.wait(timeout: 300))
     #expect(child.status == 0)
@@ -264,5 +266,27 @@ let requiresLinuxFixture = ConditionTrait.enabled(
       ])
     #expect(run.status == 0, "\(run.stderr.suffix(400))")
     #expect(run.stdout.contains("msr-write LSTAR \(Self.hex(entry))"), "\(run.stdout.prefix(2000))")
+  }
+
+  /// The event console's breakpoint on the write system call's handler (through `--symbols`),
+  /// with hs-writes as init (`rdinit=`): the boot's only user process, it makes exactly three
+  /// write calls (writes.S). The breakpoint stops before each handler runs, so after three
+  /// `c` the console has seen three stops and two lines; `q` then ends it before the third
+  /// line is written.
+  @Test func theWriteSystemCallBreakpointStopsBeforeEachWrite() throws {
+    let directory = LinuxFixture.directory!
+    let handler = try #require(Self.symbols["__x64_sys_write"])
+    let child = try ChildProcess(
+      LinuxFixture.executable!,
+      ["monitor"] + LinuxFixture.arguments(commandLine: "rdinit=/bin/hs-writes").dropFirst() + [
+        "--symbols", directory + "/System.map",
+      ], input: "b __x64_sys_write\nc\nc\nc\nq\n")
+    #expect(child.wait(timeout: 300))
+    #expect(child.status == 0, "\(child.errorsText)")
+    // By Character: the guest's console ends lines with CR LF, one Character in Swift.
+    let lines = child.outputText.split(whereSeparator: \.isNewline).map { String($0) }
+    let hit = "stop: \(Self.hex(handler)) __x64_sys_write breakpoint"
+    let events = lines.filter { $0 == hit || $0.hasPrefix("hs-writes ") }
+    #expect(events == [hit, "hs-writes 1", hit, "hs-writes 2", hit], "\(lines.suffix(20))")
   }
 }
