@@ -141,7 +141,17 @@ extension X86Core {
       let version = physicalPage < decodeCache.pageCount ? decodeCache.pageVersions[physicalPage] : 0
       var same = version == page.version
       if same && mappingsMoved && paging {
-        same = tlb.lookup(linearPage << 12, permission: execute) == page.physicalPage
+        let linear = linearPage << 12
+        var physical = tlb.lookup(linear, permission: execute)
+        if physical == nil {
+          // Evicted (the TLB is direct-mapped) or flushed: walk the tables again, as a
+          // processor may at any time, rather than drop every translation. A walk that
+          // faults changes nothing the guest sees: CR2 is put back.
+          let cr2 = state.cr2
+          physical = try? walk(linear, .execute, user: privilegeLevel == 3)
+          state.cr2 = cr2
+        }
+        same = physical == page.physicalPage
       }
       if !same {
         jit.flush()
